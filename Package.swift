@@ -1,0 +1,33 @@
+// swift-tools-version:6.0
+// cnnc — a compile-ahead compiler for convolutional neural networks.
+//
+// Dependencies point one way: CNNCIR <- CNNCFrontend, CNNCInterpreter <- CNNCDriver <- cnnc.
+// The interpreter never imports the passes or the backend, so it can judge them.
+import PackageDescription
+
+let package = Package(
+    name: "cnnc",
+    products: [
+        .executable(name: "cnnc", targets: ["cnnc"]),
+        .library(name: "CNNCIR", targets: ["CNNCIR"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .target(name: "CNNCIR"),
+        .target(name: "CNNCFrontend", dependencies: ["CNNCIR"]),
+        .target(name: "CNNCInterpreter", dependencies: ["CNNCIR"]),
+        .target(name: "CNNCDriver", dependencies: ["CNNCIR", "CNNCFrontend", "CNNCInterpreter"]),
+        .executableTarget(
+            name: "cnnc",
+            dependencies: [
+                "CNNCDriver",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .testTarget(name: "CNNCIRTests", dependencies: ["CNNCIR", "CNNCFrontend"]),
+        .testTarget(name: "CNNCFrontendTests", dependencies: ["CNNCIR", "CNNCFrontend"]),
+        .testTarget(name: "CNNCInterpreterTests", dependencies: ["CNNCIR", "CNNCFrontend", "CNNCInterpreter"]),
+        .testTarget(name: "CNNCDriverTests", dependencies: ["CNNCDriver"]),
+    ]
+)

@@ -1,0 +1,84 @@
+/*
+ * internal.h — helpers shared by the runtime's source files; not part of the public API.
+ *
+ * Little-endian loads and stores (independent of the host's byte order), whole-file
+ * reading, shape formatting and error messages that quote errno.
+ */
+#ifndef CNNC_INTERNAL_H
+#define CNNC_INTERNAL_H
+
+#include "cnnc_runtime.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+/* Reads a little-endian 16-bit value from p (any alignment). */
+static inline uint16_t cnnc_load_le16(const unsigned char *p) {
+    return (uint16_t)(p[0] | (p[1] << 8));
+}
+
+/* Reads a little-endian 32-bit value from p (any alignment). */
+static inline uint32_t cnnc_load_le32(const unsigned char *p) {
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
+           ((uint32_t)p[3] << 24);
+}
+
+/* Reads a little-endian 64-bit value from p (any alignment). */
+static inline uint64_t cnnc_load_le64(const unsigned char *p) {
+    return (uint64_t)cnnc_load_le32(p) | ((uint64_t)cnnc_load_le32(p + 4) << 32);
+}
+
+/* Writes v to p as 4 little-endian bytes. */
+static inline void cnnc_store_le32(unsigned char *p, uint32_t v) {
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+    p[2] = (unsigned char)(v >> 16);
+    p[3] = (unsigned char)(v >> 24);
+}
+
+/* Writes v to p as 8 little-endian bytes. */
+static inline void cnnc_store_le64(unsigned char *p, uint64_t v) {
+    cnnc_store_le32(p, (uint32_t)v);
+    cnnc_store_le32(p + 4, (uint32_t)(v >> 32));
+}
+
+/* Reads a little-endian float32 from p (any alignment). */
+static inline float cnnc_load_le_f32(const unsigned char *p) {
+    uint32_t bits = cnnc_load_le32(p);
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+/* Reads a little-endian float64 from p (any alignment). */
+static inline double cnnc_load_le_f64(const unsigned char *p) {
+    uint64_t bits = cnnc_load_le64(p);
+    double d;
+    memcpy(&d, &bits, sizeof d);
+    return d;
+}
+
+/* Writes f to p as 4 little-endian bytes. */
+static inline void cnnc_store_le_f32(unsigned char *p, float f) {
+    uint32_t bits;
+    memcpy(&bits, &f, sizeof bits);
+    cnnc_store_le32(p, bits);
+}
+
+/* Reads the whole file at `path` into a new malloc'ed buffer (*out_bytes, *out_size; the
+ * buffer has one extra NUL byte after the data). Errors: CNNC_ERR_IO, CNNC_ERR_ALLOC. */
+cnnc_status cnnc_internal_read_file(const char *path, unsigned char **out_bytes,
+                                    size_t *out_size, cnnc_error *err);
+
+/* Writes "[d0,d1,...]" (or "[]" for ndim 0) into buf, truncating to bufsize. */
+void cnnc_internal_format_shape(char *buf, size_t bufsize, int ndim, const int64_t *shape);
+
+/* Copies the text of strerror(errnum) into buf with a lower-case first letter. */
+void cnnc_internal_errno_text(char *buf, size_t bufsize, int errnum);
+
+/* Multiplies the dims of a shape into *out; returns 0 on negative dims or when the product
+ * exceeds `limit`. */
+int cnnc_internal_shape_product(int ndim, const int64_t *shape, uint64_t limit, uint64_t *out);
+
+#endif /* CNNC_INTERNAL_H */

@@ -1,0 +1,18 @@
+// Per-node cost figures for `summary`: multiply-accumulates and activation bytes.
+
+extension Graph {
+    /// Multiply-accumulate operations per sample of a node: the conv and dense products, as
+    /// torchinfo counts them (other ops are counted as 0).
+    public func macs(of node: Node, inputShapes: [Shape]) -> Int {
+        switch node.op {
+        case .conv(let a):
+            guard let x = inputShapes.first, x.rank == 3 else { return 0 }
+            return node.shape.count * (x.c / a.groups) * a.kernel.h * a.kernel.w
+        case .dense(let a):
+            return a.units * (inputShapes.first?.count ?? 0)
+        case .input, .activation, .prelu, .add, .dropout, .maxPool, .avgPool, .globalAvgPool,
+             .lrn, .batchNorm, .flatten, .concat, .softmax:
+            return 0
+        }
+    }
+}

@@ -1,0 +1,177 @@
+// Shape inference for every op, with user-facing diagnostics. Output sizes of conv and pool
+// follow PyTorch: floor((in + pad_begin + pad_end - dilation*(kernel-1) - 1) / stride) + 1,
+// and with ceil_mode the division rounds up unless the last window would start in the
+// end padding.
+
+/// Largest number of elements one value or parameter may hold (per sample for values).
+public let maxElements = Int(Int32.max)
+
+extension Graph {
+    /// Fills in every node's output shape. Returns the problems found; a node whose inputs
+    /// failed is skipped silently so that one mistake gives one message.
+    @discardableResult
+    public mutating func inferShapes() -> [Diagnostic] {
+        var diagnostics: [Diagnostic] = []
+        var known: [String: Shape] = [:]
+        for i in nodes.indices {
+            let node = nodes[i]
+            let inputShapes = node.inputs.compactMap { known[$0] }
+            guard inputShapes.count == node.inputs.count else {
+                nodes[i].shape = Shape([])
+                continue
+            }
+            switch ShapeRules.output(of: node, inputs: inputShapes) {
+            case .success(let shape):
+                if shape.count > maxElements {
+                    diagnostics.append(.error(
+                        "\(node.displayName) output \(shape) has \(shape.count) elements per sample (limit \(maxElements))",
+                        at: node.location))
+                    nodes[i].shape = Shape([])
+                } else {
+                    nodes[i].shape = shape
+                    known[node.name] = shape
+                }
+            case .failure(let message):
+                diagnostics.append(.error(message.description, at: node.location))
+                nodes[i].shape = Shape([])
+            }
+        }
+        if diagnostics.isEmpty {
+            for p in parameters() where p.count > maxElements {
+                let node = nodes.first { $0.name == p.node }
+                diagnostics.append(.error(
+                    "parameter '\(p.name)' of shape \(p.shape) has \(p.count) elements (limit \(maxElements))",
+                    at: node?.location))
+            }
+        }
+        return diagnostics
+    }
+}
+
+/// The output-shape rule of each op.
+public enum ShapeRules {
+    /// The output shape of `node` given its input shapes, or a message naming the numbers.
+    public static func output(of node: Node, inputs: [Shape]) -> Result<Shape, ShapeError> {
+        let name = node.displayName
+        func fail(_ message: String) -> Result<Shape, ShapeError> { .failure(ShapeError(message)) }
+        if let keyword = node.op.keyword, !keyword.arity.contains(inputs.count) {
+            return fail(keyword.arity.upperBound == 1
+                ? "\(name) takes 1 input, got \(inputs.count)"
+                : "\(name) takes at least \(keyword.arity.lowerBound) inputs, got \(inputs.count)")
+        }
+        let x = inputs.first ?? Shape([])
+        switch node.op {
+        case .input(let shape):
+            guard inputs.isEmpty else { return fail("\(name) takes no inputs") }
+            return .success(shape)
+
+        case .conv(let a):
+            guard x.rank == 3 else { return fail("\(name) needs a CxHxW input, got \(x)") }
+            guard x.c % a.groups == 0 else {
+                return fail("\(name) has \(x.c) input channels, not divisible by groups=\(a.groups)")
+            }
+            guard a.filters % a.groups == 0 else {
+                return fail("\(name) has filters=\(a.filters), not divisible by groups=\(a.groups)")
+            }
+            return window(name, x, kernel: a.kernel, stride: a.stride, padding: a.padding,
+                          dilation: a.dilation, ceilMode: false, channels: a.filters)
+
+        case .dense(let a):
+            guard x.rank >= 1 else { return fail("\(name) needs an input, got a scalar") }
+            return .success(Shape([a.units]))
+
+        case .activation, .dropout:
+            return .success(x)
+
+        case .prelu(let a):
+            guard a.shared || x.rank >= 1 else { return fail("\(name) per-channel slopes need channels") }
+            return .success(x)
+
+        case .batchNorm:
+            guard x.rank == 1 || x.rank == 3 else {
+                return fail("\(name) needs a CxHxW or F input, got \(x)")
+            }
+            return .success(x)
+
+        case .lrn:
+            guard x.rank == 3 else { return fail("\(name) needs a CxHxW input, got \(x)") }
+            return .success(x)
+
+        case .maxPool(let a), .avgPool(let a):
+            guard x.rank == 3 else { return fail("\(name) needs a CxHxW input, got \(x)") }
+            let p = a.padding
+            guard max(p.top, p.bottom) * 2 <= a.kernel.h, max(p.left, p.right) * 2 <= a.kernel.w else {
+                return fail("\(name) pad=\(p) is more than half the window \(a.kernel)")
+            }
+            return window(name, x, kernel: a.kernel, stride: a.stride, padding: a.padding,
+                          dilation: Pair(1), ceilMode: a.ceilMode, channels: x.c)
+
+        case .globalAvgPool:
+            guard x.rank == 3 else { return fail("\(name) needs a CxHxW input, got \(x)") }
+            return .success(Shape([x.c, 1, 1]))
+
+        case .flatten:
+            return .success(Shape([x.count]))
+
+        case .softmax:
+            guard x.rank == 1 || x.rank == 3 else { return fail("\(name) needs a CxHxW or F input, got \(x)") }
+            return .success(x)
+
+        case .add:
+            for (i, s) in inputs.enumerated() where s != x {
+                return fail("\(name) needs inputs of one shape, got \(x) ('\(node.inputs[0])') and \(s) ('\(node.inputs[i])')")
+            }
+            return .success(x)
+
+        case .concat:
+            guard x.rank == 1 || x.rank == 3 else { return fail("\(name) needs CxHxW or F inputs, got \(x)") }
+            var channels = 0
+            for (i, s) in inputs.enumerated() {
+                guard s.rank == x.rank, s.dims.dropFirst() == x.dims.dropFirst() else {
+                    return fail("\(name) needs inputs that differ only in channels, got \(x) ('\(node.inputs[0])') and \(s) ('\(node.inputs[i])')")
+                }
+                channels += s.dims[0]
+            }
+            var dims = x.dims
+            dims[0] = channels
+            return .success(Shape(dims))
+        }
+    }
+
+    /// One spatial output size of a sliding window, or nil when the window does not fit.
+    public static func windowSize(input: Int, kernel: Int, stride: Int, padBegin: Int, padEnd: Int,
+                                  dilation: Int, ceilMode: Bool) -> Int? {
+        let span = dilation * (kernel - 1) + 1
+        let padded = input + padBegin + padEnd
+        guard padded >= span else { return nil }
+        var out = (padded - span) / stride + 1
+        if ceilMode {
+            out = (padded - span + stride - 1) / stride + 1
+            // PyTorch: the last window must start inside the input or the left padding.
+            if (out - 1) * stride >= input + padBegin { out -= 1 }
+        }
+        return out
+    }
+
+    private static func window(_ name: String, _ x: Shape, kernel: Pair, stride: Pair, padding: Padding,
+                               dilation: Pair, ceilMode: Bool, channels: Int) -> Result<Shape, ShapeError> {
+        let oh = windowSize(input: x.h, kernel: kernel.h, stride: stride.h, padBegin: padding.top,
+                            padEnd: padding.bottom, dilation: dilation.h, ceilMode: ceilMode)
+        let ow = windowSize(input: x.w, kernel: kernel.w, stride: stride.w, padBegin: padding.left,
+                            padEnd: padding.right, dilation: dilation.w, ceilMode: ceilMode)
+        guard let oh, let ow else {
+            let spanH = dilation.h * (kernel.h - 1) + 1, spanW = dilation.w * (kernel.w - 1) + 1
+            let dilated = dilation == Pair(1) ? "" : " (dilated to \(spanH)x\(spanW))"
+            return .failure(ShapeError(
+                "\(name) window \(kernel.h)x\(kernel.w)\(dilated) is larger than its padded input "
+                + "\(x.h + padding.top + padding.bottom)x\(x.w + padding.left + padding.right) (input \(x))"))
+        }
+        return .success(Shape([channels, oh, ow]))
+    }
+}
+
+/// Why a shape rule refused its inputs.
+public struct ShapeError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ d: String) { description = d }
+}

@@ -1,0 +1,2 @@
+import CNNCDriver
+print("cnnc")
