@@ -29,5 +29,6 @@ let package = Package(
         .testTarget(name: "CNNCFrontendTests", dependencies: ["CNNCIR", "CNNCFrontend"]),
         .testTarget(name: "CNNCInterpreterTests", dependencies: ["CNNCIR", "CNNCFrontend", "CNNCInterpreter"]),
         .testTarget(name: "CNNCDriverTests", dependencies: ["CNNCDriver"]),
+        .testTarget(name: "ExamplesTests", dependencies: ["CNNCIR", "CNNCFrontend", "CNNCInterpreter"]),
     ]
 )
