@@ -63,7 +63,8 @@ public struct SourceFile: Sendable {
 
     public init(path: String, text: String) {
         self.path = path
-        self.lines = text.split(separator: "\n", omittingEmptySubsequences: false).map {
+        // "\r\n" is one Character in Swift, so split on it as well as on "\n".
+        self.lines = text.split(omittingEmptySubsequences: false) { $0 == "\n" || $0 == "\r\n" }.map {
             $0.hasSuffix("\r") ? $0.dropLast() : $0
         }
     }

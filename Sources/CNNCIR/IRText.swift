@@ -6,7 +6,8 @@
 //   c1 = conv(image) filters=6 size=5 stride=1 pad=2 dilation=1 groups=1 bias=true : 6x28x28 @"lenet.net":4:1
 //   outputs logits
 //
-// `?` stands for a shape not yet inferred; the `@"file":line:col` suffix is optional.
+// `?` stands for a shape not yet inferred; the `@"file":line:col` suffix is optional, and
+// `@"file":line:col-endcol` records a location spanning several columns.
 
 extension Graph {
     /// The graph as IR text, one node per line.
@@ -24,6 +25,7 @@ extension Graph {
             line += " : " + (node.shape.rank == 0 ? "?" : node.shape.description)
             if let loc = node.location {
                 line += " @\(quote(loc.file)):\(loc.line):\(loc.column)"
+                if loc.length > 1 { line += "-\(loc.column + loc.length - 1)" }
             }
             out += line + "\n"
         }
@@ -140,10 +142,15 @@ private struct IRParser {
         var location: SourceLocation?
         if line.eat("@") {
             guard let f = line.quoted(), line.eat(":"), let l = Int(line.word(until: ":")), line.eat(":"),
-                  let c = Int(line.word()) else {
+                  let c = Int(line.word(until: "-")) else {
                 error("bad location", at: line.location()); return nil
             }
-            location = SourceLocation(file: f, line: l, column: c)
+            var end = c
+            if line.eat("-") {
+                guard let e = Int(line.word()), e >= c, e - c < maxElements else { error("bad location", at: line.location()); return nil }
+                end = e
+            }
+            location = SourceLocation(file: f, line: l, column: c, length: end - c + 1)
         }
         guard line.restIsBlank() else { error("unexpected text at end of line", at: line.location()); return nil }
 
