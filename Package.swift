@@ -1,7 +1,7 @@
 // swift-tools-version:6.0
 // cnnc — a compile-ahead compiler for convolutional neural networks.
 //
-// Dependencies point one way: CNNCIR <- CNNCFrontend, CNNCInterpreter <- CNNCDriver <- cnnc.
+// Dependencies point one way: CNNCIR <- CNNCFrontend, CNNCInterpreter, CNNCBackendC <- CNNCDriver <- cnnc.
 // The interpreter never imports the passes or the backend, so it can judge them.
 import PackageDescription
 
@@ -18,7 +18,9 @@ let package = Package(
         .target(name: "CNNCIR"),
         .target(name: "CNNCFrontend", dependencies: ["CNNCIR"]),
         .target(name: "CNNCInterpreter", dependencies: ["CNNCIR"]),
-        .target(name: "CNNCDriver", dependencies: ["CNNCIR", "CNNCFrontend", "CNNCInterpreter"]),
+        .target(name: "CNNCBackendC", dependencies: ["CNNCIR"]),
+        .target(
+            name: "CNNCDriver", dependencies: ["CNNCIR", "CNNCFrontend", "CNNCInterpreter", "CNNCBackendC"]),
         .executableTarget(
             name: "cnnc",
             dependencies: [
@@ -28,6 +30,7 @@ let package = Package(
         .testTarget(name: "CNNCIRTests", dependencies: ["CNNCIR", "CNNCFrontend"]),
         .testTarget(name: "CNNCFrontendTests", dependencies: ["CNNCIR", "CNNCFrontend"]),
         .testTarget(name: "CNNCInterpreterTests", dependencies: ["CNNCIR", "CNNCFrontend", "CNNCInterpreter"]),
+        .testTarget(name: "CNNCBackendCTests", dependencies: ["CNNCIR", "CNNCBackendC"]),
         .testTarget(name: "CNNCDriverTests", dependencies: ["CNNCDriver"]),
         .testTarget(name: "ExamplesTests", dependencies: ["CNNCIR", "CNNCFrontend", "CNNCInterpreter"]),
     ]

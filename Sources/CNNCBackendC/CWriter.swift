@@ -1,0 +1,38 @@
+// A small writer for C source text: it owns indentation, so emitters never write raw tabs.
+
+/// Accumulates C source lines with automatic indentation.
+public struct CWriter {
+    public private(set) var text = ""
+    private var depth = 0
+
+    public init() {}
+
+    /// One line at the current indentation (an empty string writes an empty line).
+    public mutating func line(_ s: String = "") {
+        if s.isEmpty { text += "\n"; return }
+        text += String(repeating: "    ", count: depth) + s + "\n"
+    }
+
+    /// Several lines, each indented.
+    public mutating func lines(_ s: String) {
+        for l in s.split(separator: "\n", omittingEmptySubsequences: false) { line(String(l)) }
+    }
+
+    /// `header {`, the body one level deeper, then `}` plus `trailer`.
+    public mutating func block(_ header: String, trailer: String = "", _ body: (inout CWriter) -> Void) {
+        line(header + " {")
+        depth += 1
+        body(&self)
+        depth -= 1
+        line("}" + trailer)
+    }
+
+    /// A `/* ... */` comment, one `*` line per input line.
+    public mutating func comment(_ s: String) {
+        let parts = s.split(separator: "\n", omittingEmptySubsequences: false)
+        if parts.count == 1 { line("/* \(s) */"); return }
+        line("/*")
+        for p in parts { line(p.isEmpty ? " *" : " * \(p)") }
+        line(" */")
+    }
+}

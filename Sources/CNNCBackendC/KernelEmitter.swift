@@ -1,0 +1,326 @@
+// The per-node kernel emitters, one per op family. Each writes one `static` function
+// `node_<name>(out, inputs..., parameters..., n)` whose loops are parallel only over
+// independent outputs, so results are bitwise identical at any thread count.
+//
+// Glossary for the generated code: N batch (n <= MAX_BATCH), C input channels, H W input
+// height and width, K output channels, R S kernel height and width, P Q output height and
+// width, G groups; CG = C/G and KG = K/G channels per group.
+
+import CNNCIR
+
+/// What an emitter knows about the node it writes.
+struct KernelContext {
+    var node: Node
+    var inputShapes: [Shape]
+    var parameters: [ParameterSpec]
+    /// The C function name, e.g. `node_c1`.
+    var function: String
+
+    var x: Shape { inputShapes[0] }
+    var y: Shape { node.shape }
+}
+
+/// Writes the kernel function of one node.
+enum KernelEmitter {
+    /// The parameter list of the node's function, outputs first.
+    static func signature(_ k: KernelContext) -> String {
+        var args = ["float *restrict out"]
+        if k.inputShapes.count == 1 {
+            args.append("const float *restrict in")
+        } else {
+            for i in k.inputShapes.indices { args.append("const float *restrict in\(i)") }
+        }
+        for p in k.parameters { args.append("const float *restrict \(p.role)") }
+        args.append("int n")
+        return "static void \(k.function)(\(args.joined(separator: ", ")))"
+    }
+
+    /// Writes the whole function for `k.node`. Views (flatten, dropout at inference) have no
+    /// function and are not passed here.
+    static func emit(_ k: KernelContext, into w: inout CWriter) {
+        let shapeComment = k.inputShapes.enumerated().map { i, s in
+            "\(k.inputShapes.count == 1 ? "in" : "in\(i)") is (N,\(s.dims.map(String.init).joined(separator: ",")))"
+        }.joined(separator: ", ") + "; out is (N,\(k.y.dims.map(String.init).joined(separator: ",")))"
+        var header = "\(k.node.displayName): \(describe(k.node))"
+        if let loc = k.node.location { header += "\n\(loc.description)" }
+        header += "\n\(shapeComment)"
+        w.comment(header)
+        w.block(signature(k)) { w in
+            switch k.node.op {
+            case .conv(let a): ConvKernel.emit(k, a, &w)
+            case .dense(let a): DenseKernel.emit(k, a, &w)
+            case .activation(let act): ElementwiseKernel.activation(k, act, &w)
+            case .prelu: ElementwiseKernel.prelu(k, &w)
+            case .add: ElementwiseKernel.add(k, &w)
+            case .maxPool(let a): PoolKernel.emit(k, a, isMax: true, &w)
+            case .avgPool(let a): PoolKernel.emit(k, a, isMax: false, &w)
+            case .globalAvgPool: PoolKernel.global(k, &w)
+            case .lrn(let a): NormKernel.lrn(k, a, &w)
+            case .batchNorm(let a): NormKernel.batchNorm(k, a, &w)
+            case .softmax: NormKernel.softmax(k, &w)
+            case .concat: LayoutKernel.concat(k, &w)
+            case .input, .dropout, .flatten:
+                fatalError("compiler bug: \(k.node.displayName) is a view and has no kernel")
+            }
+        }
+        w.line()
+    }
+
+    /// `conv filters=6 size=5 ...` as in the IR text.
+    static func describe(_ node: Node) -> String {
+        let keyword = node.op.keyword?.rawValue ?? "input"
+        return ([keyword] + node.op.attributeTexts.map { "\($0.key)=\($0.value)" }).joined(separator: " ")
+    }
+}
+
+/// A C float literal that reads back to exactly the same float.
+func cFloat(_ v: Double) -> String {
+    let f = Float(v)
+    if f.isInfinite { return f < 0 ? "-INFINITY" : "INFINITY" }
+    var s = "\(f)"
+    if !s.contains(".") && !s.contains("e") { s += ".0" }
+    return s + "f"
+}
+
+/// Direct convolution: each (sample, output channel) plane is one task; the plane is
+/// accumulated tap by tap over in-bounds rows and columns only.
+enum ConvKernel {
+    static func emit(_ k: KernelContext, _ a: ConvAttributes, _ w: inout CWriter) {
+        let x = k.x, y = k.y
+        let cg = x.c / a.groups, kg = a.filters / a.groups
+        w.lines("""
+        enum { C = \(x.c), H = \(x.h), W = \(x.w), K = \(y.c), P = \(y.h), Q = \(y.w), R = \(a.kernel.h), S = \(a.kernel.w) };
+        enum { SH = \(a.stride.h), SW = \(a.stride.w), PT = \(a.padding.top), PL = \(a.padding.left), DH = \(a.dilation.h), DW = \(a.dilation.w), CG = \(cg), KG = \(kg) };
+        """)
+        w.comment("one task per (sample, output channel); taps accumulate in a fixed order")
+        w.line("#pragma omp parallel for collapse(2) schedule(static)")
+        w.block("for (int b = 0; b < n; b++)") { w in
+            w.block("for (int k = 0; k < K; k++)") { w in
+                w.line("const int g = k / KG;")
+                w.line("float *restrict o = out + ((size_t)b * K + k) * (P * Q);")
+                w.line("const float init = \(a.bias ? "bias[k]" : "0.0f");")
+                w.line("for (int i = 0; i < P * Q; i++) o[i] = init;")
+                w.block("for (int c = 0; c < CG; c++)") { w in
+                    w.line("const float *restrict xc = in + ((size_t)b * C + (size_t)g * CG + c) * (H * W);")
+                    w.line("const float *restrict wk = weight + ((size_t)k * CG + c) * (R * S);")
+                    w.block("for (int r = 0; r < R; r++)") { w in
+                        w.block("for (int s = 0; s < S; s++)") { w in
+                            w.line("const float wv = wk[r * S + s];")
+                            w.comment("output columns whose input column q*SW - PL + s*DW lies in [0, W)")
+                            w.line("int q0 = 0, q1 = Q;")
+                            w.line("while (q0 < Q && q0 * SW - PL + s * DW < 0) q0++;")
+                            w.line("while (q1 > q0 && (q1 - 1) * SW - PL + s * DW >= W) q1--;")
+                            w.block("for (int p = 0; p < P; p++)") { w in
+                                w.line("const int h = p * SH - PT + r * DH;")
+                                w.line("if (h < 0 || h >= H) continue;")
+                                w.line("const int base = h * W - PL + s * DW;")
+                                w.line("float *restrict orow = o + p * Q;")
+                                w.line("for (int q = q0; q < q1; q++) orow[q] += wv * xc[base + q * SW];")
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Fully connected: one task per (sample, unit), a dot product over the flattened input.
+enum DenseKernel {
+    static func emit(_ k: KernelContext, _ a: DenseAttributes, _ w: inout CWriter) {
+        w.line("enum { I = \(k.x.count), J = \(a.units) };")
+        w.comment("one task per (sample, unit)")
+        w.line("#pragma omp parallel for collapse(2) schedule(static)")
+        w.block("for (int b = 0; b < n; b++)") { w in
+            w.block("for (int j = 0; j < J; j++)") { w in
+                w.line("const float *restrict xb = in + (size_t)b * I;")
+                w.line("const float *restrict wj = weight + (size_t)j * I;")
+                w.line("float acc = \(a.bias ? "bias[j]" : "0.0f");")
+                w.line("for (int i = 0; i < I; i++) acc += wj[i] * xb[i];")
+                w.line("out[(size_t)b * J + j] = acc;")
+            }
+        }
+    }
+}
+
+/// Element-wise ops over all n * count elements.
+enum ElementwiseKernel {
+    /// The C expression of an activation applied to `v`.
+    static func expression(_ act: Activation, _ v: String) -> String {
+        switch act {
+        case .relu: return "(\(v) > 0.0f ? \(v) : 0.0f)"
+        case .leakyRelu(let alpha): return "(\(v) > 0.0f ? \(v) : \(cFloat(alpha)) * \(v))"
+        case .sigmoid: return "(1.0f / (1.0f + expf(-\(v))))"
+        case .tanh: return "tanhf(\(v))"
+        case .swish: return "(\(v) / (1.0f + expf(-\(v))))"
+        case .elu(let alpha): return "(\(v) > 0.0f ? \(v) : \(cFloat(alpha)) * expm1f(\(v)))"
+        }
+    }
+
+    static func activation(_ k: KernelContext, _ act: Activation, _ w: inout CWriter) {
+        w.line("const size_t total = (size_t)n * \(k.y.count);")
+        w.line("#pragma omp parallel for schedule(static)")
+        w.block("for (size_t i = 0; i < total; i++)") { w in
+            w.line("const float v = in[i];")
+            w.line("out[i] = \(expression(act, "v"));")
+        }
+    }
+
+    static func prelu(_ k: KernelContext, _ w: inout CWriter) {
+        let channels = k.parameters[0].count
+        let inner = channels == 1 ? k.y.count : k.y.count / k.y.dims[0]
+        w.line("enum { CH = \(k.y.dims[0]), INNER = \(inner) };")
+        w.line("const size_t total = (size_t)n * \(k.y.count);")
+        w.line("#pragma omp parallel for schedule(static)")
+        w.block("for (size_t i = 0; i < total; i++)") { w in
+            w.line("const float v = in[i];")
+            w.line(channels == 1 ? "const float a = weight[0];" : "const float a = weight[(i / INNER) % CH];")
+            w.line("out[i] = v > 0.0f ? v : a * v;")
+        }
+    }
+
+    static func add(_ k: KernelContext, _ w: inout CWriter) {
+        w.line("const size_t total = (size_t)n * \(k.y.count);")
+        w.line("#pragma omp parallel for schedule(static)")
+        let sum = k.inputShapes.indices.map { "in\($0)[i]" }.joined(separator: " + ")
+        w.line("for (size_t i = 0; i < total; i++) out[i] = \(sum);")
+    }
+}
+
+/// Windowed pooling with PyTorch's padding and ceil-mode rules, and global average pooling.
+enum PoolKernel {
+    static func emit(_ k: KernelContext, _ a: PoolAttributes, isMax: Bool, _ w: inout CWriter) {
+        let x = k.x, y = k.y
+        w.lines("""
+        enum { C = \(x.c), H = \(x.h), W = \(x.w), P = \(y.h), Q = \(y.w), R = \(a.kernel.h), S = \(a.kernel.w) };
+        enum { SH = \(a.stride.h), SW = \(a.stride.w), PT = \(a.padding.top), PL = \(a.padding.left), PB = \(a.padding.bottom), PR = \(a.padding.right) };
+        """)
+        w.comment("one task per (sample, channel) plane")
+        w.line("#pragma omp parallel for collapse(2) schedule(static)")
+        w.block("for (int b = 0; b < n; b++)") { w in
+            w.block("for (int c = 0; c < C; c++)") { w in
+                w.line("const float *restrict xc = in + ((size_t)b * C + c) * (H * W);")
+                w.line("float *restrict o = out + ((size_t)b * C + c) * (P * Q);")
+                w.block("for (int p = 0; p < P; p++)") { w in
+                    w.block("for (int q = 0; q < Q; q++)") { w in
+                        w.line("int h0 = p * SH - PT, w0 = q * SW - PL;")
+                        w.line("int h1 = h0 + R, w1 = w0 + S;")
+                        if !isMax {
+                            w.comment("the divisor counts padding up to the padded edge (PyTorch)")
+                            w.line("if (h1 > H + PB) h1 = H + PB;")
+                            w.line("if (w1 > W + PR) w1 = W + PR;")
+                            w.line("const int padded = (h1 - h0) * (w1 - w0);")
+                        }
+                        w.line("if (h0 < 0) h0 = 0;")
+                        w.line("if (w0 < 0) w0 = 0;")
+                        w.line("if (h1 > H) h1 = H;")
+                        w.line("if (w1 > W) w1 = W;")
+                        if isMax {
+                            w.line("float m = -INFINITY;")
+                            w.line("for (int h = h0; h < h1; h++)")
+                            w.line("    for (int v = w0; v < w1; v++) m = xc[h * W + v] > m ? xc[h * W + v] : m;")
+                            w.line("o[p * Q + q] = m;")
+                        } else {
+                            w.line("float sum = 0.0f;")
+                            w.line("for (int h = h0; h < h1; h++)")
+                            w.line("    for (int v = w0; v < w1; v++) sum += xc[h * W + v];")
+                            let divisor = a.countIncludePad ? "padded" : "(h1 - h0) * (w1 - w0)"
+                            w.line("o[p * Q + q] = sum / (float)(\(divisor));")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    static func global(_ k: KernelContext, _ w: inout CWriter) {
+        let x = k.x
+        w.line("enum { C = \(x.c), HW = \(x.h * x.w) };")
+        w.line("#pragma omp parallel for collapse(2) schedule(static)")
+        w.block("for (int b = 0; b < n; b++)") { w in
+            w.block("for (int c = 0; c < C; c++)") { w in
+                w.line("const float *restrict xc = in + ((size_t)b * C + c) * HW;")
+                w.line("float sum = 0.0f;")
+                w.line("for (int i = 0; i < HW; i++) sum += xc[i];")
+                w.line("out[(size_t)b * C + c] = sum / (float)HW;")
+            }
+        }
+    }
+}
+
+/// Normalizations: batch norm (inference), local response norm, softmax.
+enum NormKernel {
+    static func batchNorm(_ k: KernelContext, _ a: BatchNormAttributes, _ w: inout CWriter) {
+        let c = k.y.dims[0], inner = k.y.count / c
+        w.line("enum { C = \(c), INNER = \(inner) };")
+        w.comment("inference: running statistics; one task per (sample, channel)")
+        w.line("#pragma omp parallel for collapse(2) schedule(static)")
+        w.block("for (int b = 0; b < n; b++)") { w in
+            w.block("for (int c = 0; c < C; c++)") { w in
+                w.line("const float scale = weight[c] / sqrtf(running_var[c] + \(cFloat(a.epsilon)));")
+                w.line("const float shift = bias[c] - running_mean[c] * scale;")
+                w.line("const float *restrict xc = in + ((size_t)b * C + c) * INNER;")
+                w.line("float *restrict o = out + ((size_t)b * C + c) * INNER;")
+                w.line("for (int i = 0; i < INNER; i++) o[i] = xc[i] * scale + shift;")
+            }
+        }
+    }
+
+    static func lrn(_ k: KernelContext, _ a: LRNAttributes, _ w: inout CWriter) {
+        let x = k.x
+        w.line("enum { C = \(x.c), HW = \(x.h * x.w), LO = \(a.size / 2), HI = \((a.size - 1) / 2) };")
+        w.comment("out = in / (k + alpha/size * sum of squares over channels c-LO..c+HI) ^ beta")
+        w.line("#pragma omp parallel for collapse(2) schedule(static)")
+        w.block("for (int b = 0; b < n; b++)") { w in
+            w.block("for (int c = 0; c < C; c++)") { w in
+                w.line("const float *restrict xb = in + (size_t)b * C * HW;")
+                w.line("float *restrict o = out + ((size_t)b * C + c) * HW;")
+                w.line("const int c0 = c - LO < 0 ? 0 : c - LO, c1 = c + HI >= C ? C - 1 : c + HI;")
+                w.block("for (int i = 0; i < HW; i++)") { w in
+                    w.line("float sq = 0.0f;")
+                    w.line("for (int j = c0; j <= c1; j++) sq += xb[(size_t)j * HW + i] * xb[(size_t)j * HW + i];")
+                    w.line("o[i] = xb[(size_t)c * HW + i] / powf(\(cFloat(a.k)) + \(cFloat(a.alpha / Double(a.size))) * sq, \(cFloat(a.beta)));")
+                }
+            }
+        }
+    }
+
+    static func softmax(_ k: KernelContext, _ w: inout CWriter) {
+        let c = k.y.dims[0], inner = k.y.count / c
+        w.line("enum { C = \(c), INNER = \(inner) };")
+        w.comment("over channels (features) at each position; one task per (sample, position)")
+        w.line("#pragma omp parallel for collapse(2) schedule(static)")
+        w.block("for (int b = 0; b < n; b++)") { w in
+            w.block("for (int i = 0; i < INNER; i++)") { w in
+                w.line("const float *restrict xb = in + (size_t)b * C * INNER + i;")
+                w.line("float *restrict o = out + (size_t)b * C * INNER + i;")
+                w.line("float m = -INFINITY;")
+                w.line("for (int c = 0; c < C; c++) m = xb[(size_t)c * INNER] > m ? xb[(size_t)c * INNER] : m;")
+                w.line("float sum = 0.0f;")
+                w.block("for (int c = 0; c < C; c++)") { w in
+                    w.line("const float e = expf(xb[(size_t)c * INNER] - m);")
+                    w.line("o[(size_t)c * INNER] = e;")
+                    w.line("sum += e;")
+                }
+                w.line("const float inv = 1.0f / sum;")
+                w.line("for (int c = 0; c < C; c++) o[(size_t)c * INNER] *= inv;")
+            }
+        }
+    }
+}
+
+/// Data movement: concatenation along channels.
+enum LayoutKernel {
+    static func concat(_ k: KernelContext, _ w: inout CWriter) {
+        let total = k.y.count
+        w.comment("each input's per-sample block is copied to its channel offset")
+        w.line("#pragma omp parallel for schedule(static)")
+        w.block("for (int b = 0; b < n; b++)") { w in
+            var offset = 0
+            for (i, s) in k.inputShapes.enumerated() {
+                w.line("memcpy(out + (size_t)b * \(total) + \(offset), in\(i) + (size_t)b * \(s.count), sizeof(float) * \(s.count));")
+                offset += s.count
+            }
+        }
+    }
+}
