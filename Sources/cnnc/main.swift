@@ -1,2 +1,149 @@
+// The `cnnc` command-line tool: a thin layer over CNNCDriver.
+
+import ArgumentParser
 import CNNCDriver
-print("cnnc")
+import Foundation
+
+/// Prints a user-facing error to stderr and exits with status 1.
+func fail(_ error: Error) -> Never {
+    let text = (error as? DriverError)?.description ?? "error: \(error)"
+    FileHandle.standardError.write(Data((text.hasSuffix("\n") ? text : text + "\n").utf8))
+    exit(1)
+}
+
+struct CNNC: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cnnc",
+        abstract: "A compile-ahead compiler for convolutional neural networks: .net in, C out.",
+        subcommands: [Compile.self, Summary.self, DumpIR.self, Check.self, Run.self],
+        defaultSubcommand: Compile.self)
+}
+
+struct ModelOptions: ParsableArguments {
+    @Argument(help: "The network description (.net, or IR text .ir).")
+    var model: String
+}
+
+struct Compile: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write C for a network: MODEL.c, MODEL.h and the runtime (cnnc_runtime.c/.h) beside them.")
+
+    @OptionGroup var options: ModelOptions
+    @Option(name: .short, help: "The C file to write; the header gets the same name with .h.")
+    var output: String
+    @Option(help: "The largest batch the generated code accepts.")
+    var batch: Int = 1
+    @Option(help: "Prefix of the generated symbols (default: the network name).")
+    var prefix: String?
+    @Option(help: "Seed of the weights <prefix>_create() starts with.")
+    var seed: UInt64 = 0
+    @Flag(help: "Do not write cnnc_runtime.c and cnnc_runtime.h beside the output.")
+    var noRuntime = false
+
+    func validate() throws {
+        guard batch >= 1 && batch <= 1 << 20 else { throw ValidationError("--batch must be 1 to 1048576, got \(batch)") }
+        guard output.hasSuffix(".c") else { throw ValidationError("-o must name a .c file, got '\(output)'") }
+    }
+
+    func run() throws {
+        do {
+            let model = try ModelLoader.load(options.model)
+            let written = try CompileCommand.run(model, output: output, batch: batch, prefix: prefix, seed: seed,
+                                                 writeRuntime: !noRuntime)
+            print("wrote \(written.joined(separator: ", "))")
+        } catch { fail(error) }
+    }
+}
+
+struct Summary: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print the per-layer table: shapes, parameters, MACs, activation bytes.")
+    @OptionGroup var options: ModelOptions
+    @Option(help: "Batch size used for shapes, MACs and bytes.")
+    var batch: Int = 1
+
+    func validate() throws {
+        guard batch >= 1 && batch <= 1 << 20 else { throw ValidationError("--batch must be 1 to 1048576, got \(batch)") }
+    }
+
+    func run() throws {
+        do {
+            let model = try ModelLoader.load(options.model)
+            print(CNNCDriver.Summary.render(model.graph, batch: batch, source: options.model), terminator: "")
+        } catch { fail(error) }
+    }
+}
+
+struct DumpIR: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "dump-ir", abstract: "Print the graph IR as text.")
+    @OptionGroup var options: ModelOptions
+
+    func run() throws {
+        do {
+            print(try ModelLoader.load(options.model).graph.irText(), terminator: "")
+        } catch { fail(error) }
+    }
+}
+
+struct Check: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Build the generated C, run it on seeded inputs and compare every output with the interpreter.")
+    @OptionGroup var options: ModelOptions
+    @Option(help: "Batch size.")
+    var batch: Int = 2
+    @Option(help: "Weights file (safetensors); default: seeded initialization.")
+    var weights: String?
+    @Option(help: "Seed of the weights and inputs.")
+    var seed: UInt64 = 1
+    @Option(help: "Thread counts to run at, comma-separated; results must be bitwise equal.")
+    var threads: String = "1,2"
+    @Flag(help: "Build with AddressSanitizer and UndefinedBehaviorSanitizer.")
+    var sanitize = false
+    @Flag(help: "Keep the build folder and print its path.")
+    var keep = false
+
+    func validate() throws {
+        guard batch >= 1 && batch <= 4096 else { throw ValidationError("--batch must be 1 to 4096, got \(batch)") }
+        guard !threadList.isEmpty, threadList.allSatisfy({ $0 >= 1 && $0 <= 1024 }) else {
+            throw ValidationError("--threads takes a list like 1,2, got '\(threads)'")
+        }
+    }
+
+    var threadList: [Int] { threads.split(separator: ",").compactMap { Int($0) } }
+
+    func run() throws {
+        do {
+            let model = try ModelLoader.load(options.model)
+            var o = CheckOptions()
+            o.batch = batch; o.seed = seed; o.weights = weights; o.threads = threadList
+            o.keep = keep; o.sanitize = sanitize
+            let (report, passed) = try Checker.check(model, options: o)
+            print(report, terminator: "")
+            if !passed { throw ExitCode(1) }
+        } catch let e as ExitCode { throw e } catch { fail(error) }
+    }
+}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a network on .npy inputs (compiled C, or the interpreter) and write .npy outputs.")
+    @OptionGroup var options: ModelOptions
+    @Option(name: .customLong("input"), help: "Input .npy (float32, N x shape); repeat for several inputs, in the network's order.")
+    var inputs: [String] = []
+    @Option(name: .customLong("output"), help: "Output .npy to write; repeat for several outputs, in the network's order.")
+    var outputs: [String] = []
+    @Option(help: "Weights file (safetensors); default: seeded initialization.")
+    var weights: String?
+    @Option(help: "Seed of the weights when no file is given.")
+    var seed: UInt64 = 0
+    @Flag(help: "Run the reference interpreter instead of compiled C.")
+    var interpret = false
+
+    func run() throws {
+        do {
+            let model = try ModelLoader.load(options.model)
+            try RunCommand.run(model, inputs: inputs, outputs: outputs, weights: weights, seed: seed, interpret: interpret)
+        } catch { fail(error) }
+    }
+}
+
+CNNC.main()

@@ -1,0 +1,54 @@
+// Loading a model file into a verified graph, with diagnostics rendered for the terminal.
+
+import CNNCFrontend
+import CNNCIR
+import Foundation
+
+/// A user-facing failure: already-rendered text, printed to stderr by the CLI with exit status 1.
+public struct DriverError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// A loaded model: its graph (shapes inferred, verified) and the source it came from.
+public struct LoadedModel {
+    public var graph: Graph
+    public var path: String
+    public var source: SourceFile?
+}
+
+public enum ModelLoader {
+    /// Loads a `.net` file (or IR text, by the `.ir` extension). Every diagnostic is rendered
+    /// with its source line and caret into the thrown error.
+    public static func load(_ path: String) throws -> LoadedModel {
+        if path.hasSuffix(".ir") {
+            guard let data = FileManager.default.contents(atPath: path),
+                  let text = String(data: data, encoding: .utf8) else {
+                throw DriverError("error: cannot read '\(path)'")
+            }
+            let file = SourceFile(path: path, text: text)
+            switch Graph.parseIR(text, file: path) {
+            case .success(var graph):
+                var problems = graph.inferShapes()
+                if problems.isEmpty { problems = graph.verify() }
+                guard problems.isEmpty else { throw render(problems, file) }
+                return LoadedModel(graph: graph, path: path, source: file)
+            case .failure(let list): throw render(list.diagnostics, file)
+            }
+        }
+        switch NetFrontend.load(path: path) {
+        case .success(let (graph, file)): return LoadedModel(graph: graph, path: path, source: file)
+        case .failure(let list):
+            let text = FileManager.default.contents(atPath: path).flatMap { String(data: $0, encoding: .utf8) }
+            throw render(list.diagnostics, text.map { SourceFile(path: path, text: $0) })
+        }
+    }
+
+    /// All diagnostics as the terminal shows them, with a count at the end when several.
+    public static func render(_ diagnostics: [Diagnostic], _ file: SourceFile?) -> DriverError {
+        var parts = diagnostics.map { d in file?.render(d) ?? d.description }
+        let errors = diagnostics.filter { $0.severity == .error }.count
+        if errors > 1 { parts.append("\(errors) errors generated.") }
+        return DriverError(parts.joined(separator: "\n"))
+    }
+}

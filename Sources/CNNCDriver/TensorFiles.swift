@@ -1,0 +1,165 @@
+// Reading and writing `.npy` arrays and safetensors files from Swift, for `cnnc run`,
+// `cnnc check` and tests. Float32, C order; errors name the file and the numbers.
+
+import Foundation
+
+/// A float32 array with its shape, as stored in files.
+public struct FloatArray: Equatable {
+    public var shape: [Int]
+    public var data: [Float]
+    public init(shape: [Int], data: [Float]) { self.shape = shape; self.data = data }
+}
+
+public enum NumpyFile {
+    /// Reads a `.npy` file holding float32 (`<f4`) or float64/integer data (converted).
+    public static func read(_ path: String) throws -> FloatArray {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw DriverError("error: cannot read '\(path)'")
+        }
+        let bytes = [UInt8](data)
+        guard bytes.count >= 10, bytes[0] == 0x93, Array(bytes[1...5]) == Array("NUMPY".utf8) else {
+            throw DriverError("error: '\(path)' is not a .npy file (bad magic)")
+        }
+        let major = bytes[6]
+        let headerLength: Int, headerStart: Int
+        if major == 1 {
+            headerLength = Int(bytes[8]) | Int(bytes[9]) << 8
+            headerStart = 10
+        } else {
+            guard bytes.count >= 12 else { throw DriverError("error: '\(path)': truncated header") }
+            headerLength = Int(bytes[8]) | Int(bytes[9]) << 8 | Int(bytes[10]) << 16 | Int(bytes[11]) << 24
+            headerStart = 12
+        }
+        guard headerStart + headerLength <= bytes.count,
+              let header = String(bytes: bytes[headerStart..<(headerStart + headerLength)], encoding: .ascii) else {
+            throw DriverError("error: '\(path)': header length \(headerLength) exceeds the file size \(bytes.count)")
+        }
+        func field(_ key: String) -> String? {
+            guard let r = header.range(of: "'\(key)':") else { return nil }
+            return String(header[r.upperBound...]).trimmingCharacters(in: .whitespaces)
+        }
+        guard let descrField = field("descr"), descrField.hasPrefix("'"),
+              let descr = descrField.dropFirst().split(separator: "'").first.map(String.init) else {
+            throw DriverError("error: '\(path)': no dtype in header")
+        }
+        if let f = field("fortran_order"), f.hasPrefix("True") {
+            throw DriverError("error: '\(path)': fortran-order arrays are not supported")
+        }
+        guard let shapeField = field("shape"), shapeField.hasPrefix("("),
+              let close = shapeField.firstIndex(of: ")") else {
+            throw DriverError("error: '\(path)': no shape in header")
+        }
+        var shape: [Int] = []
+        for part in shapeField[shapeField.index(after: shapeField.startIndex)..<close].split(separator: ",") {
+            let t = part.trimmingCharacters(in: .whitespaces)
+            if t.isEmpty { continue }
+            guard let v = Int(t), v >= 0 else { throw DriverError("error: '\(path)': bad shape in header") }
+            shape.append(v)
+        }
+        let count = shape.reduce(1, *)
+        let itemSizes: [String: Int] = ["<f4": 4, "<f8": 8, "|u1": 1, "|i1": 1, "<i4": 4, "<i8": 8]
+        guard let size = itemSizes[descr] else {
+            throw DriverError("error: '\(path)': dtype '\(descr)' is not supported (use float32 '<f4')")
+        }
+        let start = headerStart + headerLength
+        guard bytes.count - start >= count * size else {
+            throw DriverError("error: '\(path)': expected \(count * size) data bytes for shape \(shape), got \(bytes.count - start)")
+        }
+        var values = [Float](repeating: 0, count: count)
+        bytes.withUnsafeBytes { raw in
+            let base = raw.baseAddress! + start
+            for i in 0..<count {
+                let p = base + i * size
+                switch descr {
+                case "<f4": values[i] = Float(bitPattern: UInt32(littleEndian: p.loadUnaligned(as: UInt32.self)))
+                case "<f8": values[i] = Float(Double(bitPattern: UInt64(littleEndian: p.loadUnaligned(as: UInt64.self))))
+                case "|u1": values[i] = Float(p.load(as: UInt8.self))
+                case "|i1": values[i] = Float(p.load(as: Int8.self))
+                case "<i4": values[i] = Float(Int32(littleEndian: p.loadUnaligned(as: Int32.self)))
+                default: values[i] = Float(Int64(littleEndian: p.loadUnaligned(as: Int64.self)))
+                }
+            }
+        }
+        return FloatArray(shape: shape, data: values)
+    }
+
+    /// Writes a float32 C-order `.npy` (format version 1.0).
+    public static func write(_ array: FloatArray, to path: String) throws {
+        let shapeText = array.shape.count == 1 ? "(\(array.shape[0]),)"
+            : "(" + array.shape.map(String.init).joined(separator: ", ") + ")"
+        var header = "{'descr': '<f4', 'fortran_order': False, 'shape': \(shapeText), }"
+        let total = 10 + header.utf8.count + 1
+        header += String(repeating: " ", count: (64 - total % 64) % 64) + "\n"
+        var bytes: [UInt8] = [0x93] + Array("NUMPY".utf8) + [1, 0]
+        bytes += [UInt8(header.utf8.count & 0xff), UInt8(header.utf8.count >> 8)]
+        bytes += Array(header.utf8)
+        bytes.reserveCapacity(bytes.count + array.data.count * 4)
+        for v in array.data { withUnsafeBytes(of: v.bitPattern.littleEndian) { bytes += $0 } }
+        guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else {
+            throw DriverError("error: cannot write '\(path)'")
+        }
+    }
+}
+
+public enum SafetensorsFile {
+    /// Writes float32 tensors in the given order.
+    public static func write(_ tensors: [(name: String, array: FloatArray)], to path: String) throws {
+        var header = "{"
+        var offset = 0
+        for (i, t) in tensors.enumerated() {
+            let bytes = t.array.data.count * 4
+            header += (i > 0 ? "," : "") + "\"\(t.name)\":{\"dtype\":\"F32\",\"shape\":["
+                + t.array.shape.map(String.init).joined(separator: ",") + "],\"data_offsets\":[\(offset),\(offset + bytes)]}"
+            offset += bytes
+        }
+        header += "}"
+        header += String(repeating: " ", count: (8 - header.utf8.count % 8) % 8)
+        var out = [UInt8]()
+        out.reserveCapacity(8 + header.utf8.count + offset)
+        withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { out += $0 }
+        out += Array(header.utf8)
+        for t in tensors { t.array.data.withUnsafeBytes { out += $0 } }
+        guard FileManager.default.createFile(atPath: path, contents: Data(out)) else {
+            throw DriverError("error: cannot write '\(path)'")
+        }
+    }
+
+    /// Reads every F32 tensor (in header order is not preserved: returned by name).
+    public static func read(_ path: String) throws -> [String: FloatArray] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw DriverError("error: cannot read '\(path)'")
+        }
+        let bytes = [UInt8](data)
+        guard bytes.count >= 8 else { throw DriverError("error: '\(path)': file of \(bytes.count) bytes is too short for safetensors") }
+        let n = bytes[0..<8].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+        guard n <= UInt64(bytes.count - 8) else {
+            throw DriverError("error: '\(path)': header length \(n) exceeds file size \(bytes.count)")
+        }
+        let headerEnd = 8 + Int(n)
+        guard let json = try? JSONSerialization.jsonObject(with: Data(bytes[8..<headerEnd])) as? [String: Any] else {
+            throw DriverError("error: '\(path)': header is not a JSON object")
+        }
+        var result: [String: FloatArray] = [:]
+        for (name, value) in json where name != "__metadata__" {
+            guard let entry = value as? [String: Any], let dtype = entry["dtype"] as? String,
+                  let shape = entry["shape"] as? [Int], let offsets = entry["data_offsets"] as? [Int],
+                  offsets.count == 2 else {
+                throw DriverError("error: '\(path)': tensor '\(name)' has a malformed header entry")
+            }
+            guard dtype == "F32" else { throw DriverError("error: '\(path)': tensor '\(name)' has dtype \(dtype), expected F32") }
+            let count = shape.reduce(1, *)
+            guard offsets[0] >= 0, offsets[1] - offsets[0] == count * 4, headerEnd + offsets[1] <= bytes.count else {
+                throw DriverError("error: '\(path)': tensor '\(name)' data offsets \(offsets) do not fit shape \(shape) and file size \(bytes.count)")
+            }
+            var values = [Float](repeating: 0, count: count)
+            bytes.withUnsafeBytes { raw in
+                let base = raw.baseAddress! + headerEnd + offsets[0]
+                for i in 0..<count {
+                    values[i] = Float(bitPattern: UInt32(littleEndian: (base + 4 * i).loadUnaligned(as: UInt32.self)))
+                }
+            }
+            result[name] = FloatArray(shape: shape, data: values)
+        }
+        return result
+    }
+}

@@ -1,0 +1,53 @@
+// Finding and running the C compiler, and running built programs.
+
+import Foundation
+
+/// The C compiler and flags cnnc builds generated code with.
+public struct Toolchain {
+    /// The compiler command: `$CC` when set, else `cc` (gcc; its `-fopenmp` uses libgomp).
+    public var compiler: String
+    public var flags: [String]
+
+    public init(environment: [String: String] = ProcessInfo.processInfo.environment, extraFlags: [String] = []) {
+        compiler = environment["CC"].flatMap { $0.isEmpty ? nil : $0 } ?? "cc"
+        flags = ["-std=c11", "-O2", "-march=native", "-fopenmp", "-Wall", "-Wextra", "-Werror"] + extraFlags
+    }
+
+    /// Compiles and links `sources` into `output`; throws with the compiler's output on failure.
+    public func build(sources: [String], output: String, in directory: String, linkFlags: [String] = ["-lm"]) throws {
+        let result = try Shell.run([compiler] + flags + ["-I", directory] + sources + ["-o", output] + linkFlags,
+                                   in: directory)
+        guard result.status == 0 else {
+            throw DriverError("error: C compilation failed (\(compiler)):\n\(result.output)")
+        }
+    }
+}
+
+/// Running a subprocess and collecting its output.
+public enum Shell {
+    public struct Result {
+        public var status: Int32
+        public var output: String
+    }
+
+    /// Runs `arguments` (looked up on PATH) in `directory`, with extra environment variables.
+    public static func run(_ arguments: [String], in directory: String? = nil,
+                           environment extra: [String: String] = [:]) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = arguments
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+        var env = ProcessInfo.processInfo.environment
+        for (k, v) in extra { env[k] = v }
+        process.environment = env
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        do { try process.run() } catch {
+            throw DriverError("error: cannot run '\(arguments[0])': \(error.localizedDescription)")
+        }
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, output: String(decoding: data, as: UTF8.self))
+    }
+}
