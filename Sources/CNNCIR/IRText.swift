@@ -79,7 +79,9 @@ private struct IRParser {
                 graph = Graph(name: name)
                 continue
             }
-            if word == "outputs" {
+            var probe = line
+            probe.skipSpaces()
+            if word == "outputs", probe.peek != "=" {  // a node may be named `outputs`
                 var names: [String] = []
                 repeat {
                     line.skipSpaces()
