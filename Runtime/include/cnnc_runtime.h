@@ -68,8 +68,7 @@ const char *cnnc_status_string(cnnc_status s);
 /* Stores status `s` and the printf-formatted message into *err; does nothing when err is
  * NULL. Messages longer than the buffer are truncated. A NULL fmt stores
  * cnnc_status_string(s). */
-void cnnc_error_set(cnnc_error *err, cnnc_status s, const char *fmt, ...)
-    CNNC_PRINTF_FORMAT(3, 4);
+void cnnc_error_set(cnnc_error *err, cnnc_status s, const char *fmt, ...) CNNC_PRINTF_FORMAT(3, 4);
 
 /* ---------------------------------------------------------------------------------------
  * Aligned memory
@@ -99,12 +98,12 @@ typedef struct cnnc_safetensors cnnc_safetensors;
 /* A tensor inside an open file. All pointers point into the file and live until
  * cnnc_safetensors_close. `data` may be unaligned; elements are little-endian. */
 typedef struct {
-    const char *name;               /* tensor name (UTF-8, NUL-terminated) */
-    const char *dtype;              /* "F32", "F16", "I64", ... */
-    int ndim;                       /* number of dimensions, 0 for a scalar */
-    int64_t shape[CNNC_MAX_DIMS];   /* the first ndim entries are valid */
-    const void *data;               /* first byte of the tensor's data */
-    size_t nbytes;                  /* product of shape times element size */
+    const char *name;             /* tensor name (UTF-8, NUL-terminated) */
+    const char *dtype;            /* "F32", "F16", "I64", ... */
+    int ndim;                     /* number of dimensions, 0 for a scalar */
+    int64_t shape[CNNC_MAX_DIMS]; /* the first ndim entries are valid */
+    const void *data;             /* first byte of the tensor's data */
+    size_t nbytes;                /* product of shape times element size */
 } cnnc_tensor_view;
 
 /* A float32 tensor to write: `shape` has ndim entries (may be NULL when ndim is 0) and
@@ -210,8 +209,8 @@ void cnnc_array_i64_free(cnnc_array_i64 *a);
  * ("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", then spaces and a
  * newline up to a multiple of 64 bytes). `shape` may be NULL when ndim is 0. A failed
  * write removes the partial file. */
-cnnc_status cnnc_npy_write_f32(const char *path, const float *data, int ndim,
-                               const int64_t *shape, cnnc_error *err);
+cnnc_status cnnc_npy_write_f32(const char *path, const float *data, int ndim, const int64_t *shape,
+                               cnnc_error *err);
 
 /* ---------------------------------------------------------------------------------------
  * Random numbers

@@ -13,6 +13,14 @@
 #include <stdint.h>
 #include <string.h>
 
+/* Returns 1 on a little-endian host. */
+static inline int cnnc_internal_host_is_little_endian(void) {
+    const uint16_t one = 1;
+    unsigned char first;
+    memcpy(&first, &one, 1);
+    return first == 1;
+}
+
 /* Reads a little-endian 16-bit value from p (any alignment). */
 static inline uint16_t cnnc_load_le16(const unsigned char *p) {
     return (uint16_t)(p[0] | (p[1] << 8));
@@ -20,8 +28,7 @@ static inline uint16_t cnnc_load_le16(const unsigned char *p) {
 
 /* Reads a little-endian 32-bit value from p (any alignment). */
 static inline uint32_t cnnc_load_le32(const unsigned char *p) {
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
-           ((uint32_t)p[3] << 24);
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 
 /* Reads a little-endian 64-bit value from p (any alignment). */
@@ -68,8 +75,8 @@ static inline void cnnc_store_le_f32(unsigned char *p, float f) {
 
 /* Reads the whole file at `path` into a new malloc'ed buffer (*out_bytes, *out_size; the
  * buffer has one extra NUL byte after the data). Errors: CNNC_ERR_IO, CNNC_ERR_ALLOC. */
-cnnc_status cnnc_internal_read_file(const char *path, unsigned char **out_bytes,
-                                    size_t *out_size, cnnc_error *err);
+cnnc_status cnnc_internal_read_file(const char *path, unsigned char **out_bytes, size_t *out_size,
+                                    cnnc_error *err);
 
 /* Writes "[d0,d1,...]" (or "[]" for ndim 0) into buf, truncating to bufsize. */
 void cnnc_internal_format_shape(char *buf, size_t bufsize, int ndim, const int64_t *shape);

@@ -8,8 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-cnnc_status cnnc_internal_read_file(const char *path, unsigned char **out_bytes,
-                                    size_t *out_size, cnnc_error *err) {
+cnnc_status cnnc_internal_read_file(const char *path, unsigned char **out_bytes, size_t *out_size,
+                                    cnnc_error *err) {
     *out_bytes = NULL;
     *out_size = 0;
     FILE *f = fopen(path, "rb");
