@@ -30,7 +30,7 @@ let package = Package(
         .testTarget(name: "CNNCIRTests", dependencies: ["CNNCIR", "CNNCFrontend"]),
         .testTarget(name: "CNNCFrontendTests", dependencies: ["CNNCIR", "CNNCFrontend"]),
         .testTarget(name: "CNNCInterpreterTests", dependencies: ["CNNCIR", "CNNCFrontend", "CNNCInterpreter"]),
-        .testTarget(name: "CNNCBackendCTests", dependencies: ["CNNCIR", "CNNCBackendC"]),
+        .testTarget(name: "CNNCBackendCTests", dependencies: ["CNNCIR", "CNNCBackendC"], exclude: ["Snapshots"]),
         .testTarget(name: "CNNCDriverTests", dependencies: ["CNNCDriver"]),
         .testTarget(name: "ExamplesTests", dependencies: ["CNNCIR", "CNNCFrontend", "CNNCInterpreter"]),
     ]

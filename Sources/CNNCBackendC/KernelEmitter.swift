@@ -205,7 +205,7 @@ enum PoolKernel {
                     w.block("for (int q = 0; q < Q; q++)") { w in
                         w.line("int h0 = p * SH - PT, w0 = q * SW - PL;")
                         w.line("int h1 = h0 + R, w1 = w0 + S;")
-                        if !isMax {
+                        if !isMax && a.countIncludePad {
                             w.comment("the divisor counts padding up to the padded edge (PyTorch)")
                             w.line("if (h1 > H + PB) h1 = H + PB;")
                             w.line("if (w1 > W + PR) w1 = W + PR;")
