@@ -31,7 +31,7 @@ let package = Package(
         .testTarget(name: "CNNCFrontendTests", dependencies: ["CNNCIR", "CNNCFrontend"]),
         .testTarget(name: "CNNCInterpreterTests", dependencies: ["CNNCIR", "CNNCFrontend", "CNNCInterpreter"]),
         .testTarget(name: "CNNCBackendCTests", dependencies: ["CNNCIR", "CNNCBackendC"], exclude: ["Snapshots"]),
-        .testTarget(name: "CNNCDriverTests", dependencies: ["CNNCDriver"]),
+        .testTarget(name: "CNNCDriverTests", dependencies: ["CNNCDriver", "CNNCIR", "CNNCInterpreter"], exclude: ["Fixtures"]),
         .testTarget(name: "ExamplesTests", dependencies: ["CNNCIR", "CNNCFrontend", "CNNCInterpreter"]),
     ]
 )

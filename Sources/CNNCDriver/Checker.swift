@@ -121,7 +121,7 @@ public enum Checker {
     }
 
     /// One output's comparison line: worst error, where, both values, verdict.
-    static func compare(name: String, actual: FloatArray, expected: Tensor, tolerance: Tolerance) -> (text: String, passed: Bool) {
+    public static func compare(name: String, actual: FloatArray, expected: Tensor, tolerance: Tolerance) -> (text: String, passed: Bool) {
         guard actual.shape == expected.shape else {
             return ("\(name): shape \(actual.shape) from C, \(expected.shape) from the interpreter FAIL", false)
         }
@@ -158,7 +158,7 @@ public enum Checker {
     }
 
     /// Reads a safetensors file into interpreter tensors (the interpreter validates names and shapes).
-    static func loadParameters(_ path: String, graph: Graph) throws -> [String: Tensor] {
+    public static func loadParameters(_ path: String, graph: Graph) throws -> [String: Tensor] {
         var result: [String: Tensor] = [:]
         for (name, array) in try SafetensorsFile.read(path) where !name.hasSuffix(".num_batches_tracked") {
             result[name] = Tensor(shape: array.shape, data: array.data.map(Double.init))

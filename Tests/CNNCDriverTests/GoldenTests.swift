@@ -1,0 +1,58 @@
+// Golden end-to-end tests: every example through `cnnc check` (generated C built with the
+// real compiler and OpenMP, against the interpreter) at batch 1 and a larger batch, 1 vs 2
+// threads bitwise, and an ASan+UBSan build of the small models.
+
+import CNNCDriver
+import CNNCInterpreter
+import XCTest
+
+final class GoldenTests: XCTestCase {
+    func check(_ name: String, batch: Int, sanitize: Bool = false, file: StaticString = #filePath, line: UInt = #line) throws {
+        let model = try ModelLoader.load(examplePath(name))
+        var options = CheckOptions()
+        options.batch = batch
+        options.sanitize = sanitize
+        let (report, passed) = try Checker.check(model, options: options)
+        XCTAssertTrue(passed, report, file: file, line: line)
+        XCTAssertTrue(report.contains("threads 1 vs 2: bitwise equal PASS"), report, file: file, line: line)
+    }
+
+    func testEveryExampleAtBatch1And3() throws {
+        for name in smallExamples {
+            try check(name, batch: 1)
+            try check(name, batch: 3)
+        }
+    }
+
+    func testSanitizersOnSmallModels() throws {
+        for name in ["lenet", "activations", "inception"] {
+            try check(name, batch: 2, sanitize: true)
+        }
+    }
+
+    func testGivenWeightsFileIsUsed() throws {
+        // Weights written from the seeded values under another seed: the check must use the
+        // file (interpreter and C both), not the seed.
+        let model = try ModelLoader.load(examplePath("lenet"))
+        let dir = try temporaryDirectory()
+        let specs = model.graph.parameters()
+        let tensors = specs.map { spec in
+            (spec.name, FloatArray(shape: spec.shape, data: (0..<spec.count).map { Float(($0 * 7919) % 200 - 100) / 1000 }))
+        }
+        try SafetensorsFile.write(tensors, to: "\(dir)/w.safetensors")
+        var options = CheckOptions()
+        options.weights = "\(dir)/w.safetensors"
+        let (report, passed) = try Checker.check(model, options: options)
+        XCTAssertTrue(passed, report)
+        XCTAssertTrue(report.contains("weights \(dir)/w.safetensors"), report)
+    }
+
+    func testComparisonReportsWorstElement() {
+        let expected = Tensor(shape: [1, 2, 1, 2], data: [1, 2, 3, 4])
+        let actual = FloatArray(shape: [1, 2, 1, 2], data: [1, 2, 3.5, 4])
+        let (text, passed) = Checker.compare(name: "y", actual: actual, expected: expected, tolerance: .reduction)
+        XCTAssertFalse(passed)
+        XCTAssertTrue(text.contains("worst (0,1,0,0): C 3.5 vs interpreter 3.0"), text)
+        XCTAssertTrue(text.hasSuffix("FAIL"), text)
+    }
+}

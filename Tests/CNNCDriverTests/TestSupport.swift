@@ -1,0 +1,53 @@
+// Shared helpers for the driver tests: paths into the repository and running the built cnnc.
+
+import CNNCDriver
+import Foundation
+import XCTest
+
+/// The repository root, found from this file's path.
+let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().path
+
+/// The small examples every golden test runs (the ImageNet-size ones are summary-only).
+let smallExamples = ["lenet", "alexnet_small", "vgg11_bn", "resnet20", "densenet_small", "inception", "activations"]
+
+func examplePath(_ name: String) -> String { "\(repoRoot)/Examples/\(name)/model.net" }
+
+/// The built `cnnc` executable beside the test bundle.
+func cnncExecutable() throws -> String {
+    var dir = Bundle.main.bundleURL
+    for _ in 0..<3 {
+        let candidate = dir.appendingPathComponent("cnnc").path
+        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        dir = dir.deletingLastPathComponent()
+    }
+    throw XCTSkip("cnnc executable not built next to the tests (run `swift build` first)")
+}
+
+struct CLIResult {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+}
+
+/// Runs the built cnnc with arguments, in `directory`.
+func runCNNC(_ arguments: [String], in directory: String? = nil) throws -> CLIResult {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: try cnncExecutable())
+    process.arguments = arguments
+    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let outData = out.fileHandleForReading.readDataToEndOfFile()
+    let errData = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return CLIResult(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                     stderr: String(decoding: errData, as: UTF8.self))
+}
+
+/// A fresh temporary folder for one test.
+func temporaryDirectory() throws -> String {
+    try WorkDirectory(prefix: "cnnc-test").path
+}
