@@ -13,10 +13,14 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         .target(name: "CNNCIR"),
-        .target(name: "CNNCFrontend", dependencies: ["CNNCIR"]),
+        .target(
+            name: "CNNCFrontend",
+            dependencies: ["CNNCIR", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            exclude: ["ONNX/README.md"]),
         .target(name: "CNNCInterpreter", dependencies: ["CNNCIR"]),
         .target(name: "CNNCBackendC", dependencies: ["CNNCIR"]),
         .target(
@@ -32,6 +36,9 @@ let package = Package(
         .testTarget(name: "CNNCInterpreterTests", dependencies: ["CNNCIR", "CNNCFrontend", "CNNCInterpreter"]),
         .testTarget(name: "CNNCBackendCTests", dependencies: ["CNNCIR", "CNNCBackendC"], exclude: ["Snapshots"]),
         .testTarget(name: "CNNCDriverTests", dependencies: ["CNNCDriver", "CNNCIR", "CNNCInterpreter"], exclude: ["Fixtures"]),
+        .testTarget(
+            name: "ONNXTests", dependencies: ["CNNCIR", "CNNCFrontend", "CNNCInterpreter", "CNNCDriver"],
+            exclude: ["Fixtures"]),
         .testTarget(name: "ExamplesTests", dependencies: ["CNNCIR", "CNNCFrontend", "CNNCInterpreter"]),
     ]
 )
