@@ -79,7 +79,7 @@ struct NetLowering {
                     broken: s.broken, quiet: s.quiet))
             case .layer(let s):
                 var name = s.name
-                if name == nil, let keyword = s.keyword {
+                if s.nameLocation == nil, let keyword = s.keyword {
                     var k = generatedCount[keyword, default: 0]
                     repeat { k += 1 } while explicitNames.contains("\(keyword.rawValue)_\(k)")
                     generatedCount[keyword] = k

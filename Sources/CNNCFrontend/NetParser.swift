@@ -215,9 +215,9 @@ struct NetParser {
         if let token = rest.first, token.keyValue == nil,
            !(keys.contains(String(token.text)) && (rest.dropFirst().first?.text.hasPrefix("=") ?? false)) {
             rest = rest.dropFirst()
+            statement.nameLocation = token.location(in: file)
             if checkName(token) {
                 statement.name = String(token.text)
-                statement.nameLocation = token.location(in: file)
             } else {
                 statement.broken = true
             }

@@ -39,7 +39,9 @@ struct LayerStatement: Sendable {
     var keyword: OpKeyword?
     /// The op word as written: the node's location.
     var location: SourceLocation
+    /// The name; nil when none was written (one is generated) or it was invalid (reported).
     var name: String?
+    /// Where the name was written, valid or not.
     var nameLocation: SourceLocation?
     /// The built op; nil when its attributes had problems (already reported).
     var op: Op?
