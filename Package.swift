@@ -1,7 +1,8 @@
 // swift-tools-version:6.0
 // cnnc — a compile-ahead compiler for convolutional neural networks.
 //
-// Dependencies point one way: CNNCIR <- CNNCFrontend, CNNCInterpreter, CNNCBackendC <- CNNCDriver <- cnnc.
+// Dependencies point one way: CNNCIR <- CNNCFrontend, CNNCInterpreter, CNNCPasses, CNNCBackendC
+// <- CNNCDriver <- cnnc.
 // The interpreter never imports the passes or the backend, so it can judge them.
 import PackageDescription
 
@@ -22,9 +23,11 @@ let package = Package(
             dependencies: ["CNNCIR", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             exclude: ["ONNX/README.md"]),
         .target(name: "CNNCInterpreter", dependencies: ["CNNCIR"]),
+        .target(name: "CNNCPasses", dependencies: ["CNNCIR"]),
         .target(name: "CNNCBackendC", dependencies: ["CNNCIR"]),
         .target(
-            name: "CNNCDriver", dependencies: ["CNNCIR", "CNNCFrontend", "CNNCInterpreter", "CNNCBackendC"]),
+            name: "CNNCDriver",
+            dependencies: ["CNNCIR", "CNNCFrontend", "CNNCInterpreter", "CNNCPasses", "CNNCBackendC"]),
         .executableTarget(
             name: "cnnc",
             dependencies: [
@@ -34,6 +37,7 @@ let package = Package(
         .testTarget(name: "CNNCIRTests", dependencies: ["CNNCIR", "CNNCFrontend"]),
         .testTarget(name: "CNNCFrontendTests", dependencies: ["CNNCIR", "CNNCFrontend"]),
         .testTarget(name: "CNNCInterpreterTests", dependencies: ["CNNCIR", "CNNCFrontend", "CNNCInterpreter"]),
+        .testTarget(name: "CNNCPassesTests", dependencies: ["CNNCIR", "CNNCFrontend", "CNNCInterpreter", "CNNCPasses"]),
         .testTarget(name: "CNNCBackendCTests", dependencies: ["CNNCIR", "CNNCBackendC"], exclude: ["Snapshots"]),
         .testTarget(name: "CNNCDriverTests", dependencies: ["CNNCDriver", "CNNCIR", "CNNCInterpreter"], exclude: ["Fixtures"]),
         .testTarget(

@@ -45,6 +45,22 @@ func alignUp(_ n: Int) -> Int { (n + alignFloats - 1) / alignFloats * alignFloat
 
 /// Generates C for a shape-inferred, verified graph.
 public enum CEmitter {
+    /// The memory the generated code needs for a graph at a batch size, in bytes.
+    public struct MemorySummary: Sendable {
+        public var arenaBytes: Int
+        /// Every computed value in its own buffer.
+        public var naiveBytes: Int
+        /// The peak of simultaneously live values: no plan can use less.
+        public var lowerBoundBytes: Int
+        public var weightsBytes: Int
+    }
+
+    public static func memory(_ graph: Graph, maxBatch: Int) -> MemorySummary {
+        let layout = Layout(graph, maxBatch: maxBatch)
+        return MemorySummary(arenaBytes: layout.arenaFloats * 4, naiveBytes: layout.naiveFloats * 4,
+                             lowerBoundBytes: layout.lowerBoundFloats * 4, weightsBytes: layout.weightFloats * 4)
+    }
+
     public static func emit(_ graph: Graph, options: COptions) -> CModel {
         let layout = Layout(graph, maxBatch: options.maxBatch)
         return CModel(header: header(graph, layout, options), source: source(graph, layout, options))
@@ -53,14 +69,28 @@ public enum CEmitter {
     /// Memory layout: parameter offsets in the weights region and value locations.
     struct Layout {
         var parameters: [(spec: ParameterSpec, offset: Int)] = []
+        var bindings: Bindings
+        /// Offsets of parameters (by name) and derived tensors (by label) in the weights region.
+        var tensorOffset: [String: Int] = [:]
+        /// Floats of the file's parameters; derived tensors follow them.
+        var parameterFloats = 0
         var weightFloats = 0
         var location: [String: BufferLocation] = [:]
         var arenaFloats = 0
+        var naiveFloats = 0
+        var lowerBoundFloats = 0
 
         init(_ graph: Graph, maxBatch: Int) {
+            bindings = Bindings(graph)
             for spec in graph.parameters() {
                 parameters.append((spec, weightFloats))
+                tensorOffset[spec.name] = weightFloats
                 weightFloats += alignUp(spec.count)
+            }
+            parameterFloats = weightFloats
+            for d in bindings.derived {
+                tensorOffset[d.label] = weightFloats
+                weightFloats += alignUp(d.count)
             }
             var inputIndex = 0
             for node in graph.nodes {
@@ -77,6 +107,8 @@ public enum CEmitter {
                     arenaFloats += alignUp(maxBatch * node.shape.count)
                 }
             }
+            naiveFloats = arenaFloats
+            lowerBoundFloats = arenaFloats
         }
     }
 
@@ -146,6 +178,12 @@ public enum CEmitter {
         w.line("cnnc_status \(p)_create(\(p)_context *ctx);")
         w.comment("Frees what \(p)_create allocated.")
         w.line("void \(p)_destroy(\(p)_context *ctx);")
+        w.comment("""
+        Recomputes what the kernels derive from the parameters (folded batch norms, Winograd
+        filters). \(p)_init_weights and \(p)_load_weights call it; call it after changing
+        parameters through \(p)_parameter_data.
+        """)
+        w.line("cnnc_status \(p)_prepare(\(p)_context *ctx);")
         w.comment("Seeded initialization, identical to cnnc's interpreter (He/Xavier uniform, PyTorch-style biases).")
         w.line("cnnc_status \(p)_init_weights(\(p)_context *ctx, uint64_t seed);")
         w.comment("""
@@ -221,7 +259,7 @@ public enum CEmitter {
                  .batchNorm, .concat, .softmax:
                 let k = KernelContext(
                     node: node, inputShapes: node.inputs.map { graph.nodes[index[$0]!].shape },
-                    parameters: layout.parameters.map(\.spec).filter { $0.node == node.name },
+                    arguments: layout.bindings.arguments[node.name] ?? [],
                     function: "node_\(node.name)")
                 KernelEmitter.emit(k, into: &w)
                 kernels.append(k)
@@ -247,9 +285,8 @@ public enum CEmitter {
             for k in kernels {
                 var args = [pointer(k.node.name, layout, mutable: true)]
                 args += k.node.inputs.map { pointer($0, layout, mutable: false) }
-                for spec in k.parameters {
-                    let offset = layout.parameters.first { $0.spec.name == spec.name }!.offset
-                    args.append("weights + \(offset)")
+                for argument in k.arguments {
+                    args.append("weights + \(layout.tensorOffset[argument.tensor]!)")
                 }
                 args.append("n")
                 w.line("\(k.function)(\(args.joined(separator: ", ")));")
@@ -271,6 +308,48 @@ public enum CEmitter {
             w.line("return \(p)_forward_v(ctx, inputs, outputs, n);")
         }
         return w.text
+    }
+
+    /// `<p>_prepare`: one block per derived tensor, in order (a Winograd transform may read a
+    /// folded weight computed before it).
+    static func emitPrepare(_ layout: Layout, _ o: COptions, _ w: inout CWriter) {
+        let p = o.prefix
+        w.block("cnnc_status \(p)_prepare(\(p)_context *ctx)") { w in
+            w.line("if (!ctx || !ctx->weights) return CNNC_ERR_ARGUMENT;")
+            if layout.bindings.derived.isEmpty { w.line("(void)ctx;") }
+            for d in layout.bindings.derived {
+                let dst = "ctx->weights + \(layout.tensorOffset[d.label]!)"
+                func src(_ name: String) -> String { "ctx->weights + \(layout.tensorOffset[name]!)" }
+                switch d.recipe {
+                case .foldedWeight(let weight, let bn, let channels, let perChannel):
+                    w.comment("\(d.label): w * gamma / sqrt(var + eps)")
+                    w.block("") { w in
+                        w.line("const float *w = \(src(weight)), *gamma = \(src(bn.node + ".weight")), *var = \(src(bn.node + ".running_var"));")
+                        w.line("float *dst = \(dst);")
+                        w.block("for (int k = 0; k < \(channels); k++)") { w in
+                            w.line("const float scale = gamma[k] / sqrtf(var[k] + \(cFloat(bn.epsilon)));")
+                            w.line("for (int i = 0; i < \(perChannel); i++) dst[(size_t)k * \(perChannel) + i] = w[(size_t)k * \(perChannel) + i] * scale;")
+                        }
+                    }
+                case .foldedBias(let bias, let bn, let channels):
+                    w.comment("\(d.label): beta + (b - mean) * gamma / sqrt(var + eps)")
+                    w.block("") { w in
+                        w.line("const float *gamma = \(src(bn.node + ".weight")), *beta = \(src(bn.node + ".bias")), *mean = \(src(bn.node + ".running_mean")), *var = \(src(bn.node + ".running_var"));")
+                        if let bias { w.line("const float *b = \(src(bias));") }
+                        w.line("float *dst = \(dst);")
+                        w.block("for (int k = 0; k < \(channels); k++)") { w in
+                            w.line("const float scale = gamma[k] / sqrtf(var[k] + \(cFloat(bn.epsilon)));")
+                            w.line("dst[k] = beta[k] + (\(bias == nil ? "0.0f" : "b[k]") - mean[k]) * scale;")
+                        }
+                    }
+                case .winogradFilter(let source, let tile, let filters, let channels):
+                    WinogradKernel.emitFilterTransform(label: d.label, source: src(source), destination: dst, tile: tile,
+                                                       filters: filters, channels: channels, &w)
+                }
+            }
+            w.line("return CNNC_OK;")
+        }
+        w.line()
     }
 
     static func pointer(_ name: String, _ layout: Layout, mutable: Bool) -> String {
@@ -375,7 +454,7 @@ public enum CEmitter {
                     }
                 }
             }
-            w.line("return CNNC_OK;")
+            w.line("return \(p)_prepare(ctx);")
         }
         w.line()
         w.block("cnnc_status \(p)_load_weights(\(p)_context *ctx, const char *path)") { w in
@@ -401,9 +480,10 @@ public enum CEmitter {
                 w.line("if (s != CNNC_OK) break;")
             }
             w.line("cnnc_safetensors_close(st);")
-            w.line("return s;")
+            w.line("return s == CNNC_OK ? \(p)_prepare(ctx) : s;")
         }
         w.line()
+        emitPrepare(layout, o, &w)
         w.block("cnnc_status \(p)_save_weights(\(p)_context *ctx, const char *path)") { w in
             w.line("if (!ctx || !ctx->weights || !path) return CNNC_ERR_ARGUMENT;")
             w.line("cnnc_tensor_f32 tensors[\(max(layout.parameters.count, 1))];")

@@ -20,7 +20,7 @@ public struct CWriter {
 
     /// `header {`, the body one level deeper, then `}` plus `trailer`.
     public mutating func block(_ header: String, trailer: String = "", _ body: (inout CWriter) -> Void) {
-        line(header + " {")
+        line(header.isEmpty ? "{" : header + " {")
         depth += 1
         body(&self)
         depth -= 1

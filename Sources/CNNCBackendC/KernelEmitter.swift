@@ -12,12 +12,26 @@ import CNNCIR
 struct KernelContext {
     var node: Node
     var inputShapes: [Shape]
-    var parameters: [ParameterSpec]
+    /// Weight pointers the kernel takes, in signature order.
+    var arguments: [KernelArgument]
     /// The C function name, e.g. `node_c1`.
     var function: String
 
     var x: Shape { inputShapes[0] }
     var y: Shape { node.shape }
+    /// Whether a bias pointer is passed (the layer's own, or one folded from a batch norm).
+    var hasBias: Bool { arguments.contains { $0.name == "bias" } }
+
+    /// The C names of the input pointers: `in` (and `residual` for a fused conv/dense), or
+    /// `in0`, `in1`, ... for n-ary ops.
+    var inputNames: [String] {
+        switch node.op {
+        case .conv, .dense: return Array(["in", "residual"].prefix(inputShapes.count))
+        case .input, .activation, .prelu, .add, .dropout, .maxPool, .avgPool, .globalAvgPool, .lrn, .batchNorm,
+             .flatten, .concat, .softmax:
+            return inputShapes.count == 1 ? ["in"] : inputShapes.indices.map { "in\($0)" }
+        }
+    }
 }
 
 /// Writes the kernel function of one node.
@@ -25,12 +39,8 @@ enum KernelEmitter {
     /// The parameter list of the node's function, outputs first.
     static func signature(_ k: KernelContext) -> String {
         var args = ["float *restrict out"]
-        if k.inputShapes.count == 1 {
-            args.append("const float *restrict in")
-        } else {
-            for i in k.inputShapes.indices { args.append("const float *restrict in\(i)") }
-        }
-        for p in k.parameters { args.append("const float *restrict \(p.role)") }
+        for name in k.inputNames { args.append("const float *restrict \(name)") }
+        for a in k.arguments { args.append("const float *restrict \(a.name)") }
         args.append("int n")
         return "static void \(k.function)(\(args.joined(separator: ", ")))"
     }
@@ -38,11 +48,12 @@ enum KernelEmitter {
     /// Writes the whole function for `k.node`. Views (flatten, dropout at inference) have no
     /// function and are not passed here.
     static func emit(_ k: KernelContext, into w: inout CWriter) {
-        let shapeComment = k.inputShapes.enumerated().map { i, s in
-            "\(k.inputShapes.count == 1 ? "in" : "in\(i)") is (N,\(s.dims.map(String.init).joined(separator: ",")))"
+        let shapeComment = zip(k.inputNames, k.inputShapes).map { name, s in
+            "\(name) is (N,\(s.dims.map(String.init).joined(separator: ",")))"
         }.joined(separator: ", ") + "; out is (N,\(k.y.dims.map(String.init).joined(separator: ",")))"
         var header = "\(k.node.displayName): \(describe(k.node))"
         if let loc = k.node.location { header += "\n\(loc.description)" }
+        for a in k.arguments where a.tensor.contains(" ") { header += "\n\(a.name): \(a.tensor)" }
         header += "\n\(shapeComment)"
         w.comment(header)
         w.block(signature(k)) { w in
@@ -86,6 +97,14 @@ func cFloat(_ v: Double) -> String {
 /// accumulated tap by tap over in-bounds rows and columns only.
 enum ConvKernel {
     static func emit(_ k: KernelContext, _ a: ConvAttributes, _ w: inout CWriter) {
+        switch a.algorithm {
+        case .auto, .direct: direct(k, a, &w)
+        case .winograd2x2: WinogradKernel.emit(k, a, tile: 2, &w)
+        case .winograd4x4: WinogradKernel.emit(k, a, tile: 4, &w)
+        }
+    }
+
+    static func direct(_ k: KernelContext, _ a: ConvAttributes, _ w: inout CWriter) {
         let x = k.x, y = k.y
         let cg = x.c / a.groups, kg = a.filters / a.groups
         w.lines("""
@@ -98,7 +117,7 @@ enum ConvKernel {
             w.block("for (int k = 0; k < K; k++)") { w in
                 w.line("const int g = k / KG;")
                 w.line("float *restrict o = out + ((size_t)b * K + k) * (P * Q);")
-                w.line("const float init = \(a.bias ? "bias[k]" : "0.0f");")
+                w.line("const float init = \(k.hasBias ? "bias[k]" : "0.0f");")
                 w.line("for (int i = 0; i < P * Q; i++) o[i] = init;")
                 w.block("for (int c = 0; c < CG; c++)") { w in
                     w.line("const float *restrict xc = in + ((size_t)b * C + (size_t)g * CG + c) * (H * W);")
@@ -120,8 +139,32 @@ enum ConvKernel {
                         }
                     }
                 }
+                Epilogues.plane(a.epilogue, output: "o", count: "P * Q", residual: "residual + ((size_t)b * K + k) * (P * Q)",
+                                channel: "k", &w)
             }
         }
+    }
+}
+
+/// The fused epilogue (residual add, activation, PReLU) on finished outputs; batch norm is
+/// already folded into the weights by `<p>_prepare`.
+enum Epilogues {
+    /// Applies `e` to `count` floats at `output`, all of channel `channel`.
+    static func plane(_ e: Epilogue, output: String, count: String, residual: String, channel: String, _ w: inout CWriter) {
+        guard e.residual || e.activation != nil || e.prelu != nil else { return }
+        if e.residual { w.line("const float *restrict res = \(residual);") }
+        if let p = e.prelu { w.line("const float a = slope[\(p.shared ? "0" : channel)];") }
+        w.block("for (int i = 0; i < \(count); i++)") { w in
+            w.line("\(e.residual ? "const float v = \(output)[i] + res[i];" : "const float v = \(output)[i];")")
+            w.line("\(output)[i] = \(value(e, "v"));")
+        }
+    }
+
+    /// The expression of the activation part of `e` applied to `v`.
+    static func value(_ e: Epilogue, _ v: String) -> String {
+        if let act = e.activation { return ElementwiseKernel.expression(act, v) }
+        if e.prelu != nil { return "(\(v) > 0.0f ? \(v) : a * \(v))" }
+        return v
     }
 }
 
@@ -135,9 +178,12 @@ enum DenseKernel {
             w.block("for (int j = 0; j < J; j++)") { w in
                 w.line("const float *restrict xb = in + (size_t)b * I;")
                 w.line("const float *restrict wj = weight + (size_t)j * I;")
-                w.line("float acc = \(a.bias ? "bias[j]" : "0.0f");")
+                w.line("float acc = \(k.hasBias ? "bias[j]" : "0.0f");")
                 w.line("for (int i = 0; i < I; i++) acc += wj[i] * xb[i];")
-                w.line("out[(size_t)b * J + j] = acc;")
+                let e = a.epilogue
+                if e.residual { w.line("acc += residual[(size_t)b * J + j];") }
+                if let p = e.prelu { w.line("const float a = slope[\(p.shared ? "0" : "j")];") }
+                w.line("out[(size_t)b * J + j] = \(Epilogues.value(e, "acc"));")
             }
         }
     }
@@ -167,7 +213,8 @@ enum ElementwiseKernel {
     }
 
     static func prelu(_ k: KernelContext, _ w: inout CWriter) {
-        let channels = k.parameters[0].count
+        guard case .prelu(let a) = k.node.op else { return }
+        let channels = a.shared ? 1 : k.y.dims[0]
         let inner = channels == 1 ? k.y.count : k.y.count / k.y.dims[0]
         w.line("enum { CH = \(k.y.dims[0]), INNER = \(inner) };")
         w.line("const size_t total = (size_t)n * \(k.y.count);")

@@ -49,6 +49,7 @@ public struct CheckOptions {
     public var keep = false
     public var sanitize = false
     public var tolerance = Tolerance.reduction
+    public var compiler = CompilerOptions()
     public init() {}
 }
 
@@ -60,6 +61,7 @@ public enum Checker {
         let dir = try WorkDirectory(prefix: "cnnc-check")
         defer { if !options.keep { dir.cleanup() } }
         var report = "check \(graph.name) (\(model.path)): batch \(options.batch), "
+            + (options.compiler.optimize ? "" : "-O0, ") + (options.compiler.winograd ? "" : "no winograd, ")
             + (options.weights.map { "weights \($0)" } ?? "seeded weights (seed \(options.seed))") + "\n"
 
         // Reference: the interpreter on seeded inputs.
@@ -88,7 +90,8 @@ public enum Checker {
         var extra: [String] = []
         if options.sanitize { extra = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-g"] }
         let toolchain = Toolchain(environment: environment, extraFlags: extra)
-        let exe = try ModelBuilder.buildHarness(graph, batch: options.batch, seed: options.seed,
+        let optimized = try options.compiler.optimized(graph)
+        let exe = try ModelBuilder.buildHarness(optimized, batch: options.batch, seed: options.seed,
                                                 sourceName: model.path, in: dir.path, toolchain: toolchain)
         let weightsArgument = options.weights.map { URL(fileURLWithPath: $0).path } ?? "seed=\(options.seed)"
         var runs: [(threads: Int, outputs: [FloatArray])] = []

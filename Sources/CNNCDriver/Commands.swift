@@ -8,12 +8,13 @@ import Foundation
 public enum CompileCommand {
     /// Writes MODEL.c and MODEL.h (and the runtime beside them); returns the paths written.
     public static func run(_ model: LoadedModel, output: String, batch: Int, prefix: String?, seed: UInt64,
-                           writeRuntime: Bool) throws -> [String] {
+                           writeRuntime: Bool, compiler: CompilerOptions = CompilerOptions()) throws -> [String] {
+        let graph = try compiler.optimized(model.graph)
         let prefix = prefix ?? model.graph.name
         guard isValidName(prefix) else { throw DriverError("error: prefix '\(prefix)' is not a C identifier") }
         let headerPath = String(output.dropLast(2)) + ".h"
         let headerName = URL(fileURLWithPath: headerPath).lastPathComponent
-        let c = CEmitter.emit(model.graph, options: COptions(
+        let c = CEmitter.emit(graph, options: COptions(
             prefix: prefix, maxBatch: batch, headerName: headerName,
             sourceName: URL(fileURLWithPath: model.path).lastPathComponent, seed: seed))
         try ModelBuilder.write(c.source, to: output)
@@ -31,7 +32,7 @@ public enum CompileCommand {
 public enum RunCommand {
     /// Runs the model on the inputs and writes the outputs; the batch is the inputs' first dimension.
     public static func run(_ model: LoadedModel, inputs: [String], outputs: [String], weights: String?, seed: UInt64,
-                           interpret: Bool) throws {
+                           interpret: Bool, compiler: CompilerOptions = CompilerOptions()) throws {
         let graph = model.graph
         guard inputs.count == graph.inputs.count else {
             throw DriverError("error: network '\(graph.name)' has \(graph.inputs.count) input(s) (\(graph.inputs.map(\.name).joined(separator: ", "))), got \(inputs.count) --input")
@@ -68,8 +69,8 @@ public enum RunCommand {
         }
         let dir = try WorkDirectory(prefix: "cnnc-run")
         defer { dir.cleanup() }
-        let exe = try ModelBuilder.buildHarness(graph, batch: batch, seed: seed, sourceName: model.path,
-                                                in: dir.path, toolchain: Toolchain())
+        let exe = try ModelBuilder.buildHarness(try compiler.optimized(graph), batch: batch, seed: seed,
+                                                sourceName: model.path, in: dir.path, toolchain: Toolchain())
         let absolute = { (p: String) in URL(fileURLWithPath: p).path }
         let result = try Shell.run([exe, weights.map(absolute) ?? "seed=\(seed)", "\(batch)"]
                                    + inputs.map(absolute) + outputs.map(absolute), in: dir.path)

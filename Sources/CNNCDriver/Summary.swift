@@ -1,14 +1,20 @@
 // `cnnc summary`: the per-layer table users know from Keras and torchinfo.
 
+import CNNCBackendC
 import CNNCIR
+import CNNCPasses
+import Foundation
 
 public enum Summary {
     /// The table for a graph at a batch size: layer, op, output shape (with batch),
-    /// parameters, MACs, activation bytes; then totals.
-    public static func render(_ graph: Graph, batch: Int, source: String) -> String {
+    /// parameters, MACs, activation bytes, and what the optimized graph does with the layer;
+    /// then totals and the planned arena.
+    public static func render(_ graph: Graph, optimized: Graph? = nil, remarks: [Remark] = [], batch: Int,
+                              source: String) -> String {
+        let kernels = optimized.map { kernelColumn(original: graph, optimized: $0, remarks: remarks) } ?? [:]
         let index = graph.indexByName()
         let parameters = graph.parameters()
-        var rows: [[String]] = [["layer", "op", "output", "params", "MACs", "act. bytes"]]
+        var rows: [[String]] = [["layer", "op", "output", "params", "MACs", "act. bytes", "kernel"]]
         var totalMACs = 0, totalActivation = 0
         for node in graph.nodes {
             let own = parameters.filter { $0.node == node.name && $0.trainable }.reduce(0) { $0 + $1.count }
@@ -19,19 +25,19 @@ public enum Summary {
             totalActivation += bytes
             let shape = ([batch] + node.shape.dims).map(String.init).joined(separator: "x")
             rows.append([node.name, node.op.keyword?.rawValue ?? "input", shape, grouped(own),
-                         grouped(macs), grouped(bytes)])
+                         grouped(macs), grouped(bytes), kernels[node.name] ?? ""])
         }
         let trainable = parameters.filter(\.trainable).reduce(0) { $0 + $1.count }
         let buffers = parameters.filter { !$0.trainable }.reduce(0) { $0 + $1.count }
-        rows.append(["total", "", "", grouped(trainable), grouped(totalMACs), grouped(totalActivation)])
+        rows.append(["total", "", "", grouped(trainable), grouped(totalMACs), grouped(totalActivation), ""])
 
         var widths = Array(repeating: 0, count: rows[0].count)
         for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
         func format(_ row: [String]) -> String {
             row.enumerated().map { i, cell in
-                i < 3 ? cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+                i < 3 || i == 6 ? cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
                       : String(repeating: " ", count: widths[i] - cell.count) + cell
-            }.joined(separator: "  ")
+            }.joined(separator: "  ").replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression)
         }
         let rule = String(repeating: "-", count: widths.reduce(0, +) + 2 * (widths.count - 1))
         var out = "network \(graph.name) (\(source)), batch \(batch)\n"
@@ -44,7 +50,51 @@ public enum Summary {
         out += "\n"
         out += "MACs: \(grouped(totalMACs)) (\(grouped(totalMACs / max(batch, 1))) per sample)\n"
         out += "activation bytes, all layers: \(grouped(totalActivation))\n"
+        if let optimized {
+            let m = CEmitter.memory(optimized, maxBatch: batch)
+            out += "arena (generated code, batch \(batch)): \(grouped(m.arenaBytes)) bytes; "
+                + "one buffer per value: \(grouped(m.naiveBytes)); lower bound (peak live): \(grouped(m.lowerBoundBytes))\n"
+            out += "weights region: \(grouped(m.weightsBytes)) bytes (parameters and what is derived from them)\n"
+        }
         return out
+    }
+
+    /// For each layer of the original graph, what the optimized graph runs it with.
+    static func kernelColumn(original: Graph, optimized: Graph, remarks: [Remark]) -> [String: String] {
+        var column: [String: String] = [:]
+        for node in optimized.nodes {
+            switch node.op {
+            case .conv(let a):
+                column[node.name] = a.algorithm == .auto ? "direct" : a.algorithm.rawValue
+                describe(a.epilogue, into: node.name, &column)
+            case .dense(let a):
+                column[node.name] = "dense"
+                describe(a.epilogue, into: node.name, &column)
+            case .flatten, .dropout:
+                column[node.name] = "view"
+            case .input:
+                column[node.name] = ""
+            case .activation, .prelu, .add, .maxPool, .avgPool, .globalAvgPool, .lrn, .batchNorm, .concat, .softmax:
+                column[node.name] = "direct"
+            }
+        }
+        // Layers that disappeared: what the pass that removed them said.
+        for node in original.nodes where column[node.name] == nil {
+            let said = remarks.last { $0.node == node.name }?.message ?? "removed"
+            column[node.name] = said.replacingOccurrences(of: "'", with: "")
+        }
+        return column
+    }
+
+    private static func describe(_ e: Epilogue, into name: String, _ column: inout [String: String]) {
+        if let bn = e.batchNorm { column[bn.node] = "folded into \(name)" }
+        if let p = e.prelu { column[p.node] = "fused into \(name)" }
+        var parts: [String] = []
+        if e.batchNorm != nil { parts.append("bn") }
+        if e.residual { parts.append("add") }
+        if let act = e.activation { parts.append(act.text) }
+        if e.prelu != nil { parts.append("prelu") }
+        if !parts.isEmpty { column[name]! += " +" + parts.joined(separator: "+") }
     }
 
     /// 61706 -> "61,706".

@@ -121,15 +121,17 @@ extension Graph {
                 let fanIn = cin * a.kernel.h * a.kernel.w
                 let fanOut = a.filters / max(a.groups, 1) * a.kernel.h * a.kernel.w
                 add("weight", [a.filters, cin, a.kernel.h, a.kernel.w], true,
-                    feedsReLULike(node.name, users: users, index: index)
+                    useHe(a.initializer, node, a.epilogue, users: users, index: index)
                         ? .he(fanIn: max(fanIn, 1)) : .xavier(fanIn: max(fanIn, 1), fanOut: max(fanOut, 1)))
                 if a.bias { add("bias", [a.filters], true, .bias(fanIn: max(fanIn, 1))) }
+                addEpilogue(a.epilogue, channels: a.filters, &specs)
             case .dense(let a):
                 let fanIn = inShape.count
                 add("weight", [a.units, fanIn], true,
-                    feedsReLULike(node.name, users: users, index: index)
+                    useHe(a.initializer, node, a.epilogue, users: users, index: index)
                         ? .he(fanIn: max(fanIn, 1)) : .xavier(fanIn: max(fanIn, 1), fanOut: a.units))
                 if a.bias { add("bias", [a.units], true, .bias(fanIn: max(fanIn, 1))) }
+                addEpilogue(a.epilogue, channels: a.units, &specs)
             case .prelu(let a):
                 add("weight", [a.shared ? 1 : (inShape.dims.first ?? 1)], true, .constant(0.25))
             case .batchNorm:
@@ -144,6 +146,52 @@ extension Graph {
             }
         }
         return specs
+    }
+
+    /// The parameters a fused epilogue brings along, under their original nodes' names.
+    private func addEpilogue(_ e: Epilogue, channels: Int, _ specs: inout [ParameterSpec]) {
+        if let bn = e.batchNorm {
+            for (role, trainable, value) in [("weight", true, 1.0), ("bias", true, 0.0),
+                                             ("running_mean", false, 0.0), ("running_var", false, 1.0)] {
+                specs.append(ParameterSpec(name: "\(bn.node).\(role)", node: bn.node, role: role, shape: [channels],
+                                           trainable: trainable, initializer: .constant(value)))
+            }
+        }
+        if let p = e.prelu {
+            specs.append(ParameterSpec(name: "\(p.node).weight", node: p.node, role: "weight",
+                                       shape: [p.shared ? 1 : channels], trainable: true, initializer: .constant(0.25)))
+        }
+    }
+
+    /// He or Xavier for a conv/dense weight: the decision recorded on the node, or (auto) the
+    /// consumer rule.
+    private func useHe(_ initializer: WeightInit, _ node: Node, _ epilogue: Epilogue,
+                       users: [String: [String]], index: [String: Int]) -> Bool {
+        switch initializer {
+        case .he: return true
+        case .xavier: return false
+        case .auto:
+            if epilogue.prelu != nil { return true }
+            if let act = epilogue.activation { return act.isReLULike }
+            return feedsReLULike(node.name, users: users, index: index)
+        }
+    }
+
+    /// The graph with every `init=auto` decided (He before ReLU-like activations, else
+    /// Xavier), so that later rewrites cannot change how weights start.
+    public func resolvingInitializers() -> Graph {
+        var g = self
+        let users = self.users(), index = indexByName()
+        for i in g.nodes.indices {
+            if case .conv(var a) = g.nodes[i].op, a.initializer == .auto {
+                a.initializer = useHe(.auto, g.nodes[i], a.epilogue, users: users, index: index) ? .he : .xavier
+                g.nodes[i].op = .conv(a)
+            } else if case .dense(var a) = g.nodes[i].op, a.initializer == .auto {
+                a.initializer = useHe(.auto, g.nodes[i], a.epilogue, users: users, index: index) ? .he : .xavier
+                g.nodes[i].op = .dense(a)
+            }
+        }
+        return g
     }
 
     /// Whether a layer's output reaches a ReLU-like activation through at most batch norm

@@ -45,6 +45,95 @@ public enum Activation: Hashable, Sendable {
     case swish
     /// x if x > 0 else alpha * (exp(x) - 1)
     case elu(alpha: Double)
+
+    /// Whether He initialization suits a layer feeding this activation.
+    public var isReLULike: Bool {
+        switch self {
+        case .relu, .leakyRelu, .elu, .swish: return true
+        case .sigmoid, .tanh: return false
+        }
+    }
+
+    /// `relu`, `leaky_relu:0.01`, `elu:1.0`: the form of `act=` in `.net` and IR text.
+    public var text: String {
+        switch self {
+        case .relu: return "relu"
+        case .leakyRelu(let alpha): return "leaky_relu:\(alpha)"
+        case .sigmoid: return "sigmoid"
+        case .tanh: return "tanh"
+        case .swish: return "swish"
+        case .elu(let alpha): return "elu:\(alpha)"
+        }
+    }
+
+    /// Parses `text`; nil when it names no activation.
+    public init?(text: String) {
+        let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
+        let argument = parts.count == 2 ? Double(parts[1]) : nil
+        if parts.count == 2 && (argument == nil || !argument!.isFinite) { return nil }
+        switch parts[0] {
+        case "relu" where parts.count == 1: self = .relu
+        case "sigmoid" where parts.count == 1: self = .sigmoid
+        case "tanh" where parts.count == 1: self = .tanh
+        case "swish" where parts.count == 1, "silu" where parts.count == 1: self = .swish
+        case "leaky_relu": self = .leakyRelu(alpha: argument ?? 0.01)
+        case "elu": self = .elu(alpha: argument ?? 1.0)
+        default: return nil
+        }
+    }
+}
+
+/// How a conv or dense weight starts: decided once, from the layer's consumers, when the
+/// graph is built (`Graph.resolvingInitializers()`), and kept through every pass.
+public enum WeightInit: String, Hashable, Sendable {
+    /// Not decided yet: He when the layer feeds a ReLU-like activation (through batch norm,
+    /// dropout or a residual add), else Xavier.
+    case auto
+    case he
+    case xavier
+}
+
+/// The algorithm a convolution runs with; `auto` lets the passes choose (direct when none does).
+public enum ConvAlgorithm: String, Hashable, Sendable, CaseIterable {
+    case auto
+    case direct
+    /// Winograd F(2x2, 3x3): 4x4 input tiles, 2x2 outputs, 16 multiplies instead of 36.
+    case winograd2x2
+    /// Winograd F(4x4, 3x3): 6x6 input tiles, 4x4 outputs, 36 multiplies instead of 144.
+    case winograd4x4
+}
+
+/// A batch norm folded into the conv or dense before it (inference): its parameters keep
+/// the batchnorm node's names (`bn1.weight`, ..., `bn1.running_var`).
+public struct FoldedBatchNorm: Hashable, Sendable {
+    public var node: String
+    public var epsilon: Double
+    public init(node: String, epsilon: Double) { self.node = node; self.epsilon = epsilon }
+}
+
+/// A PReLU fused into the layer before it; its slope keeps the name `prelu_node.weight`.
+public struct FoldedPReLU: Hashable, Sendable {
+    public var node: String
+    public var shared: Bool
+    public init(node: String, shared: Bool) { self.node = node; self.shared = shared }
+}
+
+/// Work fused into a conv or dense layer after its bias, in this order:
+/// `y = act(bn(conv(x) + bias) + residual)`. Written by the fusion passes; `.net` files may
+/// also ask for `act=` directly.
+public struct Epilogue: Hashable, Sendable {
+    public var batchNorm: FoldedBatchNorm?
+    /// Adds the node's second input (a residual shortcut) before the activation.
+    public var residual: Bool
+    public var activation: Activation?
+    public var prelu: FoldedPReLU?
+
+    public init(batchNorm: FoldedBatchNorm? = nil, residual: Bool = false, activation: Activation? = nil,
+                prelu: FoldedPReLU? = nil) {
+        self.batchNorm = batchNorm; self.residual = residual; self.activation = activation; self.prelu = prelu
+    }
+    public static let none = Epilogue()
+    public var isEmpty: Bool { self == .none }
 }
 
 /// Convolution: `out[n,k,p,q] = bias[k] + sum_{c,r,s} in[n, g*C/G + c, p*sh - pt + r*dh,
@@ -57,12 +146,17 @@ public struct ConvAttributes: Hashable, Sendable {
     public var dilation: Pair
     public var groups: Int
     public var bias: Bool
+    public var initializer: WeightInit
+    public var epilogue: Epilogue
+    public var algorithm: ConvAlgorithm
     public init(
         filters: Int, kernel: Pair, stride: Pair = Pair(1), padding: Padding = .zero,
-        dilation: Pair = Pair(1), groups: Int = 1, bias: Bool = true
+        dilation: Pair = Pair(1), groups: Int = 1, bias: Bool = true, initializer: WeightInit = .auto,
+        epilogue: Epilogue = .none, algorithm: ConvAlgorithm = .auto
     ) {
         self.filters = filters; self.kernel = kernel; self.stride = stride
         self.padding = padding; self.dilation = dilation; self.groups = groups; self.bias = bias
+        self.initializer = initializer; self.epilogue = epilogue; self.algorithm = algorithm
     }
 }
 
@@ -70,7 +164,11 @@ public struct ConvAttributes: Hashable, Sendable {
 public struct DenseAttributes: Hashable, Sendable {
     public var units: Int
     public var bias: Bool
-    public init(units: Int, bias: Bool = true) { self.units = units; self.bias = bias }
+    public var initializer: WeightInit
+    public var epilogue: Epilogue
+    public init(units: Int, bias: Bool = true, initializer: WeightInit = .auto, epilogue: Epilogue = .none) {
+        self.units = units; self.bias = bias; self.initializer = initializer; self.epilogue = epilogue
+    }
 }
 
 /// Max or average pooling over a window; padded positions never win a max and count for

@@ -14,6 +14,12 @@ public enum AttributeKind: Sendable {
     case double(ClosedRange<Double>)
     /// `true` or `false`.
     case bool
+    /// One of the listed words.
+    case choice([String])
+    /// A node name.
+    case name
+    /// An activation: `relu`, `leaky_relu:0.1`, `elu:1.0`, `sigmoid`, `tanh`, `swish`.
+    case activation
 }
 
 /// One key an op accepts.
@@ -81,12 +87,15 @@ public enum OpKeyword: String, CaseIterable, Sendable {
                 AttributeSpec("dilation", .pair(kernelRange), default: "1", "spacing of kernel taps"),
                 AttributeSpec("groups", .int(sizeRange), default: "1", "channel groups (groups = channels: depthwise)"),
                 AttributeSpec("bias", .bool, default: "true", "add a learned bias per output channel"),
-            ]
+                AttributeSpec("init", .choice(["auto", "he", "xavier"]), default: "auto", "weight initialization (auto: He before ReLU-like activations, else Xavier)"),
+                AttributeSpec("algorithm", .choice(ConvAlgorithm.allCases.map(\.rawValue)), default: "auto", "direct, winograd2x2 or winograd4x4 (auto: the passes choose)"),
+            ] + OpKeyword.epilogueKeys
         case .dense:
             return [
                 AttributeSpec("units", .int(sizeRange), required: true, "number of outputs"),
                 AttributeSpec("bias", .bool, default: "true", "add a learned bias per output"),
-            ]
+                AttributeSpec("init", .choice(["auto", "he", "xavier"]), default: "auto", "weight initialization (auto: He before ReLU-like activations, else Xavier)"),
+            ] + OpKeyword.epilogueKeys
         case .relu, .sigmoid, .tanh, .swish, .globalAvgpool, .flatten, .add, .concat, .softmax:
             return []
         case .leakyRelu:
@@ -123,6 +132,17 @@ public enum OpKeyword: String, CaseIterable, Sendable {
         }
     }
 
+    /// The fused-epilogue keys of conv and dense (written by the fusion passes; `act=` is
+    /// also handy in `.net` files).
+    static let epilogueKeys = [
+        AttributeSpec("bn", .name, "fused batch norm: the batchnorm node whose parameters apply"),
+        AttributeSpec("bn_eps", .double(0...1), default: "1e-05", "epsilon of the fused batch norm"),
+        AttributeSpec("residual", .bool, default: "false", "add the second input (from=x,shortcut) before the activation"),
+        AttributeSpec("act", .activation, "fused activation: relu, leaky_relu:A, elu:A, sigmoid, tanh, swish"),
+        AttributeSpec("prelu", .name, "fused PReLU: the prelu node whose slope applies"),
+        AttributeSpec("prelu_shared", .bool, default: "true", "the fused PReLU has one slope"),
+    ]
+
     /// How many inputs the op takes: an exact count, or at least two for `add`/`concat`.
     public var arity: ClosedRange<Int> {
         switch self {
@@ -133,6 +153,18 @@ public enum OpKeyword: String, CaseIterable, Sendable {
 }
 
 extension Op {
+    /// How many inputs this op takes: a fused residual adds one to conv and dense.
+    public var arity: ClosedRange<Int> {
+        switch self {
+        case .input: return 0...0
+        case .conv(let a): return a.epilogue.residual ? 2...2 : 1...1
+        case .dense(let a): return a.epilogue.residual ? 2...2 : 1...1
+        case .activation, .prelu, .add, .dropout, .maxPool, .avgPool, .globalAvgPool, .lrn, .batchNorm,
+             .flatten, .concat, .softmax:
+            return keyword!.arity
+        }
+    }
+
     /// The keyword that names this op in `.net` files and IR text (nil for graph inputs).
     public var keyword: OpKeyword? {
         switch self {
@@ -170,8 +202,11 @@ extension Op {
             return [("filters", "\(a.filters)"), ("size", a.kernel.description),
                     ("stride", a.stride.description), ("pad", a.padding.description),
                     ("dilation", a.dilation.description), ("groups", "\(a.groups)"),
-                    ("bias", "\(a.bias)")]
-        case .dense(let a): return [("units", "\(a.units)"), ("bias", "\(a.bias)")]
+                    ("bias", "\(a.bias)"), ("init", a.initializer.rawValue),
+                    ("algorithm", a.algorithm.rawValue)] + Op.epilogueTexts(a.epilogue)
+        case .dense(let a):
+            return [("units", "\(a.units)"), ("bias", "\(a.bias)"), ("init", a.initializer.rawValue)]
+                + Op.epilogueTexts(a.epilogue)
         case .activation(let act):
             switch act {
             case .relu, .sigmoid, .tanh, .swish: return []
@@ -189,6 +224,16 @@ extension Op {
             return [("size", "\(a.size)"), ("alpha", "\(a.alpha)"), ("beta", "\(a.beta)"), ("k", "\(a.k)")]
         case .batchNorm(let a): return [("eps", "\(a.epsilon)"), ("momentum", "\(a.momentum)")]
         }
+    }
+
+    /// The epilogue keys that are set, in schema order.
+    static func epilogueTexts(_ e: Epilogue) -> [(key: String, value: String)] {
+        var list: [(key: String, value: String)] = []
+        if let bn = e.batchNorm { list += [("bn", bn.node), ("bn_eps", "\(bn.epsilon)")] }
+        if e.residual { list.append(("residual", "true")) }
+        if let act = e.activation { list.append(("act", act.text)) }
+        if let p = e.prelu { list += [("prelu", p.node), ("prelu_shared", "\(p.shared)")] }
+        return list
     }
 
     /// Builds an op from its keyword and the attributes as written. Unknown keys (with a
@@ -241,10 +286,14 @@ private struct AttributeReader {
             let attrs = ConvAttributes(
                 filters: int("filters") ?? 1, kernel: kernel, stride: stride,
                 padding: padding("pad", kernel: kernel, dilation: dilation, stride: stride),
-                dilation: dilation, groups: int("groups") ?? 1, bias: bool("bias") ?? true)
+                dilation: dilation, groups: int("groups") ?? 1, bias: bool("bias") ?? true,
+                initializer: WeightInit(rawValue: choice("init") ?? "auto") ?? .auto, epilogue: epilogue(),
+                algorithm: ConvAlgorithm(rawValue: choice("algorithm") ?? "auto") ?? .auto)
             return .conv(attrs)
         case .dense:
-            return .dense(DenseAttributes(units: int("units") ?? 1, bias: bool("bias") ?? true))
+            return .dense(DenseAttributes(units: int("units") ?? 1, bias: bool("bias") ?? true,
+                                          initializer: WeightInit(rawValue: choice("init") ?? "auto") ?? .auto,
+                                          epilogue: epilogue()))
         case .relu: return .activation(.relu)
         case .sigmoid: return .activation(.sigmoid)
         case .tanh: return .activation(.tanh)
@@ -364,6 +413,36 @@ private struct AttributeReader {
             fail(key, "\(text) is out of range (\(range.lowerBound) to \(range.upperBound))"); return nil
         }
         return v
+    }
+
+    private mutating func choice(_ key: String) -> String? {
+        guard let text = texts[key]?.value else { return spec(key).defaultText }
+        guard case .choice(let options) = spec(key).kind else { return nil }
+        guard options.contains(text) else {
+            fail(key, "expected one of \(options.joined(separator: ", "))"); return nil
+        }
+        return text
+    }
+
+    private mutating func name(_ key: String) -> String? {
+        guard let text = texts[key]?.value else { return nil }
+        guard isValidName(text) else { fail(key, "expected a layer name"); return nil }
+        return text
+    }
+
+    private mutating func epilogue() -> Epilogue {
+        var e = Epilogue()
+        if let bn = name("bn") { e.batchNorm = FoldedBatchNorm(node: bn, epsilon: double("bn_eps") ?? 1e-5) }
+        else if texts["bn_eps"] != nil { fail("bn_eps", "needs bn=") }
+        e.residual = bool("residual") ?? false
+        if let text = texts["act"]?.value {
+            if let act = Activation(text: text) { e.activation = act }
+            else { fail("act", "expected relu, leaky_relu:A, elu:A, sigmoid, tanh or swish") }
+        }
+        if let p = name("prelu") { e.prelu = FoldedPReLU(node: p, shared: bool("prelu_shared") ?? true) }
+        else if texts["prelu_shared"] != nil { fail("prelu_shared", "needs prelu=") }
+        if e.activation != nil && e.prelu != nil { fail("prelu", "a layer takes act= or prelu=, not both") }
+        return e
     }
 
     private mutating func bool(_ key: String) -> Bool? {

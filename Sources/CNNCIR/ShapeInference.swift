@@ -54,10 +54,11 @@ public enum ShapeRules {
     public static func output(of node: Node, inputs: [Shape]) -> Result<Shape, ShapeError> {
         let name = node.displayName
         func fail(_ message: String) -> Result<Shape, ShapeError> { .failure(ShapeError(message)) }
-        if let keyword = node.op.keyword, !keyword.arity.contains(inputs.count) {
-            return fail(keyword.arity.upperBound == 1
-                ? "\(name) takes 1 input, got \(inputs.count)"
-                : "\(name) takes at least \(keyword.arity.lowerBound) inputs, got \(inputs.count)")
+        let arity = node.op.arity
+        if node.op.keyword != nil, !arity.contains(inputs.count) {
+            return fail(arity.upperBound == arity.lowerBound
+                ? "\(name) takes \(arity.lowerBound) input\(arity.lowerBound == 1 ? "" : "s"), got \(inputs.count)"
+                : "\(name) takes at least \(arity.lowerBound) inputs, got \(inputs.count)")
         }
         let x = inputs.first ?? Shape([])
         switch node.op {
@@ -73,11 +74,23 @@ public enum ShapeRules {
             guard a.filters % a.groups == 0 else {
                 return fail("\(name) has filters=\(a.filters), not divisible by groups=\(a.groups)")
             }
-            return window(name, x, kernel: a.kernel, stride: a.stride, padding: a.padding,
-                          dilation: a.dilation, ceilMode: false, channels: a.filters)
+            if a.algorithm == .winograd2x2 || a.algorithm == .winograd4x4 {
+                guard a.kernel == Pair(3), a.stride == Pair(1), a.dilation == Pair(1), a.groups == 1 else {
+                    return fail("\(name) algorithm=\(a.algorithm.rawValue) needs a 3x3 kernel, stride 1, dilation 1 and groups 1")
+                }
+            }
+            let out = window(name, x, kernel: a.kernel, stride: a.stride, padding: a.padding,
+                             dilation: a.dilation, ceilMode: false, channels: a.filters)
+            if a.epilogue.residual, case .success(let y) = out, inputs[1] != y {
+                return fail("\(name) residual input '\(node.inputs[1])' is \(inputs[1]), expected \(y)")
+            }
+            return out
 
         case .dense(let a):
             guard x.rank >= 1 else { return fail("\(name) needs an input, got a scalar") }
+            if a.epilogue.residual, inputs[1] != Shape([a.units]) {
+                return fail("\(name) residual input '\(node.inputs[1])' is \(inputs[1]), expected \(a.units)")
+            }
             return .success(Shape([a.units]))
 
         case .activation, .dropout:

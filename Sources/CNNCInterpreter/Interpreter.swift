@@ -48,10 +48,14 @@ public struct Interpreter: Sendable {
         case .input:
             return inputs[node.name]!
         case .conv(let a):
-            return ConvKernel.forward(x, weight: parameter("weight"), bias: a.bias ? parameter("bias") : nil,
-                                      attributes: a, output: node.shape)
+            let y = ConvKernel.forward(x, weight: parameter("weight"), bias: a.bias ? parameter("bias") : nil,
+                                       attributes: a, output: node.shape)
+            return EpilogueKernel.apply(a.epilogue, to: y, residual: operands.count > 1 ? operands[1] : nil,
+                                        parameters: parameters)
         case .dense(let a):
-            return DenseKernel.forward(x, weight: parameter("weight"), bias: a.bias ? parameter("bias") : nil)
+            let y = DenseKernel.forward(x, weight: parameter("weight"), bias: a.bias ? parameter("bias") : nil)
+            return EpilogueKernel.apply(a.epilogue, to: y, residual: operands.count > 1 ? operands[1] : nil,
+                                        parameters: parameters)
         case .activation(let function):
             return ElementwiseKernels.activation(x, function)
         case .prelu:

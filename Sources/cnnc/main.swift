@@ -15,13 +15,36 @@ struct CNNC: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cnnc",
         abstract: "A compile-ahead compiler for convolutional neural networks: .net in, C out.",
-        subcommands: [Compile.self, Summary.self, DumpIR.self, Check.self, Run.self],
+        subcommands: [Compile.self, Summary.self, DumpIR.self, Check.self, Run.self, Passes.self],
         defaultSubcommand: Compile.self)
 }
 
 struct ModelOptions: ParsableArguments {
     @Argument(help: "The network description (.net, or IR text .ir).")
     var model: String
+}
+
+struct OptimizationOptions: ParsableArguments {
+    @Flag(name: .customLong("O0", withSingleDash: true), help: "No optimization passes (for debugging).")
+    var noOptimization = false
+    @Flag(help: "Keep 3x3 convolutions direct (disables select-winograd).")
+    var noWinograd = false
+    @Option(name: .customLong("disable-pass"), help: "Skip a pass (repeatable; cnnc passes lists them).")
+    var disabledPasses: [String] = []
+    @Option(name: .customLong("print-ir-after"), help: "Print the IR to stderr after a pass (repeatable).")
+    var printIRAfter: [String] = []
+    @Flag(name: .customLong("print-ir-after-all"), help: "Print the IR to stderr after every pass.")
+    var printIRAfterAll = false
+
+    var compiler: CompilerOptions {
+        var o = CompilerOptions()
+        o.optimize = !noOptimization
+        o.winograd = !noWinograd
+        o.disabledPasses = disabledPasses
+        o.printIRAfter = printIRAfter
+        o.printIRAfterAll = printIRAfterAll
+        return o
+    }
 }
 
 struct Compile: ParsableCommand {
@@ -39,6 +62,7 @@ struct Compile: ParsableCommand {
     var seed: UInt64 = 0
     @Flag(help: "Do not write cnnc_runtime.c and cnnc_runtime.h beside the output.")
     var noRuntime = false
+    @OptionGroup var optimization: OptimizationOptions
 
     func validate() throws {
         guard batch >= 1 && batch <= 1 << 20 else { throw ValidationError("--batch must be 1 to 1048576, got \(batch)") }
@@ -49,7 +73,7 @@ struct Compile: ParsableCommand {
         do {
             let model = try ModelLoader.load(options.model)
             let written = try CompileCommand.run(model, output: output, batch: batch, prefix: prefix, seed: seed,
-                                                 writeRuntime: !noRuntime)
+                                                 writeRuntime: !noRuntime, compiler: optimization.compiler)
             print("wrote \(written.joined(separator: ", "))")
         } catch { fail(error) }
     }
@@ -60,6 +84,7 @@ struct Summary: ParsableCommand {
     @OptionGroup var options: ModelOptions
     @Option(help: "Batch size used for shapes, MACs and bytes.")
     var batch: Int = 1
+    @OptionGroup var optimization: OptimizationOptions
 
     func validate() throws {
         guard batch >= 1 && batch <= 1 << 20 else { throw ValidationError("--batch must be 1 to 1048576, got \(batch)") }
@@ -68,19 +93,34 @@ struct Summary: ParsableCommand {
     func run() throws {
         do {
             let model = try ModelLoader.load(options.model)
-            print(CNNCDriver.Summary.render(model.graph, batch: batch, source: options.model), terminator: "")
+            let (optimized, remarks) = try optimization.compiler.run(model.graph)
+            print(CNNCDriver.Summary.render(model.graph, optimized: optimized, remarks: remarks, batch: batch,
+                                            source: options.model), terminator: "")
         } catch { fail(error) }
     }
 }
 
 struct DumpIR: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "dump-ir", abstract: "Print the graph IR as text.")
+    static let configuration = CommandConfiguration(
+        commandName: "dump-ir", abstract: "Print the graph IR as text (as written; --optimized: after the passes).")
     @OptionGroup var options: ModelOptions
+    @Flag(help: "Print the IR after the optimization pipeline.")
+    var optimized = false
+    @OptionGroup var optimization: OptimizationOptions
 
     func run() throws {
         do {
-            print(try ModelLoader.load(options.model).graph.irText(), terminator: "")
+            let graph = try ModelLoader.load(options.model).graph
+            print(optimized ? try optimization.compiler.optimized(graph).irText() : graph.irText(), terminator: "")
         } catch { fail(error) }
+    }
+}
+
+struct Passes: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List the optimization passes in pipeline order.")
+
+    func run() throws {
+        print(CNNCDriver.PassList.render(), terminator: "")
     }
 }
 
@@ -100,6 +140,7 @@ struct Check: ParsableCommand {
     var sanitize = false
     @Flag(help: "Keep the build folder and print its path.")
     var keep = false
+    @OptionGroup var optimization: OptimizationOptions
 
     func validate() throws {
         guard batch >= 1 && batch <= 4096 else { throw ValidationError("--batch must be 1 to 4096, got \(batch)") }
@@ -115,7 +156,7 @@ struct Check: ParsableCommand {
             let model = try ModelLoader.load(options.model)
             var o = CheckOptions()
             o.batch = batch; o.seed = seed; o.weights = weights; o.threads = threadList
-            o.keep = keep; o.sanitize = sanitize
+            o.keep = keep; o.sanitize = sanitize; o.compiler = optimization.compiler
             let (report, passed) = try Checker.check(model, options: o)
             print(report, terminator: "")
             if !passed { throw ExitCode(1) }
@@ -137,11 +178,13 @@ struct Run: ParsableCommand {
     var seed: UInt64 = 0
     @Flag(help: "Run the reference interpreter instead of compiled C.")
     var interpret = false
+    @OptionGroup var optimization: OptimizationOptions
 
     func run() throws {
         do {
             let model = try ModelLoader.load(options.model)
-            try RunCommand.run(model, inputs: inputs, outputs: outputs, weights: weights, seed: seed, interpret: interpret)
+            try RunCommand.run(model, inputs: inputs, outputs: outputs, weights: weights, seed: seed, interpret: interpret,
+                               compiler: optimization.compiler)
         } catch { fail(error) }
     }
 }

@@ -1,0 +1,94 @@
+// What each kernel reads besides its inputs: parameters from the weights file, or tensors
+// derived from them once by `<p>_prepare` (batch norm folded into conv/dense weights,
+// Winograd-transformed filters). Derived tensors live in the weights region after the
+// file's parameters; `<p>_prepare` runs after every init and load.
+
+import CNNCIR
+
+/// A tensor computed from parameters by `<p>_prepare`.
+struct DerivedTensor {
+    /// A label for comments, e.g. `c1.weight folded with bn1`.
+    var label: String
+    var count: Int
+    var recipe: Recipe
+
+    enum Recipe {
+        /// `w[k, ...] * gamma[k] / sqrt(var[k] + eps)` over `perChannel` floats per output channel.
+        case foldedWeight(weight: String, batchNorm: FoldedBatchNorm, channels: Int, perChannel: Int)
+        /// `beta[k] + (bias[k] - mean[k]) * gamma[k] / sqrt(var[k] + eps)` (bias 0 when absent).
+        case foldedBias(bias: String?, batchNorm: FoldedBatchNorm, channels: Int)
+        /// Winograd filter transform `G g G^T` of a K x C x 3 x 3 weight (source: a parameter
+        /// name or a derived tensor's label), laid out for the Winograd kernel.
+        case winogradFilter(source: String, tile: Int, filters: Int, channels: Int)
+    }
+}
+
+/// One pointer argument of a kernel: its C parameter name and where it points.
+struct KernelArgument {
+    /// The C parameter name in the kernel's signature, e.g. `weight`.
+    var name: String
+    /// A parameter name (`c1.weight`) or a derived tensor label.
+    var tensor: String
+}
+
+/// The derived tensors and per-node weight arguments of a graph.
+struct Bindings {
+    var derived: [DerivedTensor] = []
+    /// For each computing node, its weight arguments in signature order.
+    var arguments: [String: [KernelArgument]] = [:]
+
+    init(_ graph: Graph) {
+        let index = graph.indexByName()
+        for node in graph.nodes {
+            let inShape = node.inputs.first.flatMap { index[$0] }.map { graph.nodes[$0].shape } ?? Shape([])
+            switch node.op {
+            case .conv(let a):
+                let perChannel = (inShape.c / a.groups) * a.kernel.h * a.kernel.w
+                var weight = "\(node.name).weight"
+                var bias: String? = a.bias ? "\(node.name).bias" : nil
+                if let bn = a.epilogue.batchNorm {
+                    (weight, bias) = fold(node.name, weight: weight, bias: bias, bn, channels: a.filters, perChannel: perChannel)
+                }
+                if a.algorithm == .winograd2x2 || a.algorithm == .winograd4x4 {
+                    let tile = a.algorithm == .winograd2x2 ? 2 : 4
+                    let label = "\(node.name).weight winograd F(\(tile)x\(tile),3x3)"
+                    derived.append(DerivedTensor(label: label, count: (tile + 2) * (tile + 2) * a.filters * inShape.c,
+                                                 recipe: .winogradFilter(source: weight, tile: tile, filters: a.filters, channels: inShape.c)))
+                    weight = label
+                }
+                arguments[node.name] = [KernelArgument(name: "weight", tensor: weight)]
+                    + (bias.map { [KernelArgument(name: "bias", tensor: $0)] } ?? [])
+                    + (a.epilogue.prelu.map { [KernelArgument(name: "slope", tensor: "\($0.node).weight")] } ?? [])
+            case .dense(let a):
+                var weight = "\(node.name).weight"
+                var bias: String? = a.bias ? "\(node.name).bias" : nil
+                if let bn = a.epilogue.batchNorm {
+                    (weight, bias) = fold(node.name, weight: weight, bias: bias, bn, channels: a.units, perChannel: inShape.count)
+                }
+                arguments[node.name] = [KernelArgument(name: "weight", tensor: weight)]
+                    + (bias.map { [KernelArgument(name: "bias", tensor: $0)] } ?? [])
+                    + (a.epilogue.prelu.map { [KernelArgument(name: "slope", tensor: "\($0.node).weight")] } ?? [])
+            case .prelu:
+                arguments[node.name] = [KernelArgument(name: "weight", tensor: "\(node.name).weight")]
+            case .batchNorm:
+                arguments[node.name] = ["weight", "bias", "running_mean", "running_var"].map {
+                    KernelArgument(name: $0, tensor: "\(node.name).\($0)")
+                }
+            case .input, .activation, .add, .dropout, .maxPool, .avgPool, .globalAvgPool, .lrn, .flatten,
+                 .concat, .softmax:
+                arguments[node.name] = []
+            }
+        }
+    }
+
+    /// Registers the folded weight and bias of a layer; returns their labels.
+    private mutating func fold(_ node: String, weight: String, bias: String?, _ bn: FoldedBatchNorm,
+                               channels: Int, perChannel: Int) -> (String, String) {
+        let w = "\(weight) folded with \(bn.node)", b = "\(node).bias folded with \(bn.node)"
+        derived.append(DerivedTensor(label: w, count: channels * perChannel,
+                                     recipe: .foldedWeight(weight: weight, batchNorm: bn, channels: channels, perChannel: perChannel)))
+        derived.append(DerivedTensor(label: b, count: channels,
+                                     recipe: .foldedBias(bias: bias, batchNorm: bn, channels: channels)))
+        return (w, b)
+    }
+}

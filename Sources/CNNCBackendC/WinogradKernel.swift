@@ -1,0 +1,157 @@
+// Winograd convolution F(m x m, 3x3) for 3x3 stride-1 layers (Lavin and Gray, "Fast
+// algorithms for convolutional neural networks", 2016). For each output tile of m x m, with
+// d the (m+2) x (m+2) input tile of one channel and g one 3x3 filter:
+//
+//   Y = A^T [ sum_c (G g_kc G^T) .* (B^T d_c B) ] A
+//
+// The filter transform U = G g G^T runs once in `<p>_prepare`; the kernel transforms the
+// input tiles, takes (m+2)^2 dot products over the channels per output channel, and
+// transforms back. Tiles that hang over the bottom/right edge read zeros and write only the
+// outputs that exist, so every size works (odd sizes, 1xN, outputs smaller than a tile).
+//
+// Matrices: F(2x2, 3x3)
+//   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]
+//   G   = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]
+//   A^T = [1 1 1 0; 0 1 -1 -1]
+// F(4x4, 3x3) (interpolation points 0, +-1, +-2, infinity)
+//   B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
+//   G   = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
+//   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
+
+import CNNCIR
+
+enum WinogradKernel {
+    /// The transform matrices of F(m x m, 3x3): B^T (a x a), G (a x 3), A^T (m x a), a = m + 2.
+    struct Matrices {
+        var bt: [[Double]]
+        var g: [[Double]]
+        var at: [[Double]]
+    }
+
+    static func matrices(tile: Int) -> Matrices {
+        if tile == 2 {
+            return Matrices(
+                bt: [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]],
+                g: [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]],
+                at: [[1, 1, 1, 0], [0, 1, -1, -1]])
+        }
+        return Matrices(
+            bt: [[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
+                 [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]],
+            g: [[1.0 / 4, 0, 0], [-1.0 / 6, -1.0 / 6, -1.0 / 6], [-1.0 / 6, 1.0 / 6, -1.0 / 6],
+                [1.0 / 24, 1.0 / 12, 1.0 / 6], [1.0 / 24, -1.0 / 12, 1.0 / 6], [0, 0, 1]],
+            at: [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]])
+    }
+
+    /// `sum_l row[l] * term(l)` as C, skipping zero coefficients and writing +-1 plainly.
+    static func combination(_ row: [Double], _ term: (Int) -> String, float: Bool = true) -> String {
+        var out = ""
+        for (l, c) in row.enumerated() where c != 0 {
+            let sign = c < 0 ? "-" : "+"
+            let magnitude = abs(c)
+            let literal = float ? cFloat(magnitude) : "\(magnitude)"
+            let factor = magnitude == 1 ? term(l) : "\(literal) * \(term(l))"
+            out += out.isEmpty ? (c < 0 ? "-\(factor)" : factor) : " \(sign) \(factor)"
+        }
+        return out.isEmpty ? "0.0f" : out
+    }
+
+    /// The forward kernel: one task per (sample, tile); all output channels of the tile.
+    static func emit(_ k: KernelContext, _ a: ConvAttributes, tile m: Int, _ w: inout CWriter) {
+        let x = k.x, y = k.y
+        let t = matrices(tile: m)
+        let alpha = m + 2
+        w.lines("""
+        enum { C = \(x.c), H = \(x.h), W = \(x.w), K = \(y.c), P = \(y.h), Q = \(y.w), PT = \(a.padding.top), PL = \(a.padding.left) };
+        enum { M = \(m), A = \(alpha), TH = (P + M - 1) / M, TW = (Q + M - 1) / M };
+        """)
+        w.comment("weight is U = G g G^T laid out [A*A][K][C]; one task per (sample, output tile)")
+        w.line("#pragma omp parallel for collapse(2) schedule(static)")
+        w.block("for (int b = 0; b < n; b++)") { w in
+            w.block("for (int t = 0; t < TH * TW; t++)") { w in
+                w.line("const int h0 = (t / TW) * M - PT, w0 = (t % TW) * M - PL;")
+                w.line("float V[A * A][C];")
+                w.comment("input transform V = B^T d B, per channel")
+                w.block("for (int c = 0; c < C; c++)") { w in
+                    w.line("const float *restrict xc = in + ((size_t)b * C + c) * (H * W);")
+                    w.line("float d[A][A], r[A][A];")
+                    w.line("for (int i = 0; i < A; i++)")
+                    w.line("    for (int j = 0; j < A; j++) {")
+                    w.line("        const int h = h0 + i, v = w0 + j;")
+                    w.line("        d[i][j] = h >= 0 && h < H && v >= 0 && v < W ? xc[h * W + v] : 0.0f;")
+                    w.line("    }")
+                    w.block("for (int j = 0; j < A; j++)") { w in
+                        for i in 0..<alpha {
+                            w.line("r[\(i)][j] = \(combination(t.bt[i]) { "d[\($0)][j]" });")
+                        }
+                    }
+                    w.block("for (int i = 0; i < A; i++)") { w in
+                        for j in 0..<alpha {
+                            w.line("V[i * A + \(j)][c] = \(combination(t.bt[j]) { "r[i][\($0)]" });")
+                        }
+                    }
+                }
+                w.comment("per output channel: A*A dot products over the channels, then Y = A^T M A")
+                w.block("for (int k = 0; k < K; k++)") { w in
+                    w.line("float mm[A * A];")
+                    w.block("for (int e = 0; e < A * A; e++)") { w in
+                        w.line("const float *restrict u = weight + ((size_t)e * K + k) * C;")
+                        w.line("float s = 0.0f;")
+                        w.line("for (int c = 0; c < C; c++) s += u[c] * V[e][c];")
+                        w.line("mm[e] = s;")
+                    }
+                    w.line("float r[M][A];")
+                    w.block("for (int j = 0; j < A; j++)") { w in
+                        for i in 0..<m {
+                            w.line("r[\(i)][j] = \(combination(t.at[i]) { "mm[\($0) * A + j]" });")
+                        }
+                    }
+                    let e = a.epilogue
+                    if let p = e.prelu { w.line("const float a = slope[\(p.shared ? "0" : "k")];") }
+                    w.block("for (int i = 0; i < M; i++)") { w in
+                        w.line("const int p = (t / TW) * M + i;")
+                        w.line("if (p >= P) break;")
+                        for j in 0..<m {
+                            w.block("if ((t % TW) * M + \(j) < Q)") { w in
+                                w.line("const size_t at = (((size_t)b * K + k) * P + p) * Q + (t % TW) * M + \(j);")
+                                var value = combination(t.at[j]) { "r[i][\($0)]" }
+                                if k.hasBias { value = "\(value) + bias[k]" }
+                                w.line("\(e.residual ? "const float v = \(value) + residual[at];" : "const float v = \(value);")")
+                                w.line("out[at] = \(Epilogues.value(e, "v"));")
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The filter transform in `<p>_prepare`: U[e][k][c] = (G g_kc G^T)[e], in double.
+    static func emitFilterTransform(label: String, source: String, destination: String, tile m: Int,
+                                    filters: Int, channels: Int, _ w: inout CWriter) {
+        let t = matrices(tile: m)
+        let alpha = m + 2
+        w.comment("\(label): U = G g G^T, laid out [\(alpha * alpha)][K][C]")
+        w.block("") { w in
+            w.line("const float *g = \(source);")
+            w.line("float *u = \(destination);")
+            w.block("for (int k = 0; k < \(filters); k++)") { w in
+                w.block("for (int c = 0; c < \(channels); c++)") { w in
+                    w.line("const float *f = g + ((size_t)k * \(channels) + c) * 9;")
+                    w.line("double r[\(alpha)][3];")
+                    w.block("for (int j = 0; j < 3; j++)") { w in
+                        for i in 0..<alpha {
+                            w.line("r[\(i)][j] = \(combination(t.g[i], { "(double)f[\($0) * 3 + j]" }, float: false));")
+                        }
+                    }
+                    for i in 0..<alpha {
+                        for j in 0..<alpha {
+                            let value = combination(t.g[j], { "r[\(i)][\($0)]" }, float: false)
+                            w.line("u[((size_t)\(i * alpha + j) * \(filters) + k) * \(channels) + c] = (float)(\(value == "0.0f" ? "0.0" : value));")
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,47 @@
+// The optimization options every command that builds code shares, and running the pipeline.
+
+import CNNCIR
+import CNNCPasses
+import Foundation
+
+/// Which passes run and what they print.
+public struct CompilerOptions: Sendable {
+    /// `-O0`: no passes.
+    public var optimize = true
+    /// `--no-winograd`: leave 3x3 convolutions direct.
+    public var winograd = true
+    public var disabledPasses: [String] = []
+    public var printIRAfter: [String] = []
+    public var printIRAfterAll = false
+    public var mode = PipelineMode.inference
+
+    public init() {}
+
+    /// Checks the pass names the user gave.
+    public func validate() throws {
+        for name in disabledPasses + printIRAfter where !PassManager.knownNames.contains(name) {
+            var message = "error: unknown pass '\(name)'"
+            if let guess = closestMatch(to: name, in: PassManager.knownNames) { message += "; did you mean '\(guess)'?" }
+            throw DriverError(message + " (cnnc passes lists them)")
+        }
+    }
+
+    /// Runs the pipeline on a loaded graph; printed IR goes to standard error.
+    public func optimized(_ graph: Graph) throws -> Graph { try run(graph).graph }
+
+    /// The optimized graph and what each pass said.
+    public func run(_ graph: Graph) throws -> (graph: Graph, remarks: [Remark]) {
+        try validate()
+        var manager = PassManager(passes: optimize ? Pipelines.optimizing(mode) : Pipelines.none)
+        manager.disabled = Set(disabledPasses + (winograd ? [] : ["select-winograd"]))
+        manager.printAfter = Set(printIRAfter)
+        manager.printAfterAll = printIRAfterAll
+        do {
+            let result = try manager.run(graph)
+            if !result.printed.isEmpty { FileHandle.standardError.write(Data(result.printed.utf8)) }
+            return (result.graph, result.remarks)
+        } catch let list as DiagnosticList {
+            throw DriverError(list.description)
+        }
+    }
+}
