@@ -211,9 +211,11 @@ struct NetParser {
         // The name: a second word without '=', unless it is one of the op's keys followed by
         // `=` after a space (`conv filters = 8`).
         var rest = tokens.dropFirst()
-        let keys = (statement.keyword?.attributes.map(\.key) ?? []) + ["from"]
-        if let token = rest.first, token.keyValue == nil,
-           !(keys.contains(String(token.text)) && (rest.dropFirst().first?.text.hasPrefix("=") ?? false)) {
+        func isSpacedKey(_ token: NetToken) -> Bool {
+            guard rest.dropFirst().first?.text.hasPrefix("=") ?? false else { return false }
+            return token.text == "from" || (statement.keyword?.attributes.contains { $0.key == token.text } ?? false)
+        }
+        if let token = rest.first, token.keyValue == nil, !isSpacedKey(token) {
             rest = rest.dropFirst()
             statement.nameLocation = token.location(in: file)
             if checkName(token) {
