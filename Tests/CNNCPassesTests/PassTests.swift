@@ -1,0 +1,280 @@
+// Tests of every pass: the rewrite happens where it should, nothing changes where it must
+// not (each refusal), and the interpreter gives the same outputs before and after, with
+// random weights (batch-norm statistics included, so folding is really exercised).
+
+import CNNCFrontend
+import CNNCIR
+import CNNCInterpreter
+import CNNCPasses
+import Foundation
+import XCTest
+
+/// Parses a .net snippet (shapes inferred).
+func net(_ text: String, file: StaticString = #filePath, line: UInt = #line) -> Graph {
+    switch NetFrontend.parse(text, path: "test.net") {
+    case .success(let g): return g
+    case .failure(let list):
+        XCTFail(list.description, file: file, line: line)
+        return Graph(name: "empty")
+    }
+}
+
+/// Random parameters in [-0.5, 0.5) (running variances in [0.5, 1.5)), from a seed.
+func randomParameters(_ graph: Graph, seed: UInt64) -> [String: Tensor] {
+    var result: [String: Tensor] = [:]
+    for spec in graph.parameters() {
+        let data = (0..<spec.count).map { i -> Double in
+            let u = SeededInit.uniform(seed: seed, name: spec.name, index: i)
+            return spec.role == "running_var" ? 0.5 + u : u - 0.5
+        }
+        result[spec.name] = Tensor(shape: spec.shape, data: data)
+    }
+    return result
+}
+
+/// Runs `passes` and returns the graph and the remarks.
+func runPasses(_ passes: [any Pass], on graph: Graph) throws -> (Graph, [Remark]) {
+    let result = try PassManager(passes: passes).run(graph)
+    return (result.graph, result.remarks)
+}
+
+/// Asserts that the interpreter gives the same outputs for both graphs (same parameters).
+func assertEquivalent(_ before: Graph, _ after: Graph, seed: UInt64 = 3, batch: Int = 2,
+                      file: StaticString = #filePath, line: UInt = #line) throws {
+    let parameters = randomParameters(before, seed: seed)
+    var inputs: [String: Tensor] = [:]
+    for node in before.inputs {
+        inputs[node.name] = SeededData.input(name: node.name, shape: node.shape.batched(batch), seed: seed)
+    }
+    let a = try Interpreter(graph: before, parameters: parameters).outputs(inputs)
+    let afterParameters = parameters.filter { name, _ in after.parameters().contains { $0.name == name } }
+    let b = try Interpreter(graph: after, parameters: afterParameters).outputs(inputs)
+    XCTAssertEqual(a.count, b.count, file: file, line: line)
+    for (x, y) in zip(a, b) {
+        XCTAssertEqual(x.shape, y.shape, file: file, line: line)
+        let scale = max(1, x.data.map(abs).max() ?? 0)
+        let worst = zip(x.data, y.data).map { abs($0 - $1) }.max() ?? 0
+        // Both sides are the Double interpreter running the same operations: only the order
+        // of a few additions may differ.
+        XCTAssertLessThanOrEqual(worst, 1e-12 * scale, "outputs differ by \(worst)", file: file, line: line)
+    }
+}
+
+final class FoldBatchNormTests: XCTestCase {
+    func testFoldsIntoConvAndDenseKeepingParameterNames() throws {
+        let g = net("""
+            input x shape=3x8x8
+            conv c filters=4 size=3 pad=1
+            batchnorm bn eps=0.001
+            relu r
+            dense d units=5
+            batchnorm bn2
+            softmax out
+            """)
+        let (after, remarks) = try runPasses([FoldBatchNorm()], on: g)
+        XCTAssertNil(after.node(named: "bn"))
+        XCTAssertNil(after.node(named: "bn2"))
+        guard case .conv(let a) = after.node(named: "c")!.op, case .dense(let d) = after.node(named: "d")!.op else {
+            return XCTFail("c and d must stay conv and dense")
+        }
+        XCTAssertEqual(a.epilogue.batchNorm, FoldedBatchNorm(node: "bn", epsilon: 0.001))
+        XCTAssertEqual(d.epilogue.batchNorm, FoldedBatchNorm(node: "bn2", epsilon: 1e-5))
+        XCTAssertEqual(after.node(named: "r")!.inputs, ["c"])
+        XCTAssertEqual(Set(after.parameters().map(\.name)), Set(g.parameters().map(\.name)))
+        XCTAssertEqual(remarks.map(\.description), ["[fold-batchnorm] bn: folded into 'c'", "[fold-batchnorm] bn2: folded into 'd'"])
+        try assertEquivalent(g, after)
+    }
+
+    func testRefusals() throws {
+        let g = net("""
+            input x shape=3x8x8
+            conv c filters=4 size=3 pad=1
+            batchnorm bn1
+            relu r
+            batchnorm bn2
+            conv c2 filters=4 size=1 from=x
+            batchnorm bn3
+            add s from=bn3,c2
+            conv c3 filters=4 size=1
+            batchnorm bn4
+            concat out from=bn4,bn2
+            output out, bn4
+            """)
+        let (after, remarks) = try runPasses([FoldBatchNorm()], on: g)
+        XCTAssertEqual(after.nodes.map(\.name), ["x", "c", "r", "bn2", "c2", "bn3", "s", "c3", "bn4", "out"])
+        XCTAssertEqual(remarks.map(\.description), [
+            "[fold-batchnorm] bn1: folded into 'c'",
+            "[fold-batchnorm] bn2: not folded: input 'r' is not a conv or dense",
+            "[fold-batchnorm] bn3: not folded: 'c2' has another user (s)",
+            "[fold-batchnorm] bn4: not folded: it is a graph output",
+        ])
+        try assertEquivalent(g, after)
+    }
+}
+
+final class FusionTests: XCTestCase {
+    func testResidualAddMovesTheFusedNodeAfterTheShortcut() throws {
+        // The main path is written before the shortcut, so the fused conv must move.
+        let g = net("""
+            input x shape=4x6x6
+            conv a filters=4 size=3 pad=1
+            batchnorm abn
+            conv short filters=4 size=1 from=x
+            add s from=abn,short
+            relu r
+            global_avgpool gap
+            dense out units=2
+            """)
+        let (after, _) = try runPasses([FoldBatchNorm(), FuseResidualAdd(), FuseActivation()], on: g)
+        XCTAssertEqual(after.nodes.map(\.name), ["x", "short", "a", "gap", "out"])
+        XCTAssertEqual(after.node(named: "a")!.inputs, ["x", "short"])
+        guard case .conv(let c) = after.node(named: "a")!.op else { return XCTFail() }
+        XCTAssertEqual(c.epilogue, Epilogue(batchNorm: FoldedBatchNorm(node: "abn", epsilon: 1e-5), residual: true, activation: .relu))
+        XCTAssertEqual(after.node(named: "gap")!.inputs, ["a"])
+        try assertEquivalent(g, after)
+    }
+
+    func testOutputsAreNeverFusedAway() throws {
+        let g = net("""
+            input x shape=4x6x6
+            conv a filters=4 size=3 pad=1
+            relu out
+            """)
+        let (after, remarks) = try runPasses([FuseActivation()], on: g)
+        XCTAssertEqual(after, g.resolvingInitializers())
+        XCTAssertEqual(remarks.map(\.description), ["[fuse-activation] out: not fused: it is a graph output"])
+    }
+
+    func testEveryActivationAndPReLUFuses() throws {
+        for act in ["relu", "leaky_relu alpha=0.2", "sigmoid", "tanh", "swish", "elu alpha=0.7", "prelu shared=false", "prelu"] {
+            let g = net("""
+                input x shape=3x5x5
+                conv a filters=4 size=3
+                \(act)
+                dense d units=6
+                \(act)
+                dense out units=2
+                """)
+            let (after, _) = try runPasses([FuseActivation()], on: g)
+            XCTAssertEqual(after.nodes.count, 4, act)
+            try assertEquivalent(g, after)
+        }
+    }
+
+    func testResidualRefusals() throws {
+        let g = net("""
+            input x shape=4x6x6
+            conv a filters=4 size=3 pad=1
+            relu ar
+            add s1 from=ar,x
+            conv b filters=4 size=3 pad=1
+            add s2 from=b,x,s1
+            add out from=s2,b
+            """)
+        let (after, remarks) = try runPasses([FuseResidualAdd()], on: g)
+        XCTAssertEqual(after.nodes.count, g.nodes.count)
+        XCTAssertEqual(remarks.map(\.description), [
+            "[fuse-residual-add] s1: not fused: no input is a conv or dense used only here, without an activation",
+            "[fuse-residual-add] s2: not fused: 3 inputs",
+            "[fuse-residual-add] out: not fused: it is a graph output",
+        ])
+    }
+}
+
+final class OtherPassTests: XCTestCase {
+    func testDeadNodesGoInputsStay() throws {
+        let g = net("""
+            input x shape=2x4x4
+            input unused shape=3
+            relu a
+            tanh b from=x
+            sigmoid c from=b
+            output a
+            """)
+        let (after, remarks) = try runPasses([DeadNodeElimination()], on: g)
+        XCTAssertEqual(after.nodes.map(\.name), ["x", "unused", "a"])
+        XCTAssertEqual(remarks.count, 2)
+        try assertEquivalent(g, after)
+    }
+
+    func testDropoutRemovedUnlessOutput() throws {
+        let g = net("""
+            input x shape=8
+            dropout d rate=0.3
+            dense f units=4
+            dropout out
+            """)
+        let (after, remarks) = try runPasses([RemoveDropout()], on: g)
+        XCTAssertEqual(after.nodes.map(\.name), ["x", "f", "out"])
+        XCTAssertEqual(remarks.map(\.description), ["[remove-dropout] d: removed", "[remove-dropout] out: kept: a graph output"])
+        try assertEquivalent(g, after)
+    }
+
+    func testWinogradRuleAndRefusals() throws {
+        let g = net("""
+            input x shape=8x16x16
+            conv big filters=8 size=3 pad=1
+            conv small filters=8 size=3 pad=1 from=x
+            maxpool size=8
+            conv tiny filters=8 size=3 pad=1
+            conv strided filters=8 size=3 stride=2 pad=1 from=big
+            conv grouped filters=8 size=3 groups=2 pad=1 from=big
+            conv pinned filters=8 size=3 pad=1 algorithm=direct from=big
+            conv one filters=8 size=1 from=big
+            output tiny, strided, grouped, pinned, one
+            """)
+        let (after, remarks) = try runPasses([SelectWinograd()], on: g)
+        func algorithm(_ name: String) -> ConvAlgorithm? {
+            if case .conv(let a) = after.node(named: name)!.op { return a.algorithm }
+            return nil
+        }
+        XCTAssertEqual(algorithm("big"), .winograd4x4)
+        XCTAssertEqual(algorithm("tiny"), .winograd2x2)
+        XCTAssertEqual(algorithm("strided"), .auto)
+        XCTAssertEqual(algorithm("grouped"), .auto)
+        XCTAssertEqual(algorithm("pinned"), .direct)
+        XCTAssertEqual(algorithm("one"), .auto)
+        XCTAssertTrue(remarks.contains { $0.description == "[select-winograd] strided: direct: not a 3x3 stride-1 dense convolution" })
+        // An error budget too small for any tile keeps everything direct.
+        var manager = PassManager(passes: [SelectWinograd()])
+        manager.options.winogradErrorBudget = 1e-9
+        let strict = try manager.run(g).graph
+        if case .conv(let a) = strict.node(named: "big")!.op { XCTAssertEqual(a.algorithm, .auto) }
+    }
+
+    func testVerifierCatchesABrokenPass() {
+        struct Broken: Pass {
+            let name = "broken"
+            let summary = "removes a used node"
+            let modes: Set<PipelineMode> = [.inference]
+            func run(_ graph: inout Graph, options: PassOptions, remarks: inout [Remark]) {
+                graph.nodes.remove(at: 1)
+            }
+        }
+        let g = net("input x shape=4\nrelu a\ntanh b\n")
+        XCTAssertThrowsError(try PassManager(passes: [Broken()]).run(g)) { error in
+            XCTAssertTrue("\(error)".contains("compiler bug: the IR does not verify after pass 'broken'"), "\(error)")
+        }
+    }
+
+    func testPrintIRAfterShowsRemarksAndIR() throws {
+        let g = net("input x shape=4\ndense d units=3\nrelu r\ndense out units=2\n")
+        var manager = PassManager(passes: Pipelines.optimizing(.inference))
+        manager.printAfter = ["fuse-activation"]
+        let printed = try manager.run(g).printed
+        XCTAssertTrue(printed.hasPrefix("// after fuse-activation\n// [fuse-activation] r: fused into 'd'\nnetwork test\n"), printed)
+        XCTAssertTrue(printed.contains("d = dense(x) units=3 bias=true init=he act=relu : 3"), printed)
+    }
+
+    func testFullPipelineOnExamplesIsEquivalent() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().path
+        for name in ["lenet", "resnet20", "inception", "activations", "alexnet_small"] {
+            let path = "\(root)/Examples/\(name)/model.net"
+            let g = try NetFrontend.load(path: path).get().0
+            let after = try PassManager(passes: Pipelines.optimizing(.inference)).run(g).graph
+            XCTAssertLessThan(after.nodes.count, g.nodes.count, name)
+            try assertEquivalent(g, after, batch: 1)
+        }
+    }
+}
