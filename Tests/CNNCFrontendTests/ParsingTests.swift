@@ -280,6 +280,22 @@ final class ParsingTests: XCTestCase {
         ])
     }
 
+    func testFusedEpilogueKeysWithAResidualInput() throws {
+        let graph = try XCTUnwrap(parseValid("""
+            input x shape=4x8x8
+            conv c from=x,x filters=4 size=3 pad=1 residual=true act=leaky_relu:0.2
+            dense d units=3 act=relu
+            """))
+        XCTAssertEqual(graph.node(named: "c")?.inputs, ["x", "x"])
+        XCTAssertEqual(shape(graph, "c"), "4x8x8")
+        XCTAssertEqual(shape(graph, "d"), "3")
+        XCTAssertEqual(diagnosticsText(withInput("4x8x8", "conv c filters=4 size=3 pad=1 residual=true")), """
+            t.net:2:1: error: conv 'c' takes 2 inputs, got 1
+            conv c filters=4 size=3 pad=1 residual=true
+            ^~~~
+            """)
+    }
+
     func testLocationsPointAtTheWords() throws {
         let graph = try XCTUnwrap(parseValid("input  img shape=3x8x8\n   leaky_relu act alpha=0.2\n"))
         XCTAssertEqual(graph.node(named: "img")?.location, SourceLocation(file: snippetPath, line: 1, column: 1, length: 5))
@@ -294,8 +310,8 @@ final class ParsingTests: XCTestCase {
     }
 
     func testManyNodesAndDeepForwardChains() throws {
-        // 20000 layers written last-to-first: every layer reads the one below it.
-        let count = 20_000
+        // 10000 layers written last-to-first: every layer reads the one below it.
+        let count = 10_000
         var lines = ["input x shape=3", "relu l0 from=l1"]
         for i in 1..<count - 1 { lines.append("relu l\(i) from=l\(i + 1)") }
         lines.append("relu l\(count - 1) from=x")
