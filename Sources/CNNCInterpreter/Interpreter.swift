@@ -1,6 +1,7 @@
-// The reference interpreter: the forward pass of a graph in inference mode, on batches,
-// accumulating in Double. It is written from the op definitions (PyTorch semantics) and
-// shares no code with the passes or the C backend, so it can judge them.
+// The reference interpreter: the forward pass of a graph on batches, in inference mode (or in
+// training mode, for `trainingStep`), accumulating in Double. It is written from the op
+// definitions (PyTorch semantics) and shares no code with the passes or the C backend, so it
+// can judge them.
 
 import CNNCIR
 
@@ -23,13 +24,7 @@ public struct Interpreter: Sendable {
     /// Runs the graph on a batch. `inputs` by input node name, each with shape [N] + input
     /// shape (same N for all). Returns every node's value by node name (including inputs).
     public func run(_ inputs: [String: Tensor]) throws -> [String: Tensor] {
-        let batch = try check(inputs: inputs)
-        var values: [String: Tensor] = [:]
-        for node in graph.nodes {
-            let operands = node.inputs.map { values[$0]! }
-            values[node.name] = evaluate(node, operands: operands, inputs: inputs, batch: batch)
-        }
-        return values
+        try forward(inputs, mode: .inference).values
     }
 
     /// Convenience: only the graph outputs, in graph.outputs order.
@@ -38,8 +33,22 @@ public struct Interpreter: Sendable {
         return graph.outputs.map { values[$0]! }
     }
 
-    /// The value of one node given its operands' values.
-    private func evaluate(_ node: Node, operands: [Tensor], inputs: [String: Tensor], batch: Int) -> Tensor {
+    /// The forward pass in either mode, keeping what the backward pass needs.
+    func forward(_ inputs: [String: Tensor], mode: ForwardMode) throws -> ForwardPass {
+        let batch = try check(inputs: inputs)
+        var pass = ForwardPass(batch: batch)
+        for node in graph.nodes {
+            let operands = node.inputs.map { pass.values[$0]! }
+            pass.values[node.name] = try evaluateNode(node, operands: operands, inputs: inputs, batch: batch,
+                                                      mode: mode, pass: &pass)
+        }
+        return pass
+    }
+
+    /// The value of one node given its operands' values. In training mode batch norm uses
+    /// (and records) batch statistics and dropout applies (and records) its mask.
+    private func evaluateNode(_ node: Node, operands: [Tensor], inputs: [String: Tensor], batch: Int,
+                              mode: ForwardMode, pass: inout ForwardPass) throws -> Tensor {
         // An empty batch gives empty values (inputs, which have no operands, pass through).
         if batch == 0, !node.inputs.isEmpty { return Tensor(zeros: [0] + node.shape.dims) }
         func parameter(_ role: String) -> Tensor { parameters["\(node.name).\(role)"]! }
@@ -50,20 +59,22 @@ public struct Interpreter: Sendable {
         case .conv(let a):
             let y = ConvKernel.forward(x, weight: parameter("weight"), bias: a.bias ? parameter("bias") : nil,
                                        attributes: a, output: node.shape)
-            return EpilogueKernel.apply(a.epilogue, to: y, residual: operands.count > 1 ? operands[1] : nil,
-                                        parameters: parameters)
+            return try epilogue(a.epilogue, of: node, to: y, operands: operands, mode: mode, pass: &pass)
         case .dense(let a):
             let y = DenseKernel.forward(x, weight: parameter("weight"), bias: a.bias ? parameter("bias") : nil)
-            return EpilogueKernel.apply(a.epilogue, to: y, residual: operands.count > 1 ? operands[1] : nil,
-                                        parameters: parameters)
+            return try epilogue(a.epilogue, of: node, to: y, operands: operands, mode: mode, pass: &pass)
         case .activation(let function):
             return ElementwiseKernels.activation(x, function)
         case .prelu:
             return ElementwiseKernels.prelu(x, slopes: parameter("weight"))
         case .add:
             return ElementwiseKernels.add(operands)
-        case .dropout:
-            return x
+        case .dropout(let rate):
+            guard case .training(let seed, let step) = mode else { return x }
+            let multipliers = DropoutKernel.multipliers(count: x.count, seed: seed, node: node.name,
+                                                        step: step, rate: rate)
+            pass.dropoutMultipliers[node.name] = multipliers
+            return DropoutKernel.apply(multipliers, to: x)
         case .maxPool(let a):
             return PoolKernels.max(x, attributes: a, output: node.shape)
         case .avgPool(let a):
@@ -73,9 +84,20 @@ public struct Interpreter: Sendable {
         case .lrn(let a):
             return NormalizationKernels.lrn(x, attributes: a)
         case .batchNorm(let a):
-            return NormalizationKernels.batchNorm(
-                x, weight: parameter("weight"), bias: parameter("bias"), mean: parameter("running_mean"),
-                variance: parameter("running_var"), epsilon: a.epsilon)
+            guard case .training = mode else {
+                return NormalizationKernels.batchNorm(
+                    x, weight: parameter("weight"), bias: parameter("bias"), mean: parameter("running_mean"),
+                    variance: parameter("running_var"), epsilon: a.epsilon)
+            }
+            let count = x.count / max(x.shape[1], 1)
+            guard count > 1 else {
+                throw InterpreterError(
+                    "\(node.displayName) in training needs more than one value per channel, got \(count)")
+            }
+            let (y, statistics) = NormalizationKernels.batchNormTraining(
+                x, weight: parameter("weight"), bias: parameter("bias"), epsilon: a.epsilon)
+            pass.batchStatistics[node.name] = statistics
+            return y
         case .flatten:
             return Tensor(shape: [batch, node.shape.count], data: x.data)
         case .concat:
@@ -83,6 +105,20 @@ public struct Interpreter: Sendable {
         case .softmax:
             return SoftmaxKernel.forward(x)
         }
+    }
+
+    /// Applies a conv or dense node's fused epilogue to the layer's own output `y`, which the
+    /// pass keeps for the backward pass. A folded batch norm is inference-only: training runs
+    /// batch norm on batch statistics, which the folded form cannot express.
+    private func epilogue(_ e: Epilogue, of node: Node, to y: Tensor, operands: [Tensor], mode: ForwardMode,
+                          pass: inout ForwardPass) throws -> Tensor {
+        guard !e.isEmpty else { return y }
+        if case .training = mode, let bn = e.batchNorm {
+            throw InterpreterError(
+                "\(node.displayName) has batchnorm '\(bn.node)' folded in, which is inference-only; train the unfolded graph")
+        }
+        pass.layerOutputs[node.name] = y
+        return EpilogueKernel.apply(e, to: y, residual: operands.count > 1 ? operands[1] : nil, parameters: parameters)
     }
 
     // MARK: - Checks

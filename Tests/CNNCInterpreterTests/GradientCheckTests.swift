@@ -1,0 +1,352 @@
+// The interpreter's backward pass against central finite differences in Double, for every
+// op: each op in a tiny graph ending in dense -> softmax cross-entropy (training mode, all
+// parameter and input gradients), and each op alone through `inputGradient` with random
+// output weights (inference mode). Inputs are built to stay off kinks (relu-like ops at 0,
+// max-pool ties).
+
+import CNNCIR
+import CNNCInterpreter
+import XCTest
+
+final class GradientCheckTests: XCTestCase {
+    let batch = 2
+
+    func conv(_ filters: Int, _ kernel: Pair, stride: Pair = Pair(1), padding: Padding = .zero,
+              dilation: Pair = Pair(1), groups: Int = 1, bias: Bool = true) -> Op {
+        .conv(ConvAttributes(filters: filters, kernel: kernel, stride: stride, padding: padding,
+                             dilation: dilation, groups: groups, bias: bias))
+    }
+
+    func input(_ name: String, _ shape: [Int]) -> Node { Node(name: name, op: .input(Shape(shape)), inputs: []) }
+    func input(_ shape: [Int]) -> Node { input("x", shape) }
+    func node(_ name: String, _ op: Op, _ inputs: String...) -> Node { Node(name: name, op: op, inputs: inputs) }
+    func logits(_ from: String, units: Int = 3) -> Node { node("logits", .dense(DenseAttributes(units: units)), from) }
+
+    /// `x (shape) -> op -> dense logits`, checked in training mode with seeded parameters.
+    func checkOpInTraining(_ label: String, _ op: Op, input shape: [Int], x: Tensor? = nil) throws {
+        let graph = makeGraph([input(shape), node("y", op, "x"), logits("y")])
+        let x = x ?? awayFromZero("x", [batch] + shape)
+        _ = try checkTrainingGradients(label, graph, parameters: gradientParameters(graph), inputs: ["x": x],
+                                       labels: cyclingLabels(x.shape[0], classes: 3))
+    }
+
+    /// `x (shape) -> op`, the op's input gradient checked in inference mode.
+    func checkOpInInference(_ label: String, _ op: Op, input shape: [Int], x: Tensor? = nil) throws {
+        let graph = makeGraph([input(shape), node("y", op, "x")])
+        let x = x ?? awayFromZero("x", [batch] + shape)
+        _ = try checkInputGradient(label, graph, parameters: gradientParameters(graph), inputs: ["x": x])
+    }
+
+    // MARK: - Linear layers
+
+    func testConvGroupedDilatedStridedAsymmetricPadding() throws {
+        let op = conv(4, Pair(3, 2), stride: Pair(2, 1), padding: Padding(top: 1, left: 0, bottom: 2, right: 1),
+                      dilation: Pair(2, 1), groups: 2)
+        try checkOpInTraining("conv groups=2 dilation=2x1 stride=2x1 pad=1,0,2,1", op, input: [4, 6, 5])
+        try checkOpInInference("conv (input)", op, input: [4, 6, 5])
+    }
+
+    func testConvDepthwiseWithoutBias() throws {
+        let op = conv(6, Pair(3), padding: Padding(1, 1), groups: 3, bias: false)
+        try checkOpInTraining("conv depthwise x2, no bias", op, input: [3, 4, 4])
+    }
+
+    func testDenseOverFeatureMapsAndVectors() throws {
+        // dense reads a 2x3x2 feature map (implicit flatten), then a second dense without bias.
+        let graph = makeGraph([
+            input([2, 3, 2]),
+            node("d1", .dense(DenseAttributes(units: 4)), "x"),
+            node("logits", .dense(DenseAttributes(units: 3, bias: false)), "d1"),
+        ])
+        _ = try checkTrainingGradients("dense (flattening) + dense no bias", graph,
+                                       parameters: gradientParameters(graph),
+                                       inputs: ["x": awayFromZero("x", [3, 2, 3, 2])], labels: [2, 0, 1])
+        try checkOpInInference("dense (input)", .dense(DenseAttributes(units: 3)), input: [2, 2, 2])
+    }
+
+    // MARK: - Element-wise
+
+    func testEveryActivation() throws {
+        let activations: [(String, Activation)] = [
+            ("relu", .relu), ("leaky_relu", .leakyRelu(alpha: 0.1)), ("sigmoid", .sigmoid), ("tanh", .tanh),
+            ("swish", .swish), ("elu", .elu(alpha: 0.7)),
+        ]
+        for (name, activation) in activations {
+            try checkOpInTraining(name, .activation(activation), input: [2, 2, 3])
+            try checkOpInInference("\(name) (input)", .activation(activation), input: [5])
+        }
+    }
+
+    func testActivationsAfterConvWithBatchNorm() throws {
+        // A larger slope range: conv -> swish and elu on values up to a few units.
+        for activation in [Activation.swish, .elu(alpha: 1.3), .sigmoid, .tanh] {
+            let graph = makeGraph([
+                input([2, 4, 4]),
+                node("c", conv(3, Pair(3), padding: Padding(1, 1)), "x"),
+                node("a", .activation(activation), "c"),
+                logits("a"),
+            ])
+            var x = awayFromZero("x", [2, 2, 4, 4])
+            x.data = x.data.map { $0 * 3 }
+            _ = try checkTrainingGradients("conv -> \(activation)", graph, parameters: gradientParameters(graph),
+                                           inputs: ["x": x], labels: [1, 2])
+        }
+    }
+
+    func testReLUDerivativeAtZeroIsZero() throws {
+        let graph = makeGraph([input([3]), node("y", .activation(.relu), "x")])
+        let interpreter = try Interpreter(graph: graph, parameters: [:])
+        let g = try interpreter.inputGradient(inputs: ["x": tensor([1, 3], [-1, 0, 2])], output: "y",
+                                              outputWeights: tensor([1, 3], [5, 7, 11]))
+        XCTAssertEqual(g["x"], tensor([1, 3], [0, 0, 11]))
+    }
+
+    func testPReLUSharedAndPerChannel() throws {
+        for shared in [true, false] {
+            let label = shared ? "prelu shared" : "prelu per channel"
+            try checkOpInTraining(label, .prelu(PReLUAttributes(shared: shared)), input: [3, 2, 2])
+            try checkOpInInference("\(label) (input)", .prelu(PReLUAttributes(shared: shared)), input: [3, 2, 2])
+            // PReLU on vectors: one slope per feature.
+            try checkOpInTraining("\(label), vectors", .prelu(PReLUAttributes(shared: shared)), input: [4])
+        }
+    }
+
+    func testAddWithSharedInputsAccumulates() throws {
+        // x feeds c and s; c feeds t and s; s feeds twice = s + s. Every gradient is a sum.
+        let graph = makeGraph([
+            input([2, 3, 3]),
+            node("c", conv(2, Pair(3), padding: Padding(1, 1)), "x"),
+            node("t", .activation(.tanh), "c"),
+            node("s", .add, "t", "c", "x"),
+            node("twice", .add, "s", "s"),
+            logits("twice"),
+        ])
+        _ = try checkTrainingGradients("add (residual, shared inputs)", graph, parameters: gradientParameters(graph),
+                                       inputs: ["x": awayFromZero("x", [2, 2, 3, 3])], labels: [0, 2])
+    }
+
+    func testConcatFeatureMapsAndVectors() throws {
+        // Two inputs: x reaches the concat three ways; v is concatenated with a dense of itself.
+        let graph = makeGraph([
+            input("x", [2, 2, 2]),
+            input("v", [3]),
+            node("a", conv(3, Pair(1)), "x"),
+            node("b", .activation(.sigmoid), "x"),
+            node("cat", .concat, "a", "b", "x"),
+            node("f", .dense(DenseAttributes(units: 2)), "cat"),
+            node("d", .dense(DenseAttributes(units: 2)), "v"),
+            node("vcat", .concat, "f", "d", "v"),
+            logits("vcat"),
+        ])
+        _ = try checkTrainingGradients("concat", graph, parameters: gradientParameters(graph),
+                                       inputs: ["x": awayFromZero("x", [2, 2, 2, 2]), "v": awayFromZero("v", [2, 3])],
+                                       labels: [1, 0])
+        let pair = makeGraph([input("a", [2, 2, 1]), input("b", [1, 2, 1]), node("y", .concat, "a", "b")])
+        _ = try checkInputGradient("concat (inputs)", pair, parameters: [:],
+                                   inputs: ["a": awayFromZero("a", [2, 2, 2, 1]), "b": awayFromZero("b", [2, 1, 2, 1])])
+    }
+
+    func testDropoutWithTheStepsMask() throws {
+        // rate 0.4 on 2x2x3x3: the gradient of each input is zero exactly where the mask of
+        // `DropoutMask` drops it, and the kept ones are scaled by 1/(1-rate).
+        let graph = makeGraph([input([2, 3, 3]), node("drop", .dropout(rate: 0.4), "x"), logits("drop")])
+        let x = awayFromZero("x", [2, 2, 3, 3])
+        let report = try checkTrainingGradients("dropout", graph, parameters: gradientParameters(graph),
+                                                inputs: ["x": x], labels: [0, 1], step: 5, seed: 99)
+        XCTAssertGreaterThan(report.checked, 0)
+        let result = try Interpreter(graph: graph, parameters: gradientParameters(graph)).trainingStep(
+            inputs: ["x": x], labels: [0, 1], step: 5, seed: 99, sgd: SGDConfig(learningRate: 0), velocity: [:])
+        let gradient = result.inputGradients["x"]!
+        var dropped = 0
+        for i in 0..<x.count {
+            let keep = DropoutMask.keep(seed: 99, node: "drop", step: 5, index: i, rate: 0.4)
+            if !keep { dropped += 1 }
+            XCTAssertEqual(gradient.data[i] == 0, !keep, "element \(i)")
+        }
+        XCTAssertGreaterThan(dropped, 0)
+        XCTAssertLessThan(dropped, x.count)
+        // At inference dropout is the identity.
+        try checkOpInInference("dropout (inference, identity)", .dropout(rate: 0.4), input: [3])
+    }
+
+    // MARK: - Pooling
+
+    func testMaxPool() throws {
+        let cases: [(String, PoolAttributes, [Int])] = [
+            ("maxpool 2 stride 2", PoolAttributes(kernel: Pair(2), stride: Pair(2)), [2, 4, 4]),
+            ("maxpool 2 stride 1 (overlapping)", PoolAttributes(kernel: Pair(2), stride: Pair(1)), [1, 4, 3]),
+            ("maxpool 3 stride 2 pad 1 ceil", PoolAttributes(kernel: Pair(3), stride: Pair(2), padding: Padding(1, 1),
+                                                             ceilMode: true), [2, 6, 6]),
+            ("maxpool 2x3 stride 2 asymmetric pad ceil",
+             PoolAttributes(kernel: Pair(2, 3), stride: Pair(2), padding: Padding(top: 1, left: 0, bottom: 0, right: 1),
+                            ceilMode: true), [1, 5, 5]),
+        ]
+        for (label, attributes, shape) in cases {
+            let x = distinctValues([batch] + shape)
+            try checkOpInTraining(label, .maxPool(attributes), input: shape, x: x)
+            try checkOpInInference("\(label) (input)", .maxPool(attributes), input: shape, x: x)
+        }
+    }
+
+    func testMaxPoolGradientGoesToFirstMaximumAndNeverToPadding() throws {
+        // A tie: both 5s are in the window; the first in scan order takes the gradient. All
+        // values negative with padding 1: padding never wins, a real element takes it.
+        let graph = makeGraph([input([1, 2, 2]), node("y", .maxPool(PoolAttributes(kernel: Pair(2), stride: Pair(2))), "x")])
+        let g = try Interpreter(graph: graph, parameters: [:]).inputGradient(
+            inputs: ["x": tensor([1, 1, 2, 2], [1, 5, 5, 2])], output: "y", outputWeights: tensor([1, 1, 1, 1], [3]))
+        XCTAssertEqual(g["x"], tensor([1, 1, 2, 2], [0, 3, 0, 0]))
+
+        let padded = makeGraph([input([1, 2, 2]), node("y", .maxPool(PoolAttributes(
+            kernel: Pair(3), stride: Pair(1), padding: Padding(1, 1))), "x")])
+        let h = try Interpreter(graph: padded, parameters: [:]).inputGradient(
+            inputs: ["x": tensor([1, 1, 2, 2], [-4, -3, -2, -1])], output: "y",
+            outputWeights: tensor([1, 1, 2, 2], [1, 10, 100, 1000]))
+        XCTAssertEqual(h["x"], tensor([1, 1, 2, 2], [0, 0, 0, 1111]))
+    }
+
+    func testAvgPool() throws {
+        let cases: [(String, PoolAttributes, [Int])] = [
+            ("avgpool 3 stride 2 pad 1 include pad", PoolAttributes(kernel: Pair(3), stride: Pair(2), padding: Padding(1, 1)),
+             [2, 4, 4]),
+            ("avgpool 3 stride 2 pad 1 exclude pad",
+             PoolAttributes(kernel: Pair(3), stride: Pair(2), padding: Padding(1, 1), countIncludePad: false), [2, 4, 4]),
+            ("avgpool 3 stride 2 pad 1 ceil include pad",
+             PoolAttributes(kernel: Pair(3), stride: Pair(2), padding: Padding(1, 1), ceilMode: true), [1, 6, 6]),
+            ("avgpool 3 stride 2 pad 1 ceil exclude pad",
+             PoolAttributes(kernel: Pair(3), stride: Pair(2), padding: Padding(1, 1), ceilMode: true,
+                            countIncludePad: false), [1, 6, 6]),
+            ("avgpool 2 stride 2 ceil no pad", PoolAttributes(kernel: Pair(2), stride: Pair(2), ceilMode: true), [1, 5, 5]),
+            ("avgpool 2 asymmetric pad",
+             PoolAttributes(kernel: Pair(2), stride: Pair(2), padding: Padding(top: 1, left: 0, bottom: 0, right: 1)),
+             [2, 3, 3]),
+        ]
+        for (label, attributes, shape) in cases {
+            try checkOpInTraining(label, .avgPool(attributes), input: shape)
+            try checkOpInInference("\(label) (input)", .avgPool(attributes), input: shape)
+        }
+    }
+
+    func testGlobalAvgPool() throws {
+        try checkOpInTraining("global_avgpool", .globalAvgPool, input: [3, 3, 2])
+        try checkOpInInference("global_avgpool (input)", .globalAvgPool, input: [2, 2, 3])
+    }
+
+    // MARK: - Normalization
+
+    func testLRN() throws {
+        // Large alpha so that the cross-channel terms carry weight; odd, even and a window
+        // wider than the channels.
+        let cases: [(String, LRNAttributes)] = [
+            ("lrn size 3", LRNAttributes(size: 3, alpha: 0.9, beta: 0.75, k: 1)),
+            ("lrn size 2", LRNAttributes(size: 2, alpha: 0.6, beta: 0.5, k: 2)),
+            ("lrn size 7 (wider than channels)", LRNAttributes(size: 7, alpha: 1.5, beta: 1.2, k: 0.5)),
+        ]
+        for (label, attributes) in cases {
+            var x = awayFromZero("x", [batch, 5, 2, 2])
+            x.data = x.data.map { $0 * 2 }
+            try checkOpInTraining(label, .lrn(attributes), input: [5, 2, 2], x: x)
+            try checkOpInInference("\(label) (input)", .lrn(attributes), input: [5, 2, 2], x: x)
+        }
+    }
+
+    func testBatchNormTrainingFeatureMaps() throws {
+        // conv -> batch norm on batch statistics -> dense: the gradient flows through the
+        // batch mean and variance to every sample. The conv bias, which the batch mean
+        // subtracts again, gets none.
+        let graph = makeGraph([
+            input([2, 3, 3]),
+            node("c", conv(3, Pair(2)), "x"),
+            node("bn", .batchNorm(BatchNormAttributes(epsilon: 1e-3)), "c"),
+            logits("bn"),
+        ])
+        _ = try checkTrainingGradients("batchnorm training (feature maps)", graph,
+                                       parameters: gradientParameters(graph),
+                                       inputs: ["x": awayFromZero("x", [3, 2, 3, 3])], labels: [0, 1, 2],
+                                       zeroGradients: ["c.bias"])
+    }
+
+    func testBatchNormTrainingVectors() throws {
+        let graph = makeGraph([
+            input([4]),
+            node("d", .dense(DenseAttributes(units: 3)), "x"),
+            node("bn", .batchNorm(BatchNormAttributes()), "d"),
+            node("t", .activation(.tanh), "bn"),
+            logits("t"),
+        ])
+        _ = try checkTrainingGradients("batchnorm training (vectors)", graph, parameters: gradientParameters(graph),
+                                       inputs: ["x": awayFromZero("x", [4, 4])], labels: [0, 1, 2, 1],
+                                       zeroGradients: ["d.bias"])
+    }
+
+    func testBatchNormInference() throws {
+        try checkOpInInference("batchnorm inference (input)", .batchNorm(BatchNormAttributes()), input: [3, 2, 2])
+    }
+
+    // MARK: - Layout and output
+
+    func testFlatten() throws {
+        try checkOpInTraining("flatten", .flatten, input: [2, 2, 3])
+        try checkOpInInference("flatten (input)", .flatten, input: [2, 1, 3])
+    }
+
+    func testSoftmaxNotFusedIntoTheLoss() throws {
+        // Softmax over the channels of a feature map, then dense: the Jacobian-vector product.
+        try checkOpInTraining("softmax (channels, unfused)", .softmax, input: [3, 2, 2])
+        try checkOpInInference("softmax (channels, input)", .softmax, input: [4, 1, 2])
+        try checkOpInInference("softmax (vectors, input)", .softmax, input: [5])
+    }
+
+    func testSoftmaxFusedIntoTheLoss() throws {
+        // The graph's output is a softmax: its input is the logits.
+        let graph = makeGraph([
+            input([5]),
+            node("f", .dense(DenseAttributes(units: 4)), "x"),
+            node("prob", .softmax, "f"),
+        ])
+        let parameters = gradientParameters(graph)
+        let x = awayFromZero("x", [3, 5])
+        _ = try checkTrainingGradients("softmax cross-entropy (fused)", graph, parameters: parameters,
+                                       inputs: ["x": x], labels: [3, 0, 2])
+        let interpreter = try Interpreter(graph: graph, parameters: parameters)
+        let result = try interpreter.trainingStep(inputs: ["x": x], labels: [3, 0, 2], step: 0, seed: 1,
+                                                  sgd: SGDConfig(learningRate: 0), velocity: [:])
+        XCTAssertEqual(result.logits, try interpreter.run(["x": x])["f"])
+    }
+
+    func testEveryOpGraphEndToEnd() throws {
+        // The every-op graph of BatchTests trained on its first output through all of it,
+        // with parameters only checked on a subset to keep the test fast: conv, dense, PReLU.
+        let graph = BatchTests.everyOp()
+        let parameters = BatchTests.parameters(graph)
+        let x = SeededData.input(name: "x", shape: [2, 3, 9, 9], seed: 2)
+        let interpreter = try Interpreter(graph: graph, parameters: parameters)
+        let labels = [4, 1]
+        let result = try interpreter.trainingStep(inputs: ["x": x], labels: labels, step: 1, seed: 4,
+                                                  sgd: SGDConfig(learningRate: 0), velocity: [:])
+        func loss(_ p: [String: Tensor], _ x: Tensor) throws -> Double {
+            try Interpreter(graph: graph, parameters: p).trainingStep(
+                inputs: ["x": x], labels: labels, step: 1, seed: 4, sgd: SGDConfig(learningRate: 0), velocity: [:]).loss
+        }
+        var report = GradientCheckReport(label: "every-op graph (sampled)")
+        let h = Tolerance.step
+        for name in ["c1.weight", "bn1.weight", "pr1.weight", "dw.weight", "c3.bias", "f1.weight", "bn2.bias",
+                     "pr2.weight", "f2.weight"] {
+            let gradient = result.gradients[name]!
+            for i in stride(from: 0, to: gradient.count, by: max(1, gradient.count / 6)) {
+                var plus = parameters, minus = parameters
+                plus[name]!.data[i] += h
+                minus[name]!.data[i] -= h
+                report.compare(gradient.data[i], (try loss(plus, x) - loss(minus, x)) / (2 * h),
+                               at: "\(name)\(multiIndex(i, gradient.shape))")
+            }
+        }
+        for i in stride(from: 0, to: x.count, by: 37) {
+            var plus = x, minus = x
+            plus.data[i] += h
+            minus.data[i] -= h
+            report.compare(result.inputGradients["x"]!.data[i], (try loss(parameters, plus) - loss(parameters, minus)) / (2 * h),
+                           at: "input x\(multiIndex(i, x.shape))")
+        }
+        report.assertWithinTolerance()
+    }
+}
