@@ -101,8 +101,8 @@ public enum CEmitter {
                 case .flatten, .dropout:
                     // Views: flatten keeps the bytes, dropout is the identity at inference.
                     location[node.name] = location[node.inputs[0]]
-                case .conv, .dense, .activation, .prelu, .add, .maxPool, .avgPool, .globalAvgPool,
-                     .lrn, .batchNorm, .concat, .softmax:
+                case .conv, .dense, .activation, .prelu, .add, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool,
+                     .lrn, .batchNorm, .concat, .softmax, .logSoftmax:
                     location[node.name] = .arena(arenaFloats)
                     arenaFloats += alignUp(maxBatch * node.shape.count)
                 }
@@ -255,8 +255,8 @@ public enum CEmitter {
         for node in graph.nodes {
             switch node.op {
             case .input, .flatten, .dropout: continue
-            case .conv, .dense, .activation, .prelu, .add, .maxPool, .avgPool, .globalAvgPool, .lrn,
-                 .batchNorm, .concat, .softmax:
+            case .conv, .dense, .activation, .prelu, .add, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn,
+                 .batchNorm, .concat, .softmax, .logSoftmax:
                 let k = KernelContext(
                     node: node, inputShapes: node.inputs.map { graph.nodes[index[$0]!].shape },
                     arguments: layout.bindings.arguments[node.name] ?? [],

@@ -66,9 +66,11 @@ enum KernelEmitter {
             case .maxPool(let a): PoolKernel.emit(k, a, isMax: true, &w)
             case .avgPool(let a): PoolKernel.emit(k, a, isMax: false, &w)
             case .globalAvgPool: PoolKernel.global(k, &w)
+            case .globalMaxPool: PoolKernel.globalMax(k, &w)
             case .lrn(let a): NormKernel.lrn(k, a, &w)
             case .batchNorm(let a): NormKernel.batchNorm(k, a, &w)
-            case .softmax: NormKernel.softmax(k, &w)
+            case .softmax: NormKernel.softmax(k, log: false, &w)
+            case .logSoftmax: NormKernel.softmax(k, log: true, &w)
             case .concat: LayoutKernel.concat(k, &w)
             case .input, .dropout, .flatten:
                 fatalError("compiler bug: \(k.node.displayName) is a view and has no kernel")
@@ -200,6 +202,14 @@ enum ElementwiseKernel {
         case .tanh: return "tanhf(\(v))"
         case .swish: return "(\(v) / (1.0f + expf(-\(v))))"
         case .elu(let alpha): return "(\(v) > 0.0f ? \(v) : \(cFloat(alpha)) * expm1f(\(v)))"
+        case .selu(let alpha, let gamma):
+            return "(\(cFloat(gamma)) * (\(v) > 0.0f ? \(v) : \(cFloat(alpha)) * expm1f(\(v))))"
+        case .softplus: return "(\(v) > 0.0f ? \(v) + log1pf(expf(-\(v))) : log1pf(expf(\(v))))"
+        case .hardSigmoid(let alpha, let beta):
+            return "(\(v) != \(v) ? \(v) : fminf(fmaxf(\(cFloat(alpha)) * \(v) + \(cFloat(beta)), 0.0f), 1.0f))"
+        case .hardSwish: return "(\(v) != \(v) ? \(v) : \(v) * fminf(fmaxf(\(v) + 3.0f, 0.0f), 6.0f) / 6.0f)"
+        case .clip(let low, let high):
+            return "(\(v) < \(cFloat(low)) ? \(cFloat(low)) : (\(v) > \(cFloat(high)) ? \(cFloat(high)) : \(v)))"
         }
     }
 
@@ -280,6 +290,21 @@ enum PoolKernel {
         }
     }
 
+    static func globalMax(_ k: KernelContext, _ w: inout CWriter) {
+        let x = k.x
+        w.line("enum { C = \(x.c), HW = \(x.h * x.w) };")
+        w.comment("one task per (sample, channel) plane; NaN wins once seen, as in the interpreter")
+        w.line("#pragma omp parallel for collapse(2) schedule(static)")
+        w.block("for (int b = 0; b < n; b++)") { w in
+            w.block("for (int c = 0; c < C; c++)") { w in
+                w.line("const float *restrict xc = in + ((size_t)b * C + c) * HW;")
+                w.line("float m = -INFINITY;")
+                w.line("for (int i = 0; i < HW; i++) m = (xc[i] > m || xc[i] != xc[i]) ? xc[i] : m;")
+                w.line("out[(size_t)b * C + c] = m;")
+            }
+        }
+    }
+
     static func global(_ k: KernelContext, _ w: inout CWriter) {
         let x = k.x
         w.line("enum { C = \(x.c), HW = \(x.h * x.w) };")
@@ -332,7 +357,7 @@ enum NormKernel {
         }
     }
 
-    static func softmax(_ k: KernelContext, _ w: inout CWriter) {
+    static func softmax(_ k: KernelContext, log: Bool, _ w: inout CWriter) {
         let c = k.y.dims[0], inner = k.y.count / c
         w.line("enum { C = \(c), INNER = \(inner) };")
         w.comment("over channels (features) at each position; one task per (sample, position)")
@@ -349,8 +374,14 @@ enum NormKernel {
                     w.line("o[(size_t)c * INNER] = e;")
                     w.line("sum += e;")
                 }
-                w.line("const float inv = 1.0f / sum;")
-                w.line("for (int c = 0; c < C; c++) o[(size_t)c * INNER] *= inv;")
+                if log {
+                    w.comment("log softmax: x - max - log(sum)")
+                    w.line("const float ls = logf(sum);")
+                    w.line("for (int c = 0; c < C; c++) o[(size_t)c * INNER] = xb[(size_t)c * INNER] - m - ls;")
+                } else {
+                    w.line("const float inv = 1.0f / sum;")
+                    w.line("for (int c = 0; c < C; c++) o[(size_t)c * INNER] *= inv;")
+                }
             }
         }
     }

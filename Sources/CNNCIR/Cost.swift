@@ -10,8 +10,8 @@ extension Graph {
             return node.shape.count * (x.c / a.groups) * a.kernel.h * a.kernel.w
         case .dense(let a):
             return a.units * (inputShapes.first?.count ?? 0)
-        case .input, .activation, .prelu, .add, .dropout, .maxPool, .avgPool, .globalAvgPool,
-             .lrn, .batchNorm, .flatten, .concat, .softmax:
+        case .input, .activation, .prelu, .add, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool,
+             .lrn, .batchNorm, .flatten, .concat, .softmax, .logSoftmax:
             return 0
         }
     }

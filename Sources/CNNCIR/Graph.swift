@@ -140,8 +140,8 @@ extension Graph {
                 add("bias", [c], true, .constant(0))
                 add("running_mean", [c], false, .constant(0))
                 add("running_var", [c], false, .constant(1))
-            case .input, .activation, .add, .dropout, .maxPool, .avgPool, .globalAvgPool, .lrn,
-                 .flatten, .concat, .softmax:
+            case .input, .activation, .add, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn,
+                 .flatten, .concat, .softmax, .logSoftmax:
                 break
             }
         }
@@ -203,13 +203,13 @@ extension Graph {
             switch nodes[i].op {
             case .activation(let a):
                 switch a {
-                case .relu, .leakyRelu, .elu, .swish: return true
-                case .sigmoid, .tanh: return false
+                case .relu, .leakyRelu, .elu, .swish, .selu, .softplus, .hardSwish, .clip: return true
+                case .sigmoid, .tanh, .hardSigmoid: return false
                 }
             case .prelu: return true
             case .batchNorm, .dropout: current = next[0]
-            case .input, .conv, .dense, .add, .maxPool, .avgPool, .globalAvgPool, .lrn, .flatten,
-                 .concat, .softmax:
+            case .input, .conv, .dense, .add, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn, .flatten,
+                 .concat, .softmax, .logSoftmax:
                 return false
             }
         }

@@ -45,12 +45,22 @@ public enum Activation: Hashable, Sendable {
     case swish
     /// x if x > 0 else alpha * (exp(x) - 1)
     case elu(alpha: Double)
+    /// gamma * (x if x > 0 else alpha * (exp(x) - 1)) (self-normalizing; ONNX Selu's defaults)
+    case selu(alpha: Double, gamma: Double)
+    /// log(1 + exp(x))
+    case softplus
+    /// max(0, min(1, alpha * x + beta)); PyTorch's hardsigmoid is alpha 1/6, beta 1/2
+    case hardSigmoid(alpha: Double, beta: Double)
+    /// x * min(max(x + 3, 0), 6) / 6 (MobileNetV3)
+    case hardSwish
+    /// min(max(x, min), max); ReLU6 is clip 0 to 6. NaN stays NaN.
+    case clip(min: Double, max: Double)
 
     /// Whether He initialization suits a layer feeding this activation.
     public var isReLULike: Bool {
         switch self {
-        case .relu, .leakyRelu, .elu, .swish: return true
-        case .sigmoid, .tanh: return false
+        case .relu, .leakyRelu, .elu, .swish, .selu, .softplus, .hardSwish, .clip: return true
+        case .sigmoid, .tanh, .hardSigmoid: return false
         }
     }
 
@@ -63,21 +73,35 @@ public enum Activation: Hashable, Sendable {
         case .tanh: return "tanh"
         case .swish: return "swish"
         case .elu(let alpha): return "elu:\(alpha)"
+        case .selu(let alpha, let gamma): return "selu:\(alpha):\(gamma)"
+        case .softplus: return "softplus"
+        case .hardSigmoid(let alpha, let beta): return "hardsigmoid:\(alpha):\(beta)"
+        case .hardSwish: return "hardswish"
+        case .clip(let low, let high): return "clip:\(low):\(high)"
         }
     }
 
     /// Parses `text`; nil when it names no activation.
     public init?(text: String) {
-        let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
-        let argument = parts.count == 2 ? Double(parts[1]) : nil
-        if parts.count == 2 && (argument == nil || !argument!.isFinite) { return nil }
-        switch parts[0] {
-        case "relu" where parts.count == 1: self = .relu
-        case "sigmoid" where parts.count == 1: self = .sigmoid
-        case "tanh" where parts.count == 1: self = .tanh
-        case "swish" where parts.count == 1, "silu" where parts.count == 1: self = .swish
-        case "leaky_relu": self = .leakyRelu(alpha: argument ?? 0.01)
-        case "elu": self = .elu(alpha: argument ?? 1.0)
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        let arguments = parts.dropFirst().map { Double($0) }
+        if arguments.contains(where: { $0 == nil || !$0!.isFinite }) { return nil }
+        let a = arguments.map { $0! }
+        switch (parts[0], a.count) {
+        case ("relu", 0): self = .relu
+        case ("sigmoid", 0): self = .sigmoid
+        case ("tanh", 0): self = .tanh
+        case ("swish", 0), ("silu", 0): self = .swish
+        case ("leaky_relu", 0...1): self = .leakyRelu(alpha: a.first ?? 0.01)
+        case ("elu", 0...1): self = .elu(alpha: a.first ?? 1.0)
+        case ("selu", 0): self = .selu(alpha: 1.6732632423543772, gamma: 1.0507009873554805)
+        case ("selu", 2): self = .selu(alpha: a[0], gamma: a[1])
+        case ("softplus", 0): self = .softplus
+        case ("hardsigmoid", 0): self = .hardSigmoid(alpha: 1.0 / 6, beta: 0.5)
+        case ("hardsigmoid", 2): self = .hardSigmoid(alpha: a[0], beta: a[1])
+        case ("hardswish", 0): self = .hardSwish
+        case ("relu6", 0): self = .clip(min: 0, max: 6)
+        case ("clip", 2) where a[0] <= a[1]: self = .clip(min: a[0], max: a[1])
         default: return nil
         }
     }
@@ -237,6 +261,7 @@ public enum Op: Hashable, Sendable {
     case maxPool(PoolAttributes)
     case avgPool(PoolAttributes)
     case globalAvgPool
+    case globalMaxPool
     case lrn(LRNAttributes)
     case batchNorm(BatchNormAttributes)
 
@@ -244,4 +269,5 @@ public enum Op: Hashable, Sendable {
     case flatten
     case concat
     case softmax
+    case logSoftmax
 }

@@ -58,8 +58,9 @@ private let kernelRange = 1...4096
 public enum OpKeyword: String, CaseIterable, Sendable {
     case conv, dense
     case relu, leakyRelu = "leaky_relu", prelu, sigmoid, tanh, swish, elu
-    case maxpool, avgpool, globalAvgpool = "global_avgpool", lrn, batchnorm, dropout
-    case flatten, add, concat, softmax
+    case selu, softplus, hardsigmoid, hardswish, clip
+    case maxpool, avgpool, globalAvgpool = "global_avgpool", globalMaxpool = "global_maxpool", lrn, batchnorm, dropout
+    case flatten, add, concat, softmax, logsoftmax
 
     /// Accepted alternative spellings.
     public static func lookup(_ word: String) -> OpKeyword? {
@@ -72,6 +73,11 @@ public enum OpKeyword: String, CaseIterable, Sendable {
         case "max_pool": return .maxpool
         case "avg_pool": return .avgpool
         case "global_avg_pool", "gap": return .globalAvgpool
+        case "global_max_pool": return .globalMaxpool
+        case "log_softmax": return .logsoftmax
+        case "hard_sigmoid": return .hardsigmoid
+        case "hard_swish": return .hardswish
+        case "relu6": return .clip
         default: return nil
         }
     }
@@ -96,8 +102,24 @@ public enum OpKeyword: String, CaseIterable, Sendable {
                 AttributeSpec("bias", .bool, default: "true", "add a learned bias per output"),
                 AttributeSpec("init", .choice(["auto", "he", "xavier"]), default: "auto", "weight initialization (auto: He before ReLU-like activations, else Xavier)"),
             ] + OpKeyword.epilogueKeys
-        case .relu, .sigmoid, .tanh, .swish, .globalAvgpool, .flatten, .add, .concat, .softmax:
+        case .relu, .sigmoid, .tanh, .swish, .softplus, .hardswish, .globalAvgpool, .globalMaxpool, .flatten, .add,
+             .concat, .softmax, .logsoftmax:
             return []
+        case .selu:
+            return [
+                AttributeSpec("alpha", .double(0...1e6), default: "1.6732632423543772", "scale of the negative part"),
+                AttributeSpec("gamma", .double(0...1e6), default: "1.0507009873554805", "scale of the output"),
+            ]
+        case .hardsigmoid:
+            return [
+                AttributeSpec("alpha", .double(-1e6...1e6), default: "0.16666666666666666", "slope (ONNX's default is 0.2)"),
+                AttributeSpec("beta", .double(-1e6...1e6), default: "0.5", "offset"),
+            ]
+        case .clip:
+            return [
+                AttributeSpec("min", .double(-3.4028234663852886e38...3.4028234663852886e38), default: "0.0", "lower bound"),
+                AttributeSpec("max", .double(-3.4028234663852886e38...3.4028234663852886e38), default: "6.0", "upper bound (relu6: 0 to 6)"),
+            ]
         case .leakyRelu:
             return [AttributeSpec("alpha", .double(0...1e6), default: "0.01", "slope for negative inputs")]
         case .elu:
@@ -138,7 +160,7 @@ public enum OpKeyword: String, CaseIterable, Sendable {
         AttributeSpec("bn", .name, "fused batch norm: the batchnorm node whose parameters apply"),
         AttributeSpec("bn_eps", .double(0...1), default: "1e-05", "epsilon of the fused batch norm"),
         AttributeSpec("residual", .bool, default: "false", "add the second input (from=x,shortcut) before the activation"),
-        AttributeSpec("act", .activation, "fused activation: relu, leaky_relu:A, elu:A, sigmoid, tanh, swish"),
+        AttributeSpec("act", .activation, "fused activation: relu, leaky_relu:A, elu:A, sigmoid, tanh, swish, selu, softplus, hardsigmoid:A:B, hardswish, relu6, clip:MIN:MAX"),
         AttributeSpec("prelu", .name, "fused PReLU: the prelu node whose slope applies"),
         AttributeSpec("prelu_shared", .bool, default: "true", "the fused PReLU has one slope"),
     ]
@@ -159,8 +181,8 @@ extension Op {
         case .input: return 0...0
         case .conv(let a): return a.epilogue.residual ? 2...2 : 1...1
         case .dense(let a): return a.epilogue.residual ? 2...2 : 1...1
-        case .activation, .prelu, .add, .dropout, .maxPool, .avgPool, .globalAvgPool, .lrn, .batchNorm,
-             .flatten, .concat, .softmax:
+        case .activation, .prelu, .add, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn, .batchNorm,
+             .flatten, .concat, .softmax, .logSoftmax:
             return keyword!.arity
         }
     }
@@ -179,6 +201,11 @@ extension Op {
             case .tanh: return .tanh
             case .swish: return .swish
             case .elu: return .elu
+            case .selu: return .selu
+            case .softplus: return .softplus
+            case .hardSigmoid: return .hardsigmoid
+            case .hardSwish: return .hardswish
+            case .clip: return .clip
             }
         case .prelu: return .prelu
         case .add: return .add
@@ -186,11 +213,13 @@ extension Op {
         case .maxPool: return .maxpool
         case .avgPool: return .avgpool
         case .globalAvgPool: return .globalAvgpool
+        case .globalMaxPool: return .globalMaxpool
         case .lrn: return .lrn
         case .batchNorm: return .batchnorm
         case .flatten: return .flatten
         case .concat: return .concat
         case .softmax: return .softmax
+        case .logSoftmax: return .logsoftmax
         }
     }
 
@@ -209,11 +238,14 @@ extension Op {
                 + Op.epilogueTexts(a.epilogue)
         case .activation(let act):
             switch act {
-            case .relu, .sigmoid, .tanh, .swish: return []
+            case .relu, .sigmoid, .tanh, .swish, .softplus, .hardSwish: return []
             case .leakyRelu(let alpha), .elu(let alpha): return [("alpha", "\(alpha)")]
+            case .selu(let alpha, let gamma): return [("alpha", "\(alpha)"), ("gamma", "\(gamma)")]
+            case .hardSigmoid(let alpha, let beta): return [("alpha", "\(alpha)"), ("beta", "\(beta)")]
+            case .clip(let low, let high): return [("min", "\(low)"), ("max", "\(high)")]
             }
         case .prelu(let a): return [("shared", "\(a.shared)")]
-        case .add, .globalAvgPool, .flatten, .concat, .softmax: return []
+        case .add, .globalAvgPool, .globalMaxPool, .flatten, .concat, .softmax, .logSoftmax: return []
         case .dropout(let rate): return [("rate", "\(rate)")]
         case .maxPool(let a), .avgPool(let a):
             var list = [("size", a.kernel.description), ("stride", a.stride.description),
@@ -300,6 +332,15 @@ private struct AttributeReader {
         case .swish: return .activation(.swish)
         case .leakyRelu: return .activation(.leakyRelu(alpha: double("alpha") ?? 0.01))
         case .elu: return .activation(.elu(alpha: double("alpha") ?? 1.0))
+        case .selu:
+            return .activation(.selu(alpha: double("alpha") ?? 1.6732632423543772, gamma: double("gamma") ?? 1.0507009873554805))
+        case .softplus: return .activation(.softplus)
+        case .hardsigmoid: return .activation(.hardSigmoid(alpha: double("alpha") ?? 1.0 / 6, beta: double("beta") ?? 0.5))
+        case .hardswish: return .activation(.hardSwish)
+        case .clip:
+            let low = double("min") ?? 0, high = double("max") ?? 6
+            if low > high { fail("max", "max \(high) is below min \(low)") }
+            return .activation(.clip(min: low, max: high))
         case .prelu: return .prelu(PReLUAttributes(shared: bool("shared") ?? true))
         case .maxpool, .avgpool:
             let kernel = pair("size") ?? Pair(1)
@@ -311,6 +352,7 @@ private struct AttributeReader {
                 countIncludePad: keyword == .avgpool ? (bool("count_include_pad") ?? true) : true)
             return keyword == .maxpool ? .maxPool(attrs) : .avgPool(attrs)
         case .globalAvgpool: return .globalAvgPool
+        case .globalMaxpool: return .globalMaxPool
         case .lrn:
             return .lrn(LRNAttributes(size: int("size") ?? 1, alpha: double("alpha") ?? 1e-4,
                                       beta: double("beta") ?? 0.75, k: double("k") ?? 1))
@@ -321,6 +363,7 @@ private struct AttributeReader {
         case .add: return .add
         case .concat: return .concat
         case .softmax: return .softmax
+        case .logsoftmax: return .logSoftmax
         }
     }
 

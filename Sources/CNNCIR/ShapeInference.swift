@@ -119,14 +119,14 @@ public enum ShapeRules {
             return window(name, x, kernel: a.kernel, stride: a.stride, padding: a.padding,
                           dilation: Pair(1), ceilMode: a.ceilMode, channels: x.c)
 
-        case .globalAvgPool:
+        case .globalAvgPool, .globalMaxPool:
             guard x.rank == 3 else { return fail("\(name) needs a CxHxW input, got \(x)") }
             return .success(Shape([x.c, 1, 1]))
 
         case .flatten:
             return .success(Shape([x.count]))
 
-        case .softmax:
+        case .softmax, .logSoftmax:
             guard x.rank == 1 || x.rank == 3 else { return fail("\(name) needs a CxHxW or F input, got \(x)") }
             return .success(x)
 

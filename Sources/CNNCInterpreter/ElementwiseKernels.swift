@@ -25,6 +25,17 @@ enum ElementwiseKernels {
             data = x.data.map { $0 * sigmoid($0) }
         case .elu(let alpha):
             data = x.data.map { $0 > 0 ? $0 : alpha * expm1($0) }
+        case .selu(let alpha, let gamma):
+            data = x.data.map { gamma * ($0 > 0 ? $0 : alpha * expm1($0)) }
+        case .softplus:
+            // log(1 + e^x) without overflow: x + log(1 + e^-x) for positive x.
+            data = x.data.map { $0 > 0 ? $0 + log1p(exp(-$0)) : log1p(exp($0)) }
+        case .hardSigmoid(let alpha, let beta):
+            data = x.data.map { $0.isNaN ? $0 : Swift.min(Swift.max(alpha * $0 + beta, 0), 1) }
+        case .hardSwish:
+            data = x.data.map { $0.isNaN ? $0 : $0 * Swift.min(Swift.max($0 + 3, 0), 6) / 6 }
+        case .clip(let low, let high):
+            data = x.data.map { $0 < low ? low : ($0 > high ? high : $0) }
         }
         return Tensor(shape: x.shape, data: data)
     }

@@ -81,6 +81,8 @@ public struct Interpreter: Sendable {
             return PoolKernels.average(x, attributes: a, output: node.shape)
         case .globalAvgPool:
             return PoolKernels.globalAverage(x)
+        case .globalMaxPool:
+            return PoolKernels.globalMax(x)
         case .lrn(let a):
             return NormalizationKernels.lrn(x, attributes: a)
         case .batchNorm(let a):
@@ -104,6 +106,8 @@ public struct Interpreter: Sendable {
             return ConcatKernel.forward(operands, output: node.shape)
         case .softmax:
             return SoftmaxKernel.forward(x)
+        case .logSoftmax:
+            return SoftmaxKernel.forward(x, log: true)
         }
     }
 

@@ -80,6 +80,19 @@ enum PoolKernels {
         return Tensor(shape: [x.shape[0], x.shape[1], p, q], data: out)
     }
 
+    /// Global max pooling: the maximum over H and W (NaN wins once seen); (N, C, H, W) to (N, C, 1, 1).
+    static func globalMax(_ x: Tensor) -> Tensor {
+        let planes = x.shape[0] * x.shape[1], size = x.shape[2] * x.shape[3]
+        var out = [Double](repeating: 0, count: planes)
+        // Per plane: the largest element.
+        for plane in 0..<planes {
+            var best = -Double.infinity
+            for i in (plane * size)..<((plane + 1) * size) where x.data[i] > best || x.data[i].isNaN { best = x.data[i] }
+            out[plane] = best
+        }
+        return Tensor(shape: [x.shape[0], x.shape[1], 1, 1], data: out)
+    }
+
     /// Global average pooling: the mean over H and W; (N, C, H, W) to (N, C, 1, 1).
     static func globalAverage(_ x: Tensor) -> Tensor {
         let planes = x.shape[0] * x.shape[1], size = x.shape[2] * x.shape[3]
