@@ -27,8 +27,8 @@ struct KernelContext {
     var inputNames: [String] {
         switch node.op {
         case .conv, .dense: return Array(["in", "residual"].prefix(inputShapes.count))
-        case .input, .activation, .prelu, .add, .dropout, .maxPool, .avgPool, .globalAvgPool, .lrn, .batchNorm,
-             .flatten, .concat, .softmax:
+        case .input, .activation, .prelu, .add, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn, .batchNorm,
+             .flatten, .concat, .softmax, .logSoftmax:
             return inputShapes.count == 1 ? ["in"] : inputShapes.indices.map { "in\($0)" }
         }
     }

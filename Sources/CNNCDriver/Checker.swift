@@ -62,7 +62,10 @@ public enum Checker {
         defer { if !options.keep { dir.cleanup() } }
         var report = "check \(graph.name) (\(model.path)): batch \(options.batch), "
             + (options.compiler.optimize ? "" : "-O0, ") + (options.compiler.winograd ? "" : "no winograd, ")
-            + (options.weights.map { "weights \($0)" } ?? "seeded weights (seed \(options.seed))") + "\n"
+            + (options.weights.map { "weights \($0)" } ?? (model.weights != nil ? "the model's weights"
+                : "seeded weights (seed \(options.seed))")) + "\n"
+        var options = options
+        options.weights = try options.weights ?? model.writeWeights(to: "\(dir.path)/model_weights.safetensors")
 
         // Reference: the interpreter on seeded inputs.
         let parameters: [String: Tensor]

@@ -15,12 +15,16 @@ public struct LoadedModel {
     public var graph: Graph
     public var path: String
     public var source: SourceFile?
+    /// Weights that came with the model (an ONNX file's initializers, under cnnc's parameter
+    /// names); `check`, `run`, `export` and the compiler use them when no --weights is given.
+    public var weights: [String: FloatArray]? = nil
 }
 
 public enum ModelLoader {
-    /// Loads a `.net` file (or IR text, by the `.ir` extension). Every diagnostic is rendered
+    /// Loads a `.net` file (or IR text, by the `.ir` extension; ONNX, by `.onnx`). Every diagnostic is rendered
     /// with its source line and caret into the thrown error.
     public static func load(_ path: String) throws -> LoadedModel {
+        if path.hasSuffix(".onnx") { return try loadONNX(path) }
         if path.hasSuffix(".ir") {
             guard let data = FileManager.default.contents(atPath: path),
                   let text = String(data: data, encoding: .utf8) else {

@@ -74,7 +74,8 @@ public enum Summary {
                 column[node.name] = "view"
             case .input:
                 column[node.name] = ""
-            case .activation, .prelu, .add, .maxPool, .avgPool, .globalAvgPool, .lrn, .batchNorm, .concat, .softmax:
+            case .activation, .prelu, .add, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn, .batchNorm, .concat,
+                 .softmax, .logSoftmax:
                 column[node.name] = "direct"
             }
         }

@@ -36,8 +36,8 @@ public struct FoldBatchNorm: Pass {
                 guard a.epilogue.isEmpty else { refuse("'\(producer.name)' already has an epilogue"); continue }
                 a.epilogue.batchNorm = folded
                 op = .dense(a)
-            case .input, .activation, .prelu, .add, .dropout, .maxPool, .avgPool, .globalAvgPool, .lrn,
-                 .batchNorm, .flatten, .concat, .softmax:
+            case .input, .activation, .prelu, .add, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn,
+                 .batchNorm, .flatten, .concat, .softmax, .logSoftmax:
                 refuse("input '\(producer.name)' is not a conv or dense"); continue
             }
             guard users[producer.name] == [bn.name] else {

@@ -22,8 +22,8 @@ public struct FuseActivation: Pass {
             switch node.op {
             case .activation(let a): activation = a
             case .prelu(let p): prelu = FoldedPReLU(node: node.name, shared: p.shared)
-            case .input, .conv, .dense, .add, .dropout, .maxPool, .avgPool, .globalAvgPool, .lrn, .batchNorm,
-                 .flatten, .concat, .softmax:
+            case .input, .conv, .dense, .add, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn, .batchNorm,
+                 .flatten, .concat, .softmax, .logSoftmax:
                 continue
             }
             func refuse(_ why: String) { remarks.append(Remark(pass: name, node: node.name, message: "not fused: \(why)")) }
@@ -35,8 +35,8 @@ public struct FuseActivation: Pass {
             switch producer.op {
             case .conv(let a): epilogue = a.epilogue
             case .dense(let a): epilogue = a.epilogue
-            case .input, .activation, .prelu, .add, .dropout, .maxPool, .avgPool, .globalAvgPool, .lrn, .batchNorm,
-                 .flatten, .concat, .softmax:
+            case .input, .activation, .prelu, .add, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn, .batchNorm,
+                 .flatten, .concat, .softmax, .logSoftmax:
                 refuse("input '\(producerName)' is not a conv or dense"); continue
             }
             guard epilogue.activation == nil, epilogue.prelu == nil else { refuse("'\(producerName)' already has an activation"); continue }

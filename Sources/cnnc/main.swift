@@ -15,12 +15,12 @@ struct CNNC: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cnnc",
         abstract: "A compile-ahead compiler for convolutional neural networks: .net in, C out.",
-        subcommands: [Compile.self, Summary.self, DumpIR.self, Check.self, Run.self, Passes.self],
+        subcommands: [Compile.self, Summary.self, DumpIR.self, Check.self, Run.self, Passes.self, Export.self],
         defaultSubcommand: Compile.self)
 }
 
 struct ModelOptions: ParsableArguments {
-    @Argument(help: "The network description (.net, or IR text .ir).")
+    @Argument(help: "The network description (.net, ONNX .onnx, or IR text .ir).")
     var model: String
 }
 
@@ -72,8 +72,10 @@ struct Compile: ParsableCommand {
     func run() throws {
         do {
             let model = try ModelLoader.load(options.model)
-            let written = try CompileCommand.run(model, output: output, batch: batch, prefix: prefix, seed: seed,
+            var written = try CompileCommand.run(model, output: output, batch: batch, prefix: prefix, seed: seed,
                                                  writeRuntime: !noRuntime, compiler: optimization.compiler)
+            // An ONNX model's weights go beside the C, for <prefix>_load_weights.
+            if let path = try model.writeWeights(to: String(output.dropLast(2)) + ".safetensors") { written.append(path) }
             print("wrote \(written.joined(separator: ", "))")
         } catch { fail(error) }
     }
@@ -185,6 +187,30 @@ struct Run: ParsableCommand {
             let model = try ModelLoader.load(options.model)
             try RunCommand.run(model, inputs: inputs, outputs: outputs, weights: weights, seed: seed, interpret: interpret,
                                compiler: optimization.compiler)
+        } catch { fail(error) }
+    }
+}
+
+struct Export: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write a network and its weights as an ONNX model (opset \(ONNXExportOpset.value)) for ONNX Runtime and Netron.")
+    @OptionGroup var options: ModelOptions
+    @Option(name: .short, help: "The .onnx file to write.")
+    var output: String
+    @Option(help: "Weights file (safetensors); default: the model's own (ONNX) or seeded initialization.")
+    var weights: String?
+    @Option(help: "Seed of the weights when there are none.")
+    var seed: UInt64 = 0
+
+    func validate() throws {
+        guard output.hasSuffix(".onnx") else { throw ValidationError("-o must name a .onnx file, got '\(output)'") }
+    }
+
+    func run() throws {
+        do {
+            let model = try ModelLoader.load(options.model)
+            try ExportCommand.run(model, output: output, weights: weights, seed: seed)
+            print("wrote \(output)")
         } catch { fail(error) }
     }
 }
