@@ -104,6 +104,10 @@ extension Interpreter {
                 }
             case .softmax:
                 input(SoftmaxKernel.backward(output: pass.values[node.name]!, outputGradient: dy))
+            case .logSoftmax:
+                input(SoftmaxKernel.logBackward(output: pass.values[node.name]!, outputGradient: dy))
+            case .globalMaxPool:
+                input(PoolKernels.globalMaxBackward(x, outputGradient: dy))
             }
         }
         return gradients

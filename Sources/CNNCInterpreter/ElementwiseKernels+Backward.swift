@@ -33,6 +33,18 @@ extension ElementwiseKernels {
             derivative = { let s = 1 / (1 + exp(-$0)); return s * (1 + $0 * (1 - s)) }
         case .elu(let alpha):
             derivative = { $0 > 0 ? 1 : alpha * exp($0) }
+        case .selu(let alpha, let gamma):
+            derivative = { $0 > 0 ? gamma : gamma * alpha * exp($0) }
+        case .softplus:
+            derivative = { 1 / (1 + exp(-$0)) }
+        case .hardSigmoid(let alpha, let beta):
+            derivative = { let v = alpha * $0 + beta; return v > 0 && v < 1 ? alpha : 0 }
+        case .hardSwish:
+            // PyTorch: 0 below -3, x/3 + 1/2 up to 3, 1 above.
+            derivative = { $0 < -3 ? 0 : ($0 <= 3 ? $0 / 3 + 0.5 : 1) }
+        case .clip(let low, let high):
+            // PyTorch's hardtanh: 1 strictly inside the bounds, else 0.
+            derivative = { $0 > low && $0 < high ? 1 : 0 }
         }
         return Tensor(shape: x.shape, data: zip(x.data, dy.data).map { derivative($0) * $1 })
     }
