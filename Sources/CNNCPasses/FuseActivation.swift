@@ -29,7 +29,9 @@ public struct FuseActivation: Pass {
             func refuse(_ why: String) { remarks.append(Remark(pass: name, node: node.name, message: "not fused: \(why)")) }
             let users = graph.users()
             let index = graph.indexByName()
-            let producerName = node.inputs[0]
+            // An earlier fusion in this loop may have rewired this node's input: read it anew.
+            guard let current = index[node.name].map({ graph.nodes[$0] }) else { continue }
+            let producerName = current.inputs[0]
             var producer = graph.nodes[index[producerName]!]
             var epilogue: Epilogue
             switch producer.op {

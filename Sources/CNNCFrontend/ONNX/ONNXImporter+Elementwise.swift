@@ -23,12 +23,18 @@ extension ONNXImporter {
     }
 
     mutating func hardSigmoid(_ c: NodeContext) throws {
-        try activation(c, .hardSigmoid(alpha: try c.float("alpha", 0.2), beta: try c.float("beta", 0.5)))
+        var alpha = try c.float("alpha", 0.2)
+        if Float(alpha) == Float(1.0 / 6) { alpha = 1.0 / 6 }  // PyTorch's, stored as float
+        try activation(c, .hardSigmoid(alpha: alpha, beta: try c.float("beta", 0.5)))
     }
 
     mutating func selu(_ c: NodeContext) throws {
-        try activation(c, .selu(alpha: try c.float("alpha", 1.67326319217681884765625),
-                                gamma: try c.float("gamma", 1.05070102214813232421875)))
+        // The defaults, stored as float, read back as cnnc's double defaults.
+        let defaultAlpha = 1.6732632423543772, defaultGamma = 1.0507009873554805
+        var alpha = try c.float("alpha", defaultAlpha), gamma = try c.float("gamma", defaultGamma)
+        if Float(alpha) == Float(defaultAlpha) { alpha = defaultAlpha }
+        if Float(gamma) == Float(defaultGamma) { gamma = defaultGamma }
+        try activation(c, .selu(alpha: alpha, gamma: gamma))
     }
 
     /// Clip: bounds from attributes (opset < 11) or constant inputs; [0, +inf) is ReLU.

@@ -54,6 +54,7 @@ extension ONNXImporter {
             throw ImportError("B has shape \(b.dims) (transB=\(transB ? 1 : 0)), expected \(a.dims[1]) inputs from A of shape \(a.dims)")
         }
         let alpha = try c.float("alpha", 1), beta = try c.float("beta", 1)
+        let source = skippingFlatten(c, a.node)
         var weight = transB ? b.values : transpose(b.values, rows: b.dims[0], columns: b.dims[1])
         if alpha != 1 { weight = weight.map { $0 * alpha } }
         var bias: [Double]?
@@ -63,7 +64,7 @@ extension ONNXImporter {
         let name = layerName(c, weight: c.inputName(1))
         setWeight(name, "weight", WeightTensor(shape: [units, k], data: weight.map { Float($0) }), from: c.inputName(1))
         if let bias { setWeight(name, "bias", WeightTensor(shape: [units], data: bias.map { Float($0) }), from: c.inputName(2)) }
-        try emit(c, .dense(DenseAttributes(units: units, bias: bias != nil)), inputs: [a.node], name: name)
+        try emit(c, .dense(DenseAttributes(units: units, bias: bias != nil)), inputs: [source], name: name)
     }
 
     /// MatMul of a computed [N, K] by a constant [K, units]: a dense layer without bias, which a
@@ -80,7 +81,7 @@ extension ONNXImporter {
         let name = layerName(c, weight: c.inputName(1))
         let weight = transpose(b.values, rows: b.dims[0], columns: units)
         setWeight(name, "weight", WeightTensor(shape: [units, b.dims[0]], data: weight.map { Float($0) }), from: c.inputName(1))
-        try emit(c, .dense(DenseAttributes(units: units, bias: false)), inputs: [a.node], name: name)
+        try emit(c, .dense(DenseAttributes(units: units, bias: false)), inputs: [skippingFlatten(c, a.node)], name: name)
         biasFree[name] = c.proto.output.first ?? ""
     }
 
@@ -107,7 +108,8 @@ extension ONNXImporter {
         for (i, role) in ["weight", "bias", "running_mean", "running_var"].enumerated() {
             setWeight(name, role, WeightTensor(shape: [channels], data: tensors[i].values.map { Float($0) }), from: c.inputName(i + 1))
         }
-        let attrs = BatchNormAttributes(epsilon: epsilon, momentum: min(max(1 - momentum, 0), 1))
+        // ONNX's momentum weighs the old statistics, PyTorch's and cnnc's the new ones.
+        let attrs = BatchNormAttributes(epsilon: epsilon, momentum: min(max(((1 - momentum) * 1e9).rounded() / 1e9, 0), 1))
         try emit(c, .batchNorm(attrs), inputs: [x.node], name: name)
     }
 
@@ -175,6 +177,15 @@ extension ONNXImporter {
                                   k: try c.float("bias", 1))
         guard attrs.alpha >= 0, attrs.beta >= 0, attrs.k >= 0 else { throw Unsupported("negative alpha, beta or bias") }
         try emit(c, .lrn(attrs), inputs: [x.node])
+    }
+
+    /// cnnc's dense flattens its input itself: a flatten read only by this layer is skipped
+    /// (and then dropped as unused).
+    func skippingFlatten(_ c: NodeContext, _ node: String) -> String {
+        guard let n = self.node(named: node), case .flatten = n.op, let input = c.inputName(0), (useCount[input] ?? 0) == 1 else {
+            return node
+        }
+        return n.inputs[0]
     }
 
     // MARK: - Window helpers

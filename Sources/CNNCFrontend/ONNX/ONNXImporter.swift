@@ -62,7 +62,8 @@ struct NodeContext {
     func float(_ name: String, _ fallback: Double) throws -> Double {
         guard let a = attribute(name) else { return fallback }
         guard a.type == .float || a.type == .undefined else { throw ImportError("attribute '\(name)' must be a float") }
-        return Double(a.f)
+        // The shortest decimal that reads back as the float: 0.2, not 0.20000000298023224.
+        return Double("\(a.f)") ?? Double(a.f)
     }
 
     func ints(_ name: String) throws -> [Int]? {
