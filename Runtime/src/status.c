@@ -18,6 +18,7 @@ const char *cnnc_status_string(cnnc_status s) {
     case CNNC_ERR_ALLOC: return "out of memory";
     case CNNC_ERR_ARGUMENT: return "invalid argument";
     case CNNC_ERR_BATCH: return "invalid batch size";
+    case CNNC_ERR_NUMERIC: return "non-finite value";
     }
     return "unknown status";
 }

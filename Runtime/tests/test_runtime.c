@@ -1,16 +1,15 @@
 /*
  * test_runtime.c — tests of the cnnc C runtime.
  *
- * Each test is a function. CHECK and its variants count passes and print one line per
- * failure ("file:line: ..."). Test files live in a fresh mkdtemp directory under /tmp that
- * is removed at the end. The last line printed is "runtime: N passed, M failed"; the exit
- * status is non-zero when any check failed.
+ * Each test is a function. CHECK and its variants (tests/check.h) count passes and print one
+ * line per failure ("file:line: ..."). Test files live in a fresh mkdtemp directory under
+ * /tmp that is removed at the end. The last line printed is "runtime: N passed, M failed";
+ * the exit status is non-zero when any check failed.
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include "cnnc_runtime.h"
 
-#include <dirent.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -18,111 +17,11 @@
 #include <string.h>
 #include <unistd.h>
 
-/* ---------------------------------------------------------------------------------------
- * The check framework
- * ------------------------------------------------------------------------------------- */
-
-static int g_passed, g_failed;
-static char g_dir[256]; /* the temporary directory */
-
-static void check(int ok, const char *what, const char *file, int line) {
-    if (ok) {
-        g_passed++;
-    } else {
-        g_failed++;
-        printf("%s:%d: check failed: %s\n", file, line, what);
-    }
-}
-
-/* Checks that an expression holds. */
-#define CHECK(cond) check((cond) != 0, #cond, __FILE__, __LINE__)
-
-/* Checks a status, printing the actual one and the error message on failure. */
-#define CHECK_STATUS(got, want, err) check_status((got), (want), (err), #got, __FILE__, __LINE__)
-
-static void check_status(cnnc_status got, cnnc_status want, const cnnc_error *err, const char *expr,
-                         const char *file, int line) {
-    if (got == want) {
-        g_passed++;
-        return;
-    }
-    g_failed++;
-    printf("%s:%d: %s returned %d (%s), expected %d (%s); message: %s\n", file, line, expr,
-           (int)got, cnnc_status_string(got), (int)want, cnnc_status_string(want),
-           err != NULL ? err->message : "(none)");
-}
-
-/* Checks that two strings are equal. */
-#define CHECK_STR(got, want) check_str((got), (want), __FILE__, __LINE__)
-
-static void check_str(const char *got, const char *want, const char *file, int line) {
-    if (got != NULL && want != NULL && strcmp(got, want) == 0) {
-        g_passed++;
-        return;
-    }
-    g_failed++;
-    printf("%s:%d: got \"%s\", expected \"%s\"\n", file, line, got ? got : "(null)",
-           want ? want : "(null)");
-}
-
-/* Checks that `text` contains `part`. */
-#define CHECK_CONTAINS(text, part) check_contains((text), (part), __FILE__, __LINE__)
-
-static void check_contains(const char *text, const char *part, const char *file, int line) {
-    if (text != NULL && strstr(text, part) != NULL) {
-        g_passed++;
-        return;
-    }
-    g_failed++;
-    printf("%s:%d: \"%s\" does not contain \"%s\"\n", file, line, text ? text : "(null)", part);
-}
+#include "check.h"
 
 /* ---------------------------------------------------------------------------------------
  * File helpers
  * ------------------------------------------------------------------------------------- */
-
-/* Declares `var` as the path of file `name` in the temporary directory. */
-#define TMP_PATH(var, name) \
-    char var[512];          \
-    snprintf(var, sizeof var, "%s/%s", g_dir, (name))
-
-static void write_bytes(const char *path, const void *bytes, size_t n) {
-    FILE *f = fopen(path, "wb");
-    if (f == NULL) {
-        printf("cannot create %s\n", path);
-        exit(2);
-    }
-    if (n > 0 && fwrite(bytes, 1, n, f) != n) {
-        printf("cannot write %s\n", path);
-        exit(2);
-    }
-    fclose(f);
-}
-
-/* Reads a whole file into a malloc'ed buffer. */
-static unsigned char *read_bytes(const char *path, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    *size = 0;
-    if (f == NULL) {
-        return NULL;
-    }
-    size_t cap = 4096;
-    unsigned char *buf = malloc(cap);
-    size_t got;
-    while (buf != NULL && (got = fread(buf + *size, 1, cap - *size, f)) > 0) {
-        *size += got;
-        if (*size == cap) {
-            cap *= 2;
-            unsigned char *grown = realloc(buf, cap);
-            if (grown == NULL) {
-                free(buf);
-            }
-            buf = grown;
-        }
-    }
-    fclose(f);
-    return buf;
-}
 
 static void put_le64(unsigned char *p, uint64_t v) {
     for (int i = 0; i < 8; i++) {
@@ -168,22 +67,6 @@ static void write_npy_raw(const char *path, int major, const char *dict, const v
     }
     write_bytes(path, buf, prefix + len + data_len);
     free(buf);
-}
-
-/* Removes the temporary directory and everything in it. */
-static void remove_temp_dir(void) {
-    DIR *d = opendir(g_dir);
-    if (d != NULL) {
-        struct dirent *entry;
-        while ((entry = readdir(d)) != NULL) {
-            if (strcmp(entry->d_name, ".") != 0 && strcmp(entry->d_name, "..") != 0) {
-                TMP_PATH(path, entry->d_name);
-                unlink(path);
-            }
-        }
-        closedir(d);
-    }
-    rmdir(g_dir);
 }
 
 /* ---------------------------------------------------------------------------------------
