@@ -11,7 +11,7 @@ BUILD       := build
 CNNC        := .build/release/cnnc
 FASHION     := /usr/share/datasets/fashion-mnist
 
-.PHONY: all deps cnnc demo test test-swift test-runtime embed-runtime check-embed clean
+.PHONY: all deps cnnc demo test test-swift test-runtime test-onnx embed-runtime check-embed clean
 
 all: demo
 
@@ -29,11 +29,17 @@ demo: cnnc
 	    Examples/lenet/main.c $(BUILD)/lenet/lenet.c $(BUILD)/lenet/cnnc_runtime.c -lz -lm -o $(BUILD)/lenet/lenet
 	$(BUILD)/lenet/lenet --idx $(FASHION)/t10k-images-idx3-ubyte.gz --labels $(FASHION)/t10k-labels-idx1-ubyte.gz --count 16
 
-test: deps check-embed test-runtime test-swift
+test: deps check-embed test-runtime test-swift test-onnx
 
 test-swift:
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+
+# ONNX's conformance cases and the .net -> ONNX round trips, in a venv (.venv-onnx) with
+# onnx, onnxruntime and numpy from PyPI; uses the cnnc that test-swift built.
+test-onnx:
+	$(SWIFT) build --product cnnc
+	CNNC=.build/debug/cnnc bash tools/onnx/test.sh
 
 test-runtime:
 	$(MAKE) -C Runtime test

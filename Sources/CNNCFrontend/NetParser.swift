@@ -13,7 +13,8 @@ let statementWords = ["input", "output", "network"]
 /// (a test checks each one against `lookup`).
 let layerAliases = [
     "convolution", "conv2d", "linear", "fc", "fully_connected", "silu", "batch_norm", "bn",
-    "max_pool", "avg_pool", "global_avg_pool", "gap",
+    "max_pool", "avg_pool", "global_avg_pool", "gap", "global_max_pool", "log_softmax", "hard_sigmoid",
+    "hard_swish", "relu6",
 ]
 
 /// Every word that can start a line, in a fixed order for suggestions.
