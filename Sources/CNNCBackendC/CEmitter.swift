@@ -18,9 +18,13 @@ public struct COptions: Sendable {
     /// The seed of `<p>_init_weights` when the user calls `<p>_create` without weights.
     public var seed: UInt64
 
-    public init(prefix: String, maxBatch: Int = 1, headerName: String, sourceName: String, seed: UInt64 = 0) {
+    /// Emit the training API too (`<p>_train_step`, ...), running this graph.
+    public var training: TrainingSpec?
+
+    public init(prefix: String, maxBatch: Int = 1, headerName: String, sourceName: String, seed: UInt64 = 0,
+                training: TrainingSpec? = nil) {
         self.prefix = prefix; self.maxBatch = maxBatch; self.headerName = headerName
-        self.sourceName = sourceName; self.seed = seed
+        self.sourceName = sourceName; self.seed = seed; self.training = training
     }
 }
 
@@ -62,7 +66,7 @@ public enum CEmitter {
     }
 
     public static func emit(_ graph: Graph, options: COptions) -> CModel {
-        let layout = Layout(graph, maxBatch: options.maxBatch)
+        let layout = Layout(graph, maxBatch: options.maxBatch, parameterOrder: options.training?.graph.parameters())
         return CModel(header: header(graph, layout, options), source: source(graph, layout, options))
     }
 
@@ -80,9 +84,11 @@ public enum CEmitter {
         var naiveFloats = 0
         var lowerBoundFloats = 0
 
-        init(_ graph: Graph, maxBatch: Int) {
+        /// `parameterOrder`: the weights table (a training build uses the training graph's,
+        /// which holds the same parameters as the inference graph).
+        init(_ graph: Graph, maxBatch: Int, parameterOrder: [ParameterSpec]? = nil) {
             bindings = Bindings(graph)
-            for spec in graph.parameters() {
+            for spec in parameterOrder ?? graph.parameters() {
                 parameters.append((spec, weightFloats))
                 tensorOffset[spec.name] = weightFloats
                 weightFloats += alignUp(spec.count)
@@ -92,27 +98,56 @@ public enum CEmitter {
                 tensorOffset[d.label] = weightFloats
                 weightFloats += alignUp(d.count)
             }
+            // Every computed value gets a buffer; views (flatten, dropout at inference) share
+            // their input's, which then lives until the view's last reader.
             var inputIndex = 0
+            var root: [String: String] = [:]
             for node in graph.nodes {
                 switch node.op {
                 case .input:
                     location[node.name] = .input(inputIndex)
                     inputIndex += 1
+                    root[node.name] = node.name
                 case .flatten, .dropout:
-                    // Views: flatten keeps the bytes, dropout is the identity at inference.
-                    location[node.name] = location[node.inputs[0]]
-                case .conv, .dense, .activation, .prelu, .add, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool,
-                     .lrn, .batchNorm, .concat, .softmax, .logSoftmax:
-                    location[node.name] = .arena(arenaFloats)
-                    arenaFloats += alignUp(maxBatch * node.shape.count)
+                    root[node.name] = root[node.inputs[0]]
+                case .conv, .dense, .activation, .prelu, .add, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn,
+                     .batchNorm, .concat, .softmax, .logSoftmax:
+                    root[node.name] = node.name
                 }
             }
-            naiveFloats = arenaFloats
-            lowerBoundFloats = arenaFloats
+            // Lifetimes in steps (node indices): from the producer to the last reader; outputs
+            // live to the end, where they are copied out.
+            var first: [String: Int] = [:], last: [String: Int] = [:]
+            for (i, node) in graph.nodes.enumerated() {
+                let r = root[node.name]!
+                if first[r] == nil { first[r] = i }
+                last[r] = max(last[r] ?? i, i)
+                for input in node.inputs { last[root[input]!] = max(last[root[input]!] ?? i, i) }
+            }
+            for output in graph.outputs { last[root[output]!] = graph.nodes.count }
+            var requests: [BufferRequest] = []
+            var ids: [String: Int] = [:]
+            for node in graph.nodes where root[node.name] == node.name {
+                if case .input = node.op { continue }
+                ids[node.name] = requests.count
+                requests.append(BufferRequest(id: requests.count, size: maxBatch * node.shape.count,
+                                              first: first[node.name]!, last: last[node.name]!))
+            }
+            let plan = MemoryPlanner.plan(requests, options: MemoryPlanner.Options(inPlace: false))
+            for node in graph.nodes {
+                guard let id = ids[root[node.name]!] else {
+                    location[node.name] = location[root[node.name]!]
+                    continue
+                }
+                location[node.name] = .arena(plan.offsets[id]!)
+            }
+            arenaFloats = plan.arenaFloats
+            naiveFloats = plan.naiveFloats
+            lowerBoundFloats = plan.lowerBoundFloats
         }
     }
 
-    static func macroName(_ s: String) -> String { s.uppercased() }
+    public static func macroName(_ s: String) -> String { s.uppercased() }
 
     // MARK: header
 
@@ -160,6 +195,7 @@ public enum CEmitter {
             w.line("void *owned_weights;  /* allocated by \(p)_create, else NULL */")
             w.line("void *owned_arena;")
             w.line("cnnc_error error;     /* the last failure, see \(p)_last_error */")
+            w.line("int prepared;         /* derived tensors match the parameters (see \(p)_prepare) */")
         }
         w.line()
         w.comment("A parameter tensor: name as in PyTorch's state_dict, shape, place in the weights region.")
@@ -211,6 +247,10 @@ public enum CEmitter {
         w.comment("The same with arrays of pointers, in the order above (for generic drivers).")
         w.line("cnnc_status \(p)_forward_v(\(p)_context *ctx, const float *const *inputs, float *const *outputs, int n);")
         w.line()
+        if let spec = o.training {
+            let plan = GradientPlan(spec.graph, frozen: spec.frozen)
+            TrainingEmitter.header(graph, spec, o, layout: TrainingLayout(spec, plan: plan, maxBatch: o.maxBatch), plan: plan, &w)
+        }
         w.line("#ifdef __cplusplus")
         w.line("}")
         w.line("#endif")
@@ -236,6 +276,10 @@ public enum CEmitter {
         w.line()
         w.line("#include <math.h>")
         w.line("#include <string.h>")
+        if o.training != nil {
+            w.line("#include <stdio.h>")
+            w.line("#include <stdlib.h>")
+        }
         w.line()
 
         // Parameter table.
@@ -280,8 +324,11 @@ public enum CEmitter {
             w.line("}")
             w.line("for (int i = 0; i < \(P)_NUM_INPUTS; i++) if (!inputs[i]) { cnnc_error_set(&ctx->error, CNNC_ERR_ARGUMENT, \"input %d is NULL\", i); return CNNC_ERR_ARGUMENT; }")
             w.line("for (int i = 0; i < \(P)_NUM_OUTPUTS; i++) if (!outputs[i]) { cnnc_error_set(&ctx->error, CNNC_ERR_ARGUMENT, \"output %d is NULL\", i); return CNNC_ERR_ARGUMENT; }")
+            w.line("if (!ctx->prepared) \(p)_prepare(ctx);")
             w.line("float *arena = ctx->arena;")
             w.line("const float *weights = ctx->weights;")
+            w.line("(void)arena;")
+            w.line("(void)weights;")
             for k in kernels {
                 var args = [pointer(k.node.name, layout, mutable: true)]
                 args += k.node.inputs.map { pointer($0, layout, mutable: false) }
@@ -307,6 +354,12 @@ public enum CEmitter {
             w.line("float *const outputs[\(max(graph.outputs.count, 1))] = {\(graph.outputs.joined(separator: ", "))};")
             w.line("return \(p)_forward_v(ctx, inputs, outputs, n);")
         }
+        if let spec = o.training {
+            w.line()
+            let plan = GradientPlan(spec.graph, frozen: spec.frozen)
+            TrainingEmitter.source(graph, spec, o, weights: layout,
+                                   layout: TrainingLayout(spec, plan: plan, maxBatch: o.maxBatch), plan: plan, &w)
+        }
         return w.text
     }
 
@@ -316,7 +369,7 @@ public enum CEmitter {
         let p = o.prefix
         w.block("cnnc_status \(p)_prepare(\(p)_context *ctx)") { w in
             w.line("if (!ctx || !ctx->weights) return CNNC_ERR_ARGUMENT;")
-            if layout.bindings.derived.isEmpty { w.line("(void)ctx;") }
+            w.line("ctx->prepared = 1;")
             for d in layout.bindings.derived {
                 let dst = "ctx->weights + \(layout.tensorOffset[d.label]!)"
                 func src(_ name: String) -> String { "ctx->weights + \(layout.tensorOffset[name]!)" }

@@ -65,7 +65,7 @@ enum WinogradKernel {
         enum { C = \(x.c), H = \(x.h), W = \(x.w), K = \(y.c), P = \(y.h), Q = \(y.w), PT = \(a.padding.top), PL = \(a.padding.left) };
         enum { M = \(m), A = \(alpha), TH = (P + M - 1) / M, TW = (Q + M - 1) / M };
         """)
-        w.comment("weight is U = G g G^T laid out [A*A][K][C]; one task per (sample, output tile)")
+        w.comment("weight is U = G g G^T laid out [A*A][C][K]; one task per (sample, output tile)")
         w.line("#pragma omp parallel for collapse(2) schedule(static)")
         w.block("for (int b = 0; b < n; b++)") { w in
             w.block("for (int t = 0; t < TH * TW; t++)") { w in
@@ -91,19 +91,23 @@ enum WinogradKernel {
                         }
                     }
                 }
-                w.comment("per output channel: A*A dot products over the channels, then Y = A^T M A")
-                w.block("for (int k = 0; k < K; k++)") { w in
-                    w.line("float mm[A * A];")
-                    w.block("for (int e = 0; e < A * A; e++)") { w in
-                        w.line("const float *restrict u = weight + ((size_t)e * K + k) * C;")
-                        w.line("float s = 0.0f;")
-                        w.line("for (int c = 0; c < C; c++) s += u[c] * V[e][c];")
-                        w.line("mm[e] = s;")
+                w.comment("M[e][k] = sum_c U[e][c][k] * V[e][c]: axpy over the output channels, c in a fixed order")
+                w.line("float mm[A * A][K];")
+                w.block("for (int e = 0; e < A * A; e++)") { w in
+                    w.line("float *restrict me = mm[e];")
+                    w.line("for (int k = 0; k < K; k++) me[k] = 0.0f;")
+                    w.block("for (int c = 0; c < C; c++)") { w in
+                        w.line("const float v = V[e][c];")
+                        w.line("const float *restrict u = weight + ((size_t)e * C + c) * K;")
+                        w.line("for (int k = 0; k < K; k++) me[k] += v * u[k];")
                     }
+                }
+                w.comment("per output channel: Y = A^T M A, plus bias and epilogue")
+                w.block("for (int k = 0; k < K; k++)") { w in
                     w.line("float r[M][A];")
                     w.block("for (int j = 0; j < A; j++)") { w in
                         for i in 0..<m {
-                            w.line("r[\(i)][j] = \(combination(t.at[i]) { "mm[\($0) * A + j]" });")
+                            w.line("r[\(i)][j] = \(combination(t.at[i]) { "mm[\($0) * A + j][k]" });")
                         }
                     }
                     let e = a.epilogue
@@ -131,7 +135,7 @@ enum WinogradKernel {
                                     filters: Int, channels: Int, _ w: inout CWriter) {
         let t = matrices(tile: m)
         let alpha = m + 2
-        w.comment("\(label): U = G g G^T, laid out [\(alpha * alpha)][K][C]")
+        w.comment("\(label): U = G g G^T, laid out [\(alpha * alpha)][C][K]")
         w.block("") { w in
             w.line("const float *g = \(source);")
             w.line("float *u = \(destination);")
@@ -147,7 +151,7 @@ enum WinogradKernel {
                     for i in 0..<alpha {
                         for j in 0..<alpha {
                             let value = combination(t.g[j], { "r[\(i)][\($0)]" }, float: false)
-                            w.line("u[((size_t)\(i * alpha + j) * \(filters) + k) * \(channels) + c] = (float)(\(value == "0.0f" ? "0.0" : value));")
+                            w.line("u[((size_t)\(i * alpha + j) * \(channels) + c) * \(filters) + k] = (float)(\(value == "0.0f" ? "0.0" : value));")
                         }
                     }
                 }

@@ -8,15 +8,20 @@ import Foundation
 public enum CompileCommand {
     /// Writes MODEL.c and MODEL.h (and the runtime beside them); returns the paths written.
     public static func run(_ model: LoadedModel, output: String, batch: Int, prefix: String?, seed: UInt64,
-                           writeRuntime: Bool, compiler: CompilerOptions = CompilerOptions()) throws -> [String] {
+                           writeRuntime: Bool, compiler: CompilerOptions = CompilerOptions(), training: Bool = false,
+                           frozen: [String] = []) throws -> [String] {
         let graph = try compiler.optimized(model.graph)
+        for name in frozen where model.graph.node(named: name) == nil {
+            throw DriverError("error: --freeze names '\(name)', which is not a layer of '\(model.graph.name)'")
+        }
+        let spec = training ? TrainingSpec(graph: try TrainChecker.trainingGraph(model.graph), frozen: Set(frozen)) : nil
         let prefix = prefix ?? model.graph.name
         guard isValidName(prefix) else { throw DriverError("error: prefix '\(prefix)' is not a C identifier") }
         let headerPath = String(output.dropLast(2)) + ".h"
         let headerName = URL(fileURLWithPath: headerPath).lastPathComponent
         let c = CEmitter.emit(graph, options: COptions(
             prefix: prefix, maxBatch: batch, headerName: headerName,
-            sourceName: URL(fileURLWithPath: model.path).lastPathComponent, seed: seed))
+            sourceName: URL(fileURLWithPath: model.path).lastPathComponent, seed: seed, training: spec))
         try ModelBuilder.write(c.source, to: output)
         try ModelBuilder.write(c.header, to: headerPath)
         var written = [output, headerPath]

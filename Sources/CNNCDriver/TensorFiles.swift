@@ -85,16 +85,29 @@ public enum NumpyFile {
 
     /// Writes a float32 C-order `.npy` (format version 1.0).
     public static func write(_ array: FloatArray, to path: String) throws {
-        let shapeText = array.shape.count == 1 ? "(\(array.shape[0]),)"
-            : "(" + array.shape.map(String.init).joined(separator: ", ") + ")"
-        var header = "{'descr': '<f4', 'fortran_order': False, 'shape': \(shapeText), }"
+        var payload: [UInt8] = []
+        payload.reserveCapacity(array.data.count * 4)
+        for v in array.data { withUnsafeBytes(of: v.bitPattern.littleEndian) { payload += $0 } }
+        try write(descr: "<f4", shape: array.shape, payload: payload, to: path)
+    }
+
+    /// Writes int64 labels as a 1-d `.npy`.
+    public static func writeLabels(_ labels: [Int], to path: String) throws {
+        var payload: [UInt8] = []
+        for v in labels { withUnsafeBytes(of: Int64(v).littleEndian) { payload += $0 } }
+        try write(descr: "<i8", shape: [labels.count], payload: payload, to: path)
+    }
+
+    static func write(descr: String, shape: [Int], payload: [UInt8], to path: String) throws {
+        let shapeText = shape.count == 1 ? "(\(shape[0]),)"
+            : "(" + shape.map(String.init).joined(separator: ", ") + ")"
+        var header = "{'descr': '\(descr)', 'fortran_order': False, 'shape': \(shapeText), }"
         let total = 10 + header.utf8.count + 1
         header += String(repeating: " ", count: (64 - total % 64) % 64) + "\n"
         var bytes: [UInt8] = [0x93] + Array("NUMPY".utf8) + [1, 0]
         bytes += [UInt8(header.utf8.count & 0xff), UInt8(header.utf8.count >> 8)]
         bytes += Array(header.utf8)
-        bytes.reserveCapacity(bytes.count + array.data.count * 4)
-        for v in array.data { withUnsafeBytes(of: v.bitPattern.littleEndian) { bytes += $0 } }
+        bytes += payload
         guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else {
             throw DriverError("error: cannot write '\(path)'")
         }

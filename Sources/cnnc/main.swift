@@ -2,6 +2,7 @@
 
 import ArgumentParser
 import CNNCDriver
+import CNNCIR
 import Foundation
 
 /// Prints a user-facing error to stderr and exits with status 1.
@@ -15,7 +16,7 @@ struct CNNC: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cnnc",
         abstract: "A compile-ahead compiler for convolutional neural networks: .net in, C out.",
-        subcommands: [Compile.self, Summary.self, DumpIR.self, Check.self, Run.self, Passes.self, Export.self],
+        subcommands: [Compile.self, Summary.self, DumpIR.self, Check.self, Run.self, Train.self, Bench.self, Passes.self, Export.self],
         defaultSubcommand: Compile.self)
 }
 
@@ -62,6 +63,10 @@ struct Compile: ParsableCommand {
     var seed: UInt64 = 0
     @Flag(help: "Do not write cnnc_runtime.c and cnnc_runtime.h beside the output.")
     var noRuntime = false
+    @Flag(help: "Also generate the training API (<prefix>_train_step, checkpoints, ...).")
+    var train = false
+    @Option(help: "Layers whose parameters training leaves alone, comma-separated (with --train).")
+    var freeze: String?
     @OptionGroup var optimization: OptimizationOptions
 
     func validate() throws {
@@ -72,8 +77,10 @@ struct Compile: ParsableCommand {
     func run() throws {
         do {
             let model = try ModelLoader.load(options.model)
+            let frozen = freeze.map { $0.split(separator: ",").map(String.init) } ?? []
             var written = try CompileCommand.run(model, output: output, batch: batch, prefix: prefix, seed: seed,
-                                                 writeRuntime: !noRuntime, compiler: optimization.compiler)
+                                                 writeRuntime: !noRuntime, compiler: optimization.compiler,
+                                                 training: train, frozen: frozen)
             // An ONNX model's weights go beside the C, for <prefix>_load_weights.
             if let path = try model.writeWeights(to: String(output.dropLast(2)) + ".safetensors") { written.append(path) }
             print("wrote \(written.joined(separator: ", "))")
@@ -142,9 +149,24 @@ struct Check: ParsableCommand {
     var sanitize = false
     @Flag(help: "Keep the build folder and print its path.")
     var keep = false
+    @Flag(help: "Check the training step instead: losses, gradients, updated weights and statistics over --steps steps.")
+    var train = false
+    @Option(help: "Training steps to compare, each from the generated code's state before it (with --train).")
+    var steps: Int = 2
+    @Option(help: "Learning rate (with --train).")
+    var lr: Double = 0.05
+    @Option(help: "Momentum (with --train).")
+    var momentum: Double = 0.9
+    @Option(name: .customLong("weight-decay"), help: "Weight decay (with --train).")
+    var weightDecay: Double = 5e-4
+    @Flag(help: "Nesterov momentum (with --train).")
+    var nesterov = false
+    @Option(help: "Frozen layers, comma-separated (with --train).")
+    var freeze: String?
     @OptionGroup var optimization: OptimizationOptions
 
     func validate() throws {
+        guard steps >= 1 && steps <= 1000 else { throw ValidationError("--steps must be 1 to 1000, got \(steps)") }
         guard batch >= 1 && batch <= 4096 else { throw ValidationError("--batch must be 1 to 4096, got \(batch)") }
         guard !threadList.isEmpty, threadList.allSatisfy({ $0 >= 1 && $0 <= 1024 }) else {
             throw ValidationError("--threads takes a list like 1,2, got '\(threads)'")
@@ -156,6 +178,17 @@ struct Check: ParsableCommand {
     func run() throws {
         do {
             let model = try ModelLoader.load(options.model)
+            if train {
+                var t = TrainCheckOptions()
+                t.batch = batch; t.steps = steps; t.seed = seed; t.weights = weights; t.threads = threadList
+                t.sanitize = sanitize; t.keep = keep
+                t.sgd = SGDConfig(learningRate: lr, momentum: momentum, weightDecay: weightDecay, nesterov: nesterov)
+                t.frozen = Set(freeze.map { $0.split(separator: ",").map(String.init) } ?? [])
+                let (report, passed) = try TrainChecker.check(model, options: t)
+                print(report, terminator: "")
+                if !passed { throw ExitCode(1) }
+                return
+            }
             var o = CheckOptions()
             o.batch = batch; o.seed = seed; o.weights = weights; o.threads = threadList
             o.keep = keep; o.sanitize = sanitize; o.compiler = optimization.compiler
@@ -188,6 +221,92 @@ struct Run: ParsableCommand {
             try RunCommand.run(model, inputs: inputs, outputs: outputs, weights: weights, seed: seed, interpret: interpret,
                                compiler: optimization.compiler)
         } catch { fail(error) }
+    }
+}
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Time the generated forward pass (median of repeated runs).")
+    @OptionGroup var options: ModelOptions
+    @Option(help: "Batch size.") var batch: Int = 1
+    @Option(help: "Timed runs.") var iterations: Int = 20
+    @Option(help: "OpenMP threads (default: all).") var threads: Int?
+    @OptionGroup var optimization: OptimizationOptions
+
+    func validate() throws {
+        guard batch >= 1 && batch <= 4096, iterations >= 1 && iterations <= 100_000 else {
+            throw ValidationError("--batch 1..4096 and --iterations 1..100000")
+        }
+    }
+
+    func run() throws {
+        do {
+            let model = try ModelLoader.load(options.model)
+            print(try BenchCommand.run(model, batch: batch, iterations: iterations, compiler: optimization.compiler,
+                                       threads: threads), terminator: "")
+        } catch { fail(error) }
+    }
+}
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a network with generated C: SGD with momentum, evaluation after every epoch, checkpoints.")
+    @OptionGroup var options: ModelOptions
+    @Option(help: "Fashion-MNIST folder (as dataset-fashion-mnist installs it), CIFAR-10 binary folder or file, or x.npy.")
+    var data: String
+    @Option(help: "Labels .npy (with --data x.npy).")
+    var labels: String?
+    @Option(name: .customLong("test-data"), help: "Test images .npy (with --data x.npy).")
+    var testData: String?
+    @Option(name: .customLong("test-labels"), help: "Test labels .npy (with --data x.npy).")
+    var testLabels: String?
+    @Option(help: "Epochs.") var epochs: Int = 1
+    @Option(help: "Batch size.") var batch: Int = 64
+    @Option(help: "Learning rate.") var lr: Double = 0.01
+    @Option(help: "Momentum.") var momentum: Double = 0.9
+    @Option(name: .customLong("weight-decay"), help: "Weight decay.") var weightDecay: Double = 0
+    @Flag(help: "Nesterov momentum.") var nesterov = false
+    @Option(help: "Learning-rate schedule: constant, step or cosine.") var schedule: String = "constant"
+    @Option(help: "step: decay factor.") var gamma: Double = 0.1
+    @Option(name: .customLong("step-epochs"), help: "step: epochs between decays.") var stepEpochs: Int = 30
+    @Option(name: .customLong("min-lr"), help: "cosine: final rate.") var minLR: Double = 0
+    @Option(help: "Linear warm-up steps.") var warmup: Int = 0
+    @Option(help: "Seed of weights, shuffling, dropout and augmentation.") var seed: UInt64 = 1
+    @Option(help: "Start from these weights (safetensors).") var weights: String?
+    @Option(help: "Resume from a checkpoint written by --save.") var resume: String?
+    @Option(help: "Write a checkpoint here after every epoch.") var save: String?
+    @Option(help: "Write a CSV log (one row per epoch) here.") var log: String?
+    @Option(help: "Stop after this many steps in all (0: run every epoch).") var steps: Int = 0
+    @Flag(name: .customLong("no-shuffle"), help: "Keep the data set order.") var noShuffle = false
+    @Option(help: "Random crop with this much zero padding.") var crop: Int = 0
+    @Flag(help: "Random horizontal flips.") var flip = false
+    @Option(help: "Color jitter strength (brightness, contrast, saturation).") var jitter: Double = 0
+    @Flag(help: "Normalize each channel with the training set's mean and std.") var normalize = false
+    @Option(help: "Layers to freeze, comma-separated.") var freeze: String?
+    @Option(help: "OpenMP threads (default: all).") var threads: Int?
+
+    func validate() throws {
+        guard epochs >= 1, batch >= 2, batch <= 65536, lr > 0, steps >= 0 else {
+            throw ValidationError("--epochs >= 1, --batch 2..65536, --lr > 0 and --steps >= 0 are required")
+        }
+        guard ["constant", "step", "cosine"].contains(schedule) else {
+            throw ValidationError("--schedule takes constant, step or cosine, got '\(schedule)'")
+        }
+    }
+
+    func run() throws {
+        do {
+            let model = try ModelLoader.load(options.model)
+            var o = TrainOptions()
+            o.data = data; o.labels = labels; o.testData = testData; o.testLabels = testLabels
+            o.epochs = epochs; o.batch = batch; o.lr = lr; o.momentum = momentum; o.weightDecay = weightDecay
+            o.nesterov = nesterov; o.schedule = schedule; o.gamma = gamma; o.stepEpochs = stepEpochs; o.minLR = minLR
+            o.warmupSteps = warmup; o.seed = seed; o.weights = weights; o.resume = resume; o.save = save; o.log = log
+            o.steps = steps; o.shuffle = !noShuffle; o.crop = crop; o.flip = flip; o.jitter = jitter
+            o.normalize = normalize; o.threads = threads
+            o.frozen = freeze.map { $0.split(separator: ",").map(String.init) } ?? []
+            let status = try TrainCommand.run(model, options: o)
+            if status != 0 { throw ExitCode(status) }
+        } catch let e as ExitCode { throw e } catch { fail(error) }
     }
 }
 

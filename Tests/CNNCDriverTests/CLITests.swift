@@ -10,25 +10,27 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertEqual(r.stdout, """
             network lenet (Examples/lenet/model.net), batch 1
-            layer      op       output      params     MACs  act. bytes
-            -----------------------------------------------------------
+            layer      op       output      params     MACs  act. bytes  kernel
+            --------------------------------------------------------------------------
             image      input    1x1x28x28        0        0       3,136
-            c1         conv     1x6x28x28      156  117,600      18,816
-            relu_1     relu     1x6x28x28        0        0      18,816
-            maxpool_1  maxpool  1x6x14x14        0        0       4,704
-            c2         conv     1x16x10x10   2,416  240,000       6,400
-            relu_2     relu     1x16x10x10       0        0       6,400
-            maxpool_2  maxpool  1x16x5x5         0        0       1,600
-            f1         dense    1x120       48,120   48,000         480
-            relu_3     relu     1x120            0        0         480
-            f2         dense    1x84        10,164   10,080         336
-            relu_4     relu     1x84             0        0         336
-            logits     dense    1x10           850      840          40
-            -----------------------------------------------------------
+            c1         conv     1x6x28x28      156  117,600      18,816  direct +relu
+            relu_1     relu     1x6x28x28        0        0      18,816  fused into c1
+            maxpool_1  maxpool  1x6x14x14        0        0       4,704  direct
+            c2         conv     1x16x10x10   2,416  240,000       6,400  direct +relu
+            relu_2     relu     1x16x10x10       0        0       6,400  fused into c2
+            maxpool_2  maxpool  1x16x5x5         0        0       1,600  direct
+            f1         dense    1x120       48,120   48,000         480  dense +relu
+            relu_3     relu     1x120            0        0         480  fused into f1
+            f2         dense    1x84        10,164   10,080         336  dense +relu
+            relu_4     relu     1x84             0        0         336  fused into f2
+            logits     dense    1x10           850      840          40  dense
+            --------------------------------------------------------------------------
             total                           61,706  416,520      61,544
             trainable parameters: 61,706 (246,824 bytes)
             MACs: 416,520 (416,520 per sample)
             activation bytes, all layers: 61,544
+            arena (generated code, batch 1): 23,552 bytes; one buffer per value: 32,512; lower bound (peak live): 23,552
+            weights region: 247,040 bytes (parameters and what is derived from them)
 
             """)
         XCTAssertEqual(r.stderr, "")

@@ -1,0 +1,475 @@
+// The training half of the generated code: `<p>_train_step` (training-mode forward, softmax
+// cross-entropy, backward, SGD with momentum), `<p>_evaluate`, gradients and momentum
+// access, and checkpoints. It runs the training graph (no fusion, no folded batch norm: the
+// pipeline's training mode) with its own kernels, named `train_node_<name>...`, next to the
+// inference kernels of the same file, over the same weights region.
+//
+// The gradient graph (the "autodiff pass") is `GradientPlan`: which values need a gradient,
+// in which order backward kernels run, and where each gradient lives. Every backward kernel
+// adds into its gradients, so values read by several layers (residual branches, DenseNet
+// concatenations) sum their contributions in a fixed order; all gradient buffers are zeroed
+// once per step.
+
+import CNNCIR
+
+/// What a training build needs beyond inference.
+public struct TrainingSpec: Sendable {
+    /// The graph the training step runs: the source graph after the training pipeline.
+    public var graph: Graph
+    /// Nodes whose parameters are not updated (transfer learning).
+    public var frozen: Set<String>
+    public init(graph: Graph, frozen: Set<String> = []) { self.graph = graph; self.frozen = frozen }
+}
+
+/// Reverse-mode differentiation plan over the training graph: the per-op rules are the
+/// backward kernels (`BackwardKernels`); this decides where they apply.
+struct GradientPlan {
+    /// The node whose value is the logits of the loss.
+    var logits: String
+    /// Values that need a gradient: they depend on a trainable, unfrozen parameter and are
+    /// not graph inputs.
+    var needsGrad: Set<String> = []
+    /// Nodes whose backward kernel runs, in reverse graph order.
+    var backwardOrder: [String] = []
+
+    init(_ graph: Graph, frozen: Set<String>) {
+        let output = graph.node(named: graph.outputs[0])!
+        if case .softmax = output.op { logits = output.inputs[0] } else { logits = output.name }
+        let trainable = Set(graph.parameters().filter { $0.trainable && !frozen.contains($0.node) }.map(\.node))
+        for node in graph.nodes {
+            if case .input = node.op { continue }
+            if trainable.contains(node.name) || node.inputs.contains(where: needsGrad.contains) {
+                needsGrad.insert(node.name)
+            }
+        }
+        // Only what reaches the logits matters for the loss.
+        var reaches: Set<String> = [logits]
+        for node in graph.nodes.reversed() where reaches.contains(node.name) {
+            for input in node.inputs { reaches.insert(input) }
+        }
+        needsGrad.formIntersection(reaches)
+        backwardOrder = graph.nodes.reversed().map(\.name).filter { needsGrad.contains($0) }
+    }
+}
+
+/// Memory of the training step: activations of every node (kept for backward) and their
+/// gradients in the trainer's arena; parameter gradients, momentum and batch-norm saved
+/// statistics in the trainer's state region.
+struct TrainingLayout {
+    var activation: [String: BufferLocation] = [:]
+    var gradient: [String: Int] = [:]
+    var arenaFloats = 0
+    var parameterGradient: [String: Int] = [:]
+    var momentum: [String: Int] = [:]
+    var saved: [String: Int] = [:]
+    var stateFloats = 0
+    /// Trainable, unfrozen parameters in table order.
+    var updated: [ParameterSpec] = []
+
+    init(_ spec: TrainingSpec, plan: GradientPlan, maxBatch: Int) {
+        let graph = spec.graph
+        var inputIndex = 0
+        for node in graph.nodes {
+            switch node.op {
+            case .input:
+                activation[node.name] = .input(inputIndex)
+                inputIndex += 1
+            case .flatten:
+                activation[node.name] = activation[node.inputs[0]]
+            case .conv, .dense, .activation, .prelu, .add, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool,
+                 .lrn, .batchNorm, .concat, .softmax, .logSoftmax:
+                activation[node.name] = .arena(arenaFloats)
+                arenaFloats += alignUp(maxBatch * node.shape.count)
+            }
+        }
+        for node in graph.nodes where plan.needsGrad.contains(node.name) {
+            gradient[node.name] = arenaFloats
+            arenaFloats += alignUp(maxBatch * node.shape.count)
+        }
+        for p in graph.parameters() where p.trainable && !spec.frozen.contains(p.node) {
+            updated.append(p)
+            parameterGradient[p.name] = stateFloats
+            stateFloats += alignUp(p.count)
+            momentum[p.name] = stateFloats
+            stateFloats += alignUp(p.count)
+        }
+        for node in graph.nodes {
+            if case .batchNorm = node.op {
+                saved[node.name] = stateFloats
+                stateFloats += alignUp(2 * node.shape.dims[0])
+            }
+        }
+    }
+}
+
+enum TrainingEmitter {
+    static func header(_ graph: Graph, _ spec: TrainingSpec, _ o: COptions, layout: TrainingLayout,
+                       plan: GradientPlan, _ w: inout CWriter) {
+        let p = o.prefix, P = CEmitter.macroName(p)
+        let classes = spec.graph.node(named: plan.logits)!.shape.count
+        w.comment("Training (cnnc --train): regions of the trainer, sized for \(P)_MAX_BATCH")
+        w.line("#define \(P)_TRAIN_ARENA_BYTES \(max(layout.arenaFloats, alignFloats) * 4)")
+        w.line("#define \(P)_TRAIN_STATE_BYTES \(max(layout.stateFloats, alignFloats) * 4)")
+        w.line("#define \(P)_NUM_CLASSES \(classes) /* the loss is softmax cross-entropy on '\(plan.logits)' */")
+        w.line()
+        w.comment("SGD with momentum, PyTorch semantics: g = grad + weight_decay*w; v = momentum*v + g; w -= lr * (nesterov ? g + momentum*v : v)")
+        w.block("typedef struct \(p)_sgd", trailer: " \(p)_sgd;") { w in
+            w.line("float learning_rate;")
+            w.line("float momentum;")
+            w.line("float weight_decay;")
+            w.line("int nesterov;")
+        }
+        w.line()
+        w.comment("Training state: activations and gradients (arena), parameter gradients, momentum and batch-norm statistics (state).")
+        w.block("typedef struct \(p)_trainer", trailer: " \(p)_trainer;") { w in
+            w.line("float *arena;        /* \(P)_TRAIN_ARENA_BYTES */")
+            w.line("float *state;        /* \(P)_TRAIN_STATE_BYTES */")
+            w.line("uint64_t seed;       /* dropout masks: a pure function of (seed, layer, step, element) */")
+            w.line("int64_t step;        /* steps taken; checkpoints keep it */")
+            w.line("void *owned_arena;")
+            w.line("void *owned_state;")
+        }
+        w.line()
+        w.comment("Uses caller-owned regions (64-byte aligned); momentum starts at zero.")
+        w.line("cnnc_status \(p)_trainer_init(\(p)_trainer *t, void *arena, void *state, uint64_t seed);")
+        w.comment("Allocates both regions.")
+        w.line("cnnc_status \(p)_trainer_create(\(p)_trainer *t, uint64_t seed);")
+        w.line("void \(p)_trainer_destroy(\(p)_trainer *t);")
+        let inputArgs = graph.inputs.map { "const float *\($0.name)" }.joined(separator: ", ")
+        w.comment("""
+        One SGD step on n samples (1 <= n <= \(P)_MAX_BATCH): training-mode forward (batch statistics,
+        dropout), mean softmax cross-entropy over the batch, backward, update. Writes the loss
+        before the update and the number of samples whose largest logit is their label (either
+        pointer may be NULL). A non-finite loss stops before the update with CNNC_ERR_NUMERIC.
+        """)
+        w.line("cnnc_status \(p)_train_step(\(p)_context *ctx, \(p)_trainer *t, \(inputArgs), const int32_t *labels, int n, const \(p)_sgd *sgd, float *loss, int *correct);")
+        w.comment("Loss and correct count in inference mode (running statistics, no dropout), using the trainer's arena.")
+        w.line("cnnc_status \(p)_evaluate(\(p)_context *ctx, \(p)_trainer *t, \(inputArgs), const int32_t *labels, int n, float *loss, int *correct);")
+        w.comment("The gradient of the last step and the momentum of a trainable parameter, or NULL.")
+        w.line("float *\(p)_gradient(\(p)_trainer *t, const char *name);")
+        w.line("float *\(p)_momentum(\(p)_trainer *t, const char *name);")
+        w.comment("The first parameter whose gradient has a NaN or infinity (NULL if none): what went wrong when the loss did.")
+        w.line("const char *\(p)_first_nonfinite_gradient(\(p)_trainer *t);")
+        w.comment("Checkpoints: every parameter, '<name>.momentum' for each trainable one, and the step and seed as metadata.")
+        w.line("cnnc_status \(p)_save_checkpoint(\(p)_context *ctx, \(p)_trainer *t, const char *path);")
+        w.line("cnnc_status \(p)_load_checkpoint(\(p)_context *ctx, \(p)_trainer *t, const char *path);")
+        w.line()
+    }
+
+    static func source(_ graph: Graph, _ spec: TrainingSpec, _ o: COptions, weights: CEmitter.Layout,
+                       layout: TrainingLayout, plan: GradientPlan, _ w: inout CWriter) {
+        let p = o.prefix, P = CEmitter.macroName(p)
+        let tg = spec.graph
+        let index = tg.indexByName()
+        let classes = tg.node(named: plan.logits)!.shape.count
+
+        // Forward kernels of the training graph.
+        var forward: [(Node, String, [String])] = []   // node, call, kind
+        for node in tg.nodes {
+            let shapes = node.inputs.map { tg.nodes[index[$0]!].shape }
+            let params = tg.parameters().filter { $0.node == node.name }
+            switch node.op {
+            case .input, .flatten: continue
+            case .batchNorm, .dropout:
+                let k = BackwardContext(node: node, inputShapes: shapes, function: "train_node_\(node.name)_train_forward",
+                                        inputNeedsGrad: [], parameters: params, parameterNeedsGrad: [])
+                TrainingForwardKernels.emit(k, into: &w)
+                forward.append((node, k.function, []))
+            case .conv, .dense, .activation, .prelu, .add, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn,
+                 .concat, .softmax, .logSoftmax:
+                let k = KernelContext(node: node, inputShapes: shapes,
+                                      arguments: params.map { KernelArgument(name: $0.role, tensor: $0.name) },
+                                      function: "train_node_\(node.name)")
+                KernelEmitter.emit(k, into: &w)
+                forward.append((node, k.function, []))
+            }
+        }
+        // Backward kernels.
+        for name in plan.backwardOrder {
+            let node = tg.nodes[index[name]!]
+            if case .flatten = node.op { continue }
+            let params = tg.parameters().filter { $0.node == node.name }
+            let k = BackwardContext(
+                node: node, inputShapes: node.inputs.map { tg.nodes[index[$0]!].shape },
+                function: "train_node_\(node.name)_backward",
+                inputNeedsGrad: node.inputs.map { plan.needsGrad.contains($0) }, parameters: params,
+                parameterNeedsGrad: params.map { $0.trainable && !spec.frozen.contains($0.node) })
+            BackwardKernels.emit(k, into: &w)
+        }
+
+        func act(_ name: String) -> String {
+            switch layout.activation[name]! {
+            case .input(let i): return "inputs[\(i)]"
+            case .arena(let off): return "t->arena + \(off)"
+            }
+        }
+        func grad(_ name: String) -> String {
+            // flatten is a view: its gradient is its input's.
+            let node = tg.nodes[index[name]!]
+            if case .flatten = node.op { return grad(node.inputs[0]) }
+            return "t->arena + \(layout.gradient[name]!)"
+        }
+        func weight(_ name: String) -> String { "ctx->weights + \(weights.tensorOffset[name]!)" }
+
+        // The forward pass in training or evaluation mode.
+        w.comment("forward of the training graph; training: batch statistics and dropout, else inference semantics")
+        w.block("static void train_forward(\(p)_context *ctx, \(p)_trainer *t, const float *const *inputs, int n, int training)") { w in
+            w.line("(void)training;")
+            for (node, function, _) in forward {
+                let params = tg.parameters().filter { $0.node == node.name }
+                switch node.op {
+                case .batchNorm(let a):
+                    let pw = params.map { weight($0.name) }
+                    w.block("if (training)") { w in
+                        w.line("\(function)(\(act(node.name)), t->state + \(layout.saved[node.name]!), \(pw[2]), \(pw[3]), \(act(node.inputs[0])), \(pw[0]), \(pw[1]), n);")
+                    }
+                    w.block("else") { w in
+                        let c = node.shape.dims[0], inner = node.shape.count / c
+                        w.line("const float *x = \(act(node.inputs[0])), *g = \(pw[0]), *be = \(pw[1]), *mu = \(pw[2]), *va = \(pw[3]);")
+                        w.line("float *y = \(act(node.name));")
+                        w.line("#pragma omp parallel for collapse(2) schedule(static)")
+                        w.line("for (int b = 0; b < n; b++)")
+                        w.line("    for (int c = 0; c < \(c); c++) {")
+                        w.line("        const float s = g[c] / sqrtf(va[c] + \(cFloat(a.epsilon))), h = be[c] - mu[c] * s;")
+                        w.line("        for (int i = 0; i < \(inner); i++) y[((size_t)b * \(c) + c) * \(inner) + i] = x[((size_t)b * \(c) + c) * \(inner) + i] * s + h;")
+                        w.line("    }")
+                    }
+                case .dropout:
+                    w.line("if (training) \(function)(\(act(node.name)), \(act(node.inputs[0])), t->seed, t->step, n);")
+                    w.line("else memcpy(\(act(node.name)), \(act(node.inputs[0])), sizeof(float) * (size_t)n * \(node.shape.count));")
+                case .input, .flatten, .conv, .dense, .activation, .prelu, .add, .maxPool, .avgPool, .globalAvgPool,
+                     .globalMaxPool, .lrn, .concat, .softmax, .logSoftmax:
+                    let args = [act(node.name)] + node.inputs.map(act) + params.map { weight($0.name) } + ["n"]
+                    w.line("\(function)(\(args.joined(separator: ", ")));")
+                }
+            }
+        }
+        w.line()
+
+        // Loss.
+        w.comment("mean softmax cross-entropy over the batch on the logits (N, \(classes)); writes d_logits = (softmax - onehot) / n")
+        w.block("static cnnc_status loss_forward_backward(const float *logits, float *d_logits, const int32_t *labels, int n, float *loss, int *correct, cnnc_error *err)") { w in
+            w.line("double total = 0.0;")
+            w.line("int right = 0;")
+            w.block("for (int b = 0; b < n; b++)") { w in
+                w.block("if (labels[b] < 0 || labels[b] >= \(classes))") { w in
+                    w.line("cnnc_error_set(err, CNNC_ERR_ARGUMENT, \"label %d of sample %d is outside 0..%d\", (int)labels[b], b, \(classes - 1));")
+                    w.line("return CNNC_ERR_ARGUMENT;")
+                }
+                w.line("const float *z = logits + (size_t)b * \(classes);")
+                w.line("int best = 0;")
+                w.line("for (int k = 1; k < \(classes); k++) if (z[k] > z[best]) best = k;")
+                w.line("right += best == labels[b];")
+                w.line("double sum = 0.0;")
+                w.line("for (int k = 0; k < \(classes); k++) sum += exp((double)z[k] - (double)z[best]);")
+                w.line("total += log(sum) - ((double)z[labels[b]] - (double)z[best]);")
+                w.block("if (d_logits)") { w in
+                    w.block("for (int k = 0; k < \(classes); k++)") { w in
+                        w.line("const double s = exp((double)z[k] - (double)z[best]) / sum;")
+                        w.line("d_logits[(size_t)b * \(classes) + k] = (float)((s - (k == labels[b] ? 1.0 : 0.0)) / n);")
+                    }
+                }
+            }
+            w.line("if (loss) *loss = (float)(total / n);")
+            w.line("if (correct) *correct = right;")
+            w.line("return CNNC_OK;")
+        }
+        w.line()
+
+        let inputParams = tg.inputs.map { "const float *\($0.name)" }.joined(separator: ", ")
+        let inputArray = "const float *const inputs[\(max(tg.inputs.count, 1))] = {\(tg.inputs.map(\.name).joined(separator: ", "))};"
+        func checks(_ w: inout CWriter) {
+            w.line("if (!ctx || !t || !ctx->weights || !t->arena || !t->state || !labels) {")
+            w.line("    if (ctx) cnnc_error_set(&ctx->error, CNNC_ERR_ARGUMENT, \"null context, trainer or labels\");")
+            w.line("    return CNNC_ERR_ARGUMENT;")
+            w.line("}")
+            w.line("if (n < 1 || n > \(P)_MAX_BATCH) {")
+            w.line("    cnnc_error_set(&ctx->error, CNNC_ERR_BATCH, \"batch %d is outside 1..%d (\(P)_MAX_BATCH)\", n, \(P)_MAX_BATCH);")
+            w.line("    return CNNC_ERR_BATCH;")
+            w.line("}")
+        }
+
+        // Train step.
+        w.block("cnnc_status \(p)_train_step(\(p)_context *ctx, \(p)_trainer *t, \(inputParams), const int32_t *labels, int n, const \(p)_sgd *sgd, float *loss, int *correct)") { w in
+            checks(&w)
+            w.line("if (!sgd) { cnnc_error_set(&ctx->error, CNNC_ERR_ARGUMENT, \"null sgd settings\"); return CNNC_ERR_ARGUMENT; }")
+            let needsBatchStats = tg.nodes.contains { if case .batchNorm = $0.op { return true } else { return false } }
+            if needsBatchStats {
+                w.line("if (n < 2) { cnnc_error_set(&ctx->error, CNNC_ERR_BATCH, \"batch norm in training needs at least 2 samples, got %d\", n); return CNNC_ERR_BATCH; }")
+            }
+            w.line(inputArray)
+            w.line("train_forward(ctx, t, inputs, n, 1);")
+            w.comment("zero every gradient, then the loss seeds the logits' gradient")
+            if layout.arenaFloats > 0, let first = layout.gradient.values.min() {
+                w.line("memset(t->arena + \(first), 0, sizeof(float) * \(layout.arenaFloats - first));")
+            }
+            for spec in layout.updated {
+                w.line("memset(t->state + \(layout.parameterGradient[spec.name]!), 0, sizeof(float) * \(spec.count));")
+            }
+            w.line("float batch_loss = 0.0f;")
+            w.line("cnnc_status s = loss_forward_backward(\(act(plan.logits)), \(plan.needsGrad.contains(plan.logits) ? grad(plan.logits) : "NULL"), labels, n, &batch_loss, correct, &ctx->error);")
+            w.line("if (s != CNNC_OK) return s;")
+            w.line("if (loss) *loss = batch_loss;")
+            w.block("if (!isfinite(batch_loss))") { w in
+                w.line("cnnc_error_set(&ctx->error, CNNC_ERR_NUMERIC, \"loss is %g at step %lld\", (double)batch_loss, (long long)t->step);")
+                w.line("return CNNC_ERR_NUMERIC;")
+            }
+            w.comment("backward, in reverse graph order; each kernel adds into its gradients")
+            for name in plan.backwardOrder {
+                let node = tg.nodes[index[name]!]
+                if case .flatten = node.op { continue }
+                let params = tg.parameters().filter { $0.node == node.name }
+                var args: [String] = []
+                for input in node.inputs where plan.needsGrad.contains(input) { args.append(grad(input)) }
+                for param in params where param.trainable && !spec.frozen.contains(param.node) {
+                    args.append("t->state + \(layout.parameterGradient[param.name]!)")
+                }
+                args.append(grad(node.name))
+                args.append(act(node.name))
+                args += node.inputs.map(act)
+                args += params.map { weight($0.name) }
+                if case .batchNorm = node.op { args.append("t->state + \(layout.saved[node.name]!)") }
+                if case .dropout = node.op { args += ["t->seed", "t->step"] }
+                args.append("n")
+                w.line("train_node_\(node.name)_backward(\(args.joined(separator: ", ")));")
+            }
+            w.comment("SGD with momentum on every trainable, unfrozen parameter")
+            w.line("const float lr = sgd->learning_rate, mu = sgd->momentum, wd = sgd->weight_decay;")
+            for spec in layout.updated {
+                w.block("") { w in
+                    w.line("float *restrict wt = \(weight(spec.name));")
+                    w.line("const float *restrict g = t->state + \(layout.parameterGradient[spec.name]!);")
+                    w.line("float *restrict v = t->state + \(layout.momentum[spec.name]!);")
+                    w.line("#pragma omp parallel for schedule(static)")
+                    w.block("for (int i = 0; i < \(spec.count); i++)") { w in
+                        w.line("const float d = g[i] + wd * wt[i];")
+                        w.line("v[i] = mu * v[i] + d;")
+                        w.line("wt[i] -= lr * (sgd->nesterov ? d + mu * v[i] : v[i]);")
+                    }
+                }
+            }
+            w.line("t->step++;")
+            w.line("ctx->prepared = 0;")
+            w.line("return CNNC_OK;")
+        }
+        w.line()
+
+        w.block("cnnc_status \(p)_evaluate(\(p)_context *ctx, \(p)_trainer *t, \(inputParams), const int32_t *labels, int n, float *loss, int *correct)") { w in
+            checks(&w)
+            w.line(inputArray)
+            w.line("train_forward(ctx, t, inputs, n, 0);")
+            w.line("return loss_forward_backward(\(act(plan.logits)), NULL, labels, n, loss, correct, &ctx->error);")
+        }
+        w.line()
+
+        // Trainer set-up and accessors.
+        w.comment("trainable, unfrozen parameters: name, gradient offset, momentum offset, count (floats in the state region)")
+        w.block("static const struct { const char *name; size_t gradient, momentum, count; } updated[\(max(layout.updated.count, 1))] =", trailer: ";") { w in
+            if layout.updated.isEmpty { w.line("{\"\", 0, 0, 0},") }
+            for spec in layout.updated {
+                w.line("{\"\(spec.name)\", \(layout.parameterGradient[spec.name]!), \(layout.momentum[spec.name]!), \(spec.count)},")
+            }
+        }
+        w.line("enum { NUM_UPDATED = \(layout.updated.count) };")
+        w.line()
+        w.block("cnnc_status \(p)_trainer_init(\(p)_trainer *t, void *arena, void *state, uint64_t seed)") { w in
+            w.line("if (!t || !arena || !state || ((uintptr_t)arena | (uintptr_t)state) % \(P)_ALIGNMENT != 0) return CNNC_ERR_ARGUMENT;")
+            w.line("memset(t, 0, sizeof *t);")
+            w.line("t->arena = (float *)arena;")
+            w.line("t->state = (float *)state;")
+            w.line("t->seed = seed;")
+            w.line("memset(t->state, 0, \(P)_TRAIN_STATE_BYTES);")
+            w.line("return CNNC_OK;")
+        }
+        w.line()
+        w.block("cnnc_status \(p)_trainer_create(\(p)_trainer *t, uint64_t seed)") { w in
+            w.line("if (!t) return CNNC_ERR_ARGUMENT;")
+            w.line("void *arena = cnnc_aligned_alloc(\(P)_TRAIN_ARENA_BYTES, \(P)_ALIGNMENT), *state = cnnc_aligned_alloc(\(P)_TRAIN_STATE_BYTES, \(P)_ALIGNMENT);")
+            w.line("if (!arena || !state) { cnnc_aligned_free(arena); cnnc_aligned_free(state); return CNNC_ERR_ALLOC; }")
+            w.line("\(p)_trainer_init(t, arena, state, seed);")
+            w.line("t->owned_arena = arena;")
+            w.line("t->owned_state = state;")
+            w.line("return CNNC_OK;")
+        }
+        w.line()
+        w.block("void \(p)_trainer_destroy(\(p)_trainer *t)") { w in
+            w.line("if (!t) return;")
+            w.line("cnnc_aligned_free(t->owned_arena);")
+            w.line("cnnc_aligned_free(t->owned_state);")
+            w.line("memset(t, 0, sizeof *t);")
+        }
+        w.line()
+        for (function, field) in [("gradient", "gradient"), ("momentum", "momentum")] {
+            w.block("float *\(p)_\(function)(\(p)_trainer *t, const char *name)") { w in
+                w.line("if (!t || !t->state || !name) return NULL;")
+                w.line("for (int i = 0; i < NUM_UPDATED; i++) if (strcmp(updated[i].name, name) == 0) return t->state + updated[i].\(field);")
+                w.line("return NULL;")
+            }
+            w.line()
+        }
+        w.block("const char *\(p)_first_nonfinite_gradient(\(p)_trainer *t)") { w in
+            w.line("if (!t || !t->state) return NULL;")
+            w.line("for (int i = 0; i < NUM_UPDATED; i++)")
+            w.line("    for (size_t j = 0; j < updated[i].count; j++) if (!isfinite(t->state[updated[i].gradient + j])) return updated[i].name;")
+            w.line("return NULL;")
+        }
+        w.line()
+        emitCheckpoints(p, P, &w)
+    }
+
+    static func emitCheckpoints(_ p: String, _ P: String, _ w: inout CWriter) {
+        w.block("cnnc_status \(p)_save_checkpoint(\(p)_context *ctx, \(p)_trainer *t, const char *path)") { w in
+            w.line("if (!ctx || !t || !path) return CNNC_ERR_ARGUMENT;")
+            w.line("cnnc_tensor_f32 tensors[\(P)_NUM_PARAMETERS + NUM_UPDATED + 1];")
+            w.line("static char names[NUM_UPDATED + 1][160];")
+            w.line("size_t count = 0;")
+            w.block("for (int i = 0; i < \(P)_NUM_PARAMETERS; i++, count++)") { w in
+                w.line("tensors[count].name = parameters[i].name;")
+                w.line("tensors[count].ndim = parameters[i].ndim;")
+                w.line("tensors[count].shape = parameters[i].shape;")
+                w.line("tensors[count].data = ctx->weights + parameters[i].offset;")
+            }
+            w.block("for (int i = 0; i < NUM_UPDATED; i++, count++)") { w in
+                w.line("snprintf(names[i], sizeof names[i], \"%s.momentum\", updated[i].name);")
+                w.line("const \(p)_parameter_info *info = NULL;")
+                w.line("for (int j = 0; j < \(P)_NUM_PARAMETERS; j++) if (strcmp(parameters[j].name, updated[i].name) == 0) info = &parameters[j];")
+                w.line("tensors[count].name = names[i];")
+                w.line("tensors[count].ndim = info->ndim;")
+                w.line("tensors[count].shape = info->shape;")
+                w.line("tensors[count].data = t->state + updated[i].momentum;")
+            }
+            w.line("char step[32], seed[32];")
+            w.line("snprintf(step, sizeof step, \"%lld\", (long long)t->step);")
+            w.line("snprintf(seed, sizeof seed, \"%llu\", (unsigned long long)t->seed);")
+            w.line("const char *const metadata[] = {\"format\", \"cnnc-checkpoint\", \"step\", step, \"seed\", seed, NULL};")
+            w.line("return cnnc_safetensors_write_f32(path, tensors, count, metadata, &ctx->error);")
+        }
+        w.line()
+        w.block("cnnc_status \(p)_load_checkpoint(\(p)_context *ctx, \(p)_trainer *t, const char *path)") { w in
+            w.line("if (!ctx || !t || !path) return CNNC_ERR_ARGUMENT;")
+            w.line("cnnc_safetensors *st = NULL;")
+            w.line("cnnc_status s = cnnc_safetensors_open(path, &st, &ctx->error);")
+            w.line("if (s != CNNC_OK) return s;")
+            w.line("const char *format = cnnc_safetensors_metadata(st, \"format\"), *step = cnnc_safetensors_metadata(st, \"step\"), *seed = cnnc_safetensors_metadata(st, \"seed\");")
+            w.block("if (!format || strcmp(format, \"cnnc-checkpoint\") != 0 || !step || !seed)") { w in
+                w.line("cnnc_error_set(&ctx->error, CNNC_ERR_FORMAT, \"%s: not a cnnc checkpoint (no format/step/seed metadata)\", path);")
+                w.line("cnnc_safetensors_close(st);")
+                w.line("return CNNC_ERR_FORMAT;")
+            }
+            w.block("for (int i = 0; i < \(P)_NUM_PARAMETERS && s == CNNC_OK; i++)") { w in
+                w.line("s = cnnc_safetensors_read_f32(st, parameters[i].name, ctx->weights + parameters[i].offset, parameters[i].ndim, parameters[i].shape, &ctx->error);")
+            }
+            w.block("for (int i = 0; i < NUM_UPDATED && s == CNNC_OK; i++)") { w in
+                w.line("char name[160];")
+                w.line("snprintf(name, sizeof name, \"%s.momentum\", updated[i].name);")
+                w.line("const \(p)_parameter_info *info = NULL;")
+                w.line("for (int j = 0; j < \(P)_NUM_PARAMETERS; j++) if (strcmp(parameters[j].name, updated[i].name) == 0) info = &parameters[j];")
+                w.line("s = cnnc_safetensors_read_f32(st, name, t->state + updated[i].momentum, info->ndim, info->shape, &ctx->error);")
+            }
+            w.line("if (s == CNNC_OK) { t->step = strtoll(step, NULL, 10); t->seed = strtoull(seed, NULL, 10); }")
+            w.line("cnnc_safetensors_close(st);")
+            w.line("return s == CNNC_OK ? \(p)_prepare(ctx) : s;")
+        }
+        w.line()
+    }
+}

@@ -1,0 +1,225 @@
+// `cnnc check --train`: the generated training step against the interpreter over several
+// steps on one seeded batch: the loss of every step, every gradient of the last step, and
+// every parameter, momentum buffer and batch-norm statistic after the last step.
+
+import CNNCBackendC
+import CNNCIR
+import CNNCInterpreter
+import CNNCPasses
+import Foundation
+
+public struct TrainCheckOptions {
+    public var batch = 4
+    public var steps = 2
+    public var seed: UInt64 = 1
+    public var weights: String?
+    public var sgd = SGDConfig(learningRate: 0.05, momentum: 0.9, weightDecay: 5e-4, nesterov: false)
+    public var frozen: Set<String> = []
+    public var threads = [1, 2]
+    public var sanitize = false
+    public var keep = false
+    /// Float32 training kernels against the Double interpreter, after a few SGD steps.
+    public var tolerance = Tolerance(name: "gradient", absolute: 2e-4, relative: 2e-3)
+    public init() {}
+}
+
+/// The trainer harness C program: runs `steps` SGD steps on one batch and writes the losses
+/// and a safetensors file with every parameter, `<name>.grad` of the last step and
+/// `<name>.momentum`.
+enum TrainHarness {
+    static func source(_ graph: Graph, prefix p: String, header: String, trainable: [ParameterSpec]) -> String {
+        let input = graph.inputs[0]
+        var w = CWriter()
+        w.comment("cnnc training harness for '\(graph.name)': WEIGHTS|seed=S STEPS LR MOMENTUM WD NESTEROV N X.npy Y.npy OUT.safetensors LOSSES.npy")
+        w.line("#include \"\(header)\"")
+        w.line("#include <math.h>")
+        w.line("#include <stdio.h>")
+        w.line("#include <stdlib.h>")
+        w.line("#include <string.h>")
+        w.line()
+        w.block("int main(int argc, char **argv)") { w in
+            w.line("if (argc != 12) { fprintf(stderr, \"usage: %s WEIGHTS|seed=S STEPS LR MOMENTUM WD NESTEROV N X.npy Y.npy OUT LOSSES\\n\", argv[0]); return 2; }")
+            w.line("\(p)_context ctx;")
+            w.line("\(p)_trainer t;")
+            w.line("cnnc_status s = \(p)_create(&ctx);")
+            w.line("if (s == CNNC_OK) s = strncmp(argv[1], \"seed=\", 5) == 0 ? \(p)_init_weights(&ctx, strtoull(argv[1] + 5, NULL, 10)) : \(p)_load_weights(&ctx, argv[1]);")
+            w.line("if (s == CNNC_OK) s = \(p)_trainer_create(&t, strncmp(argv[1], \"seed=\", 5) == 0 ? strtoull(argv[1] + 5, NULL, 10) : 1);")
+            w.line("if (s != CNNC_OK) { fprintf(stderr, \"error: %s\\n\", \(p)_last_error(&ctx)); return 1; }")
+            w.line("const int steps = atoi(argv[2]), n = atoi(argv[7]);")
+            w.line("\(p)_sgd sgd = {(float)atof(argv[3]), (float)atof(argv[4]), (float)atof(argv[5]), atoi(argv[6])};")
+            w.line("cnnc_error err = {CNNC_OK, {0}};")
+            w.line("cnnc_array_f32 x;")
+            w.line("cnnc_array_i64 y;")
+            w.line("if (cnnc_npy_read_f32(argv[8], &x, &err) != CNNC_OK || cnnc_npy_read_i64(argv[9], &y, &err) != CNNC_OK) { fprintf(stderr, \"error: %s\\n\", err.message); return 1; }")
+            w.line("if (x.count != (size_t)n * \(input.shape.count) || y.count != (size_t)n) { fprintf(stderr, \"error: data does not match batch %d\\n\", n); return 1; }")
+            w.line("int32_t *labels = malloc(sizeof(int32_t) * (size_t)n);")
+            w.line("for (int i = 0; i < n; i++) labels[i] = (int32_t)y.data[i];")
+            w.line("float *losses = malloc(sizeof(float) * (size_t)steps);")
+            w.line("for (size_t i = 0; i < \(CEmitter.macroName(p))_TRAIN_ARENA_BYTES / sizeof(float); i++) t.arena[i] = NAN;")
+            let count = "\(CEmitter.macroName(p))_NUM_PARAMETERS + \(2 * trainable.count)"
+            w.line("cnnc_tensor_f32 tensors[\(count)];")
+            for spec in trainable {
+                let dims = spec.shape.map(String.init).joined(separator: ", ")
+                w.line("static const int64_t shape_\(cName(spec.name))[\(spec.shape.count)] = {\(dims)};")
+            }
+            w.comment("after every step: the losses so far and the state (parameters, last gradients, momentum) in OUT_<step>.safetensors")
+            w.block("for (int i = 0; i < steps; i++)") { w in
+                w.line("s = \(p)_train_step(&ctx, &t, x.data, labels, n, &sgd, &losses[i], NULL);")
+                w.line("if (s != CNNC_OK) { fprintf(stderr, \"error: %s\\n\", \(p)_last_error(&ctx)); return 1; }")
+                w.line("size_t k = 0;")
+                w.block("for (int j = 0; j < \(CEmitter.macroName(p))_NUM_PARAMETERS; j++, k++)") { w in
+                    w.line("const \(p)_parameter_info *info = \(p)_parameter(j);")
+                    w.line("tensors[k].name = info->name; tensors[k].ndim = info->ndim; tensors[k].shape = info->shape;")
+                    w.line("tensors[k].data = ctx.weights + info->offset;")
+                }
+                for spec in trainable {
+                    w.line("tensors[k].name = \"\(spec.name).grad\"; tensors[k].ndim = \(spec.shape.count); tensors[k].shape = shape_\(cName(spec.name)); tensors[k++].data = \(p)_gradient(&t, \"\(spec.name)\");")
+                    w.line("tensors[k].name = \"\(spec.name).momentum\"; tensors[k].ndim = \(spec.shape.count); tensors[k].shape = shape_\(cName(spec.name)); tensors[k++].data = \(p)_momentum(&t, \"\(spec.name)\");")
+                }
+                w.line("char path[4096];")
+                w.line("snprintf(path, sizeof path, \"%s_%d.safetensors\", argv[10], i + 1);")
+                w.line("if (cnnc_safetensors_write_f32(path, tensors, k, NULL, &err) != CNNC_OK) { fprintf(stderr, \"error: %s\\n\", err.message); return 1; }")
+            }
+            w.line("int64_t shape[1] = {steps};")
+            w.line("if (cnnc_npy_write_f32(argv[11], losses, 1, shape, &err) != CNNC_OK) { fprintf(stderr, \"error: %s\\n\", err.message); return 1; }")
+            w.line("free(labels); free(losses); cnnc_array_f32_free(&x); cnnc_array_i64_free(&y);")
+            w.line("\(p)_trainer_destroy(&t);")
+            w.line("\(p)_destroy(&ctx);")
+            w.line("return 0;")
+        }
+        return w.text
+    }
+
+    static func cName(_ s: String) -> String { String(s.map { $0.isLetter || $0.isNumber ? $0 : "_" }) }
+}
+
+public enum TrainChecker {
+    /// The training graph: the source graph after the training pipeline.
+    public static func trainingGraph(_ graph: Graph) throws -> Graph {
+        do { return try PassManager(passes: Pipelines.optimizing(.training)).run(graph).graph } catch let list as DiagnosticList {
+            throw DriverError(list.description)
+        }
+    }
+
+    public static func check(_ model: LoadedModel, options: TrainCheckOptions) throws -> (String, Bool) {
+        let graph = model.graph
+        guard graph.inputs.count == 1 else {
+            throw DriverError("error: training needs a network with one input, '\(graph.name)' has \(graph.inputs.count)")
+        }
+        let dir = try WorkDirectory(prefix: "cnnc-train-check")
+        defer { if !options.keep { dir.cleanup() } }
+        let training = try trainingGraph(graph)
+        let inference = try CompilerOptions().optimized(graph)
+        let trainable = training.parameters().filter { $0.trainable && !options.frozen.contains($0.node) }
+
+        // Data: seeded inputs and labels.
+        let input = graph.inputs[0]
+        let x = SeededData.input(name: input.name, shape: input.shape.batched(options.batch), seed: options.seed)
+        let logitsName: String = {
+            let out = graph.node(named: graph.outputs[0])!
+            if case .softmax = out.op { return out.inputs[0] }
+            return out.name
+        }()
+        let classes = graph.node(named: logitsName)!.shape.count
+        let labels = (0..<options.batch).map { Int(SeededInit.splitmix64(options.seed &+ UInt64($0)) % UInt64(classes)) }
+        try NumpyFile.write(FloatArray(shape: x.shape, data: x.data.map { Float($0) }), to: "\(dir.path)/x.npy")
+        try NumpyFile.writeLabels(labels, to: "\(dir.path)/y.npy")
+
+        // The generated code.
+        var extra: [String] = []
+        if options.sanitize { extra = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-g"] }
+        let prefix = graph.name
+        let c = CEmitter.emit(inference, options: COptions(
+            prefix: prefix, maxBatch: options.batch, headerName: "\(prefix).h", sourceName: model.path,
+            seed: options.seed, training: TrainingSpec(graph: training, frozen: options.frozen)))
+        try ModelBuilder.write(c.header, to: "\(dir.path)/\(prefix).h")
+        try ModelBuilder.write(c.source, to: "\(dir.path)/\(prefix).c")
+        let runtime = try RuntimeSources.write(to: dir.path)
+        try ModelBuilder.write(TrainHarness.source(graph, prefix: prefix, header: "\(prefix).h", trainable: trainable),
+                               to: "\(dir.path)/train_harness.c")
+        try Toolchain(extraFlags: extra).build(sources: ["\(prefix).c", "train_harness.c"] + runtime,
+                                               output: "\(dir.path)/train_harness", in: dir.path)
+        let weightsArgument = options.weights.map { URL(fileURLWithPath: $0).path } ?? "seed=\(options.seed)"
+        var runs: [(Int, [[String: FloatArray]], FloatArray)] = []
+        for threads in options.threads {
+            let out = "\(dir.path)/state_t\(threads)", lossFile = "\(dir.path)/losses_t\(threads).npy"
+            let r = try Shell.run(["\(dir.path)/train_harness", weightsArgument, "\(options.steps)", "\(options.sgd.learningRate)",
+                                   "\(options.sgd.momentum)", "\(options.sgd.weightDecay)", options.sgd.nesterov ? "1" : "0",
+                                   "\(options.batch)", "\(dir.path)/x.npy", "\(dir.path)/y.npy", out, lossFile],
+                                  in: dir.path, environment: ["OMP_NUM_THREADS": "\(threads)"])
+            guard r.status == 0 else { throw DriverError("error: generated training step failed at \(threads) thread(s):\n\(r.output)") }
+            let states = try (1...options.steps).map { try SafetensorsFile.read("\(out)_\($0).safetensors") }
+            runs.append((threads, states, try NumpyFile.read(lossFile)))
+        }
+
+        // The interpreter, one step at a time from the state the generated code had before
+        // that step (so trajectories cannot drift apart: every comparison starts from the same
+        // weights and momentum; float-vs-double differences then stay within one step).
+        var report = "check --train \(graph.name) (\(model.path)): batch \(options.batch), \(options.steps) steps, lr \(options.sgd.learningRate), momentum \(options.sgd.momentum), weight decay \(options.sgd.weightDecay)\n"
+        var passed = true
+        let (_, states, cLosses) = runs[0]
+        var parameters = try options.weights.map { try Checker.loadParameters($0, graph: graph) } ?? Weights.seeded(graph, seed: options.seed)
+        var velocity: [String: Tensor] = [:]
+        var losses: [Double] = []
+        var worst: [(String, Bool)] = []
+        let verbose = ProcessInfo.processInfo.environment["CNNC_CHECK_VERBOSE"] == "1"
+        for step in 0..<options.steps {
+            let interpreter: Interpreter
+            do { interpreter = try Interpreter(graph: graph, parameters: parameters) } catch { throw DriverError("error: \(error)") }
+            let r: TrainingStepResult
+            do {
+                r = try interpreter.trainingStep(inputs: [input.name: x], labels: labels, step: step, seed: options.seed,
+                                                 sgd: options.sgd, velocity: velocity, frozen: options.frozen)
+            } catch { throw DriverError("error: \(error)") }
+            losses.append(r.loss)
+            let state = states[step]
+            func compare(_ label: String, _ actual: FloatArray?, _ expected: Tensor?) {
+                guard let actual, let expected else {
+                    report += "\(label): missing FAIL\n"; passed = false; return
+                }
+                let line = Checker.compare(name: "step \(step + 1) " + label, actual: actual, expected: expected, tolerance: options.tolerance)
+                worst.append((line.text, line.passed))
+                passed = passed && line.passed
+            }
+            for spec in trainable {
+                compare("\(spec.name) gradient", state["\(spec.name).grad"], r.gradients[spec.name])
+                compare("\(spec.name) momentum", state["\(spec.name).momentum"], r.updatedVelocity[spec.name])
+            }
+            for spec in training.parameters() {
+                compare("\(spec.name) after the step", state[spec.name], r.updatedParameters[spec.name])
+            }
+            // The next step starts from the generated code's state.
+            for spec in training.parameters() {
+                if let a = state[spec.name] { parameters[spec.name] = Tensor(shape: a.shape, data: a.data.map(Double.init)) }
+            }
+            for spec in trainable {
+                if let a = state["\(spec.name).momentum"] { velocity[spec.name] = Tensor(shape: a.shape, data: a.data.map(Double.init)) }
+            }
+        }
+        let lossLine = Checker.compare(name: "loss per step", actual: cLosses,
+                                       expected: Tensor(shape: [options.steps], data: losses), tolerance: options.tolerance)
+        report += lossLine.text + "\n"
+        passed = passed && lossLine.passed
+        let failures = worst.filter { !$0.1 || verbose }
+        for line in failures { report += line.0 + "\n" }
+        report += "\(worst.count - worst.filter { !$0.1 }.count) of \(worst.count) comparisons (gradients, momentum, parameters and running statistics, per step) within [\(options.tolerance.name)]\n"
+        if let g = worst.filter({ $0.0.contains(" gradient:") }).map(\.0).max(by: { errorOf($0) < errorOf($1) }) {
+            report += "largest gradient error: \(g)\n"
+        }
+        for (threads, other, otherLosses) in runs.dropFirst() {
+            let same = otherLosses.data.map(\.bitPattern) == cLosses.data.map(\.bitPattern)
+                && zip(other, states).allSatisfy { o, s in
+                    o.keys.sorted() == s.keys.sorted() && o.keys.allSatisfy { o[$0]!.data.map(\.bitPattern) == s[$0]!.data.map(\.bitPattern) }
+                }
+            report += "threads \(runs[0].0) vs \(threads): \(same ? "bitwise equal PASS" : "DIFFERENT FAIL")\n"
+            passed = passed && same
+        }
+        report += passed ? "PASS\n" : "FAIL\n"
+        return (report, passed)
+    }
+
+    static func errorOf(_ line: String) -> Double {
+        guard let r = line.range(of: "max abs err ") else { return 0 }
+        return Double(line[r.upperBound...].prefix { $0 != "," }) ?? 0
+    }
+}

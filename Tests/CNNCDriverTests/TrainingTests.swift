@@ -1,0 +1,131 @@
+// Training end to end: the generated training step against the interpreter over several
+// steps (losses, every gradient, momentum, updated weights and batch-norm statistics) on
+// every small example, 1 vs 2 threads bitwise; frozen layers; the trainer on a small data
+// set (loss goes down, checkpoints resume bit for bit); a short Fashion-MNIST run.
+
+import CNNCDriver
+import CNNCIR
+import Foundation
+import XCTest
+
+final class TrainingTests: XCTestCase {
+    func checkTrain(_ name: String, batch: Int = 4, steps: Int = 2, frozen: Set<String> = [], sanitize: Bool = false,
+                    file: StaticString = #filePath, line: UInt = #line) throws {
+        let model = try ModelLoader.load(examplePath(name))
+        var o = TrainCheckOptions()
+        o.batch = batch
+        o.steps = steps
+        o.frozen = frozen
+        o.sanitize = sanitize
+        let (report, passed) = try TrainChecker.check(model, options: o)
+        XCTAssertTrue(passed, report, file: file, line: line)
+        XCTAssertTrue(report.contains("threads 1 vs 2: bitwise equal PASS"), report, file: file, line: line)
+    }
+
+    func testTrainStepMatchesInterpreterOnEveryExample() throws {
+        for name in smallExamples { try checkTrain(name, batch: name == "vgg11_bn" || name == "densenet_small" ? 2 : 3) }
+    }
+
+    func testFrozenLayersAndSanitizers() throws {
+        try checkTrain("lenet", frozen: ["c1", "f1"], sanitize: true)
+        try checkTrain("resnet20", batch: 2, steps: 2, frozen: ["conv1", "bn1"])
+    }
+
+    /// A tiny separable data set: the class is the brighter half of the image.
+    func writeToyData(_ dir: String, count: Int) throws {
+        var x: [Float] = [], y: [Int] = []
+        for i in 0..<count {
+            let label = i % 2
+            for r in 0..<28 {
+                for c in 0..<28 {
+                    let bright = (c < 14) == (label == 0)
+                    x.append(bright ? 0.8 : Float((i * 7 + r * 3 + c) % 10) / 40)
+                }
+            }
+            y.append(label)
+        }
+        try NumpyFile.write(FloatArray(shape: [count, 1, 28, 28], data: x), to: "\(dir)/x.npy")
+        try NumpyFile.writeLabels(y, to: "\(dir)/y.npy")
+    }
+
+    func testTrainerLearnsAndResumesBitForBit() throws {
+        let dir = try temporaryDirectory()
+        try writeToyData(dir, count: 64)
+        let common = ["train", examplePath("lenet"), "--data", "\(dir)/x.npy", "--labels", "\(dir)/y.npy",
+                      "--test-data", "\(dir)/x.npy", "--test-labels", "\(dir)/y.npy", "--batch", "16", "--lr", "0.05"]
+        // Four epochs in one run...
+        let full = try runCNNC(common + ["--epochs", "4", "--save", "\(dir)/full.safetensors", "--log", "\(dir)/log.csv"])
+        XCTAssertEqual(full.status, 0, full.stderr)
+        XCTAssertTrue(full.stdout.contains("epoch 4/4: train loss"), full.stdout)
+        XCTAssertTrue(full.stdout.contains("test accuracy 100.00%"), full.stdout)
+        let log = try String(contentsOfFile: "\(dir)/log.csv", encoding: .utf8)
+        XCTAssertTrue(log.hasPrefix("epoch,step,loss,accuracy,lr,test_loss,test_accuracy,images_per_second,seconds\n1,4,"), log)
+        // ...equal two runs of two epochs, the second resumed from the first's checkpoint.
+        let first = try runCNNC(common + ["--epochs", "2", "--save", "\(dir)/half.safetensors"])
+        XCTAssertEqual(first.status, 0, first.stderr)
+        let second = try runCNNC(common + ["--epochs", "4", "--resume", "\(dir)/half.safetensors", "--save", "\(dir)/resumed.safetensors"])
+        XCTAssertEqual(second.status, 0, second.stderr)
+        let a = try SafetensorsFile.read("\(dir)/full.safetensors"), b = try SafetensorsFile.read("\(dir)/resumed.safetensors")
+        XCTAssertEqual(a.keys.sorted(), b.keys.sorted())
+        for key in a.keys { XCTAssertEqual(a[key]!.data.map(\.bitPattern), b[key]!.data.map(\.bitPattern), key) }
+    }
+
+    func testBadTrainingInputsAreReported() throws {
+        let dir = try temporaryDirectory()
+        try NumpyFile.write(FloatArray(shape: [4, 3, 8, 8], data: Array(repeating: 0, count: 4 * 192)), to: "\(dir)/x.npy")
+        try NumpyFile.writeLabels([0, 1, 0, 1], to: "\(dir)/y.npy")
+        let r = try runCNNC(["train", examplePath("lenet"), "--data", "\(dir)/x.npy", "--labels", "\(dir)/y.npy"])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.contains("error: the data has samples of 3x8x8, network 'lenet' takes 1x28x28"), r.stderr)
+        let f = try runCNNC(["train", examplePath("lenet"), "--data", "\(dir)/x.npy", "--labels", "\(dir)/y.npy", "--freeze", "nope"])
+        XCTAssertEqual(f.status, 1)
+        XCTAssertEqual(f.stderr, "error: --freeze names 'nope', which is not a layer of 'lenet'\n")
+    }
+
+    func testShortFashionMNISTRun() throws {
+        let data = "/usr/share/datasets/fashion-mnist"
+        guard FileManager.default.fileExists(atPath: "\(data)/train-images-idx3-ubyte.gz") else {
+            throw XCTSkip("dataset-fashion-mnist is not installed")
+        }
+        // 200 steps of the PyTorch recipe (batch 64, lr 0.01, momentum 0.9, wd 5e-4): a third of
+        // an epoch, enough to be far above chance on the full test set.
+        let r = try runCNNC(["train", examplePath("lenet"), "--data", data, "--epochs", "1", "--steps", "200",
+                             "--batch", "64", "--lr", "0.01", "--momentum", "0.9", "--weight-decay", "5e-4"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        guard let range = r.stdout.range(of: "test accuracy ") else { return XCTFail(r.stdout) }
+        let accuracy = Double(r.stdout[range.upperBound...].prefix { $0 != "%" }) ?? 0
+        XCTAssertGreaterThan(accuracy, 65, r.stdout)
+    }
+}
+
+final class RandomWeightTrainingTests: XCTestCase {
+    /// Random parameters (batch-norm scales away from 1, variances positive) as a weights file.
+    func writeRandomWeights(_ graph: Graph, to path: String, seed: UInt64) throws {
+        let tensors = graph.parameters().map { spec -> (String, FloatArray) in
+            let data = (0..<spec.count).map { i -> Float in
+                let u = SeededInit.uniform(seed: seed, name: spec.name, index: i)
+                switch spec.role {
+                case "running_var": return Float(0.5 + u)
+                case "weight" where spec.shape.count == 1: return Float(0.5 + u)
+                default: return Float((u - 0.5) * (spec.initializer.bound ?? 0.4))
+                }
+            }
+            return (spec.name, FloatArray(shape: spec.shape, data: data))
+        }
+        try SafetensorsFile.write(tensors, to: path)
+    }
+
+    func testOneStepWithRandomBatchNormParameters() throws {
+        for name in ["densenet_small", "resnet20"] {
+            let model = try ModelLoader.load(examplePath(name))
+            let dir = try temporaryDirectory()
+            try writeRandomWeights(model.graph, to: "\(dir)/w.safetensors", seed: 5)
+            var o = TrainCheckOptions()
+            o.batch = 3
+            o.steps = 1
+            o.weights = "\(dir)/w.safetensors"
+            let (report, passed) = try TrainChecker.check(model, options: o)
+            XCTAssertTrue(passed, report)
+        }
+    }
+}
