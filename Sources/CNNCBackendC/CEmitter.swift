@@ -515,13 +515,15 @@ public enum CEmitter {
             w.line("cnnc_safetensors *st = NULL;")
             w.line("cnnc_status s = cnnc_safetensors_open(path, &st, &ctx->error);")
             w.line("if (s != CNNC_OK) return s;")
-            w.comment("every tensor in the file must be a parameter (PyTorch's num_batches_tracked is ignored)")
+            w.comment("every tensor in the file must be a parameter (PyTorch's num_batches_tracked and checkpoint momentum are ignored)")
             w.block("for (size_t i = 0; i < cnnc_safetensors_count(st); i++)") { w in
                 w.line("const char *name = cnnc_safetensors_name(st, i);")
                 w.line("int known = 0;")
                 w.line("for (int t = 0; t < \(P)_NUM_PARAMETERS && !known; t++) known = strcmp(parameters[t].name, name) == 0;")
                 w.line("const size_t len = strlen(name), suffix = strlen(\".num_batches_tracked\");")
                 w.line("if (!known && len > suffix && strcmp(name + len - suffix, \".num_batches_tracked\") == 0) known = 1;")
+                w.comment("a training checkpoint's momentum buffers are not weights")
+                w.line("if (!known && len > 9 && strcmp(name + len - 9, \".momentum\") == 0) known = 1;")
                 w.block("if (!known)") { w in
                     w.line("cnnc_error_set(&ctx->error, CNNC_ERR_UNEXPECTED, \"%s: unexpected tensor '%s' (network '\(graph.name)' has no such parameter)\", path, name);")
                     w.line("cnnc_safetensors_close(st);")
