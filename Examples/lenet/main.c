@@ -107,7 +107,7 @@ int main(int argc, char **argv) {
     cnnc_status s = lenet_create(&ctx);
     if (s == CNNC_OK && weights) s = lenet_load_weights(&ctx, weights);
     if (s != CNNC_OK) { fprintf(stderr, "error: %s\n", lenet_last_error(&ctx)); return 1; }
-    if (!weights) printf("no --weights: using seeded (untrained) weights, so expect chance accuracy\n");
+    if (!weights) printf("no --weights: using the weights lenet_create starts with (seeded and untrained, or embedded with --embed-weights)\n");
 
     /* Classify in batches of at most LENET_MAX_BATCH. */
     long correct = 0;

@@ -20,6 +20,9 @@ public struct COptions: Sendable {
 
     /// Emit the training API too (`<p>_train_step`, ...), running this graph.
     public var training: TrainingSpec?
+    /// Weights linked into the program (`--embed-weights`): `<p>_create` copies them from the
+    /// symbol `<p>_embedded_weights` (see `weightsBlob`) instead of seeding.
+    public var embedWeights = false
 
     public init(prefix: String, maxBatch: Int = 1, headerName: String, sourceName: String, seed: UInt64 = 0,
                 training: TrainingSpec? = nil) {
@@ -63,6 +66,23 @@ public enum CEmitter {
         let layout = Layout(graph, maxBatch: maxBatch)
         return MemorySummary(arenaBytes: layout.arenaFloats * 4, naiveBytes: layout.naiveFloats * 4,
                              lowerBoundBytes: layout.lowerBoundFloats * 4, weightsBytes: layout.weightFloats * 4)
+    }
+
+    /// The file's parameters laid out as the weights region holds them (what `--embed-weights`
+    /// links in), from tensors by name; nil names a missing or misshapen tensor.
+    public static func weightsBlob(_ graph: Graph, options: COptions, tensors: [String: (shape: [Int], data: [Float])])
+        -> Result<[Float], DiagnosticList> {
+        let layout = Layout(graph, maxBatch: options.maxBatch, parameterOrder: options.training?.graph.parameters())
+        var blob = [Float](repeating: 0, count: layout.parameterFloats)
+        var problems: [Diagnostic] = []
+        for (spec, offset) in layout.parameters {
+            guard let t = tensors[spec.name] else { problems.append(.error("tensor '\(spec.name)' not found")); continue }
+            guard t.shape == spec.shape, t.data.count == spec.count else {
+                problems.append(.error("tensor '\(spec.name)': expected shape \(spec.shape), got \(t.shape)")); continue
+            }
+            blob.replaceSubrange(offset..<(offset + spec.count), with: t.data)
+        }
+        return problems.isEmpty ? .success(blob) : .failure(DiagnosticList(problems))
     }
 
     public static func emit(_ graph: Graph, options: COptions) -> CModel {
@@ -276,6 +296,11 @@ public enum CEmitter {
         w.line()
         w.line("#include <math.h>")
         w.line("#include <string.h>")
+        if o.embedWeights {
+            w.line()
+            w.comment("the weights linked into the program (the .S file cnnc wrote with --embed-weights)")
+            w.line("extern const float \(p)_embedded_weights[];")
+        }
         if o.training != nil {
             w.line("#include <stdio.h>")
             w.line("#include <stdlib.h>")
@@ -441,7 +466,12 @@ public enum CEmitter {
             w.line("\(p)_init(ctx, weights, arena);")
             w.line("ctx->owned_weights = weights;")
             w.line("ctx->owned_arena = arena;")
-            w.line("return \(p)_init_weights(ctx, \(o.seed)ULL);")
+            if o.embedWeights {
+                w.line("memcpy(ctx->weights, \(p)_embedded_weights, sizeof(float) * \(layout.parameterFloats));")
+                w.line("return \(p)_prepare(ctx);")
+            } else {
+                w.line("return \(p)_init_weights(ctx, \(o.seed)ULL);")
+            }
         }
         w.line()
         w.block("void \(p)_destroy(\(p)_context *ctx)") { w in

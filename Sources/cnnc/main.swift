@@ -65,6 +65,10 @@ struct Compile: ParsableCommand {
     var noRuntime = false
     @Flag(help: "Also generate the training API (<prefix>_train_step, checkpoints, ...).")
     var train = false
+    @Option(help: "Weights to embed (with --embed-weights).")
+    var weights: String?
+    @Flag(name: .customLong("embed-weights"), help: "Link the --weights file into the program (MODEL_weights.S + .bin); _create uses them.")
+    var embedWeights = false
     @Option(help: "Layers whose parameters training leaves alone, comma-separated (with --train).")
     var freeze: String?
     @OptionGroup var optimization: OptimizationOptions
@@ -80,7 +84,8 @@ struct Compile: ParsableCommand {
             let frozen = freeze.map { $0.split(separator: ",").map(String.init) } ?? []
             var written = try CompileCommand.run(model, output: output, batch: batch, prefix: prefix, seed: seed,
                                                  writeRuntime: !noRuntime, compiler: optimization.compiler,
-                                                 training: train, frozen: frozen)
+                                                 training: train, frozen: frozen, weights: weights,
+                                                 embedWeights: embedWeights)
             // An ONNX model's weights go beside the C, for <prefix>_load_weights.
             if let path = try model.writeWeights(to: String(output.dropLast(2)) + ".safetensors") { written.append(path) }
             print("wrote \(written.joined(separator: ", "))")

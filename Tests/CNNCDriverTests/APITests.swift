@@ -46,3 +46,32 @@ final class APITests: XCTestCase {
         }
     }
 }
+
+final class EmbeddedWeightsTests: XCTestCase {
+    func testEmbeddedWeightsGiveTheSamePredictionsAsLoadedOnes() throws {
+        let dir = try temporaryDirectory()
+        let model = try ModelLoader.load(examplePath("lenet"))
+        let tensors = model.graph.parameters().map { spec in
+            (spec.name, FloatArray(shape: spec.shape, data: (0..<spec.count).map { Float(($0 * 7919 + spec.count) % 200 - 100) / 500 }))
+        }
+        try SafetensorsFile.write(tensors, to: "\(dir)/w.safetensors")
+        let r = try runCNNC([examplePath("lenet"), "-o", "\(dir)/lenet.c", "--batch", "4", "--weights", "\(dir)/w.safetensors",
+                             "--embed-weights"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let images = FloatArray(shape: [6, 1, 28, 28], data: (0..<(6 * 784)).map { Float(($0 * 31) % 255) / 255 })
+        try NumpyFile.write(images, to: "\(dir)/x.npy")
+        let build = try Shell.run(["cc", "-std=c11", "-O2", "-fopenmp", "-Wall", "-Wextra", "-Werror", "-I\(dir)",
+                                   "\(repoRoot)/Examples/lenet/main.c", "lenet.c", "lenet_weights.S", "cnnc_runtime.c",
+                                   "-lz", "-lm", "-o", "lenet"], in: dir)
+        XCTAssertEqual(build.status, 0, build.output)
+        let embedded = try Shell.run(["\(dir)/lenet", "--npy", "x.npy"], in: dir)
+        let loaded = try Shell.run(["\(dir)/lenet", "--npy", "x.npy", "--weights", "w.safetensors"], in: dir)
+        XCTAssertEqual(embedded.status, 0, embedded.output)
+        let predictions = { (s: String) in s.split(separator: "\n").filter { $0.hasPrefix("image ") } }
+        XCTAssertEqual(predictions(embedded.output), predictions(loaded.output))
+        XCTAssertEqual(predictions(embedded.output).count, 6)
+        let missing = try runCNNC([examplePath("lenet"), "-o", "\(dir)/x.c", "--embed-weights"])
+        XCTAssertEqual(missing.status, 1)
+        XCTAssertEqual(missing.stderr, "error: --embed-weights needs --weights w.safetensors\n")
+    }
+}
