@@ -362,9 +362,10 @@ enum BackwardKernels {
             if k.wantsParameter("weight") { w.line("d_weight[c] += (float)sdyx;") }
             if k.wantsParameter("bias") { w.line("d_bias[c] += (float)sdy;") }
             if k.wantsInput() {
-                w.line("const float m = (float)n * INNER, scale = weight[c] * invstd / m;")
+                w.comment("the bracket cancels: it is formed in double")
+                w.line("const double m = (double)n * INNER, scale = (double)weight[c] * invstd / m;")
                 w.line("for (int b = 0; b < n; b++)")
-                w.line("    for (int i = 0; i < INNER; i++) { const size_t at = ((size_t)b * C + c) * INNER + i; d_in[at] += scale * (m * d_out[at] - (float)sdy - (in[at] - mean) * invstd * (float)sdyx); }")
+                w.line("    for (int i = 0; i < INNER; i++) { const size_t at = ((size_t)b * C + c) * INNER + i; d_in[at] += (float)(scale * (m * d_out[at] - sdy - ((double)in[at] - mean) * invstd * sdyx)); }")
             }
         }
     }
@@ -425,8 +426,8 @@ enum TrainingForwardKernels {
                     w.line("const float invstd = (float)(1.0 / sqrt(var + \(a.epsilon)));")
                     w.line("saved[c] = (float)mean;")
                     w.line("saved[C + c] = invstd;")
-                    w.line("const float scale = weight[c] * invstd, shift = bias[c] - (float)mean * scale;")
-                    w.line("for (int b = 0; b < n; b++) for (int i = 0; i < INNER; i++) { const size_t at = ((size_t)b * C + c) * INNER + i; out[at] = in[at] * scale + shift; }")
+                    w.line("const float scale = weight[c] * invstd, m32 = (float)mean;")
+                    w.line("for (int b = 0; b < n; b++) for (int i = 0; i < INNER; i++) { const size_t at = ((size_t)b * C + c) * INNER + i; out[at] = (in[at] - m32) * scale + bias[c]; }")
                     w.line("running_mean[c] = (float)((1.0 - \(a.momentum)) * running_mean[c] + \(a.momentum) * mean);")
                     w.line("running_var[c] = (float)((1.0 - \(a.momentum)) * running_var[c] + \(a.momentum) * var * m / (m - 1.0));")
                 }
