@@ -572,6 +572,7 @@ public enum CEmitter {
         w.block("cnnc_status \(p)_save_weights(\(p)_context *ctx, const char *path)") { w in
             w.line("if (!ctx || !ctx->weights || !path) return CNNC_ERR_ARGUMENT;")
             w.line("cnnc_tensor_f32 tensors[\(max(layout.parameters.count, 1))];")
+            w.line("memset(tensors, 0, sizeof tensors);")
             w.block("for (int t = 0; t < \(P)_NUM_PARAMETERS; t++)") { w in
                 w.line("tensors[t].name = parameters[t].name;")
                 w.line("tensors[t].ndim = parameters[t].ndim;")
