@@ -3,7 +3,9 @@
 // threads bitwise, and an ASan+UBSan build of the small models.
 
 import CNNCDriver
+import CNNCIR
 import CNNCInterpreter
+import Foundation
 import XCTest
 
 final class GoldenTests: XCTestCase {
@@ -54,5 +56,59 @@ final class GoldenTests: XCTestCase {
         XCTAssertFalse(passed)
         XCTAssertTrue(text.contains("worst (0,1,0,0): C 3.5 vs interpreter 3.0"), text)
         XCTAssertTrue(text.hasSuffix("FAIL"), text)
+    }
+}
+
+/// Every example under the other pipelines, and seeded random sweeps of convolution
+/// parameters through the direct and Winograd kernels (the seed is in every failure).
+final class PipelineGoldenTests: XCTestCase {
+    func testEveryExampleWithO0AndWithoutWinograd() throws {
+        for name in smallExamples {
+            for (optimize, winograd) in [(false, true), (true, false)] {
+                let model = try ModelLoader.load(examplePath(name))
+                var options = CheckOptions()
+                options.batch = 2
+                options.compiler.optimize = optimize
+                options.compiler.winograd = winograd
+                let (report, passed) = try Checker.check(model, options: options)
+                XCTAssertTrue(passed, "\(name) -O\(optimize ? 2 : 0) winograd=\(winograd):\n\(report)")
+            }
+        }
+    }
+
+    func testSeededConvolutionSweep() throws {
+        var state: UInt64 = 20261125
+        func next(_ n: Int) -> Int {
+            state = SeededInit.splitmix64(state)
+            return Int(state % UInt64(n))
+        }
+        let dir = try temporaryDirectory()
+        for case_ in 0..<12 {
+            let seed = state
+            let c = 1 + next(12), k = 1 + next(12), h = 1 + next(11), w = 1 + next(11)
+            let winograd = case_ % 3 != 2
+            let size = winograd ? 3 : 1 + next(4)
+            let stride = winograd ? 1 : 1 + next(2)
+            let dilation = winograd ? 1 : 1 + next(2)
+            let groups = winograd ? 1 : [1, 1, c][next(3)]
+            let filters = groups == 1 ? k : groups * (1 + next(2))
+            let pad = next(size)
+            let algorithm = winograd ? (case_ % 3 == 0 ? "winograd2x2" : "winograd4x4") : "direct"
+            let text = """
+                network sweep
+                input x shape=\(c)x\(h)x\(w)
+                conv y filters=\(filters) size=\(size) stride=\(stride) pad=\(pad) dilation=\(dilation) groups=\(groups) algorithm=\(algorithm) act=relu
+                """
+            try text.write(toFile: "\(dir)/sweep.net", atomically: true, encoding: .utf8)
+            let model: LoadedModel
+            do { model = try ModelLoader.load("\(dir)/sweep.net") } catch {
+                continue  // a window larger than the padded input: not a convolution to test
+            }
+            var options = CheckOptions()
+            options.batch = 2
+            options.seed = seed
+            let (report, passed) = try Checker.check(model, options: options)
+            XCTAssertTrue(passed, "sweep case \(case_) (seed \(seed)):\n\(text)\n\(report)")
+        }
     }
 }
