@@ -355,8 +355,8 @@ public enum CEmitter {
             w.line("(void)arena;")
             w.line("(void)weights;")
             for k in kernels {
-                var args = [pointer(k.node.name, layout, mutable: true)]
-                args += k.node.inputs.map { pointer($0, layout, mutable: false) }
+                var args = [pointer(k.node.name, layout)]
+                args += k.node.inputs.map { pointer($0, layout) }
                 for argument in k.arguments {
                     args.append("weights + \(layout.tensorOffset[argument.tensor]!)")
                 }
@@ -365,7 +365,7 @@ public enum CEmitter {
             }
             for (i, name) in graph.outputs.enumerated() {
                 let count = graph.node(named: name)!.shape.count
-                w.line("memcpy(outputs[\(i)], \(pointer(name, layout, mutable: false)), sizeof(float) * (size_t)n * \(count));")
+                w.line("memcpy(outputs[\(i)], \(pointer(name, layout)), sizeof(float) * (size_t)n * \(count));")
             }
             w.line("ctx->error.status = CNNC_OK;")
             w.line("ctx->error.message[0] = '\\0';")
@@ -430,7 +430,7 @@ public enum CEmitter {
         w.line()
     }
 
-    static func pointer(_ name: String, _ layout: Layout, mutable: Bool) -> String {
+    static func pointer(_ name: String, _ layout: Layout) -> String {
         switch layout.location[name]! {
         case .input(let i): return "inputs[\(i)]"
         case .arena(let offset): return "arena + \(offset)"

@@ -237,16 +237,15 @@ enum BackwardKernels {
         }
     }
 
-    /// The dropout multiplier of element `i` at `step` as C: the hashing of `DropoutMask`.
-    static func dropoutMultiplier(_ k: BackwardContext, rate: Double) -> [String] {
-        [
-            "const uint64_t stream = splitmix64(seed ^ 0x\(String(SeededInit.nameHash(k.node.name), radix: 16))ULL ^ splitmix64((uint64_t)step));",
-        ]
+    /// The C line that starts the dropout mask's stream for this node at `step` (the hashing
+    /// of `DropoutMask`; element i is kept when its uniform from `stream + i` is >= the rate).
+    static func dropoutStream(_ k: BackwardContext) -> String {
+        "const uint64_t stream = splitmix64(seed ^ 0x\(String(SeededInit.nameHash(k.node.name), radix: 16))ULL ^ splitmix64((uint64_t)step));"
     }
 
     static func dropout(_ k: BackwardContext, _ rate: Double, _ w: inout CWriter) {
         guard k.wantsInput() else { return }
-        for line in dropoutMultiplier(k, rate: rate) { w.line(line) }
+        w.line(dropoutStream(k))
         w.line("#pragma omp parallel for schedule(static)")
         w.block("for (size_t i = 0; i < (size_t)n * \(k.y.count); i++)") { w in
             w.line("const double u = (double)(splitmix64(stream + (uint64_t)i) >> 40) / 16777216.0;")
@@ -435,7 +434,7 @@ enum TrainingForwardKernels {
         case .dropout(let rate):
             w.comment("\(k.node.displayName), training: inverted dropout with the counter-based mask (rate \(rate))")
             w.block("static void \(k.function)(float *restrict out, const float *restrict in, uint64_t seed, int64_t step, int n)") { w in
-                for line in BackwardKernels.dropoutMultiplier(k, rate: rate) { w.line(line) }
+                w.line(BackwardKernels.dropoutStream(k))
                 w.line("#pragma omp parallel for schedule(static)")
                 w.block("for (size_t i = 0; i < (size_t)n * \(k.y.count); i++)") { w in
                     w.line("const double u = (double)(splitmix64(stream + (uint64_t)i) >> 40) / 16777216.0;")

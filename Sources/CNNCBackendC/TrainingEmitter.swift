@@ -164,7 +164,7 @@ enum TrainingEmitter {
         let classes = tg.node(named: plan.logits)!.shape.count
 
         // Forward kernels of the training graph.
-        var forward: [(Node, String, [String])] = []   // node, call, kind
+        var forward: [(node: Node, function: String)] = []
         for node in tg.nodes {
             let shapes = node.inputs.map { tg.nodes[index[$0]!].shape }
             let params = tg.parameters().filter { $0.node == node.name }
@@ -174,14 +174,14 @@ enum TrainingEmitter {
                 let k = BackwardContext(node: node, inputShapes: shapes, function: "train_node_\(node.name)_train_forward",
                                         inputNeedsGrad: [], parameters: params, parameterNeedsGrad: [])
                 TrainingForwardKernels.emit(k, into: &w)
-                forward.append((node, k.function, []))
+                forward.append((node, k.function))
             case .conv, .dense, .activation, .prelu, .add, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn,
                  .concat, .softmax, .logSoftmax:
                 let k = KernelContext(node: node, inputShapes: shapes,
                                       arguments: params.map { KernelArgument(name: $0.role, tensor: $0.name) },
                                       function: "train_node_\(node.name)")
                 KernelEmitter.emit(k, into: &w)
-                forward.append((node, k.function, []))
+                forward.append((node, k.function))
             }
         }
         // Backward kernels.
@@ -214,8 +214,7 @@ enum TrainingEmitter {
         // The forward pass in training or evaluation mode.
         w.comment("forward of the training graph; training: batch statistics and dropout, else inference semantics")
         w.block("static void train_forward(\(p)_context *ctx, \(p)_trainer *t, const float *const *inputs, int n, int training)") { w in
-            w.line("(void)training;")
-            for (node, function, _) in forward {
+            for (node, function) in forward {
                 let params = tg.parameters().filter { $0.node == node.name }
                 switch node.op {
                 case .batchNorm(let a):

@@ -14,7 +14,8 @@
 //   else F(2x2, 3x3) when the output is at least 2x2 and its estimate is within the budget;
 //   else direct.
 // Refuses (stays direct): kernel not 3x3, stride or dilation not 1, groups > 1, an
-// algorithm the user pinned, output smaller than 2x2, or the error over budget.
+// algorithm the user pinned, output smaller than 2x2, the error over budget, or tile
+// buffers over 256 KiB: each OpenMP task keeps (m+2)^2 x (C + K) floats on its stack.
 
 import CNNCIR
 
@@ -24,6 +25,9 @@ public struct SelectWinograd: Pass {
     public let name = "select-winograd"
     public let summary = "use Winograd F(2x2,3x3) or F(4x4,3x3) for 3x3 stride-1 convolutions within the error budget"
     public let modes: Set<PipelineMode> = [.inference]
+
+    /// The largest per-task tile scratch (input transforms and products) kept on the stack.
+    public static let maxTileBytes = 256 * 1024
 
     /// The estimated relative error of F(m x m, 3x3) over `channels` input channels.
     public static func estimatedError(tile: Int, channels: Int) -> Double {
@@ -42,6 +46,9 @@ public struct SelectWinograd: Pass {
             }
             let channels = graph.nodes[index[node.inputs[0]]!].shape.c
             let (p, q) = (node.shape.h, node.shape.w)
+            guard 36 * (channels + a.filters) * 4 <= Self.maxTileBytes else {
+                keep("tile buffers for \(channels) -> \(a.filters) channels exceed \(Self.maxTileBytes / 1024) KiB of stack"); continue
+            }
             if p >= 4, q >= 4, Self.estimatedError(tile: 4, channels: channels) <= options.winogradErrorBudget {
                 a.algorithm = .winograd4x4
             } else if p >= 2, q >= 2, Self.estimatedError(tile: 2, channels: channels) <= options.winogradErrorBudget {

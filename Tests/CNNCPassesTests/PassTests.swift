@@ -242,6 +242,14 @@ final class OtherPassTests: XCTestCase {
         if case .conv(let a) = strict.node(named: "big")!.op { XCTAssertEqual(a.algorithm, .auto) }
     }
 
+    func testWinogradRefusesTilesTooLargeForTheStack() throws {
+        let g = net("input x shape=1024x4x4\nconv wide filters=1024 size=3 pad=1\n")
+        let (after, remarks) = try runPasses([SelectWinograd()], on: g)
+        if case .conv(let a) = after.node(named: "wide")!.op { XCTAssertEqual(a.algorithm, .auto) }
+        XCTAssertEqual(remarks.map(\.description),
+                       ["[select-winograd] wide: direct: tile buffers for 1024 -> 1024 channels exceed 256 KiB of stack"])
+    }
+
     func testVerifierCatchesABrokenPass() {
         struct Broken: Pass {
             let name = "broken"
