@@ -214,6 +214,7 @@ enum TrainingEmitter {
         // The forward pass in training or evaluation mode.
         w.comment("forward of the training graph; training: batch statistics and dropout, else inference semantics")
         w.block("static void train_forward(\(p)_context *ctx, \(p)_trainer *t, const float *const *inputs, int n, int training)") { w in
+            w.line("(void)training; /* read only by batch norm and dropout */")
             for (node, function) in forward {
                 let params = tg.parameters().filter { $0.node == node.name }
                 switch node.op {
