@@ -17,8 +17,20 @@ struct KernelContext {
     /// The C function name, e.g. `node_c1`.
     var function: String
 
+    /// Floats between consecutive samples of each input and of the output. Dense tensors use
+    /// their per-sample size; a value the memory planner places inside a larger buffer (a
+    /// concat's slice) has the larger buffer's per-sample size. Kernels index samples with these.
+    var inputSampleStrides: [Int] = []
+    var outputSampleStride: Int = 0
+
     var x: Shape { inputShapes[0] }
     var y: Shape { node.shape }
+    /// The sample stride of input `i` (its own per-sample size unless the planner said otherwise).
+    func inStride(_ i: Int = 0) -> Int {
+        i < inputSampleStrides.count && inputSampleStrides[i] > 0 ? inputSampleStrides[i] : inputShapes[i].count
+    }
+    /// The sample stride of the output.
+    var outStride: Int { outputSampleStride > 0 ? outputSampleStride : y.count }
     /// Whether a bias pointer is passed (the layer's own, or one folded from a batch norm).
     var hasBias: Bool { arguments.contains { $0.name == "bias" } }
 
