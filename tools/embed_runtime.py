@@ -4,7 +4,8 @@
 Writes Sources/CNNCDriver/RuntimeSources.swift holding two texts: cnnc_runtime.h as it is,
 and cnnc_runtime.c, the amalgamation of Runtime/src/internal.h and every Runtime/src/*.c
 (sorted by name), so a user with only the cnnc binary gets a complete runtime beside the
-generated model. A test checks that the committed file matches Runtime/; run
+generated model; and the picture unit of `cnnc visualize` (Runtime/image: cnnc_image.h and
+the amalgamation of its .c files), kept apart because it needs libpng. A test checks that the committed file matches Runtime/; run
 `make embed-runtime` (this script) after changing the runtime.
 """
 import pathlib
@@ -30,6 +31,18 @@ for path in sorted(src.glob("*.c")):
     parts.append(f"\n/* ---- {path.name} ---- */\n{text}")
 amalgamation = "".join(parts)
 
+image_dir = root / "Runtime" / "image"
+image_header = (image_dir / "cnnc_image.h").read_text()
+image_parts = [
+    "/* cnnc_image.c: the picture unit of `cnnc visualize` in one file, generated from\n"
+    " * Runtime/image by tools/embed_runtime.py. Do not edit; edit Runtime/image instead.\n"
+    " * Link with -lpng. */\n",
+    "#define _POSIX_C_SOURCE 200809L\n",
+]
+for path in sorted(image_dir.glob("*.c")):
+    image_parts.append(f"\n/* ---- {path.name} ---- */\n{feature.sub('', path.read_text())}")
+image_amalgamation = "".join(image_parts)
+
 def swift_literal(text: str) -> str:
     if '"####' in text or '####"' in text:
         sys.exit("runtime text contains the raw-string delimiter")
@@ -46,6 +59,22 @@ public enum RuntimeSources {{
 
     /// Runtime/src/*.c and internal.h in one file.
     public static let source = {swift_literal(amalgamation)}
+
+    /// Runtime/image/cnnc_image.h
+    public static let imageHeader = {swift_literal(image_header)}
+
+    /// Runtime/image/*.c in one file (links with -lpng).
+    public static let imageSource = {swift_literal(image_amalgamation)}
+
+    /// Writes cnnc_image.h and cnnc_image.c into `directory`; returns the C files' names.
+    public static func writeImage(to directory: String) throws -> [String] {{
+        for (name, text) in [("cnnc_image.h", imageHeader), ("cnnc_image.c", imageSource)] {{
+            guard FileManager.default.createFile(atPath: "\\(directory)/\\(name)", contents: Data(text.utf8)) else {{
+                throw DriverError("error: cannot write '\\(directory)/\\(name)'")
+            }}
+        }}
+        return ["cnnc_image.c"]
+    }}
 
     /// Writes cnnc_runtime.h and cnnc_runtime.c into `directory`; returns the C files' names.
     public static func write(to directory: String) throws -> [String] {{

@@ -4780,6 +4780,1007 @@ void cnnc_error_set(cnnc_error *err, cnnc_status s, const char *fmt, ...) {
 
 """####
 
+    /// Runtime/image/cnnc_image.h
+    public static let imageHeader = ####"""
+/*
+ * cnnc_image.h — pictures for `cnnc visualize`: PNG files (through libpng), an RGB canvas
+ * with nearest-neighbour scaling, lines, rectangles and a built-in 5x7 bitmap font, the
+ * viridis colour map, tensors turned into tiles and grids, line plots with axes, and the
+ * reader of the CSV log that `cnnc train --log` writes.
+ *
+ * A separate unit from cnnc_runtime.c so that ordinary users of the runtime need no libpng:
+ * only programs that make pictures compile image.c and plot.c and link -lpng (Debian's
+ * libpng-dev). Conventions are the runtime's: functions that can fail return a cnnc_status
+ * and fill a cnnc_error (which may be NULL); nothing exits or prints.
+ */
+#ifndef CNNC_IMAGE_H
+#define CNNC_IMAGE_H
+
+#include "cnnc_runtime.h"
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------------------------------
+ * Images and PNG files
+ * ------------------------------------------------------------------------------------- */
+
+/* An 8-bit image: `channels` interleaved samples per pixel (1 gray, 2 gray+alpha, 3 RGB,
+ * 4 RGBA), rows from the top, `width * channels` bytes per row, no padding. */
+typedef struct {
+    int width, height, channels;
+    uint8_t *pixels;
+} cnnc_image;
+
+/* An RGB colour. */
+typedef struct {
+    uint8_t r, g, b;
+} cnnc_rgb;
+
+/* Allocates a zero-filled (black) image. width and height 1..32768, channels 1..4, else
+ * CNNC_ERR_ARGUMENT; CNNC_ERR_ALLOC. On failure *img is zeroed. */
+cnnc_status cnnc_image_create(cnnc_image *img, int width, int height, int channels, cnnc_error *err);
+
+/* Releases an image's pixels and zeroes it; NULL is allowed. */
+void cnnc_image_free(cnnc_image *img);
+
+/* Reads an 8-bit PNG (gray, gray+alpha, RGB, RGBA or palette; palette images become RGB or
+ * RGBA) with libpng. The result keeps the file's channels. 16-bit files give
+ * CNNC_ERR_FORMAT ("16-bit PNG files are not supported"), a missing file CNNC_ERR_IO, a
+ * corrupt one CNNC_ERR_FORMAT with libpng's message. Messages start with the path. */
+cnnc_status cnnc_png_read(const char *path, cnnc_image *out, cnnc_error *err);
+
+/* Reads only the size and channels of a PNG (for checks before the real work). */
+cnnc_status cnnc_png_info(const char *path, int *width, int *height, int *channels, cnnc_error *err);
+
+/* Writes an image as an 8-bit PNG with libpng (gray, gray+alpha, RGB or RGBA from its
+ * channels). A failed write removes the partial file. */
+cnnc_status cnnc_png_write(const char *path, const cnnc_image *img, cnnc_error *err);
+
+/* Resizes with bilinear interpolation (pixel centres aligned, as PIL's and OpenCV's
+ * default); out receives a new image with the same channels. */
+cnnc_status cnnc_image_resize(const cnnc_image *in, int width, int height, cnnc_image *out, cnnc_error *err);
+
+/* ---------------------------------------------------------------------------------------
+ * Colour
+ * ------------------------------------------------------------------------------------- */
+
+/* Viridis (matplotlib's default colour map, perceptually uniform and readable in gray and
+ * by colour-blind readers), piecewise linear through its eleven tenths: 0 is dark purple
+ * (68,1,84), 0.5 teal (33,145,140), 1 yellow (253,231,37). t is clamped to [0, 1]; NaN
+ * gives 0. */
+cnnc_rgb cnnc_viridis(float t);
+
+/* Gray level round(255 * t) with t clamped to [0, 1] (NaN gives 0). */
+uint8_t cnnc_gray(float t);
+
+/* How a tile maps values to colours. */
+typedef enum {
+    CNNC_MAP_GRAY,   /* (v - lo) / (hi - lo) as a gray level */
+    CNNC_MAP_VIRIDIS /* (v - lo) / (hi - lo) through viridis */
+} cnnc_colormap;
+
+/* ---------------------------------------------------------------------------------------
+ * Drawing on an RGB canvas (channels 3). Everything clips at the edges.
+ * ------------------------------------------------------------------------------------- */
+
+void cnnc_draw_fill(cnnc_image *img, cnnc_rgb c);
+void cnnc_draw_pixel(cnnc_image *img, int x, int y, cnnc_rgb c);
+/* A filled rectangle of w x h pixels with its top-left corner at (x, y). */
+void cnnc_draw_rect(cnnc_image *img, int x, int y, int w, int h, cnnc_rgb c);
+/* The outline of that rectangle, `thickness` pixels wide, inside it. */
+void cnnc_draw_frame(cnnc_image *img, int x, int y, int w, int h, int thickness, cnnc_rgb c);
+/* A line from (x0, y0) to (x1, y1) inclusive (Bresenham), `thickness` 1 or more; with
+ * dash > 0, dash pixels on and dash pixels off. */
+void cnnc_draw_line(cnnc_image *img, int x0, int y0, int x1, int y1, int thickness, int dash, cnnc_rgb c);
+/* Copies `src` (1 gray, 3 RGB or 4 RGBA channels; alpha is ignored) with its top-left
+ * corner at (x, y), every pixel scaled up to scale x scale (nearest neighbour). */
+void cnnc_draw_image(cnnc_image *dst, const cnnc_image *src, int x, int y, int scale);
+
+/* The built-in font: 5x7 glyphs in 6x9 cells (printable ASCII; anything else draws a box),
+ * every font pixel a scale x scale square. Text starts at the cell's top-left (x, y). */
+#define CNNC_FONT_CELL_WIDTH 6
+#define CNNC_FONT_CELL_HEIGHT 9
+void cnnc_draw_text(cnnc_image *img, int x, int y, const char *text, int scale, cnnc_rgb c);
+/* The same, drawn rotated 90 degrees counter-clockwise (reading upwards), for a y-axis
+ * label; (x, y) is the top-left of the rotated text's box. */
+void cnnc_draw_text_vertical(cnnc_image *img, int x, int y, const char *text, int scale, cnnc_rgb c);
+/* Width in pixels of `text` at `scale` (CNNC_FONT_CELL_WIDTH * scale per character). */
+int cnnc_text_width(const char *text, int scale);
+
+/* ---------------------------------------------------------------------------------------
+ * Tensors as pictures
+ * ------------------------------------------------------------------------------------- */
+
+/* One h x w plane (row stride w) as an RGB tile: value v becomes t = (v - lo) / (hi - lo)
+ * (0.5 when hi == lo) through `map`. NaN shows as t = 0. */
+cnnc_status cnnc_tile_plane(const float *plane, int h, int w, float lo, float hi, cnnc_colormap map,
+                            cnnc_image *out, cnnc_error *err);
+
+/* A (3, h, w) tensor as an RGB tile, each channel through t = (v - lo) / (hi - lo) as a
+ * level (0.5 when hi == lo). */
+cnnc_status cnnc_tile_rgb(const float *chw, int h, int w, float lo, float hi, cnnc_image *out, cnnc_error *err);
+
+/* Smallest and largest finite values of n floats (both 0 when there are none). */
+void cnnc_range(const float *x, int64_t n, float *lo, float *hi);
+
+/* The grid layout of cnnc_grid, for callers and tests that need to find a tile. */
+typedef struct {
+    int columns, rows;
+    int cell_width, cell_height; /* the largest tile, scaled */
+    int gap;                     /* pixels between cells and around the grid */
+    int scale;
+} cnnc_grid_layout;
+
+/* Lays `count` tiles out row by row in `columns` columns (0: about square), each scaled by
+ * `scale` (nearest neighbour) into cells the size of the largest scaled tile, `gap` pixels
+ * of `background` between cells and around the border. Tile i has its top-left corner at
+ * x = gap + (i % columns) * (cell_width + gap), y = gap + (i / columns) * (cell_height + gap).
+ * layout may be NULL. */
+cnnc_status cnnc_grid(const cnnc_image *tiles, int count, int columns, int scale, int gap, cnnc_rgb background,
+                      cnnc_image *out, cnnc_grid_layout *layout, cnnc_error *err);
+
+/* The scale that brings the larger side of a tile to about `target` pixels: at least 1,
+ * at most 64 (a 5x5 filter with target 48 is drawn at 9x). */
+int cnnc_tile_scale(int h, int w, int target);
+
+/* ---------------------------------------------------------------------------------------
+ * Line plots
+ * ------------------------------------------------------------------------------------- */
+
+/* One line of a plot: `count` points (x[i], y[i]); non-finite points break the line. With
+ * markers set, each point also gets a 5x5 square; with dash > 0 the line is dashed. */
+typedef struct {
+    const double *x, *y;
+    int count;
+    cnnc_rgb color;
+    const char *label; /* in the legend; NULL: not listed */
+    int markers;
+    int dash;
+} cnnc_series;
+
+/* A plot panel: axes with "nice" ticks (1, 2 or 5 times a power of ten) and tick labels,
+ * a title above, axis labels, a legend in the top right corner of the plotting area. The
+ * axes span the data (y_min/y_max override when not NaN). */
+typedef struct {
+    const char *title, *x_label, *y_label;
+    double y_min, y_max; /* NaN: from the data */
+    const double *vlines; /* x positions of dotted vertical guides (epoch ends); may be NULL */
+    int vline_count;
+} cnnc_plot;
+
+/* Draws a plot into the w x h rectangle at (x, y) of an RGB canvas. The plotting area of
+ * a panel, for tests: see cnnc_plot_area. */
+void cnnc_plot_draw(cnnc_image *img, int x, int y, int w, int h, const cnnc_plot *plot,
+                    const cnnc_series *series, int count);
+
+/* The inner plotting area (inside the axes) of a panel at (x, y, w, h). */
+void cnnc_plot_area(int x, int y, int w, int h, int *ax, int *ay, int *aw, int *ah);
+
+/* ---------------------------------------------------------------------------------------
+ * The training log (CNNC_LOG_HEADER columns)
+ * ------------------------------------------------------------------------------------- */
+
+/* The rows of a log: loss, accuracy, test values are NaN where the field is empty. */
+typedef struct {
+    int count;
+    int *epoch;
+    int64_t *step;
+    double *loss, *accuracy, *lr, *test_loss, *test_accuracy;
+} cnnc_log_table;
+
+/* Reads a CSV log as cnnc_log_write writes it: the header line CNNC_LOG_HEADER (columns
+ * found by name, so extra columns are allowed), then rows. A missing column, a malformed
+ * number or no rows give CNNC_ERR_FORMAT naming the line. */
+cnnc_status cnnc_log_read(const char *path, cnnc_log_table *out, cnnc_error *err);
+void cnnc_log_table_free(cnnc_log_table *t);
+
+/* Plots a log as two panels side by side (loss, accuracy in percent) against the step,
+ * width x height pixels in all: the training values of every row as a line, the
+ * end-of-epoch training and test values as lines with markers, epoch ends as dotted
+ * vertical lines. Rows that end an epoch are those whose next row has a higher epoch (and
+ * the last row). */
+cnnc_status cnnc_plot_log(const cnnc_log_table *log, int width, int height, cnnc_image *out, cnnc_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CNNC_IMAGE_H */
+
+"""####
+
+    /// Runtime/image/*.c in one file (links with -lpng).
+    public static let imageSource = ####"""
+/* cnnc_image.c: the picture unit of `cnnc visualize` in one file, generated from
+ * Runtime/image by tools/embed_runtime.py. Do not edit; edit Runtime/image instead.
+ * Link with -lpng. */
+#define _POSIX_C_SOURCE 200809L
+
+/* ---- image.c ---- */
+/*
+ * image.c — PNG files through libpng, the RGB canvas (rectangles, lines, nearest-neighbour
+ * scaling, the built-in font), the viridis colour map, and tensors laid out as tiles and
+ * grids. See cnnc_image.h.
+ */
+
+
+#include "cnnc_image.h"
+
+#include <errno.h>
+#include <math.h>
+#include <png.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------------------------------
+ * Images and PNG files
+ * ------------------------------------------------------------------------------------- */
+
+cnnc_status cnnc_image_create(cnnc_image *img, int width, int height, int channels, cnnc_error *err) {
+    memset(img, 0, sizeof *img);
+    if (width < 1 || width > 32768 || height < 1 || height > 32768 || channels < 1 || channels > 4) {
+        cnnc_error_set(err, CNNC_ERR_ARGUMENT, "image of %dx%d pixels with %d channels: expected 1..32768 pixels a side and 1..4 channels",
+                       width, height, channels);
+        return CNNC_ERR_ARGUMENT;
+    }
+    img->pixels = calloc((size_t)width * (size_t)height * (size_t)channels, 1);
+    if (img->pixels == NULL) {
+        cnnc_error_set(err, CNNC_ERR_ALLOC, "cannot allocate an image of %dx%dx%d", width, height, channels);
+        return CNNC_ERR_ALLOC;
+    }
+    img->width = width;
+    img->height = height;
+    img->channels = channels;
+    return CNNC_OK;
+}
+
+void cnnc_image_free(cnnc_image *img) {
+    if (img == NULL) return;
+    free(img->pixels);
+    memset(img, 0, sizeof *img);
+}
+
+/* Opens `path` for libpng's simplified reader and checks the signature; fills *image. */
+static cnnc_status png_begin(const char *path, FILE **file, png_image *image, cnnc_error *err) {
+    memset(image, 0, sizeof *image);
+    image->version = PNG_IMAGE_VERSION;
+    *file = fopen(path, "rb");
+    if (*file == NULL) {
+        cnnc_error_set(err, CNNC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+        return CNNC_ERR_IO;
+    }
+    png_byte signature[8];
+    if (fread(signature, 1, 8, *file) != 8 || png_sig_cmp(signature, 0, 8) != 0) {
+        fclose(*file);
+        cnnc_error_set(err, CNNC_ERR_FORMAT, "%s: not a PNG file", path);
+        return CNNC_ERR_FORMAT;
+    }
+    rewind(*file);
+    if (!png_image_begin_read_from_stdio(image, *file)) {
+        cnnc_error_set(err, CNNC_ERR_FORMAT, "%s: %s", path, image->message);
+        png_image_free(image);
+        fclose(*file);
+        return CNNC_ERR_FORMAT;
+    }
+    if (image->format & PNG_FORMAT_FLAG_LINEAR) {
+        cnnc_error_set(err, CNNC_ERR_FORMAT, "%s: 16-bit PNG files are not supported (8-bit gray, RGB or RGBA only)", path);
+        png_image_free(image);
+        fclose(*file);
+        return CNNC_ERR_FORMAT;
+    }
+    return CNNC_OK;
+}
+
+cnnc_status cnnc_png_info(const char *path, int *width, int *height, int *channels, cnnc_error *err) {
+    FILE *file;
+    png_image image;
+    cnnc_status s = png_begin(path, &file, &image, err);
+    if (s != CNNC_OK) return s;
+    *width = (int)image.width;
+    *height = (int)image.height;
+    *channels = (int)PNG_IMAGE_SAMPLE_CHANNELS(image.format);
+    png_image_free(&image);
+    fclose(file);
+    return CNNC_OK;
+}
+
+/* The simplified API's 8-bit format for a number of channels. */
+static png_uint_32 png_format(int channels) {
+    switch (channels) {
+    case 1: return PNG_FORMAT_GRAY;
+    case 2: return PNG_FORMAT_GA;
+    case 3: return PNG_FORMAT_RGB;
+    default: return PNG_FORMAT_RGBA;
+    }
+}
+
+cnnc_status cnnc_png_read(const char *path, cnnc_image *out, cnnc_error *err) {
+    memset(out, 0, sizeof *out);
+    FILE *file;
+    png_image image;
+    cnnc_status s = png_begin(path, &file, &image, err);
+    if (s != CNNC_OK) return s;
+    const int channels = (int)PNG_IMAGE_SAMPLE_CHANNELS(image.format);
+    if (image.width > 32768 || image.height > 32768) {
+        cnnc_error_set(err, CNNC_ERR_FORMAT, "%s: %ux%u pixels is too large (at most 32768 a side)", path,
+                       (unsigned)image.width, (unsigned)image.height);
+        png_image_free(&image);
+        fclose(file);
+        return CNNC_ERR_FORMAT;
+    }
+    s = cnnc_image_create(out, (int)image.width, (int)image.height, channels, err);
+    if (s != CNNC_OK) {
+        png_image_free(&image);
+        fclose(file);
+        return s;
+    }
+    image.format = png_format(channels);
+    if (!png_image_finish_read(&image, NULL, out->pixels, 0, NULL)) {
+        cnnc_error_set(err, CNNC_ERR_FORMAT, "%s: %s", path, image.message);
+        png_image_free(&image);
+        fclose(file);
+        cnnc_image_free(out);
+        return CNNC_ERR_FORMAT;
+    }
+    fclose(file);
+    return CNNC_OK;
+}
+
+cnnc_status cnnc_png_write(const char *path, const cnnc_image *img, cnnc_error *err) {
+    if (img == NULL || img->pixels == NULL || img->channels < 1 || img->channels > 4) {
+        cnnc_error_set(err, CNNC_ERR_ARGUMENT, "%s: no image to write", path);
+        return CNNC_ERR_ARGUMENT;
+    }
+    png_image image;
+    memset(&image, 0, sizeof image);
+    image.version = PNG_IMAGE_VERSION;
+    image.width = (png_uint_32)img->width;
+    image.height = (png_uint_32)img->height;
+    image.format = png_format(img->channels);
+    if (!png_image_write_to_file(&image, path, 0, img->pixels, 0, NULL)) {
+        cnnc_error_set(err, CNNC_ERR_IO, "%s: cannot write: %s", path, image.message);
+        remove(path);
+        return CNNC_ERR_IO;
+    }
+    return CNNC_OK;
+}
+
+cnnc_status cnnc_image_resize(const cnnc_image *in, int width, int height, cnnc_image *out, cnnc_error *err) {
+    cnnc_status s = cnnc_image_create(out, width, height, in->channels, err);
+    if (s != CNNC_OK) return s;
+    const int c = in->channels;
+    /* each output pixel centre maps to a source position; interpolate its four neighbours */
+    for (int y = 0; y < height; y++) {
+        double sy = ((double)y + 0.5) * in->height / height - 0.5;
+        if (sy < 0) sy = 0;
+        int y0 = (int)sy, y1 = y0 + 1 < in->height ? y0 + 1 : y0;
+        const double fy = sy - y0;
+        for (int x = 0; x < width; x++) {
+            double sx = ((double)x + 0.5) * in->width / width - 0.5;
+            if (sx < 0) sx = 0;
+            int x0 = (int)sx, x1 = x0 + 1 < in->width ? x0 + 1 : x0;
+            const double fx = sx - x0;
+            for (int k = 0; k < c; k++) {
+                const uint8_t *p = in->pixels;
+                const double top = p[((size_t)y0 * in->width + x0) * c + k] * (1 - fx) + p[((size_t)y0 * in->width + x1) * c + k] * fx;
+                const double bottom = p[((size_t)y1 * in->width + x0) * c + k] * (1 - fx) + p[((size_t)y1 * in->width + x1) * c + k] * fx;
+                out->pixels[((size_t)y * width + x) * c + k] = (uint8_t)lround(top * (1 - fy) + bottom * fy);
+            }
+        }
+    }
+    return CNNC_OK;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Colour
+ * ------------------------------------------------------------------------------------- */
+
+/* viridis at 0, 0.1, ..., 1 (matplotlib's _viridis_data, rounded to 8 bits) */
+static const uint8_t viridis_tenths[11][3] = {
+    {68, 1, 84},    {72, 36, 117},  {65, 68, 135},  {53, 95, 141},  {42, 120, 142}, {33, 145, 140},
+    {34, 168, 132}, {68, 191, 112}, {122, 209, 81}, {189, 223, 38}, {253, 231, 37},
+};
+
+static float clamp01(float t) {
+    if (!(t > 0.0f)) return 0.0f; /* also NaN */
+    return t > 1.0f ? 1.0f : t;
+}
+
+cnnc_rgb cnnc_viridis(float t) {
+    t = clamp01(t) * 10.0f;
+    int i = (int)t;
+    if (i > 9) i = 9;
+    const float f = t - (float)i;
+    cnnc_rgb c;
+    c.r = (uint8_t)lroundf(viridis_tenths[i][0] + f * (viridis_tenths[i + 1][0] - viridis_tenths[i][0]));
+    c.g = (uint8_t)lroundf(viridis_tenths[i][1] + f * (viridis_tenths[i + 1][1] - viridis_tenths[i][1]));
+    c.b = (uint8_t)lroundf(viridis_tenths[i][2] + f * (viridis_tenths[i + 1][2] - viridis_tenths[i][2]));
+    return c;
+}
+
+uint8_t cnnc_gray(float t) {
+    return (uint8_t)lroundf(255.0f * clamp01(t));
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Drawing
+ * ------------------------------------------------------------------------------------- */
+
+void cnnc_draw_pixel(cnnc_image *img, int x, int y, cnnc_rgb c) {
+    if (x < 0 || y < 0 || x >= img->width || y >= img->height || img->channels < 3) return;
+    uint8_t *p = img->pixels + ((size_t)y * img->width + x) * img->channels;
+    p[0] = c.r;
+    p[1] = c.g;
+    p[2] = c.b;
+}
+
+void cnnc_draw_rect(cnnc_image *img, int x, int y, int w, int h, cnnc_rgb c) {
+    for (int j = y < 0 ? 0 : y; j < y + h && j < img->height; j++)
+        for (int i = x < 0 ? 0 : x; i < x + w && i < img->width; i++) cnnc_draw_pixel(img, i, j, c);
+}
+
+void cnnc_draw_fill(cnnc_image *img, cnnc_rgb c) {
+    cnnc_draw_rect(img, 0, 0, img->width, img->height, c);
+}
+
+void cnnc_draw_frame(cnnc_image *img, int x, int y, int w, int h, int thickness, cnnc_rgb c) {
+    cnnc_draw_rect(img, x, y, w, thickness, c);
+    cnnc_draw_rect(img, x, y + h - thickness, w, thickness, c);
+    cnnc_draw_rect(img, x, y, thickness, h, c);
+    cnnc_draw_rect(img, x + w - thickness, y, thickness, h, c);
+}
+
+void cnnc_draw_line(cnnc_image *img, int x0, int y0, int x1, int y1, int thickness, int dash, cnnc_rgb c) {
+    const int dx = abs(x1 - x0), dy = -abs(y1 - y0), sx = x0 < x1 ? 1 : -1, sy = y0 < y1 ? 1 : -1;
+    const int lo = -(thickness - 1) / 2;
+    int e = dx + dy, n = 0;
+    for (;;) {
+        if (dash <= 0 || (n / dash) % 2 == 0) cnnc_draw_rect(img, x0 + lo, y0 + lo, thickness, thickness, c);
+        n++;
+        if (x0 == x1 && y0 == y1) break;
+        const int e2 = 2 * e;
+        if (e2 >= dy) { e += dy; x0 += sx; }
+        if (e2 <= dx) { e += dx; y0 += sy; }
+    }
+}
+
+void cnnc_draw_image(cnnc_image *dst, const cnnc_image *src, int x, int y, int scale) {
+    if (scale < 1) scale = 1;
+    for (int j = 0; j < src->height; j++) {
+        for (int i = 0; i < src->width; i++) {
+            const uint8_t *p = src->pixels + ((size_t)j * src->width + i) * src->channels;
+            const cnnc_rgb c = src->channels >= 3 ? (cnnc_rgb){p[0], p[1], p[2]} : (cnnc_rgb){p[0], p[0], p[0]};
+            cnnc_draw_rect(dst, x + i * scale, y + j * scale, scale, scale, c);
+        }
+    }
+}
+
+/* The font: printable ASCII from ' ', 7 rows of 5 columns, 'X' for a set pixel. */
+static const char *const font[95][7] = {
+    {".....", ".....", ".....", ".....", ".....", ".....", "....."}, /*   */
+    {"..X..", "..X..", "..X..", "..X..", "..X..", ".....", "..X.."}, /* ! */
+    {".X.X.", ".X.X.", ".....", ".....", ".....", ".....", "....."}, /* " */
+    {".X.X.", ".X.X.", "XXXXX", ".X.X.", "XXXXX", ".X.X.", ".X.X."}, /* # */
+    {"..X..", ".XXXX", "X.X..", ".XXX.", "..X.X", "XXXX.", "..X.."}, /* $ */
+    {"XX...", "XX..X", "...X.", "..X..", ".X...", "X..XX", "...XX"}, /* % */
+    {".XX..", "X..X.", "X.X..", ".X...", "X.X.X", "X..X.", ".XX.X"}, /* & */
+    {"..X..", "..X..", ".....", ".....", ".....", ".....", "....."}, /* ' */
+    {"...X.", "..X..", ".X...", ".X...", ".X...", "..X..", "...X."}, /* ( */
+    {".X...", "..X..", "...X.", "...X.", "...X.", "..X..", ".X..."}, /* ) */
+    {".....", "..X..", "X.X.X", ".XXX.", "X.X.X", "..X..", "....."}, /* * */
+    {".....", "..X..", "..X..", "XXXXX", "..X..", "..X..", "....."}, /* + */
+    {".....", ".....", ".....", ".....", ".XX..", "..X..", ".X..."}, /* , */
+    {".....", ".....", ".....", "XXXXX", ".....", ".....", "....."}, /* - */
+    {".....", ".....", ".....", ".....", ".....", ".XX..", ".XX.."}, /* . */
+    {".....", "....X", "...X.", "..X..", ".X...", "X....", "....."}, /* / */
+    {".XXX.", "X...X", "X..XX", "X.X.X", "XX..X", "X...X", ".XXX."}, /* 0 */
+    {"..X..", ".XX..", "..X..", "..X..", "..X..", "..X..", ".XXX."}, /* 1 */
+    {".XXX.", "X...X", "....X", "...X.", "..X..", ".X...", "XXXXX"}, /* 2 */
+    {"XXXXX", "...X.", "..X..", "...X.", "....X", "X...X", ".XXX."}, /* 3 */
+    {"...X.", "..XX.", ".X.X.", "X..X.", "XXXXX", "...X.", "...X."}, /* 4 */
+    {"XXXXX", "X....", "XXXX.", "....X", "....X", "X...X", ".XXX."}, /* 5 */
+    {"..XX.", ".X...", "X....", "XXXX.", "X...X", "X...X", ".XXX."}, /* 6 */
+    {"XXXXX", "....X", "...X.", "..X..", ".X...", ".X...", ".X..."}, /* 7 */
+    {".XXX.", "X...X", "X...X", ".XXX.", "X...X", "X...X", ".XXX."}, /* 8 */
+    {".XXX.", "X...X", "X...X", ".XXXX", "....X", "...X.", ".XX.."}, /* 9 */
+    {".....", ".XX..", ".XX..", ".....", ".XX..", ".XX..", "....."}, /* : */
+    {".....", ".XX..", ".XX..", ".....", ".XX..", "..X..", ".X..."}, /* ; */
+    {"...X.", "..X..", ".X...", "X....", ".X...", "..X..", "...X."}, /* < */
+    {".....", ".....", "XXXXX", ".....", "XXXXX", ".....", "....."}, /* = */
+    {".X...", "..X..", "...X.", "....X", "...X.", "..X..", ".X..."}, /* > */
+    {".XXX.", "X...X", "....X", "...X.", "..X..", ".....", "..X.."}, /* ? */
+    {".XXX.", "X...X", "....X", ".XX.X", "X.X.X", "X.X.X", ".XXX."}, /* @ */
+    {".XXX.", "X...X", "X...X", "XXXXX", "X...X", "X...X", "X...X"}, /* A */
+    {"XXXX.", "X...X", "X...X", "XXXX.", "X...X", "X...X", "XXXX."}, /* B */
+    {".XXX.", "X...X", "X....", "X....", "X....", "X...X", ".XXX."}, /* C */
+    {"XXX..", "X..X.", "X...X", "X...X", "X...X", "X..X.", "XXX.."}, /* D */
+    {"XXXXX", "X....", "X....", "XXXX.", "X....", "X....", "XXXXX"}, /* E */
+    {"XXXXX", "X....", "X....", "XXXX.", "X....", "X....", "X...."}, /* F */
+    {".XXX.", "X...X", "X....", "X.XXX", "X...X", "X...X", ".XXXX"}, /* G */
+    {"X...X", "X...X", "X...X", "XXXXX", "X...X", "X...X", "X...X"}, /* H */
+    {".XXX.", "..X..", "..X..", "..X..", "..X..", "..X..", ".XXX."}, /* I */
+    {"..XXX", "...X.", "...X.", "...X.", "...X.", "X..X.", ".XX.."}, /* J */
+    {"X...X", "X..X.", "X.X..", "XX...", "X.X..", "X..X.", "X...X"}, /* K */
+    {"X....", "X....", "X....", "X....", "X....", "X....", "XXXXX"}, /* L */
+    {"X...X", "XX.XX", "X.X.X", "X.X.X", "X...X", "X...X", "X...X"}, /* M */
+    {"X...X", "X...X", "XX..X", "X.X.X", "X..XX", "X...X", "X...X"}, /* N */
+    {".XXX.", "X...X", "X...X", "X...X", "X...X", "X...X", ".XXX."}, /* O */
+    {"XXXX.", "X...X", "X...X", "XXXX.", "X....", "X....", "X...."}, /* P */
+    {".XXX.", "X...X", "X...X", "X...X", "X.X.X", "X..X.", ".XX.X"}, /* Q */
+    {"XXXX.", "X...X", "X...X", "XXXX.", "X.X..", "X..X.", "X...X"}, /* R */
+    {".XXXX", "X....", "X....", ".XXX.", "....X", "....X", "XXXX."}, /* S */
+    {"XXXXX", "..X..", "..X..", "..X..", "..X..", "..X..", "..X.."}, /* T */
+    {"X...X", "X...X", "X...X", "X...X", "X...X", "X...X", ".XXX."}, /* U */
+    {"X...X", "X...X", "X...X", "X...X", "X...X", ".X.X.", "..X.."}, /* V */
+    {"X...X", "X...X", "X...X", "X.X.X", "X.X.X", "X.X.X", ".X.X."}, /* W */
+    {"X...X", "X...X", ".X.X.", "..X..", ".X.X.", "X...X", "X...X"}, /* X */
+    {"X...X", "X...X", ".X.X.", "..X..", "..X..", "..X..", "..X.."}, /* Y */
+    {"XXXXX", "....X", "...X.", "..X..", ".X...", "X....", "XXXXX"}, /* Z */
+    {".XXX.", ".X...", ".X...", ".X...", ".X...", ".X...", ".XXX."}, /* [ */
+    {".....", "X....", ".X...", "..X..", "...X.", "....X", "....."}, /* \ */
+    {".XXX.", "...X.", "...X.", "...X.", "...X.", "...X.", ".XXX."}, /* ] */
+    {"..X..", ".X.X.", "X...X", ".....", ".....", ".....", "....."}, /* ^ */
+    {".....", ".....", ".....", ".....", ".....", ".....", "XXXXX"}, /* _ */
+    {".X...", "..X..", ".....", ".....", ".....", ".....", "....."}, /* ` */
+    {".....", ".....", ".XXX.", "....X", ".XXXX", "X...X", ".XXXX"}, /* a */
+    {"X....", "X....", "X.XX.", "XX..X", "X...X", "X...X", "XXXX."}, /* b */
+    {".....", ".....", ".XXX.", "X....", "X....", "X...X", ".XXX."}, /* c */
+    {"....X", "....X", ".XX.X", "X..XX", "X...X", "X...X", ".XXXX"}, /* d */
+    {".....", ".....", ".XXX.", "X...X", "XXXXX", "X....", ".XXX."}, /* e */
+    {"..XX.", ".X..X", ".X...", "XXX..", ".X...", ".X...", ".X..."}, /* f */
+    {".....", ".XXXX", "X...X", "X...X", ".XXXX", "....X", ".XXX."}, /* g */
+    {"X....", "X....", "X.XX.", "XX..X", "X...X", "X...X", "X...X"}, /* h */
+    {"..X..", ".....", ".XX..", "..X..", "..X..", "..X..", ".XXX."}, /* i */
+    {"...X.", ".....", "..XX.", "...X.", "...X.", "X..X.", ".XX.."}, /* j */
+    {"X....", "X....", "X..X.", "X.X..", "XX...", "X.X..", "X..X."}, /* k */
+    {".XX..", "..X..", "..X..", "..X..", "..X..", "..X..", ".XXX."}, /* l */
+    {".....", ".....", "XX.X.", "X.X.X", "X.X.X", "X...X", "X...X"}, /* m */
+    {".....", ".....", "X.XX.", "XX..X", "X...X", "X...X", "X...X"}, /* n */
+    {".....", ".....", ".XXX.", "X...X", "X...X", "X...X", ".XXX."}, /* o */
+    {".....", ".....", "XXXX.", "X...X", "XXXX.", "X....", "X...."}, /* p */
+    {".....", ".....", ".XX.X", "X..XX", ".XXXX", "....X", "....X"}, /* q */
+    {".....", ".....", "X.XX.", "XX..X", "X....", "X....", "X...."}, /* r */
+    {".....", ".....", ".XXX.", "X....", ".XXX.", "....X", "XXXX."}, /* s */
+    {".X...", ".X...", "XXX..", ".X...", ".X...", ".X..X", "..XX."}, /* t */
+    {".....", ".....", "X...X", "X...X", "X...X", "X..XX", ".XX.X"}, /* u */
+    {".....", ".....", "X...X", "X...X", "X...X", ".X.X.", "..X.."}, /* v */
+    {".....", ".....", "X...X", "X...X", "X.X.X", "X.X.X", ".X.X."}, /* w */
+    {".....", ".....", "X...X", ".X.X.", "..X..", ".X.X.", "X...X"}, /* x */
+    {".....", ".....", "X...X", "X...X", ".XXXX", "....X", ".XXX."}, /* y */
+    {".....", ".....", "XXXXX", "...X.", "..X..", ".X...", "XXXXX"}, /* z */
+    {"...X.", "..X..", "..X..", ".X...", "..X..", "..X..", "...X."}, /* { */
+    {"..X..", "..X..", "..X..", "..X..", "..X..", "..X..", "..X.."}, /* | */
+    {".X...", "..X..", "..X..", "...X.", "..X..", "..X..", ".X..."}, /* } */
+    {".....", ".....", ".X...", "X.X.X", "...X.", ".....", "....."}, /* ~ */
+};
+
+/* Whether pixel (col, row) of the glyph for character ch is set; unknown characters are a box. */
+static int glyph_pixel(unsigned char ch, int col, int row) {
+    if (ch < 32 || ch > 126) return row == 0 || row == 6 || col == 0 || col == 4;
+    return font[ch - 32][row][col] == 'X';
+}
+
+int cnnc_text_width(const char *text, int scale) {
+    return (int)strlen(text) * CNNC_FONT_CELL_WIDTH * scale;
+}
+
+/* Letters with a descender sit one row lower in their cell. */
+static int glyph_drop(unsigned char ch) {
+    return ch == 'g' || ch == 'j' || ch == 'p' || ch == 'q' || ch == 'y' || ch == ',' || ch == ';';
+}
+
+void cnnc_draw_text(cnnc_image *img, int x, int y, const char *text, int scale, cnnc_rgb c) {
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++, x += CNNC_FONT_CELL_WIDTH * scale)
+        for (int row = 0; row < 7; row++)
+            for (int col = 0; col < 5; col++)
+                if (glyph_pixel(*p, col, row))
+                    cnnc_draw_rect(img, x + col * scale, y + (row + 1 + glyph_drop(*p)) * scale, scale, scale, c);
+}
+
+void cnnc_draw_text_vertical(cnnc_image *img, int x, int y, const char *text, int scale, cnnc_rgb c) {
+    /* character k's cell runs upwards from the bottom of the box; font row r becomes column r */
+    const int length = cnnc_text_width(text, scale);
+    int k = 0;
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++, k++)
+        for (int row = 0; row < 7; row++)
+            for (int col = 0; col < 5; col++)
+                if (glyph_pixel(*p, col, row))
+                    cnnc_draw_rect(img, x + (row + 1 + glyph_drop(*p)) * scale, y + length - (k * CNNC_FONT_CELL_WIDTH + col + 1) * scale, scale, scale, c);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Tensors as pictures
+ * ------------------------------------------------------------------------------------- */
+
+void cnnc_range(const float *x, int64_t n, float *lo, float *hi) {
+    int any = 0;
+    *lo = *hi = 0.0f;
+    for (int64_t i = 0; i < n; i++) {
+        if (!isfinite(x[i])) continue;
+        if (!any || x[i] < *lo) *lo = x[i];
+        if (!any || x[i] > *hi) *hi = x[i];
+        any = 1;
+    }
+}
+
+/* The position of v between lo and hi (0.5 when they are equal). */
+static float level(float v, float lo, float hi) {
+    return hi > lo ? (v - lo) / (hi - lo) : 0.5f;
+}
+
+cnnc_status cnnc_tile_plane(const float *plane, int h, int w, float lo, float hi, cnnc_colormap map,
+                            cnnc_image *out, cnnc_error *err) {
+    cnnc_status s = cnnc_image_create(out, w, h, 3, err);
+    if (s != CNNC_OK) return s;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            const float t = level(plane[(size_t)y * w + x], lo, hi);
+            const uint8_t g = cnnc_gray(t);
+            cnnc_draw_pixel(out, x, y, map == CNNC_MAP_VIRIDIS ? cnnc_viridis(t) : (cnnc_rgb){g, g, g});
+        }
+    return CNNC_OK;
+}
+
+cnnc_status cnnc_tile_rgb(const float *chw, int h, int w, float lo, float hi, cnnc_image *out, cnnc_error *err) {
+    cnnc_status s = cnnc_image_create(out, w, h, 3, err);
+    if (s != CNNC_OK) return s;
+    const size_t plane = (size_t)h * w;
+    for (size_t i = 0; i < plane; i++)
+        for (int k = 0; k < 3; k++) out->pixels[i * 3 + k] = cnnc_gray(level(chw[k * plane + i], lo, hi));
+    return CNNC_OK;
+}
+
+int cnnc_tile_scale(int h, int w, int target) {
+    const int side = h > w ? h : w;
+    int scale = side > 0 ? (target + side / 2) / side : 1;
+    if (scale < 1) scale = 1;
+    return scale > 64 ? 64 : scale;
+}
+
+cnnc_status cnnc_grid(const cnnc_image *tiles, int count, int columns, int scale, int gap, cnnc_rgb background,
+                      cnnc_image *out, cnnc_grid_layout *layout, cnnc_error *err) {
+    if (count < 1) {
+        cnnc_error_set(err, CNNC_ERR_ARGUMENT, "a grid needs at least one tile");
+        return CNNC_ERR_ARGUMENT;
+    }
+    if (scale < 1) scale = 1;
+    if (columns < 1) {
+        columns = (int)ceil(sqrt((double)count));
+        if (columns < 1) columns = 1;
+    }
+    if (columns > count) columns = count;
+    cnnc_grid_layout g = {columns, (count + columns - 1) / columns, 0, 0, gap, scale};
+    for (int i = 0; i < count; i++) {
+        if (tiles[i].width * scale > g.cell_width) g.cell_width = tiles[i].width * scale;
+        if (tiles[i].height * scale > g.cell_height) g.cell_height = tiles[i].height * scale;
+    }
+    cnnc_status s = cnnc_image_create(out, gap + columns * (g.cell_width + gap), gap + g.rows * (g.cell_height + gap), 3, err);
+    if (s != CNNC_OK) return s;
+    cnnc_draw_fill(out, background);
+    for (int i = 0; i < count; i++)
+        cnnc_draw_image(out, &tiles[i], gap + (i % columns) * (g.cell_width + gap), gap + (i / columns) * (g.cell_height + gap), scale);
+    if (layout) *layout = g;
+    return CNNC_OK;
+}
+
+/* ---- plot.c ---- */
+/*
+ * plot.c — line plots with axes, ticks, labels and a legend on the RGB canvas, and the
+ * training log (the CSV file `cnnc train --log` writes) read back and plotted. See
+ * cnnc_image.h.
+ */
+
+
+#include "cnnc_image.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const cnnc_rgb ink = {40, 40, 40}, faint = {225, 225, 225}, guide = {170, 170, 170};
+
+/* Margins of a panel around its plotting area: room for the title, tick labels and axis labels. */
+enum { PLOT_LEFT = 64, PLOT_RIGHT = 14, PLOT_TOP = 26, PLOT_BOTTOM = 42 };
+
+void cnnc_plot_area(int x, int y, int w, int h, int *ax, int *ay, int *aw, int *ah) {
+    *ax = x + PLOT_LEFT;
+    *ay = y + PLOT_TOP;
+    *aw = w - PLOT_LEFT - PLOT_RIGHT;
+    *ah = h - PLOT_TOP - PLOT_BOTTOM;
+}
+
+/* A tick step of 1, 2 or 5 times a power of ten giving about `target` intervals over span. */
+static double nice_step(double span, int target) {
+    const double raw = span / target, power = pow(10.0, floor(log10(raw))), f = raw / power;
+    return power * (f < 1.5 ? 1.0 : f < 3.5 ? 2.0 : f < 7.5 ? 5.0 : 10.0);
+}
+
+/* Formats a tick value with as many decimals as the step needs. */
+static void tick_label(char *buf, size_t size, double v, double step) {
+    int decimals = step >= 1.0 ? 0 : (int)ceil(-log10(step) - 1e-9);
+    if (decimals > 6) decimals = 6;
+    if (fabs(v) < step * 1e-9) v = 0.0;
+    snprintf(buf, size, "%.*f", decimals, v);
+}
+
+/* The data range over every finite point of every series (x or y). */
+static void series_range(const cnnc_series *series, int count, int want_y, double *lo, double *hi) {
+    *lo = INFINITY;
+    *hi = -INFINITY;
+    for (int s = 0; s < count; s++)
+        for (int i = 0; i < series[s].count; i++) {
+            const double x = series[s].x[i], y = series[s].y[i], v = want_y ? y : x;
+            if (!isfinite(x) || !isfinite(y)) continue;
+            if (v < *lo) *lo = v;
+            if (v > *hi) *hi = v;
+        }
+    if (!(*lo <= *hi)) { *lo = 0.0; *hi = 1.0; }
+    if (*hi - *lo < 1e-12) { *lo -= 0.5; *hi += 0.5; }
+}
+
+void cnnc_plot_draw(cnnc_image *img, int x, int y, int w, int h, const cnnc_plot *plot,
+                    const cnnc_series *series, int count) {
+    int ax, ay, aw, ah;
+    cnnc_plot_area(x, y, w, h, &ax, &ay, &aw, &ah);
+    double x0, x1, y0, y1;
+    series_range(series, count, 0, &x0, &x1);
+    series_range(series, count, 1, &y0, &y1);
+    if (!isnan(plot->y_min)) y0 = plot->y_min;
+    if (!isnan(plot->y_max)) y1 = plot->y_max;
+    /* widen y to whole ticks so the curve never touches the frame */
+    const double ystep = nice_step(y1 - y0, 5), xstep = nice_step(x1 - x0, 6);
+    if (isnan(plot->y_min)) y0 = floor(y0 / ystep) * ystep;
+    if (isnan(plot->y_max)) y1 = ceil(y1 / ystep) * ystep;
+    #define PX(v) (ax + (int)lround(((v) - x0) / (x1 - x0) * (aw - 1)))
+    #define PY(v) (ay + ah - 1 - (int)lround(((v) - y0) / (y1 - y0) * (ah - 1)))
+
+    /* grid lines and tick labels */
+    char label[32];
+    for (double v = ceil(y0 / ystep - 1e-9) * ystep; v <= y1 + ystep * 1e-9; v += ystep) {
+        cnnc_draw_line(img, ax, PY(v), ax + aw - 1, PY(v), 1, 0, faint);
+        cnnc_draw_line(img, ax - 4, PY(v), ax - 1, PY(v), 1, 0, ink);
+        tick_label(label, sizeof label, v, ystep);
+        cnnc_draw_text(img, ax - 6 - cnnc_text_width(label, 1), PY(v) - 5, label, 1, ink);
+    }
+    for (double v = ceil(x0 / xstep - 1e-9) * xstep; v <= x1 + xstep * 1e-9; v += xstep) {
+        cnnc_draw_line(img, PX(v), ay, PX(v), ay + ah - 1, 1, 0, faint);
+        cnnc_draw_line(img, PX(v), ay + ah, PX(v), ay + ah + 3, 1, 0, ink);
+        tick_label(label, sizeof label, v, xstep);
+        cnnc_draw_text(img, PX(v) - cnnc_text_width(label, 1) / 2, ay + ah + 4, label, 1, ink);
+    }
+    for (int i = 0; i < plot->vline_count; i++)
+        if (plot->vlines[i] >= x0 && plot->vlines[i] <= x1)
+            cnnc_draw_line(img, PX(plot->vlines[i]), ay, PX(plot->vlines[i]), ay + ah - 1, 1, 2, guide);
+
+    /* the series, clipped to the plotting area */
+    for (int s = 0; s < count; s++) {
+        const cnnc_series *e = &series[s];
+        int have = 0, px = 0, py = 0;
+        for (int i = 0; i < e->count; i++) {
+            if (!isfinite(e->x[i]) || !isfinite(e->y[i])) { have = 0; continue; }
+            double v = e->y[i] < y0 ? y0 : e->y[i] > y1 ? y1 : e->y[i];
+            const int qx = PX(e->x[i]), qy = PY(v);
+            if (have) cnnc_draw_line(img, px, py, qx, qy, 2, e->dash, e->color);
+            if (e->markers) cnnc_draw_rect(img, qx - 2, qy - 2, 5, 5, e->color);
+            px = qx; py = qy; have = 1;
+        }
+    }
+    #undef PX
+    #undef PY
+
+    /* frame, title, axis labels */
+    cnnc_draw_frame(img, ax - 1, ay - 1, aw + 2, ah + 2, 1, ink);
+    if (plot->title) cnnc_draw_text(img, ax + (aw - cnnc_text_width(plot->title, 2)) / 2, y + 2, plot->title, 2, ink);
+    if (plot->x_label) cnnc_draw_text(img, ax + (aw - cnnc_text_width(plot->x_label, 1)) / 2, ay + ah + 18, plot->x_label, 1, ink);
+    if (plot->y_label) cnnc_draw_text_vertical(img, x + 2, ay + (ah - cnnc_text_width(plot->y_label, 1)) / 2, plot->y_label, 1, ink);
+
+    /* legend: a short line of each labelled series and its label, top right */
+    int rows = 0, widest = 0;
+    for (int s = 0; s < count; s++)
+        if (series[s].label) {
+            rows++;
+            if (cnnc_text_width(series[s].label, 1) > widest) widest = cnnc_text_width(series[s].label, 1);
+        }
+    if (rows == 0) return;
+    const int lw = widest + 34, lh = rows * 12 + 6, lx = ax + aw - lw - 6, ly = ay + 6;
+    cnnc_draw_rect(img, lx, ly, lw, lh, (cnnc_rgb){255, 255, 255});
+    cnnc_draw_frame(img, lx, ly, lw, lh, 1, guide);
+    int row = 0;
+    for (int s = 0; s < count; s++) {
+        if (!series[s].label) continue;
+        const int cy = ly + 9 + row * 12;
+        cnnc_draw_line(img, lx + 5, cy, lx + 24, cy, 2, series[s].dash, series[s].color);
+        if (series[s].markers) cnnc_draw_rect(img, lx + 12, cy - 2, 5, 5, series[s].color);
+        cnnc_draw_text(img, lx + 29, cy - 5, series[s].label, 1, ink);
+        row++;
+    }
+}
+
+/* ---------------------------------------------------------------------------------------
+ * The training log
+ * ------------------------------------------------------------------------------------- */
+
+void cnnc_log_table_free(cnnc_log_table *t) {
+    if (t == NULL) return;
+    free(t->epoch);
+    free(t->step);
+    free(t->loss);
+    free(t->accuracy);
+    free(t->lr);
+    free(t->test_loss);
+    free(t->test_accuracy);
+    memset(t, 0, sizeof *t);
+}
+
+/* Splits a CSV line in place at commas; returns the number of fields (at most max). */
+static int split_fields(char *line, char **fields, int max) {
+    int n = 0;
+    line[strcspn(line, "\r\n")] = '\0';
+    for (char *p = line; n < max;) {
+        fields[n++] = p;
+        char *comma = strchr(p, ',');
+        if (!comma) break;
+        *comma = '\0';
+        p = comma + 1;
+    }
+    return n;
+}
+
+/* A field as a number; empty is NaN. Returns 0 for text that is not a number. */
+static int parse_number(const char *field, double *v) {
+    if (*field == '\0') { *v = NAN; return 1; }
+    char *end;
+    errno = 0;
+    *v = strtod(field, &end);
+    return *end == '\0' && errno == 0;
+}
+
+cnnc_status cnnc_log_read(const char *path, cnnc_log_table *out, cnnc_error *err) {
+    memset(out, 0, sizeof *out);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        cnnc_error_set(err, CNNC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+        return CNNC_ERR_IO;
+    }
+    static const char *const names[7] = {"epoch", "step", "loss", "accuracy", "lr", "test_loss", "test_accuracy"};
+    int column[7];
+    char line[4096];
+    char *fields[64];
+    cnnc_status s = CNNC_OK;
+    if (!fgets(line, sizeof line, f)) {
+        cnnc_error_set(err, CNNC_ERR_FORMAT, "%s: empty file, expected the header '%s'", path, CNNC_LOG_HEADER);
+        fclose(f);
+        return CNNC_ERR_FORMAT;
+    }
+    const int header = split_fields(line, fields, 64);
+    for (int k = 0; k < 7; k++) {
+        column[k] = -1;
+        for (int i = 0; i < header; i++)
+            if (strcmp(fields[i], names[k]) == 0) column[k] = i;
+        if (column[k] < 0) {
+            cnnc_error_set(err, CNNC_ERR_FORMAT, "%s:1: no column '%s' (a log of `cnnc train --log` starts with '%s')", path, names[k],
+                           CNNC_LOG_HEADER);
+            fclose(f);
+            return CNNC_ERR_FORMAT;
+        }
+    }
+    int capacity = 0;
+    for (int number = 2; fgets(line, sizeof line, f); number++) {
+        if (line[strspn(line, " \t\r\n")] == '\0') continue;
+        const int n = split_fields(line, fields, 64);
+        double v[7];
+        for (int k = 0; k < 7; k++) {
+            if (column[k] >= n || !parse_number(fields[column[k]], &v[k]) || (k < 2 && isnan(v[k]))) {
+                cnnc_error_set(err, CNNC_ERR_FORMAT, "%s:%d: column '%s': expected a number, got '%s'", path, number, names[k],
+                               column[k] < n ? fields[column[k]] : "");
+                s = CNNC_ERR_FORMAT;
+                break;
+            }
+        }
+        if (s != CNNC_OK) break;
+        if (out->count == capacity) {
+            capacity = capacity ? 2 * capacity : 64;
+            int *epoch = realloc(out->epoch, sizeof(int) * (size_t)capacity);
+            if (epoch) out->epoch = epoch;
+            int64_t *step = realloc(out->step, sizeof(int64_t) * (size_t)capacity);
+            if (step) out->step = step;
+            double **columns[5] = {&out->loss, &out->accuracy, &out->lr, &out->test_loss, &out->test_accuracy};
+            int ok = epoch && step;
+            for (int k = 0; k < 5; k++) {
+                double *p = realloc(*columns[k], sizeof(double) * (size_t)capacity);
+                if (p) *columns[k] = p; else ok = 0;
+            }
+            if (!ok) {
+                cnnc_error_set(err, CNNC_ERR_ALLOC, "%s: out of memory at line %d", path, number);
+                s = CNNC_ERR_ALLOC;
+                break;
+            }
+        }
+        out->epoch[out->count] = (int)v[0];
+        out->step[out->count] = (int64_t)v[1];
+        out->loss[out->count] = v[2];
+        out->accuracy[out->count] = v[3];
+        out->lr[out->count] = v[4];
+        out->test_loss[out->count] = v[5];
+        out->test_accuracy[out->count] = v[6];
+        out->count++;
+    }
+    fclose(f);
+    if (s == CNNC_OK && out->count == 0) {
+        cnnc_error_set(err, CNNC_ERR_FORMAT, "%s: the log has a header but no rows", path);
+        s = CNNC_ERR_FORMAT;
+    }
+    if (s != CNNC_OK) cnnc_log_table_free(out);
+    return s;
+}
+
+cnnc_status cnnc_plot_log(const cnnc_log_table *log, int width, int height, cnnc_image *out, cnnc_error *err) {
+    const int n = log->count;
+    cnnc_status s = cnnc_image_create(out, width, height, 3, err);
+    if (s != CNNC_OK) return s;
+    cnnc_draw_fill(out, (cnnc_rgb){255, 255, 255});
+    double *buf = malloc(sizeof(double) * (size_t)(9 * n + 1));
+    if (buf == NULL) {
+        cnnc_image_free(out);
+        cnnc_error_set(err, CNNC_ERR_ALLOC, "out of memory plotting %d rows", n);
+        return CNNC_ERR_ALLOC;
+    }
+    /* columns: every row's step; the end-of-epoch rows' step, loss, accuracy, test loss, test accuracy */
+    double *step = buf, *estep = buf + n, *eloss = buf + 2 * n, *eacc = buf + 3 * n, *tloss = buf + 4 * n,
+           *tacc = buf + 5 * n, *sloss = buf + 6 * n, *sacc = buf + 7 * n, *sstep = buf + 8 * n;
+    int epochs = 0, steps = 0, tests = 0;
+    for (int i = 0; i < n; i++) {
+        step[i] = (double)log->step[i];
+        if (i + 1 == n || log->epoch[i + 1] > log->epoch[i]) {
+            estep[epochs] = step[i];
+            eloss[epochs] = log->loss[i];
+            eacc[epochs] = 100.0 * log->accuracy[i];
+            tloss[epochs] = log->test_loss[i];
+            tacc[epochs] = 100.0 * log->test_accuracy[i];
+            tests += isfinite(log->test_loss[i]);
+            epochs++;
+        } else {
+            sstep[steps] = step[i];
+            sloss[steps] = log->loss[i];
+            sacc[steps] = 100.0 * log->accuracy[i];
+            steps++;
+        }
+    }
+    const cnnc_rgb light = {140, 180, 225}, blue = {31, 119, 180}, orange = {230, 110, 20};
+    for (int panel = 0; panel < 2; panel++) {
+        cnnc_series series[3];
+        int count = 0;
+        if (steps > 0)
+            series[count++] = (cnnc_series){sstep, panel ? sacc : sloss, steps, light, "train, running", 0, 0};
+        series[count++] = (cnnc_series){estep, panel ? eacc : eloss, epochs, blue, "train, epoch", 1, 0};
+        if (tests > 0) series[count++] = (cnnc_series){estep, panel ? tacc : tloss, epochs, orange, "test, epoch", 1, 0};
+        cnnc_plot plot = {panel ? "accuracy" : "loss", "step", panel ? "accuracy (%)" : "loss (cross-entropy)", panel ? NAN : 0.0,
+                          NAN, estep, epochs > 1 ? epochs - 1 : 0};
+        cnnc_plot_draw(out, panel * (width / 2), 0, width / 2, height, &plot, series, count);
+    }
+    free(buf);
+    return CNNC_OK;
+}
+
+"""####
+
+    /// Writes cnnc_image.h and cnnc_image.c into `directory`; returns the C files' names.
+    public static func writeImage(to directory: String) throws -> [String] {
+        for (name, text) in [("cnnc_image.h", imageHeader), ("cnnc_image.c", imageSource)] {
+            guard FileManager.default.createFile(atPath: "\(directory)/\(name)", contents: Data(text.utf8)) else {
+                throw DriverError("error: cannot write '\(directory)/\(name)'")
+            }
+        }
+        return ["cnnc_image.c"]
+    }
+
     /// Writes cnnc_runtime.h and cnnc_runtime.c into `directory`; returns the C files' names.
     public static func write(to directory: String) throws -> [String] {
         for (name, text) in [("cnnc_runtime.h", header), ("cnnc_runtime.c", source)] {
