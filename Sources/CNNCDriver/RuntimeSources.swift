@@ -5771,6 +5771,462 @@ cnnc_status cnnc_plot_log(const cnnc_log_table *log, int width, int height, cnnc
 
 """####
 
+    /// Runtime/visualize: the programs of `cnnc visualize` (viz.h, common.c, one .c per subcommand).
+    public static let visualize: [(name: String, text: String)] = [
+        ("common.c", ####"""
+/*
+ * common.c — options, the model, inputs, data sets, pictures of inputs and the progress
+ * line, shared by the programs of `cnnc visualize` (see viz.h).
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "viz.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int g_argc;
+static char **g_argv;
+
+void viz_options(int argc, char **argv) {
+    g_argc = argc;
+    g_argv = argv;
+}
+
+const char *viz_option(const char *key, const char *fallback) {
+    const size_t len = strlen(key);
+    for (int i = 1; i < g_argc; i++)
+        if (strncmp(g_argv[i], key, len) == 0 && g_argv[i][len] == '=') return g_argv[i] + len + 1;
+    return fallback;
+}
+
+int viz_fail(const char *fmt, ...) {
+    va_list args;
+    va_start(args, fmt);
+    fputs("error: ", stderr);
+    vfprintf(stderr, fmt, args);
+    fputc('\n', stderr);
+    va_end(args);
+    return 1;
+}
+
+int viz_model_open(viz_model *m) {
+    const char *weights = viz_option("weights", NULL);
+    const uint64_t seed = strtoull(viz_option("seed", "0"), NULL, 10);
+    cnnc_status s = MODEL(create)(&m->ctx);
+    if (s == CNNC_OK) s = MODEL(init_weights)(&m->ctx, seed);
+    if (s == CNNC_OK && weights) s = MODEL(load_weights)(&m->ctx, weights);
+#if VIZ_TRAINING
+    if (s == CNNC_OK) s = MODEL(trainer_create)(&m->trainer, seed);
+#endif
+    if (s != CNNC_OK) return viz_fail("%s", MODEL(last_error)(&m->ctx));
+    return 0;
+}
+
+void viz_model_close(viz_model *m) {
+#if VIZ_TRAINING
+    MODEL(trainer_destroy)(&m->trainer);
+#endif
+    MODEL(destroy)(&m->ctx);
+}
+
+void viz_batch_free(viz_batch *b) {
+    free(b->x);
+    free(b->labels);
+    memset(b, 0, sizeof *b);
+}
+
+/* Room for n samples and their labels (unknown). */
+static int batch_alloc(viz_batch *b, int n) {
+    b->n = n;
+    b->x = malloc(sizeof(float) * (size_t)n * VIZ_INPUT_SIZE);
+    b->labels = malloc(sizeof(int32_t) * (size_t)n);
+    if (!b->x || !b->labels) return viz_fail("out of memory for %d inputs", n);
+    for (int i = 0; i < n; i++) b->labels[i] = -1;
+    return 0;
+}
+
+static int ends_with(const char *s, const char *suffix) {
+    const size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+static const char *const channel_names[5] = {"", "gray", "gray+alpha", "RGB", "RGBA"};
+
+/* A PNG as one sample: channels checked against the network's, alpha dropped, resized on request. */
+static int read_png(const char *path, viz_batch *b) {
+    cnnc_error err;
+    cnnc_image img, sized;
+    if (cnnc_png_read(path, &img, &err) != CNNC_OK) return viz_fail("%s", err.message);
+    const int color = img.channels >= 3 ? 3 : 1;
+    if (color != VIZ_C) {
+        viz_fail("%s is %s (%d channel%s); network '%s' takes %dx%dx%d inputs (%s)", path, channel_names[img.channels],
+                 img.channels, img.channels > 1 ? "s" : "", VIZ_NETWORK, VIZ_C, VIZ_H, VIZ_W, VIZ_C == 3 ? "RGB" : VIZ_C == 1 ? "gray" : "not an image");
+        cnnc_image_free(&img);
+        return 1;
+    }
+    if (img.width != VIZ_W || img.height != VIZ_H) {
+        if (atoi(viz_option("resize", "0")) == 0) {
+            viz_fail("%s is %dx%d pixels; network '%s' takes %dx%d (add --resize to resize it)", path, img.width, img.height,
+                     VIZ_NETWORK, VIZ_W, VIZ_H);
+            cnnc_image_free(&img);
+            return 1;
+        }
+        if (cnnc_image_resize(&img, VIZ_W, VIZ_H, &sized, &err) != CNNC_OK) {
+            cnnc_image_free(&img);
+            return viz_fail("%s", err.message);
+        }
+        cnnc_image_free(&img);
+        img = sized;
+    }
+    if (batch_alloc(b, 1)) return 1;
+    /* interleaved 8-bit pixels to planar floats in [0, 1] */
+    for (int c = 0; c < VIZ_C; c++)
+        for (int i = 0; i < VIZ_H * VIZ_W; i++) b->x[c * VIZ_H * VIZ_W + i] = img.pixels[(size_t)i * img.channels + c] / 255.0f;
+    cnnc_image_free(&img);
+    return 0;
+}
+
+static int read_npy(const char *path, viz_batch *b) {
+    cnnc_error err;
+    cnnc_array_f32 a;
+    if (cnnc_npy_read_f32(path, &a, &err) != CNNC_OK) return viz_fail("%s", err.message);
+    const int batched = a.ndim == 4;
+    if ((a.ndim != 3 && a.ndim != 4) || a.shape[batched] != VIZ_C || a.shape[batched + 1] != VIZ_H || a.shape[batched + 2] != VIZ_W
+        || (batched && a.shape[0] < 1)) {
+        char shape[128] = "";
+        for (int i = 0; i < a.ndim; i++) snprintf(shape + strlen(shape), sizeof shape - strlen(shape), i ? ",%lld" : "%lld", (long long)a.shape[i]);
+        cnnc_array_f32_free(&a);
+        return viz_fail("%s has shape (%s); network '%s' takes (%d,%d,%d) or (N,%d,%d,%d)", path, shape, VIZ_NETWORK, VIZ_C, VIZ_H,
+                        VIZ_W, VIZ_C, VIZ_H, VIZ_W);
+    }
+    const int n = batched ? (int)a.shape[0] : 1;
+    const char *index = viz_option("index", NULL);
+    if (index) {
+        const int i = atoi(index);
+        if (i < 0 || i >= n) {
+            cnnc_array_f32_free(&a);
+            return viz_fail("--index %d is out of range: %s holds %d input%s", i, path, n, n == 1 ? "" : "s");
+        }
+        if (batch_alloc(b, 1)) return 1;
+        memcpy(b->x, a.data + (size_t)i * VIZ_INPUT_SIZE, sizeof(float) * VIZ_INPUT_SIZE);
+    } else {
+        if (batch_alloc(b, n)) return 1;
+        memcpy(b->x, a.data, sizeof(float) * (size_t)n * VIZ_INPUT_SIZE);
+    }
+    cnnc_array_f32_free(&a);
+    return 0;
+}
+
+int viz_read_dataset(cnnc_dataset *ds) {
+    const char *format = viz_option("format", "fashion-mnist"), *data = viz_option("data", NULL);
+    cnnc_error err;
+    cnnc_status s;
+    if (strcmp(format, "npy") == 0) s = cnnc_dataset_load_npy(data, viz_option("labels", NULL), ds, &err);
+    else if (strcmp(format, "cifar10") == 0) s = cnnc_dataset_load_cifar10(data, 0, ds, &err);
+    else s = cnnc_dataset_load_fashion_mnist(data, 0, ds, &err);
+    if (s != CNNC_OK) return viz_fail("%s", err.message);
+    if (ds->channels != VIZ_C || ds->height != VIZ_H || ds->width != VIZ_W) {
+        viz_fail("the data set has samples of %dx%dx%d; network '%s' takes %dx%dx%d", ds->channels, ds->height, ds->width, VIZ_NETWORK,
+                 VIZ_C, VIZ_H, VIZ_W);
+        cnnc_dataset_free(ds);
+        return 1;
+    }
+    return 0;
+}
+
+int viz_read_input(viz_batch *b) {
+    memset(b, 0, sizeof *b);
+    const char *input = viz_option("input", NULL);
+    if (input && ends_with(input, ".npy")) return read_npy(input, b);
+    if (input) return read_png(input, b);
+    cnnc_dataset ds;
+    if (viz_read_dataset(&ds)) return 1;
+    const int64_t i = atoll(viz_option("index", "0"));
+    if (i < 0 || i >= ds.count) {
+        viz_fail("--index %lld is out of range: the data set's test split has %lld images", (long long)i, (long long)ds.count);
+        cnnc_dataset_free(&ds);
+        return 1;
+    }
+    if (batch_alloc(b, 1) == 0) {
+        memcpy(b->x, ds.images + (size_t)i * VIZ_INPUT_SIZE, sizeof(float) * VIZ_INPUT_SIZE);
+        b->labels[0] = ds.labels[i];
+    }
+    cnnc_dataset_free(&ds);
+    return b->x ? 0 : 1;
+}
+
+int viz_input_picture(const float *chw, cnnc_image *out) {
+    float lo, hi;
+    cnnc_range(chw, VIZ_INPUT_SIZE, &lo, &hi);
+    if (lo >= 0.0f && hi <= 1.0f) {
+        lo = 0.0f;
+        hi = 1.0f;
+    }
+    cnnc_error err;
+    cnnc_status s = VIZ_C == 3 ? cnnc_tile_rgb(chw, VIZ_H, VIZ_W, lo, hi, out, &err)
+                               : cnnc_tile_plane(chw, VIZ_H, VIZ_W, lo, hi, CNNC_MAP_GRAY, out, &err);
+    return s == CNNC_OK ? 0 : viz_fail("%s", err.message);
+}
+
+int viz_write_png(const char *path, const cnnc_image *img) {
+    cnnc_error err;
+    if (cnnc_png_write(path, img, &err) != CNNC_OK) return viz_fail("%s", err.message);
+    return 0;
+}
+
+void viz_progress(const char *what, int64_t done, int64_t total, double started) {
+    static int tty = -1;
+    static int64_t shown = -1;
+    if (tty < 0) tty = isatty(fileno(stdout));
+    const double seconds = cnnc_now_seconds() - started;
+    const int tenth = (int)(10 * done / (total > 0 ? total : 1));
+    if (!tty && tenth == shown && done < total) return;
+    shown = tenth;
+    printf("%s%s: %lld/%lld images (%.0f%%), %.0f images/s%s", tty ? "\r" : "", what, (long long)done, (long long)total,
+           100.0 * (double)done / (double)total, seconds > 0 ? (double)done / seconds : 0.0, tty && done < total ? "" : "\n");
+    fflush(stdout);
+}
+
+#if VIZ_TRAINING
+int viz_layer(const char *name) {
+    const int i = MODEL(layer_index)(name);
+    if (i >= 0) return i;
+    fprintf(stderr, "error: network '%s' has no layer '%s'; its layers:", VIZ_NETWORK, name);
+    for (int k = 0; k < MODEL_MACRO(NUM_LAYERS); k++) fprintf(stderr, "%s %s", k ? "," : "", MODEL(layer)(k)->name);
+    fputc('\n', stderr);
+    return -1;
+}
+
+int viz_argmax(const float *scores, int n) {
+    int best = 0;
+    for (int k = 1; k < n; k++)
+        if (scores[k] > scores[best]) best = k;
+    return best;
+}
+
+void viz_softmax(const float *scores, int n, float *p) {
+    const float top = scores[viz_argmax(scores, n)];
+    double sum = 0.0;
+    for (int k = 0; k < n; k++) sum += exp((double)scores[k] - top);
+    for (int k = 0; k < n; k++) p[k] = (float)(exp((double)scores[k] - top) / sum);
+}
+#endif
+
+"""####),
+        ("curves.c", ####"""
+/*
+ * curves.c — `cnnc visualize curves`: the CSV log of `cnnc train --log` as a plot of loss
+ * and accuracy against the step (two panels), with the end-of-epoch training and test
+ * values marked. Needs no model.
+ *
+ * Options: log=CSV output=PNG [width=960 height=360].
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "cnnc_image.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *option(int argc, char **argv, const char *key, const char *fallback) {
+    const size_t len = strlen(key);
+    for (int i = 1; i < argc; i++)
+        if (strncmp(argv[i], key, len) == 0 && argv[i][len] == '=') return argv[i] + len + 1;
+    return fallback;
+}
+
+int main(int argc, char **argv) {
+    const char *path = option(argc, argv, "log", ""), *output = option(argc, argv, "output", "curves.png");
+    cnnc_error err;
+    cnnc_log_table log;
+    cnnc_image img;
+    if (cnnc_log_read(path, &log, &err) != CNNC_OK || cnnc_plot_log(&log, atoi(option(argc, argv, "width", "960")),
+                                                                    atoi(option(argc, argv, "height", "360")), &img, &err) != CNNC_OK
+        || cnnc_png_write(output, &img, &err) != CNNC_OK) {
+        fprintf(stderr, "error: %s\n", err.message);
+        return 1;
+    }
+    const int last = log.count - 1;
+    printf("wrote %s (%dx%d): %d rows, %d epochs, steps %lld to %lld\n", output, img.width, img.height, log.count, log.epoch[last],
+           (long long)log.step[0], (long long)log.step[last]);
+    printf("last row: train loss %.4f, train accuracy %.2f%%", log.loss[last], 100.0 * log.accuracy[last]);
+    if (isfinite(log.test_accuracy[last])) printf(", test loss %.4f, test accuracy %.2f%%", log.test_loss[last], 100.0 * log.test_accuracy[last]);
+    printf("\n");
+    cnnc_image_free(&img);
+    cnnc_log_table_free(&log);
+    return 0;
+}
+
+"""####),
+        ("filters.c", ####"""
+/*
+ * filters.c — `cnnc visualize filters`: a conv layer's filters as a grid. One tile per
+ * output channel: RGB when the layer has 3 input channels per group, gray when it has 1,
+ * else a row of gray tiles (one per input channel) per output channel. Each filter is
+ * scaled by its own largest |w|: 0 is mid-gray (128), +max|w| white, -max|w| black.
+ *
+ * Options: layer=NAME output=PNG [weights= seed= target=48 (tile side in pixels)].
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "viz.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int main(int argc, char **argv) {
+    viz_options(argc, argv);
+    const char *layer = viz_option("layer", ""), *output = viz_option("output", "filters.png");
+    char name[256];
+    snprintf(name, sizeof name, "%s.weight", layer);
+    viz_model m;
+    if (viz_model_open(&m)) return 1;
+    const MODEL(parameter_info) *info = NULL;
+    for (int i = 0; i < MODEL_MACRO(NUM_PARAMETERS); i++)
+        if (strcmp(MODEL(parameter)(i)->name, name) == 0) info = MODEL(parameter)(i);
+    if (info == NULL || info->ndim != 4) return viz_fail("network '%s' has no conv weight '%s'", VIZ_NETWORK, name);
+    const float *w = MODEL(parameter_data)(&m.ctx, name);
+    const int K = (int)info->shape[0], C = (int)info->shape[1], R = (int)info->shape[2], S = (int)info->shape[3];
+    const int per_row = C == 1 || C == 3 ? 1 : C; /* tiles per output channel */
+    const int count = K * per_row;
+    cnnc_image *tiles = calloc((size_t)count, sizeof *tiles);
+    if (!tiles) return viz_fail("out of memory");
+    cnnc_error err;
+    double smallest = INFINITY, largest = 0.0;
+    /* every filter k: w[k] is (C, R, S), scaled by its own largest |w| */
+    for (int k = 0; k < K; k++) {
+        const float *f = w + (size_t)k * C * R * S;
+        float m_abs = 0.0f;
+        for (int i = 0; i < C * R * S; i++) m_abs = fmaxf(m_abs, fabsf(f[i]));
+        smallest = fmin(smallest, m_abs);
+        largest = fmax(largest, m_abs);
+        cnnc_status s = CNNC_OK;
+        if (C == 3) s = cnnc_tile_rgb(f, R, S, -m_abs, m_abs, &tiles[k], &err);
+        else if (C == 1) s = cnnc_tile_plane(f, R, S, -m_abs, m_abs, CNNC_MAP_GRAY, &tiles[k], &err);
+        else
+            for (int c = 0; c < C && s == CNNC_OK; c++)
+                s = cnnc_tile_plane(f + (size_t)c * R * S, R, S, -m_abs, m_abs, CNNC_MAP_GRAY, &tiles[k * C + c], &err);
+        if (s != CNNC_OK) return viz_fail("%s", err.message);
+    }
+    const int scale = cnnc_tile_scale(R, S, atoi(viz_option("target", "48")));
+    cnnc_image grid;
+    cnnc_grid_layout g;
+    if (cnnc_grid(tiles, count, per_row == 1 ? 0 : per_row, scale, 2, (cnnc_rgb){64, 96, 160}, &grid, &g, &err) != CNNC_OK)
+        return viz_fail("%s", err.message);
+    if (viz_write_png(output, &grid)) return 1;
+    printf("wrote %s (%dx%d): layer %s, %d filters of %dx%dx%d, %s, %d columns x %d rows, each tile %dx%d at %dx\n", output, grid.width,
+           grid.height, layer, K, C, R, S, C == 3 ? "one RGB tile each" : C == 1 ? "one gray tile each" : "one row of gray tiles (its input channels) each",
+           g.columns, g.rows, S, R, scale);
+    printf("normalization: each filter scaled by its own largest |w| (from %.4g to %.4g): 0 is gray 128, +max|w| white, -max|w| black\n",
+           smallest, largest);
+    for (int i = 0; i < count; i++) cnnc_image_free(&tiles[i]);
+    free(tiles);
+    cnnc_image_free(&grid);
+    viz_model_close(&m);
+    return 0;
+}
+
+"""####),
+        ("viz.h", ####"""
+/*
+ * viz.h — what the programs of `cnnc visualize` share: key=value options, opening the
+ * model, reading inputs (.npy, PNG, a data set image), data sets, pictures of inputs, and
+ * the progress line. One program per subcommand (filters.c, activations.c, ...) is built
+ * from its file, common.c, the generated model, the runtime and the picture unit.
+ *
+ * The model is reached through viz_model.h, which `cnnc visualize` writes beside the
+ * generated code:
+ *   #include "lenet.h"
+ *   #define MODEL(name) lenet_##name          (lenet_context, lenet_forward_tap, ...)
+ *   #define MODEL_MACRO(name) LENET_##name    (LENET_MAX_BATCH, LENET_NUM_CLASSES, ...)
+ *   #define VIZ_NETWORK "lenet"
+ *   #define VIZ_C 1, VIZ_H 28, VIZ_W 28       the input's shape, per sample
+ *   #define VIZ_TRAINING 1                    compiled with --train (taps and input gradients)
+ *   #define VIZ_SCORE_LAYER "logits"          the layer whose values are the class scores
+ */
+#ifndef CNNC_VIZ_H
+#define CNNC_VIZ_H
+
+#include "viz_model.h"
+
+#include "cnnc_image.h"
+#include "cnnc_runtime.h"
+
+#include <stdint.h>
+
+#define VIZ_INPUT_SIZE (VIZ_C * VIZ_H * VIZ_W)
+
+/* Keeps argc/argv for viz_option. */
+void viz_options(int argc, char **argv);
+/* The value of key=value on the command line, or fallback. */
+const char *viz_option(const char *key, const char *fallback);
+/* Prints "error: <message>" to stderr; returns 1 (the exit status). */
+int viz_fail(const char *fmt, ...) CNNC_PRINTF_FORMAT(1, 2);
+
+/* The model: its context, and with VIZ_TRAINING its trainer (whose arena keeps every layer). */
+typedef struct {
+    MODEL(context) ctx;
+#if VIZ_TRAINING
+    MODEL(trainer) trainer;
+#endif
+} viz_model;
+
+/* Creates the model with the weights of weights= (else seeded by seed=). Returns 0 or prints
+ * the error and returns 1. */
+int viz_model_open(viz_model *m);
+void viz_model_close(viz_model *m);
+
+/* A batch of n inputs (n x VIZ_INPUT_SIZE floats) and their labels (-1 when unknown). */
+typedef struct {
+    int n;
+    float *x;
+    int32_t *labels;
+} viz_batch;
+
+/* Reads the input the options name: input=PATH (.npy of C,H,W or N,C,H,W; or an 8-bit PNG,
+ * scaled to [0, 1], resized to VIZ_H x VIZ_W with resize=1), or data=DIR index=I. With
+ * index= and an .npy batch, sample I alone. Returns 0 or prints the error and returns 1. */
+int viz_read_input(viz_batch *b);
+void viz_batch_free(viz_batch *b);
+
+/* Loads the data set of data= (format= fashion-mnist, cifar10 or npy with labels=), its test
+ * split, and checks its samples are VIZ_C x VIZ_H x VIZ_W. Returns 0 or prints and returns 1. */
+int viz_read_dataset(cnnc_dataset *ds);
+
+/* One input sample as an RGB picture: [0, 1] as black to white when every value lies in
+ * [0, 1], else the sample's own smallest to largest value. */
+int viz_input_picture(const float *chw, cnnc_image *out);
+
+/* Writes a PNG; returns 0 or prints the error and returns 1. */
+int viz_write_png(const char *path, const cnnc_image *img);
+
+/* The progress line of a pass over a data set: redrawn in place on a terminal, else a line
+ * at every tenth. */
+void viz_progress(const char *what, int64_t done, int64_t total, double started);
+
+#if VIZ_TRAINING
+/* The layer called `name`, or prints the error (naming the layers there are) and returns -1. */
+int viz_layer(const char *name);
+/* The arg max of n scores. */
+int viz_argmax(const float *scores, int n);
+/* softmax of n scores into p. */
+void viz_softmax(const float *scores, int n, float *p);
+#endif
+
+#endif /* CNNC_VIZ_H */
+
+"""####),
+    ]
+
     /// Writes cnnc_image.h and cnnc_image.c into `directory`; returns the C files' names.
     public static func writeImage(to directory: String) throws -> [String] {
         for (name, text) in [("cnnc_image.h", imageHeader), ("cnnc_image.c", imageSource)] {

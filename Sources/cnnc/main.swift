@@ -16,7 +16,8 @@ struct CNNC: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cnnc",
         abstract: "A compile-ahead compiler for convolutional neural networks: .net in, C out.",
-        subcommands: [Compile.self, Summary.self, DumpIR.self, Check.self, Run.self, Train.self, Bench.self, Passes.self, Export.self],
+        subcommands: [Compile.self, Summary.self, DumpIR.self, Check.self, Run.self, Train.self, Bench.self, Passes.self, Export.self,
+                      Visualize.self],
         defaultSubcommand: Compile.self)
 }
 
