@@ -5773,6 +5773,404 @@ cnnc_status cnnc_plot_log(const cnnc_log_table *log, int width, int height, cnnc
 
     /// Runtime/visualize: the programs of `cnnc visualize` (viz.h, common.c, one .c per subcommand).
     public static let visualize: [(name: String, text: String)] = [
+        ("activations.c", ####"""
+/*
+ * activations.c — `cnnc visualize activations`: every channel's feature map of one layer
+ * for one input, as a grid (gray). One scale for the whole layer by default: black is the
+ * smaller of 0 and the smallest value, white the largest; per-channel=1 scales every map by
+ * its own range. A layer with one value per unit (dense) is one tile of its units, row by
+ * row in a square.
+ *
+ * Options: layer=NAME output=PNG, the input (viz_read_input), [per-channel=1 weights= seed=].
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "viz.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int main(int argc, char **argv) {
+    viz_options(argc, argv);
+    const char *output = viz_option("output", "activations.png");
+    const int per_channel = atoi(viz_option("per-channel", "0"));
+    viz_model m;
+    viz_batch b;
+    if (viz_model_open(&m) || viz_read_input(&b)) return 1;
+    const int layer = viz_layer(viz_option("layer", ""));
+    if (layer < 0) return 1;
+    if (b.n != 1) return viz_fail("activations shows one input; %s holds %d (pick one with --index)", viz_option("input", ""), b.n);
+    const MODEL(layer_info) *info = MODEL(layer)(layer);
+    float *out = malloc(sizeof(float) * (size_t)info->size);
+    if (!out) return viz_fail("out of memory");
+    if (MODEL(forward_tap)(&m.ctx, &m.trainer, b.x, 1, layer, out) != CNNC_OK) return viz_fail("%s", MODEL(last_error)(&m.ctx));
+
+    /* the maps: C planes of H x W, or the units as one square plane */
+    const int maps = info->rank == 3 ? info->dims[0] : 1;
+    int h = info->rank == 3 ? info->dims[1] : 0, w = info->rank == 3 ? info->dims[2] : 0;
+    float *planes = out;
+    float lo, hi;
+    cnnc_range(out, info->size, &lo, &hi);
+    lo = fminf(lo, 0.0f);
+    if (info->rank != 3) {
+        w = (int)ceil(sqrt((double)info->size));
+        h = (int)((info->size + w - 1) / w);
+        planes = malloc(sizeof(float) * (size_t)h * w);
+        if (!planes) return viz_fail("out of memory");
+        for (int i = 0; i < h * w; i++) planes[i] = i < info->size ? out[i] : lo;
+    }
+    cnnc_image *tiles = calloc((size_t)maps, sizeof *tiles);
+    cnnc_error err;
+    for (int c = 0; c < maps; c++) {
+        const float *p = planes + (size_t)c * h * w;
+        float a = lo, z = hi;
+        if (per_channel) cnnc_range(p, (int64_t)h * w, &a, &z);
+        if (cnnc_tile_plane(p, h, w, a, z, CNNC_MAP_GRAY, &tiles[c], &err) != CNNC_OK) return viz_fail("%s", err.message);
+    }
+    const int scale = cnnc_tile_scale(h, w, 84);
+    cnnc_image grid;
+    cnnc_grid_layout g;
+    if (cnnc_grid(tiles, maps, 0, scale, 2, (cnnc_rgb){64, 96, 160}, &grid, &g, &err) != CNNC_OK) return viz_fail("%s", err.message);
+    if (viz_write_png(output, &grid)) return 1;
+    printf("wrote %s (%dx%d): layer %s (%s), ", output, grid.width, grid.height, info->name, info->op);
+    if (info->rank == 3) printf("%d maps of %dx%d", maps, h, w);
+    else printf("%lld units in a %dx%d square", (long long)info->size, w, h);
+    printf(", %d columns x %d rows at %dx\n", g.columns, g.rows, scale);
+    if (per_channel) printf("normalization: every map from its own smallest (black) to largest (white) value\n");
+    else printf("normalization: one scale for the layer: black %.4g, white %.4g (the largest value)\n", lo, hi);
+    if (b.labels[0] >= 0) printf("input: data set image %s, label %d\n", viz_option("index", "0"), b.labels[0]);
+    for (int c = 0; c < maps; c++) cnnc_image_free(&tiles[c]);
+    free(tiles);
+    if (planes != out) free(planes);
+    free(out);
+    cnnc_image_free(&grid);
+    viz_batch_free(&b);
+    viz_model_close(&m);
+    return 0;
+}
+
+"""####),
+        ("adversarial.c", ####"""
+/*
+ * adversarial.c — `cnnc visualize adversarial`: the fast gradient sign method (Goodfellow,
+ * Shlens and Szegedy 2015), x' = x + epsilon * sign(d loss / dx) with the softmax
+ * cross-entropy loss of the true class on the scores, and its iterative form (Kurakin et
+ * al. 2017) with steps > 1: x' += alpha * sign(d loss / dx'), then x' is projected back on
+ * |x' - x| <= epsilon. Adversarial inputs are clipped to `range` (0,1 for images read as
+ * x / 255). d loss / d scores = softmax(scores) - onehot(label) are the weights given to
+ * <model>_input_grad, so the gradient is exact, in inference mode.
+ *
+ * With an input: writes original, perturbation (mid-gray 0, white +epsilon, black -epsilon)
+ * and adversarial image per row, and prints the prediction before and after. With
+ * mode=dataset: attacks the test split and reports the fraction of the correctly classified
+ * images whose prediction flips; the picture shows the first flipped ones.
+ *
+ * Options: epsilon= steps= alpha= output=PNG, the input or data= mode=dataset, [label=
+ * range=LO,HI limit= weights= seed=].
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "viz.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define K MODEL_MACRO(NUM_CLASSES)
+#define SHOWN 8 /* flipped examples shown in dataset mode */
+
+static float g_epsilon, g_alpha, g_lo = -INFINITY, g_hi = INFINITY;
+static int g_steps, g_scores_layer;
+
+/* Scores (n x K) of n inputs. */
+static int predict(viz_model *m, const float *x, int n, float *scores) {
+    if (MODEL(forward_tap)(&m->ctx, &m->trainer, x, n, g_scores_layer, scores) != CNNC_OK) return viz_fail("%s", MODEL(last_error)(&m->ctx));
+    return 0;
+}
+
+/* adv = the attack on x (n inputs of true classes labels); work: n*K weights and scores, n inputs of gradient. */
+static int attack(viz_model *m, const float *x, const int32_t *labels, int n, float *adv, float *weights, float *scores, float *grad) {
+    const size_t size = (size_t)n * VIZ_INPUT_SIZE;
+    memcpy(adv, x, sizeof(float) * size);
+    for (int step = 0; step < g_steps; step++) {
+        if (predict(m, adv, n, scores)) return 1;
+        for (int i = 0; i < n; i++) {
+            viz_softmax(scores + (size_t)i * K, K, weights + (size_t)i * K);
+            weights[(size_t)i * K + labels[i]] -= 1.0f;
+        }
+        if (MODEL(input_grad)(&m->ctx, &m->trainer, adv, n, weights, NULL, grad) != CNNC_OK) return viz_fail("%s", MODEL(last_error)(&m->ctx));
+        for (size_t j = 0; j < size; j++) {
+            const float sign = grad[j] > 0.0f ? 1.0f : grad[j] < 0.0f ? -1.0f : 0.0f;
+            float v = adv[j] + g_alpha * sign;
+            v = fminf(fmaxf(v, x[j] - g_epsilon), x[j] + g_epsilon);
+            adv[j] = fminf(fmaxf(v, g_lo), g_hi);
+        }
+    }
+    return 0;
+}
+
+/* One row of the picture: original, perturbation, adversarial. */
+static int row(const float *x, const float *adv, cnnc_image *tiles) {
+    float delta[VIZ_INPUT_SIZE];
+    for (int j = 0; j < VIZ_INPUT_SIZE; j++) delta[j] = adv[j] - x[j];
+    cnnc_error err;
+    cnnc_status s = VIZ_C == 3 ? cnnc_tile_rgb(delta, VIZ_H, VIZ_W, -g_epsilon, g_epsilon, &tiles[1], &err)
+                               : cnnc_tile_plane(delta, VIZ_H, VIZ_W, -g_epsilon, g_epsilon, CNNC_MAP_GRAY, &tiles[1], &err);
+    if (s != CNNC_OK) return viz_fail("%s", err.message);
+    return viz_input_picture(x, &tiles[0]) || viz_input_picture(adv, &tiles[2]);
+}
+
+static int write_rows(const char *output, cnnc_image *tiles, int rows) {
+    cnnc_image grid;
+    cnnc_error err;
+    const int scale = cnnc_tile_scale(VIZ_H, VIZ_W, 112);
+    if (cnnc_grid(tiles, 3 * rows, 3, scale, 4, (cnnc_rgb){255, 255, 255}, &grid, NULL, &err) != CNNC_OK) return viz_fail("%s", err.message);
+    if (viz_write_png(output, &grid)) return 1;
+    printf("wrote %s (%dx%d): per row original, perturbation (gray 128 = 0, white = +%g, black = -%g), adversarial, at %dx\n", output,
+           grid.width, grid.height, g_epsilon, g_epsilon, scale);
+    for (int i = 0; i < 3 * rows; i++) cnnc_image_free(&tiles[i]);
+    cnnc_image_free(&grid);
+    return 0;
+}
+
+static const char *method(void) { return g_steps == 1 ? "FGSM" : "iterative FGSM"; }
+
+int main(int argc, char **argv) {
+    viz_options(argc, argv);
+    const char *output = viz_option("output", NULL), *range = viz_option("range", NULL);
+    g_epsilon = (float)atof(viz_option("epsilon", "0.1"));
+    g_steps = atoi(viz_option("steps", "1"));
+    g_alpha = (float)atof(viz_option("alpha", viz_option("epsilon", "0.1")));
+    if (range) sscanf(range, "%f,%f", &g_lo, &g_hi);
+    viz_model m;
+    if (viz_model_open(&m)) return 1;
+    if ((g_scores_layer = viz_layer(VIZ_SCORE_LAYER)) < 0) return 1;
+    const int B = MODEL_MACRO(MAX_BATCH);
+    float *x = cnnc_aligned_alloc(sizeof(float) * (size_t)B * VIZ_INPUT_SIZE, 64);
+    float *adv = cnnc_aligned_alloc(sizeof(float) * (size_t)B * VIZ_INPUT_SIZE, 64);
+    float *grad = malloc(sizeof(float) * (size_t)B * VIZ_INPUT_SIZE);
+    float *weights = malloc(sizeof(float) * (size_t)B * K), *before = malloc(sizeof(float) * (size_t)B * K);
+    float *after = malloc(sizeof(float) * (size_t)B * K);
+    int32_t *labels = malloc(sizeof(int32_t) * (size_t)B);
+    float p[K], q[K];
+    if (!x || !adv || !grad || !weights || !before || !after || !labels) return viz_fail("out of memory");
+
+    if (strcmp(viz_option("mode", "input"), "dataset") != 0) {
+        viz_batch b;
+        if (viz_read_input(&b)) return 1;
+        const int n = b.n;
+        memcpy(x, b.x, sizeof(float) * (size_t)n * VIZ_INPUT_SIZE);
+        if (predict(&m, x, n, before)) return 1;
+        const char *given = viz_option("label", NULL);
+        for (int i = 0; i < n; i++) labels[i] = given ? atoi(given) : b.labels[i] >= 0 ? b.labels[i] : viz_argmax(before + (size_t)i * K, K);
+        if (attack(&m, x, labels, n, adv, weights, after, grad) || predict(&m, adv, n, after)) return 1;
+        cnnc_image *tiles = calloc((size_t)3 * n, sizeof *tiles);
+        for (int i = 0; i < n; i++) {
+            const float *s = before + (size_t)i * K, *t = after + (size_t)i * K;
+            viz_softmax(s, K, p);
+            viz_softmax(t, K, q);
+            const int a = viz_argmax(s, K), z = viz_argmax(t, K);
+            printf("input %d (true class %d%s): before: predicted %d (probability %.4f); after %s at epsilon %g: predicted %d (%.4f)%s\n", i,
+                   labels[i], given || b.labels[i] >= 0 ? "" : ", taken as the prediction", a, p[a], method(), g_epsilon, z, q[z],
+                   a != z ? ", flipped" : "");
+            if (row(x + (size_t)i * VIZ_INPUT_SIZE, adv + (size_t)i * VIZ_INPUT_SIZE, tiles + 3 * i)) return 1;
+        }
+        if (output && write_rows(output, tiles, n)) return 1;
+        free(tiles);
+        viz_batch_free(&b);
+    } else {
+        cnnc_dataset ds;
+        if (viz_read_dataset(&ds)) return 1;
+        const int64_t limit = atoll(viz_option("limit", "0")), total = limit > 0 && limit < ds.count ? limit : ds.count;
+        int64_t correct = 0, flipped = 0, still = 0;
+        cnnc_image tiles[3 * SHOWN];
+        int shown = 0;
+        const double started = cnnc_now_seconds();
+        /* the pass over the test split: predict, attack, predict again */
+        for (int64_t start = 0; start < total; start += B) {
+            const int n = (int)(total - start < B ? total - start : B);
+            memcpy(x, ds.images + (size_t)start * VIZ_INPUT_SIZE, sizeof(float) * (size_t)n * VIZ_INPUT_SIZE);
+            memcpy(labels, ds.labels + start, sizeof(int32_t) * (size_t)n);
+            if (predict(&m, x, n, before) || attack(&m, x, labels, n, adv, weights, after, grad) || predict(&m, adv, n, after)) return 1;
+            for (int i = 0; i < n; i++) {
+                const int a = viz_argmax(before + (size_t)i * K, K), z = viz_argmax(after + (size_t)i * K, K);
+                still += z == labels[i];
+                if (a != labels[i]) continue;
+                correct++;
+                if (z == a) continue;
+                flipped++;
+                if (shown < SHOWN && output) {
+                    if (row(x + (size_t)i * VIZ_INPUT_SIZE, adv + (size_t)i * VIZ_INPUT_SIZE, tiles + 3 * shown)) return 1;
+                    printf("flipped: image %lld, label %d, predicted %d after the attack\n", (long long)(start + i), labels[i], z);
+                    shown++;
+                }
+            }
+            viz_progress("adversarial", start + n, total, started);
+        }
+        printf("%s, epsilon %g, %d step%s (alpha %g): of %lld test images, %lld classified correctly (%.2f%%); %lld of them flip (%.2f%%); "
+               "accuracy under attack %.2f%%\n", method(), g_epsilon, g_steps, g_steps == 1 ? "" : "s", g_alpha, (long long)total,
+               (long long)correct, 100.0 * (double)correct / (double)total, (long long)flipped,
+               correct ? 100.0 * (double)flipped / (double)correct : 0.0, 100.0 * (double)still / (double)total);
+        if (output && shown > 0 && write_rows(output, tiles, shown)) return 1;
+        cnnc_dataset_free(&ds);
+    }
+    free(labels);
+    free(after);
+    free(before);
+    free(weights);
+    free(grad);
+    cnnc_aligned_free(adv);
+    cnnc_aligned_free(x);
+    viz_model_close(&m);
+    return 0;
+}
+
+"""####),
+        ("class_image.c", ####"""
+/*
+ * class_image.c — `cnnc visualize class-image` (Simonyan, Vedaldi and Zisserman 2014): an
+ * input x that maximizes score_k(x) - l2 * |x|^2 by gradient ascent, x += lr * (d score_k /
+ * dx - 2 * l2 * x), in inference mode; one image per class, all classes in one batch. Every
+ * step may first shift the image by a random offset of up to `jitter` pixels (wrapping
+ * around; the gradient is shifted back); every `blur-every` steps a Gaussian blur of sigma
+ * `blur` smooths it; after every step it is clipped to `range` (the data's range, 0,1 for
+ * images read as x / 255). Starts from zeros or seeded noise.
+ *
+ * Options: class=K,... output=PNG steps= lr= l2= blur= blur-every= jitter= start=zeros|noise
+ * [range=LO,HI seed= weights=].
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "viz.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define K MODEL_MACRO(NUM_CLASSES)
+
+/* dst = src shifted by (dy, dx), wrapping around, per channel plane. */
+static void roll(const float *src, float *dst, int dy, int dx) {
+    for (int c = 0; c < VIZ_C; c++)
+        for (int y = 0; y < VIZ_H; y++)
+            for (int x = 0; x < VIZ_W; x++)
+                dst[(c * VIZ_H + (y + dy + VIZ_H) % VIZ_H) * VIZ_W + (x + dx + VIZ_W) % VIZ_W] = src[(c * VIZ_H + y) * VIZ_W + x];
+}
+
+/* A separable Gaussian blur of every channel plane (edges clamped). */
+static void blur(float *x, float sigma, float *tmp) {
+    const int radius = (int)ceilf(3.0f * sigma) < 1 ? 1 : (int)ceilf(3.0f * sigma);
+    float kernel[64];
+    const int r = radius > 31 ? 31 : radius;
+    float sum = 0.0f;
+    for (int i = -r; i <= r; i++) sum += kernel[i + r] = expf(-(float)(i * i) / (2.0f * sigma * sigma));
+    for (int i = 0; i <= 2 * r; i++) kernel[i] /= sum;
+    for (int pass = 0; pass < 2; pass++)
+        for (int c = 0; c < VIZ_C; c++)
+            for (int y = 0; y < VIZ_H; y++)
+                for (int xx = 0; xx < VIZ_W; xx++) {
+                    float v = 0.0f;
+                    for (int i = -r; i <= r; i++) {
+                        int yy = pass ? y + i : y, xs = pass ? xx : xx + i;
+                        yy = yy < 0 ? 0 : yy >= VIZ_H ? VIZ_H - 1 : yy;
+                        xs = xs < 0 ? 0 : xs >= VIZ_W ? VIZ_W - 1 : xs;
+                        v += kernel[i + r] * (pass ? tmp : x)[(c * VIZ_H + yy) * VIZ_W + xs];
+                    }
+                    (pass ? x : tmp)[(c * VIZ_H + y) * VIZ_W + xx] = v;
+                }
+}
+
+int main(int argc, char **argv) {
+    viz_options(argc, argv);
+    const char *output = viz_option("output", "class.png"), *range = viz_option("range", NULL);
+    const int steps = atoi(viz_option("steps", "200")), blur_every = atoi(viz_option("blur-every", "4"));
+    const int jitter = atoi(viz_option("jitter", "0")), noise = strcmp(viz_option("start", "zeros"), "noise") == 0;
+    const float lr = (float)atof(viz_option("lr", "0.1")), l2 = (float)atof(viz_option("l2", "0.01"));
+    const float sigma = (float)atof(viz_option("blur", "0"));
+    const uint64_t seed = strtoull(viz_option("seed", "0"), NULL, 10);
+    float lo = -INFINITY, hi = INFINITY;
+    if (range) sscanf(range, "%f,%f", &lo, &hi);
+    viz_model m;
+    if (viz_model_open(&m)) return 1;
+    int target[MODEL_MACRO(MAX_BATCH)], n = 0;
+    for (const char *p = viz_option("class", "0"); p && n < MODEL_MACRO(MAX_BATCH); p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+        target[n++] = atoi(p);
+    const size_t size = (size_t)n * VIZ_INPUT_SIZE;
+    float *x = cnnc_aligned_alloc(sizeof(float) * size, 64), *shifted = cnnc_aligned_alloc(sizeof(float) * size, 64);
+    float *grad = malloc(sizeof(float) * size), *back = malloc(sizeof(float) * size), *tmp = malloc(sizeof(float) * VIZ_INPUT_SIZE);
+    float *weights = calloc((size_t)n * K, sizeof(float)), *scores = malloc(sizeof(float) * (size_t)n * K), *first = malloc(sizeof(float) * n);
+    float prob[K];
+    if (!x || !shifted || !grad || !back || !tmp || !weights || !scores || !first) return viz_fail("out of memory");
+    for (int i = 0; i < n; i++) weights[(size_t)i * K + target[i]] = 1.0f;
+    /* the start: zeros (clipped into the range), or noise around the range's middle */
+    const float mid = range ? 0.5f * (lo + hi) : 0.0f, spread = range ? 0.1f * (hi - lo) : 0.1f;
+    for (size_t i = 0; i < size; i++) {
+        x[i] = noise ? mid + spread * cnnc_rng_normal(seed, i) : 0.0f;
+        x[i] = fminf(fmaxf(x[i], lo), hi);
+    }
+    cnnc_rng rng = {seed ^ 0x6a69747465720000ull, 0};
+
+    /* gradient ascent */
+    for (int step = 0; step <= steps; step++) {
+        int dy = 0, dx = 0;
+        if (jitter > 0 && step < steps) {
+            dy = (int)(cnnc_rng_next_u64(&rng) % (uint64_t)(2 * jitter + 1)) - jitter;
+            dx = (int)(cnnc_rng_next_u64(&rng) % (uint64_t)(2 * jitter + 1)) - jitter;
+        }
+        for (int i = 0; i < n; i++) roll(x + (size_t)i * VIZ_INPUT_SIZE, shifted + (size_t)i * VIZ_INPUT_SIZE, dy, dx);
+        if (MODEL(input_grad)(&m.ctx, &m.trainer, shifted, n, weights, scores, grad) != CNNC_OK) return viz_fail("%s", MODEL(last_error)(&m.ctx));
+        if (step == 0)
+            for (int i = 0; i < n; i++) first[i] = scores[(size_t)i * K + target[i]];
+        if (step == steps) break; /* the last pass only measures (unshifted) */
+        for (int i = 0; i < n; i++) roll(grad + (size_t)i * VIZ_INPUT_SIZE, back + (size_t)i * VIZ_INPUT_SIZE, -dy, -dx);
+        for (size_t i = 0; i < size; i++) x[i] = fminf(fmaxf(x[i] + lr * (back[i] - 2.0f * l2 * x[i]), lo), hi);
+        if (sigma > 0.0f && (step + 1) % blur_every == 0)
+            for (int i = 0; i < n; i++) blur(x + (size_t)i * VIZ_INPUT_SIZE, sigma, tmp);
+    }
+
+    cnnc_image *tiles = calloc((size_t)n, sizeof *tiles);
+    cnnc_error err;
+    for (int i = 0; i < n; i++) {
+        const float *s = scores + (size_t)i * K, *xi = x + (size_t)i * VIZ_INPUT_SIZE;
+        viz_softmax(s, K, prob);
+        double norm = 0.0;
+        for (int j = 0; j < VIZ_INPUT_SIZE; j++) norm += (double)xi[j] * xi[j];
+        printf("class %d: score %.4f (from %.4f at the start), probability %.4f, predicted %d, |x| %.3f\n", target[i], s[target[i]], first[i],
+               prob[target[i]], viz_argmax(s, K), sqrt(norm));
+        float a = lo, z = hi;
+        if (!range) cnnc_range(xi, VIZ_INPUT_SIZE, &a, &z);
+        cnnc_status st = VIZ_C == 3 ? cnnc_tile_rgb(xi, VIZ_H, VIZ_W, a, z, &tiles[i], &err)
+                                    : cnnc_tile_plane(xi, VIZ_H, VIZ_W, a, z, CNNC_MAP_GRAY, &tiles[i], &err);
+        if (st != CNNC_OK) return viz_fail("%s", err.message);
+    }
+    const int scale = cnnc_tile_scale(VIZ_H, VIZ_W, 112);
+    cnnc_image grid;
+    cnnc_grid_layout g;
+    if (cnnc_grid(tiles, n, 0, scale, 4, (cnnc_rgb){64, 96, 160}, &grid, &g, &err) != CNNC_OK) return viz_fail("%s", err.message);
+    if (viz_write_png(output, &grid)) return 1;
+    printf("wrote %s (%dx%d): %d image%s after %d steps (lr %g, l2 %g, blur %g every %d, jitter %d, start %s), %d columns at %dx, %s\n",
+           output, grid.width, grid.height, n, n == 1 ? "" : "s", steps, lr, l2, sigma, blur_every, jitter, noise ? "noise" : "zeros",
+           g.columns, scale, range ? "black to white = the range" : "each from its smallest to largest value");
+    for (int i = 0; i < n; i++) cnnc_image_free(&tiles[i]);
+    free(tiles);
+    cnnc_image_free(&grid);
+    free(first);
+    free(scores);
+    free(weights);
+    free(tmp);
+    free(back);
+    free(grad);
+    cnnc_aligned_free(shifted);
+    cnnc_aligned_free(x);
+    viz_model_close(&m);
+    return 0;
+}
+
+"""####),
         ("common.c", ####"""
 /*
  * common.c — options, the model, inputs, data sets, pictures of inputs and the progress
@@ -6131,6 +6529,239 @@ int main(int argc, char **argv) {
     for (int i = 0; i < count; i++) cnnc_image_free(&tiles[i]);
     free(tiles);
     cnnc_image_free(&grid);
+    viz_model_close(&m);
+    return 0;
+}
+
+"""####),
+        ("saliency.c", ####"""
+/*
+ * saliency.c — `cnnc visualize saliency` (Simonyan, Vedaldi and Zisserman 2014): the
+ * gradient of a class score (before a final softmax) with respect to the input, in
+ * inference mode; the map is |gradient|, the maximum over channels, drawn with viridis
+ * beside the image, each map scaled from 0 (dark purple) to its own largest value (yellow).
+ *
+ * Options: the input (viz_read_input) output=PNG [class=K or K1,K2,... (one per input;
+ * default: the predicted class) save-gradient=g.npy weights= seed=].
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "viz.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define K MODEL_MACRO(NUM_CLASSES)
+
+int main(int argc, char **argv) {
+    viz_options(argc, argv);
+    const char *output = viz_option("output", "saliency.png"), *classes = viz_option("class", NULL);
+    const char *save = viz_option("save-gradient", NULL);
+    viz_model m;
+    viz_batch b;
+    if (viz_model_open(&m) || viz_read_input(&b)) return 1;
+    const int n = b.n;
+    float *x = cnnc_aligned_alloc(sizeof(float) * (size_t)n * VIZ_INPUT_SIZE, 64);
+    float *weights = calloc((size_t)n * K, sizeof(float)), *scores = malloc(sizeof(float) * (size_t)n * K);
+    float *grad = malloc(sizeof(float) * (size_t)n * VIZ_INPUT_SIZE), *prob = malloc(sizeof(float) * K);
+    int *target = malloc(sizeof(int) * (size_t)n);
+    if (!x || !weights || !scores || !grad || !prob || !target) return viz_fail("out of memory");
+    memcpy(x, b.x, sizeof(float) * (size_t)n * VIZ_INPUT_SIZE);
+
+    /* the classes: given (one for all or one per input), else predicted (a first pass with zero weights) */
+    if (classes) {
+        const char *p = classes;
+        int given = 0;
+        for (; given < n && *p; given++) {
+            target[given] = atoi(p);
+            p = strchr(p, ',');
+            if (!p) { given++; break; }
+            p++;
+        }
+        for (int i = given; i < n; i++) target[i] = target[0];
+    } else {
+        if (MODEL(input_grad)(&m.ctx, &m.trainer, x, n, weights, scores, grad) != CNNC_OK) return viz_fail("%s", MODEL(last_error)(&m.ctx));
+        for (int i = 0; i < n; i++) target[i] = viz_argmax(scores + (size_t)i * K, K);
+    }
+    for (int i = 0; i < n; i++) weights[(size_t)i * K + target[i]] = 1.0f;
+    if (MODEL(input_grad)(&m.ctx, &m.trainer, x, n, weights, scores, grad) != CNNC_OK) return viz_fail("%s", MODEL(last_error)(&m.ctx));
+    if (save) {
+        const int64_t shape[4] = {n, VIZ_C, VIZ_H, VIZ_W};
+        cnnc_error err;
+        if (cnnc_npy_write_f32(save, grad, 4, shape, &err) != CNNC_OK) return viz_fail("%s", err.message);
+    }
+
+    /* per input: the picture and the map, max over channels of |gradient| */
+    const int plane = VIZ_H * VIZ_W;
+    cnnc_image *tiles = calloc((size_t)2 * n, sizeof *tiles);
+    float *map = malloc(sizeof(float) * plane);
+    cnnc_error err;
+    for (int i = 0; i < n; i++) {
+        const float *g = grad + (size_t)i * VIZ_INPUT_SIZE;
+        int peak = 0;
+        for (int j = 0; j < plane; j++) {
+            map[j] = 0.0f;
+            for (int c = 0; c < VIZ_C; c++) map[j] = fmaxf(map[j], fabsf(g[c * plane + j]));
+            if (map[j] > map[peak]) peak = j;
+        }
+        if (viz_input_picture(x + (size_t)i * VIZ_INPUT_SIZE, &tiles[2 * i])) return 1;
+        if (cnnc_tile_plane(map, VIZ_H, VIZ_W, 0.0f, map[peak], CNNC_MAP_VIRIDIS, &tiles[2 * i + 1], &err) != CNNC_OK)
+            return viz_fail("%s", err.message);
+        const float *s = scores + (size_t)i * K;
+        viz_softmax(s, K, prob);
+        const int predicted = viz_argmax(s, K);
+        printf("input %d: class %d score %.4f (probability %.4f); predicted %d (%.4f)", i, target[i], s[target[i]], prob[target[i]],
+               predicted, prob[predicted]);
+        if (b.labels[i] >= 0) printf("; label %d", b.labels[i]);
+        printf("; largest |d score/d input| %.4g at (%d,%d)\n", map[peak], peak / VIZ_W, peak % VIZ_W);
+    }
+    const int scale = cnnc_tile_scale(VIZ_H, VIZ_W, 112);
+    cnnc_image grid;
+    if (cnnc_grid(tiles, 2 * n, 2, scale, 4, (cnnc_rgb){255, 255, 255}, &grid, NULL, &err) != CNNC_OK) return viz_fail("%s", err.message);
+    if (viz_write_png(output, &grid)) return 1;
+    printf("wrote %s (%dx%d): per input, the image and |gradient| (max over channels) at %dx, viridis from 0 to the map's largest value\n",
+           output, grid.width, grid.height, scale);
+    if (save) printf("wrote %s: the gradient, (%d,%d,%d,%d) float32\n", save, n, VIZ_C, VIZ_H, VIZ_W);
+    for (int i = 0; i < 2 * n; i++) cnnc_image_free(&tiles[i]);
+    free(tiles);
+    free(map);
+    cnnc_image_free(&grid);
+    free(target);
+    free(prob);
+    free(grad);
+    free(scores);
+    free(weights);
+    cnnc_aligned_free(x);
+    viz_batch_free(&b);
+    viz_model_close(&m);
+    return 0;
+}
+
+"""####),
+        ("top_images.c", ####"""
+/*
+ * top_images.c — `cnnc visualize top-images`: streams the test split of a data set through
+ * the compiled model in batches and keeps the images that activate one unit most (Girshick
+ * et al. 2014). For a conv-shaped layer the unit is a channel and an image's value is the
+ * channel's largest value over positions; the mosaic shows each image with that position's
+ * receptive field framed in red, and the receptive field cropped and enlarged beside it.
+ * For a dense layer the unit is one value and each cell is the image.
+ *
+ * Options: layer=NAME channel=K data=DIR format= output=PNG [count=16 limit=0 weights= seed=].
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "viz.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* One candidate: an image, its value and where (conv layers) it was reached. */
+typedef struct {
+    float value;
+    int64_t index;
+    int p, q;
+} hit;
+
+/* Inserts h into the descending list top[0..*have) of at most count entries; ties keep the earlier image. */
+static void keep(hit *top, int *have, int count, hit h) {
+    if (*have == count && !(h.value > top[count - 1].value)) return;
+    int i = *have < count ? (*have)++ : count - 1;
+    while (i > 0 && h.value > top[i - 1].value) {
+        top[i] = top[i - 1];
+        i--;
+    }
+    top[i] = h;
+}
+
+int main(int argc, char **argv) {
+    viz_options(argc, argv);
+    const char *output = viz_option("output", "top.png");
+    const int channel = atoi(viz_option("channel", "0")), count = atoi(viz_option("count", "16"));
+    const int64_t limit = atoll(viz_option("limit", "0"));
+    viz_model m;
+    cnnc_dataset ds;
+    if (viz_model_open(&m) || viz_read_dataset(&ds)) return 1;
+    const int layer = viz_layer(viz_option("layer", ""));
+    if (layer < 0) return 1;
+    const MODEL(layer_info) *info = MODEL(layer)(layer);
+    const int conv = info->rank == 3, plane = conv ? info->dims[1] * info->dims[2] : 1;
+    if (channel < 0 || channel >= (conv ? info->dims[0] : info->size))
+        return viz_fail("channel %d is out of range for layer '%s'", channel, info->name);
+    const int64_t total = limit > 0 && limit < ds.count ? limit : ds.count;
+    const int B = MODEL_MACRO(MAX_BATCH);
+    float *x = cnnc_aligned_alloc(sizeof(float) * (size_t)B * VIZ_INPUT_SIZE, 64);
+    float *out = malloc(sizeof(float) * (size_t)B * info->size);
+    hit *top = malloc(sizeof(hit) * (size_t)count);
+    if (!x || !out || !top) return viz_fail("out of memory");
+    int have = 0;
+    const double started = cnnc_now_seconds();
+    /* the pass over the data set: every image's value of the unit */
+    for (int64_t start = 0; start < total; start += B) {
+        const int n = (int)(total - start < B ? total - start : B);
+        memcpy(x, ds.images + (size_t)start * VIZ_INPUT_SIZE, sizeof(float) * (size_t)n * VIZ_INPUT_SIZE);
+        if (MODEL(forward_tap)(&m.ctx, &m.trainer, x, n, layer, out) != CNNC_OK) return viz_fail("%s", MODEL(last_error)(&m.ctx));
+        for (int i = 0; i < n; i++) {
+            const float *v = out + (size_t)i * info->size + (conv ? (size_t)channel * plane : (size_t)channel);
+            int best = 0;
+            for (int j = 1; j < plane; j++)
+                if (v[j] > v[best]) best = j;
+            keep(top, &have, count, (hit){v[best], start + i, conv ? best / info->dims[2] : 0, conv ? best % info->dims[2] : 0});
+        }
+        viz_progress("top-images", start + n, total, started);
+    }
+
+    /* the mosaic: image (receptive field framed) and the enlarged crop, per hit */
+    const int S = cnnc_tile_scale(VIZ_H, VIZ_W, 84);
+    cnnc_image *tiles = calloc((size_t)have, sizeof *tiles);
+    cnnc_error err;
+    const cnnc_rgb red = {230, 30, 30};
+    for (int k = 0; k < have; k++) {
+        cnnc_image picture;
+        if (viz_input_picture(ds.images + (size_t)top[k].index * VIZ_INPUT_SIZE, &picture)) return 1;
+        const int width = conv ? 2 * S * VIZ_W + 4 : S * VIZ_W;
+        if (cnnc_image_create(&tiles[k], width, S * VIZ_H, 3, &err) != CNNC_OK) return viz_fail("%s", err.message);
+        cnnc_draw_fill(&tiles[k], (cnnc_rgb){255, 255, 255});
+        cnnc_draw_image(&tiles[k], &picture, 0, 0, S);
+        printf("%2d. image %lld (label %d): %.4f", k + 1, (long long)top[k].index, ds.labels[top[k].index], top[k].value);
+        if (conv) {
+            const int *rf = info->rf;
+            int r0 = rf[4] + top[k].p * rf[2], c0 = rf[5] + top[k].q * rf[3], r1 = r0 + rf[0], c1 = c0 + rf[1];
+            r0 = r0 < 0 ? 0 : r0;
+            c0 = c0 < 0 ? 0 : c0;
+            r1 = r1 > VIZ_H ? VIZ_H : r1;
+            c1 = c1 > VIZ_W ? VIZ_W : c1;
+            printf(" at (%d,%d): rows %d-%d, columns %d-%d", top[k].p, top[k].q, r0, r1 - 1, c0, c1 - 1);
+            cnnc_image crop;
+            if (cnnc_image_create(&crop, c1 - c0, r1 - r0, 3, &err) != CNNC_OK) return viz_fail("%s", err.message);
+            for (int r = r0; r < r1; r++)
+                memcpy(crop.pixels + (size_t)(r - r0) * crop.width * 3, picture.pixels + ((size_t)r * VIZ_W + c0) * 3, (size_t)crop.width * 3);
+            const int side = crop.width > crop.height ? crop.width : crop.height, cs = S * VIZ_H / side > 0 ? S * VIZ_H / side : 1;
+            cnnc_draw_image(&tiles[k], &crop, S * VIZ_W + 4 + (S * VIZ_W - cs * crop.width) / 2, (S * VIZ_H - cs * crop.height) / 2, cs);
+            if (r1 - r0 < VIZ_H || c1 - c0 < VIZ_W) cnnc_draw_frame(&tiles[k], c0 * S, r0 * S, (c1 - c0) * S, (r1 - r0) * S, 2, red);
+            cnnc_image_free(&crop);
+        }
+        printf("\n");
+        cnnc_image_free(&picture);
+    }
+    cnnc_image grid;
+    cnnc_grid_layout g;
+    if (cnnc_grid(tiles, have, 0, 1, 4, (cnnc_rgb){64, 96, 160}, &grid, &g, &err) != CNNC_OK) return viz_fail("%s", err.message);
+    if (viz_write_png(output, &grid)) return 1;
+    printf("wrote %s (%dx%d): the %d images of %lld that activate %s %d of layer %s most, %d columns x %d rows%s\n", output,
+           grid.width, grid.height, have, (long long)total, conv ? "channel" : "unit", channel, info->name, g.columns, g.rows,
+           conv ? "; each: the image with the receptive field of the strongest position framed, and that field enlarged" : "");
+    for (int k = 0; k < have; k++) cnnc_image_free(&tiles[k]);
+    free(tiles);
+    cnnc_image_free(&grid);
+    free(top);
+    free(out);
+    cnnc_aligned_free(x);
+    cnnc_dataset_free(&ds);
     viz_model_close(&m);
     return 0;
 }

@@ -112,7 +112,7 @@ public enum VisualizeCommand {
         switch kind {
         case .filters, .activations, .curves: return 1
         case .topImages: return o.batch
-        case .classImage: return try network.classList(o.classes, inputs: 1).count
+        case .classImage: return try network.classList(o.classes, inputs: nil).count
         case .saliency: return o.data != nil && o.input == nil ? 1 : try network.inputCount(o)
         case .adversarial: return o.input == nil && o.index == nil ? o.batch : try network.inputCount(o)
         }
@@ -159,7 +159,7 @@ public enum VisualizeCommand {
             if let g = o.saveGradient { args.append("save-gradient=\(absolute(g))") }
         case .classImage:
             guard o.classes != nil else { throw DriverError("error: class-image needs --class K (or a list, or 'all')") }
-            let list = try net.classList(o.classes, inputs: 1)
+            let list = try net.classList(o.classes, inputs: nil)
             guard o.steps >= 1 && o.steps <= 100_000 else { throw DriverError("error: --steps must be 1 to 100000, got \(o.steps)") }
             guard ["zeros", "noise"].contains(o.start) else { throw DriverError("error: --start takes zeros or noise, got '\(o.start)'") }
             guard o.lr > 0, o.l2 >= 0, o.blur >= 0, o.jitter >= 0, o.blurEvery >= 1 else {

@@ -47,8 +47,9 @@ struct VisualizeNetwork {
         DriverError("error: class \(k) does not exist: network '\(graph.name)' has \(classes) classes (0 to \(classes - 1), the scores of '\(scores.name)')")
     }
 
-    /// "3", "3,7" (one per input) or "all" as a list of classes; nil gives [] (the predicted ones).
-    func classList(_ text: String?, inputs: Int) throws -> [Int] {
+    /// "3", "3,7" (one per input; any number when `inputs` is nil) or "all" as a list of
+    /// classes; nil gives [] (the predicted ones).
+    func classList(_ text: String?, inputs: Int?) throws -> [Int] {
         guard let text else { return [] }
         if text == "all" { return Array(0..<classes) }
         var list: [Int] = []
@@ -59,8 +60,8 @@ struct VisualizeNetwork {
             guard k >= 0 && k < classes else { throw noSuchClass(k) }
             list.append(k)
         }
-        guard list.count == 1 || list.count == inputs || inputs == 1 else {
-            throw DriverError("error: --class lists \(list.count) classes for \(inputs) inputs: give one class for all or one per input")
+        if let inputs, list.count != 1 && list.count != inputs {
+            throw DriverError("error: --class lists \(list.count) classes for \(inputs) input\(inputs == 1 ? "" : "s"): give one class for all or one per input")
         }
         return list
     }
