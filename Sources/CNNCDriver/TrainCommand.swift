@@ -27,6 +27,8 @@ public struct TrainOptions {
     public var resume: String?
     public var save: String?
     public var log: String?
+    /// A log row every this many steps besides the epoch rows (0: epoch rows only).
+    public var logEvery = 100
     public var steps = 0
     public var shuffle = true
     public var crop = 0
@@ -97,6 +99,7 @@ public enum TrainCommand {
             const int shuffle = atoi(option(argc, argv, "shuffle", "1"));
             const char *weights = option(argc, argv, "weights", NULL), *resume = option(argc, argv, "resume", NULL);
             const char *save = option(argc, argv, "save", NULL), *log_path = option(argc, argv, "log", NULL);
+            const int64_t log_every = atoll(option(argc, argv, "log-every", "0"));
             \(p)_sgd sgd = {0.0f, (float)atof(option(argc, argv, "momentum", "0.9")),
                           (float)atof(option(argc, argv, "weight-decay", "0")), atoi(option(argc, argv, "nesterov", "0"))};
             cnnc_schedule schedule = {CNNC_LR_CONSTANT, atof(option(argc, argv, "lr", "0.01")), atof(option(argc, argv, "gamma", "0.1")),
@@ -173,8 +176,8 @@ public enum TrainCommand {
                 if (shuffle) cnnc_shuffle(order, count, seed, (uint64_t)epoch);
                 cnnc_progress_begin(&progress);
                 const double epoch_start = cnnc_now_seconds();
-                double loss_sum = 0.0;
-                int64_t seen = 0, right = 0;
+                double loss_sum = 0.0, window_loss = 0.0, window_start = epoch_start;
+                int64_t seen = 0, right = 0, window_seen = 0, window_right = 0;
                 for (int64_t b = t.step - (int64_t)epoch * per_epoch; b < per_epoch; b++) {
                     if (max_steps > 0 && t.step >= max_steps) break;
                     const int64_t start = b * \(P)_MAX_BATCH;
@@ -194,6 +197,19 @@ public enum TrainCommand {
                     loss_sum += (double)loss * n;
                     seen += n;
                     right += correct;
+                    /* a row every log_every steps: the running mean since the last one (the epoch's last step gets the epoch row) */
+                    window_loss += (double)loss * n;
+                    window_seen += n;
+                    window_right += correct;
+                    if (log && log_every > 0 && t.step % log_every == 0 && b + 1 < per_epoch) {
+                        const double now = cnnc_now_seconds();
+                        cnnc_log_entry row = {epoch + 1, t.step, window_loss / (double)window_seen, (double)window_right / (double)window_seen,
+                                              sgd.learning_rate, NAN, NAN, (double)window_seen / (now - window_start), now - started};
+                        if (cnnc_log_write(log, &row, &err) != CNNC_OK) { fprintf(stderr, "error: %s\\n", err.message); return 1; }
+                        window_loss = 0.0;
+                        window_seen = window_right = 0;
+                        window_start = now;
+                    }
                     cnnc_progress_update(&progress, stdout, epoch + 1, epochs, b + 1, per_epoch, loss, (double)correct / n, n);
                 }
                 cnnc_progress_finish(&progress, stdout);
@@ -281,7 +297,7 @@ public enum TrainCommand {
         if let w = o.weights { args.append("weights=\(absolute(w))") }
         if let r = o.resume { args.append("resume=\(absolute(r))") }
         if let s = o.save { args.append("save=\(absolute(s))") }
-        if let l = o.log { args.append("log=\(absolute(l))") }
+        if let l = o.log { args += ["log=\(absolute(l))", "log-every=\(o.logEvery)"] }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "\(dir.path)/trainer")
         process.arguments = args

@@ -280,7 +280,9 @@ struct Train: ParsableCommand {
     @Option(help: "Start from these weights (safetensors).") var weights: String?
     @Option(help: "Resume from a checkpoint written by --save.") var resume: String?
     @Option(help: "Write a checkpoint here after every epoch.") var save: String?
-    @Option(help: "Write a CSV log (one row per epoch) here.") var log: String?
+    @Option(help: "Write a CSV log here: a row per epoch (with the test values) and every --log-every steps.") var log: String?
+    @Option(name: .customLong("log-every"), help: "Steps between log rows within an epoch (running means; 0: epoch rows only).")
+    var logEvery: Int = 100
     @Option(help: "Stop after this many steps in all (0: run every epoch).") var steps: Int = 0
     @Flag(name: .customLong("no-shuffle"), help: "Keep the data set order.") var noShuffle = false
     @Option(help: "Random crop with this much zero padding.") var crop: Int = 0
@@ -291,8 +293,8 @@ struct Train: ParsableCommand {
     @Option(help: "OpenMP threads (default: all).") var threads: Int?
 
     func validate() throws {
-        guard epochs >= 1, batch >= 2, batch <= 65536, lr > 0, steps >= 0 else {
-            throw ValidationError("--epochs >= 1, --batch 2..65536, --lr > 0 and --steps >= 0 are required")
+        guard epochs >= 1, batch >= 2, batch <= 65536, lr > 0, steps >= 0, logEvery >= 0 else {
+            throw ValidationError("--epochs >= 1, --batch 2..65536, --lr > 0, --steps >= 0 and --log-every >= 0 are required")
         }
         guard ["constant", "step", "cosine"].contains(schedule) else {
             throw ValidationError("--schedule takes constant, step or cosine, got '\(schedule)'")
@@ -307,6 +309,7 @@ struct Train: ParsableCommand {
             o.epochs = epochs; o.batch = batch; o.lr = lr; o.momentum = momentum; o.weightDecay = weightDecay
             o.nesterov = nesterov; o.schedule = schedule; o.gamma = gamma; o.stepEpochs = stepEpochs; o.minLR = minLR
             o.warmupSteps = warmup; o.seed = seed; o.weights = weights; o.resume = resume; o.save = save; o.log = log
+            o.logEvery = logEvery
             o.steps = steps; o.shuffle = !noShuffle; o.crop = crop; o.flip = flip; o.jitter = jitter
             o.normalize = normalize; o.threads = threads
             o.frozen = freeze.map { $0.split(separator: ",").map(String.init) } ?? []

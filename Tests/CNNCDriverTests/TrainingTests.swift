@@ -54,12 +54,17 @@ final class TrainingTests: XCTestCase {
         let common = ["train", examplePath("lenet"), "--data", "\(dir)/x.npy", "--labels", "\(dir)/y.npy",
                       "--test-data", "\(dir)/x.npy", "--test-labels", "\(dir)/y.npy", "--batch", "16", "--lr", "0.05"]
         // Four epochs in one run...
-        let full = try runCNNC(common + ["--epochs", "4", "--save", "\(dir)/full.safetensors", "--log", "\(dir)/log.csv"])
+        let full = try runCNNC(common + ["--epochs", "4", "--save", "\(dir)/full.safetensors", "--log", "\(dir)/log.csv",
+                                         "--log-every", "2"])
         XCTAssertEqual(full.status, 0, full.stderr)
         XCTAssertTrue(full.stdout.contains("epoch 4/4: train loss"), full.stdout)
         XCTAssertTrue(full.stdout.contains("test accuracy 100.00%"), full.stdout)
         let log = try String(contentsOfFile: "\(dir)/log.csv", encoding: .utf8)
-        XCTAssertTrue(log.hasPrefix("epoch,step,loss,accuracy,lr,test_loss,test_accuracy,images_per_second,seconds\n1,4,"), log)
+        XCTAssertTrue(log.hasPrefix("epoch,step,loss,accuracy,lr,test_loss,test_accuracy,images_per_second,seconds\n1,2,"), log)
+        // a row every 2 steps (no test values) and one per epoch (with them): 4 steps per epoch
+        let rows = log.split(separator: "\n").dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false) }
+        XCTAssertEqual(rows.map { "\($0[0]),\($0[1])" }, ["1,2", "1,4", "2,6", "2,8", "3,10", "3,12", "4,14", "4,16"])
+        XCTAssertEqual(rows.map { $0[5].isEmpty }, [true, false, true, false, true, false, true, false])
         // ...equal two runs of two epochs, the second resumed from the first's checkpoint.
         let first = try runCNNC(common + ["--epochs", "2", "--save", "\(dir)/half.safetensors"])
         XCTAssertEqual(first.status, 0, first.stderr)
