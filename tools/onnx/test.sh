@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The Python-based ONNX tests: a virtual environment with onnx, onnxruntime and numpy, then
-# ONNX's conformance cases and the round trips through the built cnnc (release).
+# ONNX's conformance cases and the round trips through the built cnnc (release); and in a
+# second one with PyTorch, `cnnc visualize saliency` against PyTorch's input gradient.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 VENV=.venv-onnx
@@ -12,3 +13,16 @@ CNNC=${CNNC:-.build/release/cnnc}
 # Every conformance case runs through the interpreter and through the generated C.
 "$VENV/bin/python" -W ignore tools/onnx/conformance.py --cnnc "$CNNC"
 "$VENV/bin/python" -W ignore tools/onnx/roundtrip.py --cnnc "$CNNC"
+# `cnnc visualize saliency` on an ONNX model exported from PyTorch against PyTorch's input
+# gradient. TORCH_VENV may name a ready venv with torch; else .venv-torch gets PyTorch's CPU
+# build (about 200 MB, from PyTorch's own index), or PyPI's default build (with its CUDA
+# libraries, several GB: the PyPI wheel does not import without them) where that index is
+# out of reach.
+TORCH_VENV=${TORCH_VENV:-.venv-torch}
+if ! "$TORCH_VENV/bin/python" -c "import torch, onnx" 2>/dev/null; then
+    python3 -m venv "$TORCH_VENV"
+    "$TORCH_VENV/bin/pip" install --quiet -r tools/onnx/requirements.txt
+    "$TORCH_VENV/bin/pip" install --quiet -r tools/onnx/requirements-torch.txt --index-url https://download.pytorch.org/whl/cpu \
+        || "$TORCH_VENV/bin/pip" install --quiet -r tools/onnx/requirements-torch.txt
+fi
+"$TORCH_VENV/bin/python" -W ignore tools/onnx/saliency_check.py --cnnc "$CNNC"
