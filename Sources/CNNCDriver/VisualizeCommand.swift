@@ -93,7 +93,15 @@ public enum VisualizeCommand {
             guard FileManager.default.fileExists(atPath: log) else { throw DriverError("error: cannot read '\(log)'") }
             args.append("log=\(absolute(log))")
         }
-        try toolchain.build(sources: sources, output: "\(dir.path)/visualize", in: dir.path, linkFlags: ["-lpng", "-lm"])
+        // the large, shared parts come from the object cache; the subcommand's program is compiled each time
+        let cache = ObjectCache()
+        var objects: [String] = []
+        for (source, headers) in [("cnnc_runtime.c", ["cnnc_runtime.h"]), ("cnnc_image.c", ["cnnc_image.h", "cnnc_runtime.h"]),
+                                  ("model.c", ["model.h", "cnnc_runtime.h"])] where sources.contains(source) {
+            objects.append(try cache.object(for: source, headers: headers, in: dir.path, toolchain: toolchain))
+        }
+        let programs = sources.filter { !["cnnc_runtime.c", "cnnc_image.c", "model.c"].contains($0) }
+        try toolchain.build(sources: programs + objects, output: "\(dir.path)/visualize", in: dir.path, linkFlags: ["-lpng", "-lm"])
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "\(dir.path)/visualize")
         process.arguments = args

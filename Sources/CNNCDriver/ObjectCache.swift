@@ -1,0 +1,55 @@
+// Compiled C objects kept between runs, keyed by the compiler, its flags and the source's
+// text: `cnnc visualize` compiles the generated model, the runtime and the picture unit
+// once and reuses them for every picture of the same network (the subcommand's own program
+// is small and always compiled). The cache lives in $CNNC_CACHE_DIR, else
+// $XDG_CACHE_HOME/cnnc, else ~/.cache/cnnc; where it cannot be written, objects are built in
+// the work folder as usual.
+
+import Foundation
+
+struct ObjectCache {
+    let directory: String?
+
+    init(environment: [String: String] = ProcessInfo.processInfo.environment) {
+        let base = environment["CNNC_CACHE_DIR"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? environment["XDG_CACHE_HOME"].map { "\($0)/cnnc" }
+            ?? environment["HOME"].map { "\($0)/.cache/cnnc" }
+        if let base, (try? FileManager.default.createDirectory(atPath: "\(base)/objects", withIntermediateDirectories: true)) != nil {
+            directory = "\(base)/objects"
+        } else {
+            directory = nil
+        }
+    }
+
+    /// FNV-1a, 64 bits, of the text: a cache key, not a checksum against tampering.
+    static func key(_ parts: [String]) -> String {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for part in parts {
+            for byte in part.utf8 { h = (h ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+            h = (h ^ 0xff) &* 0x0000_0100_0000_01b3
+        }
+        return String(h, radix: 16)
+    }
+
+    /// The object file of `source`, a file in `folder` that includes `headers` (beside it):
+    /// from the cache, or compiled now (and kept when the cache is writable).
+    func object(for source: String, headers: [String], in folder: String, toolchain: Toolchain) throws -> String {
+        let texts = ([source] + headers).map { (try? String(contentsOfFile: "\(folder)/\($0)", encoding: .utf8)) ?? "" }
+        let name = "\(Self.key([toolchain.compiler] + toolchain.flags + texts)).o"
+        if let directory, FileManager.default.fileExists(atPath: "\(directory)/\(name)") { return "\(directory)/\(name)" }
+        let local = "\(folder)/\(source).o"
+        let result = try Shell.run([toolchain.compiler] + toolchain.flags + ["-I", folder, "-c", source, "-o", local], in: folder)
+        guard result.status == 0 else { throw DriverError("error: C compilation failed (\(toolchain.compiler)):\n\(result.output)") }
+        guard let directory else { return local }
+        // a unique name first, then an atomic rename, so that parallel runs never see half a file
+        let temporary = "\(directory)/\(name).\(ProcessInfo.processInfo.processIdentifier).tmp"
+        do {
+            try? FileManager.default.removeItem(atPath: temporary)
+            try FileManager.default.copyItem(atPath: local, toPath: temporary)
+            guard rename(temporary, "\(directory)/\(name)") == 0 else { return local }
+        } catch {
+            return local
+        }
+        return "\(directory)/\(name)"
+    }
+}
