@@ -3,6 +3,7 @@
 // (Fixtures/png_tool.c) to check its size and content; errors name what exists.
 
 import CNNCDriver
+import CNNCInterpreter
 import CNNCIR
 import Foundation
 import XCTest
@@ -201,6 +202,200 @@ final class VisualizeTests: XCTestCase {
             XCTAssertEqual(r.status, message.hasPrefix("Error:") ? 64 : 1, args.joined(separator: " "))
             XCTAssertTrue(r.stderr.hasPrefix(message), "\(args.joined(separator: " ")):\n\(r.stderr)")
             XCTAssertFalse(FileManager.default.fileExists(atPath: "\(dir)/x.png"))
+        }
+    }
+
+    // MARK: the subcommands that run the network (taps and input gradients)
+
+    /// Seeded LeNet (seed 0, what `cnnc visualize` uses without --weights) in the interpreter.
+    func interpreter() throws -> Interpreter {
+        let graph = try ModelLoader.load(lenet).graph
+        return try Interpreter(graph: graph, parameters: Weights.seeded(graph, seed: 0))
+    }
+
+    /// n seeded images of 1x28x28 in [0.2, 0.8] (away from the clipping range's ends).
+    func images(_ n: Int, seed: UInt64) -> FloatArray {
+        var state = seed
+        let data: [Float] = (0..<(n * 784)).map { _ in
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return 0.2 + 0.6 * Float(state >> 40) / Float(1 << 24)
+        }
+        return FloatArray(shape: [n, 1, 28, 28], data: data)
+    }
+
+    func tensor(_ a: FloatArray) -> Tensor { Tensor(shape: a.shape, data: a.data.map(Double.init)) }
+
+    /// Gray level of v on the scale lo..hi, as the picture unit draws it.
+    func gray(_ v: Double, _ lo: Double, _ hi: Double) -> Int { Int((255 * Float((v - lo) / (hi - lo))).rounded()) }
+
+    func testActivationsAreTheLayersValues() throws {
+        let dir = try temporaryDirectory()
+        let x = images(2, seed: 5)
+        try NumpyFile.write(x, to: "\(dir)/x.npy")
+        let r = try runCNNC(["visualize", "activations", lenet, "--layer", "c1", "--input", "x.npy", "--index", "1", "-o", "a.png"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("layer c1 (conv), 6 maps of 28x28, 3 columns x 2 rows at 3x"), r.stdout)
+        let png = try PNGTool.decode("\(dir)/a.png")
+        XCTAssertEqual([png.width, png.height], [2 + 3 * 86, 2 + 2 * 86])
+        // every pixel of every map against the interpreter, on the layer's one scale
+        let one = FloatArray(shape: [1, 1, 28, 28], data: Array(x.data[784...]))
+        let c1 = try interpreter().run(["image": tensor(one)])["c1"]!.data
+        let lo = min(0, c1.min()!), hi = c1.max()!
+        var worst = 0
+        for c in 0..<6 {
+            for y in 0..<28 {
+                for x in 0..<28 {
+                    let p = png.pixel(2 + (c % 3) * 86 + x * 3 + 1, 2 + (c / 3) * 86 + y * 3 + 1)
+                    worst = max(worst, abs(Int(p[0]) - gray(c1[(c * 28 + y) * 28 + x], lo, hi)))
+                }
+            }
+        }
+        XCTAssertLessThanOrEqual(worst, 1, "largest difference in gray levels")
+        // a dense layer: its 120 units in an 11x11 square
+        let f = try runCNNC(["visualize", "activations", lenet, "--layer", "f1", "--input", "x.npy", "--index", "0", "-o", "f.png"], in: dir)
+        XCTAssertEqual(f.status, 0, f.stderr)
+        XCTAssertTrue(f.stdout.contains("layer f1 (dense), 120 units in a 11x11 square"), f.stdout)
+        XCTAssertEqual(try PNGTool.decode("\(dir)/f.png").width, 2 + 11 * 8 + 2)
+    }
+
+    func testTopImagesRankTheDataSetByTheUnit() throws {
+        let dir = try temporaryDirectory()
+        let x = images(24, seed: 9)
+        try NumpyFile.write(x, to: "\(dir)/x.npy")
+        try NumpyFile.writeLabels((0..<24).map { $0 % 10 }, to: "\(dir)/y.npy")
+        let r = try runCNNC(["visualize", "top-images", lenet, "--layer", "c2", "--channel", "3", "--count", "4", "--batch", "2",
+                             "--data", "x.npy", "--labels", "y.npy", "-o", "top.png"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("top-images: 24/24 images (100%)"), r.stdout)
+        // the ranking is the interpreter's: the largest value of channel 3 over positions
+        let c2 = try interpreter().run(["image": tensor(x)])["c2"]!.data
+        let best = (0..<24).map { i in (0..<100).map { c2[(i * 16 + 3) * 100 + $0] }.max()! }
+        let expected = (0..<24).sorted { best[$0] > best[$1] }.prefix(4)
+        let listed = r.stdout.split(separator: "\n").filter { $0.contains(". image ") }
+            .map { Int($0.split(separator: " ")[2])! }
+        XCTAssertEqual(listed, Array(expected), r.stdout)
+        // 2 x 2 cells of (image | crop) at 3x; the first cell's image is the top image itself
+        let png = try PNGTool.decode("\(dir)/top.png")
+        XCTAssertEqual([png.width, png.height], [4 + 2 * (2 * 84 + 4 + 4), 4 + 2 * 88])
+        var red = 0, same = 0
+        for y in 0..<84 {
+            for xx in 0..<84 {
+                let p = png.pixel(4 + xx, 4 + y)
+                if p == [230, 30, 30] { red += 1; continue }
+                let v = Double(x.data[expected.first! * 784 + (y / 3) * 28 + xx / 3])
+                if abs(Int(p[0]) - gray(v, 0, 1)) <= 1 { same += 1 }
+            }
+        }
+        XCTAssertGreaterThan(red, 100, "the receptive field's frame")
+        XCTAssertEqual(red + same, 84 * 84)
+        // a dense unit: cells are the images alone
+        let d = try runCNNC(["visualize", "top-images", lenet, "--layer", "f2", "--channel", "7", "--count", "3", "--batch", "2",
+                             "--data", "x.npy", "--labels", "y.npy", "-o", "dense.png"], in: dir)
+        XCTAssertEqual(d.status, 0, d.stderr)
+        XCTAssertEqual(try PNGTool.decode("\(dir)/dense.png").width, 4 + 2 * 88)
+    }
+
+    func testSaliencyIsTheInterpretersInputGradient() throws {
+        let dir = try temporaryDirectory()
+        let x = images(2, seed: 3)
+        try NumpyFile.write(x, to: "\(dir)/x.npy")
+        let r = try runCNNC(["visualize", "saliency", lenet, "--input", "x.npy", "--class", "3,7", "--save-gradient", "g.npy",
+                             "-o", "s.png"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("input 1: class 7 score"), r.stdout)
+        let g = try NumpyFile.read("\(dir)/g.npy")
+        XCTAssertEqual(g.shape, [2, 1, 28, 28])
+        var weights = Tensor(zeros: [2, 10])
+        weights.data[3] = 1
+        weights.data[17] = 1
+        let expected = try interpreter().inputGradient(inputs: ["image": tensor(x)], output: "logits", outputWeights: weights)["image"]!.data
+        let scale = expected.map(abs).max()!
+        for i in 0..<expected.count {
+            XCTAssertLessThanOrEqual(abs(Double(g.data[i]) - expected[i]), 1e-5 * scale + 1e-4 * abs(expected[i]), "element \(i)")
+        }
+        // per row: the image, then |gradient| in viridis scaled by its own largest value
+        let png = try PNGTool.decode("\(dir)/s.png")
+        XCTAssertEqual([png.width, png.height], [4 + 2 * 116, 4 + 2 * 116])
+        for n in 0..<2 {
+            let map = (0..<784).map { abs(g.data[n * 784 + $0]) }
+            let peak = map.indices.max { map[$0] < map[$1] }!
+            XCTAssertEqual(png.pixel(4 + 116 + (peak % 28) * 4 + 2, 4 + n * 116 + (peak / 28) * 4 + 2), [253, 231, 37], "yellow at the peak")
+            let low = map.indices.min { map[$0] < map[$1] }!
+            let p = png.pixel(4 + 116 + (low % 28) * 4 + 2, 4 + n * 116 + (low / 28) * 4 + 2)
+            XCTAssertTrue(p[2] > p[1] && p[0] < 80, "dark purple at the smallest value, got \(p)")
+        }
+    }
+
+    func testClassImageRaisesTheScore() throws {
+        let dir = try temporaryDirectory()
+        let r = try runCNNC(["visualize", "class-image", lenet, "--class", "0,1", "--steps", "20", "--lr", "0.5", "--blur", "0.5",
+                             "--jitter", "1", "--start", "noise", "--seed", "3", "-o", "c.png"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        for k in 0..<2 {
+            let line = r.stdout.split(separator: "\n").first { $0.hasPrefix("class \(k): score ") }!
+            let numbers = line.split(whereSeparator: { " (),".contains($0) }).compactMap { Double($0) }
+            XCTAssertGreaterThan(numbers[1], numbers[2] + 1, "score after vs before: \(line)")
+        }
+        let png = try PNGTool.decode("\(dir)/c.png")
+        XCTAssertEqual([png.width, png.height], [4 + 2 * 116, 4 + 116])
+    }
+
+    func testAdversarialPerturbsByEpsilonAndReportsFlips() throws {
+        let dir = try temporaryDirectory()
+        let x = images(2, seed: 4)
+        try NumpyFile.write(x, to: "\(dir)/x.npy")
+        let r = try runCNNC(["visualize", "adversarial", lenet, "--input", "x.npy", "--epsilon", "0.1", "-o", "adv.png"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("input 0 (true class "), r.stdout)
+        XCTAssertTrue(r.stdout.contains("after FGSM at epsilon 0.1: predicted"), r.stdout)
+        // original | perturbation | adversarial: the perturbation is +-epsilon (white or black) and
+        // the adversarial image differs from the original by 0.1 * 255 where it is
+        let png = try PNGTool.decode("\(dir)/adv.png")
+        XCTAssertEqual([png.width, png.height], [4 + 3 * 116, 4 + 2 * 116])
+        var signs = 0
+        for n in 0..<2 {
+            for i in 0..<784 {
+                let y = 4 + n * 116 + (i / 28) * 4 + 2, xx = (i % 28) * 4 + 2
+                let o = Int(png.pixel(4 + xx, y)[0]), d = Int(png.pixel(4 + 116 + xx, y)[0]), a = Int(png.pixel(4 + 232 + xx, y)[0])
+                XCTAssertTrue([0, 128, 255].contains(d), "perturbation pixel \(d)")
+                if d == 255 { XCTAssertLessThanOrEqual(abs(a - o - 26), 1); signs += 1 }
+                if d == 0 { XCTAssertLessThanOrEqual(abs(o - a - 26), 1); signs += 1 }
+            }
+        }
+        XCTAssertGreaterThan(signs, 1000)
+        // over a data set (labels = the interpreter's predictions, so every image starts correct)
+        let many = images(20, seed: 8)
+        try NumpyFile.write(many, to: "\(dir)/many.npy")
+        let scores = try interpreter().run(["image": tensor(many)])["logits"]!.data
+        let labels = (0..<20).map { i in (0..<10).max { scores[i * 10 + $0] < scores[i * 10 + $1] }! }
+        try NumpyFile.writeLabels(labels, to: "\(dir)/labels.npy")
+        let d = try runCNNC(["visualize", "adversarial", lenet, "--data", "many.npy", "--labels", "labels.npy", "--epsilon", "0.2",
+                             "--steps", "3", "--batch", "2", "-o", "flipped.png"], in: dir)
+        XCTAssertEqual(d.status, 0, d.stderr)
+        XCTAssertTrue(d.stdout.contains("iterative FGSM, epsilon 0.2, 3 steps (alpha 0.166667): of 20 test images, 20 classified correctly (100.00%); "),
+                      d.stdout)
+    }
+
+    /// The same pictures from the ONNX export as from the .net (same weights, same names).
+    func testONNXModelGivesTheSamePictures() throws {
+        let dir = try temporaryDirectory()
+        try NumpyFile.write(images(2, seed: 6), to: "\(dir)/x.npy")
+        try NumpyFile.writeLabels([1, 2], to: "\(dir)/y.npy")
+        let export = try runCNNC(["export", lenet, "-o", "lenet.onnx"], in: dir)
+        XCTAssertEqual(export.status, 0, export.stderr)
+        let runs: [[String]] = [
+            ["activations", "--layer", "relu_2", "--input", "x.npy", "--index", "0"],
+            ["saliency", "--input", "x.npy"],
+            ["class-image", "--class", "4,5", "--steps", "5"],
+            ["adversarial", "--input", "x.npy", "--epsilon", "0.05", "--steps", "2"],
+            ["top-images", "--layer", "maxpool_1", "--channel", "2", "--count", "2", "--batch", "2", "--data", "x.npy", "--labels", "y.npy"],
+        ]
+        for args in runs {
+            let net = try runCNNC(["visualize", args[0], lenet] + args.dropFirst() + ["-o", "net.png"], in: dir)
+            let onnx = try runCNNC(["visualize", args[0], "lenet.onnx"] + args.dropFirst() + ["-o", "onnx.png"], in: dir)
+            XCTAssertEqual(net.status, 0, net.stderr)
+            XCTAssertEqual(onnx.status, 0, onnx.stderr)
+            XCTAssertEqual(try PNGTool.decode("\(dir)/onnx.png").pixels, try PNGTool.decode("\(dir)/net.png").pixels, args[0])
         }
     }
 }
