@@ -309,10 +309,11 @@ final class VisualizeTests: XCTestCase {
         weights.data[3] = 1
         weights.data[17] = 1
         let expected = try interpreter().inputGradient(inputs: ["image": tensor(x)], output: "logits", outputWeights: weights)["image"]!.data
+        // tolerance `gradient`: float32 sums in another order than the interpreter's Double ones
         let scale = expected.map(abs).max()!
-        for i in 0..<expected.count {
-            XCTAssertLessThanOrEqual(abs(Double(g.data[i]) - expected[i]), 1e-5 * scale + 1e-4 * abs(expected[i]), "element \(i)")
-        }
+        let excess = expected.indices.map { abs(Double(g.data[$0]) - expected[$0]) - (1e-5 * scale + 1e-4 * abs(expected[$0])) }
+        let worst = excess.indices.max { excess[$0] < excess[$1] }!
+        XCTAssertLessThanOrEqual(excess[worst], 0, "worst element (\(worst / 784),0,\(worst % 784 / 28),\(worst % 28)): cnnc \(g.data[worst]), interpreter \(expected[worst])")
         // per row: the image, then |gradient| in viridis scaled by its own largest value
         let png = try PNGTool.decode("\(dir)/s.png")
         XCTAssertEqual([png.width, png.height], [4 + 2 * 116, 4 + 2 * 116])
@@ -334,7 +335,7 @@ final class VisualizeTests: XCTestCase {
         for k in 0..<2 {
             let line = r.stdout.split(separator: "\n").first { $0.hasPrefix("class \(k): score ") }!
             let numbers = line.split(whereSeparator: { " (),".contains($0) }).compactMap { Double($0) }
-            XCTAssertGreaterThan(numbers[1], numbers[2] + 1, "score after vs before: \(line)")
+            XCTAssertGreaterThan(numbers[0], numbers[1] + 0.25, "score after vs before: \(line)")
         }
         let png = try PNGTool.decode("\(dir)/c.png")
         XCTAssertEqual([png.width, png.height], [4 + 2 * 116, 4 + 116])
