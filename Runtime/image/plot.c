@@ -65,8 +65,10 @@ void cnnc_plot_draw(cnnc_image *img, int x, int y, int w, int h, const cnnc_plot
     if (!isnan(plot->y_max)) y1 = plot->y_max;
     /* widen y to whole ticks so the curve never touches the frame */
     const double ystep = nice_step(y1 - y0, 5), xstep = nice_step(x1 - x0, 6);
+    const double top = y1;
     if (isnan(plot->y_min)) y0 = floor(y0 / ystep) * ystep;
     if (isnan(plot->y_max)) y1 = ceil(y1 / ystep) * ystep;
+    if (isnan(plot->y_max) && y1 - top < 0.03 * (y1 - y0)) y1 += ystep; /* headroom above the largest value */
     #define PX(v) (ax + (int)lround(((v) - x0) / (x1 - x0) * (aw - 1)))
     #define PY(v) (ay + ah - 1 - (int)lround(((v) - y0) / (y1 - y0) * (ah - 1)))
 
@@ -101,9 +103,6 @@ void cnnc_plot_draw(cnnc_image *img, int x, int y, int w, int h, const cnnc_plot
             px = qx; py = qy; have = 1;
         }
     }
-    #undef PX
-    #undef PY
-
     /* frame, title, axis labels */
     cnnc_draw_frame(img, ax - 1, ay - 1, aw + 2, ah + 2, 1, ink);
     if (plot->title) cnnc_draw_text(img, ax + (aw - cnnc_text_width(plot->title, 2)) / 2, y + 2, plot->title, 2, ink);
@@ -118,7 +117,19 @@ void cnnc_plot_draw(cnnc_image *img, int x, int y, int w, int h, const cnnc_plot
             if (cnnc_text_width(series[s].label, 1) > widest) widest = cnnc_text_width(series[s].label, 1);
         }
     if (rows == 0) return;
-    const int lw = widest + 34, lh = rows * 12 + 6, lx = ax + aw - lw - 6, ly = ay + 6;
+    const int lw = widest + 34, lh = rows * 12 + 6, lx = ax + aw - lw - 6;
+    /* top right, or bottom right when fewer points lie there */
+    int covered[2] = {0, 0};
+    for (int s = 0; s < count; s++)
+        for (int i = 0; i < series[s].count; i++) {
+            if (!isfinite(series[s].x[i]) || !isfinite(series[s].y[i])) continue;
+            const int px = PX(series[s].x[i]), py = PY(series[s].y[i]);
+            for (int corner = 0; corner < 2; corner++) {
+                const int cy = corner ? ay + ah - lh - 6 : ay + 6;
+                covered[corner] += px >= lx - 4 && px < lx + lw + 4 && py >= cy - 4 && py < cy + lh + 4;
+            }
+        }
+    const int ly = covered[1] < covered[0] ? ay + ah - lh - 6 : ay + 6;
     cnnc_draw_rect(img, lx, ly, lw, lh, (cnnc_rgb){255, 255, 255});
     cnnc_draw_frame(img, lx, ly, lw, lh, 1, guide);
     int row = 0;
@@ -130,6 +141,8 @@ void cnnc_plot_draw(cnnc_image *img, int x, int y, int w, int h, const cnnc_plot
         cnnc_draw_text(img, lx + 29, cy - 5, series[s].label, 1, ink);
         row++;
     }
+    #undef PX
+    #undef PY
 }
 
 /* ---------------------------------------------------------------------------------------
