@@ -78,7 +78,7 @@ final class VisualizeTests: XCTestCase {
         let dir = try temporaryDirectory()
         try writeKnownWeights("\(dir)/w.safetensors")
         let r = try runCNNC(["visualize", "filters", lenet, "--layer", "c1", "--weights", "w.safetensors", "-o", "f.png"], in: dir)
-        XCTAssertEqual(r.status, 0, r.stderr)
+        guard r.status == 0 else { return XCTFail(r.stderr) }
         XCTAssertTrue(r.stdout.contains("6 filters of 1x5x5, one gray tile each, 3 columns x 2 rows, each tile 5x5 at 10x"), r.stdout)
         XCTAssertTrue(r.stdout.contains("each filter scaled by its own largest |w|"), r.stdout)
         let png = try PNGTool.decode("\(dir)/f.png")
@@ -114,7 +114,7 @@ final class VisualizeTests: XCTestCase {
         let export = try runCNNC(["export", lenet, "--weights", "\(dir)/w.safetensors", "-o", "\(dir)/lenet.onnx"])
         XCTAssertEqual(export.status, 0, export.stderr)
         let r = try runCNNC(["visualize", "filters", "\(dir)/lenet.onnx", "--layer", "c1", "-o", "\(dir)/onnx.png"])
-        XCTAssertEqual(r.status, 0, r.stderr)
+        guard r.status == 0 else { return XCTFail(r.stderr) }
         let n = try runCNNC(["visualize", "filters", lenet, "--layer", "c1", "--weights", "\(dir)/w.safetensors", "-o", "\(dir)/net.png"])
         XCTAssertEqual(n.status, 0, n.stderr)
         XCTAssertEqual(try PNGTool.decode("\(dir)/onnx.png").pixels, try PNGTool.decode("\(dir)/net.png").pixels)
@@ -131,7 +131,7 @@ final class VisualizeTests: XCTestCase {
         }
         try csv.write(toFile: "\(dir)/log.csv", atomically: true, encoding: .utf8)
         let r = try runCNNC(["visualize", "curves", "log.csv", "-o", "curves.png"], in: dir)
-        XCTAssertEqual(r.status, 0, r.stderr)
+        guard r.status == 0 else { return XCTFail(r.stderr) }
         XCTAssertTrue(r.stdout.hasSuffix("""
             (960x360): 12 rows, 3 epochs, steps 10 to 120
             last row: train loss 0.1667, train accuracy 86.00%, test loss 0.1833, test accuracy 81.00%
@@ -233,7 +233,7 @@ final class VisualizeTests: XCTestCase {
         let x = images(2, seed: 5)
         try NumpyFile.write(x, to: "\(dir)/x.npy")
         let r = try runCNNC(["visualize", "activations", lenet, "--layer", "c1", "--input", "x.npy", "--index", "1", "-o", "a.png"], in: dir)
-        XCTAssertEqual(r.status, 0, r.stderr)
+        guard r.status == 0 else { return XCTFail(r.stderr) }
         XCTAssertTrue(r.stdout.contains("layer c1 (conv), 6 maps of 28x28, 3 columns x 2 rows at 3x"), r.stdout)
         let png = try PNGTool.decode("\(dir)/a.png")
         XCTAssertEqual([png.width, png.height], [2 + 3 * 86, 2 + 2 * 86])
@@ -265,14 +265,14 @@ final class VisualizeTests: XCTestCase {
         try NumpyFile.writeLabels((0..<24).map { $0 % 10 }, to: "\(dir)/y.npy")
         let r = try runCNNC(["visualize", "top-images", lenet, "--layer", "c2", "--channel", "3", "--count", "4", "--batch", "2",
                              "--data", "x.npy", "--labels", "y.npy", "-o", "top.png"], in: dir)
-        XCTAssertEqual(r.status, 0, r.stderr)
+        guard r.status == 0 else { return XCTFail(r.stderr) }
         XCTAssertTrue(r.stdout.contains("top-images: 24/24 images (100%)"), r.stdout)
         // the ranking is the interpreter's: the largest value of channel 3 over positions
         let c2 = try interpreter().run(["image": tensor(x)])["c2"]!.data
         let best = (0..<24).map { i in (0..<100).map { c2[(i * 16 + 3) * 100 + $0] }.max()! }
         let expected = (0..<24).sorted { best[$0] > best[$1] }.prefix(4)
         let listed = r.stdout.split(separator: "\n").filter { $0.contains(". image ") }
-            .map { Int($0.split(separator: " ")[2])! }
+            .compactMap { Int($0.split(separator: " ")[2]) }
         XCTAssertEqual(listed, Array(expected), r.stdout)
         // 2 x 2 cells of (image | crop) at 3x; the first cell's image is the top image itself
         let png = try PNGTool.decode("\(dir)/top.png")
@@ -301,7 +301,7 @@ final class VisualizeTests: XCTestCase {
         try NumpyFile.write(x, to: "\(dir)/x.npy")
         let r = try runCNNC(["visualize", "saliency", lenet, "--input", "x.npy", "--class", "3,7", "--save-gradient", "g.npy",
                              "-o", "s.png"], in: dir)
-        XCTAssertEqual(r.status, 0, r.stderr)
+        guard r.status == 0 else { return XCTFail(r.stderr) }
         XCTAssertTrue(r.stdout.contains("input 1: class 7 score"), r.stdout)
         let g = try NumpyFile.read("\(dir)/g.npy")
         XCTAssertEqual(g.shape, [2, 1, 28, 28])
@@ -331,9 +331,9 @@ final class VisualizeTests: XCTestCase {
         let dir = try temporaryDirectory()
         let r = try runCNNC(["visualize", "class-image", lenet, "--class", "0,1", "--steps", "20", "--lr", "0.5", "--blur", "0.5",
                              "--jitter", "1", "--start", "noise", "--seed", "3", "-o", "c.png"], in: dir)
-        XCTAssertEqual(r.status, 0, r.stderr)
+        guard r.status == 0 else { return XCTFail(r.stderr) }
         for k in 0..<2 {
-            let line = r.stdout.split(separator: "\n").first { $0.hasPrefix("class \(k): score ") }!
+            let line = try XCTUnwrap(r.stdout.split(separator: "\n").first { $0.hasPrefix("class \(k): score ") }, r.stdout)
             let numbers = line.split(whereSeparator: { " (),".contains($0) }).compactMap { Double($0) }
             XCTAssertGreaterThan(numbers[0], numbers[1] + 0.25, "score after vs before: \(line)")
         }
@@ -346,7 +346,7 @@ final class VisualizeTests: XCTestCase {
         let x = images(2, seed: 4)
         try NumpyFile.write(x, to: "\(dir)/x.npy")
         let r = try runCNNC(["visualize", "adversarial", lenet, "--input", "x.npy", "--epsilon", "0.1", "-o", "adv.png"], in: dir)
-        XCTAssertEqual(r.status, 0, r.stderr)
+        guard r.status == 0 else { return XCTFail(r.stderr) }
         XCTAssertTrue(r.stdout.contains("input 0 (true class "), r.stdout)
         XCTAssertTrue(r.stdout.contains("after FGSM at epsilon 0.1: predicted"), r.stdout)
         // original | perturbation | adversarial: the perturbation is +-epsilon (white or black) and
