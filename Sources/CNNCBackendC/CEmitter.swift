@@ -516,7 +516,7 @@ public enum CEmitter {
             for (spec, _) in layout.parameters {
                 switch spec.initializer {
                 case .constant(let c): w.line("{0.0, \(c)},")
-                case .he, .xavier, .bias: w.line("{\(spec.initializer.bound!), 0.0},")
+                case .he, .xavier, .bias, .torch: w.line("{\(spec.initializer.bound!), 0.0},")
                 }
             }
         }

@@ -16,9 +16,10 @@ import CNNCIR
 public struct TrainingSpec: Sendable {
     /// The graph the training step runs: the source graph after the training pipeline.
     public var graph: Graph
-    /// Nodes whose parameters are not updated (transfer learning).
+    /// Nodes whose parameters are not updated (transfer learning): `frozen` and the graph's own
+    /// (`frozen=true` in `.net`).
     public var frozen: Set<String>
-    public init(graph: Graph, frozen: Set<String> = []) { self.graph = graph; self.frozen = frozen }
+    public init(graph: Graph, frozen: Set<String> = []) { self.graph = graph; self.frozen = frozen.union(graph.frozen) }
 }
 
 /// Reverse-mode differentiation plan over the training graph: the per-op rules are the

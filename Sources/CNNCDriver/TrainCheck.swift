@@ -150,6 +150,8 @@ public enum TrainChecker {
         defer { if !options.keep { dir.cleanup() } }
         let training = try trainingGraph(graph)
         let inference = try CompilerOptions().optimized(graph)
+        var options = options
+        options.frozen.formUnion(graph.frozen)
         let trainable = training.parameters().filter { $0.trainable && !options.frozen.contains($0.node) }
 
         // Data: seeded inputs and labels.

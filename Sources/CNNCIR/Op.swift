@@ -115,6 +115,9 @@ public enum WeightInit: String, Hashable, Sendable {
     case auto
     case he
     case xavier
+    /// PyTorch's default for Conv2d and Linear weights: kaiming_uniform(a=sqrt(5)), which is
+    /// U(-b, b) with b = 1 / sqrt(fanIn). Lets a recipe reproduce PyTorch's training curves.
+    case torch
 }
 
 /// The algorithm a convolution runs with; `auto` lets the passes choose (direct when none does).

@@ -277,6 +277,7 @@ struct Train: ParsableCommand {
     @Option(help: "Linear warm-up steps.") var warmup: Int = 0
     @Option(help: "Seed of weights, shuffling, dropout and augmentation.") var seed: UInt64 = 1
     @Option(help: "Start from these weights (safetensors).") var weights: String?
+    @Flag(help: "With --weights: load only the tensors whose names and shapes match (transfer learning); the rest keep their initialization.") var partial = false
     @Option(help: "Resume from a checkpoint written by --save.") var resume: String?
     @Option(help: "Write a checkpoint here after every epoch.") var save: String?
     @Option(help: "Write a CSV log (one row per epoch) here.") var log: String?
@@ -293,6 +294,7 @@ struct Train: ParsableCommand {
         guard epochs >= 1, batch >= 2, batch <= 65536, lr > 0, steps >= 0 else {
             throw ValidationError("--epochs >= 1, --batch 2..65536, --lr > 0 and --steps >= 0 are required")
         }
+        if partial && weights == nil { throw ValidationError("--partial needs --weights FILE") }
         guard ["constant", "step", "cosine"].contains(schedule) else {
             throw ValidationError("--schedule takes constant, step or cosine, got '\(schedule)'")
         }
@@ -305,7 +307,7 @@ struct Train: ParsableCommand {
             o.data = data; o.labels = labels; o.testData = testData; o.testLabels = testLabels
             o.epochs = epochs; o.batch = batch; o.lr = lr; o.momentum = momentum; o.weightDecay = weightDecay
             o.nesterov = nesterov; o.schedule = schedule; o.gamma = gamma; o.stepEpochs = stepEpochs; o.minLR = minLR
-            o.warmupSteps = warmup; o.seed = seed; o.weights = weights; o.resume = resume; o.save = save; o.log = log
+            o.warmupSteps = warmup; o.seed = seed; o.weights = weights; o.partial = partial; o.resume = resume; o.save = save; o.log = log
             o.steps = steps; o.shuffle = !noShuffle; o.crop = crop; o.flip = flip; o.jitter = jitter
             o.normalize = normalize; o.threads = threads
             o.frozen = freeze.map { $0.split(separator: ",").map(String.init) } ?? []
