@@ -312,6 +312,10 @@ void cnnc_sgemm_conv_weight_grad(int m, int n, int k, const float *a, size_t a_s
                                  const cnnc_conv_geometry *g, const float *image, size_t image_stride,
                                  int row0, int col0, float *c, int ldc, int accumulate);
 
+/* y[i] = sum_p A[i][p] * x[p] for i < m (a dense layer at batch 1): each row's sum in a fixed
+ * order of 16 interleaved partial sums, vectorizable without reassociation. */
+void cnnc_sgemv(int m, int k, const float *a, int lda, const float *x, float *y);
+
 /* The micro-kernel's width NR: blocks of columns that are multiples of it waste nothing. */
 int cnnc_sgemm_block_columns(void);
 

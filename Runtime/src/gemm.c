@@ -374,6 +374,25 @@ void cnnc_sgemm_conv_weight_grad(int m, int n, int k, const float *a, size_t a_s
     gemm_driver(m, n, k, &as, &bs, &cd, accumulate);
 }
 
+void cnnc_sgemv(int m, int k, const float *a, int lda, const float *x, float *y) {
+    /* 16 partial sums per row, lane l taking p = l, l + 16, ... in order, then the tail,
+     * then the lanes combined pairwise in a fixed tree: a fixed order per element that
+     * compilers vectorize without reassociating anything. */
+    enum { L = 16 };
+    const int body = k / L * L;
+    for (int i = 0; i < m; i++) {
+        const float *restrict row = a + (size_t)i * lda;
+        float acc[L];
+        for (int l = 0; l < L; l++) acc[l] = 0.0f;
+        for (int p = 0; p < body; p += L)
+            for (int l = 0; l < L; l++) acc[l] += row[p + l] * x[p + l];
+        for (int p = body; p < k; p++) acc[p - body] += row[p] * x[p];
+        for (int width = L / 2; width > 0; width /= 2)
+            for (int l = 0; l < width; l++) acc[l] += acc[l + width];
+        y[i] = acc[0];
+    }
+}
+
 int cnnc_sgemm_block_columns(void) { return NR; }
 
 void cnnc_sgemm_reference(int m, int n, int k, const float *a, int lda, int trans_a, const float *b,

@@ -186,10 +186,33 @@ static void test_sgemm_conv(void) {
     CHECK(failures == 0);
 }
 
+static void test_sgemv(void) {
+    static const int sizes[] = {1, 3, 15, 16, 17, 63, 129, 400};
+    cnnc_rng rng;
+    rng.seed = 17; rng.counter = 0;
+    int failures = 0;
+    for (size_t mi = 0; mi < sizeof sizes / sizeof sizes[0]; mi++)
+        for (size_t ki = 0; ki < sizeof sizes / sizeof sizes[0]; ki++) {
+            const int m = sizes[mi], k = sizes[ki], lda = k + 2;
+            float *a = random_matrix(&rng, (size_t)m * lda), *x = random_matrix(&rng, (size_t)k);
+            float *y = malloc(sizeof(float) * (size_t)m), *want = malloc(sizeof(float) * (size_t)m);
+            cnnc_sgemv(m, k, a, lda, x, y);
+            cnnc_sgemm_reference(m, 1, k, a, lda, 0, x, 1, 0, want, 1, 0);
+            if (!(worst_error(y, want, m, 1, 1) <= tolerance(k)) && failures++ < 10)
+                printf("sgemv m=%d k=%d: error %g\n", m, k, worst_error(y, want, m, 1, 1));
+            free(a);
+            free(x);
+            free(y);
+            free(want);
+        }
+    CHECK(failures == 0);
+}
+
 int main(void) {
     test_sgemm_shapes();
     test_sgemm_split_is_bitwise();
     test_sgemm_conv();
+    test_sgemv();
     printf("gemm (NR %d): %d passed, %d failed\n", cnnc_sgemm_block_columns(), g_passed, g_failed);
     return g_failed != 0;
 }

@@ -320,6 +320,10 @@ void cnnc_sgemm_conv_weight_grad(int m, int n, int k, const float *a, size_t a_s
                                  const cnnc_conv_geometry *g, const float *image, size_t image_stride,
                                  int row0, int col0, float *c, int ldc, int accumulate);
 
+/* y[i] = sum_p A[i][p] * x[p] for i < m (a dense layer at batch 1): each row's sum in a fixed
+ * order of 16 interleaved partial sums, vectorizable without reassociation. */
+void cnnc_sgemv(int m, int k, const float *a, int lda, const float *x, float *y);
+
 /* The micro-kernel's width NR: blocks of columns that are multiples of it waste nothing. */
 int cnnc_sgemm_block_columns(void);
 
@@ -1978,6 +1982,25 @@ void cnnc_sgemm_conv_weight_grad(int m, int n, int k, const float *a, size_t a_s
     const b_source bs = {B_IM2COL_T, image, 0, g, image_stride, row0, col0};
     const c_dest cd = {c, ldc, INT_MAX, 0, 0};
     gemm_driver(m, n, k, &as, &bs, &cd, accumulate);
+}
+
+void cnnc_sgemv(int m, int k, const float *a, int lda, const float *x, float *y) {
+    /* 16 partial sums per row, lane l taking p = l, l + 16, ... in order, then the tail,
+     * then the lanes combined pairwise in a fixed tree: a fixed order per element that
+     * compilers vectorize without reassociating anything. */
+    enum { L = 16 };
+    const int body = k / L * L;
+    for (int i = 0; i < m; i++) {
+        const float *restrict row = a + (size_t)i * lda;
+        float acc[L];
+        for (int l = 0; l < L; l++) acc[l] = 0.0f;
+        for (int p = 0; p < body; p += L)
+            for (int l = 0; l < L; l++) acc[l] += row[p + l] * x[p + l];
+        for (int p = body; p < k; p++) acc[p - body] += row[p] * x[p];
+        for (int width = L / 2; width > 0; width /= 2)
+            for (int l = 0; l < width; l++) acc[l] += acc[l + width];
+        y[i] = acc[0];
+    }
 }
 
 int cnnc_sgemm_block_columns(void) { return NR; }

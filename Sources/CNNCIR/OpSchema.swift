@@ -94,7 +94,7 @@ public enum OpKeyword: String, CaseIterable, Sendable {
                 AttributeSpec("groups", .int(sizeRange), default: "1", "channel groups (groups = channels: depthwise)"),
                 AttributeSpec("bias", .bool, default: "true", "add a learned bias per output channel"),
                 AttributeSpec("init", .choice(["auto", "he", "xavier"]), default: "auto", "weight initialization (auto: He before ReLU-like activations, else Xavier)"),
-                AttributeSpec("algorithm", .choice(ConvAlgorithm.allCases.map(\.rawValue)), default: "auto", "direct, winograd2x2 or winograd4x4 (auto: the passes choose)"),
+                AttributeSpec("algorithm", .choice(ConvAlgorithm.allCases.map(\.rawValue)), default: "auto", "direct, gemm, winograd2x2 or winograd4x4 (auto: the passes choose, else gemm where it pays)"),
             ] + OpKeyword.epilogueKeys
         case .dense:
             return [
