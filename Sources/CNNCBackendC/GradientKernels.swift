@@ -1,8 +1,8 @@
 // The backward kernels of the training step, one per op (llm.c style): each ADDS into the
 // gradients it writes (the step zeroes them once), and parallel loops run only over
-// outputs a task owns (conv: dW per output channel, dX per input plane; dense: dW per unit,
-// dX per sample), each summed in a fixed order, so gradients are bitwise identical at any
-// thread count. Also the training-mode forward of batch norm (batch statistics, running
+// outputs a task owns (conv: dW per block of rows and columns through the runtime's GEMM, dX
+// per input plane; dense: GEMM blocks of dW and dX), each summed in a fixed order, so
+// gradients are bitwise identical at any thread count. Also the training-mode forward of batch norm (batch statistics, running
 // updates) and dropout (the counter-based mask of `DropoutMask`).
 //
 // Signature of `train_node_<name>_backward`, in order: d_in (or d_in0, d_in1, ...) for the
@@ -98,30 +98,19 @@ enum BackwardKernels {
             }
         }
         if k.wantsParameter("weight") {
-            w.comment("d_weight[k,c,r,s] += sum_b sum_pq d_out[b,k,p,q] * in[b,g*CG+c,h,w]; one task per output channel")
-            w.line("#pragma omp parallel for schedule(static)")
-            w.block("for (int k = 0; k < K; k++)") { w in
-                w.line("const int g = k / KG;")
-                w.block("for (int c = 0; c < CG; c++)") { w in
-                    w.block("for (int r = 0; r < R; r++)") { w in
-                        w.block("for (int s = 0; s < S; s++)") { w in
-                            w.line("int q0 = 0, q1 = Q;")
-                            w.line("while (q0 < Q && q0 * SW - PL + s * DW < 0) q0++;")
-                            w.line("while (q1 > q0 && (q1 - 1) * SW - PL + s * DW >= W) q1--;")
-                            w.line("float acc = 0.0f;")
-                            w.block("for (int b = 0; b < n; b++)") { w in
-                                w.line("const float *restrict dy = d_out + ((size_t)b * K + k) * (P * Q);")
-                                w.line("const float *restrict xc = in + ((size_t)b * C + (size_t)g * CG + c) * (H * W);")
-                                w.block("for (int p = 0; p < P; p++)") { w in
-                                    w.line("const int h = p * SH - PT + r * DH;")
-                                    w.line("if (h < 0 || h >= H) continue;")
-                                    w.line("const int base = h * W - PL + s * DW;")
-                                    w.line("for (int q = q0; q < q1; q++) acc += dy[p * Q + q] * xc[base + q * SW];")
-                                }
-                            }
-                            w.line("d_weight[(((size_t)k * CG + c) * R + r) * S + s] += acc;")
-                        }
-                    }
+            w.comment("d_weight[KG x CG*R*S] += d_out[KG x n*P*Q] * im2col(in)^T per group, through cnnc_sgemm_conv_weight_grad;")
+            w.comment("one task per (group, block of output channels, block of 64 weight columns); samples summed in order")
+            w.lines("""
+            enum { CRS = CG * R * S, PQ = P * Q, MB = KG <= 128 ? KG : 64, MBLOCKS = (KG + MB - 1) / MB, NB = 64, NBLOCKS = (CRS + NB - 1) / NB };
+            static const cnnc_conv_geometry geometry = {CG, H, W, R, S, SH, SW, PT, PL, DH, DW, P, Q};
+            """)
+            w.line("#pragma omp parallel for collapse(2) schedule(static)")
+            w.block("for (int t = 0; t < (K / KG) * MBLOCKS; t++)") { w in
+                w.block("for (int jb = 0; jb < NBLOCKS; jb++)") { w in
+                    w.line("const int g = t / MBLOCKS, k0 = g * KG + (t % MBLOCKS) * MB;")
+                    w.line("const int mb = (g + 1) * KG - k0 < MB ? (g + 1) * KG - k0 : MB;")
+                    w.line("const int j0 = jb * NB, nj = CRS - j0 < NB ? CRS - j0 : NB;")
+                    w.line("cnnc_sgemm_conv_weight_grad(mb, nj, n * PQ, d_out + (size_t)k0 * PQ, (size_t)K * PQ, &geometry, in + (size_t)g * CG * H * W, (size_t)C * H * W, 0, j0, d_weight + (size_t)k0 * CRS + j0, CRS, 1);")
                 }
             }
         }
@@ -161,27 +150,17 @@ enum BackwardKernels {
             w.line("for (int j = 0; j < J; j++) { float s = 0.0f; for (int b = 0; b < n; b++) s += d_out[(size_t)b * J + j]; d_bias[j] += s; }")
         }
         if k.wantsParameter("weight") {
-            w.comment("d_weight[j,i] += sum_b d_out[b,j] * in[b,i]; one task per unit")
+            w.comment("d_weight[J x I] += d_out^T[J x n] * in[n x I]; one task per block of 64 units, samples summed in order")
             w.line("#pragma omp parallel for schedule(static)")
-            w.block("for (int j = 0; j < J; j++)") { w in
-                w.line("float *restrict dw = d_weight + (size_t)j * I;")
-                w.block("for (int b = 0; b < n; b++)") { w in
-                    w.line("const float g = d_out[(size_t)b * J + j];")
-                    w.line("const float *restrict xb = in + (size_t)b * I;")
-                    w.line("for (int i = 0; i < I; i++) dw[i] += g * xb[i];")
-                }
+            w.block("for (int j0 = 0; j0 < J; j0 += 64)") { w in
+                w.line("cnnc_sgemm(J - j0 < 64 ? J - j0 : 64, I, n, d_out + j0, J, 1, in, I, 0, d_weight + (size_t)j0 * I, I, 1);")
             }
         }
         if k.wantsInput() {
-            w.comment("d_in[b,i] += sum_j d_out[b,j] * weight[j,i]; one task per sample")
+            w.comment("d_in[n x I] += d_out[n x J] * weight[J x I]; one task per block of 256 inputs")
             w.line("#pragma omp parallel for schedule(static)")
-            w.block("for (int b = 0; b < n; b++)") { w in
-                w.line("float *restrict dx = d_in + (size_t)b * I;")
-                w.block("for (int j = 0; j < J; j++)") { w in
-                    w.line("const float g = d_out[(size_t)b * J + j];")
-                    w.line("const float *restrict wj = weight + (size_t)j * I;")
-                    w.line("for (int i = 0; i < I; i++) dx[i] += g * wj[i];")
-                }
+            w.block("for (int i0 = 0; i0 < I; i0 += 256)") { w in
+                w.line("cnnc_sgemm(n, I - i0 < 256 ? I - i0 : 256, J, d_out, J, 0, weight + i0, I, 0, d_in + i0, I, 1);")
             }
         }
     }
