@@ -76,6 +76,7 @@ enum WinogradKernel {
         let t = matrices(tile: m)
         let alpha = m + 2
         let tb = tilesPerTask(tile: m, channels: x.c, filters: y.c)
+        guard tb >= 8 else { return emitPerTile(k, a, tile: m, &w) }
         w.lines("""
         enum { C = \(x.c), H = \(x.h), W = \(x.w), K = \(y.c), P = \(y.h), Q = \(y.w), PT = \(a.padding.top), PL = \(a.padding.left) };
         enum { M = \(m), A = \(alpha), TH = (P + M - 1) / M, TW = (Q + M - 1) / M, TILES = TH * TW, TB = \(tb) };
@@ -120,6 +121,82 @@ enum WinogradKernel {
                     w.block("for (int j = 0; j < A; j++)") { w in
                         for i in 0..<m {
                             w.line("r[\(i)][j] = \(combination(t.at[i]) { "Mt[\($0) * A + j][u][k]" });")
+                        }
+                    }
+                    let e = a.epilogue
+                    if let p = e.prelu { w.line("const float a = slope[\(p.shared ? "0" : "k")];") }
+                    w.block("for (int i = 0; i < M; i++)") { w in
+                        w.line("const int p = (t / TW) * M + i;")
+                        w.line("if (p >= P) break;")
+                        for j in 0..<m {
+                            w.block("if ((t % TW) * M + \(j) < Q)") { w in
+                                w.line("const size_t at = (size_t)k * (P * Q) + (size_t)p * Q + (t % TW) * M + \(j);")
+                                var value = combination(t.at[j]) { "r[i][\($0)]" }
+                                if k.hasBias { value = "\(value) + bias[k]" }
+                                w.line("\(e.residual ? "const float v = \(value) + residual[(size_t)b * \(k.inStride(1)) + at];" : "const float v = \(value);")")
+                                w.line("out[(size_t)b * \(k.outStride) + at] = \(Epilogues.value(e, "v"));")
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The per-tile kernel for wide layers, where fewer than 8 tiles fit a task's stack and
+    /// a GEMM would repack U for every few tiles: one task per (sample, tile), the products as
+    /// axpy loops over the output channels reading U in place.
+    static func emitPerTile(_ k: KernelContext, _ a: ConvAttributes, tile m: Int, _ w: inout CWriter) {
+        let x = k.x, y = k.y
+        let t = matrices(tile: m)
+        let alpha = m + 2
+        w.lines("""
+        enum { C = \(x.c), H = \(x.h), W = \(x.w), K = \(y.c), P = \(y.h), Q = \(y.w), PT = \(a.padding.top), PL = \(a.padding.left) };
+        enum { M = \(m), A = \(alpha), TH = (P + M - 1) / M, TW = (Q + M - 1) / M };
+        """)
+        w.comment("weight is U = G g G^T laid out [A*A][C][K]; one task per (sample, output tile)")
+        w.line("#pragma omp parallel for collapse(2) schedule(static)")
+        w.block("for (int b = 0; b < n; b++)") { w in
+            w.block("for (int t = 0; t < TH * TW; t++)") { w in
+                w.line("const int h0 = (t / TW) * M - PT, w0 = (t % TW) * M - PL;")
+                w.line("float V[A * A][C];")
+                w.comment("input transform V = B^T d B, per channel")
+                w.block("for (int c = 0; c < C; c++)") { w in
+                    w.line("const float *restrict xc = in + (size_t)b * \(k.inStride(0)) + (size_t)c * (H * W);")
+                    w.line("float d[A][A], r[A][A];")
+                    w.line("for (int i = 0; i < A; i++)")
+                    w.line("    for (int j = 0; j < A; j++) {")
+                    w.line("        const int h = h0 + i, v = w0 + j;")
+                    w.line("        d[i][j] = h >= 0 && h < H && v >= 0 && v < W ? xc[h * W + v] : 0.0f;")
+                    w.line("    }")
+                    w.block("for (int j = 0; j < A; j++)") { w in
+                        for i in 0..<alpha {
+                            w.line("r[\(i)][j] = \(combination(t.bt[i]) { "d[\($0)][j]" });")
+                        }
+                    }
+                    w.block("for (int i = 0; i < A; i++)") { w in
+                        for j in 0..<alpha {
+                            w.line("V[i * A + \(j)][c] = \(combination(t.bt[j]) { "r[i][\($0)]" });")
+                        }
+                    }
+                }
+                w.comment("M[e][k] = sum_c U[e][c][k] * V[e][c]: axpy over the output channels, c in a fixed order")
+                w.line("float mm[A * A][K];")
+                w.block("for (int e = 0; e < A * A; e++)") { w in
+                    w.line("float *restrict me = mm[e];")
+                    w.line("for (int k = 0; k < K; k++) me[k] = 0.0f;")
+                    w.block("for (int c = 0; c < C; c++)") { w in
+                        w.line("const float v = V[e][c];")
+                        w.line("const float *restrict u = weight + ((size_t)e * C + c) * K;")
+                        w.line("for (int k = 0; k < K; k++) me[k] += v * u[k];")
+                    }
+                }
+                w.comment("per output channel: Y = A^T M A, plus bias and epilogue")
+                w.block("for (int k = 0; k < K; k++)") { w in
+                    w.line("float r[M][A];")
+                    w.block("for (int j = 0; j < A; j++)") { w in
+                        for i in 0..<m {
+                            w.line("r[\(i)][j] = \(combination(t.at[i]) { "mm[\($0) * A + j][k]" });")
                         }
                     }
                     let e = a.epilogue
