@@ -276,35 +276,21 @@ enum ConvBackward {
 
     static func weight(_ w: inout CWriter) {
         w.comment("""
-        d weight: one task per (output channel k, channel c of its group); each tap sums per
-        output column over (sample, row) first, then over the columns, in a fixed order
+        d weight[KG x CG*R*S] += d out[KG x n*P*Q] * im2col(in)^T per group, through the runtime's
+        GEMM; one task per (group, block of output channels, block of 64 weight columns); every
+        element sums samples and positions in order, whatever the blocks
+        """)
+        w.lines("""
+        enum { CRS = CG * R * S, PQ = P * Q, MB = KG <= 128 ? KG : 64, MBLOCKS = (KG + MB - 1) / MB, NB = 64, NBLOCKS = (CRS + NB - 1) / NB };
+        static const cnnc_conv_geometry geometry = {CG, H, W, R, S, SH, SW, PT, PL, DH, DW, P, Q};
         """)
         w.line("#pragma omp parallel for collapse(2) schedule(static)")
-        w.block("for (int k = 0; k < K; k++)") { w in
-            w.block("for (int c = 0; c < CG; c++)") { w in
-                w.line("const int g = k / KG;")
-                w.line("float *restrict dwk = d_weight + ((size_t)k * CG + c) * (R * S);")
-                w.block("for (int r = 0; r < R; r++)") { w in
-                    w.block("for (int s = 0; s < S; s++)") { w in
-                        columns(&w)
-                        w.line("float column[Q];")
-                        w.line("for (int q = q0; q < q1; q++) column[q] = 0.0f;")
-                        w.block("for (int b = 0; b < n; b++)") { w in
-                            w.line("const float *restrict xc = in + ((size_t)b * C + (size_t)g * CG + c) * (H * W);")
-                            w.line("const float *restrict dy = d_out + ((size_t)b * K + k) * (P * Q);")
-                            w.block("for (int p = 0; p < P; p++)") { w in
-                                w.line("const int h = p * SH - PT + r * DH;")
-                                w.line("if (h < 0 || h >= H) continue;")
-                                w.line("const int base = h * W - PL + s * DW;")
-                                w.line("const float *restrict dyrow = dy + p * Q;")
-                                w.line("for (int q = q0; q < q1; q++) column[q] += dyrow[q] * xc[base + q * SW];")
-                            }
-                        }
-                        w.line("float acc = 0.0f;")
-                        w.line("for (int q = q0; q < q1; q++) acc += column[q];")
-                        w.line("dwk[r * S + s] += acc;")
-                    }
-                }
+        w.block("for (int t = 0; t < (K / KG) * MBLOCKS; t++)") { w in
+            w.block("for (int jb = 0; jb < NBLOCKS; jb++)") { w in
+                w.line("const int g = t / MBLOCKS, k0 = g * KG + (t % MBLOCKS) * MB;")
+                w.line("const int mb = (g + 1) * KG - k0 < MB ? (g + 1) * KG - k0 : MB;")
+                w.line("const int j0 = jb * NB, nj = CRS - j0 < NB ? CRS - j0 : NB;")
+                w.line("cnnc_sgemm_conv_weight_grad(mb, nj, n * PQ, d_out + (size_t)k0 * PQ, (size_t)K * PQ, &geometry, in + (size_t)g * CG * H * W, (size_t)C * H * W, 0, j0, d_weight + (size_t)k0 * CRS + j0, CRS, 1);")
             }
         }
     }
@@ -362,15 +348,10 @@ enum DenseBackward {
     static func emit(_ k: BackwardContext, _ w: inout CWriter) {
         w.line("enum { I = \(k.x.count), J = \(k.y.count) };")
         if k.wantsParameter("weight") {
-            w.comment("d weight: one task per unit j, samples in order")
+            w.comment("d weight[J x I] += d out^T[J x n] * in[n x I] (GEMM); one task per block of 64 units, samples in order")
             w.line("#pragma omp parallel for schedule(static)")
-            w.block("for (int j = 0; j < J; j++)") { w in
-                w.line("float *restrict dwj = d_weight + (size_t)j * I;")
-                w.block("for (int b = 0; b < n; b++)") { w in
-                    w.line("const float g = d_out[(size_t)b * J + j];")
-                    w.line("const float *restrict xb = in + (size_t)b * I;")
-                    w.line("for (int i = 0; i < I; i++) dwj[i] += g * xb[i];")
-                }
+            w.block("for (int j0 = 0; j0 < J; j0 += 64)") { w in
+                w.line("cnnc_sgemm(J - j0 < 64 ? J - j0 : 64, I, n, d_out + j0, J, 1, in, I, 0, d_weight + (size_t)j0 * I, I, 1);")
             }
         }
         if k.wantsParameter("bias") {
@@ -383,15 +364,10 @@ enum DenseBackward {
             }
         }
         if k.wantsInput() {
-            w.comment("d in: one task per sample, units in order")
+            w.comment("d in[n x I] += d out[n x J] * weight[J x I] (GEMM); one task per block of 256 inputs, units in order")
             w.line("#pragma omp parallel for schedule(static)")
-            w.block("for (int b = 0; b < n; b++)") { w in
-                w.line("float *restrict dxb = d_in + (size_t)b * I;")
-                w.block("for (int j = 0; j < J; j++)") { w in
-                    w.line("const float g = d_out[(size_t)b * J + j];")
-                    w.line("const float *restrict wj = weight + (size_t)j * I;")
-                    w.line("for (int i = 0; i < I; i++) dxb[i] += g * wj[i];")
-                }
+            w.block("for (int i0 = 0; i0 < I; i0 += 256)") { w in
+                w.line("cnnc_sgemm(n, I - i0 < 256 ? I - i0 : 256, J, d_out, J, 0, weight + i0, I, 0, d_in + i0, I, 1);")
             }
         }
     }

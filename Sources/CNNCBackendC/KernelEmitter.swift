@@ -107,14 +107,80 @@ func cFloat(_ v: Double) -> String {
     return s + "f"
 }
 
-/// Direct convolution: each (sample, output channel) plane is one task; the plane is
-/// accumulated tap by tap over in-bounds rows and columns only.
+/// Convolution kernels. Direct: each (sample, output channel) plane is one task, accumulated
+/// tap by tap over in-bounds rows and columns only. GEMM: per group, out[KG x n*P*Q] =
+/// W[KG x CG*R*S] * im2col(x) over the whole batch, through the runtime's `cnnc_sgemm_conv`
+/// (im2col is implicit in its packing), in tasks of (rows, columns) blocks.
 enum ConvKernel {
     static func emit(_ k: KernelContext, _ a: ConvAttributes, _ w: inout CWriter) {
         switch a.algorithm {
-        case .auto, .direct: direct(k, a, &w)
+        case .auto: usesGemm(k, a) ? gemm(k, a, &w) : direct(k, a, &w)
+        case .direct: direct(k, a, &w)
+        case .gemm: gemm(k, a, &w)
         case .winograd2x2: WinogradKernel.emit(k, a, tile: 2, &w)
         case .winograd4x4: WinogradKernel.emit(k, a, tile: 4, &w)
+        }
+    }
+
+    /// Whether `algorithm=auto` runs as a matrix product: dense layers and grouped layers whose
+    /// groups are wide enough (depthwise ones stay direct, where GEMM has nothing to reuse).
+    static func usesGemm(_ k: KernelContext, _ a: ConvAttributes) -> Bool {
+        let cg = k.x.c / a.groups, kg = a.filters / a.groups
+        return a.groups == 1 || (cg * a.kernel.h * a.kernel.w >= 32 && kg >= 8)
+    }
+
+    static func gemm(_ k: KernelContext, _ a: ConvAttributes, _ w: inout CWriter) {
+        let x = k.x, y = k.y
+        let cg = x.c / a.groups, kg = a.filters / a.groups
+        // rows per task: all of a group's output channels unless that is many
+        let mb = kg <= 128 ? kg : 64
+        w.lines("""
+        enum { C = \(x.c), H = \(x.h), W = \(x.w), K = \(y.c), P = \(y.h), Q = \(y.w), R = \(a.kernel.h), S = \(a.kernel.w) };
+        enum { G = \(a.groups), CG = \(cg), KG = \(kg), CRS = CG * R * S, PQ = P * Q, MB = \(mb), MBLOCKS = (KG + MB - 1) / MB };
+        static const cnnc_conv_geometry geometry = {CG, H, W, R, S, \(a.stride.h), \(a.stride.w), \(a.padding.top), \(a.padding.left), \(a.dilation.h), \(a.dilation.w), P, Q};
+        """)
+        w.comment("columns are (sample, p, q) over the batch; blocks of a multiple of 32 columns, about 8 per batch")
+        w.line("const int total = n * PQ;")
+        w.line("int nb = (total / 8 + 31) / 32 * 32;")
+        w.line("nb = nb < 32 ? 32 : nb > 256 ? 256 : nb;")
+        w.line("const int nblocks = (total + nb - 1) / nb;")
+        w.comment("one task per (group, block of output channels, block of columns); each output is one FMA chain over C*R*S")
+        w.line("#pragma omp parallel for collapse(2) schedule(static)")
+        w.block("for (int t = 0; t < G * MBLOCKS; t++)") { w in
+            w.block("for (int jb = 0; jb < nblocks; jb++)") { w in
+                w.line("const int g = t / MBLOCKS, k0 = g * KG + (t % MBLOCKS) * MB;")
+                w.line("const int mb = (g + 1) * KG - k0 < MB ? (g + 1) * KG - k0 : MB;")
+                w.line("const int j0 = jb * nb, nn = total - j0 < nb ? total - j0 : nb;")
+                w.line("cnnc_sgemm_conv(mb, nn, weight + (size_t)k0 * CRS, CRS, 0, &geometry, in + (size_t)g * CG * H * W, \(k.inStride(0)), j0, out + (size_t)k0 * PQ, \(k.outStride), 0);")
+                blockEpilogue(k, a.epilogue, rows: "k0", count: "mb", positions: "PQ", &w)
+            }
+        }
+    }
+
+    /// Bias and the fused epilogue on a block of a GEMM's output while it is in cache: rows
+    /// `rows ..< rows + count` (output channels), columns j0 ..< j0 + nn over (sample, position).
+    static func blockEpilogue(_ k: KernelContext, _ e: Epilogue, rows: String, count: String, positions: String,
+                              _ w: inout CWriter) {
+        guard k.hasBias || e.residual || e.activation != nil || e.prelu != nil else { return }
+        w.block("for (int j = j0; j < j0 + nn;)") { w in
+            w.line("const int b = j / \(positions), at = j % \(positions);")
+            w.line("const int run = \(positions) - at < j0 + nn - j ? \(positions) - at : j0 + nn - j;")
+            w.block("for (int k = \(rows); k < \(rows) + \(count); k++)") { w in
+                w.line("float *restrict o = out + (size_t)b * \(k.outStride) + (size_t)k * \(positions) + at;")
+                if e.residual {
+                    w.line("const float *restrict res = residual + (size_t)b * \(k.inStride(1)) + (size_t)k * \(positions) + at;")
+                }
+                if k.hasBias { w.line("const float bk = bias[k];") }
+                if let p = e.prelu { w.line("const float a = slope[\(p.shared ? "0" : "k")];") }
+                w.block("for (int i = 0; i < run; i++)") { w in
+                    var v = "o[i]"
+                    if k.hasBias { v += " + bk" }
+                    if e.residual { v += " + res[i]" }
+                    w.line("const float v = \(v);")
+                    w.line("o[i] = \(Epilogues.value(e, "v"));")
+                }
+            }
+            w.line("j += run;")
         }
     }
 
@@ -130,11 +196,11 @@ enum ConvKernel {
         w.block("for (int b = 0; b < n; b++)") { w in
             w.block("for (int k = 0; k < K; k++)") { w in
                 w.line("const int g = k / KG;")
-                w.line("float *restrict o = out + ((size_t)b * K + k) * (P * Q);")
+                w.line("float *restrict o = out + (size_t)b * \(k.outStride) + (size_t)k * (P * Q);")
                 w.line("const float init = \(k.hasBias ? "bias[k]" : "0.0f");")
                 w.line("for (int i = 0; i < P * Q; i++) o[i] = init;")
                 w.block("for (int c = 0; c < CG; c++)") { w in
-                    w.line("const float *restrict xc = in + ((size_t)b * C + (size_t)g * CG + c) * (H * W);")
+                    w.line("const float *restrict xc = in + (size_t)b * \(k.inStride(0)) + ((size_t)g * CG + c) * (H * W);")
                     w.line("const float *restrict wk = weight + ((size_t)k * CG + c) * (R * S);")
                     w.block("for (int r = 0; r < R; r++)") { w in
                         w.block("for (int s = 0; s < S; s++)") { w in
@@ -153,7 +219,7 @@ enum ConvKernel {
                         }
                     }
                 }
-                Epilogues.plane(a.epilogue, output: "o", count: "P * Q", residual: "residual + ((size_t)b * K + k) * (P * Q)",
+                Epilogues.plane(a.epilogue, output: "o", count: "P * Q", residual: a.epilogue.residual ? "residual + (size_t)b * \(k.inStride(1)) + (size_t)k * (P * Q)" : "",
                                 channel: "k", &w)
             }
         }
@@ -182,22 +248,31 @@ enum Epilogues {
     }
 }
 
-/// Fully connected: one task per (sample, unit), a dot product over the flattened input.
+/// Fully connected, out[n x J] = in[n x I] * W^T: at batch 1 a matrix-vector product
+/// (memory-bound: each weight read once, `cnnc_sgemv`), else `cnnc_sgemm` with W transposed
+/// in its packing; tasks are blocks of units, bias and epilogue applied per block.
 enum DenseKernel {
     static func emit(_ k: KernelContext, _ a: DenseAttributes, _ w: inout CWriter) {
-        w.line("enum { I = \(k.x.count), J = \(a.units) };")
-        w.comment("one task per (sample, unit)")
-        w.line("#pragma omp parallel for collapse(2) schedule(static)")
-        w.block("for (int b = 0; b < n; b++)") { w in
-            w.block("for (int j = 0; j < J; j++)") { w in
-                w.line("const float *restrict xb = in + (size_t)b * I;")
-                w.line("const float *restrict wj = weight + (size_t)j * I;")
-                w.line("float acc = \(k.hasBias ? "bias[j]" : "0.0f");")
-                w.line("for (int i = 0; i < I; i++) acc += wj[i] * xb[i];")
-                let e = a.epilogue
-                if e.residual { w.line("acc += residual[(size_t)b * J + j];") }
-                if let p = e.prelu { w.line("const float a = slope[\(p.shared ? "0" : "j")];") }
-                w.line("out[(size_t)b * J + j] = \(Epilogues.value(e, "acc"));")
+        let units = a.units
+        let jb = units <= 64 ? units : 64
+        w.line("enum { I = \(k.x.count), J = \(units), JB = \(jb), JBLOCKS = (J + JB - 1) / JB };")
+        w.comment("one task per block of units; n == 1 reads each weight once, n > 1 runs a GEMM over the batch")
+        w.line("#pragma omp parallel for schedule(static)")
+        w.block("for (int jb = 0; jb < JBLOCKS; jb++)") { w in
+            w.line("const int j0 = jb * JB, nj = J - j0 < JB ? J - j0 : JB;")
+            w.line("if (n == 1) cnnc_sgemv(nj, I, weight + (size_t)j0 * I, I, in, out + j0);")
+            w.line("else cnnc_sgemm(n, nj, I, in, \(k.inStride(0)), 0, weight + (size_t)j0 * I, I, 1, out + j0, \(k.outStride), 0);")
+            let e = a.epilogue
+            guard k.hasBias || !e.isEmpty else { return }
+            w.block("for (int b = 0; b < n; b++)") { w in
+                w.block("for (int j = j0; j < j0 + nj; j++)") { w in
+                    var v = "out[(size_t)b * \(k.outStride) + j]"
+                    if k.hasBias { v += " + bias[j]" }
+                    if e.residual { v += " + residual[(size_t)b * \(k.inStride(1)) + j]" }
+                    w.line("const float v = \(v);")
+                    if let p = e.prelu { w.line("const float a = slope[\(p.shared ? "0" : "j")];") }
+                    w.line("out[(size_t)b * \(k.outStride) + j] = \(Epilogues.value(e, "v"));")
+                }
             }
         }
     }

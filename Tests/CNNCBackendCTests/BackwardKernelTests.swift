@@ -12,6 +12,7 @@
 // in training mode (Double) within `Tolerance.gradient`.
 
 @testable import CNNCBackendC
+import CNNCDriver
 import CNNCIR
 @testable import CNNCInterpreter
 import Foundation
@@ -369,6 +370,7 @@ enum CaseBuilder {
     /// The whole C program: every case's kernels and arrays, then one main running them in order.
     static func program(_ cases: [PreparedCase]) -> String {
         var s = """
+        #include "cnnc_runtime.h"
         #include <math.h>
         #include <stddef.h>
         #include <stdint.h>
@@ -468,11 +470,14 @@ struct SuiteRun: Sendable {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cnnc-backward-\(UUID().uuidString)")
         try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
-        do { try run.program.write(to: dir.appendingPathComponent("kernels.c"), atomically: true, encoding: .utf8) } catch {
+        do {
+            try run.program.write(to: dir.appendingPathComponent("kernels.c"), atomically: true, encoding: .utf8)
+            _ = try RuntimeSources.write(to: dir.path)  // the GEMM the conv and dense kernels call
+        } catch {
             run.setupFailure = "cannot write the program: \(error)"
             return run
         }
-        let build = Shell.run(["cc"] + flags + ["-O2", "kernels.c", "-o", "kernels", "-lm"], in: dir)
+        let build = Shell.run(["cc"] + flags + ["-O2", "kernels.c", "cnnc_runtime.c", "-o", "kernels", "-lz", "-lm"], in: dir)
         guard build.status == 0 else {
             run.setupFailure = "cc failed (\(build.status)):\n\(build.errors.prefix(4000))"
             return run
@@ -486,18 +491,18 @@ struct SuiteRun: Sendable {
             run.outputs[threads] = r.output
         }
         let sanitizer = ["-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
-        let asan = Shell.run(["cc"] + flags + sanitizer + ["kernels.c", "-o", "kernels-asan", "-lm"], in: dir)
+        let asan = Shell.run(["cc"] + flags + sanitizer + ["kernels.c", "cnnc_runtime.c", "-o", "kernels-asan", "-lz", "-lm"], in: dir)
         run.sanitized = asan.status != 0
             ? CommandResult(status: asan.status, output: "", errors: "build failed:\n" + asan.errors)
             : Shell.run(["./kernels-asan"], environment: ["OMP_NUM_THREADS": "2", "ASAN_OPTIONS": "detect_leaks=0"], in: dir)
-        let native = Shell.run(["cc"] + flags + ["-O3", "-march=native", "kernels.c", "-o", "kernels-native", "-lm"], in: dir)
+        let native = Shell.run(["cc"] + flags + ["-O3", "-march=native", "kernels.c", "cnnc_runtime.c", "-o", "kernels-native", "-lz", "-lm"], in: dir)
         for threads in [1, 2] {
             run.native[threads] = native.status != 0
                 ? CommandResult(status: native.status, output: "", errors: "build failed:\n" + native.errors)
                 : Shell.run(["./kernels-native"], environment: ["OMP_NUM_THREADS": "\(threads)"], in: dir)
         }
         if let compiler = ["clang", "clang-14"].first(where: { Shell.has($0, in: dir) }) {
-            let c = Shell.run([compiler] + flags + ["-O2", "kernels.c", "-o", "kernels-clang", "-lm"], in: dir)
+            let c = Shell.run([compiler] + flags + ["-O2", "kernels.c", "cnnc_runtime.c", "-o", "kernels-clang", "-lz", "-lm"], in: dir)
             run.clang = c.status != 0
                 ? CommandResult(status: c.status, output: "", errors: "\(compiler) build failed:\n" + c.errors)
                 : Shell.run(["./kernels-clang"], environment: ["OMP_NUM_THREADS": "2"], in: dir)

@@ -60,7 +60,7 @@ final class GoldenTests: XCTestCase {
 }
 
 /// Every example under the other pipelines, and seeded random sweeps of convolution
-/// parameters through the direct and Winograd kernels (the seed is in every failure).
+/// parameters through the direct, GEMM and Winograd kernels (the seed is in every failure).
 final class PipelineGoldenTests: XCTestCase {
     func testEveryExampleWithO0AndWithoutWinograd() throws {
         for name in smallExamples {
@@ -83,7 +83,7 @@ final class PipelineGoldenTests: XCTestCase {
             return Int(state % UInt64(n))
         }
         let dir = try temporaryDirectory()
-        for case_ in 0..<12 {
+        for case_ in 0..<18 {
             let seed = state
             let c = 1 + next(12), k = 1 + next(12), h = 1 + next(11), w = 1 + next(11)
             let winograd = case_ % 3 != 2
@@ -93,7 +93,7 @@ final class PipelineGoldenTests: XCTestCase {
             let groups = winograd ? 1 : [1, 1, c][next(3)]
             let filters = groups == 1 ? k : groups * (1 + next(2))
             let pad = next(size)
-            let algorithm = winograd ? (case_ % 3 == 0 ? "winograd2x2" : "winograd4x4") : "direct"
+            let algorithm = winograd ? (case_ % 3 == 0 ? "winograd2x2" : "winograd4x4") : (case_ % 2 == 0 ? "gemm" : "direct")
             let text = """
                 network sweep
                 input x shape=\(c)x\(h)x\(w)
