@@ -64,6 +64,7 @@ enum WinogradKernel {
         w.lines("""
         enum { C = \(x.c), H = \(x.h), W = \(x.w), K = \(y.c), P = \(y.h), Q = \(y.w), PT = \(a.padding.top), PL = \(a.padding.left) };
         enum { M = \(m), A = \(alpha), TH = (P + M - 1) / M, TW = (Q + M - 1) / M };
+        \(k.strideEnum(residual: a.epilogue.residual))
         """)
         w.comment("weight is U = G g G^T laid out [A*A][C][K]; one task per (sample, output tile)")
         w.line("#pragma omp parallel for collapse(2) schedule(static)")
@@ -73,7 +74,7 @@ enum WinogradKernel {
                 w.line("float V[A * A][C];")
                 w.comment("input transform V = B^T d B, per channel")
                 w.block("for (int c = 0; c < C; c++)") { w in
-                    w.line("const float *restrict xc = in + ((size_t)b * C + c) * (H * W);")
+                    w.line("const float *restrict xc = in + (size_t)b * IS + (size_t)c * (H * W);")
                     w.line("float d[A][A], r[A][A];")
                     w.line("for (int i = 0; i < A; i++)")
                     w.line("    for (int j = 0; j < A; j++) {")
@@ -117,11 +118,11 @@ enum WinogradKernel {
                         w.line("if (p >= P) break;")
                         for j in 0..<m {
                             w.block("if ((t % TW) * M + \(j) < Q)") { w in
-                                w.line("const size_t at = (((size_t)b * K + k) * P + p) * Q + (t % TW) * M + \(j);")
+                                w.line("const size_t at = ((size_t)k * P + p) * Q + (t % TW) * M + \(j);")
                                 var value = combination(t.at[j]) { "r[i][\($0)]" }
                                 if k.hasBias { value = "\(value) + bias[k]" }
-                                w.line("\(e.residual ? "const float v = \(value) + residual[at];" : "const float v = \(value);")")
-                                w.line("out[at] = \(Epilogues.value(e, "v"));")
+                                w.line("\(e.residual ? "const float v = \(value) + residual[(size_t)b * RS + at];" : "const float v = \(value);")")
+                                w.line("out[(size_t)b * OS + at] = \(Epilogues.value(e, "v"));")
                             }
                         }
                     }
