@@ -22,6 +22,12 @@ struct KernelContext {
     /// concat's slice) has the larger buffer's per-sample size. Kernels index samples with these.
     var inputSampleStrides: [Int] = []
     var outputSampleStride: Int = 0
+    /// The input whose floats the output overwrites (the memory planner put the kernel in
+    /// place): the pair is declared without `restrict`. Only element-wise kernels.
+    var inPlaceInput: Int?
+    /// Concat only, per input: nil when its producer already wrote it into its slice of the
+    /// output, else why the kernel copies it. Empty: every input is copied.
+    var concatCopies: [String?] = []
 
     var x: Shape { inputShapes[0] }
     var y: Shape { node.shape }
@@ -31,6 +37,21 @@ struct KernelContext {
     }
     /// The sample stride of the output.
     var outStride: Int { outputSampleStride > 0 ? outputSampleStride : y.count }
+    /// Whether the output and every input are dense (each sample right after the previous).
+    var isDense: Bool { outStride == y.count && inputShapes.indices.allSatisfy { inStride($0) == inputShapes[$0].count } }
+    /// `restrict ` on the output pointer, nothing when the kernel runs in place.
+    var outRestrict: String { inPlaceInput == nil ? "restrict " : "" }
+    /// `restrict ` on input `i`, nothing when the output overwrites it.
+    func inRestrict(_ i: Int) -> String { inPlaceInput == i ? "" : "restrict " }
+    /// `enum { IS = .., OS = .. }` (and `RS`, the residual's, when `residual`): the sample strides.
+    func strideEnum(residual: Bool = false) -> String {
+        "enum { IS = \(inStride()), OS = \(outStride)\(residual ? ", RS = \(inStride(1))" : "") }; /* sample strides */"
+    }
+    /// Concat input `i` is copied by the kernel (not written in place by its producer).
+    func copies(_ i: Int) -> Bool { concatCopies.isEmpty || concatCopies[i] != nil }
+    /// The inputs the function takes: all of them, except concat inputs already in their
+    /// slice (their pointer would alias the output's).
+    var passedInputs: [Int] { inputShapes.indices.filter(copies) }
     /// Whether a bias pointer is passed (the layer's own, or one folded from a batch norm).
     var hasBias: Bool { arguments.contains { $0.name == "bias" } }
 
@@ -50,8 +71,8 @@ struct KernelContext {
 enum KernelEmitter {
     /// The parameter list of the node's function, outputs first.
     static func signature(_ k: KernelContext) -> String {
-        var args = ["float *restrict out"]
-        for name in k.inputNames { args.append("const float *restrict \(name)") }
+        var args = ["float *\(k.outRestrict)out"]
+        for i in k.passedInputs { args.append("const float *\(k.inRestrict(i))\(k.inputNames[i])") }
         for a in k.arguments { args.append("const float *restrict \(a.name)") }
         args.append("int n")
         return "static void \(k.function)(\(args.joined(separator: ", ")))"
@@ -67,6 +88,11 @@ enum KernelEmitter {
         if let loc = k.node.location { header += "\n\(loc.description)" }
         for a in k.arguments where a.tensor.contains(" ") { header += "\n\(a.name): \(a.tensor)" }
         header += "\n\(shapeComment)"
+        if !k.isDense {
+            let strides = zip(k.inputNames, k.inputShapes.indices).map { "\($0) \(k.inStride($1))" } + ["out \(k.outStride)"]
+            header += "\nsample strides (slices of concat buffers): \(strides.joined(separator: ", "))"
+        }
+        if let i = k.inPlaceInput { header += "\nin place: out overwrites \(k.inputNames[i])" }
         w.comment(header)
         w.block(signature(k)) { w in
             switch k.node.op {
@@ -190,6 +216,7 @@ enum ConvKernel {
         w.lines("""
         enum { C = \(x.c), H = \(x.h), W = \(x.w), K = \(y.c), P = \(y.h), Q = \(y.w), R = \(a.kernel.h), S = \(a.kernel.w) };
         enum { SH = \(a.stride.h), SW = \(a.stride.w), PT = \(a.padding.top), PL = \(a.padding.left), DH = \(a.dilation.h), DW = \(a.dilation.w), CG = \(cg), KG = \(kg) };
+        \(k.strideEnum(residual: a.epilogue.residual))
         """)
         w.comment("one task per (sample, output channel); taps accumulate in a fixed order")
         w.line("#pragma omp parallel for collapse(2) schedule(static)")
@@ -301,11 +328,9 @@ enum ElementwiseKernel {
     }
 
     static func activation(_ k: KernelContext, _ act: Activation, _ w: inout CWriter) {
-        w.line("const size_t total = (size_t)n * \(k.y.count);")
-        w.line("#pragma omp parallel for schedule(static)")
-        w.block("for (size_t i = 0; i < total; i++)") { w in
-            w.line("const float v = in[i];")
-            w.line("out[i] = \(expression(act, "v"));")
+        forEachElement(k, &w) { out, inputs, _, w in
+            w.line("const float v = \(inputs[0]);")
+            w.line("\(out) = \(expression(act, "v"));")
         }
     }
 
@@ -314,20 +339,41 @@ enum ElementwiseKernel {
         let channels = a.shared ? 1 : k.y.dims[0]
         let inner = channels == 1 ? k.y.count : k.y.count / k.y.dims[0]
         w.line("enum { CH = \(k.y.dims[0]), INNER = \(inner) };")
-        w.line("const size_t total = (size_t)n * \(k.y.count);")
-        w.line("#pragma omp parallel for schedule(static)")
-        w.block("for (size_t i = 0; i < total; i++)") { w in
-            w.line("const float v = in[i];")
-            w.line(channels == 1 ? "const float a = weight[0];" : "const float a = weight[(i / INNER) % CH];")
-            w.line("out[i] = v > 0.0f ? v : a * v;")
+        forEachElement(k, &w) { out, inputs, index, w in
+            w.line("const float v = \(inputs[0]);")
+            w.line(channels == 1 ? "const float a = weight[0];" : "const float a = weight[\(index ?? "(i / INNER) % CH")];")
+            w.line("\(out) = v > 0.0f ? v : a * v;")
         }
     }
 
     static func add(_ k: KernelContext, _ w: inout CWriter) {
-        w.line("const size_t total = (size_t)n * \(k.y.count);")
-        w.line("#pragma omp parallel for schedule(static)")
-        let sum = k.inputShapes.indices.map { "in\($0)[i]" }.joined(separator: " + ")
-        w.line("for (size_t i = 0; i < total; i++) out[i] = \(sum);")
+        forEachElement(k, &w) { out, inputs, _, w in
+            w.line("\(out) = \(inputs.joined(separator: " + "));")
+        }
+    }
+
+    /// The loop over every element: flat over n * count when every operand is dense, else per
+    /// sample with the sample strides. `body` gets the C lvalue of the output element, the
+    /// input elements, and (per sample only) the channel index `i / INNER` of the element.
+    static func forEachElement(_ k: KernelContext, _ w: inout CWriter,
+                               _ body: (_ out: String, _ inputs: [String], _ channel: String?, _ w: inout CWriter) -> Void) {
+        let names = k.inputNames
+        if k.isDense {
+            w.line("const size_t total = (size_t)n * \(k.y.count);")
+            w.line("#pragma omp parallel for schedule(static)")
+            w.block("for (size_t i = 0; i < total; i++)") { w in
+                body("out[i]", names.map { "\($0)[i]" }, nil, &w)
+            }
+        } else {
+            w.comment("per sample: an operand is a slice of a larger buffer")
+            w.line("#pragma omp parallel for collapse(2) schedule(static)")
+            w.block("for (int b = 0; b < n; b++)") { w in
+                w.block("for (int i = 0; i < \(k.y.count); i++)") { w in
+                    let inputs = names.indices.map { "\(names[$0])[(size_t)b * \(k.inStride($0)) + i]" }
+                    body("out[(size_t)b * \(k.outStride) + i]", inputs, "i / INNER", &w)
+                }
+            }
+        }
     }
 }
 
@@ -338,13 +384,14 @@ enum PoolKernel {
         w.lines("""
         enum { C = \(x.c), H = \(x.h), W = \(x.w), P = \(y.h), Q = \(y.w), R = \(a.kernel.h), S = \(a.kernel.w) };
         enum { SH = \(a.stride.h), SW = \(a.stride.w), PT = \(a.padding.top), PL = \(a.padding.left), PB = \(a.padding.bottom), PR = \(a.padding.right) };
+        \(k.strideEnum())
         """)
         w.comment("one task per (sample, channel) plane")
         w.line("#pragma omp parallel for collapse(2) schedule(static)")
         w.block("for (int b = 0; b < n; b++)") { w in
             w.block("for (int c = 0; c < C; c++)") { w in
-                w.line("const float *restrict xc = in + ((size_t)b * C + c) * (H * W);")
-                w.line("float *restrict o = out + ((size_t)b * C + c) * (P * Q);")
+                w.line("const float *restrict xc = in + (size_t)b * IS + (size_t)c * (H * W);")
+                w.line("float *restrict o = out + (size_t)b * OS + (size_t)c * (P * Q);")
                 w.block("for (int p = 0; p < P; p++)") { w in
                     w.block("for (int q = 0; q < Q; q++)") { w in
                         w.line("int h0 = p * SH - PT, w0 = q * SW - PL;")
@@ -380,14 +427,15 @@ enum PoolKernel {
     static func globalMax(_ k: KernelContext, _ w: inout CWriter) {
         let x = k.x
         w.line("enum { C = \(x.c), HW = \(x.h * x.w) };")
+        w.line(k.strideEnum())
         w.comment("one task per (sample, channel) plane; NaN wins once seen, as in the interpreter")
         w.line("#pragma omp parallel for collapse(2) schedule(static)")
         w.block("for (int b = 0; b < n; b++)") { w in
             w.block("for (int c = 0; c < C; c++)") { w in
-                w.line("const float *restrict xc = in + ((size_t)b * C + c) * HW;")
+                w.line("const float *restrict xc = in + (size_t)b * IS + (size_t)c * HW;")
                 w.line("float m = -INFINITY;")
                 w.line("for (int i = 0; i < HW; i++) m = (xc[i] > m || xc[i] != xc[i]) ? xc[i] : m;")
-                w.line("out[(size_t)b * C + c] = m;")
+                w.line("out[(size_t)b * OS + c] = m;")
             }
         }
     }
@@ -395,13 +443,14 @@ enum PoolKernel {
     static func global(_ k: KernelContext, _ w: inout CWriter) {
         let x = k.x
         w.line("enum { C = \(x.c), HW = \(x.h * x.w) };")
+        w.line(k.strideEnum())
         w.line("#pragma omp parallel for collapse(2) schedule(static)")
         w.block("for (int b = 0; b < n; b++)") { w in
             w.block("for (int c = 0; c < C; c++)") { w in
-                w.line("const float *restrict xc = in + ((size_t)b * C + c) * HW;")
+                w.line("const float *restrict xc = in + (size_t)b * IS + (size_t)c * HW;")
                 w.line("float sum = 0.0f;")
                 w.line("for (int i = 0; i < HW; i++) sum += xc[i];")
-                w.line("out[(size_t)b * C + c] = sum / (float)HW;")
+                w.line("out[(size_t)b * OS + c] = sum / (float)HW;")
             }
         }
     }
@@ -412,14 +461,15 @@ enum NormKernel {
     static func batchNorm(_ k: KernelContext, _ a: BatchNormAttributes, _ w: inout CWriter) {
         let c = k.y.dims[0], inner = k.y.count / c
         w.line("enum { C = \(c), INNER = \(inner) };")
+        w.line(k.strideEnum())
         w.comment("inference: running statistics; one task per (sample, channel)")
         w.line("#pragma omp parallel for collapse(2) schedule(static)")
         w.block("for (int b = 0; b < n; b++)") { w in
             w.block("for (int c = 0; c < C; c++)") { w in
                 w.line("const float scale = weight[c] / sqrtf(running_var[c] + \(cFloat(a.epsilon)));")
                 w.line("const float shift = bias[c] - running_mean[c] * scale;")
-                w.line("const float *restrict xc = in + ((size_t)b * C + c) * INNER;")
-                w.line("float *restrict o = out + ((size_t)b * C + c) * INNER;")
+                w.line("const float *\(k.inRestrict(0))xc = in + (size_t)b * IS + (size_t)c * INNER;")
+                w.line("float *\(k.outRestrict)o = out + (size_t)b * OS + (size_t)c * INNER;")
                 w.line("for (int i = 0; i < INNER; i++) o[i] = xc[i] * scale + shift;")
             }
         }
@@ -428,12 +478,13 @@ enum NormKernel {
     static func lrn(_ k: KernelContext, _ a: LRNAttributes, _ w: inout CWriter) {
         let x = k.x
         w.line("enum { C = \(x.c), HW = \(x.h * x.w), LO = \(a.size / 2), HI = \((a.size - 1) / 2) };")
+        w.line(k.strideEnum())
         w.comment("out = in / (k + alpha/size * sum of squares over channels c-LO..c+HI) ^ beta")
         w.line("#pragma omp parallel for collapse(2) schedule(static)")
         w.block("for (int b = 0; b < n; b++)") { w in
             w.block("for (int c = 0; c < C; c++)") { w in
-                w.line("const float *restrict xb = in + (size_t)b * C * HW;")
-                w.line("float *restrict o = out + ((size_t)b * C + c) * HW;")
+                w.line("const float *restrict xb = in + (size_t)b * IS;")
+                w.line("float *restrict o = out + (size_t)b * OS + (size_t)c * HW;")
                 w.line("const int c0 = c - LO < 0 ? 0 : c - LO, c1 = c + HI >= C ? C - 1 : c + HI;")
                 w.block("for (int i = 0; i < HW; i++)") { w in
                     w.line("float sq = 0.0f;")
@@ -447,25 +498,28 @@ enum NormKernel {
     static func softmax(_ k: KernelContext, log: Bool, _ w: inout CWriter) {
         let c = k.y.dims[0], inner = k.y.count / c
         w.line("enum { C = \(c), INNER = \(inner) };")
+        w.line(k.strideEnum())
         w.comment("over channels (features) at each position; one task per (sample, position)")
         w.line("#pragma omp parallel for collapse(2) schedule(static)")
         w.block("for (int b = 0; b < n; b++)") { w in
             w.block("for (int i = 0; i < INNER; i++)") { w in
-                w.line("const float *restrict xb = in + (size_t)b * C * INNER + i;")
-                w.line("float *restrict o = out + (size_t)b * C * INNER + i;")
+                w.line("const float *\(k.inRestrict(0))xb = in + (size_t)b * IS + i;")
+                w.line("float *\(k.outRestrict)o = out + (size_t)b * OS + i;")
                 w.line("float m = -INFINITY;")
                 w.line("for (int c = 0; c < C; c++) m = xb[(size_t)c * INNER] > m ? xb[(size_t)c * INNER] : m;")
                 w.line("float sum = 0.0f;")
-                w.block("for (int c = 0; c < C; c++)") { w in
-                    w.line("const float e = expf(xb[(size_t)c * INNER] - m);")
-                    w.line("o[(size_t)c * INNER] = e;")
-                    w.line("sum += e;")
-                }
                 if log {
-                    w.comment("log softmax: x - max - log(sum)")
+                    w.comment("log softmax: x - max - log(sum); every x is read before its o is written (in place is safe)")
+                    w.line("for (int c = 0; c < C; c++) sum += expf(xb[(size_t)c * INNER] - m);")
                     w.line("const float ls = logf(sum);")
                     w.line("for (int c = 0; c < C; c++) o[(size_t)c * INNER] = xb[(size_t)c * INNER] - m - ls;")
                 } else {
+                    w.comment("each x is read before its o is written (in place is safe)")
+                    w.block("for (int c = 0; c < C; c++)") { w in
+                        w.line("const float e = expf(xb[(size_t)c * INNER] - m);")
+                        w.line("o[(size_t)c * INNER] = e;")
+                        w.line("sum += e;")
+                    }
                     w.line("const float inv = 1.0f / sum;")
                     w.line("for (int c = 0; c < C; c++) o[(size_t)c * INNER] *= inv;")
                 }
@@ -476,15 +530,25 @@ enum NormKernel {
 
 /// Data movement: concatenation along channels.
 enum LayoutKernel {
+    /// Copies each input that its producer did not already write into its slice of the output.
     static func concat(_ k: KernelContext, _ w: inout CWriter) {
-        let total = k.y.count
-        w.comment("each input's per-sample block is copied to its channel offset")
+        var offset = 0
+        var copies: [(input: Int, offset: Int)] = []
+        for (i, s) in k.inputShapes.enumerated() {
+            if k.copies(i) {
+                copies.append((i, offset))
+                if !k.concatCopies.isEmpty { w.comment("in\(i) is copied: \(k.concatCopies[i]!)") }
+            } else {
+                w.comment("in\(i) is already in its slice: its producer wrote it there")
+            }
+            offset += s.count
+        }
+        w.comment("each copied input's per-sample block goes to its channel offset")
         w.line("#pragma omp parallel for schedule(static)")
         w.block("for (int b = 0; b < n; b++)") { w in
-            var offset = 0
-            for (i, s) in k.inputShapes.enumerated() {
-                w.line("memcpy(out + (size_t)b * \(total) + \(offset), in\(i) + (size_t)b * \(s.count), sizeof(float) * \(s.count));")
-                offset += s.count
+            for (i, offset) in copies {
+                let count = k.inputShapes[i].count
+                w.line("memcpy(out + (size_t)b * \(k.outStride) + \(offset), in\(i) + (size_t)b * \(k.inStride(i)), sizeof(float) * \(count));")
             }
         }
     }

@@ -153,6 +153,7 @@ enum WinogradKernel {
         w.lines("""
         enum { C = \(x.c), H = \(x.h), W = \(x.w), K = \(y.c), P = \(y.h), Q = \(y.w), PT = \(a.padding.top), PL = \(a.padding.left) };
         enum { M = \(m), A = \(alpha), TH = (P + M - 1) / M, TW = (Q + M - 1) / M };
+        \(k.strideEnum(residual: a.epilogue.residual))
         """)
         w.comment("weight is U = G g G^T laid out [A*A][C][K]; one task per (sample, output tile)")
         w.line("#pragma omp parallel for collapse(2) schedule(static)")
