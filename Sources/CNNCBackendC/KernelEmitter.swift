@@ -137,7 +137,7 @@ func cFloat(_ v: Double) -> String {
 /// tap by tap over in-bounds rows and columns only. GEMM: per group, out[KG x n*P*Q] =
 /// W[KG x CG*R*S] * im2col(x) over the whole batch, through the runtime's `cnnc_sgemm_conv`
 /// (im2col is implicit in its packing), in tasks of (rows, columns) blocks.
-enum ConvKernel {
+public enum ConvKernel {
     static func emit(_ k: KernelContext, _ a: ConvAttributes, _ w: inout CWriter) {
         switch a.algorithm {
         case .auto: usesGemm(k, a) ? gemm(k, a, &w) : direct(k, a, &w)
@@ -151,8 +151,15 @@ enum ConvKernel {
     /// Whether `algorithm=auto` runs as a matrix product: dense layers and grouped layers whose
     /// groups are wide enough (depthwise ones stay direct, where GEMM has nothing to reuse).
     static func usesGemm(_ k: KernelContext, _ a: ConvAttributes) -> Bool {
-        let cg = k.x.c / a.groups, kg = a.filters / a.groups
-        return a.groups == 1 || (cg * a.kernel.h * a.kernel.w >= 32 && kg >= 8)
+        resolvedAlgorithm(a, inputChannels: k.x.c) == .gemm
+    }
+
+    /// The algorithm a convolution runs with: `auto` becomes `gemm`, or `direct` for depthwise
+    /// and narrow grouped layers; others as chosen.
+    public static func resolvedAlgorithm(_ a: ConvAttributes, inputChannels: Int) -> ConvAlgorithm {
+        guard a.algorithm == .auto else { return a.algorithm }
+        let cg = inputChannels / a.groups, kg = a.filters / a.groups
+        return a.groups == 1 || (cg * a.kernel.h * a.kernel.w >= 32 && kg >= 8) ? .gemm : .direct
     }
 
     static func gemm(_ k: KernelContext, _ a: ConvAttributes, _ w: inout CWriter) {

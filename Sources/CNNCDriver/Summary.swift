@@ -81,7 +81,8 @@ public enum Summary {
         for node in optimized.nodes {
             switch node.op {
             case .conv(let a):
-                column[node.name] = a.algorithm == .auto ? "direct" : a.algorithm.rawValue
+                let channels = optimized.node(named: node.inputs[0])?.shape.dims.first ?? 0
+                column[node.name] = ConvKernel.resolvedAlgorithm(a, inputChannels: channels).rawValue
                 describe(a.epilogue, into: node.name, &column)
             case .dense(let a):
                 column[node.name] = "dense"

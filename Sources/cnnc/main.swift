@@ -30,6 +30,8 @@ struct OptimizationOptions: ParsableArguments {
     var noOptimization = false
     @Flag(help: "Keep 3x3 convolutions direct (disables select-winograd).")
     var noWinograd = false
+    @Option(name: .customLong("winograd-min-channels"), help: "Winograd only where input and output have at least this many channels (default 64).")
+    var winogradMinChannels: Int = CompilerOptions().winogradMinChannels
     @Option(name: .customLong("disable-pass"), help: "Skip a pass (repeatable; cnnc passes lists them).")
     var disabledPasses: [String] = []
     @Option(name: .customLong("print-ir-after"), help: "Print the IR to stderr after a pass (repeatable).")
@@ -41,6 +43,7 @@ struct OptimizationOptions: ParsableArguments {
         var o = CompilerOptions()
         o.optimize = !noOptimization
         o.winograd = !noWinograd
+        o.winogradMinChannels = winogradMinChannels
         o.disabledPasses = disabledPasses
         o.printIRAfter = printIRAfter
         o.printIRAfterAll = printIRAfterAll
