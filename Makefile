@@ -34,12 +34,14 @@ demo: cnnc
 	$(BUILD)/lenet/lenet --weights $(BUILD)/lenet/lenet.safetensors \
 	    --idx $(FASHION)/t10k-images-idx3-ubyte.gz --labels $(FASHION)/t10k-labels-idx1-ubyte.gz --count 16
 
-# Benchmarks (not part of CI): generated code at batch 1 and 32, with and without Winograd.
+# Benchmarks (not part of CI): generated code at batch 1 and 32, with and without Winograd;
+# then training side by side with PyTorch (bench/training.sh: images/s, LeNet accuracy/epoch).
 bench: cnnc
 	@for m in lenet resnet20 vgg11_bn; do for b in 1 32; do \
 	    $(CNNC) bench Examples/$$m/model.net --batch $$b --iterations 20; \
 	    $(CNNC) bench Examples/$$m/model.net --batch $$b --iterations 20 --no-winograd; \
 	done; done
+	CNNC=$(CNNC) bash bench/training.sh
 
 test: deps check-embed test-runtime test-swift test-onnx
 

@@ -38,7 +38,7 @@ let package = Package(
         .testTarget(name: "CNNCFrontendTests", dependencies: ["CNNCIR", "CNNCFrontend"]),
         .testTarget(name: "CNNCInterpreterTests", dependencies: ["CNNCIR", "CNNCFrontend", "CNNCInterpreter"]),
         .testTarget(name: "CNNCPassesTests", dependencies: ["CNNCIR", "CNNCFrontend", "CNNCInterpreter", "CNNCPasses"]),
-        .testTarget(name: "CNNCBackendCTests", dependencies: ["CNNCIR", "CNNCBackendC"], exclude: ["Snapshots"]),
+        .testTarget(name: "CNNCBackendCTests", dependencies: ["CNNCIR", "CNNCBackendC", "CNNCInterpreter", "CNNCDriver"], exclude: ["Snapshots"]),
         .testTarget(name: "CNNCDriverTests", dependencies: ["CNNCDriver", "CNNCIR", "CNNCInterpreter"], exclude: ["Fixtures"]),
         .testTarget(
             name: "ONNXTests", dependencies: ["CNNCIR", "CNNCFrontend", "CNNCInterpreter", "CNNCDriver"],

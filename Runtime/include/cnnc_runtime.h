@@ -262,6 +262,71 @@ float cnnc_rng_next_normal(cnnc_rng *r);
 double cnnc_now_seconds(void);
 
 /* ---------------------------------------------------------------------------------------
+ * Matrix multiply (for generated convolution and dense layers)
+ *
+ * C[m x n] = A[m x k] * B[k x n], or C += A * B with `accumulate`; row-major with leading
+ * dimensions (lda, ldb, ldc); with trans_a, A[i][p] is a[p*lda + i], with trans_b B[p][j] is
+ * b[j*ldb + p]. Each call is single-threaded (callers parallelize over blocks of rows or
+ * columns of C) and needs no heap: its packing buffers, at most CNNC_SGEMM_STACK_BYTES, live
+ * on the calling thread's stack. Every element of C is the same fused multiply-add chain over
+ * p = 0..k-1 in order, starting from 0 or from C, whatever m, n, the blocking and the way
+ * the caller splits C: results do not depend on the thread count. The micro-kernel is picked
+ * from the compiler's target macros (__AVX512F__, __AVX2__ with __FMA__, else plain C).
+ * ------------------------------------------------------------------------------------- */
+
+/* The most stack a cnnc_sgemm* call uses for its buffers. */
+#define CNNC_SGEMM_STACK_BYTES (240 * 1024)
+
+/* A convolution's geometry for the implicit im2col matrix of one image (C x H x W floats,
+ * contiguous): row (c, r, s) of C*R*S, column (p, q) of P*Q holds
+ * image[c][p*stride_h - pad_top + r*dilation_h][q*stride_w - pad_left + s*dilation_w], or 0
+ * where that lies in the padding. */
+typedef struct {
+    int channels, height, width;
+    int kernel_h, kernel_w;
+    int stride_h, stride_w;
+    int pad_top, pad_left;
+    int dilation_h, dilation_w;
+    int out_h, out_w;
+} cnnc_conv_geometry;
+
+/* C = A * B (or C += A * B) with B a stored matrix. */
+void cnnc_sgemm(int m, int n, int k, const float *a, int lda, int trans_a, const float *b, int ldb,
+                int trans_b, float *c, int ldc, int accumulate);
+
+/* A convolution over a batch as one matrix product: C[m x n] (+)= A[m x C*R*S] *
+ * im2col(images)[:, col0 .. col0+n), where column J of im2col(images) is output position
+ * J % (P*Q) of sample J / (P*Q), whose image is at image + (J / (P*Q)) * image_stride.
+ * C[i][j] is c[(J / (P*Q)) * c_stride + i * P*Q + J % (P*Q)] with J = col0 + j: m output
+ * channels of each sample's (K, P, Q) block. No im2col buffer is made. */
+void cnnc_sgemm_conv(int m, int n, const float *a, int lda, int trans_a, const cnnc_conv_geometry *g,
+                     const float *image, size_t image_stride, int col0, float *c, size_t c_stride,
+                     int accumulate);
+
+/* A convolution's weight gradient over a batch: C[m x n] (+)= A[m x k] * B with
+ * B[p][j] = im2col(images)[col0 + j][row0 + p], i.e. the output positions row0 .. row0+k of
+ * all samples (numbered as in cnnc_sgemm_conv) by n of the C*R*S rows from col0, and
+ * A[i][p] = a[(P / (P*Q)) * a_stride + i * P*Q + P % (P*Q)] with P = row0 + p (the output
+ * gradient of m channels). Samples are summed in order, in one chain per element. */
+void cnnc_sgemm_conv_weight_grad(int m, int n, int k, const float *a, size_t a_stride,
+                                 const cnnc_conv_geometry *g, const float *image, size_t image_stride,
+                                 int row0, int col0, float *c, int ldc, int accumulate);
+
+/* y[i] = sum_p A[i][p] * x[p] for i < m (a dense layer at batch 1): each row's sum in a fixed
+ * order of 16 interleaved partial sums, vectorizable without reassociation. */
+void cnnc_sgemv(int m, int k, const float *a, int lda, const float *x, float *y);
+
+/* The micro-kernel's width NR: blocks of columns that are multiples of it waste nothing. */
+int cnnc_sgemm_block_columns(void);
+
+/* The naive reference of cnnc_sgemm, accumulating in double; for tests. */
+void cnnc_sgemm_reference(int m, int n, int k, const float *a, int lda, int trans_a, const float *b,
+                          int ldb, int trans_b, float *c, int ldc, int accumulate);
+
+/* One element of im2col(image) as cnnc_conv_geometry defines it; for tests and references. */
+float cnnc_im2col_at(const cnnc_conv_geometry *g, const float *image, int row, int col);
+
+/* ---------------------------------------------------------------------------------------
  * gzip and DEFLATE
  * ------------------------------------------------------------------------------------- */
 

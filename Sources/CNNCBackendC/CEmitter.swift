@@ -57,15 +57,28 @@ public enum CEmitter {
         public var arenaBytes: Int
         /// Every computed value in its own buffer.
         public var naiveBytes: Int
-        /// The peak of simultaneously live values: no plan can use less.
+        /// The peak of simultaneously live buffers: no plan of these buffers can use less (a
+        /// concat's buffer counts whole from its first slice's write, its slices not again).
         public var lowerBoundBytes: Int
         public var weightsBytes: Int
+        /// Element-wise nodes whose kernel overwrites its input, in graph order.
+        public var inPlaceNodes: [String]
+        /// Concat inputs written into their slice by their producers, and all concat inputs.
+        public var concatInputsInPlace: Int
+        public var concatInputs: Int
+        /// Concats that still run a copy kernel (for some input), in graph order.
+        public var copyingConcats: [String]
     }
 
     public static func memory(_ graph: Graph, maxBatch: Int) -> MemorySummary {
         let layout = Layout(graph, maxBatch: maxBatch)
+        let arena = layout.arena
+        let order = graph.nodes.map(\.name)
         return MemorySummary(arenaBytes: layout.arenaFloats * 4, naiveBytes: layout.naiveFloats * 4,
-                             lowerBoundBytes: layout.lowerBoundFloats * 4, weightsBytes: layout.weightFloats * 4)
+                             lowerBoundBytes: layout.lowerBoundFloats * 4, weightsBytes: layout.weightFloats * 4,
+                             inPlaceNodes: order.filter { arena.inPlaceInput[$0] != nil },
+                             concatInputsInPlace: arena.concatInputsInPlace.inPlace, concatInputs: arena.concatInputsInPlace.total,
+                             copyingConcats: order.filter(Set(arena.copyingConcats).contains))
     }
 
     /// The file's parameters laid out as the weights region holds them (what `--embed-weights`
@@ -100,9 +113,10 @@ public enum CEmitter {
         var parameterFloats = 0
         var weightFloats = 0
         var location: [String: BufferLocation] = [:]
-        var arenaFloats = 0
-        var naiveFloats = 0
-        var lowerBoundFloats = 0
+        var arena: ArenaLayout
+        var arenaFloats: Int { arena.arenaFloats }
+        var naiveFloats: Int { arena.naiveFloats }
+        var lowerBoundFloats: Int { arena.lowerBoundFloats }
 
         /// `parameterOrder`: the weights table (a training build uses the training graph's,
         /// which holds the same parameters as the inference graph).
@@ -118,53 +132,16 @@ public enum CEmitter {
                 tensorOffset[d.label] = weightFloats
                 weightFloats += alignUp(d.count)
             }
-            // Every computed value gets a buffer; views (flatten, dropout at inference) share
-            // their input's, which then lives until the view's last reader.
-            var inputIndex = 0
-            var root: [String: String] = [:]
+            // Values, views, concat slices and in-place kernels in one arena (ArenaLayout).
+            arena = ArenaLayout(graph, maxBatch: maxBatch)
             for node in graph.nodes {
-                switch node.op {
-                case .input:
-                    location[node.name] = .input(inputIndex)
-                    inputIndex += 1
-                    root[node.name] = node.name
-                case .flatten, .dropout:
-                    root[node.name] = root[node.inputs[0]]
-                case .conv, .dense, .activation, .prelu, .add, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn,
-                     .batchNorm, .concat, .softmax, .logSoftmax:
-                    root[node.name] = node.name
-                }
+                if let i = arena.inputIndex[node.name] { location[node.name] = .input(i) }
+                else { location[node.name] = .arena(arena.place[node.name]!.offset) }
             }
-            // Lifetimes in steps (node indices): from the producer to the last reader; outputs
-            // live to the end, where they are copied out.
-            var first: [String: Int] = [:], last: [String: Int] = [:]
-            for (i, node) in graph.nodes.enumerated() {
-                let r = root[node.name]!
-                if first[r] == nil { first[r] = i }
-                last[r] = max(last[r] ?? i, i)
-                for input in node.inputs { last[root[input]!] = max(last[root[input]!] ?? i, i) }
-            }
-            for output in graph.outputs { last[root[output]!] = graph.nodes.count }
-            var requests: [BufferRequest] = []
-            var ids: [String: Int] = [:]
-            for node in graph.nodes where root[node.name] == node.name {
-                if case .input = node.op { continue }
-                ids[node.name] = requests.count
-                requests.append(BufferRequest(id: requests.count, size: maxBatch * node.shape.count,
-                                              first: first[node.name]!, last: last[node.name]!))
-            }
-            let plan = MemoryPlanner.plan(requests, options: MemoryPlanner.Options(inPlace: false))
-            for node in graph.nodes {
-                guard let id = ids[root[node.name]!] else {
-                    location[node.name] = location[root[node.name]!]
-                    continue
-                }
-                location[node.name] = .arena(plan.offsets[id]!)
-            }
-            arenaFloats = plan.arenaFloats
-            naiveFloats = plan.naiveFloats
-            lowerBoundFloats = plan.lowerBoundFloats
         }
+
+        /// Floats between consecutive samples of a value (its size unless it is a concat slice).
+        func sampleStride(_ name: String) -> Int { arena.place[name]?.stride ?? 0 }
     }
 
     public static func macroName(_ s: String) -> String { s.uppercased() }
@@ -326,10 +303,18 @@ public enum CEmitter {
             case .input, .flatten, .dropout: continue
             case .conv, .dense, .activation, .prelu, .add, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn,
                  .batchNorm, .concat, .softmax, .logSoftmax:
-                let k = KernelContext(
+                var k = KernelContext(
                     node: node, inputShapes: node.inputs.map { graph.nodes[index[$0]!].shape },
                     arguments: layout.bindings.arguments[node.name] ?? [],
                     function: "node_\(node.name)")
+                k.inputSampleStrides = node.inputs.map { layout.sampleStride($0) }
+                k.outputSampleStride = layout.sampleStride(node.name)
+                k.inPlaceInput = layout.arena.inPlaceInput[node.name]
+                if let refusals = layout.arena.concatRefusals[node.name] {
+                    k.concatCopies = refusals.map { $0?.text }
+                    // Every input already in its slice: nothing to run.
+                    if refusals.allSatisfy({ $0 == nil }) { kernels.append(k); continue }
+                }
                 KernelEmitter.emit(k, into: &w)
                 kernels.append(k)
             }
@@ -355,8 +340,12 @@ public enum CEmitter {
             w.line("(void)arena;")
             w.line("(void)weights;")
             for k in kernels {
+                if !k.concatCopies.isEmpty && k.concatCopies.allSatisfy({ $0 == nil }) {
+                    w.comment("\(k.node.displayName): every input was written into its slice by its producer")
+                    continue
+                }
                 var args = [pointer(k.node.name, layout)]
-                args += k.node.inputs.map { pointer($0, layout) }
+                args += k.passedInputs.map { pointer(k.node.inputs[$0], layout) }
                 for argument in k.arguments {
                     args.append("weights + \(layout.tensorOffset[argument.tensor]!)")
                 }
@@ -365,7 +354,12 @@ public enum CEmitter {
             }
             for (i, name) in graph.outputs.enumerated() {
                 let count = graph.node(named: name)!.shape.count
-                w.line("memcpy(outputs[\(i)], \(pointer(name, layout)), sizeof(float) * (size_t)n * \(count));")
+                let stride = layout.sampleStride(name)
+                if stride == count {
+                    w.line("memcpy(outputs[\(i)], \(pointer(name, layout)), sizeof(float) * (size_t)n * \(count));")
+                } else {
+                    w.line("for (int b = 0; b < n; b++) memcpy(outputs[\(i)] + (size_t)b * \(count), \(pointer(name, layout)) + (size_t)b * \(stride), sizeof(float) * \(count));")
+                }
             }
             w.line("ctx->error.status = CNNC_OK;")
             w.line("ctx->error.message[0] = '\\0';")
@@ -516,7 +510,7 @@ public enum CEmitter {
             for (spec, _) in layout.parameters {
                 switch spec.initializer {
                 case .constant(let c): w.line("{0.0, \(c)},")
-                case .he, .xavier, .bias: w.line("{\(spec.initializer.bound!), 0.0},")
+                case .he, .xavier, .bias, .torch: w.line("{\(spec.initializer.bound!), 0.0},")
                 }
             }
         }

@@ -22,6 +22,12 @@ struct KernelContext {
     /// concat's slice) has the larger buffer's per-sample size. Kernels index samples with these.
     var inputSampleStrides: [Int] = []
     var outputSampleStride: Int = 0
+    /// The input whose floats the output overwrites (the memory planner put the kernel in
+    /// place): the pair is declared without `restrict`. Only element-wise kernels.
+    var inPlaceInput: Int?
+    /// Concat only, per input: nil when its producer already wrote it into its slice of the
+    /// output, else why the kernel copies it. Empty: every input is copied.
+    var concatCopies: [String?] = []
 
     var x: Shape { inputShapes[0] }
     var y: Shape { node.shape }
@@ -31,6 +37,21 @@ struct KernelContext {
     }
     /// The sample stride of the output.
     var outStride: Int { outputSampleStride > 0 ? outputSampleStride : y.count }
+    /// Whether the output and every input are dense (each sample right after the previous).
+    var isDense: Bool { outStride == y.count && inputShapes.indices.allSatisfy { inStride($0) == inputShapes[$0].count } }
+    /// `restrict ` on the output pointer, nothing when the kernel runs in place.
+    var outRestrict: String { inPlaceInput == nil ? "restrict " : "" }
+    /// `restrict ` on input `i`, nothing when the output overwrites it.
+    func inRestrict(_ i: Int) -> String { inPlaceInput == i ? "" : "restrict " }
+    /// `enum { IS = .., OS = .. }` (and `RS`, the residual's, when `residual`): the sample strides.
+    func strideEnum(residual: Bool = false) -> String {
+        "enum { IS = \(inStride()), OS = \(outStride)\(residual ? ", RS = \(inStride(1))" : "") }; /* sample strides */"
+    }
+    /// Concat input `i` is copied by the kernel (not written in place by its producer).
+    func copies(_ i: Int) -> Bool { concatCopies.isEmpty || concatCopies[i] != nil }
+    /// The inputs the function takes: all of them, except concat inputs already in their
+    /// slice (their pointer would alias the output's).
+    var passedInputs: [Int] { inputShapes.indices.filter(copies) }
     /// Whether a bias pointer is passed (the layer's own, or one folded from a batch norm).
     var hasBias: Bool { arguments.contains { $0.name == "bias" } }
 
@@ -50,8 +71,8 @@ struct KernelContext {
 enum KernelEmitter {
     /// The parameter list of the node's function, outputs first.
     static func signature(_ k: KernelContext) -> String {
-        var args = ["float *restrict out"]
-        for name in k.inputNames { args.append("const float *restrict \(name)") }
+        var args = ["float *\(k.outRestrict)out"]
+        for i in k.passedInputs { args.append("const float *\(k.inRestrict(i))\(k.inputNames[i])") }
         for a in k.arguments { args.append("const float *restrict \(a.name)") }
         args.append("int n")
         return "static void \(k.function)(\(args.joined(separator: ", ")))"
@@ -67,6 +88,11 @@ enum KernelEmitter {
         if let loc = k.node.location { header += "\n\(loc.description)" }
         for a in k.arguments where a.tensor.contains(" ") { header += "\n\(a.name): \(a.tensor)" }
         header += "\n\(shapeComment)"
+        if !k.isDense {
+            let strides = zip(k.inputNames, k.inputShapes.indices).map { "\($0) \(k.inStride($1))" } + ["out \(k.outStride)"]
+            header += "\nsample strides (slices of concat buffers): \(strides.joined(separator: ", "))"
+        }
+        if let i = k.inPlaceInput { header += "\nin place: out overwrites \(k.inputNames[i])" }
         w.comment(header)
         w.block(signature(k)) { w in
             switch k.node.op {
@@ -107,14 +133,87 @@ func cFloat(_ v: Double) -> String {
     return s + "f"
 }
 
-/// Direct convolution: each (sample, output channel) plane is one task; the plane is
-/// accumulated tap by tap over in-bounds rows and columns only.
-enum ConvKernel {
+/// Convolution kernels. Direct: each (sample, output channel) plane is one task, accumulated
+/// tap by tap over in-bounds rows and columns only. GEMM: per group, out[KG x n*P*Q] =
+/// W[KG x CG*R*S] * im2col(x) over the whole batch, through the runtime's `cnnc_sgemm_conv`
+/// (im2col is implicit in its packing), in tasks of (rows, columns) blocks.
+public enum ConvKernel {
     static func emit(_ k: KernelContext, _ a: ConvAttributes, _ w: inout CWriter) {
         switch a.algorithm {
-        case .auto, .direct: direct(k, a, &w)
+        case .auto: usesGemm(k, a) ? gemm(k, a, &w) : direct(k, a, &w)
+        case .direct: direct(k, a, &w)
+        case .gemm: gemm(k, a, &w)
         case .winograd2x2: WinogradKernel.emit(k, a, tile: 2, &w)
         case .winograd4x4: WinogradKernel.emit(k, a, tile: 4, &w)
+        }
+    }
+
+    /// Whether `algorithm=auto` runs as a matrix product: dense layers and grouped layers whose
+    /// groups are wide enough (depthwise ones stay direct, where GEMM has nothing to reuse).
+    static func usesGemm(_ k: KernelContext, _ a: ConvAttributes) -> Bool {
+        resolvedAlgorithm(a, inputChannels: k.x.c) == .gemm
+    }
+
+    /// The algorithm a convolution runs with: `auto` becomes `gemm`, or `direct` for depthwise
+    /// and narrow grouped layers; others as chosen.
+    public static func resolvedAlgorithm(_ a: ConvAttributes, inputChannels: Int) -> ConvAlgorithm {
+        guard a.algorithm == .auto else { return a.algorithm }
+        let cg = inputChannels / a.groups, kg = a.filters / a.groups
+        return a.groups == 1 || (cg * a.kernel.h * a.kernel.w >= 32 && kg >= 8) ? .gemm : .direct
+    }
+
+    static func gemm(_ k: KernelContext, _ a: ConvAttributes, _ w: inout CWriter) {
+        let x = k.x, y = k.y
+        let cg = x.c / a.groups, kg = a.filters / a.groups
+        // rows per task: all of a group's output channels unless that is many
+        let mb = kg <= 128 ? kg : 64
+        w.lines("""
+        enum { C = \(x.c), H = \(x.h), W = \(x.w), K = \(y.c), P = \(y.h), Q = \(y.w), R = \(a.kernel.h), S = \(a.kernel.w) };
+        enum { G = \(a.groups), CG = \(cg), KG = \(kg), CRS = CG * R * S, PQ = P * Q, MB = \(mb), MBLOCKS = (KG + MB - 1) / MB };
+        static const cnnc_conv_geometry geometry = {CG, H, W, R, S, \(a.stride.h), \(a.stride.w), \(a.padding.top), \(a.padding.left), \(a.dilation.h), \(a.dilation.w), P, Q};
+        """)
+        w.comment("columns are (sample, p, q) over the batch; blocks of a multiple of 32 columns, about 8 per batch")
+        w.line("const int total = n * PQ;")
+        w.line("int nb = (total / 8 + 31) / 32 * 32;")
+        w.line("nb = nb < 32 ? 32 : nb > 256 ? 256 : nb;")
+        w.line("const int nblocks = (total + nb - 1) / nb;")
+        w.comment("one task per (group, block of output channels, block of columns); each output is one FMA chain over C*R*S")
+        w.line("#pragma omp parallel for collapse(2) schedule(static)")
+        w.block("for (int t = 0; t < G * MBLOCKS; t++)") { w in
+            w.block("for (int jb = 0; jb < nblocks; jb++)") { w in
+                w.line("const int g = t / MBLOCKS, k0 = g * KG + (t % MBLOCKS) * MB;")
+                w.line("const int mb = (g + 1) * KG - k0 < MB ? (g + 1) * KG - k0 : MB;")
+                w.line("const int j0 = jb * nb, nn = total - j0 < nb ? total - j0 : nb;")
+                w.line("cnnc_sgemm_conv(mb, nn, weight + (size_t)k0 * CRS, CRS, 0, &geometry, in + (size_t)g * CG * H * W, \(k.inStride(0)), j0, out + (size_t)k0 * PQ, \(k.outStride), 0);")
+                blockEpilogue(k, a.epilogue, rows: "k0", count: "mb", positions: "PQ", &w)
+            }
+        }
+    }
+
+    /// Bias and the fused epilogue on a block of a GEMM's output while it is in cache: rows
+    /// `rows ..< rows + count` (output channels), columns j0 ..< j0 + nn over (sample, position).
+    static func blockEpilogue(_ k: KernelContext, _ e: Epilogue, rows: String, count: String, positions: String,
+                              _ w: inout CWriter) {
+        guard k.hasBias || e.residual || e.activation != nil || e.prelu != nil else { return }
+        w.block("for (int j = j0; j < j0 + nn;)") { w in
+            w.line("const int b = j / \(positions), at = j % \(positions);")
+            w.line("const int run = \(positions) - at < j0 + nn - j ? \(positions) - at : j0 + nn - j;")
+            w.block("for (int k = \(rows); k < \(rows) + \(count); k++)") { w in
+                w.line("float *restrict o = out + (size_t)b * \(k.outStride) + (size_t)k * \(positions) + at;")
+                if e.residual {
+                    w.line("const float *restrict res = residual + (size_t)b * \(k.inStride(1)) + (size_t)k * \(positions) + at;")
+                }
+                if k.hasBias { w.line("const float bk = bias[k];") }
+                if let p = e.prelu { w.line("const float a = slope[\(p.shared ? "0" : "k")];") }
+                w.block("for (int i = 0; i < run; i++)") { w in
+                    var v = "o[i]"
+                    if k.hasBias { v += " + bk" }
+                    if e.residual { v += " + res[i]" }
+                    w.line("const float v = \(v);")
+                    w.line("o[i] = \(Epilogues.value(e, "v"));")
+                }
+            }
+            w.line("j += run;")
         }
     }
 
@@ -124,17 +223,18 @@ enum ConvKernel {
         w.lines("""
         enum { C = \(x.c), H = \(x.h), W = \(x.w), K = \(y.c), P = \(y.h), Q = \(y.w), R = \(a.kernel.h), S = \(a.kernel.w) };
         enum { SH = \(a.stride.h), SW = \(a.stride.w), PT = \(a.padding.top), PL = \(a.padding.left), DH = \(a.dilation.h), DW = \(a.dilation.w), CG = \(cg), KG = \(kg) };
+        \(k.strideEnum(residual: a.epilogue.residual))
         """)
         w.comment("one task per (sample, output channel); taps accumulate in a fixed order")
         w.line("#pragma omp parallel for collapse(2) schedule(static)")
         w.block("for (int b = 0; b < n; b++)") { w in
             w.block("for (int k = 0; k < K; k++)") { w in
                 w.line("const int g = k / KG;")
-                w.line("float *restrict o = out + ((size_t)b * K + k) * (P * Q);")
+                w.line("float *restrict o = out + (size_t)b * \(k.outStride) + (size_t)k * (P * Q);")
                 w.line("const float init = \(k.hasBias ? "bias[k]" : "0.0f");")
                 w.line("for (int i = 0; i < P * Q; i++) o[i] = init;")
                 w.block("for (int c = 0; c < CG; c++)") { w in
-                    w.line("const float *restrict xc = in + ((size_t)b * C + (size_t)g * CG + c) * (H * W);")
+                    w.line("const float *restrict xc = in + (size_t)b * \(k.inStride(0)) + ((size_t)g * CG + c) * (H * W);")
                     w.line("const float *restrict wk = weight + ((size_t)k * CG + c) * (R * S);")
                     w.block("for (int r = 0; r < R; r++)") { w in
                         w.block("for (int s = 0; s < S; s++)") { w in
@@ -153,7 +253,7 @@ enum ConvKernel {
                         }
                     }
                 }
-                Epilogues.plane(a.epilogue, output: "o", count: "P * Q", residual: "residual + ((size_t)b * K + k) * (P * Q)",
+                Epilogues.plane(a.epilogue, output: "o", count: "P * Q", residual: a.epilogue.residual ? "residual + (size_t)b * \(k.inStride(1)) + (size_t)k * (P * Q)" : "",
                                 channel: "k", &w)
             }
         }
@@ -182,22 +282,31 @@ enum Epilogues {
     }
 }
 
-/// Fully connected: one task per (sample, unit), a dot product over the flattened input.
+/// Fully connected, out[n x J] = in[n x I] * W^T: at batch 1 a matrix-vector product
+/// (memory-bound: each weight read once, `cnnc_sgemv`), else `cnnc_sgemm` with W transposed
+/// in its packing; tasks are blocks of units, bias and epilogue applied per block.
 enum DenseKernel {
     static func emit(_ k: KernelContext, _ a: DenseAttributes, _ w: inout CWriter) {
-        w.line("enum { I = \(k.x.count), J = \(a.units) };")
-        w.comment("one task per (sample, unit)")
-        w.line("#pragma omp parallel for collapse(2) schedule(static)")
-        w.block("for (int b = 0; b < n; b++)") { w in
-            w.block("for (int j = 0; j < J; j++)") { w in
-                w.line("const float *restrict xb = in + (size_t)b * I;")
-                w.line("const float *restrict wj = weight + (size_t)j * I;")
-                w.line("float acc = \(k.hasBias ? "bias[j]" : "0.0f");")
-                w.line("for (int i = 0; i < I; i++) acc += wj[i] * xb[i];")
-                let e = a.epilogue
-                if e.residual { w.line("acc += residual[(size_t)b * J + j];") }
-                if let p = e.prelu { w.line("const float a = slope[\(p.shared ? "0" : "j")];") }
-                w.line("out[(size_t)b * J + j] = \(Epilogues.value(e, "acc"));")
+        let units = a.units
+        let jb = units <= 64 ? units : 64
+        w.line("enum { I = \(k.x.count), J = \(units), JB = \(jb), JBLOCKS = (J + JB - 1) / JB };")
+        w.comment("one task per block of units; n == 1 reads each weight once, n > 1 runs a GEMM over the batch")
+        w.line("#pragma omp parallel for schedule(static)")
+        w.block("for (int jb = 0; jb < JBLOCKS; jb++)") { w in
+            w.line("const int j0 = jb * JB, nj = J - j0 < JB ? J - j0 : JB;")
+            w.line("if (n == 1) cnnc_sgemv(nj, I, weight + (size_t)j0 * I, I, in, out + j0);")
+            w.line("else cnnc_sgemm(n, nj, I, in, \(k.inStride(0)), 0, weight + (size_t)j0 * I, I, 1, out + j0, \(k.outStride), 0);")
+            let e = a.epilogue
+            guard k.hasBias || !e.isEmpty else { return }
+            w.block("for (int b = 0; b < n; b++)") { w in
+                w.block("for (int j = j0; j < j0 + nj; j++)") { w in
+                    var v = "out[(size_t)b * \(k.outStride) + j]"
+                    if k.hasBias { v += " + bias[j]" }
+                    if e.residual { v += " + residual[(size_t)b * \(k.inStride(1)) + j]" }
+                    w.line("const float v = \(v);")
+                    if let p = e.prelu { w.line("const float a = slope[\(p.shared ? "0" : "j")];") }
+                    w.line("out[(size_t)b * \(k.outStride) + j] = \(Epilogues.value(e, "v"));")
+                }
             }
         }
     }
@@ -226,11 +335,9 @@ enum ElementwiseKernel {
     }
 
     static func activation(_ k: KernelContext, _ act: Activation, _ w: inout CWriter) {
-        w.line("const size_t total = (size_t)n * \(k.y.count);")
-        w.line("#pragma omp parallel for schedule(static)")
-        w.block("for (size_t i = 0; i < total; i++)") { w in
-            w.line("const float v = in[i];")
-            w.line("out[i] = \(expression(act, "v"));")
+        forEachElement(k, &w) { out, inputs, _, w in
+            w.line("const float v = \(inputs[0]);")
+            w.line("\(out) = \(expression(act, "v"));")
         }
     }
 
@@ -239,20 +346,41 @@ enum ElementwiseKernel {
         let channels = a.shared ? 1 : k.y.dims[0]
         let inner = channels == 1 ? k.y.count : k.y.count / k.y.dims[0]
         w.line("enum { CH = \(k.y.dims[0]), INNER = \(inner) };")
-        w.line("const size_t total = (size_t)n * \(k.y.count);")
-        w.line("#pragma omp parallel for schedule(static)")
-        w.block("for (size_t i = 0; i < total; i++)") { w in
-            w.line("const float v = in[i];")
-            w.line(channels == 1 ? "const float a = weight[0];" : "const float a = weight[(i / INNER) % CH];")
-            w.line("out[i] = v > 0.0f ? v : a * v;")
+        forEachElement(k, &w) { out, inputs, index, w in
+            w.line("const float v = \(inputs[0]);")
+            w.line(channels == 1 ? "const float a = weight[0];" : "const float a = weight[\(index ?? "(i / INNER) % CH")];")
+            w.line("\(out) = v > 0.0f ? v : a * v;")
         }
     }
 
     static func add(_ k: KernelContext, _ w: inout CWriter) {
-        w.line("const size_t total = (size_t)n * \(k.y.count);")
-        w.line("#pragma omp parallel for schedule(static)")
-        let sum = k.inputShapes.indices.map { "in\($0)[i]" }.joined(separator: " + ")
-        w.line("for (size_t i = 0; i < total; i++) out[i] = \(sum);")
+        forEachElement(k, &w) { out, inputs, _, w in
+            w.line("\(out) = \(inputs.joined(separator: " + "));")
+        }
+    }
+
+    /// The loop over every element: flat over n * count when every operand is dense, else per
+    /// sample with the sample strides. `body` gets the C lvalue of the output element, the
+    /// input elements, and (per sample only) the channel index `i / INNER` of the element.
+    static func forEachElement(_ k: KernelContext, _ w: inout CWriter,
+                               _ body: (_ out: String, _ inputs: [String], _ channel: String?, _ w: inout CWriter) -> Void) {
+        let names = k.inputNames
+        if k.isDense {
+            w.line("const size_t total = (size_t)n * \(k.y.count);")
+            w.line("#pragma omp parallel for schedule(static)")
+            w.block("for (size_t i = 0; i < total; i++)") { w in
+                body("out[i]", names.map { "\($0)[i]" }, nil, &w)
+            }
+        } else {
+            w.comment("per sample: an operand is a slice of a larger buffer")
+            w.line("#pragma omp parallel for collapse(2) schedule(static)")
+            w.block("for (int b = 0; b < n; b++)") { w in
+                w.block("for (int i = 0; i < \(k.y.count); i++)") { w in
+                    let inputs = names.indices.map { "\(names[$0])[(size_t)b * \(k.inStride($0)) + i]" }
+                    body("out[(size_t)b * \(k.outStride) + i]", inputs, "i / INNER", &w)
+                }
+            }
+        }
     }
 }
 
@@ -263,13 +391,14 @@ enum PoolKernel {
         w.lines("""
         enum { C = \(x.c), H = \(x.h), W = \(x.w), P = \(y.h), Q = \(y.w), R = \(a.kernel.h), S = \(a.kernel.w) };
         enum { SH = \(a.stride.h), SW = \(a.stride.w), PT = \(a.padding.top), PL = \(a.padding.left), PB = \(a.padding.bottom), PR = \(a.padding.right) };
+        \(k.strideEnum())
         """)
         w.comment("one task per (sample, channel) plane")
         w.line("#pragma omp parallel for collapse(2) schedule(static)")
         w.block("for (int b = 0; b < n; b++)") { w in
             w.block("for (int c = 0; c < C; c++)") { w in
-                w.line("const float *restrict xc = in + ((size_t)b * C + c) * (H * W);")
-                w.line("float *restrict o = out + ((size_t)b * C + c) * (P * Q);")
+                w.line("const float *restrict xc = in + (size_t)b * IS + (size_t)c * (H * W);")
+                w.line("float *restrict o = out + (size_t)b * OS + (size_t)c * (P * Q);")
                 w.block("for (int p = 0; p < P; p++)") { w in
                     w.block("for (int q = 0; q < Q; q++)") { w in
                         w.line("int h0 = p * SH - PT, w0 = q * SW - PL;")
@@ -305,14 +434,15 @@ enum PoolKernel {
     static func globalMax(_ k: KernelContext, _ w: inout CWriter) {
         let x = k.x
         w.line("enum { C = \(x.c), HW = \(x.h * x.w) };")
+        w.line(k.strideEnum())
         w.comment("one task per (sample, channel) plane; NaN wins once seen, as in the interpreter")
         w.line("#pragma omp parallel for collapse(2) schedule(static)")
         w.block("for (int b = 0; b < n; b++)") { w in
             w.block("for (int c = 0; c < C; c++)") { w in
-                w.line("const float *restrict xc = in + ((size_t)b * C + c) * HW;")
+                w.line("const float *restrict xc = in + (size_t)b * IS + (size_t)c * HW;")
                 w.line("float m = -INFINITY;")
                 w.line("for (int i = 0; i < HW; i++) m = (xc[i] > m || xc[i] != xc[i]) ? xc[i] : m;")
-                w.line("out[(size_t)b * C + c] = m;")
+                w.line("out[(size_t)b * OS + c] = m;")
             }
         }
     }
@@ -320,13 +450,14 @@ enum PoolKernel {
     static func global(_ k: KernelContext, _ w: inout CWriter) {
         let x = k.x
         w.line("enum { C = \(x.c), HW = \(x.h * x.w) };")
+        w.line(k.strideEnum())
         w.line("#pragma omp parallel for collapse(2) schedule(static)")
         w.block("for (int b = 0; b < n; b++)") { w in
             w.block("for (int c = 0; c < C; c++)") { w in
-                w.line("const float *restrict xc = in + ((size_t)b * C + c) * HW;")
+                w.line("const float *restrict xc = in + (size_t)b * IS + (size_t)c * HW;")
                 w.line("float sum = 0.0f;")
                 w.line("for (int i = 0; i < HW; i++) sum += xc[i];")
-                w.line("out[(size_t)b * C + c] = sum / (float)HW;")
+                w.line("out[(size_t)b * OS + c] = sum / (float)HW;")
             }
         }
     }
@@ -337,14 +468,15 @@ enum NormKernel {
     static func batchNorm(_ k: KernelContext, _ a: BatchNormAttributes, _ w: inout CWriter) {
         let c = k.y.dims[0], inner = k.y.count / c
         w.line("enum { C = \(c), INNER = \(inner) };")
+        w.line(k.strideEnum())
         w.comment("inference: running statistics; one task per (sample, channel)")
         w.line("#pragma omp parallel for collapse(2) schedule(static)")
         w.block("for (int b = 0; b < n; b++)") { w in
             w.block("for (int c = 0; c < C; c++)") { w in
                 w.line("const float scale = weight[c] / sqrtf(running_var[c] + \(cFloat(a.epsilon)));")
                 w.line("const float shift = bias[c] - running_mean[c] * scale;")
-                w.line("const float *restrict xc = in + ((size_t)b * C + c) * INNER;")
-                w.line("float *restrict o = out + ((size_t)b * C + c) * INNER;")
+                w.line("const float *\(k.inRestrict(0))xc = in + (size_t)b * IS + (size_t)c * INNER;")
+                w.line("float *\(k.outRestrict)o = out + (size_t)b * OS + (size_t)c * INNER;")
                 w.line("for (int i = 0; i < INNER; i++) o[i] = xc[i] * scale + shift;")
             }
         }
@@ -353,12 +485,13 @@ enum NormKernel {
     static func lrn(_ k: KernelContext, _ a: LRNAttributes, _ w: inout CWriter) {
         let x = k.x
         w.line("enum { C = \(x.c), HW = \(x.h * x.w), LO = \(a.size / 2), HI = \((a.size - 1) / 2) };")
+        w.line(k.strideEnum())
         w.comment("out = in / (k + alpha/size * sum of squares over channels c-LO..c+HI) ^ beta")
         w.line("#pragma omp parallel for collapse(2) schedule(static)")
         w.block("for (int b = 0; b < n; b++)") { w in
             w.block("for (int c = 0; c < C; c++)") { w in
-                w.line("const float *restrict xb = in + (size_t)b * C * HW;")
-                w.line("float *restrict o = out + ((size_t)b * C + c) * HW;")
+                w.line("const float *restrict xb = in + (size_t)b * IS;")
+                w.line("float *restrict o = out + (size_t)b * OS + (size_t)c * HW;")
                 w.line("const int c0 = c - LO < 0 ? 0 : c - LO, c1 = c + HI >= C ? C - 1 : c + HI;")
                 w.block("for (int i = 0; i < HW; i++)") { w in
                     w.line("float sq = 0.0f;")
@@ -372,25 +505,28 @@ enum NormKernel {
     static func softmax(_ k: KernelContext, log: Bool, _ w: inout CWriter) {
         let c = k.y.dims[0], inner = k.y.count / c
         w.line("enum { C = \(c), INNER = \(inner) };")
+        w.line(k.strideEnum())
         w.comment("over channels (features) at each position; one task per (sample, position)")
         w.line("#pragma omp parallel for collapse(2) schedule(static)")
         w.block("for (int b = 0; b < n; b++)") { w in
             w.block("for (int i = 0; i < INNER; i++)") { w in
-                w.line("const float *restrict xb = in + (size_t)b * C * INNER + i;")
-                w.line("float *restrict o = out + (size_t)b * C * INNER + i;")
+                w.line("const float *\(k.inRestrict(0))xb = in + (size_t)b * IS + i;")
+                w.line("float *\(k.outRestrict)o = out + (size_t)b * OS + i;")
                 w.line("float m = -INFINITY;")
                 w.line("for (int c = 0; c < C; c++) m = xb[(size_t)c * INNER] > m ? xb[(size_t)c * INNER] : m;")
                 w.line("float sum = 0.0f;")
-                w.block("for (int c = 0; c < C; c++)") { w in
-                    w.line("const float e = expf(xb[(size_t)c * INNER] - m);")
-                    w.line("o[(size_t)c * INNER] = e;")
-                    w.line("sum += e;")
-                }
                 if log {
-                    w.comment("log softmax: x - max - log(sum)")
+                    w.comment("log softmax: x - max - log(sum); every x is read before its o is written (in place is safe)")
+                    w.line("for (int c = 0; c < C; c++) sum += expf(xb[(size_t)c * INNER] - m);")
                     w.line("const float ls = logf(sum);")
                     w.line("for (int c = 0; c < C; c++) o[(size_t)c * INNER] = xb[(size_t)c * INNER] - m - ls;")
                 } else {
+                    w.comment("each x is read before its o is written (in place is safe)")
+                    w.block("for (int c = 0; c < C; c++)") { w in
+                        w.line("const float e = expf(xb[(size_t)c * INNER] - m);")
+                        w.line("o[(size_t)c * INNER] = e;")
+                        w.line("sum += e;")
+                    }
                     w.line("const float inv = 1.0f / sum;")
                     w.line("for (int c = 0; c < C; c++) o[(size_t)c * INNER] *= inv;")
                 }
@@ -401,15 +537,25 @@ enum NormKernel {
 
 /// Data movement: concatenation along channels.
 enum LayoutKernel {
+    /// Copies each input that its producer did not already write into its slice of the output.
     static func concat(_ k: KernelContext, _ w: inout CWriter) {
-        let total = k.y.count
-        w.comment("each input's per-sample block is copied to its channel offset")
+        var offset = 0
+        var copies: [(input: Int, offset: Int)] = []
+        for (i, s) in k.inputShapes.enumerated() {
+            if k.copies(i) {
+                copies.append((i, offset))
+                if !k.concatCopies.isEmpty { w.comment("in\(i) is copied: \(k.concatCopies[i]!)") }
+            } else {
+                w.comment("in\(i) is already in its slice: its producer wrote it there")
+            }
+            offset += s.count
+        }
+        w.comment("each copied input's per-sample block goes to its channel offset")
         w.line("#pragma omp parallel for schedule(static)")
         w.block("for (int b = 0; b < n; b++)") { w in
-            var offset = 0
-            for (i, s) in k.inputShapes.enumerated() {
-                w.line("memcpy(out + (size_t)b * \(total) + \(offset), in\(i) + (size_t)b * \(s.count), sizeof(float) * \(s.count));")
-                offset += s.count
+            for (i, offset) in copies {
+                let count = k.inputShapes[i].count
+                w.line("memcpy(out + (size_t)b * \(k.outStride) + \(offset), in\(i) + (size_t)b * \(k.inStride(i)), sizeof(float) * \(count));")
             }
         }
     }

@@ -16,9 +16,10 @@ import CNNCIR
 public struct TrainingSpec: Sendable {
     /// The graph the training step runs: the source graph after the training pipeline.
     public var graph: Graph
-    /// Nodes whose parameters are not updated (transfer learning).
+    /// Nodes whose parameters are not updated (transfer learning): `frozen` and the graph's own
+    /// (`frozen=true` in `.net`).
     public var frozen: Set<String>
-    public init(graph: Graph, frozen: Set<String> = []) { self.graph = graph; self.frozen = frozen }
+    public init(graph: Graph, frozen: Set<String> = []) { self.graph = graph; self.frozen = frozen.union(graph.frozen) }
 }
 
 /// Reverse-mode differentiation plan over the training graph: the per-op rules are the
@@ -49,7 +50,25 @@ struct GradientPlan {
         }
         needsGrad.formIntersection(reaches)
         backwardOrder = graph.nodes.reversed().map(\.name).filter { needsGrad.contains($0) }
+        // Input gradients (saliency): every value between an input and the logits.
+        var fromInput: Set<String> = []
+        for node in graph.nodes {
+            if case .input = node.op { fromInput.insert(node.name) } else if node.inputs.contains(where: fromInput.contains) {
+                fromInput.insert(node.name)
+            }
+        }
+        inputPath = fromInput.intersection(reaches)
+        inputBackwardOrder = graph.nodes.reversed().filter {
+            if case .input = $0.op { return false }
+            return inputPath.contains($0.name)
+        }.map(\.name)
     }
+
+    /// Values on a path from a graph input to the logits, the inputs included: what
+    /// `<p>_input_grad` differentiates.
+    var inputPath: Set<String> = []
+    /// Nodes whose inference-mode backward runs for `<p>_input_grad`, in reverse graph order.
+    var inputBackwardOrder: [String] = []
 }
 
 /// Memory of the training step: activations of every node (kept for backward) and their
@@ -82,7 +101,8 @@ struct TrainingLayout {
                 arenaFloats += alignUp(maxBatch * node.shape.count)
             }
         }
-        for node in graph.nodes where plan.needsGrad.contains(node.name) {
+        for node in graph.nodes where plan.needsGrad.contains(node.name) || plan.inputPath.contains(node.name) {
+            if case .flatten = node.op { continue }
             gradient[node.name] = arenaFloats
             arenaFloats += alignUp(maxBatch * node.shape.count)
         }
@@ -154,6 +174,7 @@ enum TrainingEmitter {
         w.line("cnnc_status \(p)_save_checkpoint(\(p)_context *ctx, \(p)_trainer *t, const char *path);")
         w.line("cnnc_status \(p)_load_checkpoint(\(p)_context *ctx, \(p)_trainer *t, const char *path);")
         w.line()
+        InspectionEmitter.header(spec, o, &w)
     }
 
     static func source(_ graph: Graph, _ spec: TrainingSpec, _ o: COptions, weights: CEmitter.Layout,
@@ -213,9 +234,11 @@ enum TrainingEmitter {
 
         // The forward pass in training or evaluation mode.
         w.comment("forward of the training graph; training: batch statistics and dropout, else inference semantics")
-        w.block("static void train_forward(\(p)_context *ctx, \(p)_trainer *t, const float *const *inputs, int n, int training)") { w in
+        w.comment("runs the layers up to index `last` of the layer table (\(P)_NUM_LAYERS: all)")
+        w.block("static void train_forward(\(p)_context *ctx, \(p)_trainer *t, const float *const *inputs, int n, int training, int last)") { w in
             w.line("(void)training; /* read only by batch norm and dropout */")
             for (node, function) in forward {
+                w.line("if (last < \(index[node.name]!)) return;")
                 let params = tg.parameters().filter { $0.node == node.name }
                 switch node.op {
                 case .batchNorm(let a):
@@ -298,7 +321,7 @@ enum TrainingEmitter {
                 w.line("if (n < 2) { cnnc_error_set(&ctx->error, CNNC_ERR_BATCH, \"batch norm in training needs at least 2 samples, got %d\", n); return CNNC_ERR_BATCH; }")
             }
             w.line(inputArray)
-            w.line("train_forward(ctx, t, inputs, n, 1);")
+            w.line("train_forward(ctx, t, inputs, n, 1, \(P)_NUM_LAYERS);")
             w.comment("zero every gradient, then the loss seeds the logits' gradient")
             if layout.arenaFloats > 0, let first = layout.gradient.values.min() {
                 w.line("memset(t->arena + \(first), 0, sizeof(float) * \(layout.arenaFloats - first));")
@@ -357,10 +380,12 @@ enum TrainingEmitter {
         w.block("cnnc_status \(p)_evaluate(\(p)_context *ctx, \(p)_trainer *t, \(inputParams), const int32_t *labels, int n, float *loss, int *correct)") { w in
             checks(&w)
             w.line(inputArray)
-            w.line("train_forward(ctx, t, inputs, n, 0);")
+            w.line("train_forward(ctx, t, inputs, n, 0, \(P)_NUM_LAYERS);")
             w.line("return loss_forward_backward(\(act(plan.logits)), NULL, labels, n, loss, correct, &ctx->error);")
         }
         w.line()
+
+        InspectionEmitter.source(spec, o, plan: plan, act: act, grad: grad, weight: weight, &w)
 
         // Trainer set-up and accessors.
         w.comment("trainable, unfrozen parameters: name, gradient offset, momentum offset, count (floats in the state region)")

@@ -4,8 +4,8 @@
 //
 //   Y = A^T [ sum_c (G g_kc G^T) .* (B^T d_c B) ] A
 //
-// The filter transform U = G g G^T runs once in `<p>_prepare`; the kernel transforms the
-// input tiles, takes (m+2)^2 dot products over the channels per output channel, and
+// The filter transform U = G g G^T runs once in `<p>_prepare`; the kernel transforms a
+// block of input tiles, multiplies them by U with one GEMM per transform-domain position, and
 // transforms back. Tiles that hang over the bottom/right edge read zeros and write only the
 // outputs that exist, so every size works (odd sizes, 1xN, outputs smaller than a tile).
 //
@@ -56,14 +56,104 @@ enum WinogradKernel {
         return out.isEmpty ? "0.0f" : out
     }
 
-    /// The forward kernel: one task per (sample, tile); all output channels of the tile.
+    /// The stack a task's transform buffers may use: select-winograd's limit for one tile
+    /// (`SelectWinograd.maxTileBytes`), so a layer it accepts always gets at least one tile.
+    static let stackBudget = 256 * 1024
+
+    /// Tiles per task: a multiple of 8 (the micro-kernel's rows) up to 32, as many as keep the
+    /// task's transform buffers, (m+2)^2 x (C + K) floats per tile, within the stack budget.
+    static func tilesPerTask(tile m: Int, channels: Int, filters: Int) -> Int {
+        let perTile = (m + 2) * (m + 2) * (channels + filters) * 4
+        let fit = max(1, stackBudget / perTile)
+        return fit >= 8 ? min(32, fit / 8 * 8) : fit
+    }
+
+    /// The forward kernel: one task per block of TB tiles over the batch. The products in the
+    /// transform domain are, per position e of the (m+2)^2, Mt_e[TB x K] = V_e[TB x C] *
+    /// U_e[C x K], one `cnnc_sgemm` each.
     static func emit(_ k: KernelContext, _ a: ConvAttributes, tile m: Int, _ w: inout CWriter) {
+        let x = k.x, y = k.y
+        let t = matrices(tile: m)
+        let alpha = m + 2
+        let tb = tilesPerTask(tile: m, channels: x.c, filters: y.c)
+        guard tb >= 8 else { return emitPerTile(k, a, tile: m, &w) }
+        w.lines("""
+        enum { C = \(x.c), H = \(x.h), W = \(x.w), K = \(y.c), P = \(y.h), Q = \(y.w), PT = \(a.padding.top), PL = \(a.padding.left) };
+        enum { M = \(m), A = \(alpha), TH = (P + M - 1) / M, TW = (Q + M - 1) / M, TILES = TH * TW, TB = \(tb) };
+        """)
+        w.comment("weight is U = G g G^T laid out [A*A][C][K]; one task per block of TB tiles of the batch")
+        w.line("const int total = n * TILES;")
+        w.line("#pragma omp parallel for schedule(static)")
+        w.block("for (int t0 = 0; t0 < total; t0 += TB)") { w in
+            w.line("const int nt = total - t0 < TB ? total - t0 : TB;")
+            w.line("float V[A * A][TB][C], Mt[A * A][TB][K];")
+            w.comment("input transform V = B^T d B, per tile and channel")
+            w.block("for (int u = 0; u < nt; u++)") { w in
+                w.line("const int b = (t0 + u) / TILES, t = (t0 + u) % TILES;")
+                w.line("const int h0 = (t / TW) * M - PT, w0 = (t % TW) * M - PL;")
+                w.block("for (int c = 0; c < C; c++)") { w in
+                    w.line("const float *restrict xc = in + (size_t)b * \(k.inStride(0)) + (size_t)c * (H * W);")
+                    w.line("float d[A][A], r[A][A];")
+                    w.line("for (int i = 0; i < A; i++)")
+                    w.line("    for (int j = 0; j < A; j++) {")
+                    w.line("        const int h = h0 + i, v = w0 + j;")
+                    w.line("        d[i][j] = h >= 0 && h < H && v >= 0 && v < W ? xc[h * W + v] : 0.0f;")
+                    w.line("    }")
+                    w.block("for (int j = 0; j < A; j++)") { w in
+                        for i in 0..<alpha {
+                            w.line("r[\(i)][j] = \(combination(t.bt[i]) { "d[\($0)][j]" });")
+                        }
+                    }
+                    w.block("for (int i = 0; i < A; i++)") { w in
+                        for j in 0..<alpha {
+                            w.line("V[i * A + \(j)][u][c] = \(combination(t.bt[j]) { "r[i][\($0)]" });")
+                        }
+                    }
+                }
+            }
+            w.comment("Mt[e] = V[e] * U[e]: per output one FMA chain over the channels in order")
+            w.line("for (int e = 0; e < A * A; e++) cnnc_sgemm(nt, K, C, &V[e][0][0], C, 0, weight + (size_t)e * C * K, K, 0, &Mt[e][0][0], K, 0);")
+            w.comment("per tile and output channel: Y = A^T M A, plus bias and epilogue")
+            w.block("for (int u = 0; u < nt; u++)") { w in
+                w.line("const int b = (t0 + u) / TILES, t = (t0 + u) % TILES;")
+                w.block("for (int k = 0; k < K; k++)") { w in
+                    w.line("float r[M][A];")
+                    w.block("for (int j = 0; j < A; j++)") { w in
+                        for i in 0..<m {
+                            w.line("r[\(i)][j] = \(combination(t.at[i]) { "Mt[\($0) * A + j][u][k]" });")
+                        }
+                    }
+                    let e = a.epilogue
+                    if let p = e.prelu { w.line("const float a = slope[\(p.shared ? "0" : "k")];") }
+                    w.block("for (int i = 0; i < M; i++)") { w in
+                        w.line("const int p = (t / TW) * M + i;")
+                        w.line("if (p >= P) break;")
+                        for j in 0..<m {
+                            w.block("if ((t % TW) * M + \(j) < Q)") { w in
+                                w.line("const size_t at = (size_t)k * (P * Q) + (size_t)p * Q + (t % TW) * M + \(j);")
+                                var value = combination(t.at[j]) { "r[i][\($0)]" }
+                                if k.hasBias { value = "\(value) + bias[k]" }
+                                w.line("\(e.residual ? "const float v = \(value) + residual[(size_t)b * \(k.inStride(1)) + at];" : "const float v = \(value);")")
+                                w.line("out[(size_t)b * \(k.outStride) + at] = \(Epilogues.value(e, "v"));")
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The per-tile kernel for wide layers, where fewer than 8 tiles fit a task's stack and
+    /// a GEMM would repack U for every few tiles: one task per (sample, tile), the products as
+    /// axpy loops over the output channels reading U in place.
+    static func emitPerTile(_ k: KernelContext, _ a: ConvAttributes, tile m: Int, _ w: inout CWriter) {
         let x = k.x, y = k.y
         let t = matrices(tile: m)
         let alpha = m + 2
         w.lines("""
         enum { C = \(x.c), H = \(x.h), W = \(x.w), K = \(y.c), P = \(y.h), Q = \(y.w), PT = \(a.padding.top), PL = \(a.padding.left) };
         enum { M = \(m), A = \(alpha), TH = (P + M - 1) / M, TW = (Q + M - 1) / M };
+        \(k.strideEnum(residual: a.epilogue.residual))
         """)
         w.comment("weight is U = G g G^T laid out [A*A][C][K]; one task per (sample, output tile)")
         w.line("#pragma omp parallel for collapse(2) schedule(static)")
@@ -73,7 +163,7 @@ enum WinogradKernel {
                 w.line("float V[A * A][C];")
                 w.comment("input transform V = B^T d B, per channel")
                 w.block("for (int c = 0; c < C; c++)") { w in
-                    w.line("const float *restrict xc = in + ((size_t)b * C + c) * (H * W);")
+                    w.line("const float *restrict xc = in + (size_t)b * \(k.inStride(0)) + (size_t)c * (H * W);")
                     w.line("float d[A][A], r[A][A];")
                     w.line("for (int i = 0; i < A; i++)")
                     w.line("    for (int j = 0; j < A; j++) {")
@@ -117,11 +207,11 @@ enum WinogradKernel {
                         w.line("if (p >= P) break;")
                         for j in 0..<m {
                             w.block("if ((t % TW) * M + \(j) < Q)") { w in
-                                w.line("const size_t at = (((size_t)b * K + k) * P + p) * Q + (t % TW) * M + \(j);")
+                                w.line("const size_t at = (size_t)k * (P * Q) + (size_t)p * Q + (t % TW) * M + \(j);")
                                 var value = combination(t.at[j]) { "r[i][\($0)]" }
                                 if k.hasBias { value = "\(value) + bias[k]" }
-                                w.line("\(e.residual ? "const float v = \(value) + residual[at];" : "const float v = \(value);")")
-                                w.line("out[at] = \(Epilogues.value(e, "v"));")
+                                w.line("\(e.residual ? "const float v = \(value) + residual[(size_t)b * \(k.inStride(1)) + at];" : "const float v = \(value);")")
+                                w.line("out[(size_t)b * \(k.outStride) + at] = \(Epilogues.value(e, "v"));")
                             }
                         }
                     }

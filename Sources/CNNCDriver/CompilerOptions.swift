@@ -10,6 +10,8 @@ public struct CompilerOptions: Sendable {
     public var optimize = true
     /// `--no-winograd`: leave 3x3 convolutions direct.
     public var winograd = true
+    /// `--winograd-min-channels N`: Winograd only for layers with at least N input and output channels.
+    public var winogradMinChannels = PassOptions().winogradMinChannels
     public var disabledPasses: [String] = []
     public var printIRAfter: [String] = []
     public var printIRAfterAll = false
@@ -34,6 +36,7 @@ public struct CompilerOptions: Sendable {
         try validate()
         var manager = PassManager(passes: optimize ? Pipelines.optimizing(mode) : Pipelines.none)
         manager.disabled = Set(disabledPasses + (winograd ? [] : ["select-winograd"]))
+        manager.options.winogradMinChannels = winogradMinChannels
         manager.printAfter = Set(printIRAfter)
         manager.printAfterAll = printIRAfterAll
         do {

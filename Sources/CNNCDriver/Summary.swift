@@ -11,7 +11,9 @@ public enum Summary {
     /// then totals and the planned arena.
     public static func render(_ graph: Graph, optimized: Graph? = nil, remarks: [Remark] = [], batch: Int,
                               source: String) -> String {
-        let kernels = optimized.map { kernelColumn(original: graph, optimized: $0, remarks: remarks) } ?? [:]
+        let memory = optimized.map { CEmitter.memory($0, maxBatch: batch) }
+        var kernels = optimized.map { kernelColumn(original: graph, optimized: $0, remarks: remarks) } ?? [:]
+        if let optimized, let memory { markSharing(memory, optimized, &kernels) }
         let index = graph.indexByName()
         let parameters = graph.parameters()
         var rows: [[String]] = [["layer", "op", "output", "params", "MACs", "act. bytes", "kernel"]]
@@ -50,13 +52,27 @@ public enum Summary {
         out += "\n"
         out += "MACs: \(grouped(totalMACs)) (\(grouped(totalMACs / max(batch, 1))) per sample)\n"
         out += "activation bytes, all layers: \(grouped(totalActivation))\n"
-        if let optimized {
-            let m = CEmitter.memory(optimized, maxBatch: batch)
+        if let m = memory {
             out += "arena (generated code, batch \(batch)): \(grouped(m.arenaBytes)) bytes; "
                 + "one buffer per value: \(grouped(m.naiveBytes)); lower bound (peak live): \(grouped(m.lowerBoundBytes))\n"
+            out += "in place: \(m.inPlaceNodes.count) element-wise kernels"
+            if m.concatInputs > 0 {
+                out += "; concat inputs written into their slices: \(m.concatInputsInPlace) of \(m.concatInputs)"
+                    + (m.copyingConcats.isEmpty ? " (no concat copies)" : " (\(m.copyingConcats.count) concats copy the rest)")
+            }
+            out += "\n"
             out += "weights region: \(grouped(m.weightsBytes)) bytes (parameters and what is derived from them)\n"
         }
         return out
+    }
+
+    /// Marks the kernels the arena layout runs in place, and concats by whether they copy.
+    static func markSharing(_ m: CEmitter.MemorySummary, _ optimized: Graph, _ column: inout [String: String]) {
+        for name in m.inPlaceNodes { column[name, default: ""] += ", in place" }
+        for node in optimized.nodes {
+            guard case .concat = node.op else { continue }
+            column[node.name] = m.copyingConcats.contains(node.name) ? "copy" : "in place (no copy)"
+        }
     }
 
     /// For each layer of the original graph, what the optimized graph runs it with.
@@ -65,7 +81,8 @@ public enum Summary {
         for node in optimized.nodes {
             switch node.op {
             case .conv(let a):
-                column[node.name] = a.algorithm == .auto ? "direct" : a.algorithm.rawValue
+                let channels = optimized.node(named: node.inputs[0])?.shape.dims.first ?? 0
+                column[node.name] = ConvKernel.resolvedAlgorithm(a, inputChannels: channels).rawValue
                 describe(a.epilogue, into: node.name, &column)
             case .dense(let a):
                 column[node.name] = "dense"

@@ -4,6 +4,7 @@
 
 import CNNCBackendC
 import CNNCIR
+import CNNCInterpreter
 import Foundation
 
 public struct TrainOptions {
@@ -24,6 +25,9 @@ public struct TrainOptions {
     public var warmupSteps = 0
     public var seed: UInt64 = 1
     public var weights: String?
+    /// Load only the tensors of `weights` whose names and shapes match (transfer learning);
+    /// the rest keep their seeded initialization. Mismatches are reported by name.
+    public var partial = false
     public var resume: String?
     public var save: String?
     public var log: String?
@@ -249,6 +253,36 @@ public enum TrainCommand {
         """
     }
 
+    /// Transfer learning: a complete weights file for `graph` at `path`, taking each tensor of
+    /// `source` (weights or a checkpoint) whose name and shape match, and the seeded
+    /// initialization (the trainer's own, bit for bit) for the rest. Returns the report: what
+    /// was loaded, what kept its initialization and why, what in the file was not used.
+    static func partialWeights(_ graph: Graph, from source: String, seed: UInt64, to path: String) throws -> String {
+        let file = try SafetensorsFile.read(source)
+        let fresh = Weights.seeded(graph, seed: seed)
+        var tensors: [(name: String, array: FloatArray)] = []
+        var loaded = 0
+        var kept: [String] = []
+        for spec in graph.parameters() {
+            if let t = file[spec.name], t.shape == spec.shape {
+                tensors.append((spec.name, t))
+                loaded += 1
+                continue
+            }
+            let why = file[spec.name].map { "the file has shape \($0.shape), the network \(spec.shape)" } ?? "not in the file"
+            kept.append("  \(spec.name): \(why)")
+            let t = fresh[spec.name]!
+            tensors.append((spec.name, FloatArray(shape: t.shape, data: t.data.map(Float.init))))
+        }
+        let names = Set(graph.parameters().map(\.name))
+        let unused = file.keys.filter { !names.contains($0) && !$0.hasSuffix(".momentum") && !$0.hasSuffix(".num_batches_tracked") }.sorted()
+        try SafetensorsFile.write(tensors, to: path)
+        var report = "partial weights from \(source): loaded \(loaded) of \(tensors.count) tensors\n"
+        if !kept.isEmpty { report += "kept their fresh initialization (seed \(seed)):\n" + kept.joined(separator: "\n") + "\n" }
+        if !unused.isEmpty { report += "not used from the file: " + unused.joined(separator: ", ") + "\n" }
+        return report
+    }
+
     /// Builds the trainer and runs it; returns its exit status. Output streams to ours.
     public static func run(_ model: LoadedModel, options o: TrainOptions) throws -> Int32 {
         let graph = model.graph
@@ -294,7 +328,15 @@ public enum TrainCommand {
         if let l = o.labels { args.append("labels=\(absolute(l))") }
         if let t = o.testData { args.append("test-data=\(absolute(t))") }
         if let t = o.testLabels { args.append("test-labels=\(absolute(t))") }
-        if let w = o.weights { args.append("weights=\(absolute(w))") }
+        if let w = o.weights {
+            if o.partial {
+                let merged = "\(dir.path)/partial.safetensors"
+                print(try partialWeights(graph, from: absolute(w), seed: o.seed, to: merged), terminator: "")
+                args.append("weights=\(merged)")
+            } else {
+                args.append("weights=\(absolute(w))")
+            }
+        }
         if let r = o.resume { args.append("resume=\(absolute(r))") }
         if let s = o.save { args.append("save=\(absolute(s))") }
         if let l = o.log { args += ["log=\(absolute(l))", "log-every=\(o.logEvery)"] }

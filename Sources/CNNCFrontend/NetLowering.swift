@@ -108,6 +108,9 @@ struct NetLowering {
                         location: d.location)
         }
         var graph = Graph(name: networkName ?? defaultName, nodes: nodes, outputs: outputs)
+        for (index, statement) in layers where statement.frozen && usable[index] {
+            if let name = definitions[index].name { graph.frozen.insert(name) }
+        }
         diagnostics += graph.inferShapes()
         return graph
     }

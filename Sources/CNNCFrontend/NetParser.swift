@@ -214,7 +214,7 @@ struct NetParser {
         var rest = tokens.dropFirst()
         func isSpacedKey(_ token: NetToken) -> Bool {
             guard rest.dropFirst().first?.text.hasPrefix("=") ?? false else { return false }
-            return token.text == "from" || (statement.keyword?.attributes.contains { $0.key == token.text } ?? false)
+            return token.text == "from" || token.text == "frozen" || (statement.keyword?.attributes.contains { $0.key == token.text } ?? false)
         }
         if let token = rest.first, token.keyValue == nil, !isSpacedKey(token) {
             rest = rest.dropFirst()
@@ -245,6 +245,21 @@ struct NetParser {
                 statement.from = references
                 statement.fromComplete = listOK
                 if !listOK { statement.broken = true }
+                continue
+            }
+            if pair.key == "frozen" {
+                switch pair.value {
+                case "true": statement.frozen = true
+                case "false": statement.frozen = false
+                default:
+                    error("'frozen' takes true or false, got '\(shown(pair.value, limit: 20))'", at: pair.valueLocation)
+                    statement.broken = true
+                }
+                if let keyword = statement.keyword, !keyword.hasParameters {
+                    error("\(owner) has no parameters to freeze; 'frozen' applies to conv, dense, batchnorm and prelu",
+                          at: pair.keyLocation)
+                    statement.broken = true
+                }
                 continue
             }
             if pair.key.count > maxValueLength {

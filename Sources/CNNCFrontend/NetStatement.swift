@@ -51,6 +51,8 @@ struct LayerStatement: Sendable {
     var fromLocation: SourceLocation?
     /// False when some names of `from=` could not be read (so its count means nothing).
     var fromComplete = true
+    /// `frozen=true`: training leaves this layer's parameters alone.
+    var frozen = false
     /// Problems were reported: the layer defines its name but no node.
     var broken: Bool
     /// The line held an unreadable character: say nothing more about it.

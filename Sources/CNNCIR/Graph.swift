@@ -33,6 +33,9 @@ public struct Graph: Hashable, Sendable {
     public var nodes: [Node]
     /// Names of the output values, in order.
     public var outputs: [String]
+    /// Layers whose parameters training leaves alone (`frozen=true` in `.net`; `--freeze`
+    /// adds more): no gradient, no momentum. Transfer learning.
+    public var frozen: Set<String> = []
 
     public init(name: String, nodes: [Node] = [], outputs: [String] = []) {
         self.name = name; self.nodes = nodes; self.outputs = outputs
@@ -72,6 +75,8 @@ public enum Initializer: Hashable, Sendable {
     case xavier(fanIn: Int, fanOut: Int)
     /// Bias: U(-b, b), b = 1 / sqrt(fanIn), as PyTorch initializes conv and linear biases.
     case bias(fanIn: Int)
+    /// PyTorch's default conv/linear weight: U(-b, b), b = 1 / sqrt(fanIn) (kaiming_uniform, a = sqrt(5)).
+    case torch(fanIn: Int)
     /// Every element equal to the value (batch-norm gamma 1, beta 0, running mean 0, var 1; PReLU 0.25).
     case constant(Double)
 
@@ -80,7 +85,7 @@ public enum Initializer: Hashable, Sendable {
         switch self {
         case .he(let fanIn): return (6.0 / Double(fanIn)).squareRoot()
         case .xavier(let fanIn, let fanOut): return (6.0 / Double(fanIn + fanOut)).squareRoot()
-        case .bias(let fanIn): return 1.0 / Double(fanIn).squareRoot()
+        case .bias(let fanIn), .torch(let fanIn): return 1.0 / Double(fanIn).squareRoot()
         case .constant: return nil
         }
     }
@@ -121,14 +126,16 @@ extension Graph {
                 let fanIn = cin * a.kernel.h * a.kernel.w
                 let fanOut = a.filters / max(a.groups, 1) * a.kernel.h * a.kernel.w
                 add("weight", [a.filters, cin, a.kernel.h, a.kernel.w], true,
-                    useHe(a.initializer, node, a.epilogue, users: users, index: index)
+                    a.initializer == .torch ? .torch(fanIn: max(fanIn, 1))
+                        : useHe(a.initializer, node, a.epilogue, users: users, index: index)
                         ? .he(fanIn: max(fanIn, 1)) : .xavier(fanIn: max(fanIn, 1), fanOut: max(fanOut, 1)))
                 if a.bias { add("bias", [a.filters], true, .bias(fanIn: max(fanIn, 1))) }
                 addEpilogue(a.epilogue, channels: a.filters, &specs)
             case .dense(let a):
                 let fanIn = inShape.count
                 add("weight", [a.units, fanIn], true,
-                    useHe(a.initializer, node, a.epilogue, users: users, index: index)
+                    a.initializer == .torch ? .torch(fanIn: max(fanIn, 1))
+                        : useHe(a.initializer, node, a.epilogue, users: users, index: index)
                         ? .he(fanIn: max(fanIn, 1)) : .xavier(fanIn: max(fanIn, 1), fanOut: a.units))
                 if a.bias { add("bias", [a.units], true, .bias(fanIn: max(fanIn, 1))) }
                 addEpilogue(a.epilogue, channels: a.units, &specs)
@@ -169,7 +176,7 @@ extension Graph {
                        users: [String: [String]], index: [String: Int]) -> Bool {
         switch initializer {
         case .he: return true
-        case .xavier: return false
+        case .xavier, .torch: return false
         case .auto:
             if epilogue.prelu != nil { return true }
             if let act = epilogue.activation { return act.isReLULike }

@@ -30,6 +30,7 @@ extension Graph {
             out += line + "\n"
         }
         out += "outputs \(outputs.joined(separator: ", "))\n"
+        if !frozen.isEmpty { out += "frozen \(frozen.sorted().joined(separator: ", "))\n" }
         return out
     }
 
@@ -92,6 +93,16 @@ private struct IRParser {
                 if !line.restIsBlank() { error("unexpected text after outputs", at: line.location()) }
                 graph!.outputs = names
                 sawOutputs = true
+                continue
+            }
+            if word == "frozen", sawOutputs, probe.peek != "=" {  // after outputs: not a node
+                repeat {
+                    line.skipSpaces()
+                    guard let n = line.identifier() else { error("expected a layer name", at: line.location()); break }
+                    graph!.frozen.insert(n)
+                    line.skipSpaces()
+                } while line.eat(",")
+                if !line.restIsBlank() { error("unexpected text after frozen", at: line.location()) }
                 continue
             }
             if let node = parseNode(name: word, &line, at: here) { graph!.nodes.append(node) }

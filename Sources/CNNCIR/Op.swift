@@ -115,12 +115,18 @@ public enum WeightInit: String, Hashable, Sendable {
     case auto
     case he
     case xavier
+    /// PyTorch's default for Conv2d and Linear weights: kaiming_uniform(a=sqrt(5)), which is
+    /// U(-b, b) with b = 1 / sqrt(fanIn). Lets a recipe reproduce PyTorch's training curves.
+    case torch
 }
 
 /// The algorithm a convolution runs with; `auto` lets the passes choose (direct when none does).
 public enum ConvAlgorithm: String, Hashable, Sendable, CaseIterable {
     case auto
+    /// The direct loop nest: the reference, and what depthwise and narrow grouped layers run.
     case direct
+    /// A matrix product per group, out[K x P*Q] = W[K x C*R*S] * im2col(x), over the batch.
+    case gemm
     /// Winograd F(2x2, 3x3): 4x4 input tiles, 2x2 outputs, 16 multiplies instead of 36.
     case winograd2x2
     /// Winograd F(4x4, 3x3): 6x6 input tiles, 4x4 outputs, 36 multiplies instead of 144.

@@ -62,6 +62,14 @@ public enum OpKeyword: String, CaseIterable, Sendable {
     case maxpool, avgpool, globalAvgpool = "global_avgpool", globalMaxpool = "global_maxpool", lrn, batchnorm, dropout
     case flatten, add, concat, softmax, logsoftmax
 
+    /// Whether layers of this kind own parameters (and so can be `frozen`).
+    public var hasParameters: Bool {
+        switch self {
+        case .conv, .dense, .prelu, .batchnorm: return true
+        default: return false
+        }
+    }
+
     /// Accepted alternative spellings.
     public static func lookup(_ word: String) -> OpKeyword? {
         if let k = OpKeyword(rawValue: word) { return k }
@@ -93,14 +101,14 @@ public enum OpKeyword: String, CaseIterable, Sendable {
                 AttributeSpec("dilation", .pair(kernelRange), default: "1", "spacing of kernel taps"),
                 AttributeSpec("groups", .int(sizeRange), default: "1", "channel groups (groups = channels: depthwise)"),
                 AttributeSpec("bias", .bool, default: "true", "add a learned bias per output channel"),
-                AttributeSpec("init", .choice(["auto", "he", "xavier"]), default: "auto", "weight initialization (auto: He before ReLU-like activations, else Xavier)"),
-                AttributeSpec("algorithm", .choice(ConvAlgorithm.allCases.map(\.rawValue)), default: "auto", "direct, winograd2x2 or winograd4x4 (auto: the passes choose)"),
+                AttributeSpec("init", .choice(["auto", "he", "xavier", "torch"]), default: "auto", "weight initialization (auto: He before ReLU-like activations, else Xavier; torch: PyTorch's default, U(+-1/sqrt(fan_in)))"),
+                AttributeSpec("algorithm", .choice(ConvAlgorithm.allCases.map(\.rawValue)), default: "auto", "direct, gemm, winograd2x2 or winograd4x4 (auto: the passes choose, else gemm where it pays)"),
             ] + OpKeyword.epilogueKeys
         case .dense:
             return [
                 AttributeSpec("units", .int(sizeRange), required: true, "number of outputs"),
                 AttributeSpec("bias", .bool, default: "true", "add a learned bias per output"),
-                AttributeSpec("init", .choice(["auto", "he", "xavier"]), default: "auto", "weight initialization (auto: He before ReLU-like activations, else Xavier)"),
+                AttributeSpec("init", .choice(["auto", "he", "xavier", "torch"]), default: "auto", "weight initialization (auto: He before ReLU-like activations, else Xavier; torch: PyTorch's default, U(+-1/sqrt(fan_in)))"),
             ] + OpKeyword.epilogueKeys
         case .relu, .sigmoid, .tanh, .swish, .softplus, .hardswish, .globalAvgpool, .globalMaxpool, .flatten, .add,
              .concat, .softmax, .logsoftmax:

@@ -22,6 +22,8 @@ public struct PassOptions: Sendable {
     /// Largest acceptable Winograd error, relative to the output's magnitude (see
     /// select-winograd for the estimate it is compared with).
     public var winogradErrorBudget: Double = 1e-4
+    /// Fewest input and output channels for Winograd (see select-winograd).
+    public var winogradMinChannels = 64
     public init() {}
 }
 

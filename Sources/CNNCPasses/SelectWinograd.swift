@@ -13,6 +13,10 @@
 //   F(4x4, 3x3) when the output is at least 4x4 and its estimate is within the budget;
 //   else F(2x2, 3x3) when the output is at least 2x2 and its estimate is within the budget;
 //   else direct.
+// and only where input and output have at least `winogradMinChannels` (64) channels: the
+// transforms cost O(C + K) per tile against O(C K) multiplies saved, and narrow products fill
+// the GEMM's register tile poorly, so below that the plain GEMM convolution is faster
+// (measured on ResNet-20 and VGG-11-BN, docs/passes.md).
 // Refuses (stays direct): kernel not 3x3, stride or dilation not 1, groups > 1, an
 // algorithm the user pinned, output smaller than 2x2, the error over budget, or tile
 // buffers over 256 KiB: each OpenMP task keeps (m+2)^2 x (C + K) floats on its stack.
@@ -46,6 +50,9 @@ public struct SelectWinograd: Pass {
             }
             let channels = graph.nodes[index[node.inputs[0]]!].shape.c
             let (p, q) = (node.shape.h, node.shape.w)
+            guard min(channels, a.filters) >= options.winogradMinChannels else {
+                keep("\(channels) -> \(a.filters) channels: the GEMM is faster below \(options.winogradMinChannels)"); continue
+            }
             guard 36 * (channels + a.filters) * 4 <= Self.maxTileBytes else {
                 keep("tile buffers for \(channels) -> \(a.filters) channels exceed \(Self.maxTileBytes / 1024) KiB of stack"); continue
             }

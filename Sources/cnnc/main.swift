@@ -31,6 +31,8 @@ struct OptimizationOptions: ParsableArguments {
     var noOptimization = false
     @Flag(help: "Keep 3x3 convolutions direct (disables select-winograd).")
     var noWinograd = false
+    @Option(name: .customLong("winograd-min-channels"), help: "Winograd only where input and output have at least this many channels (default 64).")
+    var winogradMinChannels: Int = CompilerOptions().winogradMinChannels
     @Option(name: .customLong("disable-pass"), help: "Skip a pass (repeatable; cnnc passes lists them).")
     var disabledPasses: [String] = []
     @Option(name: .customLong("print-ir-after"), help: "Print the IR to stderr after a pass (repeatable).")
@@ -42,6 +44,7 @@ struct OptimizationOptions: ParsableArguments {
         var o = CompilerOptions()
         o.optimize = !noOptimization
         o.winograd = !noWinograd
+        o.winogradMinChannels = winogradMinChannels
         o.disabledPasses = disabledPasses
         o.printIRAfter = printIRAfter
         o.printIRAfterAll = printIRAfterAll
@@ -278,6 +281,7 @@ struct Train: ParsableCommand {
     @Option(help: "Linear warm-up steps.") var warmup: Int = 0
     @Option(help: "Seed of weights, shuffling, dropout and augmentation.") var seed: UInt64 = 1
     @Option(help: "Start from these weights (safetensors).") var weights: String?
+    @Flag(help: "With --weights: load only the tensors whose names and shapes match (transfer learning); the rest keep their initialization.") var partial = false
     @Option(help: "Resume from a checkpoint written by --save.") var resume: String?
     @Option(help: "Write a checkpoint here after every epoch.") var save: String?
     @Option(help: "Write a CSV log here: a row per epoch (with the test values) and every --log-every steps.") var log: String?
@@ -296,6 +300,7 @@ struct Train: ParsableCommand {
         guard epochs >= 1, batch >= 2, batch <= 65536, lr > 0, steps >= 0, logEvery >= 0 else {
             throw ValidationError("--epochs >= 1, --batch 2..65536, --lr > 0, --steps >= 0 and --log-every >= 0 are required")
         }
+        if partial && weights == nil { throw ValidationError("--partial needs --weights FILE") }
         guard ["constant", "step", "cosine"].contains(schedule) else {
             throw ValidationError("--schedule takes constant, step or cosine, got '\(schedule)'")
         }
@@ -308,7 +313,7 @@ struct Train: ParsableCommand {
             o.data = data; o.labels = labels; o.testData = testData; o.testLabels = testLabels
             o.epochs = epochs; o.batch = batch; o.lr = lr; o.momentum = momentum; o.weightDecay = weightDecay
             o.nesterov = nesterov; o.schedule = schedule; o.gamma = gamma; o.stepEpochs = stepEpochs; o.minLR = minLR
-            o.warmupSteps = warmup; o.seed = seed; o.weights = weights; o.resume = resume; o.save = save; o.log = log
+            o.warmupSteps = warmup; o.seed = seed; o.weights = weights; o.partial = partial; o.resume = resume; o.save = save; o.log = log
             o.logEvery = logEvery
             o.steps = steps; o.shuffle = !noShuffle; o.crop = crop; o.flip = flip; o.jitter = jitter
             o.normalize = normalize; o.threads = threads

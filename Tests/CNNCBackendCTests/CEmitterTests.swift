@@ -102,3 +102,31 @@ final class CEmitterTests: XCTestCase {
         XCTAssertTrue(c.header.contains("#define M2_MAX_BATCH 1\n"))
     }
 }
+
+final class InspectionEmitterTests: XCTestCase {
+    /// The layer table of a training build: every node as written, with receptive fields
+    /// worked by hand (3x3 pad 1 conv: 3 pixels starting at -1; then 2x2/2 pool: 4 pixels,
+    /// jump 2; dense sees everything).
+    func testLayerTableAndReceptiveFields() throws {
+        var g = try Graph.parseIR(tinyIR).get()
+        XCTAssertEqual(g.inferShapes(), [])
+        let c = CEmitter.emit(g, options: COptions(prefix: "tiny", maxBatch: 2, headerName: "tiny.h", sourceName: "tiny.net",
+                                                   seed: 7, training: TrainingSpec(graph: g)))
+        XCTAssertTrue(c.header.contains("#define TINY_NUM_LAYERS 8"), c.header)
+        XCTAssertTrue(c.header.contains("cnnc_status tiny_input_grad(tiny_context *ctx, tiny_trainer *t, const float *image, int n, const float *weights, float *scores, float *grad);"))
+        for row in [
+            "{\"image\", \"input\", 3, {2, 5, 5}, 50, {1, 1, 1, 1, 0, 0}},",
+            "{\"c1\", \"conv\", 3, {2, 5, 5}, 50, {3, 3, 1, 1, -1, -1}},",
+            "{\"r1\", \"relu\", 3, {2, 5, 5}, 50, {3, 3, 1, 1, -1, -1}},",
+            "{\"sum\", \"add\", 3, {2, 5, 5}, 50, {3, 3, 1, 1, -1, -1}},",
+            "{\"pool\", \"maxpool\", 3, {2, 3, 3}, 18, {4, 4, 2, 2, -1, -1}},",
+            "{\"fc\", \"dense\", 1, {3, 1, 1}, 3, {0, 0, 0, 0, 0, 0}},",
+        ] {
+            XCTAssertTrue(c.source.contains(row), "missing layer row \(row)")
+        }
+        // The scores are the softmax's input; the input gradient runs the conv's backward
+        // with its input gradient wanted (not needed by the training step).
+        XCTAssertTrue(c.source.contains("memcpy(scores,"))
+        XCTAssertTrue(c.source.contains("static void inspect_node_c1_backward(float *restrict d_in,"))
+    }
+}

@@ -408,7 +408,7 @@ final class MemoryPlannerTests: XCTestCase {
 }
 
 /// SplitMix64: a seeded generator, so every sweep case can be replayed from its seed.
-private struct PlannerTestRandom: RandomNumberGenerator {
+struct PlannerTestRandom: RandomNumberGenerator {
     var state: UInt64
     init(seed: UInt64) { state = seed }
     mutating func next() -> UInt64 {

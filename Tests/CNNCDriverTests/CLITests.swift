@@ -13,10 +13,10 @@ final class CLITests: XCTestCase {
             layer      op       output      params     MACs  act. bytes  kernel
             --------------------------------------------------------------------------
             image      input    1x1x28x28        0        0       3,136
-            c1         conv     1x6x28x28      156  117,600      18,816  direct +relu
+            c1         conv     1x6x28x28      156  117,600      18,816  gemm +relu
             relu_1     relu     1x6x28x28        0        0      18,816  fused into c1
             maxpool_1  maxpool  1x6x14x14        0        0       4,704  direct
-            c2         conv     1x16x10x10   2,416  240,000       6,400  direct +relu
+            c2         conv     1x16x10x10   2,416  240,000       6,400  gemm +relu
             relu_2     relu     1x16x10x10       0        0       6,400  fused into c2
             maxpool_2  maxpool  1x16x5x5         0        0       1,600  direct
             f1         dense    1x120       48,120   48,000         480  dense +relu
@@ -30,6 +30,7 @@ final class CLITests: XCTestCase {
             MACs: 416,520 (416,520 per sample)
             activation bytes, all layers: 61,544
             arena (generated code, batch 1): 23,552 bytes; one buffer per value: 32,512; lower bound (peak live): 23,552
+            in place: 0 element-wise kernels
             weights region: 247,040 bytes (parameters and what is derived from them)
 
             """)
@@ -136,6 +137,27 @@ final class CLITests: XCTestCase {
         for file in ["model.c", "model.h", "cnnc_runtime.c"] {
             XCTAssertEqual(FileManager.default.contents(atPath: "\(dir)/a/\(file)"),
                            FileManager.default.contents(atPath: "\(dir)/b/\(file)"), file)
+        }
+    }
+
+    /// DenseNet and inception concatenate nothing at run time: every concat input is written
+    /// into its slice by its producer, so no concat kernel is emitted and nothing is copied but
+    /// the output; `summary` says so.
+    func testConcatsAreWrittenInPlace() throws {
+        let dir = try temporaryDirectory()
+        for (name, concats, inputs) in [("densenet_small", 18, 36), ("inception", 3, 12)] {
+            let r = try runCNNC([examplePath(name), "-o", "\(dir)/\(name).c", "--batch", "4"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let source = try String(contentsOfFile: "\(dir)/\(name).c", encoding: .utf8)
+            // A kernel's header comment opens with its node: " * concat 'name': concat".
+            XCTAssertFalse(source.contains("\n * concat '"), "\(name) has a concat kernel")
+            XCTAssertEqual(source.components(separatedBy: "every input was written into its slice by its producer").count - 1,
+                           concats, name)
+            XCTAssertEqual(source.components(separatedBy: "memcpy(").count - 1, 1, "\(name): only the output is copied")
+            let summary = try runCNNC(["summary", examplePath(name)])
+            XCTAssertTrue(summary.stdout.contains("concat inputs written into their slices: \(inputs) of \(inputs) (no concat copies)"),
+                          summary.stdout)
+            XCTAssertTrue(summary.stdout.contains("in place (no copy)"), summary.stdout)
         }
     }
 }

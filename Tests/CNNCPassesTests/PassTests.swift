@@ -223,7 +223,15 @@ final class OtherPassTests: XCTestCase {
             conv one filters=8 size=1 from=big
             output tiny, strided, grouped, pinned, one
             """)
-        let (after, remarks) = try runPasses([SelectWinograd()], on: g)
+        // By default 8 channels are too few (the GEMM wins); the rule itself is tested with 1.
+        let (narrow, narrowRemarks) = try runPasses([SelectWinograd()], on: g)
+        if case .conv(let a) = narrow.node(named: "big")!.op { XCTAssertEqual(a.algorithm, .auto) }
+        XCTAssertTrue(narrowRemarks.contains { $0.description == "[select-winograd] big: direct: 8 -> 8 channels: the GEMM is faster below 64" },
+                      "\(narrowRemarks)")
+        var wide = PassManager(passes: [SelectWinograd()])
+        wide.options.winogradMinChannels = 1
+        let result = try wide.run(g)
+        let (after, remarks) = (result.graph, result.remarks)
         func algorithm(_ name: String) -> ConvAlgorithm? {
             if case .conv(let a) = after.node(named: name)!.op { return a.algorithm }
             return nil
@@ -238,6 +246,7 @@ final class OtherPassTests: XCTestCase {
         // An error budget too small for any tile keeps everything direct.
         var manager = PassManager(passes: [SelectWinograd()])
         manager.options.winogradErrorBudget = 1e-9
+        manager.options.winogradMinChannels = 1
         let strict = try manager.run(g).graph
         if case .conv(let a) = strict.node(named: "big")!.op { XCTAssertEqual(a.algorithm, .auto) }
     }

@@ -1,0 +1,218 @@
+/*
+ * test_gemm.c — tests of the runtime's matrix multiply (gemm.c) against its naive reference.
+ *
+ * Odd shapes (1, 3, 17, 63, 129 and blocks' edges), both transposes, overwrite and
+ * accumulate, the implicit im2col operands against an explicit im2col matrix, and bitwise
+ * independence from how C is split between calls (what makes results independent of the
+ * thread count). The Makefile builds it once as the library is built and once with
+ * -march=native, so the plain C and the vector micro-kernels are both tested.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "cnnc_runtime.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A local CHECK: tests/check.h brings file helpers this program does not use. */
+static int g_passed, g_failed;
+#define CHECK(cond) \
+    ((cond) ? (void)g_passed++ : (void)(g_failed++, printf("%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond)))
+
+static float *random_matrix(cnnc_rng *rng, size_t count) {
+    float *m = malloc(sizeof(float) * (count > 0 ? count : 1));
+    for (size_t i = 0; i < count; i++) m[i] = cnnc_rng_next_uniform(rng) * 2.0f - 1.0f;
+    return m;
+}
+
+/* The worst |got - want| / (1 + |want|) over m x n elements with leading dimension ld. */
+static double worst_error(const float *got, const float *want, int m, int n, int ld) {
+    double worst = 0.0;
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            const double e = fabs((double)got[(size_t)i * ld + j] - want[(size_t)i * ld + j]) /
+                             (1.0 + fabs((double)want[(size_t)i * ld + j]));
+            if (!(e <= worst)) worst = e;
+        }
+    return worst;
+}
+
+/* Float rounding of a k-term sum: about k * 2^-24 relative, far below this. */
+static double tolerance(int k) { return 1e-6 * (k + 1); }
+
+static void test_sgemm_shapes(void) {
+    static const int sizes[] = {1, 3, 8, 17, 32, 63, 129};
+    static const int depths[] = {1, 3, 17, 63, 257, 300};
+    const int ns = (int)(sizeof sizes / sizeof sizes[0]), nd = (int)(sizeof depths / sizeof depths[0]);
+    cnnc_rng rng;
+    rng.seed = 7; rng.counter = 0;
+    int failures = 0;
+    for (int mi = 0; mi < ns; mi++)
+        for (int ni = 0; ni < ns; ni++)
+            for (int ki = 0; ki < nd; ki++)
+                for (int variant = 0; variant < 8; variant++) {
+                    const int m = sizes[mi], n = sizes[ni], k = depths[ki];
+                    const int ta = variant & 1, tb = (variant >> 1) & 1, acc = (variant >> 2) & 1;
+                    const int lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 1, ldc = n + 5;
+                    float *a = random_matrix(&rng, (size_t)lda * (ta ? k : m));
+                    float *b = random_matrix(&rng, (size_t)ldb * (tb ? n : k));
+                    float *c = random_matrix(&rng, (size_t)ldc * m);
+                    float *want = malloc(sizeof(float) * (size_t)ldc * m);
+                    memcpy(want, c, sizeof(float) * (size_t)ldc * m);
+                    cnnc_sgemm(m, n, k, a, lda, ta, b, ldb, tb, c, ldc, acc);
+                    cnnc_sgemm_reference(m, n, k, a, lda, ta, b, ldb, tb, want, ldc, acc);
+                    const double e = worst_error(c, want, m, n, ldc);
+                    /* the padding between rows is never written */
+                    int padding_intact = 1;
+                    for (int i = 0; i < m; i++)
+                        for (int j = n; j < ldc; j++) padding_intact &= c[(size_t)i * ldc + j] == want[(size_t)i * ldc + j];
+                    if (!(e <= tolerance(k)) || !padding_intact) {
+                        if (failures++ < 10)
+                            printf("sgemm m=%d n=%d k=%d trans_a=%d trans_b=%d accumulate=%d: error %g, padding %s\n",
+                                   m, n, k, ta, tb, acc, e, padding_intact ? "intact" : "written");
+                    }
+                    free(a);
+                    free(b);
+                    free(c);
+                    free(want);
+                }
+    CHECK(failures == 0);
+}
+
+/* Splitting C into blocks of rows and columns (as threads do) gives the same bits. */
+static void test_sgemm_split_is_bitwise(void) {
+    const int m = 45, n = 131, k = 519;
+    cnnc_rng rng;
+    rng.seed = 11; rng.counter = 0;
+    float *a = random_matrix(&rng, (size_t)m * k), *b = random_matrix(&rng, (size_t)k * n);
+    float *whole = calloc((size_t)m * n, sizeof(float)), *split = calloc((size_t)m * n, sizeof(float));
+    cnnc_sgemm(m, n, k, a, k, 0, b, n, 0, whole, n, 0);
+    for (int i0 = 0; i0 < m; i0 += 7)
+        for (int j0 = 0; j0 < n; j0 += 19) {
+            const int mb = m - i0 < 7 ? m - i0 : 7, nb = n - j0 < 19 ? n - j0 : 19;
+            cnnc_sgemm(mb, nb, k, a + (size_t)i0 * k, k, 0, b + j0, n, 0, split + (size_t)i0 * n + j0, n, 0);
+        }
+    CHECK(memcmp(whole, split, sizeof(float) * (size_t)m * n) == 0);
+    /* accumulating over two halves of k continues the same chain */
+    float *halves = calloc((size_t)m * n, sizeof(float));
+    cnnc_sgemm(m, n, 200, a, k, 0, b, n, 0, halves, n, 0);
+    cnnc_sgemm(m, n, k - 200, a + 200, k, 0, b + (size_t)200 * n, n, 0, halves, n, 1);
+    CHECK(memcmp(whole, halves, sizeof(float) * (size_t)m * n) == 0);
+    free(a);
+    free(b);
+    free(whole);
+    free(split);
+    free(halves);
+}
+
+/* The implicit im2col operands against explicit im2col matrices and the reference, over a
+ * batch of 3 images with gaps between samples, in blocks that cross samples. */
+static void test_sgemm_conv(void) {
+    /* C H W R S stride pad dilation */
+    static const int cases[][8] = {
+        {1, 5, 5, 3, 3, 1, 1, 1}, {3, 7, 9, 3, 3, 1, 0, 1}, {4, 9, 8, 3, 3, 2, 1, 1}, {2, 11, 10, 5, 5, 1, 2, 1},
+        {5, 6, 6, 1, 1, 1, 0, 1}, {3, 10, 13, 3, 3, 1, 2, 2}, {17, 4, 4, 3, 3, 1, 1, 1}, {2, 33, 31, 3, 1, 2, 1, 1},
+        {3, 2, 2, 3, 3, 1, 1, 1},
+    };
+    enum { N = 3, M = 7 };
+    cnnc_rng rng;
+    rng.seed = 13; rng.counter = 0;
+    int failures = 0;
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+        const int *p = cases[t];
+        cnnc_conv_geometry g = {p[0], p[1], p[2], p[3], p[4], p[5], p[5], p[6], p[6], p[7], p[7], 0, 0};
+        g.out_h = (g.height + 2 * g.pad_top - g.dilation_h * (g.kernel_h - 1) - 1) / g.stride_h + 1;
+        g.out_w = (g.width + 2 * g.pad_left - g.dilation_w * (g.kernel_w - 1) - 1) / g.stride_w + 1;
+        const int rows = g.channels * g.kernel_h * g.kernel_w, pq = g.out_h * g.out_w, cols = N * pq;
+        const size_t image_stride = (size_t)g.channels * g.height * g.width + 5, c_stride = (size_t)M * pq + 3;
+        float *images = random_matrix(&rng, N * image_stride);
+        /* the explicit im2col of the batch: rows x (N * P*Q) */
+        float *col = malloc(sizeof(float) * (size_t)rows * cols);
+        for (int r = 0; r < rows; r++)
+            for (int j = 0; j < cols; j++)
+                col[(size_t)r * cols + j] = cnnc_im2col_at(&g, images + (j / pq) * image_stride, r, j % pq);
+        /* forward, in column blocks of 1, 37 and the rest */
+        float *a = random_matrix(&rng, (size_t)M * rows);
+        float *out = calloc(N * c_stride, sizeof(float));
+        float *want = calloc((size_t)M * cols, sizeof(float)), *explicit_c = calloc((size_t)M * cols, sizeof(float));
+        const int b1 = 1, b2 = cols < 38 ? cols : 38;
+        cnnc_sgemm_conv(M, b1, a, rows, 0, &g, images, image_stride, 0, out, c_stride, 0);
+        cnnc_sgemm_conv(M, b2 - b1, a, rows, 0, &g, images, image_stride, b1, out, c_stride, 0);
+        cnnc_sgemm_conv(M, cols - b2, a, rows, 0, &g, images, image_stride, b2, out, c_stride, 0);
+        cnnc_sgemm_reference(M, cols, rows, a, rows, 0, col, cols, 0, want, cols, 0);
+        cnnc_sgemm(M, cols, rows, a, rows, 0, col, cols, 0, explicit_c, cols, 0);
+        double worst = 0.0;
+        int same_bits = 1;
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < cols; j++) {
+                const float got = out[(j / pq) * c_stride + (size_t)i * pq + j % pq];
+                const double e = fabs((double)got - want[(size_t)i * cols + j]) / (1.0 + fabs((double)want[(size_t)i * cols + j]));
+                if (!(e <= worst)) worst = e;
+                same_bits &= memcmp(&got, &explicit_c[(size_t)i * cols + j], sizeof got) == 0;
+            }
+        int gaps_zero = 1;
+        for (int b = 0; b < N; b++)
+            for (size_t u = (size_t)M * pq; u < c_stride; u++) gaps_zero &= out[b * c_stride + u] == 0.0f;
+        if ((!(worst <= tolerance(rows)) || !same_bits || !gaps_zero) && failures++ < 10)
+            printf("conv case %zu: error %g, bitwise %s, gaps %s\n", t, worst, same_bits ? "equal" : "different",
+                   gaps_zero ? "untouched" : "written");
+        /* weight gradient: D[M x rows] += E * im2col^T, E's columns the batch's positions, split
+         * at rows 1 and at position 5 */
+        float *e = random_matrix(&rng, N * c_stride), *e_dense = malloc(sizeof(float) * (size_t)M * cols);
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < cols; j++) e_dense[(size_t)i * cols + j] = e[(j / pq) * c_stride + (size_t)i * pq + j % pq];
+        float *d = random_matrix(&rng, (size_t)M * rows), *dwant = malloc(sizeof(float) * (size_t)M * rows);
+        memcpy(dwant, d, sizeof(float) * (size_t)M * rows);
+        const int k0 = cols < 5 ? cols : 5;
+        cnnc_sgemm_conv_weight_grad(M, 1, k0, e, c_stride, &g, images, image_stride, 0, 0, d, rows, 1);
+        cnnc_sgemm_conv_weight_grad(M, rows - 1, k0, e, c_stride, &g, images, image_stride, 0, 1, d + 1, rows, 1);
+        cnnc_sgemm_conv_weight_grad(M, rows, cols - k0, e, c_stride, &g, images, image_stride, k0, 0, d, rows, 1);
+        cnnc_sgemm_reference(M, rows, cols, e_dense, cols, 0, col, cols, 1, dwant, rows, 1);
+        if (!(worst_error(d, dwant, M, rows, rows) <= tolerance(cols)) && failures++ < 10)
+            printf("weight gradient case %zu: error %g\n", t, worst_error(d, dwant, M, rows, rows));
+        free(images);
+        free(col);
+        free(a);
+        free(out);
+        free(want);
+        free(explicit_c);
+        free(e);
+        free(e_dense);
+        free(d);
+        free(dwant);
+    }
+    CHECK(failures == 0);
+}
+
+static void test_sgemv(void) {
+    static const int sizes[] = {1, 3, 15, 16, 17, 63, 129, 400};
+    cnnc_rng rng;
+    rng.seed = 17; rng.counter = 0;
+    int failures = 0;
+    for (size_t mi = 0; mi < sizeof sizes / sizeof sizes[0]; mi++)
+        for (size_t ki = 0; ki < sizeof sizes / sizeof sizes[0]; ki++) {
+            const int m = sizes[mi], k = sizes[ki], lda = k + 2;
+            float *a = random_matrix(&rng, (size_t)m * lda), *x = random_matrix(&rng, (size_t)k);
+            float *y = malloc(sizeof(float) * (size_t)m), *want = malloc(sizeof(float) * (size_t)m);
+            cnnc_sgemv(m, k, a, lda, x, y);
+            cnnc_sgemm_reference(m, 1, k, a, lda, 0, x, 1, 0, want, 1, 0);
+            if (!(worst_error(y, want, m, 1, 1) <= tolerance(k)) && failures++ < 10)
+                printf("sgemv m=%d k=%d: error %g\n", m, k, worst_error(y, want, m, 1, 1));
+            free(a);
+            free(x);
+            free(y);
+            free(want);
+        }
+    CHECK(failures == 0);
+}
+
+int main(void) {
+    test_sgemm_shapes();
+    test_sgemm_split_is_bitwise();
+    test_sgemm_conv();
+    test_sgemv();
+    printf("gemm (NR %d): %d passed, %d failed\n", cnnc_sgemm_block_columns(), g_passed, g_failed);
+    return g_failed != 0;
+}

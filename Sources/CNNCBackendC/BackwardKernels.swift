@@ -1,0 +1,764 @@
+// The backward kernels of the training step, one `static` function per node (llm.c's
+// `*_backward`). Each ADDS into the gradients it writes; the caller zeroes them once per step.
+// Parallel loops run only over outputs one task owns (conv: d weight per (k, c), d in per
+// (sample, input channel) plane; dense: d weight per unit, d in per sample; element-wise ops
+// per element; per-channel reductions per channel), each summed in a fixed order, so the
+// gradients are bitwise identical at any thread count.
+//
+// Signature of every backward function, in this order (the training emitter passes
+// arguments positionally):
+//   1. float *restrict d_in (or d_in0, d_in1, ...) for each input that needs a gradient
+//   2. float *restrict d_<role> for each trainable, unfrozen parameter, in parameters() order
+//   3. const float *restrict d_out
+//   4. const float *restrict out            the node's forward output
+//   5. const float *restrict in (or in0, in1, ...), every input
+//   6. const float *restrict <role>, every parameter in order (weight, bias, running_mean, ...)
+//   7. batch norm: const float *restrict saved   (batch mean[C], then 1/sqrt(biased var + eps)[C])
+//   8. dropout: uint64_t seed, int64_t step
+//   9. int n
+// Arguments a kernel does not read are cast to void.
+//
+// Glossary for the generated code: N batch (n), C input channels, H W input height and width,
+// K output channels, R S kernel height and width, P Q output height and width, G groups;
+// CG = C/G and KG = K/G channels per group; I J dense inputs and units; INNER the elements of
+// one channel of one sample (H*W, or 1 for vectors).
+
+import CNNCIR
+
+/// What a backward (or training-forward) kernel knows.
+struct BackwardContext {
+    /// A node of the training graph: no fusion, no folded batch norm, conv algorithm auto or
+    /// direct, so conv and dense epilogues are empty.
+    var node: Node
+    var inputShapes: [Shape]
+    /// The C function name, e.g. `node_c1_backward` or `node_bn1_train_forward`.
+    var function: String
+    /// Per input: whether its gradient is wanted (a `d_in` argument).
+    var inputNeedsGrad: [Bool]
+    /// This node's parameters in `graph.parameters()` order.
+    var parameters: [ParameterSpec]
+    /// Per parameter: trainable and not frozen (a `d_<role>` argument).
+    var parameterNeedsGrad: [Bool]
+
+    var x: Shape { inputShapes[0] }
+    var y: Shape { node.shape }
+
+    /// The C names of the input pointers: `in`, or `in0`, `in1`, ... when there are several.
+    var inputNames: [String] {
+        inputShapes.count == 1 ? ["in"] : inputShapes.indices.map { "in\($0)" }
+    }
+
+    /// Whether input `i`'s gradient is wanted.
+    func wantsInput(_ i: Int = 0) -> Bool { inputNeedsGrad[i] }
+
+    /// Whether the gradient of the parameter with this role is wanted.
+    func wantsParameter(_ role: String) -> Bool {
+        zip(parameters, parameterNeedsGrad).contains { $0.role == role && $1 }
+    }
+}
+
+/// One argument of a generated function: its declaration and its name.
+struct KernelParameter {
+    var declaration: String
+    var name: String
+
+    static func output(_ name: String) -> KernelParameter {
+        KernelParameter(declaration: "float *restrict \(name)", name: name)
+    }
+    static func input(_ name: String) -> KernelParameter {
+        KernelParameter(declaration: "const float *restrict \(name)", name: name)
+    }
+    static let count = KernelParameter(declaration: "int n", name: "n")
+}
+
+/// Writes the backward function of one node.
+enum BackwardKernels {
+    /// The arguments of the backward function, in the contract's order.
+    static func arguments(_ k: BackwardContext) -> [KernelParameter] {
+        var args: [KernelParameter] = []
+        for (i, name) in k.inputNames.enumerated() where k.inputNeedsGrad[i] { args.append(.output("d_\(name)")) }
+        for (p, wanted) in zip(k.parameters, k.parameterNeedsGrad) where wanted { args.append(.output("d_\(p.role)")) }
+        args.append(.input("d_out"))
+        args.append(.input("out"))
+        for name in k.inputNames { args.append(.input(name)) }
+        for p in k.parameters { args.append(.input(p.role)) }
+        switch k.node.op {
+        case .batchNorm:
+            args.append(.input("saved"))
+        case .dropout:
+            args.append(KernelParameter(declaration: "uint64_t seed", name: "seed"))
+            args.append(KernelParameter(declaration: "int64_t step", name: "step"))
+        case .input, .conv, .dense, .activation, .prelu, .add, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool,
+             .lrn, .flatten, .concat, .softmax, .logSoftmax:
+            break
+        }
+        args.append(.count)
+        return args
+    }
+
+    /// `static void <function>(<arguments>)`.
+    static func signature(_ k: BackwardContext) -> String {
+        "static void \(k.function)(\(arguments(k).map(\.declaration).joined(separator: ", ")))"
+    }
+
+    /// Writes one complete static function: header comment, signature, body.
+    static func emit(_ k: BackwardContext, into w: inout CWriter) {
+        check(k)
+        let wanted = arguments(k).filter { $0.declaration.hasPrefix("float *") }.map(\.name)
+        let summary = wanted.isEmpty
+            ? "backward: no gradient is wanted here"
+            : "backward: adds into \(wanted.joined(separator: ", ")) (zeroed by the caller once per step)"
+        writeFunction(k, signature: signature(k), arguments: arguments(k).map(\.name), summary: summary,
+                      into: &w) { body(k, &$0) }
+    }
+
+    /// Whether the backward of `k.node` reads its forward output `out` (sigmoid, tanh, softmax,
+    /// log softmax); when not, the argument is still passed and cast to void.
+    static func readsOutput(_ k: BackwardContext) -> Bool {
+        check(k)
+        var w = CWriter()
+        body(k, &w)
+        return identifiers(w.text).contains("out")
+    }
+
+    /// Whether the backward of `k.node` reads forward input `i`.
+    static func readsInput(_ k: BackwardContext, _ i: Int = 0) -> Bool {
+        check(k)
+        var w = CWriter()
+        body(k, &w)
+        return identifiers(w.text).contains(k.inputNames[i])
+    }
+
+    /// The statements of the backward function, one loop nest per gradient.
+    static func body(_ k: BackwardContext, _ w: inout CWriter) {
+        switch k.node.op {
+        case .conv(let a): ConvBackward.emit(k, a, &w)
+        case .dense: DenseBackward.emit(k, &w)
+        case .activation(let act): ElementwiseBackward.activation(k, act, &w)
+        case .prelu(let a): ElementwiseBackward.prelu(k, a, &w)
+        case .add: ElementwiseBackward.add(k, &w)
+        case .dropout(let rate): ElementwiseBackward.dropout(k, rate: rate, &w)
+        case .flatten: ElementwiseBackward.flatten(k, &w)
+        case .maxPool(let a): PoolBackward.max(k, a, &w)
+        case .avgPool(let a): PoolBackward.average(k, a, &w)
+        case .globalAvgPool: PoolBackward.globalAverage(k, &w)
+        case .globalMaxPool: PoolBackward.globalMax(k, &w)
+        case .lrn(let a): NormBackward.lrn(k, a, &w)
+        case .batchNorm: NormBackward.batchNorm(k, &w)
+        case .softmax: NormBackward.softmax(k, log: false, &w)
+        case .logSoftmax: NormBackward.softmax(k, log: true, &w)
+        case .concat: LayoutBackward.concat(k, &w)
+        case .input: fatalError("compiler bug: \(k.node.displayName) has no backward kernel")
+        }
+    }
+
+    /// The training graph's invariants this file relies on; a violation is a compiler bug.
+    static func check(_ k: BackwardContext) {
+        precondition(k.inputNeedsGrad.count == k.inputShapes.count && k.inputShapes.count == k.node.inputs.count,
+                     "compiler bug: \(k.node.displayName): \(k.inputShapes.count) input shapes, \(k.inputNeedsGrad.count) flags")
+        precondition(k.parameterNeedsGrad.count == k.parameters.count,
+                     "compiler bug: \(k.node.displayName): \(k.parameters.count) parameters, \(k.parameterNeedsGrad.count) flags")
+        switch k.node.op {
+        case .conv(let a):
+            precondition(a.epilogue.isEmpty, "compiler bug: \(k.node.displayName) has a fused epilogue in the training graph")
+        case .dense(let a):
+            precondition(a.epilogue.isEmpty, "compiler bug: \(k.node.displayName) has a fused epilogue in the training graph")
+        case .input, .activation, .prelu, .add, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn,
+             .batchNorm, .flatten, .concat, .softmax, .logSoftmax:
+            break
+        }
+    }
+
+    /// Writes `/* header */ signature { (void) casts; body }`. The body is written first so
+    /// that exactly the arguments it never names are cast to void (`-Wunused-parameter`).
+    static func writeFunction(_ k: BackwardContext, signature: String, arguments: [String], summary: String,
+                              into w: inout CWriter, body: (inout CWriter) -> Void) {
+        var inner = CWriter()
+        body(&inner)
+        let used = identifiers(inner.text)
+        var header = "\(k.node.displayName): \(KernelEmitter.describe(k.node))"
+        if let loc = k.node.location { header += "\n\(loc.description)" }
+        header += "\n\(summary)"
+        header += "\n" + shapeComment(k, arguments: arguments)
+        w.comment(header)
+        w.block(signature) { w in
+            let unused = arguments.filter { !used.contains($0) }
+            if !unused.isEmpty { w.line(unused.map { "(void)\($0);" }.joined(separator: " ")) }
+            var text = inner.text
+            if text.hasSuffix("\n") { text.removeLast() }
+            if !text.isEmpty { w.lines(text) }
+        }
+        w.line()
+    }
+
+    /// `d_in, in are (N,3,8,8); d_out, out are (N,4,8,8); weight is (4,3,3,3)`.
+    static func shapeComment(_ k: BackwardContext, arguments: [String]) -> String {
+        var groups: [(shape: String, names: [String])] = []
+        func add(_ name: String, _ shape: String) {
+            guard arguments.contains(name) else { return }
+            if let i = groups.firstIndex(where: { $0.shape == shape }) { groups[i].names.append(name) } else {
+                groups.append((shape, [name]))
+            }
+        }
+        func batched(_ s: Shape) -> String { "(N," + s.dims.map(String.init).joined(separator: ",") + ")" }
+        for (name, s) in zip(k.inputNames, k.inputShapes) {
+            add("d_\(name)", batched(s))
+            add(name, batched(s))
+        }
+        add("d_out", batched(k.y))
+        add("out", batched(k.y))
+        for p in k.parameters {
+            let shape = "(" + p.shape.map(String.init).joined(separator: ",") + ")"
+            add("d_\(p.role)", shape)
+            add(p.role, shape)
+        }
+        if case .batchNorm = k.node.op { add("saved", "(2,\(k.y.dims[0]))") }
+        return groups.map { "\($0.names.joined(separator: ", ")) \($0.names.count == 1 ? "is" : "are") \($0.shape)" }
+            .joined(separator: "; ")
+    }
+
+    /// The identifiers of C text outside `/* */` comments.
+    static func identifiers(_ text: String) -> Set<String> {
+        let bytes = Array(text.utf8)
+        var names: Set<String> = []
+        var i = 0
+        func isPart(_ c: UInt8) -> Bool {
+            (c >= 0x61 && c <= 0x7A) || (c >= 0x41 && c <= 0x5A) || (c >= 0x30 && c <= 0x39) || c == 0x5F
+        }
+        while i < bytes.count {
+            if bytes[i] == 0x2F, i + 1 < bytes.count, bytes[i + 1] == 0x2A {
+                i += 2
+                while i + 1 < bytes.count, !(bytes[i] == 0x2A && bytes[i + 1] == 0x2F) { i += 1 }
+                i += 2
+            } else if isPart(bytes[i]) {
+                let start = i
+                while i < bytes.count, isPart(bytes[i]) { i += 1 }
+                names.insert(String(decoding: bytes[start..<i], as: UTF8.self))
+            } else {
+                i += 1
+            }
+        }
+        return names
+    }
+}
+
+/// A C double literal that reads back to exactly `v` (Swift prints the shortest round trip).
+func cDouble(_ v: Double) -> String {
+    var s = "\(v)"
+    if !s.contains(".") && !s.contains("e") && !s.contains("n") { s += ".0" }
+    return s
+}
+
+/// Convolution backward. With tap (r, s) of output (p, q) reading input row
+/// h = p*SH - PT + r*DH and column w = q*SW - PL + s*DW of input channel g*CG + c:
+///   d weight[k,c,r,s] += sum_{b,p,q} d_out[b,k,p,q] * in[b, g*CG + c, h, w]
+///   d bias[k]         += sum_{b,p,q} d_out[b,k,p,q]
+///   d in[b, g*CG + c, h, w] += sum_{k in group g, r, s, p, q} weight[k,c,r,s] * d_out[b,k,p,q]
+/// over the taps inside the input (padding passes no gradient).
+enum ConvBackward {
+    static func emit(_ k: BackwardContext, _ a: ConvAttributes, _ w: inout CWriter) {
+        let x = k.x, y = k.y
+        w.lines("""
+        enum { C = \(x.c), H = \(x.h), W = \(x.w), K = \(y.c), P = \(y.h), Q = \(y.w), R = \(a.kernel.h), S = \(a.kernel.w) };
+        enum { SH = \(a.stride.h), SW = \(a.stride.w), PT = \(a.padding.top), PL = \(a.padding.left), DH = \(a.dilation.h), DW = \(a.dilation.w), CG = \(x.c / a.groups), KG = \(a.filters / a.groups) };
+        """)
+        if k.wantsParameter("weight") { weight(&w) }
+        if a.bias && k.wantsParameter("bias") { bias(&w) }
+        if k.wantsInput() { input(&w) }
+    }
+
+    /// The output columns [q0, q1) whose tap column q*SW - PL + s*DW lies in [0, W).
+    static func columns(_ w: inout CWriter) {
+        w.line("int q0 = 0, q1 = Q;")
+        w.line("while (q0 < Q && q0 * SW - PL + s * DW < 0) q0++;")
+        w.line("while (q1 > q0 && (q1 - 1) * SW - PL + s * DW >= W) q1--;")
+    }
+
+    static func weight(_ w: inout CWriter) {
+        w.comment("""
+        d weight[KG x CG*R*S] += d out[KG x n*P*Q] * im2col(in)^T per group, through the runtime's
+        GEMM; one task per (group, block of output channels, block of 64 weight columns); every
+        element sums samples and positions in order, whatever the blocks
+        """)
+        w.lines("""
+        enum { CRS = CG * R * S, PQ = P * Q, MB = KG <= 128 ? KG : 64, MBLOCKS = (KG + MB - 1) / MB, NB = 64, NBLOCKS = (CRS + NB - 1) / NB };
+        static const cnnc_conv_geometry geometry = {CG, H, W, R, S, SH, SW, PT, PL, DH, DW, P, Q};
+        """)
+        w.line("#pragma omp parallel for collapse(2) schedule(static)")
+        w.block("for (int t = 0; t < (K / KG) * MBLOCKS; t++)") { w in
+            w.block("for (int jb = 0; jb < NBLOCKS; jb++)") { w in
+                w.line("const int g = t / MBLOCKS, k0 = g * KG + (t % MBLOCKS) * MB;")
+                w.line("const int mb = (g + 1) * KG - k0 < MB ? (g + 1) * KG - k0 : MB;")
+                w.line("const int j0 = jb * NB, nj = CRS - j0 < NB ? CRS - j0 : NB;")
+                w.line("cnnc_sgemm_conv_weight_grad(mb, nj, n * PQ, d_out + (size_t)k0 * PQ, (size_t)K * PQ, &geometry, in + (size_t)g * CG * H * W, (size_t)C * H * W, 0, j0, d_weight + (size_t)k0 * CRS + j0, CRS, 1);")
+            }
+        }
+    }
+
+    static func bias(_ w: inout CWriter) {
+        w.comment("d bias: one task per output channel, summed over samples then positions")
+        w.line("#pragma omp parallel for schedule(static)")
+        w.block("for (int k = 0; k < K; k++)") { w in
+            w.line("float acc = 0.0f;")
+            w.block("for (int b = 0; b < n; b++)") { w in
+                w.line("const float *restrict dy = d_out + ((size_t)b * K + k) * (P * Q);")
+                w.line("for (int i = 0; i < P * Q; i++) acc += dy[i];")
+            }
+            w.line("d_bias[k] += acc;")
+        }
+    }
+
+    static func input(_ w: inout CWriter) {
+        w.comment("""
+        d in: one task per (sample, input channel) plane; every tap of every output channel of
+        the group scatters into that plane only
+        """)
+        w.line("#pragma omp parallel for collapse(2) schedule(static)")
+        w.block("for (int b = 0; b < n; b++)") { w in
+            w.block("for (int ci = 0; ci < C; ci++)") { w in
+                w.line("const int g = ci / CG, c = ci % CG;")
+                w.line("float *restrict dx = d_in + ((size_t)b * C + ci) * (H * W);")
+                w.block("for (int kk = 0; kk < KG; kk++)") { w in
+                    w.line("const int k = g * KG + kk;")
+                    w.line("const float *restrict wk = weight + ((size_t)k * CG + c) * (R * S);")
+                    w.line("const float *restrict dy = d_out + ((size_t)b * K + k) * (P * Q);")
+                    w.block("for (int r = 0; r < R; r++)") { w in
+                        w.block("for (int s = 0; s < S; s++)") { w in
+                            w.line("const float wv = wk[r * S + s];")
+                            columns(&w)
+                            w.block("for (int p = 0; p < P; p++)") { w in
+                                w.line("const int h = p * SH - PT + r * DH;")
+                                w.line("if (h < 0 || h >= H) continue;")
+                                w.line("const int base = h * W - PL + s * DW;")
+                                w.line("const float *restrict dyrow = dy + p * Q;")
+                                w.line("for (int q = q0; q < q1; q++) dx[base + q * SW] += wv * dyrow[q];")
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Dense backward, from out[b,j] = bias[j] + sum_i in[b,i] * weight[j,i] (input flattened):
+///   d weight[j,i] += sum_b d_out[b,j] * in[b,i];  d bias[j] += sum_b d_out[b,j];
+///   d in[b,i] += sum_j d_out[b,j] * weight[j,i].
+enum DenseBackward {
+    static func emit(_ k: BackwardContext, _ w: inout CWriter) {
+        w.line("enum { I = \(k.x.count), J = \(k.y.count) };")
+        if k.wantsParameter("weight") {
+            w.comment("d weight[J x I] += d out^T[J x n] * in[n x I] (GEMM); one task per block of 64 units, samples in order")
+            w.line("#pragma omp parallel for schedule(static)")
+            w.block("for (int j0 = 0; j0 < J; j0 += 64)") { w in
+                w.line("cnnc_sgemm(J - j0 < 64 ? J - j0 : 64, I, n, d_out + j0, J, 1, in, I, 0, d_weight + (size_t)j0 * I, I, 1);")
+            }
+        }
+        if k.wantsParameter("bias") {
+            w.comment("d bias: one task per unit j, samples in order")
+            w.line("#pragma omp parallel for schedule(static)")
+            w.block("for (int j = 0; j < J; j++)") { w in
+                w.line("float acc = 0.0f;")
+                w.line("for (int b = 0; b < n; b++) acc += d_out[(size_t)b * J + j];")
+                w.line("d_bias[j] += acc;")
+            }
+        }
+        if k.wantsInput() {
+            w.comment("d in[n x I] += d out[n x J] * weight[J x I] (GEMM); one task per block of 256 inputs, units in order")
+            w.line("#pragma omp parallel for schedule(static)")
+            w.block("for (int i0 = 0; i0 < I; i0 += 256)") { w in
+                w.line("cnnc_sgemm(n, I - i0 < 256 ? I - i0 : 256, J, d_out, J, 0, weight + i0, I, 0, d_in + i0, I, 1);")
+            }
+        }
+    }
+}
+
+/// Element-wise ops: one task per element (or per channel for PReLU's slopes).
+enum ElementwiseBackward {
+    /// Statements defining `const float dydx`, the activation's derivative, from `x = in[i]`
+    /// (or `y = out[i]` for sigmoid and tanh). PyTorch's choices at the kinks.
+    static func derivative(_ act: Activation) -> [String] {
+        switch act {
+        case .relu:
+            return ["const float x = in[i];", "const float dydx = x > 0.0f ? 1.0f : 0.0f;"]
+        case .leakyRelu(let alpha):
+            return ["const float x = in[i];", "const float dydx = x > 0.0f ? 1.0f : \(cFloat(alpha));"]
+        case .sigmoid:
+            return ["const float y = out[i];", "const float dydx = y * (1.0f - y);"]
+        case .tanh:
+            return ["const float y = out[i];", "const float dydx = 1.0f - y * y;"]
+        case .swish:
+            return ["const float x = in[i];", "const float sx = 1.0f / (1.0f + expf(-x));",
+                    "const float dydx = sx * (1.0f + x * (1.0f - sx));"]
+        case .elu(let alpha):
+            return ["const float x = in[i];", "const float dydx = x > 0.0f ? 1.0f : \(cFloat(alpha)) * expf(x);"]
+        case .selu(let alpha, let gamma):
+            return ["const float x = in[i];",
+                    "const float dydx = x > 0.0f ? \(cFloat(gamma)) : \(cFloat(gamma * alpha)) * expf(x);"]
+        case .softplus:
+            return ["const float x = in[i];", "const float dydx = 1.0f / (1.0f + expf(-x));"]
+        case .hardSigmoid(let alpha, let beta):
+            return ["const float x = in[i];", "const float v = \(cFloat(alpha)) * x + \(cFloat(beta));",
+                    "const float dydx = v > 0.0f && v < 1.0f ? \(cFloat(alpha)) : 0.0f;"]
+        case .hardSwish:
+            return ["const float x = in[i];",
+                    "const float dydx = x < -3.0f ? 0.0f : (x <= 3.0f ? x / 3.0f + 0.5f : 1.0f);"]
+        case .clip(let low, let high):
+            return ["const float x = in[i];",
+                    "const float dydx = x > \(cFloat(low)) && x < \(cFloat(high)) ? 1.0f : 0.0f;"]
+        }
+    }
+
+    static func activation(_ k: BackwardContext, _ act: Activation, _ w: inout CWriter) {
+        guard k.wantsInput() else { return }
+        w.line("const size_t total = (size_t)n * \(k.y.count);")
+        w.comment("d in += d out * f'(x), element by element")
+        w.line("#pragma omp parallel for schedule(static)")
+        w.block("for (size_t i = 0; i < total; i++)") { w in
+            for line in derivative(act) { w.line(line) }
+            w.line("d_in[i] += d_out[i] * dydx;")
+        }
+    }
+
+    static func prelu(_ k: BackwardContext, _ a: PReLUAttributes, _ w: inout CWriter) {
+        let channels = k.y.dims[0]
+        w.line("enum { CH = \(channels), INNER = \(k.y.count / channels) };")
+        if k.wantsInput() {
+            w.comment("d in = d out where x > 0, else slope * d out; one task per element")
+            w.line("const size_t total = (size_t)n * \(k.y.count);")
+            w.line("#pragma omp parallel for schedule(static)")
+            w.block("for (size_t i = 0; i < total; i++)") { w in
+                w.line(a.shared ? "const float a = weight[0];" : "const float a = weight[(i / INNER) % CH];")
+                w.line("d_in[i] += in[i] > 0.0f ? d_out[i] : a * d_out[i];")
+            }
+        }
+        guard k.wantsParameter("weight") else { return }
+        let perChannel = { (w: inout CWriter) in
+            w.line("float acc = 0.0f;")
+            w.block("for (int b = 0; b < n; b++)") { w in
+                w.line("const size_t base = ((size_t)b * CH + c) * INNER;")
+                w.line("for (int i = 0; i < INNER; i++) if (!(in[base + i] > 0.0f)) acc += in[base + i] * d_out[base + i];")
+            }
+        }
+        if a.shared {
+            w.comment("d slope += sum of x * d out where x <= 0: one partial per channel in parallel, then the channels in order")
+            w.line("float part[CH];")
+            w.line("#pragma omp parallel for schedule(static)")
+            w.block("for (int c = 0; c < CH; c++)") { w in
+                perChannel(&w)
+                w.line("part[c] = acc;")
+            }
+            w.line("float acc = 0.0f;")
+            w.line("for (int c = 0; c < CH; c++) acc += part[c];")
+            w.line("d_weight[0] += acc;")
+        } else {
+            w.comment("d slope[c] += sum of x * d out where x <= 0 over channel c; one task per channel")
+            w.line("#pragma omp parallel for schedule(static)")
+            w.block("for (int c = 0; c < CH; c++)") { w in
+                perChannel(&w)
+                w.line("d_weight[c] += acc;")
+            }
+        }
+    }
+
+    static func add(_ k: BackwardContext, _ w: inout CWriter) {
+        let wanted = k.inputNames.enumerated().filter { k.inputNeedsGrad[$0.offset] }.map(\.element)
+        guard !wanted.isEmpty else { return }
+        w.line("const size_t total = (size_t)n * \(k.y.count);")
+        w.comment("every operand receives d out; one task per element")
+        w.line("#pragma omp parallel for schedule(static)")
+        w.block("for (size_t i = 0; i < total; i++)") { w in
+            w.line("const float g = d_out[i];")
+            for name in wanted { w.line("d_\(name)[i] += g;") }
+        }
+    }
+
+    static func flatten(_ k: BackwardContext, _ w: inout CWriter) {
+        guard k.wantsInput() else { return }
+        w.line("const size_t total = (size_t)n * \(k.y.count);")
+        w.comment("the same elements in the same order; one task per element")
+        w.line("#pragma omp parallel for schedule(static)")
+        w.line("for (size_t i = 0; i < total; i++) d_in[i] += d_out[i];")
+    }
+
+    /// Statements defining `const uint64_t stream`, the per-step stream of `DropoutMask`:
+    /// splitmix64(seed ^ nameHash(node) ^ splitmix64(step)).
+    static func dropoutStream(_ node: Node, _ w: inout CWriter) {
+        let digits = String(SeededInit.nameHash(node.name), radix: 16, uppercase: true)
+        let hash = String(repeating: "0", count: 16 - digits.count) + digits
+        w.comment("DropoutMask: stream = splitmix64(seed ^ nameHash(\"\(node.name)\") ^ splitmix64(step))")
+        w.line("uint64_t z = (uint64_t)step + 0x9E3779B97F4A7C15ull;")
+        w.line("z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;")
+        w.line("z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;")
+        w.line("z = seed ^ 0x\(hash)ull ^ (z ^ (z >> 31));")
+        w.line("z += 0x9E3779B97F4A7C15ull;")
+        w.line("z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;")
+        w.line("z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;")
+        w.line("const uint64_t stream = z ^ (z >> 31);")
+    }
+
+    /// Statements defining `const int keep` for flat index `i`: u = (splitmix64(stream + i) >> 40) / 2^24 >= rate.
+    static func dropoutKeep(rate: Double, _ w: inout CWriter) {
+        w.line("uint64_t h = stream + (uint64_t)i + 0x9E3779B97F4A7C15ull;")
+        w.line("h = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9ull;")
+        w.line("h = (h ^ (h >> 27)) * 0x94D049BB133111EBull;")
+        w.line("h ^= h >> 31;")
+        w.line("const int keep = (double)(h >> 40) / 16777216.0 >= \(cDouble(rate));")
+    }
+
+    static func dropout(_ k: BackwardContext, rate: Double, _ w: inout CWriter) {
+        guard k.wantsInput() else { return }
+        w.line("const size_t total = (size_t)n * \(k.y.count);")
+        dropoutStream(k.node, &w)
+        w.comment("d in = d out * 1/(1-rate) where the recomputed mask keeps the element, else 0")
+        w.line("#pragma omp parallel for schedule(static)")
+        w.block("for (size_t i = 0; i < total; i++)") { w in
+            dropoutKeep(rate: rate, &w)
+            w.line("if (keep) d_in[i] += d_out[i] * \(cFloat(DropoutMask.scale(rate: rate)));")
+        }
+    }
+}
+
+/// Pooling backward with the forward kernel's window rules (PyTorch's).
+enum PoolBackward {
+    static func constants(_ k: BackwardContext, _ a: PoolAttributes, _ w: inout CWriter) {
+        let x = k.x, y = k.y
+        w.lines("""
+        enum { C = \(x.c), H = \(x.h), W = \(x.w), P = \(y.h), Q = \(y.w), R = \(a.kernel.h), S = \(a.kernel.w) };
+        enum { SH = \(a.stride.h), SW = \(a.stride.w), PT = \(a.padding.top), PL = \(a.padding.left), PB = \(a.padding.bottom), PR = \(a.padding.right) };
+        """)
+    }
+
+    /// The (sample, channel) plane loops, with `dx`, `xc` and `dy` pointing at the plane.
+    static func planes(_ w: inout CWriter, readsInput: Bool, _ body: (inout CWriter) -> Void) {
+        w.line("#pragma omp parallel for collapse(2) schedule(static)")
+        w.block("for (int b = 0; b < n; b++)") { w in
+            w.block("for (int c = 0; c < C; c++)") { w in
+                if readsInput { w.line("const float *restrict xc = in + ((size_t)b * C + c) * (H * W);") }
+                w.line("const float *restrict dy = d_out + ((size_t)b * C + c) * (P * Q);")
+                w.line("float *restrict dx = d_in + ((size_t)b * C + c) * (H * W);")
+                w.block("for (int p = 0; p < P; p++)") { w in
+                    w.block("for (int q = 0; q < Q; q++)", body)
+                }
+            }
+        }
+    }
+
+    static func max(_ k: BackwardContext, _ a: PoolAttributes, _ w: inout CWriter) {
+        guard k.wantsInput() else { return }
+        constants(k, a, &w)
+        w.comment("""
+        one task per (sample, channel) plane: each output's gradient goes to the first maximal
+        element of its window clipped to the input (row-major scan; a later element wins only
+        when larger, or NaN); padding never wins
+        """)
+        planes(&w, readsInput: true) { w in
+            w.line("int h0 = p * SH - PT, w0 = q * SW - PL;")
+            w.line("int h1 = h0 + R, w1 = w0 + S;")
+            w.line("if (h0 < 0) h0 = 0;")
+            w.line("if (w0 < 0) w0 = 0;")
+            w.line("if (h1 > H) h1 = H;")
+            w.line("if (w1 > W) w1 = W;")
+            w.line("if (h0 >= h1 || w0 >= w1) continue;")
+            w.line("float m = -INFINITY;")
+            w.line("int best = h0 * W + w0;")
+            w.block("for (int h = h0; h < h1; h++)") { w in
+                w.block("for (int v = w0; v < w1; v++)") { w in
+                    w.line("const float e = xc[h * W + v];")
+                    w.line("if (e > m || e != e) { m = e; best = h * W + v; }")
+                }
+            }
+            w.line("dx[best] += dy[p * Q + q];")
+        }
+    }
+
+    static func average(_ k: BackwardContext, _ a: PoolAttributes, _ w: inout CWriter) {
+        guard k.wantsInput() else { return }
+        constants(k, a, &w)
+        w.comment("""
+        one task per (sample, channel) plane: each output's gradient over the forward's divisor
+        goes to every real element of its window
+        """)
+        planes(&w, readsInput: false) { w in
+            w.line("int h0 = p * SH - PT, w0 = q * SW - PL;")
+            w.line("int h1 = h0 + R, w1 = w0 + S;")
+            w.comment("the window end stops at the padded edge; count_include_pad counts up to it")
+            w.line("if (h1 > H + PB) h1 = H + PB;")
+            w.line("if (w1 > W + PR) w1 = W + PR;")
+            if a.countIncludePad { w.line("const int padded = (h1 - h0) * (w1 - w0);") }
+            w.line("if (h0 < 0) h0 = 0;")
+            w.line("if (w0 < 0) w0 = 0;")
+            w.line("if (h1 > H) h1 = H;")
+            w.line("if (w1 > W) w1 = W;")
+            w.line("if (h0 >= h1 || w0 >= w1) continue;")
+            let divisor = a.countIncludePad ? "padded" : "(h1 - h0) * (w1 - w0)"
+            w.line("const float share = dy[p * Q + q] / (float)(\(divisor));")
+            w.line("for (int h = h0; h < h1; h++)")
+            w.line("    for (int v = w0; v < w1; v++) dx[h * W + v] += share;")
+        }
+    }
+
+    static func globalAverage(_ k: BackwardContext, _ w: inout CWriter) {
+        guard k.wantsInput() else { return }
+        w.line("enum { C = \(k.x.c), HW = \(k.x.h * k.x.w) };")
+        w.comment("one task per (sample, channel) plane: d out / (H*W) to every element")
+        w.line("#pragma omp parallel for collapse(2) schedule(static)")
+        w.block("for (int b = 0; b < n; b++)") { w in
+            w.block("for (int c = 0; c < C; c++)") { w in
+                w.line("const float share = d_out[(size_t)b * C + c] / (float)HW;")
+                w.line("float *restrict dx = d_in + ((size_t)b * C + c) * HW;")
+                w.line("for (int i = 0; i < HW; i++) dx[i] += share;")
+            }
+        }
+    }
+
+    static func globalMax(_ k: BackwardContext, _ w: inout CWriter) {
+        guard k.wantsInput() else { return }
+        w.line("enum { C = \(k.x.c), HW = \(k.x.h * k.x.w) };")
+        w.comment("""
+        one task per (sample, channel) plane: d out to the first largest element (a NaN wins
+        over a number, the first NaN over later ones)
+        """)
+        w.line("#pragma omp parallel for collapse(2) schedule(static)")
+        w.block("for (int b = 0; b < n; b++)") { w in
+            w.block("for (int c = 0; c < C; c++)") { w in
+                w.line("const float *restrict xc = in + ((size_t)b * C + c) * HW;")
+                w.line("int best = 0;")
+                w.line("for (int i = 1; i < HW; i++) if (xc[i] > xc[best] || (xc[i] != xc[i] && xc[best] == xc[best])) best = i;")
+                w.line("d_in[((size_t)b * C + c) * HW + best] += d_out[(size_t)b * C + c];")
+            }
+        }
+    }
+}
+
+/// Normalizations: LRN, batch norm in training mode, softmax and log softmax.
+enum NormBackward {
+    /// LRN: with B_c = k + alpha/size * sum_{c' in window(c)} x_c'^2 and out_c = x_c * B_c^-beta,
+    ///   d x_j = d out_j * B_j^-beta - 2 * alpha/size * beta * x_j * sum_{c : j in window(c)} d out_c * x_c * B_c^(-beta-1)
+    /// with window(c) = [c - size/2, c + (size-1)/2], so j is in window(c) for c in [j - (size-1)/2, j + size/2].
+    static func lrn(_ k: BackwardContext, _ a: LRNAttributes, _ w: inout CWriter) {
+        guard k.wantsInput() else { return }
+        let x = k.x
+        let coefficient = a.alpha / Double(a.size)
+        w.line("enum { C = \(x.c), HW = \(x.h * x.w), LO = \(a.size / 2), HI = \((a.size - 1) / 2) };")
+        w.comment("""
+        one task per (sample, channel j) plane: its own term, then the windows of channels
+        c in [j - HI, j + LO] that contain j, each B_c summed in channel order
+        """)
+        w.line("#pragma omp parallel for collapse(2) schedule(static)")
+        w.block("for (int b = 0; b < n; b++)") { w in
+            w.block("for (int j = 0; j < C; j++)") { w in
+                w.line("const float *restrict xb = in + (size_t)b * C * HW;")
+                w.line("const float *restrict dyb = d_out + (size_t)b * C * HW;")
+                w.line("float *restrict dx = d_in + ((size_t)b * C + j) * HW;")
+                w.line("const int j0 = j - LO < 0 ? 0 : j - LO, j1 = j + HI >= C ? C - 1 : j + HI;")
+                w.line("const int c0 = j - HI < 0 ? 0 : j - HI, c1 = j + LO >= C ? C - 1 : j + LO;")
+                w.block("for (int i = 0; i < HW; i++)") { w in
+                    w.line("float sq = 0.0f;")
+                    w.line("for (int t = j0; t <= j1; t++) sq += xb[(size_t)t * HW + i] * xb[(size_t)t * HW + i];")
+                    w.line("const float bj = \(cFloat(a.k)) + \(cFloat(coefficient)) * sq;")
+                    w.line("float cross = 0.0f;")
+                    w.block("for (int c = c0; c <= c1; c++)") { w in
+                        w.line("const int t0 = c - LO < 0 ? 0 : c - LO, t1 = c + HI >= C ? C - 1 : c + HI;")
+                        w.line("float sc = 0.0f;")
+                        w.line("for (int t = t0; t <= t1; t++) sc += xb[(size_t)t * HW + i] * xb[(size_t)t * HW + i];")
+                        w.line("const float bc = \(cFloat(a.k)) + \(cFloat(coefficient)) * sc;")
+                        w.line("cross += dyb[(size_t)c * HW + i] * xb[(size_t)c * HW + i] * powf(bc, \(cFloat(-a.beta - 1)));")
+                    }
+                    w.line("dx[i] += dyb[(size_t)j * HW + i] * powf(bj, \(cFloat(-a.beta))) - \(cFloat(2 * coefficient * a.beta)) * xb[(size_t)j * HW + i] * cross;")
+                }
+            }
+        }
+    }
+
+    /// Batch norm in training mode, per channel over its M = N*INNER values, with the saved
+    /// batch mean and invstd = 1/sqrt(var + eps), xhat = (x - mean) * invstd:
+    ///   d bias += sum d out;  d weight += sum d out * xhat
+    ///   d in += weight * invstd * (d out - sum(d out)/M - xhat * sum(d out * xhat)/M)
+    static func batchNorm(_ k: BackwardContext, _ w: inout CWriter) {
+        let c = k.y.dims[0]
+        let dWeight = k.wantsParameter("weight"), dBias = k.wantsParameter("bias"), dIn = k.wantsInput()
+        guard dWeight || dBias || dIn else { return }
+        w.line("enum { C = \(c), INNER = \(k.y.count / c) };")
+        w.line("if (n <= 0) return;")
+        if dIn { w.line("const double count = (double)n * INNER;") }
+        w.comment("""
+        one task per channel: the two sums over (sample, position) in order (in double),
+        then the parameter gradients and each element's input gradient
+        """)
+        w.line("#pragma omp parallel for schedule(static)")
+        w.block("for (int c = 0; c < C; c++)") { w in
+            w.line("const double mean = saved[c], invstd = saved[C + c];")
+            w.line("double sum_dy = 0.0, sum_dy_xhat = 0.0;")
+            w.block("for (int b = 0; b < n; b++)") { w in
+                w.line("const float *restrict xc = in + ((size_t)b * C + c) * INNER;")
+                w.line("const float *restrict dy = d_out + ((size_t)b * C + c) * INNER;")
+                w.block("for (int i = 0; i < INNER; i++)") { w in
+                    w.line("sum_dy += dy[i];")
+                    w.line("sum_dy_xhat += (double)dy[i] * (((double)xc[i] - mean) * invstd);")
+                }
+            }
+            if dBias { w.line("d_bias[c] += (float)sum_dy;") }
+            if dWeight { w.line("d_weight[c] += (float)sum_dy_xhat;") }
+            if dIn {
+                w.comment("the bracket can cancel, so it is formed in double")
+                w.line("const double scale = weight[c] * invstd, mean_dy = sum_dy / count, mean_dy_xhat = sum_dy_xhat / count;")
+                w.block("for (int b = 0; b < n; b++)") { w in
+                    w.line("const float *restrict xc = in + ((size_t)b * C + c) * INNER;")
+                    w.line("const float *restrict dy = d_out + ((size_t)b * C + c) * INNER;")
+                    w.line("float *restrict dx = d_in + ((size_t)b * C + c) * INNER;")
+                    w.block("for (int i = 0; i < INNER; i++)") { w in
+                        w.line("const double xhat = ((double)xc[i] - mean) * invstd;")
+                        w.line("dx[i] += (float)(scale * (dy[i] - mean_dy - xhat * mean_dy_xhat));")
+                    }
+                }
+            }
+        }
+    }
+
+    /// Softmax over channels with y = out: d x_c = y_c * (d y_c - sum_c' d y_c' * y_c').
+    /// Log softmax: d x_c = d y_c - exp(y_c) * sum_c' d y_c'.
+    static func softmax(_ k: BackwardContext, log: Bool, _ w: inout CWriter) {
+        guard k.wantsInput() else { return }
+        let c = k.y.dims[0]
+        w.line("enum { C = \(c), INNER = \(k.y.count / c) };")
+        w.comment(log
+            ? "one task per (sample, position): the sum of d out over channels, then each channel"
+            : "one task per (sample, position): the dot product of d out and out over channels, then each channel")
+        w.line("#pragma omp parallel for collapse(2) schedule(static)")
+        w.block("for (int b = 0; b < n; b++)") { w in
+            w.block("for (int i = 0; i < INNER; i++)") { w in
+                w.line("const size_t base = (size_t)b * C * INNER + i;")
+                w.line("float dot = 0.0f;")
+                if log {
+                    w.line("for (int c = 0; c < C; c++) dot += d_out[base + (size_t)c * INNER];")
+                    w.line("for (int c = 0; c < C; c++) d_in[base + (size_t)c * INNER] += d_out[base + (size_t)c * INNER] - expf(out[base + (size_t)c * INNER]) * dot;")
+                } else {
+                    w.line("for (int c = 0; c < C; c++) dot += d_out[base + (size_t)c * INNER] * out[base + (size_t)c * INNER];")
+                    w.line("for (int c = 0; c < C; c++) d_in[base + (size_t)c * INNER] += out[base + (size_t)c * INNER] * (d_out[base + (size_t)c * INNER] - dot);")
+                }
+            }
+        }
+    }
+}
+
+/// Layout ops: concatenation along channels.
+enum LayoutBackward {
+    /// Each operand's gradient is its block of every sample's output gradient.
+    static func concat(_ k: BackwardContext, _ w: inout CWriter) {
+        guard k.inputNeedsGrad.contains(true) else { return }
+        let total = k.y.count
+        w.comment("one task per sample: each wanted operand's block of d out, added in place")
+        w.line("#pragma omp parallel for schedule(static)")
+        w.block("for (int b = 0; b < n; b++)") { w in
+            w.line("const float *restrict dy = d_out + (size_t)b * \(total);")
+            var offset = 0
+            for (i, (name, s)) in zip(k.inputNames, k.inputShapes).enumerated() {
+                if k.inputNeedsGrad[i] {
+                    w.line("for (int i = 0; i < \(s.count); i++) d_\(name)[(size_t)b * \(s.count) + i] += dy[\(offset) + i];")
+                }
+                offset += s.count
+            }
+        }
+    }
+}

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Training side by side (part of `make bench`, not CI): cnnc's generated trainer and PyTorch
+# eager (CPU, same thread count) on the same networks and recipe, in one run on one machine.
+#   - training images/s at batch 64 on CIFAR-shaped random data: ResNet-20, VGG-11-BN
+#   - LeNet-5 on Fashion-MNIST, the PyTorch recipe (batch 64, lr 0.01, momentum 0.9, wd 5e-4):
+#     test accuracy per epoch and seconds per epoch (EPOCHS, default 3)
+# Needs a venv with torch (TORCH_VENV, default .venv-torch; tools/onnx/test.sh makes one).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CNNC=${CNNC:-.build/release/cnnc}
+THREADS=${THREADS:-2}
+EPOCHS=${EPOCHS:-3}
+STEPS=${STEPS:-10}
+TORCH_VENV=${TORCH_VENV:-.venv-torch}
+PY="$TORCH_VENV/bin/python"
+if ! "$PY" -c "import torch" 2>/dev/null; then
+    python3 -m venv "$TORCH_VENV"
+    "$TORCH_VENV/bin/pip" install --quiet numpy torch
+fi
+FASHION=/usr/share/datasets/fashion-mnist
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), family $(lscpu | sed -n 's/^CPU family: *//p'), $THREADS threads"
+
+# Random CIFAR-shaped data: (STEPS + 1) batches of 64.
+"$PY" - "$work" "$STEPS" <<'PY'
+import sys, numpy as np
+d, steps = sys.argv[1], int(sys.argv[2])
+rng = np.random.default_rng(1)
+n = 64 * (steps + 1)
+np.save(f"{d}/x.npy", rng.random((n, 3, 32, 32), dtype=np.float32))
+np.save(f"{d}/y.npy", rng.integers(0, 10, n).astype(np.int64))
+PY
+for model in resnet20 vgg11_bn; do
+    line=$(OMP_NUM_THREADS=$THREADS "$CNNC" train Examples/$model/model.net --data "$work/x.npy" --labels "$work/y.npy" \
+        --test-data "$work/x.npy" --test-labels "$work/y.npy" --batch 64 --epochs 1 --lr 0.01 --no-shuffle \
+        --threads "$THREADS" 2>&1 | tr '\r' '\n' | grep -E "^epoch 1/1:" || true)
+    echo "cnnc $model batch 64: ${line:-no result}"
+    "$PY" bench/pytorch_reference.py throughput $model --batch 64 --steps "$STEPS" --threads "$THREADS"
+done
+
+if [ -f "$FASHION/train-images-idx3-ubyte.gz" ]; then
+    OMP_NUM_THREADS=$THREADS "$CNNC" train Examples/lenet/model.net --data "$FASHION" --epochs "$EPOCHS" --batch 64 \
+        --lr 0.01 --momentum 0.9 --weight-decay 5e-4 --threads "$THREADS" 2>&1 | tr '\r' '\n' | grep -E "^epoch [0-9]+/[0-9]+:" \
+        | sed 's/^/cnnc lenet /'
+    "$PY" bench/pytorch_reference.py lenet --data "$FASHION" --epochs "$EPOCHS" --threads "$THREADS"
+fi
