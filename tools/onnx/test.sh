@@ -14,15 +14,13 @@ CNNC=${CNNC:-.build/release/cnnc}
 "$VENV/bin/python" -W ignore tools/onnx/conformance.py --cnnc "$CNNC"
 "$VENV/bin/python" -W ignore tools/onnx/roundtrip.py --cnnc "$CNNC"
 # `cnnc visualize saliency` on an ONNX model exported from PyTorch against PyTorch's input
-# gradient. TORCH_VENV may name a ready venv with torch; else .venv-torch gets PyTorch's CPU
-# build (about 200 MB, from PyTorch's own index), or PyPI's default build (with its CUDA
-# libraries, several GB: the PyPI wheel does not import without them) where that index is
-# out of reach.
+# gradient. TORCH_VENV may name a ready venv with torch; else .venv-torch gets PyTorch from
+# PyPI (its Linux wheel does not import without its CUDA libraries, so they come along:
+# several GB, about a minute to fetch here; pip's cache keeps them for the next run).
 TORCH_VENV=${TORCH_VENV:-.venv-torch}
 if ! "$TORCH_VENV/bin/python" -c "import torch, onnx" 2>/dev/null; then
     python3 -m venv "$TORCH_VENV"
     "$TORCH_VENV/bin/pip" install --quiet -r tools/onnx/requirements.txt
-    "$TORCH_VENV/bin/pip" install --quiet -r tools/onnx/requirements-torch.txt --index-url https://download.pytorch.org/whl/cpu \
-        || "$TORCH_VENV/bin/pip" install --quiet -r tools/onnx/requirements-torch.txt
+    "$TORCH_VENV/bin/pip" install --quiet -r tools/onnx/requirements-torch.txt
 fi
 "$TORCH_VENV/bin/python" -W ignore tools/onnx/saliency_check.py --cnnc "$CNNC"
