@@ -89,7 +89,7 @@ enum InspectionEmitter {
     /// Writes the inspection backward kernels, the layer table and the two entry points. `act`,
     /// `grad` and `weight` give the C expressions of a value, its gradient buffer and a
     /// parameter, as the training emitter lays them out.
-    static func source(_ spec: TrainingSpec, _ o: COptions, plan: GradientPlan, act: (String) -> String,
+    static func source(_ spec: TrainingSpec, _ o: COptions, plan: GradientPlan, zeroAt: [Int: [String]], act: (String) -> String,
                        grad: (String) -> String, weight: (String) -> String, _ w: inout CWriter) {
         let p = o.prefix, P = CEmitter.macroName(p)
         let tg = spec.graph
@@ -181,18 +181,19 @@ enum InspectionEmitter {
                 w.line("return CNNC_OK;")
                 return
             }
-            let buffers = plan.inputPath.filter { name in
-                if case .flatten = tg.nodes[index[name]!].op { return false }
-                return true
-            }.sorted()
-            w.comment("zero the gradients on the path, seed the scores' with the weights")
-            for name in buffers {
+            w.comment("seed the scores' gradient with the weights; every other gradient is zeroed just before its last reader's backward")
+            for name in zeroAt[tg.nodes.count] ?? [] where plan.inputPath.contains(name) && name != logits {
                 w.line("memset(\(grad(name)), 0, sizeof(float) * (size_t)n * \(tg.nodes[index[name]!].shape.count));")
             }
             w.line("memcpy(\(grad(logits)), weights, sizeof(float) * (size_t)n * \(classes));")
             w.comment("backward in reverse graph order, inference semantics")
-            for name in plan.inputBackwardOrder {
-                let node = tg.nodes[index[name]!]
+            let runs = Set(plan.inputBackwardOrder)
+            for i in tg.nodes.indices.reversed() {
+                for name in zeroAt[i] ?? [] where plan.inputPath.contains(name) {
+                    w.line("memset(\(grad(name)), 0, sizeof(float) * (size_t)n * \(tg.nodes[index[name]!].shape.count));")
+                }
+                let node = tg.nodes[i], name = node.name
+                guard runs.contains(name) else { continue }
                 let params = tg.parameters().filter { $0.node == node.name }
                 switch node.op {
                 case .flatten, .input: continue

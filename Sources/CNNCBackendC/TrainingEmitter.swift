@@ -74,9 +74,24 @@ struct GradientPlan {
 /// Memory of the training step: activations of every node (kept for backward) and their
 /// gradients in the trainer's arena; parameter gradients, momentum and batch-norm saved
 /// statistics in the trainer's state region.
+///
+/// Activations each have their own floats: every one is read by the backward pass (or by
+/// `<p>_forward_tap`), so all are live where forward turns into backward and none could share.
+/// Gradients are planned like the inference arena (`MemoryPlanner`): the gradient of value v
+/// is live, in graph-index terms, from v (its own backward reads it last) up to its last
+/// reader (whose backward, running first in reverse order, writes it first), so gradients of
+/// values far apart share floats. Each is zeroed just before the backward of its last reader
+/// (`zeroAt`), not all at once.
 struct TrainingLayout {
     var activation: [String: BufferLocation] = [:]
     var gradient: [String: Int] = [:]
+    /// Node index -> gradient buffers (by value name) to zero before that node's backward;
+    /// index `graph.nodes.count`: before the loss (the logits' gradient and other values no
+    /// node reads).
+    var zeroAt: [Int: [String]] = [:]
+    /// Gradient floats if every gradient had its own, and as planned.
+    var naiveGradientFloats = 0
+    var plannedGradientFloats = 0
     var arenaFloats = 0
     var parameterGradient: [String: Int] = [:]
     var momentum: [String: Int] = [:]
@@ -101,11 +116,32 @@ struct TrainingLayout {
                 arenaFloats += alignUp(maxBatch * node.shape.count)
             }
         }
-        for node in graph.nodes where plan.needsGrad.contains(node.name) || plan.inputPath.contains(node.name) {
-            if case .flatten = node.op { continue }
-            gradient[node.name] = arenaFloats
-            arenaFloats += alignUp(maxBatch * node.shape.count)
+        // Gradients, by lifetime. A flatten's gradient is its input's (a view), so its readers
+        // count as the input's.
+        let index = graph.indexByName()
+        func root(_ name: String) -> String {
+            if case .flatten = graph.nodes[index[name]!].op { return root(graph.nodes[index[name]!].inputs[0]) }
+            return name
         }
+        var lastReader: [String: Int] = [:]
+        for (i, node) in graph.nodes.enumerated() where plan.needsGrad.contains(node.name) || plan.inputPath.contains(node.name) {
+            if case .flatten = node.op { continue }
+            for input in node.inputs { lastReader[root(input)] = max(lastReader[root(input)] ?? -1, i) }
+        }
+        var requests: [BufferRequest] = []
+        var names: [String] = []
+        for (i, node) in graph.nodes.enumerated() where plan.needsGrad.contains(node.name) || plan.inputPath.contains(node.name) {
+            if case .flatten = node.op { continue }
+            let last = lastReader[node.name] ?? graph.nodes.count
+            requests.append(BufferRequest(id: names.count, size: maxBatch * node.shape.count, first: i, last: last))
+            names.append(node.name)
+            zeroAt[last, default: []].append(node.name)
+            naiveGradientFloats += alignUp(maxBatch * node.shape.count)
+        }
+        let gradients = MemoryPlanner.plan(requests, options: MemoryPlanner.Options(inPlace: false))
+        for (id, name) in names.enumerated() { gradient[name] = arenaFloats + gradients.offsets[id]! }
+        plannedGradientFloats = gradients.arenaFloats
+        arenaFloats += gradients.arenaFloats
         for p in graph.parameters() where p.trainable && !spec.frozen.contains(p.node) {
             updated.append(p)
             parameterGradient[p.name] = stateFloats
@@ -128,7 +164,7 @@ enum TrainingEmitter {
         let p = o.prefix, P = CEmitter.macroName(p)
         let classes = spec.graph.node(named: plan.logits)!.shape.count
         w.comment("Training (cnnc --train): regions of the trainer, sized for \(P)_MAX_BATCH")
-        w.line("#define \(P)_TRAIN_ARENA_BYTES \(max(layout.arenaFloats, alignFloats) * 4)")
+        w.line("#define \(P)_TRAIN_ARENA_BYTES \(max(layout.arenaFloats, alignFloats) * 4) /* activations, then gradients planned by lifetime: \(layout.plannedGradientFloats * 4) bytes for \(layout.naiveGradientFloats * 4) */")
         w.line("#define \(P)_TRAIN_STATE_BYTES \(max(layout.stateFloats, alignFloats) * 4)")
         w.line("#define \(P)_NUM_CLASSES \(classes) /* the loss is softmax cross-entropy on '\(plan.logits)' */")
         w.line()
@@ -231,6 +267,9 @@ enum TrainingEmitter {
             return "t->arena + \(layout.gradient[name]!)"
         }
         func weight(_ name: String) -> String { "ctx->weights + \(weights.tensorOffset[name]!)" }
+        func zero(_ name: String) -> String {
+            "memset(\(grad(name)), 0, sizeof(float) * (size_t)n * \(tg.nodes[index[name]!].shape.count));"
+        }
 
         // The forward pass in training or evaluation mode.
         w.comment("forward of the training graph; training: batch statistics and dropout, else inference semantics")
@@ -323,9 +362,7 @@ enum TrainingEmitter {
             w.line(inputArray)
             w.line("train_forward(ctx, t, inputs, n, 1, \(P)_NUM_LAYERS);")
             w.comment("zero every gradient, then the loss seeds the logits' gradient")
-            if layout.arenaFloats > 0, let first = layout.gradient.values.min() {
-                w.line("memset(t->arena + \(first), 0, sizeof(float) * \(layout.arenaFloats - first));")
-            }
+            for name in layout.zeroAt[tg.nodes.count] ?? [] where plan.needsGrad.contains(name) { w.line(zero(name)) }
             for spec in layout.updated {
                 w.line("memset(t->state + \(layout.parameterGradient[spec.name]!), 0, sizeof(float) * \(spec.count));")
             }
@@ -337,9 +374,12 @@ enum TrainingEmitter {
                 w.line("cnnc_error_set(&ctx->error, CNNC_ERR_NUMERIC, \"loss is %g at step %lld\", (double)batch_loss, (long long)t->step);")
                 w.line("return CNNC_ERR_NUMERIC;")
             }
-            w.comment("backward, in reverse graph order; each kernel adds into its gradients")
-            for name in plan.backwardOrder {
-                let node = tg.nodes[index[name]!]
+            w.comment("backward, in reverse graph order; each kernel adds into its gradients, zeroed just before their last reader's backward")
+            let runs = Set(plan.backwardOrder)
+            for i in tg.nodes.indices.reversed() {
+                for name in layout.zeroAt[i] ?? [] where plan.needsGrad.contains(name) { w.line(zero(name)) }
+                let node = tg.nodes[i]
+                guard runs.contains(node.name) else { continue }
                 if case .flatten = node.op { continue }
                 let params = tg.parameters().filter { $0.node == node.name }
                 var args: [String] = []
@@ -385,7 +425,7 @@ enum TrainingEmitter {
         }
         w.line()
 
-        InspectionEmitter.source(spec, o, plan: plan, act: act, grad: grad, weight: weight, &w)
+        InspectionEmitter.source(spec, o, plan: plan, zeroAt: layout.zeroAt, act: act, grad: grad, weight: weight, &w)
 
         // Trainer set-up and accessors.
         w.comment("trainable, unfrozen parameters: name, gradient offset, momentum offset, count (floats in the state region)")
