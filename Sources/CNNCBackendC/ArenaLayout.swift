@@ -76,7 +76,7 @@ struct ArenaLayout {
     private(set) var values: [Value] = []
     /// Every value in the arena, views included.
     var place: [String: Place] = [:]
-    /// Network inputs: the index of the caller's pointer.
+    /// Network inputs (and views of them): the index of the caller's pointer.
     private(set) var inputIndex: [String: Int] = [:]
     /// Network outputs and their floats per sample: never slices.
     private var outputs: [(name: String, count: Int)] = []
@@ -117,6 +117,10 @@ struct ArenaLayout {
                  .batchNorm, .concat, .softmax, .logSoftmax:
                 base[node.name] = node.name
             }
+        }
+        // A view of a network input (flatten or dropout right after it) is the input's floats.
+        for node in nodes where base[node.name] != node.name {
+            if let i = inputIndex[base[node.name]!] { inputIndex[node.name] = i }
         }
         var last: [String: Int] = [:]
         for (i, node) in nodes.enumerated() {

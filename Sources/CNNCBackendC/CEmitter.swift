@@ -355,7 +355,7 @@ public enum CEmitter {
             for (i, name) in graph.outputs.enumerated() {
                 let count = graph.node(named: name)!.shape.count
                 let stride = layout.sampleStride(name)
-                if stride == count {
+                if stride == count || stride == 0 {  // 0: a network input (or a view of one), dense
                     w.line("memcpy(outputs[\(i)], \(pointer(name, layout)), sizeof(float) * (size_t)n * \(count));")
                 } else {
                     w.line("for (int b = 0; b < n; b++) memcpy(outputs[\(i)] + (size_t)b * \(count), \(pointer(name, layout)) + (size_t)b * \(stride), sizeof(float) * \(count));")

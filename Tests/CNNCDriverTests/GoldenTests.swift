@@ -118,6 +118,15 @@ final class PipelineGoldenTests: XCTestCase {
             logsoftmax ls
             output ls, b
             """,
+            // Outputs that are views of the network input (ONNX's Flatten and Dropout tests).
+            """
+            network corner_input_views
+            input x shape=2x3x3
+            dropout d rate=0.5
+            flatten f
+            dense o units=3
+            output o, f, d
+            """,
         ]
         let dir = try temporaryDirectory()
         for (k, text) in networks.enumerated() {
