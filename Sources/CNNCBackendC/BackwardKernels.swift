@@ -277,11 +277,12 @@ enum ConvBackward {
     static func weight(_ w: inout CWriter) {
         w.comment("""
         d weight[KG x CG*R*S] += d out[KG x n*P*Q] * im2col(in)^T per group, through the runtime's
-        GEMM; one task per (group, block of output channels, block of 64 weight columns); every
-        element sums samples and positions in order, whatever the blocks
+        GEMM; one task per (group, block of up to 512 output channels, block of 64 weight columns):
+        each packed block of im2col(in)^T serves all of a group's channels; every element sums
+        samples and positions in order, whatever the blocks
         """)
         w.lines("""
-        enum { CRS = CG * R * S, PQ = P * Q, MB = KG <= 128 ? KG : 64, MBLOCKS = (KG + MB - 1) / MB, NB = 64, NBLOCKS = (CRS + NB - 1) / NB };
+        enum { CRS = CG * R * S, PQ = P * Q, MB = KG <= 512 ? KG : 128, MBLOCKS = (KG + MB - 1) / MB, NB = 64, NBLOCKS = (CRS + NB - 1) / NB };
         static const cnnc_conv_geometry geometry = {CG, H, W, R, S, SH, SW, PT, PL, DH, DW, P, Q};
         """)
         w.line("#pragma omp parallel for collapse(2) schedule(static)")
@@ -332,16 +333,17 @@ enum ConvBackward {
         w.comment("""
         d in[CG x n*H*W] += flip(W)^T[CG x KG*R*S] * im2col_full(d out) per group, through the
         runtime's GEMM: the full convolution of d out (padding (R-1)*DH - PT, (S-1)*DW - PL) with
-        the transposed, flipped filters; one task per (group, block of input channels, block of
-        columns); each element is one FMA chain over KG*R*S
+        the transposed, flipped filters; one task per (group, block of up to 256 input channels,
+        block of columns): large blocks, since each task packs its block of each operand (columns
+        in multiples of 32, about 4 per batch); each element is one FMA chain over KG*R*S
         """)
         w.block("") { w in
             w.lines("""
-            enum { G = C / CG, HW = H * W, RS = R * S, MB = \(cg <= 128 ? cg : 64), MBLOCKS = (CG + MB - 1) / MB };
+            enum { G = C / CG, HW = H * W, RS = R * S, MB = \(cg <= 256 ? cg : 128), MBLOCKS = (CG + MB - 1) / MB };
             static const cnnc_conv_geometry full = {KG, P, Q, R, S, 1, 1, (R - 1) * DH - PT, (S - 1) * DW - PL, DH, DW, H, W};
             const int total = n * HW;
-            int nb = (total / 8 + 31) / 32 * 32;
-            nb = nb < 32 ? 32 : nb > 256 ? 256 : nb;
+            int nb = (total / 4 + 31) / 32 * 32;
+            nb = nb < 64 ? 64 : nb > 256 ? 256 : nb;
             const int nblocks = (total + nb - 1) / nb;
             """)
             w.line("#pragma omp parallel for collapse(2) schedule(static)")
