@@ -312,6 +312,33 @@ void cnnc_sgemm_conv_weight_grad(int m, int n, int k, const float *a, size_t a_s
                                  const cnnc_conv_geometry *g, const float *image, size_t image_stride,
                                  int row0, int col0, float *c, int ldc, int accumulate);
 
+/* A stride-1 convolution's input gradient over a batch as one matrix product, without a
+ * buffer. The input gradient is the "full" convolution of the output gradient with the
+ * filters transposed (channels <-> filters) and flipped (r -> R-1-r, s -> S-1-s): g describes
+ * it, with channels = KG, height, width = P, Q (the output gradient's), kernel, dilation and
+ * stride 1 of the forward convolution, pad_top = (R-1)*DH - PT, pad_left = (S-1)*DW - PL and
+ * out_h, out_w = H, W. weight is the forward weights [KG][ldw / (R*S)][R][S] from the first
+ * of the m input channels (weight + c0*R*S), ldw = CG*R*S. Then C[m x n] (+)= A * B with
+ * A[i][k*R*S + t] = weight[k*ldw + i*R*S + R*S-1 - t] and B the im2col of the output gradients
+ * (d_out, d_out_stride, col0 as image, image_stride, col0 of cnnc_sgemm_conv), and C[i][j] is
+ * d_in[(J / (H*W)) * d_in_stride + i * H*W + J % (H*W)] with J = col0 + j. */
+void cnnc_sgemm_conv_input_grad(int m, int n, const float *weight, int ldw, const cnnc_conv_geometry *g,
+                                const float *d_out, size_t d_out_stride, int col0, float *d_in, size_t d_in_stride,
+                                int accumulate);
+
+/* The floats of cnnc_conv_input_grad_col2im's column buffer (on the stack, beside the
+ * CNNC_SGEMM_STACK_BYTES of the product it calls). */
+#define CNNC_COL2IM_FLOATS 16384
+
+/* Any convolution's input gradient for one sample and group: d_in[m][H][W] += col2im(W^T *
+ * d_out), with W^T[c*R*S + t][k] = weight[k*ldw + c*R*S + t] (the group's forward weights from
+ * its first wanted channel, ldw = CG*R*S), d_out[kg][P][Q] and g the forward geometry (channels
+ * unused). Computed in blocks of channels and of output positions through a bounded column
+ * buffer; each element of d_in receives its taps block by block, (r, s) in order within a
+ * block, the blocks depending only on the shapes: results do not depend on the thread count. */
+void cnnc_conv_input_grad_col2im(int m, const float *weight, int ldw, int kg, const cnnc_conv_geometry *g,
+                                 const float *d_out, float *d_in);
+
 /* y[i] = sum_p A[i][p] * x[p] for i < m (a dense layer at batch 1): each row's sum in a fixed
  * order of 16 interleaved partial sums, vectorizable without reassociation. */
 void cnnc_sgemv(int m, int k, const float *a, int lda, const float *x, float *y);

@@ -53,12 +53,16 @@
 
 /* Where A lives: element (i, p) at data + i*ld + p, or data + p*ld + i with trans; without
  * trans, columns may come in segments (one per sample): with P = p + off, column p is
- * column P % seg of the block at data + (P / seg) * seg_stride. */
+ * column P % seg of the block at data + (P / seg) * seg_stride. With flip = R*S > 0, A is a
+ * convolution's weights [K][ld / (R*S)][R][S] seen as the filters of the "full" convolution
+ * that gives the input gradient: element (i, p) with p = k*R*S + t is
+ * data[k*ld + i*R*S + R*S-1 - t] (channel i, tap t of the flipped kernel). */
 typedef struct {
     const float *data;
     int ld, trans, seg;
     size_t seg_stride;
     int off;
+    int flip;
 } a_source;
 
 /* What B is: a stored matrix or images seen through im2col. */
@@ -98,6 +102,17 @@ static void pack_a(float *restrict ap, const a_source *a, int m, int i0, int mc,
             } else if (a->trans) {
                 const float *restrict col = a->data + (size_t)p0 * a->ld + i;
                 for (int p = 0; p < kc; p++) panel[p * MR + ii] = col[(size_t)p * a->ld];
+            } else if (a->flip) {
+                /* runs of one filter's taps at a time, read backwards */
+                const int rs = a->flip;
+                for (int p = 0; p < kc;) {
+                    const int q = p0 + p, tap = q % rs;
+                    int run = rs - tap;
+                    if (run > kc - p) run = kc - p;
+                    const float *restrict taps = a->data + (size_t)(q / rs) * a->ld + (size_t)i * rs + (rs - 1 - tap);
+                    for (int u = 0; u < run; u++) panel[(p + u) * MR + ii] = taps[-u];
+                    p += run;
+                }
             } else {
                 /* runs of one segment at a time */
                 for (int p = 0; p < kc;) {
@@ -346,7 +361,7 @@ static void gemm_driver(int m, int n, int k, const a_source *a, const b_source *
 
 void cnnc_sgemm(int m, int n, int k, const float *a, int lda, int trans_a, const float *b, int ldb,
                 int trans_b, float *c, int ldc, int accumulate) {
-    const a_source as = {a, lda, trans_a, INT_MAX, 0, 0};
+    const a_source as = {a, lda, trans_a, INT_MAX, 0, 0, 0};
     const b_source bs = {trans_b ? B_MATRIX_T : B_MATRIX, b, ldb, NULL, 0, 0, 0};
     const c_dest cd = {c, ldc, INT_MAX, 0, 0};
     gemm_driver(m, n, k, &as, &bs, &cd, accumulate);
@@ -356,7 +371,7 @@ void cnnc_sgemm_conv(int m, int n, const float *a, int lda, int trans_a, const c
                      const float *image, size_t image_stride, int col0, float *c, size_t c_stride,
                      int accumulate) {
     const int pq = g->out_h * g->out_w;
-    const a_source as = {a, lda, trans_a, INT_MAX, 0, 0};
+    const a_source as = {a, lda, trans_a, INT_MAX, 0, 0, 0};
     const b_source bs = {B_IM2COL, image, 0, g, image_stride, 0, col0};
     /* C's columns are the output positions col0.. of all samples: segments of P*Q */
     const c_dest cd = {c, pq, pq, c_stride, col0};
@@ -368,10 +383,81 @@ void cnnc_sgemm_conv_weight_grad(int m, int n, int k, const float *a, size_t a_s
                                  int row0, int col0, float *c, int ldc, int accumulate) {
     const int pq = g->out_h * g->out_w;
     /* A's columns are the output positions row0.. of all samples: segments of P*Q */
-    const a_source as = {a, pq, 0, pq, a_stride, row0};
+    const a_source as = {a, pq, 0, pq, a_stride, row0, 0};
     const b_source bs = {B_IM2COL_T, image, 0, g, image_stride, row0, col0};
     const c_dest cd = {c, ldc, INT_MAX, 0, 0};
     gemm_driver(m, n, k, &as, &bs, &cd, accumulate);
+}
+
+void cnnc_sgemm_conv_input_grad(int m, int n, const float *weight, int ldw, const cnnc_conv_geometry *g,
+                                const float *d_out, size_t d_out_stride, int col0, float *d_in, size_t d_in_stride,
+                                int accumulate) {
+    const int rs = g->kernel_h * g->kernel_w, hw = g->out_h * g->out_w;
+    const a_source as = {weight, ldw, 0, INT_MAX, 0, 0, rs};
+    const b_source bs = {B_IM2COL, d_out, 0, g, d_out_stride, 0, col0};
+    /* C's columns are the input positions col0.. of all samples: segments of H*W */
+    const c_dest cd = {d_in, hw, hw, d_in_stride, col0};
+    gemm_driver(m, n, g->channels * rs, &as, &bs, &cd, accumulate);
+}
+
+/* Adds columns [j0, j0 + count) (output positions of one sample) of the block's rows (c, r, s)
+ * of cols (row stride ld) into the input planes they came from, skipping the padding: for each
+ * row, one run of one output row p at a time. */
+static void col2im_add(float *restrict d_in, const float *restrict cols, int ld, int channels,
+                       const cnnc_conv_geometry *g, int j0, int count) {
+    const int rs = g->kernel_h * g->kernel_w;
+    for (int row = 0; row < channels * rs; row++) {
+        const int c = row / rs, r = (row % rs) / g->kernel_w, s = row % g->kernel_w;
+        float *restrict plane = d_in + (size_t)c * g->height * g->width;
+        const float *restrict src = cols + (size_t)row * ld;
+        int p = j0 / g->out_w, q = j0 % g->out_w;
+        for (int j = 0; j < count;) {
+            int run = g->out_w - q;
+            if (run > count - j) run = count - j;
+            const int h = p * g->stride_h - g->pad_top + r * g->dilation_h;
+            if (h >= 0 && h < g->height) {
+                /* the columns whose tap lies inside the row: u in [lo, hi) */
+                const int w0 = q * g->stride_w - g->pad_left + s * g->dilation_w;
+                int lo = 0, hi = run;
+                while (lo < hi && w0 + lo * g->stride_w < 0) lo++;
+                while (hi > lo && w0 + (hi - 1) * g->stride_w >= g->width) hi--;
+                float *restrict line = plane + (size_t)h * g->width;
+                const float *restrict v = src + j;
+                if (g->stride_w == 1)
+                    for (int u = lo; u < hi; u++) line[w0 + u] += v[u];
+                else
+                    for (int u = lo; u < hi; u++) line[w0 + u * g->stride_w] += v[u];
+            }
+            j += run;
+            q = 0;
+            p++;
+        }
+    }
+}
+
+void cnnc_conv_input_grad_col2im(int m, const float *weight, int ldw, int kg, const cnnc_conv_geometry *g,
+                                 const float *d_out, float *d_in) {
+    _Alignas(64) float cols[CNNC_COL2IM_FLOATS];
+    const int rs = g->kernel_h * g->kernel_w, pq = g->out_h * g->out_w;
+    if (m <= 0 || pq <= 0) return;
+    /* channels per block: enough for chunks of at least 256 columns where possible */
+    int cb = CNNC_COL2IM_FLOATS / (rs * 256);
+    if (cb < 1) cb = 1;
+    if (cb > m) cb = m;
+    int chunk = CNNC_COL2IM_FLOATS / (cb * rs);
+    if (chunk > pq) chunk = pq;
+    for (int c0 = 0; c0 < m; c0 += cb) {
+        const int mc = m - c0 < cb ? m - c0 : cb;
+        const a_source ablock = {weight + (size_t)c0 * rs, ldw, 1, INT_MAX, 0, 0, 0};
+        for (int j0 = 0; j0 < pq; j0 += chunk) {
+            const int nc = pq - j0 < chunk ? pq - j0 : chunk;
+            /* cols[mc*R*S x nc] = W^T * d_out[:, j0 .. j0+nc), then scattered */
+            const b_source bs = {B_MATRIX, d_out + j0, pq, NULL, 0, 0, 0};
+            const c_dest cd = {cols, nc, INT_MAX, 0, 0};
+            gemm_driver(mc * rs, nc, kg, &ablock, &bs, &cd, 0);
+            col2im_add(d_in + (size_t)c0 * g->height * g->width, cols, nc, mc, g, j0, nc);
+        }
+    }
 }
 
 void cnnc_sgemv(int m, int k, const float *a, int lda, const float *x, float *y) {

@@ -172,6 +172,56 @@ static void test_sgemm_conv(void) {
         cnnc_sgemm_reference(M, rows, cols, e_dense, cols, 0, col, cols, 1, dwant, rows, 1);
         if (!(worst_error(d, dwant, M, rows, rows) <= tolerance(cols)) && failures++ < 10)
             printf("weight gradient case %zu: error %g\n", t, worst_error(d, dwant, M, rows, rows));
+        /* input gradient of the output gradient e through the filters a: the reference in
+         * double, then the col2im path per sample and, for stride 1, the full convolution in
+         * column blocks of 1, 37 and the rest (bitwise equal to one block) */
+        const size_t hw = (size_t)g.height * g.width, x_stride = (size_t)g.channels * hw + 2;
+        double *xwant = calloc(N * x_stride, sizeof(double));
+        for (int b = 0; b < N; b++)
+            for (int r = 0; r < rows; r++) {
+                const int c = r / (g.kernel_h * g.kernel_w), kr = r / g.kernel_w % g.kernel_h, ks = r % g.kernel_w;
+                for (int j = 0; j < pq; j++) {
+                    const int h = j / g.out_w * g.stride_h - g.pad_top + kr * g.dilation_h;
+                    const int w = j % g.out_w * g.stride_w - g.pad_left + ks * g.dilation_w;
+                    if (h < 0 || h >= g.height || w < 0 || w >= g.width) continue;
+                    double sum = 0.0;
+                    for (int i = 0; i < M; i++) sum += (double)a[(size_t)i * rows + r] * e[b * c_stride + (size_t)i * pq + j];
+                    xwant[b * x_stride + (size_t)c * hw + (size_t)h * g.width + w] += sum;
+                }
+            }
+        float *xgot = calloc(N * x_stride, sizeof(float));
+        for (int b = 0; b < N; b++) cnnc_conv_input_grad_col2im(g.channels, a, rows, M, &g, e + b * c_stride, xgot + b * x_stride);
+        double xworst = 0.0;
+        for (size_t u = 0; u < N * x_stride; u++) {
+            const double err = fabs(xgot[u] - xwant[u]) / (1.0 + fabs(xwant[u]));
+            if (!(err <= xworst)) xworst = err;
+        }
+        if (!(xworst <= tolerance(M * 9)) && failures++ < 10) printf("input gradient (col2im) case %zu: error %g\n", t, xworst);
+        if (g.stride_h == 1 && g.stride_w == 1) {
+            cnnc_conv_geometry full = {M, g.out_h, g.out_w, g.kernel_h, g.kernel_w, 1, 1,
+                                       (g.kernel_h - 1) * g.dilation_h - g.pad_top, (g.kernel_w - 1) * g.dilation_w - g.pad_left,
+                                       g.dilation_h, g.dilation_w, g.height, g.width};
+            const int xcols = N * (int)hw, x1 = xcols < 38 ? xcols : 38;
+            float *whole = calloc(N * x_stride, sizeof(float)), *split = calloc(N * x_stride, sizeof(float));
+            cnnc_sgemm_conv_input_grad(g.channels, xcols, a, rows, &full, e, c_stride, 0, whole, x_stride, 1);
+            cnnc_sgemm_conv_input_grad(g.channels, 1, a, rows, &full, e, c_stride, 0, split, x_stride, 1);
+            cnnc_sgemm_conv_input_grad(g.channels, x1 - 1, a, rows, &full, e, c_stride, 1, split, x_stride, 1);
+            cnnc_sgemm_conv_input_grad(g.channels - 1, xcols - x1, a, rows, &full, e, c_stride, x1, split, x_stride, 1);
+            cnnc_sgemm_conv_input_grad(1, xcols - x1, a + (size_t)(g.channels - 1) * g.kernel_h * g.kernel_w, rows, &full,
+                                       e, c_stride, x1, split + (size_t)(g.channels - 1) * hw, x_stride, 1);
+            double fworst = 0.0;
+            for (size_t u = 0; u < N * x_stride; u++) {
+                const double err = fabs(whole[u] - xwant[u]) / (1.0 + fabs(xwant[u]));
+                if (!(err <= fworst)) fworst = err;
+            }
+            const int same = memcmp(whole, split, sizeof(float) * N * x_stride) == 0;
+            if ((!(fworst <= tolerance(M * 9)) || !same) && failures++ < 10)
+                printf("input gradient (full convolution) case %zu: error %g, bitwise %s\n", t, fworst, same ? "equal" : "different");
+            free(whole);
+            free(split);
+        }
+        free(xwant);
+        free(xgot);
         free(images);
         free(col);
         free(a);

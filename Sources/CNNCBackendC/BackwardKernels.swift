@@ -264,7 +264,7 @@ enum ConvBackward {
         """)
         if k.wantsParameter("weight") { weight(&w) }
         if a.bias && k.wantsParameter("bias") { bias(&w) }
-        if k.wantsInput() { input(&w) }
+        if k.wantsInput() { input(k, a, &w) }
     }
 
     /// The output columns [q0, q1) whose tap column q*SW - PL + s*DW lies in [0, W).
@@ -277,11 +277,12 @@ enum ConvBackward {
     static func weight(_ w: inout CWriter) {
         w.comment("""
         d weight[KG x CG*R*S] += d out[KG x n*P*Q] * im2col(in)^T per group, through the runtime's
-        GEMM; one task per (group, block of output channels, block of 64 weight columns); every
-        element sums samples and positions in order, whatever the blocks
+        GEMM; one task per (group, block of up to 512 output channels, block of 64 weight columns):
+        each packed block of im2col(in)^T serves all of a group's channels; every element sums
+        samples and positions in order, whatever the blocks
         """)
         w.lines("""
-        enum { CRS = CG * R * S, PQ = P * Q, MB = KG <= 128 ? KG : 64, MBLOCKS = (KG + MB - 1) / MB, NB = 64, NBLOCKS = (CRS + NB - 1) / NB };
+        enum { CRS = CG * R * S, PQ = P * Q, MB = KG <= 512 ? KG : 128, MBLOCKS = (KG + MB - 1) / MB, NB = 64, NBLOCKS = (CRS + NB - 1) / NB };
         static const cnnc_conv_geometry geometry = {CG, H, W, R, S, SH, SW, PT, PL, DH, DW, P, Q};
         """)
         w.line("#pragma omp parallel for collapse(2) schedule(static)")
@@ -308,7 +309,74 @@ enum ConvBackward {
         }
     }
 
-    static func input(_ w: inout CWriter) {
+    /// Whether the input gradient runs on the runtime's GEMM (the forward's rule: groups wide
+    /// enough to reuse anything; depthwise ones stay direct).
+    static func inputUsesGemm(_ k: BackwardContext, _ a: ConvAttributes) -> Bool {
+        let cg = k.x.c / a.groups, kg = a.filters / a.groups
+        return a.groups == 1 || (kg * a.kernel.h * a.kernel.w >= 32 && cg >= 8)
+    }
+
+    static func input(_ k: BackwardContext, _ a: ConvAttributes, _ w: inout CWriter) {
+        if !inputUsesGemm(k, a) {
+            inputDirect(&w)
+        } else if a.stride.h == 1 && a.stride.w == 1 {
+            inputFullConvolution(k, a, &w)
+        } else {
+            inputColumns(&w)
+        }
+    }
+
+    /// Stride 1: d in is the "full" convolution of d out with the filters transposed and
+    /// flipped, one product per group over the batch like the forward's, no buffer.
+    static func inputFullConvolution(_ k: BackwardContext, _ a: ConvAttributes, _ w: inout CWriter) {
+        let cg = k.x.c / a.groups
+        w.comment("""
+        d in[CG x n*H*W] += flip(W)^T[CG x KG*R*S] * im2col_full(d out) per group, through the
+        runtime's GEMM: the full convolution of d out (padding (R-1)*DH - PT, (S-1)*DW - PL) with
+        the transposed, flipped filters; one task per (group, block of up to 256 input channels,
+        block of columns): large blocks, since each task packs its block of each operand (columns
+        in multiples of 32, about 4 per batch); each element is one FMA chain over KG*R*S
+        """)
+        w.block("") { w in
+            w.lines("""
+            enum { G = C / CG, HW = H * W, RS = R * S, MB = \(cg <= 256 ? cg : 128), MBLOCKS = (CG + MB - 1) / MB };
+            static const cnnc_conv_geometry full = {KG, P, Q, R, S, 1, 1, (R - 1) * DH - PT, (S - 1) * DW - PL, DH, DW, H, W};
+            const int total = n * HW;
+            int nb = (total / 4 + 31) / 32 * 32;
+            nb = nb < 64 ? 64 : nb > 256 ? 256 : nb;
+            const int nblocks = (total + nb - 1) / nb;
+            """)
+            w.line("#pragma omp parallel for collapse(2) schedule(static)")
+            w.block("for (int t = 0; t < G * MBLOCKS; t++)") { w in
+                w.block("for (int jb = 0; jb < nblocks; jb++)") { w in
+                    w.line("const int g = t / MBLOCKS, c0 = (t % MBLOCKS) * MB, mb = CG - c0 < MB ? CG - c0 : MB;")
+                    w.line("const int j0 = jb * nb, nn = total - j0 < nb ? total - j0 : nb;")
+                    w.line("cnnc_sgemm_conv_input_grad(mb, nn, weight + ((size_t)g * KG * CG + c0) * RS, CG * RS, &full, d_out + (size_t)g * KG * P * Q, (size_t)K * P * Q, j0, d_in + (size_t)(g * CG + c0) * HW, (size_t)C * HW, 1);")
+                }
+            }
+        }
+    }
+
+    /// Any stride: per sample and group, W^T * d out through a bounded column buffer, added
+    /// into d in by col2im (in the runtime).
+    static func inputColumns(_ w: inout CWriter) {
+        w.comment("""
+        d in[CG x H*W] += col2im(W^T[CG*R*S x KG] * d out[KG x P*Q]) per sample and group, in
+        the runtime (GEMM into a bounded buffer, then the scatter); one task per (sample, group)
+        """)
+        w.block("") { w in
+            w.line("static const cnnc_conv_geometry forward = {CG, H, W, R, S, SH, SW, PT, PL, DH, DW, P, Q};")
+            w.line("#pragma omp parallel for collapse(2) schedule(static)")
+            w.block("for (int b = 0; b < n; b++)") { w in
+                w.block("for (int g = 0; g < C / CG; g++)") { w in
+                    w.line("cnnc_conv_input_grad_col2im(CG, weight + (size_t)g * KG * CG * R * S, CG * R * S, KG, &forward, d_out + ((size_t)b * K + (size_t)g * KG) * (P * Q), d_in + ((size_t)b * C + (size_t)g * CG) * (H * W));")
+                }
+            }
+        }
+    }
+
+    /// Depthwise and narrow groups: a direct scatter.
+    static func inputDirect(_ w: inout CWriter) {
         w.comment("""
         d in: one task per (sample, input channel) plane; every tap of every output channel of
         the group scatters into that plane only

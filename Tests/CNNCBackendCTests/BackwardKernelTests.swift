@@ -64,6 +64,13 @@ let gradientCases: [GradientCase] = {
         filters: 2, kernel: Pair(3), stride: Pair(2), padding: Padding(2, 2), dilation: Pair(3))), [Shape([2, 9, 9])])
     add("conv", "conv_first_layer", .conv(ConvAttributes(filters: 3, kernel: Pair(3), stride: Pair(2))),
         [Shape([2, 7, 7])], needs: [false])
+    // Wide groups take the GEMM paths: the full convolution (stride 1) and col2im (stride 2).
+    add("conv", "conv_grouped_full", .conv(ConvAttributes(
+        filters: 16, kernel: Pair(3), padding: Padding(top: 2, left: 1, bottom: 1, right: 2), dilation: Pair(2, 1),
+        groups: 2)), [Shape([16, 7, 6])], batch: 3)
+    add("conv", "conv_grouped_col2im", .conv(ConvAttributes(
+        filters: 8, kernel: Pair(3, 4), stride: Pair(2, 3), padding: Padding(1, 1), groups: 2, bias: false)),
+        [Shape([16, 9, 10])], batch: 3)
     add("conv", "conv_frozen", .conv(ConvAttributes(filters: 3, kernel: Pair(2, 3), padding: Padding(0, 1))),
         [Shape([2, 5, 5])], frozen: true)
     // Dense: flattened feature maps, vectors, no bias, frozen.
