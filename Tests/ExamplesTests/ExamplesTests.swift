@@ -16,6 +16,10 @@ final class ExamplesTests: XCTestCase {
         try checkExample("lenet/model.net", parameters: 61_706, interpretedOutput: [1, 10])
     }
 
+    func testLeNetWithBatchNorm() throws {
+        try checkExample("lenet/lenet_bn.net", parameters: 117_242, interpretedOutput: [1, 10])
+    }
+
     func testAlexNetSmall() throws {
         try checkExample("alexnet_small/model.net", parameters: 1_790_154, interpretedOutput: [1, 10])
     }
