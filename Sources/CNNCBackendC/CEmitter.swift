@@ -140,7 +140,9 @@ public enum CEmitter {
             }
         }
 
-        /// Floats between consecutive samples of a value (its size unless it is a concat slice).
+        /// Floats between consecutive samples of a value: a concat slice's buffer's per-sample
+        /// size, else the value's own; 0 for a network input or a view of one (dense, the
+        /// caller's pointer), as `KernelContext` reads 0.
         func sampleStride(_ name: String) -> Int { arena.place[name]?.stride ?? 0 }
     }
 
@@ -355,7 +357,7 @@ public enum CEmitter {
             for (i, name) in graph.outputs.enumerated() {
                 let count = graph.node(named: name)!.shape.count
                 let stride = layout.sampleStride(name)
-                if stride == count || stride == 0 {  // 0: a network input (or a view of one), dense
+                if stride == count || stride == 0 {
                     w.line("memcpy(outputs[\(i)], \(pointer(name, layout)), sizeof(float) * (size_t)n * \(count));")
                 } else {
                     w.line("for (int b = 0; b < n; b++) memcpy(outputs[\(i)] + (size_t)b * \(count), \(pointer(name, layout)) + (size_t)b * \(stride), sizeof(float) * \(count));")

@@ -44,10 +44,9 @@ enum InspectionEmitter {
                     u[4] = top; u[5] = left
                 }
                 rf[node.name] = u
-            case .globalAvgPool, .globalMaxPool, .dense: rf[node.name] = whole
+            case .globalAvgPool, .globalMaxPool, .dense, .flatten: rf[node.name] = whole
             case .activation, .prelu, .dropout, .lrn, .batchNorm, .softmax, .logSoftmax:
                 rf[node.name] = ins.first
-            case .flatten: rf[node.name] = whole
             }
             if node.shape.rank != 3 { rf[node.name] = [0, 0, 0, 0, 0, 0] }
         }
@@ -90,7 +89,7 @@ enum InspectionEmitter {
     /// `grad` and `weight` give the C expressions of a value, its gradient buffer and a
     /// parameter, as the training emitter lays them out.
     static func source(_ spec: TrainingSpec, _ o: COptions, plan: GradientPlan, zeroAt: [Int: [String]], act: (String) -> String,
-                       grad: (String) -> String, weight: (String) -> String, _ w: inout CWriter) {
+                       grad: (String) -> String, weight: (String) -> String, zero: (String) -> String, _ w: inout CWriter) {
         let p = o.prefix, P = CEmitter.macroName(p)
         let tg = spec.graph
         let index = tg.indexByName()
@@ -137,21 +136,10 @@ enum InspectionEmitter {
         }
         w.line()
 
-        let inputParams = tg.inputs.map { "const float *\($0.name)" }.joined(separator: ", ")
-        let inputArray = "const float *const inputs[\(max(tg.inputs.count, 1))] = {\(tg.inputs.map(\.name).joined(separator: ", "))};"
-        func checks(_ w: inout CWriter, _ pointers: String, _ what: String) {
-            w.line("if (!ctx || !t || !ctx->weights || !t->arena || !t->state || \(pointers)) {")
-            w.line("    if (ctx) cnnc_error_set(&ctx->error, CNNC_ERR_ARGUMENT, \"null context, trainer or \(what)\");")
-            w.line("    return CNNC_ERR_ARGUMENT;")
-            w.line("}")
-            w.line("if (n < 1 || n > \(P)_MAX_BATCH) {")
-            w.line("    cnnc_error_set(&ctx->error, CNNC_ERR_BATCH, \"batch %d is outside 1..%d (\(P)_MAX_BATCH)\", n, \(P)_MAX_BATCH);")
-            w.line("    return CNNC_ERR_BATCH;")
-            w.line("}")
-        }
+        let inputParams = TrainingEmitter.inputParameters(tg), inputArray = TrainingEmitter.inputPointers(tg)
 
         w.block("cnnc_status \(p)_forward_tap(\(p)_context *ctx, \(p)_trainer *t, \(inputParams), int n, int layer, float *out)") { w in
-            checks(&w, (tg.inputs.map { "!\($0.name)" } + ["!out"]).joined(separator: " || "), "input or output")
+            TrainingEmitter.entryChecks(P, nulls: tg.inputs.map(\.name) + ["out"], what: "input or output", &w)
             w.block("if (layer < 0 || layer >= \(P)_NUM_LAYERS)") { w in
                 w.line("cnnc_error_set(&ctx->error, CNNC_ERR_ARGUMENT, \"layer %d is outside 0..%d (\(P)_NUM_LAYERS layers)\", layer, \(P)_NUM_LAYERS - 1);")
                 w.line("return CNNC_ERR_ARGUMENT;")
@@ -171,7 +159,7 @@ enum InspectionEmitter {
         let classes = tg.nodes[index[logits]!].shape.count
         let first = tg.inputs[0]
         w.block("cnnc_status \(p)_input_grad(\(p)_context *ctx, \(p)_trainer *t, \(inputParams), int n, const float *weights, float *scores, float *grad)") { w in
-            checks(&w, (tg.inputs.map { "!\($0.name)" } + ["!weights", "!grad"]).joined(separator: " || "), "input, weights or gradient")
+            TrainingEmitter.entryChecks(P, nulls: tg.inputs.map(\.name) + ["weights", "grad"], what: "input, weights or gradient", &w)
             w.line(inputArray)
             w.line("train_forward(ctx, t, inputs, n, 0, \(P)_NUM_LAYERS);")
             w.line("if (scores) memcpy(scores, \(act(logits)), sizeof(float) * (size_t)n * \(classes));")
@@ -182,16 +170,12 @@ enum InspectionEmitter {
                 return
             }
             w.comment("seed the scores' gradient with the weights; every other gradient is zeroed just before its last reader's backward")
-            for name in zeroAt[tg.nodes.count] ?? [] where plan.inputPath.contains(name) && name != logits {
-                w.line("memset(\(grad(name)), 0, sizeof(float) * (size_t)n * \(tg.nodes[index[name]!].shape.count));")
-            }
+            for name in zeroAt[tg.nodes.count] ?? [] where plan.inputPath.contains(name) && name != logits { w.line(zero(name)) }
             w.line("memcpy(\(grad(logits)), weights, sizeof(float) * (size_t)n * \(classes));")
             w.comment("backward in reverse graph order, inference semantics")
             let runs = Set(plan.inputBackwardOrder)
             for i in tg.nodes.indices.reversed() {
-                for name in zeroAt[i] ?? [] where plan.inputPath.contains(name) {
-                    w.line("memset(\(grad(name)), 0, sizeof(float) * (size_t)n * \(tg.nodes[index[name]!].shape.count));")
-                }
+                for name in zeroAt[i] ?? [] where plan.inputPath.contains(name) { w.line(zero(name)) }
                 let node = tg.nodes[i], name = node.name
                 guard runs.contains(name) else { continue }
                 let params = tg.parameters().filter { $0.node == node.name }
@@ -224,14 +208,7 @@ enum InspectionEmitter {
                 case .conv, .dense, .activation, .prelu, .add, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn,
                      .concat, .softmax, .logSoftmax:
                     guard let k = kernels[name] else { continue }
-                    var args: [String] = []
-                    for (input, wanted) in zip(node.inputs, k.inputNeedsGrad) where wanted { args.append(grad(input)) }
-                    args.append(grad(node.name))
-                    args.append(act(node.name))
-                    args += node.inputs.map(act)
-                    args += params.map { weight($0.name) }
-                    args.append("n")
-                    w.line("\(k.function)(\(args.joined(separator: ", ")));")
+                    w.line(TrainingEmitter.backwardCall(k, grad: grad, act: act, weight: weight, parameterGradient: { _ in "" }, extra: []))
                 }
             }
             w.line("memcpy(grad, \(grad(first.name)), sizeof(float) * (size_t)n * \(first.shape.count));")

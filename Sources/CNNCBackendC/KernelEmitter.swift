@@ -230,11 +230,11 @@ public enum ConvKernel {
         w.block("for (int b = 0; b < n; b++)") { w in
             w.block("for (int k = 0; k < K; k++)") { w in
                 w.line("const int g = k / KG;")
-                w.line("float *restrict o = out + (size_t)b * \(k.outStride) + (size_t)k * (P * Q);")
+                w.line("float *restrict o = out + (size_t)b * OS + (size_t)k * (P * Q);")
                 w.line("const float init = \(k.hasBias ? "bias[k]" : "0.0f");")
                 w.line("for (int i = 0; i < P * Q; i++) o[i] = init;")
                 w.block("for (int c = 0; c < CG; c++)") { w in
-                    w.line("const float *restrict xc = in + (size_t)b * \(k.inStride(0)) + ((size_t)g * CG + c) * (H * W);")
+                    w.line("const float *restrict xc = in + (size_t)b * IS + ((size_t)g * CG + c) * (H * W);")
                     w.line("const float *restrict wk = weight + ((size_t)k * CG + c) * (R * S);")
                     w.block("for (int r = 0; r < R; r++)") { w in
                         w.block("for (int s = 0; s < S; s++)") { w in
@@ -253,7 +253,7 @@ public enum ConvKernel {
                         }
                     }
                 }
-                Epilogues.plane(a.epilogue, output: "o", count: "P * Q", residual: a.epilogue.residual ? "residual + (size_t)b * \(k.inStride(1)) + (size_t)k * (P * Q)" : "",
+                Epilogues.plane(a.epilogue, output: "o", count: "P * Q", residual: a.epilogue.residual ? "residual + (size_t)b * RS + (size_t)k * (P * Q)" : "",
                                 channel: "k", &w)
             }
         }

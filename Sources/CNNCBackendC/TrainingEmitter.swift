@@ -242,6 +242,7 @@ enum TrainingEmitter {
             }
         }
         // Backward kernels.
+        var backward: [String: BackwardContext] = [:]
         for name in plan.backwardOrder {
             let node = tg.nodes[index[name]!]
             if case .flatten = node.op { continue }
@@ -252,6 +253,7 @@ enum TrainingEmitter {
                 inputNeedsGrad: node.inputs.map { plan.needsGrad.contains($0) }, parameters: params,
                 parameterNeedsGrad: params.map { $0.trainable && !spec.frozen.contains($0.node) })
             BackwardKernels.emit(k, into: &w)
+            backward[name] = k
         }
 
         func act(_ name: String) -> String {
@@ -338,18 +340,8 @@ enum TrainingEmitter {
         }
         w.line()
 
-        let inputParams = tg.inputs.map { "const float *\($0.name)" }.joined(separator: ", ")
-        let inputArray = "const float *const inputs[\(max(tg.inputs.count, 1))] = {\(tg.inputs.map(\.name).joined(separator: ", "))};"
-        func checks(_ w: inout CWriter) {
-            w.line("if (!ctx || !t || !ctx->weights || !t->arena || !t->state || !labels) {")
-            w.line("    if (ctx) cnnc_error_set(&ctx->error, CNNC_ERR_ARGUMENT, \"null context, trainer or labels\");")
-            w.line("    return CNNC_ERR_ARGUMENT;")
-            w.line("}")
-            w.line("if (n < 1 || n > \(P)_MAX_BATCH) {")
-            w.line("    cnnc_error_set(&ctx->error, CNNC_ERR_BATCH, \"batch %d is outside 1..%d (\(P)_MAX_BATCH)\", n, \(P)_MAX_BATCH);")
-            w.line("    return CNNC_ERR_BATCH;")
-            w.line("}")
-        }
+        let inputParams = inputParameters(tg), inputArray = inputPointers(tg)
+        func checks(_ w: inout CWriter) { entryChecks(P, nulls: ["labels"], what: "labels", &w) }
 
         // Train step.
         w.block("cnnc_status \(p)_train_step(\(p)_context *ctx, \(p)_trainer *t, \(inputParams), const int32_t *labels, int n, const \(p)_sgd *sgd, float *loss, int *correct)") { w in
@@ -381,20 +373,11 @@ enum TrainingEmitter {
                 let node = tg.nodes[i]
                 guard runs.contains(node.name) else { continue }
                 if case .flatten = node.op { continue }
-                let params = tg.parameters().filter { $0.node == node.name }
-                var args: [String] = []
-                for input in node.inputs where plan.needsGrad.contains(input) { args.append(grad(input)) }
-                for param in params where param.trainable && !spec.frozen.contains(param.node) {
-                    args.append("t->state + \(layout.parameterGradient[param.name]!)")
-                }
-                args.append(grad(node.name))
-                args.append(act(node.name))
-                args += node.inputs.map(act)
-                args += params.map { weight($0.name) }
-                if case .batchNorm = node.op { args.append("t->state + \(layout.saved[node.name]!)") }
-                if case .dropout = node.op { args += ["t->seed", "t->step"] }
-                args.append("n")
-                w.line("train_node_\(node.name)_backward(\(args.joined(separator: ", ")));")
+                var extra: [String] = []
+                if case .batchNorm = node.op { extra.append("t->state + \(layout.saved[node.name]!)") }
+                if case .dropout = node.op { extra += ["t->seed", "t->step"] }
+                w.line(backwardCall(backward[node.name]!, grad: grad, act: act, weight: weight,
+                                    parameterGradient: { "t->state + \(layout.parameterGradient[$0]!)" }, extra: extra))
             }
             w.comment("SGD with momentum on every trainable, unfrozen parameter")
             w.line("const float lr = sgd->learning_rate, mu = sgd->momentum, wd = sgd->weight_decay;")
@@ -425,7 +408,7 @@ enum TrainingEmitter {
         }
         w.line()
 
-        InspectionEmitter.source(spec, o, plan: plan, zeroAt: layout.zeroAt, act: act, grad: grad, weight: weight, &w)
+        InspectionEmitter.source(spec, o, plan: plan, zeroAt: layout.zeroAt, act: act, grad: grad, weight: weight, zero: zero, &w)
 
         // Trainer set-up and accessors.
         w.comment("trainable, unfrozen parameters: name, gradient offset, momentum offset, count (floats in the state region)")
@@ -480,6 +463,41 @@ enum TrainingEmitter {
         }
         w.line()
         emitCheckpoints(p, P, &w)
+    }
+
+    /// `const float *a, const float *b`: the graph's inputs as entry-point parameters.
+    static func inputParameters(_ graph: Graph) -> String {
+        graph.inputs.map { "const float *\($0.name)" }.joined(separator: ", ")
+    }
+
+    /// `const float *const inputs[N] = {a, b};`, what `train_forward` takes.
+    static func inputPointers(_ graph: Graph) -> String {
+        "const float *const inputs[\(max(graph.inputs.count, 1))] = {\(graph.inputs.map(\.name).joined(separator: ", "))};"
+    }
+
+    /// The checks every trainer entry point starts with: context, trainer and the pointers named
+    /// in `nulls` present (else CNNC_ERR_ARGUMENT naming `what`), 1 <= n <= MAX_BATCH.
+    static func entryChecks(_ P: String, nulls: [String], what: String, _ w: inout CWriter) {
+        w.line("if (!ctx || !t || !ctx->weights || !t->arena || !t->state || \(nulls.map { "!" + $0 }.joined(separator: " || "))) {")
+        w.line("    if (ctx) cnnc_error_set(&ctx->error, CNNC_ERR_ARGUMENT, \"null context, trainer or \(what)\");")
+        w.line("    return CNNC_ERR_ARGUMENT;")
+        w.line("}")
+        w.line("if (n < 1 || n > \(P)_MAX_BATCH) {")
+        w.line("    cnnc_error_set(&ctx->error, CNNC_ERR_BATCH, \"batch %d is outside 1..%d (\(P)_MAX_BATCH)\", n, \(P)_MAX_BATCH);")
+        w.line("    return CNNC_ERR_BATCH;")
+        w.line("}")
+    }
+
+    /// A call of backward kernel `k` with its arguments in `BackwardKernels.arguments` order:
+    /// the wanted input and parameter gradients, d out, out, the inputs, the parameters, the
+    /// op's `extra` (batch norm's saved statistics, dropout's seed and step), n.
+    static func backwardCall(_ k: BackwardContext, grad: (String) -> String, act: (String) -> String,
+                             weight: (String) -> String, parameterGradient: (String) -> String, extra: [String]) -> String {
+        var args: [String] = []
+        for (input, wanted) in zip(k.node.inputs, k.inputNeedsGrad) where wanted { args.append(grad(input)) }
+        for (param, wanted) in zip(k.parameters, k.parameterNeedsGrad) where wanted { args.append(parameterGradient(param.name)) }
+        args += [grad(k.node.name), act(k.node.name)] + k.node.inputs.map(act) + k.parameters.map { weight($0.name) } + extra + ["n"]
+        return "\(k.function)(\(args.joined(separator: ", ")));"
     }
 
     static func emitCheckpoints(_ p: String, _ P: String, _ w: inout CWriter) {

@@ -80,6 +80,7 @@ enum WinogradKernel {
         w.lines("""
         enum { C = \(x.c), H = \(x.h), W = \(x.w), K = \(y.c), P = \(y.h), Q = \(y.w), PT = \(a.padding.top), PL = \(a.padding.left) };
         enum { M = \(m), A = \(alpha), TH = (P + M - 1) / M, TW = (Q + M - 1) / M, TILES = TH * TW, TB = \(tb) };
+        \(k.strideEnum(residual: a.epilogue.residual))
         """)
         w.comment("weight is U = G g G^T laid out [A*A][C][K]; one task per block of TB tiles of the batch")
         w.line("const int total = n * TILES;")
@@ -92,23 +93,7 @@ enum WinogradKernel {
                 w.line("const int b = (t0 + u) / TILES, t = (t0 + u) % TILES;")
                 w.line("const int h0 = (t / TW) * M - PT, w0 = (t % TW) * M - PL;")
                 w.block("for (int c = 0; c < C; c++)") { w in
-                    w.line("const float *restrict xc = in + (size_t)b * \(k.inStride(0)) + (size_t)c * (H * W);")
-                    w.line("float d[A][A], r[A][A];")
-                    w.line("for (int i = 0; i < A; i++)")
-                    w.line("    for (int j = 0; j < A; j++) {")
-                    w.line("        const int h = h0 + i, v = w0 + j;")
-                    w.line("        d[i][j] = h >= 0 && h < H && v >= 0 && v < W ? xc[h * W + v] : 0.0f;")
-                    w.line("    }")
-                    w.block("for (int j = 0; j < A; j++)") { w in
-                        for i in 0..<alpha {
-                            w.line("r[\(i)][j] = \(combination(t.bt[i]) { "d[\($0)][j]" });")
-                        }
-                    }
-                    w.block("for (int i = 0; i < A; i++)") { w in
-                        for j in 0..<alpha {
-                            w.line("V[i * A + \(j)][u][c] = \(combination(t.bt[j]) { "r[i][\($0)]" });")
-                        }
-                    }
+                    inputTransform(t, alpha: alpha, store: { "V[i * A + \($0)][u][c]" }, &w)
                 }
             }
             w.comment("Mt[e] = V[e] * U[e]: per output one FMA chain over the channels in order")
@@ -117,27 +102,7 @@ enum WinogradKernel {
             w.block("for (int u = 0; u < nt; u++)") { w in
                 w.line("const int b = (t0 + u) / TILES, t = (t0 + u) % TILES;")
                 w.block("for (int k = 0; k < K; k++)") { w in
-                    w.line("float r[M][A];")
-                    w.block("for (int j = 0; j < A; j++)") { w in
-                        for i in 0..<m {
-                            w.line("r[\(i)][j] = \(combination(t.at[i]) { "Mt[\($0) * A + j][u][k]" });")
-                        }
-                    }
-                    let e = a.epilogue
-                    if let p = e.prelu { w.line("const float a = slope[\(p.shared ? "0" : "k")];") }
-                    w.block("for (int i = 0; i < M; i++)") { w in
-                        w.line("const int p = (t / TW) * M + i;")
-                        w.line("if (p >= P) break;")
-                        for j in 0..<m {
-                            w.block("if ((t % TW) * M + \(j) < Q)") { w in
-                                w.line("const size_t at = (size_t)k * (P * Q) + (size_t)p * Q + (t % TW) * M + \(j);")
-                                var value = combination(t.at[j]) { "r[i][\($0)]" }
-                                if k.hasBias { value = "\(value) + bias[k]" }
-                                w.line("\(e.residual ? "const float v = \(value) + residual[(size_t)b * \(k.inStride(1)) + at];" : "const float v = \(value);")")
-                                w.line("out[(size_t)b * \(k.outStride) + at] = \(Epilogues.value(e, "v"));")
-                            }
-                        }
-                    }
+                    outputTransform(k, a, t, tile: m, product: { "Mt[\($0) * A + j][u][k]" }, &w)
                 }
             }
         }
@@ -163,23 +128,7 @@ enum WinogradKernel {
                 w.line("float V[A * A][C];")
                 w.comment("input transform V = B^T d B, per channel")
                 w.block("for (int c = 0; c < C; c++)") { w in
-                    w.line("const float *restrict xc = in + (size_t)b * \(k.inStride(0)) + (size_t)c * (H * W);")
-                    w.line("float d[A][A], r[A][A];")
-                    w.line("for (int i = 0; i < A; i++)")
-                    w.line("    for (int j = 0; j < A; j++) {")
-                    w.line("        const int h = h0 + i, v = w0 + j;")
-                    w.line("        d[i][j] = h >= 0 && h < H && v >= 0 && v < W ? xc[h * W + v] : 0.0f;")
-                    w.line("    }")
-                    w.block("for (int j = 0; j < A; j++)") { w in
-                        for i in 0..<alpha {
-                            w.line("r[\(i)][j] = \(combination(t.bt[i]) { "d[\($0)][j]" });")
-                        }
-                    }
-                    w.block("for (int i = 0; i < A; i++)") { w in
-                        for j in 0..<alpha {
-                            w.line("V[i * A + \(j)][c] = \(combination(t.bt[j]) { "r[i][\($0)]" });")
-                        }
-                    }
+                    inputTransform(t, alpha: alpha, store: { "V[i * A + \($0)][c]" }, &w)
                 }
                 w.comment("M[e][k] = sum_c U[e][c][k] * V[e][c]: axpy over the output channels, c in a fixed order")
                 w.line("float mm[A * A][K];")
@@ -194,27 +143,52 @@ enum WinogradKernel {
                 }
                 w.comment("per output channel: Y = A^T M A, plus bias and epilogue")
                 w.block("for (int k = 0; k < K; k++)") { w in
-                    w.line("float r[M][A];")
-                    w.block("for (int j = 0; j < A; j++)") { w in
-                        for i in 0..<m {
-                            w.line("r[\(i)][j] = \(combination(t.at[i]) { "mm[\($0) * A + j][k]" });")
-                        }
-                    }
-                    let e = a.epilogue
-                    if let p = e.prelu { w.line("const float a = slope[\(p.shared ? "0" : "k")];") }
-                    w.block("for (int i = 0; i < M; i++)") { w in
-                        w.line("const int p = (t / TW) * M + i;")
-                        w.line("if (p >= P) break;")
-                        for j in 0..<m {
-                            w.block("if ((t % TW) * M + \(j) < Q)") { w in
-                                w.line("const size_t at = (size_t)k * (P * Q) + (size_t)p * Q + (t % TW) * M + \(j);")
-                                var value = combination(t.at[j]) { "r[i][\($0)]" }
-                                if k.hasBias { value = "\(value) + bias[k]" }
-                                w.line("\(e.residual ? "const float v = \(value) + residual[(size_t)b * \(k.inStride(1)) + at];" : "const float v = \(value);")")
-                                w.line("out[(size_t)b * \(k.outStride) + at] = \(Epilogues.value(e, "v"));")
-                            }
-                        }
-                    }
+                    outputTransform(k, a, t, tile: m, product: { "mm[\($0) * A + j][k]" }, &w)
+                }
+            }
+        }
+    }
+
+    /// Inside a loop over the channels `c` of sample `b`, with the tile's top-left input pixel
+    /// (`h0`, `w0`): V = B^T d B of channel c, row i stored to `store(j)` (an expression in `i`).
+    /// Pixels outside the image read as zeros.
+    static func inputTransform(_ t: Matrices, alpha: Int, store: (Int) -> String, _ w: inout CWriter) {
+        w.line("const float *restrict xc = in + (size_t)b * IS + (size_t)c * (H * W);")
+        w.line("float d[A][A], r[A][A];")
+        w.line("for (int i = 0; i < A; i++)")
+        w.line("    for (int j = 0; j < A; j++) {")
+        w.line("        const int h = h0 + i, v = w0 + j;")
+        w.line("        d[i][j] = h >= 0 && h < H && v >= 0 && v < W ? xc[h * W + v] : 0.0f;")
+        w.line("    }")
+        w.block("for (int j = 0; j < A; j++)") { w in
+            for i in 0..<alpha { w.line("r[\(i)][j] = \(combination(t.bt[i]) { "d[\($0)][j]" });") }
+        }
+        w.block("for (int i = 0; i < A; i++)") { w in
+            for j in 0..<alpha { w.line("\(store(j)) = \(combination(t.bt[j]) { "r[i][\($0)]" });") }
+        }
+    }
+
+    /// Inside a loop over the output channels `k` of tile `t` of sample `b`: Y = A^T M A, with
+    /// M's entry at row l of column j read by `product(l)` (an expression in `j`), plus bias,
+    /// residual and activation, written to the outputs of the tile that exist.
+    static func outputTransform(_ k: KernelContext, _ a: ConvAttributes, _ t: Matrices, tile m: Int,
+                                product: (Int) -> String, _ w: inout CWriter) {
+        w.line("float r[M][A];")
+        w.block("for (int j = 0; j < A; j++)") { w in
+            for i in 0..<m { w.line("r[\(i)][j] = \(combination(t.at[i], product));") }
+        }
+        let e = a.epilogue
+        if let p = e.prelu { w.line("const float a = slope[\(p.shared ? "0" : "k")];") }
+        w.block("for (int i = 0; i < M; i++)") { w in
+            w.line("const int p = (t / TW) * M + i;")
+            w.line("if (p >= P) break;")
+            for j in 0..<m {
+                w.block("if ((t % TW) * M + \(j) < Q)") { w in
+                    w.line("const size_t at = (size_t)k * (P * Q) + (size_t)p * Q + (t % TW) * M + \(j);")
+                    var value = combination(t.at[j]) { "r[i][\($0)]" }
+                    if k.hasBias { value = "\(value) + bias[k]" }
+                    w.line(e.residual ? "const float v = \(value) + residual[(size_t)b * RS + at];" : "const float v = \(value);")
+                    w.line("out[(size_t)b * OS + at] = \(Epilogues.value(e, "v"));")
                 }
             }
         }

@@ -126,10 +126,12 @@ public enum Checker {
         return (report, passed)
     }
 
-    /// One output's comparison line: worst error, where, both values, verdict.
-    public static func compare(name: String, actual: FloatArray, expected: Tensor, tolerance: Tolerance) -> (text: String, passed: Bool) {
+    /// One output's comparison line (worst error, where, both values, verdict), the verdict,
+    /// and the largest absolute error (infinite for a shape mismatch or a NaN).
+    public static func compare(name: String, actual: FloatArray, expected: Tensor,
+                               tolerance: Tolerance) -> (text: String, passed: Bool, maxAbs: Double) {
         guard actual.shape == expected.shape else {
-            return ("\(name): shape \(actual.shape) from C, \(expected.shape) from the interpreter FAIL", false)
+            return ("\(name): shape \(actual.shape) from C, \(expected.shape) from the interpreter FAIL", false, .infinity)
         }
         let scale = max(1, expected.data.map { abs($0) }.max() ?? 0)
         var maxAbs = 0.0, maxRel = 0.0, worst = 0, worstExcess = -Double.infinity, ok = true
@@ -146,7 +148,7 @@ public enum Checker {
         let text = "\(name): max abs err \(short(maxAbs)), max rel err \(short(maxRel)); worst (\(index)): "
             + "C \(actual.data.isEmpty ? 0 : actual.data[worst]) vs interpreter \(expected.data.isEmpty ? 0 : expected.data[worst]) "
             + "[\(tolerance.name)] \(ok ? "PASS" : "FAIL")"
-        return (text, ok)
+        return (text, ok, maxAbs)
     }
 
     static func unflatten(_ flat: Int, shape: [Int]) -> [Int] {

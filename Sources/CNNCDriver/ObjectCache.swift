@@ -5,6 +5,7 @@
 // $XDG_CACHE_HOME/cnnc, else ~/.cache/cnnc; where it cannot be written, objects are built in
 // the work folder as usual.
 
+import CNNCIR
 import Foundation
 
 struct ObjectCache {
@@ -21,14 +22,10 @@ struct ObjectCache {
         }
     }
 
-    /// FNV-1a, 64 bits, of the text: a cache key, not a checksum against tampering.
+    /// FNV-1a (the hash seeded initialization uses) of the parts, NUL-separated: a cache key,
+    /// not a checksum against tampering.
     static func key(_ parts: [String]) -> String {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for part in parts {
-            for byte in part.utf8 { h = (h ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
-            h = (h ^ 0xff) &* 0x0000_0100_0000_01b3
-        }
-        return String(h, radix: 16)
+        String(SeededInit.nameHash(parts.joined(separator: "\u{0}")), radix: 16)
     }
 
     /// The object file of `source`, a file in `folder` that includes `headers` (beside it):

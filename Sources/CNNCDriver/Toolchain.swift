@@ -50,4 +50,18 @@ public enum Shell {
         process.waitUntilExit()
         return Result(status: process.terminationStatus, output: String(decoding: data, as: UTF8.self))
     }
+
+    /// Runs a program we built with its output streaming to ours (the trainer, the visualize
+    /// programs); `threads` sets OMP_NUM_THREADS. Returns its exit status.
+    public static func stream(_ executable: String, _ arguments: [String], threads: Int?) throws -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        if let threads { env["OMP_NUM_THREADS"] = "\(threads)" }
+        process.environment = env
+        try process.run()
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
 }

@@ -206,7 +206,7 @@ public enum TrainChecker {
         var parameters = try options.weights.map { try Checker.loadParameters($0, graph: graph) } ?? Weights.seeded(graph, seed: options.seed)
         var velocity: [String: Tensor] = [:]
         var losses: [Double] = []
-        var worst: [(String, Bool)] = []
+        var worst: [(text: String, passed: Bool, maxAbs: Double)] = []
         var widenedCount = 0
         let verbose = ProcessInfo.processInfo.environment["CNNC_CHECK_VERBOSE"] == "1"
         for step in 0..<options.steps {
@@ -243,7 +243,7 @@ public enum TrainChecker {
                         if line.passed { widenedCount += 1 }
                     }
                 }
-                worst.append((line.text, line.passed))
+                worst.append(line)
                 passed = passed && line.passed
             }
             for spec in trainable {
@@ -265,12 +265,12 @@ public enum TrainChecker {
                                        expected: Tensor(shape: [options.steps], data: losses), tolerance: options.tolerance)
         report += lossLine.text + "\n"
         passed = passed && lossLine.passed
-        let failures = worst.filter { !$0.1 || verbose }
-        for line in failures { report += line.0 + "\n" }
-        report += "\(worst.count - worst.filter { !$0.1 }.count) of \(worst.count) comparisons (gradients, momentum, parameters and running statistics, per step) within [\(options.tolerance.name)]"
+        let failures = worst.filter { !$0.passed || verbose }
+        for line in failures { report += line.text + "\n" }
+        report += "\(worst.count - worst.filter { !$0.passed }.count) of \(worst.count) comparisons (gradients, momentum, parameters and running statistics, per step) within [\(options.tolerance.name)]"
         report += widenedCount == 0 ? "\n" : ", \(widenedCount) of them only within the interpreter's own sensitivity\n"
-        if let g = worst.filter({ $0.0.contains(" gradient:") }).map(\.0).max(by: { errorOf($0) < errorOf($1) }) {
-            report += "largest gradient error: \(g)\n"
+        if let g = worst.filter({ $0.text.contains(" gradient:") }).max(by: { $0.maxAbs < $1.maxAbs }) {
+            report += "largest gradient error: \(g.text)\n"
         }
         for (threads, other, otherLosses) in runs.dropFirst() {
             let same = otherLosses.data.map(\.bitPattern) == cLosses.data.map(\.bitPattern)
@@ -300,7 +300,7 @@ public enum TrainChecker {
             expectedGrad = try interpreter.inputGradient(inputs: [inputName: x], output: logits, outputWeights: weights)[inputName]!
         } catch { throw DriverError("error: \(error)") }
         var ok = true, compared = 0
-        var worstTap: (text: String, error: Double)?
+        var worstTap: (text: String, passed: Bool, maxAbs: Double)?
         for node in graph.nodes {
             guard let expected = values[node.name] else { continue }
             guard let actual = inspection["tap.\(node.name)"] else {
@@ -309,7 +309,7 @@ public enum TrainChecker {
             let line = Checker.compare(name: "forward tap \(node.name)", actual: actual, expected: expected, tolerance: .reduction)
             compared += 1
             if !line.passed { report += line.text + "\n"; ok = false }
-            if worstTap == nil || errorOf(line.text) > worstTap!.error { worstTap = (line.text, errorOf(line.text)) }
+            if worstTap == nil || line.maxAbs > worstTap!.maxAbs { worstTap = line }
         }
         report += "forward taps: \(compared) layers compared [\(Tolerance.reduction.name)]"
         if let worstTap { report += "; largest error: \(worstTap.text)" }
@@ -370,10 +370,5 @@ public enum TrainChecker {
             for (name, p) in r.updatedParameters { note(name, p, reference.updatedParameters[name]) }
         }
         return spread
-    }
-
-    static func errorOf(_ line: String) -> Double {
-        guard let r = line.range(of: "max abs err ") else { return 0 }
-        return Double(line[r.upperBound...].prefix { $0 != "," }) ?? 0
     }
 }

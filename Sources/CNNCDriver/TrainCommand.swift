@@ -340,14 +340,6 @@ public enum TrainCommand {
         if let r = o.resume { args.append("resume=\(absolute(r))") }
         if let s = o.save { args.append("save=\(absolute(s))") }
         if let l = o.log { args += ["log=\(absolute(l))", "log-every=\(o.logEvery)"] }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "\(dir.path)/trainer")
-        process.arguments = args
-        var env = ProcessInfo.processInfo.environment
-        if let t = o.threads { env["OMP_NUM_THREADS"] = "\(t)" }
-        process.environment = env
-        try process.run()
-        process.waitUntilExit()
-        return process.terminationStatus
+        return try Shell.stream("\(dir.path)/trainer", args, threads: o.threads)
     }
 }

@@ -102,15 +102,7 @@ public enum VisualizeCommand {
         }
         let programs = sources.filter { !["cnnc_runtime.c", "cnnc_image.c", "model.c"].contains($0) }
         try toolchain.build(sources: programs + objects, output: "\(dir.path)/visualize", in: dir.path, linkFlags: ["-lpng", "-lm"])
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "\(dir.path)/visualize")
-        process.arguments = args
-        var env = ProcessInfo.processInfo.environment
-        if let t = o.threads { env["OMP_NUM_THREADS"] = "\(t)" }
-        process.environment = env
-        try process.run()
-        process.waitUntilExit()
-        return process.terminationStatus
+        return try Shell.stream("\(dir.path)/visualize", args, threads: o.threads)
     }
 
     static func absolute(_ path: String) -> String { URL(fileURLWithPath: path).path }

@@ -52,7 +52,8 @@ final class GoldenTests: XCTestCase {
     func testComparisonReportsWorstElement() {
         let expected = Tensor(shape: [1, 2, 1, 2], data: [1, 2, 3, 4])
         let actual = FloatArray(shape: [1, 2, 1, 2], data: [1, 2, 3.5, 4])
-        let (text, passed) = Checker.compare(name: "y", actual: actual, expected: expected, tolerance: .reduction)
+        let (text, passed, maxAbs) = Checker.compare(name: "y", actual: actual, expected: expected, tolerance: .reduction)
+        XCTAssertEqual(maxAbs, 0.5)
         XCTAssertFalse(passed)
         XCTAssertTrue(text.contains("worst (0,1,0,0): C 3.5 vs interpreter 3.0"), text)
         XCTAssertTrue(text.hasSuffix("FAIL"), text)
