@@ -290,6 +290,72 @@ typedef struct {
     int out_h, out_w;
 } cnnc_conv_geometry;
 
+/* The rows of one packed weight panel (the micro-kernels' MR): 8 with AVX-512, 6 with
+ * AVX2 + FMA, 4 in plain C. Weights packed by cnnc_conv_pack_weights are laid out in panels of
+ * this many output channels; a multiple of 24 rows is always enough room. */
+#if defined(__AVX512F__)
+#define CNNC_PACK_ROWS 8
+#elif defined(__AVX2__) && defined(__FMA__)
+#define CNNC_PACK_ROWS 6
+#else
+#define CNNC_PACK_ROWS 4
+#endif
+
+/* What a convolution or matrix product does to each finished output before storing it, in
+ * this order: v = sum (+ bias[row]) (+ residual), then the activation. */
+typedef enum {
+    CNNC_ACT_NONE = 0,
+    CNNC_ACT_RELU,   /* v > 0 ? v : 0 */
+    CNNC_ACT_LEAKY,  /* v > 0 ? v : alpha * v */
+    CNNC_ACT_CLIP    /* v < low ? low : v > high ? high : v */
+} cnnc_activation;
+
+typedef struct {
+    const float *bias;      /* one per output row (channel), from the call's first row; or NULL */
+    const float *residual;  /* laid out like the output (same rows and positions), or NULL */
+    size_t residual_stride; /* floats between samples of the residual (batch-wide calls only) */
+    cnnc_activation activation;
+    float alpha, low, high;
+} cnnc_epilogue;
+
+/* The floats cnnc_conv_pack_weights writes for `groups` groups of `kg` filters of `crs`
+ * weights each: every group's filters rounded up to whole panels of CNNC_PACK_ROWS. */
+size_t cnnc_conv_packed_floats(int groups, int kg, int crs);
+
+/* Packs weights [groups*kg][crs] (row-major, a convolution's [K][C/G][R][S] or a dense layer's
+ * [J][I]) into panels: group g, panel t, weight p, row i at
+ * dst[((g * panels + t) * crs + p) * CNNC_PACK_ROWS + i] with panels = ceil(kg / ROWS); rows
+ * past kg are zero. */
+void cnnc_conv_pack_weights(float *dst, const float *weights, int groups, int kg, int crs);
+
+/* Whether cnnc_conv_direct computes this geometry: stride 1, output no wider than the input
+ * (pad_left + pad_right <= (S-1) * dilation_w) and at most CNNC_CONV_DIRECT_MAX_TAPS taps. */
+#define CNNC_CONV_DIRECT_MAX_TAPS 49
+int cnnc_conv_direct_fits(const cnnc_conv_geometry *g);
+
+/* Direct convolution of one sample and group on NCHW, without im2col or packing of the input:
+ * output positions are numbered over the input's width, j = p * W + q for p < P, q < W (the
+ * columns q >= Q are computed and dropped), so every tap (c, r, s) of a block of positions is one
+ * contiguous (masked) load at image + c*H*W + j + (r*DH - PT)*W + s*DW - PL. Computes rows
+ * [0, m) (output channels, weights packed from the group's first panel: `packed` points at the
+ * panel holding row 0) for positions j in [j0, j0 + nj) of [0, P*W), and stores them at
+ * out[row * P*Q + p*Q + q] with the epilogue applied. Each output is one fused multiply-add chain
+ * over (c, r, s) in order from 0, as cnnc_sgemm_conv computes it: the two agree bit for bit. */
+void cnnc_conv_direct(const cnnc_conv_geometry *g, int m, const float *packed, const float *image,
+                      float *out, int j0, int nj, const cnnc_epilogue *e);
+
+/* The same product as cnnc_sgemm_conv with the weights packed by cnnc_conv_pack_weights
+ * (`packed` at the panel of row 0) and the epilogue applied to each finished tile (bias from
+ * row 0; the residual's samples residual_stride apart, its rows P*Q apart like c's). */
+void cnnc_sgemm_conv_packed(int m, int n, const float *packed, const cnnc_conv_geometry *g,
+                            const float *image, size_t image_stride, int col0, float *c, size_t c_stride,
+                            const cnnc_epilogue *e);
+
+/* The naive reference of a convolution with an epilogue for one sample and group, in double;
+ * out[m][P][Q] from weights [m][CG*R*S] (unpacked); for tests. */
+void cnnc_conv_reference(const cnnc_conv_geometry *g, int m, const float *weights, const float *image,
+                         float *out, const cnnc_epilogue *e);
+
 /* C = A * B (or C += A * B) with B a stored matrix. */
 void cnnc_sgemm(int m, int n, int k, const float *a, int lda, int trans_a, const float *b, int ldb,
                 int trans_b, float *c, int ldc, int accumulate);

@@ -22,7 +22,7 @@
  *   __AVX2__ and __FMA__    MR = 6, NR = 16 (12 ymm accumulators)
  *   otherwise               MR = 4, NR = 16 in plain C (mul then add)
  */
-#include "cnnc_runtime.h"
+#include "internal.h"
 
 #include <limits.h>
 #include <string.h>
@@ -31,14 +31,10 @@
 #include <immintrin.h>
 #endif
 
+#define MR CNNC_PACK_ROWS
 #if defined(__AVX512F__)
-#define MR 8
 #define NR 32
-#elif defined(__AVX2__) && defined(__FMA__)
-#define MR 6
-#define NR 16
 #else
-#define MR 4
 #define NR 16
 #endif
 
@@ -302,8 +298,28 @@ static void micro_kernel(int kc, const float *restrict ap, const float *restrict
  * The blocked driver
  * ------------------------------------------------------------------------------------- */
 
+/* Applies the epilogue to the finished rows [i, i + mr) (the call's numbering, for the bias)
+ * and columns [j, j + nr) of C, one run of one segment at a time; the residual is addressed
+ * like C with its own segment stride. */
+static void epilogue_tile(const c_dest *c, const cnnc_epilogue *e, int i, int mr, int j, int nr) {
+    for (int jj = 0; jj < nr;) {
+        const int J = c->off + j + jj, seg = J / c->seg, at = J % c->seg;
+        const int run = c->seg - at < nr - jj ? c->seg - at : nr - jj;
+        for (int ii = 0; ii < mr; ii++) {
+            float *o = c->data + (size_t)seg * c->seg_stride + (size_t)(i + ii) * c->ld + at;
+            const float *res = e->residual
+                ? e->residual + (size_t)seg * e->residual_stride + (size_t)(i + ii) * c->ld + at : NULL;
+            cnnc_internal_epilogue_row(o, o, res, run, e->bias != NULL, e->bias ? e->bias[i + ii] : 0.0f, e);
+        }
+        jj += run;
+    }
+}
+
+/* With `packed` (weights from cnnc_conv_pack_weights, full k per panel, at the panel of row 0)
+ * A is read from there instead of packed per call; with `e` each tile gets the epilogue once
+ * its last block of k is in. */
 static void gemm_driver(int m, int n, int k, const a_source *a, const b_source *b, const c_dest *c,
-                        int accumulate) {
+                        int accumulate, const float *packed, const cnnc_epilogue *e) {
     _Alignas(64) float ap[MC * KC];
     _Alignas(64) float bp[KC * NC];
     _Alignas(64) float tile[MR * NR];
@@ -313,11 +329,11 @@ static void gemm_driver(int m, int n, int k, const a_source *a, const b_source *
         const int nc = n - jc < NC ? n - jc : NC;
         for (int pc = 0; pc == 0 || pc < k; pc += KC) {
             const int kc = k - pc < KC ? k - pc : KC;
-            const int acc = accumulate || pc > 0;
+            const int acc = accumulate || pc > 0, last = pc + KC >= k;
             if (kc > 0) pack_b(bp, b, n, jc, nc, pc, kc);
             for (int ic = 0; ic < m; ic += MC) {
                 const int mc = m - ic < MC ? m - ic : MC;
-                if (kc > 0) pack_a(ap, a, m, ic, mc, pc, kc);
+                if (kc > 0 && !packed) pack_a(ap, a, m, ic, mc, pc, kc);
                 for (int jr = 0; jr < nc; jr += NR) {
                     const int nr = nc - jr < NR ? nc - jr : NR;
                     /* where this panel's columns live; contiguous unless a segment ends inside */
@@ -330,24 +346,27 @@ static void gemm_driver(int m, int n, int k, const a_source *a, const b_source *
                     for (int ir = 0; ir < mc; ir += MR) {
                         const int mr = mc - ir < MR ? mc - ir : MR;
                         const size_t row = (size_t)(ic + ir) * c->ld;
-                        const float *apanel = ap + (size_t)ir * kc, *bpanel = bp + (size_t)jr * kc;
+                        const float *apanel = packed ? packed + (size_t)((ic + ir) / MR) * k * MR + (size_t)pc * MR
+                                                     : ap + (size_t)ir * kc;
+                        const float *bpanel = bp + (size_t)jr * kc;
                         if (mr == MR && nr == NR && contiguous) {
                             micro_kernel(kc, apanel, bpanel, cpanel + row, c->ld, acc);
-                            continue;
-                        }
-                        /* a partial or split tile: through the scratch tile, same instructions */
-                        if (acc)
+                        } else {
+                            /* a partial or split tile: through the scratch tile, same instructions */
+                            if (acc)
+                                for (int i = 0; i < mr; i++)
+                                    for (int jj = 0; jj < nr; jj++)
+                                        tile[i * NR + jj] = contiguous ? cpanel[row + (size_t)i * c->ld + jj]
+                                                                       : c->data[offset[jj] + row + (size_t)i * c->ld];
+                            micro_kernel(kc, apanel, bpanel, tile, NR, acc);
                             for (int i = 0; i < mr; i++)
-                                for (int jj = 0; jj < nr; jj++)
-                                    tile[i * NR + jj] = contiguous ? cpanel[row + (size_t)i * c->ld + jj]
-                                                                   : c->data[offset[jj] + row + (size_t)i * c->ld];
-                        micro_kernel(kc, apanel, bpanel, tile, NR, acc);
-                        for (int i = 0; i < mr; i++)
-                            for (int jj = 0; jj < nr; jj++) {
-                                float *dst = contiguous ? cpanel + row + (size_t)i * c->ld + jj
-                                                        : c->data + offset[jj] + row + (size_t)i * c->ld;
-                                *dst = tile[i * NR + jj];
-                            }
+                                for (int jj = 0; jj < nr; jj++) {
+                                    float *dst = contiguous ? cpanel + row + (size_t)i * c->ld + jj
+                                                            : c->data + offset[jj] + row + (size_t)i * c->ld;
+                                    *dst = tile[i * NR + jj];
+                                }
+                        }
+                        if (e && last) epilogue_tile(c, e, ic + ir, mr, jc + jr, nr);
                     }
                 }
             }
@@ -364,7 +383,7 @@ void cnnc_sgemm(int m, int n, int k, const float *a, int lda, int trans_a, const
     const a_source as = {a, lda, trans_a, INT_MAX, 0, 0, 0};
     const b_source bs = {trans_b ? B_MATRIX_T : B_MATRIX, b, ldb, NULL, 0, 0, 0};
     const c_dest cd = {c, ldc, INT_MAX, 0, 0};
-    gemm_driver(m, n, k, &as, &bs, &cd, accumulate);
+    gemm_driver(m, n, k, &as, &bs, &cd, accumulate, NULL, NULL);
 }
 
 void cnnc_sgemm_conv(int m, int n, const float *a, int lda, int trans_a, const cnnc_conv_geometry *g,
@@ -375,7 +394,17 @@ void cnnc_sgemm_conv(int m, int n, const float *a, int lda, int trans_a, const c
     const b_source bs = {B_IM2COL, image, 0, g, image_stride, 0, col0};
     /* C's columns are the output positions col0.. of all samples: segments of P*Q */
     const c_dest cd = {c, pq, pq, c_stride, col0};
-    gemm_driver(m, n, g->channels * g->kernel_h * g->kernel_w, &as, &bs, &cd, accumulate);
+    gemm_driver(m, n, g->channels * g->kernel_h * g->kernel_w, &as, &bs, &cd, accumulate, NULL, NULL);
+}
+
+void cnnc_sgemm_conv_packed(int m, int n, const float *packed, const cnnc_conv_geometry *g,
+                            const float *image, size_t image_stride, int col0, float *c, size_t c_stride,
+                            const cnnc_epilogue *e) {
+    const int pq = g->out_h * g->out_w;
+    const a_source as = {NULL, 0, 0, INT_MAX, 0, 0, 0};
+    const b_source bs = {B_IM2COL, image, 0, g, image_stride, 0, col0};
+    const c_dest cd = {c, pq, pq, c_stride, col0};
+    gemm_driver(m, n, g->channels * g->kernel_h * g->kernel_w, &as, &bs, &cd, 0, packed, e);
 }
 
 void cnnc_sgemm_conv_weight_grad(int m, int n, int k, const float *a, size_t a_stride,
@@ -386,7 +415,7 @@ void cnnc_sgemm_conv_weight_grad(int m, int n, int k, const float *a, size_t a_s
     const a_source as = {a, pq, 0, pq, a_stride, row0, 0};
     const b_source bs = {B_IM2COL_T, image, 0, g, image_stride, row0, col0};
     const c_dest cd = {c, ldc, INT_MAX, 0, 0};
-    gemm_driver(m, n, k, &as, &bs, &cd, accumulate);
+    gemm_driver(m, n, k, &as, &bs, &cd, accumulate, NULL, NULL);
 }
 
 void cnnc_sgemm_conv_input_grad(int m, int n, const float *weight, int ldw, const cnnc_conv_geometry *g,
@@ -397,7 +426,7 @@ void cnnc_sgemm_conv_input_grad(int m, int n, const float *weight, int ldw, cons
     const b_source bs = {B_IM2COL, d_out, 0, g, d_out_stride, 0, col0};
     /* C's columns are the input positions col0.. of all samples: segments of H*W */
     const c_dest cd = {d_in, hw, hw, d_in_stride, col0};
-    gemm_driver(m, n, g->channels * rs, &as, &bs, &cd, accumulate);
+    gemm_driver(m, n, g->channels * rs, &as, &bs, &cd, accumulate, NULL, NULL);
 }
 
 /* Adds columns [j0, j0 + count) (output positions of one sample) of the block's rows (c, r, s)
@@ -454,7 +483,7 @@ void cnnc_conv_input_grad_col2im(int m, const float *weight, int ldw, int kg, co
             /* cols[mc*R*S x nc] = W^T * d_out[:, j0 .. j0+nc), then scattered */
             const b_source bs = {B_MATRIX, d_out + j0, pq, NULL, 0, 0, 0};
             const c_dest cd = {cols, nc, INT_MAX, 0, 0};
-            gemm_driver(mc * rs, nc, kg, &ablock, &bs, &cd, 0);
+            gemm_driver(mc * rs, nc, kg, &ablock, &bs, &cd, 0, NULL, NULL);
             col2im_add(d_in + (size_t)c0 * g->height * g->width, cols, nc, mc, g, j0, nc);
         }
     }

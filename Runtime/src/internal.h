@@ -88,4 +88,38 @@ void cnnc_internal_errno_text(char *buf, size_t bufsize, int errnum);
  * exceeds `limit`. */
 int cnnc_internal_shape_product(int ndim, const int64_t *shape, uint64_t limit, uint64_t *out);
 
+/* Stores count finished outputs of one row: o[i] = act(sum[i] (+ bias) (+ res[i])) in the
+ * order the generated code used to apply it ((sum + bias) + residual, then the activation),
+ * bias and residual skipped when absent (has_bias 0 / res NULL). sum and o may be the same.
+ * One loop per case, so each vectorizes without a branch inside. */
+static inline void cnnc_internal_epilogue_row(float *o, const float *sum, const float *res, int count, int has_bias,
+                                              float bias, const cnnc_epilogue *e) {
+    if (has_bias && res)
+        for (int i = 0; i < count; i++) o[i] = sum[i] + bias + res[i];
+    else if (has_bias)
+        for (int i = 0; i < count; i++) o[i] = sum[i] + bias;
+    else if (res)
+        for (int i = 0; i < count; i++) o[i] = sum[i] + res[i];
+    else if (o != sum)
+        for (int i = 0; i < count; i++) o[i] = sum[i];
+    if (!e) return;
+    switch (e->activation) {
+    case CNNC_ACT_NONE:
+        break;
+    case CNNC_ACT_RELU:
+        for (int i = 0; i < count; i++) o[i] = o[i] > 0.0f ? o[i] : 0.0f;
+        break;
+    case CNNC_ACT_LEAKY: {
+        const float alpha = e->alpha;
+        for (int i = 0; i < count; i++) o[i] = o[i] > 0.0f ? o[i] : alpha * o[i];
+        break;
+    }
+    case CNNC_ACT_CLIP: {
+        const float low = e->low, high = e->high;
+        for (int i = 0; i < count; i++) o[i] = o[i] < low ? low : (o[i] > high ? high : o[i]);
+        break;
+    }
+    }
+}
+
 #endif /* CNNC_INTERNAL_H */

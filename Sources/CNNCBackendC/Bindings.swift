@@ -20,6 +20,15 @@ struct DerivedTensor {
         /// Winograd filter transform `G g G^T` of a K x C x 3 x 3 weight (source: a parameter
         /// name or a derived tensor's label), laid out for the Winograd kernel.
         case winogradFilter(source: String, tile: Int, filters: Int, channels: Int)
+        /// `cnnc_conv_pack_weights`: a [groups*kg][crs] weight (a parameter or a derived label)
+        /// in panels of CNNC_PACK_ROWS rows for the implicit and packed GEMM kernels.
+        case packedWeight(source: String, groups: Int, kg: Int, crs: Int)
+    }
+
+    /// Floats reserved for a packed weight: each group's rows rounded up to 24, a multiple of
+    /// every micro-kernel's panel height (8, 6 or 4 rows, chosen by the C compiler's target).
+    static func packedCount(groups: Int, kg: Int, crs: Int) -> Int {
+        groups * ((kg + 23) / 24 * 24) * crs
     }
 }
 
@@ -56,7 +65,15 @@ struct Bindings {
                                                  recipe: .winogradFilter(source: weight, tile: tile, filters: a.filters, channels: inShape.c)))
                     weight = label
                 }
-                arguments[node.name] = [KernelArgument(name: "weight", tensor: weight)]
+                var weightArgument = KernelArgument(name: "weight", tensor: weight)
+                if a.algorithm == .implicit || a.algorithm == .gemm {
+                    let kg = a.filters / a.groups
+                    let label = "\(node.name).weight packed"
+                    derived.append(DerivedTensor(label: label, count: DerivedTensor.packedCount(groups: a.groups, kg: kg, crs: perChannel),
+                                                 recipe: .packedWeight(source: weight, groups: a.groups, kg: kg, crs: perChannel)))
+                    weightArgument = KernelArgument(name: "packed", tensor: label)
+                }
+                arguments[node.name] = [weightArgument]
                     + (bias.map { [KernelArgument(name: "bias", tensor: $0)] } ?? [])
                     + (a.epilogue.prelu.map { [KernelArgument(name: "slope", tensor: "\($0.node).weight")] } ?? [])
             case .dense(let a):

@@ -416,6 +416,9 @@ public enum CEmitter {
                             w.line("dst[k] = beta[k] + (\(bias == nil ? "0.0f" : "b[k]") - mean[k]) * scale;")
                         }
                     }
+                case .packedWeight(let source, let groups, let kg, let crs):
+                    w.comment("\(d.label): \(groups) x \(kg) filters of \(crs) in panels of CNNC_PACK_ROWS")
+                    w.line("cnnc_conv_pack_weights(\(dst), \(src(source)), \(groups), \(kg), \(crs));")
                 case .winogradFilter(let source, let tile, let filters, let channels):
                     WinogradKernel.emitFilterTransform(label: d.label, source: src(source), destination: dst, tile: tile,
                                                        filters: filters, channels: channels, &w)

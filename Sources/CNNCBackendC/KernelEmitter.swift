@@ -139,27 +139,128 @@ func cFloat(_ v: Double) -> String {
 /// (im2col is implicit in its packing), in tasks of (rows, columns) blocks.
 public enum ConvKernel {
     static func emit(_ k: KernelContext, _ a: ConvAttributes, _ w: inout CWriter) {
-        switch a.algorithm {
-        case .auto: usesGemm(k, a) ? gemm(k, a, &w) : direct(k, a, &w)
-        case .direct: direct(k, a, &w)
-        case .gemm: gemm(k, a, &w)
+        // Weights packed by `<p>_prepare` (inference builds, see Bindings) select the
+        // library's packed kernels; the training forward reads the raw parameters.
+        let packed = k.arguments.contains { $0.name == "packed" }
+        switch a.unoptimizedAlgorithm(inputChannels: k.x.c) {
+        case .auto, .direct: direct(k, a, &w)
+        case .gemm: packed ? packedGemm(k, a, &w) : gemm(k, a, &w)
+        case .implicit:
+            if packed { implicit(k, a, &w) } else if a.groupsSuitMatrixProduct(inputChannels: k.x.c) { gemm(k, a, &w) } else { direct(k, a, &w) }
         case .winograd2x2: WinogradKernel.emit(k, a, tile: 2, &w)
         case .winograd4x4: WinogradKernel.emit(k, a, tile: 4, &w)
         }
     }
 
-    /// Whether `algorithm=auto` runs as a matrix product: dense layers and grouped layers whose
-    /// groups are wide enough (depthwise ones stay direct, where GEMM has nothing to reuse).
-    static func usesGemm(_ k: KernelContext, _ a: ConvAttributes) -> Bool {
-        resolvedAlgorithm(a, inputChannels: k.x.c) == .gemm
+    /// The part of a fused epilogue the library kernels apply (`cnnc_epilogue`): bias,
+    /// residual and the ReLU family. `rest` says whether an activation or PReLU is left for
+    /// the generated code to apply afterwards.
+    static func libraryEpilogue(_ e: Epilogue) -> (activation: String, alpha: String, low: String, high: String, rest: Bool) {
+        switch e.activation {
+        case nil: return ("CNNC_ACT_NONE", "0.0f", "0.0f", "0.0f", e.prelu != nil)
+        case .relu?: return ("CNNC_ACT_RELU", "0.0f", "0.0f", "0.0f", false)
+        case .leakyRelu(let alpha)?: return ("CNNC_ACT_LEAKY", cFloat(alpha), "0.0f", "0.0f", false)
+        case .clip(let low, let high)?: return ("CNNC_ACT_CLIP", "0.0f", cFloat(low), cFloat(high), false)
+        case .sigmoid?, .tanh?, .swish?, .elu?, .selu?, .softplus?, .hardSigmoid?, .hardSwish?:
+            return ("CNNC_ACT_NONE", "0.0f", "0.0f", "0.0f", true)
+        }
     }
 
-    /// The algorithm a convolution runs with: `auto` becomes `gemm`, or `direct` for depthwise
-    /// and narrow grouped layers; others as chosen.
-    public static func resolvedAlgorithm(_ a: ConvAttributes, inputChannels: Int) -> ConvAlgorithm {
-        guard a.algorithm == .auto else { return a.algorithm }
-        let cg = inputChannels / a.groups, kg = a.filters / a.groups
-        return a.groups == 1 || (cg * a.kernel.h * a.kernel.w >= 32 && kg >= 8) ? .gemm : .direct
+    /// `const cnnc_epilogue e = {...};` for a task whose first row is `k0` and whose residual
+    /// starts at `residual` (already offset to the task's sample and row).
+    static func epilogueLine(_ k: KernelContext, _ a: ConvAttributes, residual: String, residualStride: String) -> String {
+        let lib = libraryEpilogue(a.epilogue)
+        let bias = k.hasBias ? "bias + k0" : "NULL"
+        let res = a.epilogue.residual ? residual : "NULL"
+        return "const cnnc_epilogue e = {\(bias), \(res), \(a.epilogue.residual ? residualStride : "0"), \(lib.activation), \(lib.alpha), \(lib.low), \(lib.high)};"
+    }
+
+    /// Rows per task, in whole panels, and the panels' count: a group's packed rows while they
+    /// stay within 256 KiB (re-read from L2 for every tile of positions), else as many panels as fit.
+    static func panelBlocking(kg: Int, crs: Int) -> (panelsPerTask: String, note: String) {
+        let budget = 256 * 1024 / 4
+        if kg * crs <= budget { return ("PANELS", "all of a group's rows") }
+        return ("\(max(1, budget / (8 * crs)))", "panels of 8 rows within 256 KiB")
+    }
+
+    /// Implicit GEMM (`cnnc_conv_direct`): tasks over (sample, group and block of panels, block
+    /// of positions numbered over the input's width); the epilogue is applied in the kernel.
+    static func implicit(_ k: KernelContext, _ a: ConvAttributes, _ w: inout CWriter) {
+        let x = k.x, y = k.y
+        let cg = x.c / a.groups, kg = a.filters / a.groups
+        let (pb, note) = panelBlocking(kg: kg, crs: cg * a.kernel.h * a.kernel.w)
+        // about 16 tasks per sample (both cores busy at batch 1), blocks a multiple of 32 wide
+        let panelsMax = (kg + 3) / 4, rowBlocks = pb == "PANELS" ? 1 : (panelsMax + Int(pb)! - 1) / Int(pb)!
+        let wanted = max(1, (16 + a.groups * rowBlocks - 1) / (a.groups * rowBlocks))
+        let flat = y.h * x.w
+        let jb = min(1024, max(32, ((flat + wanted - 1) / wanted + 31) / 32 * 32))
+        w.lines("""
+        enum { C = \(x.c), H = \(x.h), W = \(x.w), K = \(y.c), P = \(y.h), Q = \(y.w), R = \(a.kernel.h), S = \(a.kernel.w) };
+        enum { G = \(a.groups), CG = \(cg), KG = \(kg), CRS = CG * R * S, PQ = P * Q, FLAT = P * W };
+        enum { PANELS = (KG + CNNC_PACK_ROWS - 1) / CNNC_PACK_ROWS, PB = \(pb), MBLOCKS = (PANELS + PB - 1) / PB, JB = \(jb), JBLOCKS = (FLAT + JB - 1) / JB };
+        \(k.strideEnum(residual: a.epilogue.residual))
+        static const cnnc_conv_geometry geometry = {CG, H, W, R, S, 1, 1, \(a.padding.top), \(a.padding.left), \(a.dilation.h), \(a.dilation.w), P, Q};
+        """)
+        w.comment("one task per (sample, group and \(note), block of JB positions j = p*W + q); each output one FMA chain over C*R*S")
+        w.line("#pragma omp parallel for collapse(3) schedule(static)")
+        w.block("for (int b = 0; b < n; b++)") { w in
+            w.block("for (int t = 0; t < G * MBLOCKS; t++)") { w in
+                w.block("for (int jb = 0; jb < JBLOCKS; jb++)") { w in
+                    w.line("const int g = t / MBLOCKS, panel = (t % MBLOCKS) * PB, k0 = g * KG + panel * CNNC_PACK_ROWS;")
+                    w.line("const int mb = KG - panel * CNNC_PACK_ROWS < PB * CNNC_PACK_ROWS ? KG - panel * CNNC_PACK_ROWS : PB * CNNC_PACK_ROWS;")
+                    w.line("const int j0 = jb * JB, nj = FLAT - j0 < JB ? FLAT - j0 : JB;")
+                    w.line(epilogueLine(k, a, residual: "residual + (size_t)b * RS + (size_t)k0 * PQ", residualStride: "0"))
+                    w.line("float *o = out + (size_t)b * OS + (size_t)k0 * PQ;")
+                    w.line("cnnc_conv_direct(&geometry, mb, packed + ((size_t)g * PANELS + panel) * CRS * CNNC_PACK_ROWS, in + (size_t)b * IS + (size_t)g * CG * H * W, o, j0, nj, &e);")
+                    if libraryEpilogue(a.epilogue).rest {
+                        w.comment("the rest of the epilogue on the task's outputs: rows p of the block, columns q < Q")
+                        w.block("for (int p = j0 / W; p <= (j0 + nj - 1) / W; p++)") { w in
+                            w.line("const int q0 = p == j0 / W ? j0 % W : 0, q1e = p == (j0 + nj - 1) / W ? (j0 + nj - 1) % W + 1 : W;")
+                            w.line("const int q1 = q1e < Q ? q1e : Q;")
+                            w.block("for (int i = 0; i < mb; i++)") { w in
+                                w.line("float *restrict row = o + (size_t)i * PQ + (size_t)p * Q;")
+                                if let pr = a.epilogue.prelu { w.line("const float a = slope[\(pr.shared ? "0" : "k0 + i")];") }
+                                w.line("for (int q = q0; q < q1; q++) { const float v = row[q]; row[q] = \(Epilogues.value(a.epilogue, "v")); }")
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The matrix product on weights packed once (`cnnc_sgemm_conv_packed`, im2col packed per
+    /// call): strided and wide-padded layers; the epilogue is applied to each finished tile.
+    static func packedGemm(_ k: KernelContext, _ a: ConvAttributes, _ w: inout CWriter) {
+        let x = k.x, y = k.y
+        let cg = x.c / a.groups, kg = a.filters / a.groups
+        let (pb, note) = panelBlocking(kg: kg, crs: cg * a.kernel.h * a.kernel.w)
+        w.lines("""
+        enum { C = \(x.c), H = \(x.h), W = \(x.w), K = \(y.c), P = \(y.h), Q = \(y.w), R = \(a.kernel.h), S = \(a.kernel.w) };
+        enum { G = \(a.groups), CG = \(cg), KG = \(kg), CRS = CG * R * S, PQ = P * Q };
+        enum { PANELS = (KG + CNNC_PACK_ROWS - 1) / CNNC_PACK_ROWS, PB = \(pb), MBLOCKS = (PANELS + PB - 1) / PB };
+        \(k.strideEnum(residual: a.epilogue.residual))
+        static const cnnc_conv_geometry geometry = {CG, H, W, R, S, \(a.stride.h), \(a.stride.w), \(a.padding.top), \(a.padding.left), \(a.dilation.h), \(a.dilation.w), P, Q};
+        """)
+        w.comment("columns are (sample, p, q) over the batch; blocks of a multiple of 32 columns, about 16 per batch")
+        w.line("const int total = n * PQ;")
+        w.line("int nb = (total / 16 + 31) / 32 * 32;")
+        w.line("nb = nb < 32 ? 32 : nb > 512 ? 512 : nb;")
+        w.line("const int nblocks = (total + nb - 1) / nb;")
+        w.comment("one task per (group and \(note), block of columns); each output one FMA chain over C*R*S")
+        w.line("#pragma omp parallel for collapse(2) schedule(static)")
+        w.block("for (int t = 0; t < G * MBLOCKS; t++)") { w in
+            w.block("for (int jb = 0; jb < nblocks; jb++)") { w in
+                w.line("const int g = t / MBLOCKS, panel = (t % MBLOCKS) * PB, k0 = g * KG + panel * CNNC_PACK_ROWS;")
+                w.line("const int mb = KG - panel * CNNC_PACK_ROWS < PB * CNNC_PACK_ROWS ? KG - panel * CNNC_PACK_ROWS : PB * CNNC_PACK_ROWS;")
+                w.line("const int j0 = jb * nb, nn = total - j0 < nb ? total - j0 : nb;")
+                w.line(epilogueLine(k, a, residual: "residual + (size_t)k0 * PQ", residualStride: "RS"))
+                w.line("cnnc_sgemm_conv_packed(mb, nn, packed + ((size_t)g * PANELS + panel) * CRS * CNNC_PACK_ROWS, &geometry, in + (size_t)g * CG * H * W, IS, j0, out + (size_t)k0 * PQ, OS, &e);")
+                if libraryEpilogue(a.epilogue).rest {
+                    blockEpilogue(k, a.epilogue, rows: "k0", count: "mb", positions: "PQ", onlyActivation: true, &w)
+                }
+            }
+        }
     }
 
     static func gemm(_ k: KernelContext, _ a: ConvAttributes, _ w: inout CWriter) {
@@ -192,23 +293,26 @@ public enum ConvKernel {
 
     /// Bias and the fused epilogue on a block of a GEMM's output while it is in cache: rows
     /// `rows ..< rows + count` (output channels), columns j0 ..< j0 + nn over (sample, position).
+    /// With `onlyActivation` the kernel already added bias and residual: only the activation
+    /// or PReLU the library does not apply is left.
     static func blockEpilogue(_ k: KernelContext, _ e: Epilogue, rows: String, count: String, positions: String,
-                              _ w: inout CWriter) {
-        guard k.hasBias || e.residual || e.activation != nil || e.prelu != nil else { return }
+                              onlyActivation: Bool = false, _ w: inout CWriter) {
+        let bias = k.hasBias && !onlyActivation, residual = e.residual && !onlyActivation
+        guard bias || residual || e.activation != nil || e.prelu != nil else { return }
         w.block("for (int j = j0; j < j0 + nn;)") { w in
             w.line("const int b = j / \(positions), at = j % \(positions);")
             w.line("const int run = \(positions) - at < j0 + nn - j ? \(positions) - at : j0 + nn - j;")
             w.block("for (int k = \(rows); k < \(rows) + \(count); k++)") { w in
                 w.line("float *restrict o = out + (size_t)b * \(k.outStride) + (size_t)k * \(positions) + at;")
-                if e.residual {
+                if residual {
                     w.line("const float *restrict res = residual + (size_t)b * \(k.inStride(1)) + (size_t)k * \(positions) + at;")
                 }
-                if k.hasBias { w.line("const float bk = bias[k];") }
+                if bias { w.line("const float bk = bias[k];") }
                 if let p = e.prelu { w.line("const float a = slope[\(p.shared ? "0" : "k")];") }
                 w.block("for (int i = 0; i < run; i++)") { w in
                     var v = "o[i]"
-                    if k.hasBias { v += " + bk" }
-                    if e.residual { v += " + res[i]" }
+                    if bias { v += " + bk" }
+                    if residual { v += " + res[i]" }
                     w.line("const float v = \(v);")
                     w.line("o[i] = \(Epilogues.value(e, "v"));")
                 }

@@ -35,7 +35,9 @@ public struct CompilerOptions: Sendable {
     public func run(_ graph: Graph) throws -> (graph: Graph, remarks: [Remark]) {
         try validate()
         var manager = PassManager(passes: optimize ? Pipelines.optimizing(mode) : Pipelines.none)
-        manager.disabled = Set(disabledPasses + (winograd ? [] : ["select-winograd"]))
+        manager.disabled = Set(disabledPasses)
+        manager.options.mode = mode
+        manager.options.winograd = winograd
         manager.options.winogradMinChannels = winogradMinChannels
         manager.printAfter = Set(printIRAfter)
         manager.printAfterAll = printIRAfterAll

@@ -298,6 +298,72 @@ typedef struct {
     int out_h, out_w;
 } cnnc_conv_geometry;
 
+/* The rows of one packed weight panel (the micro-kernels' MR): 8 with AVX-512, 6 with
+ * AVX2 + FMA, 4 in plain C. Weights packed by cnnc_conv_pack_weights are laid out in panels of
+ * this many output channels; a multiple of 24 rows is always enough room. */
+#if defined(__AVX512F__)
+#define CNNC_PACK_ROWS 8
+#elif defined(__AVX2__) && defined(__FMA__)
+#define CNNC_PACK_ROWS 6
+#else
+#define CNNC_PACK_ROWS 4
+#endif
+
+/* What a convolution or matrix product does to each finished output before storing it, in
+ * this order: v = sum (+ bias[row]) (+ residual), then the activation. */
+typedef enum {
+    CNNC_ACT_NONE = 0,
+    CNNC_ACT_RELU,   /* v > 0 ? v : 0 */
+    CNNC_ACT_LEAKY,  /* v > 0 ? v : alpha * v */
+    CNNC_ACT_CLIP    /* v < low ? low : v > high ? high : v */
+} cnnc_activation;
+
+typedef struct {
+    const float *bias;      /* one per output row (channel), from the call's first row; or NULL */
+    const float *residual;  /* laid out like the output (same rows and positions), or NULL */
+    size_t residual_stride; /* floats between samples of the residual (batch-wide calls only) */
+    cnnc_activation activation;
+    float alpha, low, high;
+} cnnc_epilogue;
+
+/* The floats cnnc_conv_pack_weights writes for `groups` groups of `kg` filters of `crs`
+ * weights each: every group's filters rounded up to whole panels of CNNC_PACK_ROWS. */
+size_t cnnc_conv_packed_floats(int groups, int kg, int crs);
+
+/* Packs weights [groups*kg][crs] (row-major, a convolution's [K][C/G][R][S] or a dense layer's
+ * [J][I]) into panels: group g, panel t, weight p, row i at
+ * dst[((g * panels + t) * crs + p) * CNNC_PACK_ROWS + i] with panels = ceil(kg / ROWS); rows
+ * past kg are zero. */
+void cnnc_conv_pack_weights(float *dst, const float *weights, int groups, int kg, int crs);
+
+/* Whether cnnc_conv_direct computes this geometry: stride 1, output no wider than the input
+ * (pad_left + pad_right <= (S-1) * dilation_w) and at most CNNC_CONV_DIRECT_MAX_TAPS taps. */
+#define CNNC_CONV_DIRECT_MAX_TAPS 49
+int cnnc_conv_direct_fits(const cnnc_conv_geometry *g);
+
+/* Direct convolution of one sample and group on NCHW, without im2col or packing of the input:
+ * output positions are numbered over the input's width, j = p * W + q for p < P, q < W (the
+ * columns q >= Q are computed and dropped), so every tap (c, r, s) of a block of positions is one
+ * contiguous (masked) load at image + c*H*W + j + (r*DH - PT)*W + s*DW - PL. Computes rows
+ * [0, m) (output channels, weights packed from the group's first panel: `packed` points at the
+ * panel holding row 0) for positions j in [j0, j0 + nj) of [0, P*W), and stores them at
+ * out[row * P*Q + p*Q + q] with the epilogue applied. Each output is one fused multiply-add chain
+ * over (c, r, s) in order from 0, as cnnc_sgemm_conv computes it: the two agree bit for bit. */
+void cnnc_conv_direct(const cnnc_conv_geometry *g, int m, const float *packed, const float *image,
+                      float *out, int j0, int nj, const cnnc_epilogue *e);
+
+/* The same product as cnnc_sgemm_conv with the weights packed by cnnc_conv_pack_weights
+ * (`packed` at the panel of row 0) and the epilogue applied to each finished tile (bias from
+ * row 0; the residual's samples residual_stride apart, its rows P*Q apart like c's). */
+void cnnc_sgemm_conv_packed(int m, int n, const float *packed, const cnnc_conv_geometry *g,
+                            const float *image, size_t image_stride, int col0, float *c, size_t c_stride,
+                            const cnnc_epilogue *e);
+
+/* The naive reference of a convolution with an epilogue for one sample and group, in double;
+ * out[m][P][Q] from weights [m][CG*R*S] (unpacked); for tests. */
+void cnnc_conv_reference(const cnnc_conv_geometry *g, int m, const float *weights, const float *image,
+                         float *out, const cnnc_epilogue *e);
+
 /* C = A * B (or C += A * B) with B a stored matrix. */
 void cnnc_sgemm(int m, int n, int k, const float *a, int lda, int trans_a, const float *b, int ldb,
                 int trans_b, float *c, int ldc, int accumulate);
@@ -770,6 +836,40 @@ void cnnc_internal_errno_text(char *buf, size_t bufsize, int errnum);
  * exceeds `limit`. */
 int cnnc_internal_shape_product(int ndim, const int64_t *shape, uint64_t limit, uint64_t *out);
 
+/* Stores count finished outputs of one row: o[i] = act(sum[i] (+ bias) (+ res[i])) in the
+ * order the generated code used to apply it ((sum + bias) + residual, then the activation),
+ * bias and residual skipped when absent (has_bias 0 / res NULL). sum and o may be the same.
+ * One loop per case, so each vectorizes without a branch inside. */
+static inline void cnnc_internal_epilogue_row(float *o, const float *sum, const float *res, int count, int has_bias,
+                                              float bias, const cnnc_epilogue *e) {
+    if (has_bias && res)
+        for (int i = 0; i < count; i++) o[i] = sum[i] + bias + res[i];
+    else if (has_bias)
+        for (int i = 0; i < count; i++) o[i] = sum[i] + bias;
+    else if (res)
+        for (int i = 0; i < count; i++) o[i] = sum[i] + res[i];
+    else if (o != sum)
+        for (int i = 0; i < count; i++) o[i] = sum[i];
+    if (!e) return;
+    switch (e->activation) {
+    case CNNC_ACT_NONE:
+        break;
+    case CNNC_ACT_RELU:
+        for (int i = 0; i < count; i++) o[i] = o[i] > 0.0f ? o[i] : 0.0f;
+        break;
+    case CNNC_ACT_LEAKY: {
+        const float alpha = e->alpha;
+        for (int i = 0; i < count; i++) o[i] = o[i] > 0.0f ? o[i] : alpha * o[i];
+        break;
+    }
+    case CNNC_ACT_CLIP: {
+        const float low = e->low, high = e->high;
+        for (int i = 0; i < count; i++) o[i] = o[i] < low ? low : (o[i] > high ? high : o[i]);
+        break;
+    }
+    }
+}
+
 #endif /* CNNC_INTERNAL_H */
 
 /* ---- alloc.c ---- */
@@ -1122,6 +1222,265 @@ double cnnc_now_seconds(void) {
     }
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
+
+/* ---- conv.c ---- */
+/*
+ * conv.c — direct convolution on NCHW for stride-1 layers, weights packed once.
+ *
+ * cnnc_sgemm_conv packs an im2col block of the input for every call: for a layer with few
+ * output channels that copy costs about as much as the multiply. For stride 1 the im2col
+ * matrix needs no copy at all if output positions are numbered over the input's width
+ * (j = p*W + q, the columns q >= Q computed and dropped): the row (c, r, s) of a block of
+ * positions is then one contiguous run of the input plane, shifted by (r*DH - PT)*W + s*DW - PL,
+ * with the padding (and the wrap from one row into the next) masked out per tap. The
+ * micro-kernel loads those runs straight from the image with masked loads, broadcasts the
+ * weights from panels packed once by <model>_prepare (cnnc_conv_pack_weights), and the
+ * epilogue (bias, residual, ReLU family) is applied while the tile is in L1.
+ *
+ * Every output is one FMA chain over (c, r, s) in order starting from 0, the chain
+ * cnnc_sgemm_conv computes: both algorithms give the same bits, whatever the thread split.
+ *
+ * Micro-kernels, chosen from the compiler's predefined macros (MR = CNNC_PACK_ROWS):
+ *   __AVX512F__             8 rows x 32 positions (16 zmm accumulators, k-register masks)
+ *   __AVX2__ and __FMA__    6 rows x 16 positions (12 ymm accumulators, vector masks)
+ *   otherwise               4 rows x 16 positions in plain C
+ */
+
+#include <limits.h>
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#include <immintrin.h>
+#endif
+
+#define CONV_MR CNNC_PACK_ROWS
+#if defined(__AVX512F__)
+#define CONV_NR 32
+#else
+#define CONV_NR 16
+#endif
+
+size_t cnnc_conv_packed_floats(int groups, int kg, int crs) {
+    if (groups <= 0 || kg <= 0 || crs <= 0) return 0;
+    const size_t panels = ((size_t)kg + CONV_MR - 1) / CONV_MR;
+    return (size_t)groups * panels * CONV_MR * (size_t)crs;
+}
+
+void cnnc_conv_pack_weights(float *dst, const float *weights, int groups, int kg, int crs) {
+    const int panels = (kg + CONV_MR - 1) / CONV_MR;
+    for (int g = 0; g < groups; g++)
+        for (int t = 0; t < panels; t++) {
+            float *restrict panel = dst + ((size_t)g * panels + t) * (size_t)crs * CONV_MR;
+            for (int i = 0; i < CONV_MR; i++) {
+                const int row = t * CONV_MR + i;
+                const float *restrict w = weights + ((size_t)g * kg + row) * (size_t)crs;
+                for (int p = 0; p < crs; p++) panel[(size_t)p * CONV_MR + i] = row < kg ? w[p] : 0.0f;
+            }
+        }
+}
+
+int cnnc_conv_direct_fits(const cnnc_conv_geometry *g) {
+    if (g->stride_h != 1 || g->stride_w != 1) return 0;
+    if (g->kernel_h * g->kernel_w > CNNC_CONV_DIRECT_MAX_TAPS) return 0;
+    if (g->out_w > g->width || g->out_w <= 0 || g->out_h <= 0 || g->channels <= 0) return 0;
+    if ((long long)g->out_h * g->width > INT_MAX / 2) return 0;
+    return 1;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Micro-kernels: tile[MR x NR] = packed panel (MR x channels*taps) * the masked runs
+ * ------------------------------------------------------------------------------------- */
+
+/* Lane masks of one tile, one per tap: bit l set where position j0 + l exists and its tap
+ * (r, s) lies inside the image. */
+typedef struct {
+    uint32_t bits[CNNC_CONV_DIRECT_MAX_TAPS];
+} tile_masks;
+
+#if defined(__AVX512F__)
+
+#define CONV_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+
+static void conv_tile(int channels, int taps, const int *off, const tile_masks *mk, const float *restrict ap,
+                      const float *x, size_t plane, float *restrict tile) {
+    __mmask16 lo[CNNC_CONV_DIRECT_MAX_TAPS], hi[CNNC_CONV_DIRECT_MAX_TAPS];
+    for (int t = 0; t < taps; t++) {
+        lo[t] = (__mmask16)(mk->bits[t] & 0xffffu);
+        hi[t] = (__mmask16)(mk->bits[t] >> 16);
+    }
+#define DECLARE(i) __m512 c##i##0 = _mm512_setzero_ps(), c##i##1 = _mm512_setzero_ps();
+    CONV_ROWS(DECLARE)
+#undef DECLARE
+    for (int c = 0; c < channels; c++, x += plane) {
+        for (int t = 0; t < taps; t++) {
+            const float *b = x + off[t];
+            const __m512 b0 = _mm512_maskz_loadu_ps(lo[t], b), b1 = _mm512_maskz_loadu_ps(hi[t], b + 16);
+#define STEP(i) { const __m512 a = _mm512_set1_ps(ap[i]); c##i##0 = _mm512_fmadd_ps(a, b0, c##i##0); c##i##1 = _mm512_fmadd_ps(a, b1, c##i##1); }
+            CONV_ROWS(STEP)
+#undef STEP
+            ap += CONV_MR;
+        }
+    }
+#define STORE(i) _mm512_store_ps(tile + (i) * CONV_NR, c##i##0); _mm512_store_ps(tile + (i) * CONV_NR + 16, c##i##1);
+    CONV_ROWS(STORE)
+#undef STORE
+}
+
+#elif defined(__AVX2__) && defined(__FMA__)
+
+#define CONV_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
+
+static __m256i lane_mask(uint32_t bits) {
+    const __m256i lanes = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    const __m256i b = _mm256_set1_epi32((int)bits);
+    return _mm256_cmpeq_epi32(_mm256_and_si256(b, lanes), lanes);
+}
+
+static void conv_tile(int channels, int taps, const int *off, const tile_masks *mk, const float *restrict ap,
+                      const float *x, size_t plane, float *restrict tile) {
+    __m256i lo[CNNC_CONV_DIRECT_MAX_TAPS], hi[CNNC_CONV_DIRECT_MAX_TAPS];
+    for (int t = 0; t < taps; t++) {
+        lo[t] = lane_mask(mk->bits[t] & 0xffu);
+        hi[t] = lane_mask((mk->bits[t] >> 8) & 0xffu);
+    }
+#define DECLARE(i) __m256 c##i##0 = _mm256_setzero_ps(), c##i##1 = _mm256_setzero_ps();
+    CONV_ROWS(DECLARE)
+#undef DECLARE
+    for (int c = 0; c < channels; c++, x += plane) {
+        for (int t = 0; t < taps; t++) {
+            const float *b = x + off[t];
+            const __m256 b0 = _mm256_maskload_ps(b, lo[t]), b1 = _mm256_maskload_ps(b + 8, hi[t]);
+#define STEP(i) { const __m256 a = _mm256_broadcast_ss(ap + (i)); c##i##0 = _mm256_fmadd_ps(a, b0, c##i##0); c##i##1 = _mm256_fmadd_ps(a, b1, c##i##1); }
+            CONV_ROWS(STEP)
+#undef STEP
+            ap += CONV_MR;
+        }
+    }
+#define STORE(i) _mm256_store_ps(tile + (i) * CONV_NR, c##i##0); _mm256_store_ps(tile + (i) * CONV_NR + 8, c##i##1);
+    CONV_ROWS(STORE)
+#undef STORE
+}
+
+#else
+
+static void conv_tile(int channels, int taps, const int *off, const tile_masks *mk, const float *restrict ap,
+                      const float *x, size_t plane, float *restrict tile) {
+    float acc[CONV_MR][CONV_NR];
+    for (int i = 0; i < CONV_MR; i++)
+        for (int l = 0; l < CONV_NR; l++) acc[i][l] = 0.0f;
+    for (int c = 0; c < channels; c++, x += plane) {
+        for (int t = 0; t < taps; t++) {
+            float b[CONV_NR];
+            for (int l = 0; l < CONV_NR; l++) b[l] = (mk->bits[t] >> l) & 1u ? x[off[t] + l] : 0.0f;
+            for (int i = 0; i < CONV_MR; i++)
+                for (int l = 0; l < CONV_NR; l++) acc[i][l] += ap[i] * b[l];
+            ap += CONV_MR;
+        }
+    }
+    for (int i = 0; i < CONV_MR; i++)
+        for (int l = 0; l < CONV_NR; l++) tile[i * CONV_NR + l] = acc[i][l];
+}
+
+#endif
+
+/* ---------------------------------------------------------------------------------------
+ * The driver: tiles of NR positions, panels of MR channels, stores with the epilogue
+ * ------------------------------------------------------------------------------------- */
+
+void cnnc_conv_direct(const cnnc_conv_geometry *g, int m, const float *packed, const float *image,
+                      float *out, int j0, int nj, const cnnc_epilogue *e) {
+    _Alignas(64) float tile[CONV_MR * CONV_NR];
+    int off[CNNC_CONV_DIRECT_MAX_TAPS];
+    tile_masks mk;
+    const int H = g->height, W = g->width, P = g->out_h, Q = g->out_w, R = g->kernel_h, S = g->kernel_w;
+    const int taps = R * S, crs = g->channels * taps, total = P * W, pq = P * Q;
+    const size_t plane = (size_t)H * W;
+    if (m <= 0 || nj <= 0) return;
+    for (int r = 0; r < R; r++)
+        for (int s = 0; s < S; s++)
+            off[r * S + s] = (r * g->dilation_h - g->pad_top) * W + s * g->dilation_w - g->pad_left;
+    const int end = j0 + nj < total ? j0 + nj : total;
+    for (int j = j0; j < end; j += CONV_NR) {
+        const int lanes = end - j < CONV_NR ? end - j : CONV_NR;
+        /* masks: rows and columns of each tap that fall inside the image */
+        uint32_t row_ok[CNNC_CONV_DIRECT_MAX_TAPS], col_ok[CNNC_CONV_DIRECT_MAX_TAPS];
+        for (int r = 0; r < R; r++) row_ok[r] = 0;
+        for (int s = 0; s < S; s++) col_ok[s] = 0;
+        for (int l = 0; l < lanes; l++) {
+            const int p = (j + l) / W, q = (j + l) % W;
+            for (int r = 0; r < R; r++) {
+                const int h = p + r * g->dilation_h - g->pad_top;
+                if (h >= 0 && h < H) row_ok[r] |= 1u << l;
+            }
+            for (int s = 0; s < S; s++) {
+                const int w = q + s * g->dilation_w - g->pad_left;
+                if (w >= 0 && w < W) col_ok[s] |= 1u << l;
+            }
+        }
+        for (int r = 0; r < R; r++)
+            for (int s = 0; s < S; s++) mk.bits[r * S + s] = row_ok[r] & col_ok[s];
+        /* runs of lanes that are real outputs (q < Q), and where they go */
+        int run_lane[CONV_NR], run_count[CONV_NR], run_out[CONV_NR], runs = 0;
+        for (int l = 0; l < lanes;) {
+            const int p = (j + l) / W, q = (j + l) % W;
+            int len = W - q < lanes - l ? W - q : lanes - l;
+            if (q < Q) {
+                run_lane[runs] = l;
+                run_count[runs] = (Q - q < len ? Q - q : len);
+                run_out[runs] = p * Q + q;
+                runs++;
+            }
+            l += len;
+        }
+        for (int i0 = 0; i0 < m; i0 += CONV_MR) {
+            const int mr = m - i0 < CONV_MR ? m - i0 : CONV_MR;
+            conv_tile(g->channels, taps, off, &mk, packed + (size_t)(i0 / CONV_MR) * crs * CONV_MR, image + j, plane,
+                      tile);
+            for (int i = 0; i < mr; i++) {
+                const int row = i0 + i;
+                const int has_bias = e && e->bias;
+                const float bias = has_bias ? e->bias[row] : 0.0f;
+                for (int u = 0; u < runs; u++) {
+                    const size_t at = (size_t)row * pq + (size_t)run_out[u];
+                    cnnc_internal_epilogue_row(out + at, tile + i * CONV_NR + run_lane[u],
+                                               e && e->residual ? e->residual + at : NULL, run_count[u], has_bias,
+                                               bias, e);
+                }
+            }
+        }
+    }
+}
+
+void cnnc_conv_reference(const cnnc_conv_geometry *g, int m, const float *weights, const float *image,
+                         float *out, const cnnc_epilogue *e) {
+    const int P = g->out_h, Q = g->out_w, R = g->kernel_h, S = g->kernel_w;
+    for (int k = 0; k < m; k++)
+        for (int p = 0; p < P; p++)
+            for (int q = 0; q < Q; q++) {
+                double sum = 0.0;
+                for (int c = 0; c < g->channels; c++)
+                    for (int r = 0; r < R; r++)
+                        for (int s = 0; s < S; s++) {
+                            const int h = p * g->stride_h - g->pad_top + r * g->dilation_h;
+                            const int w = q * g->stride_w - g->pad_left + s * g->dilation_w;
+                            if (h < 0 || h >= g->height || w < 0 || w >= g->width) continue;
+                            sum += (double)weights[(((size_t)k * g->channels + c) * R + r) * S + s] *
+                                   image[((size_t)c * g->height + h) * g->width + w];
+                        }
+                const size_t at = ((size_t)k * P + p) * Q + q;
+                float v = (float)sum;
+                float one[1] = {v};
+                cnnc_internal_epilogue_row(one, one, e && e->residual ? e->residual + at : NULL, 1,
+                                           e && e->bias != NULL, e && e->bias ? e->bias[k] : 0.0f, e);
+                out[at] = one[0];
+            }
+}
+
+/* The runtime is also compiled as one file (tools/embed_runtime.py): keep these names local. */
+#undef CONV_MR
+#undef CONV_NR
+#undef CONV_ROWS
 
 /* ---- dataset.c ---- */
 /*
@@ -1659,7 +2018,6 @@ cnnc_status cnnc_dataset_normalize(cnnc_dataset *ds, const float *mean, const fl
  *   __AVX2__ and __FMA__    MR = 6, NR = 16 (12 ymm accumulators)
  *   otherwise               MR = 4, NR = 16 in plain C (mul then add)
  */
-#include "cnnc_runtime.h"
 
 #include <limits.h>
 #include <string.h>
@@ -1668,14 +2026,10 @@ cnnc_status cnnc_dataset_normalize(cnnc_dataset *ds, const float *mean, const fl
 #include <immintrin.h>
 #endif
 
+#define MR CNNC_PACK_ROWS
 #if defined(__AVX512F__)
-#define MR 8
 #define NR 32
-#elif defined(__AVX2__) && defined(__FMA__)
-#define MR 6
-#define NR 16
 #else
-#define MR 4
 #define NR 16
 #endif
 
@@ -1939,8 +2293,28 @@ static void micro_kernel(int kc, const float *restrict ap, const float *restrict
  * The blocked driver
  * ------------------------------------------------------------------------------------- */
 
+/* Applies the epilogue to the finished rows [i, i + mr) (the call's numbering, for the bias)
+ * and columns [j, j + nr) of C, one run of one segment at a time; the residual is addressed
+ * like C with its own segment stride. */
+static void epilogue_tile(const c_dest *c, const cnnc_epilogue *e, int i, int mr, int j, int nr) {
+    for (int jj = 0; jj < nr;) {
+        const int J = c->off + j + jj, seg = J / c->seg, at = J % c->seg;
+        const int run = c->seg - at < nr - jj ? c->seg - at : nr - jj;
+        for (int ii = 0; ii < mr; ii++) {
+            float *o = c->data + (size_t)seg * c->seg_stride + (size_t)(i + ii) * c->ld + at;
+            const float *res = e->residual
+                ? e->residual + (size_t)seg * e->residual_stride + (size_t)(i + ii) * c->ld + at : NULL;
+            cnnc_internal_epilogue_row(o, o, res, run, e->bias != NULL, e->bias ? e->bias[i + ii] : 0.0f, e);
+        }
+        jj += run;
+    }
+}
+
+/* With `packed` (weights from cnnc_conv_pack_weights, full k per panel, at the panel of row 0)
+ * A is read from there instead of packed per call; with `e` each tile gets the epilogue once
+ * its last block of k is in. */
 static void gemm_driver(int m, int n, int k, const a_source *a, const b_source *b, const c_dest *c,
-                        int accumulate) {
+                        int accumulate, const float *packed, const cnnc_epilogue *e) {
     _Alignas(64) float ap[MC * KC];
     _Alignas(64) float bp[KC * NC];
     _Alignas(64) float tile[MR * NR];
@@ -1950,11 +2324,11 @@ static void gemm_driver(int m, int n, int k, const a_source *a, const b_source *
         const int nc = n - jc < NC ? n - jc : NC;
         for (int pc = 0; pc == 0 || pc < k; pc += KC) {
             const int kc = k - pc < KC ? k - pc : KC;
-            const int acc = accumulate || pc > 0;
+            const int acc = accumulate || pc > 0, last = pc + KC >= k;
             if (kc > 0) pack_b(bp, b, n, jc, nc, pc, kc);
             for (int ic = 0; ic < m; ic += MC) {
                 const int mc = m - ic < MC ? m - ic : MC;
-                if (kc > 0) pack_a(ap, a, m, ic, mc, pc, kc);
+                if (kc > 0 && !packed) pack_a(ap, a, m, ic, mc, pc, kc);
                 for (int jr = 0; jr < nc; jr += NR) {
                     const int nr = nc - jr < NR ? nc - jr : NR;
                     /* where this panel's columns live; contiguous unless a segment ends inside */
@@ -1967,24 +2341,27 @@ static void gemm_driver(int m, int n, int k, const a_source *a, const b_source *
                     for (int ir = 0; ir < mc; ir += MR) {
                         const int mr = mc - ir < MR ? mc - ir : MR;
                         const size_t row = (size_t)(ic + ir) * c->ld;
-                        const float *apanel = ap + (size_t)ir * kc, *bpanel = bp + (size_t)jr * kc;
+                        const float *apanel = packed ? packed + (size_t)((ic + ir) / MR) * k * MR + (size_t)pc * MR
+                                                     : ap + (size_t)ir * kc;
+                        const float *bpanel = bp + (size_t)jr * kc;
                         if (mr == MR && nr == NR && contiguous) {
                             micro_kernel(kc, apanel, bpanel, cpanel + row, c->ld, acc);
-                            continue;
-                        }
-                        /* a partial or split tile: through the scratch tile, same instructions */
-                        if (acc)
+                        } else {
+                            /* a partial or split tile: through the scratch tile, same instructions */
+                            if (acc)
+                                for (int i = 0; i < mr; i++)
+                                    for (int jj = 0; jj < nr; jj++)
+                                        tile[i * NR + jj] = contiguous ? cpanel[row + (size_t)i * c->ld + jj]
+                                                                       : c->data[offset[jj] + row + (size_t)i * c->ld];
+                            micro_kernel(kc, apanel, bpanel, tile, NR, acc);
                             for (int i = 0; i < mr; i++)
-                                for (int jj = 0; jj < nr; jj++)
-                                    tile[i * NR + jj] = contiguous ? cpanel[row + (size_t)i * c->ld + jj]
-                                                                   : c->data[offset[jj] + row + (size_t)i * c->ld];
-                        micro_kernel(kc, apanel, bpanel, tile, NR, acc);
-                        for (int i = 0; i < mr; i++)
-                            for (int jj = 0; jj < nr; jj++) {
-                                float *dst = contiguous ? cpanel + row + (size_t)i * c->ld + jj
-                                                        : c->data + offset[jj] + row + (size_t)i * c->ld;
-                                *dst = tile[i * NR + jj];
-                            }
+                                for (int jj = 0; jj < nr; jj++) {
+                                    float *dst = contiguous ? cpanel + row + (size_t)i * c->ld + jj
+                                                            : c->data + offset[jj] + row + (size_t)i * c->ld;
+                                    *dst = tile[i * NR + jj];
+                                }
+                        }
+                        if (e && last) epilogue_tile(c, e, ic + ir, mr, jc + jr, nr);
                     }
                 }
             }
@@ -2001,7 +2378,7 @@ void cnnc_sgemm(int m, int n, int k, const float *a, int lda, int trans_a, const
     const a_source as = {a, lda, trans_a, INT_MAX, 0, 0, 0};
     const b_source bs = {trans_b ? B_MATRIX_T : B_MATRIX, b, ldb, NULL, 0, 0, 0};
     const c_dest cd = {c, ldc, INT_MAX, 0, 0};
-    gemm_driver(m, n, k, &as, &bs, &cd, accumulate);
+    gemm_driver(m, n, k, &as, &bs, &cd, accumulate, NULL, NULL);
 }
 
 void cnnc_sgemm_conv(int m, int n, const float *a, int lda, int trans_a, const cnnc_conv_geometry *g,
@@ -2012,7 +2389,17 @@ void cnnc_sgemm_conv(int m, int n, const float *a, int lda, int trans_a, const c
     const b_source bs = {B_IM2COL, image, 0, g, image_stride, 0, col0};
     /* C's columns are the output positions col0.. of all samples: segments of P*Q */
     const c_dest cd = {c, pq, pq, c_stride, col0};
-    gemm_driver(m, n, g->channels * g->kernel_h * g->kernel_w, &as, &bs, &cd, accumulate);
+    gemm_driver(m, n, g->channels * g->kernel_h * g->kernel_w, &as, &bs, &cd, accumulate, NULL, NULL);
+}
+
+void cnnc_sgemm_conv_packed(int m, int n, const float *packed, const cnnc_conv_geometry *g,
+                            const float *image, size_t image_stride, int col0, float *c, size_t c_stride,
+                            const cnnc_epilogue *e) {
+    const int pq = g->out_h * g->out_w;
+    const a_source as = {NULL, 0, 0, INT_MAX, 0, 0, 0};
+    const b_source bs = {B_IM2COL, image, 0, g, image_stride, 0, col0};
+    const c_dest cd = {c, pq, pq, c_stride, col0};
+    gemm_driver(m, n, g->channels * g->kernel_h * g->kernel_w, &as, &bs, &cd, 0, packed, e);
 }
 
 void cnnc_sgemm_conv_weight_grad(int m, int n, int k, const float *a, size_t a_stride,
@@ -2023,7 +2410,7 @@ void cnnc_sgemm_conv_weight_grad(int m, int n, int k, const float *a, size_t a_s
     const a_source as = {a, pq, 0, pq, a_stride, row0, 0};
     const b_source bs = {B_IM2COL_T, image, 0, g, image_stride, row0, col0};
     const c_dest cd = {c, ldc, INT_MAX, 0, 0};
-    gemm_driver(m, n, k, &as, &bs, &cd, accumulate);
+    gemm_driver(m, n, k, &as, &bs, &cd, accumulate, NULL, NULL);
 }
 
 void cnnc_sgemm_conv_input_grad(int m, int n, const float *weight, int ldw, const cnnc_conv_geometry *g,
@@ -2034,7 +2421,7 @@ void cnnc_sgemm_conv_input_grad(int m, int n, const float *weight, int ldw, cons
     const b_source bs = {B_IM2COL, d_out, 0, g, d_out_stride, 0, col0};
     /* C's columns are the input positions col0.. of all samples: segments of H*W */
     const c_dest cd = {d_in, hw, hw, d_in_stride, col0};
-    gemm_driver(m, n, g->channels * rs, &as, &bs, &cd, accumulate);
+    gemm_driver(m, n, g->channels * rs, &as, &bs, &cd, accumulate, NULL, NULL);
 }
 
 /* Adds columns [j0, j0 + count) (output positions of one sample) of the block's rows (c, r, s)
@@ -2091,7 +2478,7 @@ void cnnc_conv_input_grad_col2im(int m, const float *weight, int ldw, int kg, co
             /* cols[mc*R*S x nc] = W^T * d_out[:, j0 .. j0+nc), then scattered */
             const b_source bs = {B_MATRIX, d_out + j0, pq, NULL, 0, 0, 0};
             const c_dest cd = {cols, nc, INT_MAX, 0, 0};
-            gemm_driver(mc * rs, nc, kg, &ablock, &bs, &cd, 0);
+            gemm_driver(mc * rs, nc, kg, &ablock, &bs, &cd, 0, NULL, NULL);
             col2im_add(d_in + (size_t)c0 * g->height * g->width, cols, nc, mc, g, j0, nc);
         }
     }

@@ -82,7 +82,7 @@ public enum Summary {
             switch node.op {
             case .conv(let a):
                 let channels = optimized.node(named: node.inputs[0])?.shape.dims.first ?? 0
-                column[node.name] = ConvKernel.resolvedAlgorithm(a, inputChannels: channels).rawValue
+                column[node.name] = a.unoptimizedAlgorithm(inputChannels: channels).rawValue
                 describe(a.epilogue, into: node.name, &column)
             case .dense(let a):
                 column[node.name] = "dense"

@@ -136,7 +136,7 @@ enum TrainHarness {
 public enum TrainChecker {
     /// The training graph: the source graph after the training pipeline.
     public static func trainingGraph(_ graph: Graph) throws -> Graph {
-        do { return try PassManager(passes: Pipelines.optimizing(.training)).run(graph).graph } catch let list as DiagnosticList {
+        do { return try PassManager(passes: Pipelines.optimizing(.training), mode: .training).run(graph).graph } catch let list as DiagnosticList {
             throw DriverError(list.description)
         }
     }

@@ -127,6 +127,11 @@ public enum ConvAlgorithm: String, Hashable, Sendable, CaseIterable {
     case direct
     /// A matrix product per group, out[K x P*Q] = W[K x C*R*S] * im2col(x), over the batch.
     case gemm
+    /// Stride-1 implicit GEMM on NCHW: the im2col rows of a block of output positions are read
+    /// straight from the input (masked runs, no copy), weights packed once, the epilogue
+    /// applied while a tile is in cache (`cnnc_conv_direct`). Needs stride 1, an output no wider
+    /// than the input and at most 49 taps (`ConvAttributes.implicitApplies`).
+    case implicit
     /// Winograd F(2x2, 3x3): 4x4 input tiles, 2x2 outputs, 16 multiplies instead of 36.
     case winograd2x2
     /// Winograd F(4x4, 3x3): 6x6 input tiles, 4x4 outputs, 36 multiplies instead of 144.
@@ -187,6 +192,30 @@ public struct ConvAttributes: Hashable, Sendable {
         self.filters = filters; self.kernel = kernel; self.stride = stride
         self.padding = padding; self.dilation = dilation; self.groups = groups; self.bias = bias
         self.initializer = initializer; self.epilogue = epilogue; self.algorithm = algorithm
+    }
+
+    /// The most taps (R*S) the implicit GEMM handles (`CNNC_CONV_DIRECT_MAX_TAPS`).
+    public static let implicitMaxTaps = 49
+
+    /// Whether `algorithm=implicit` can run this layer on an input `inputWidth` wide producing
+    /// `outputWidth` columns: stride 1, the output no wider than the input (positions are
+    /// numbered over the input's width) and at most `implicitMaxTaps` taps.
+    public func implicitApplies(inputWidth: Int, outputWidth: Int) -> Bool {
+        stride == Pair(1) && outputWidth <= inputWidth && kernel.h * kernel.w <= Self.implicitMaxTaps
+    }
+
+    /// Whether the groups are wide enough for a matrix product (depthwise and narrow grouped
+    /// layers have nothing to reuse and run `direct`).
+    public func groupsSuitMatrixProduct(inputChannels: Int) -> Bool {
+        let cg = inputChannels / max(groups, 1), kg = filters / max(groups, 1)
+        return groups == 1 || (cg * kernel.h * kernel.w >= 32 && kg >= 8)
+    }
+
+    /// What `algorithm=auto` runs when no pass chose (`-O0`): `gemm` where the groups suit a
+    /// matrix product, else `direct`.
+    public func unoptimizedAlgorithm(inputChannels: Int) -> ConvAlgorithm {
+        guard algorithm == .auto else { return algorithm }
+        return groupsSuitMatrixProduct(inputChannels: inputChannels) ? .gemm : .direct
     }
 }
 

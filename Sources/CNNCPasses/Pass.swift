@@ -19,10 +19,15 @@ public struct Remark: Sendable, CustomStringConvertible {
 
 /// Options the passes read.
 public struct PassOptions: Sendable {
+    /// Whether the pipeline builds inference or training code (select-conv-algorithm picks
+    /// among fewer kernels for training, which reads the raw parameters).
+    public var mode: PipelineMode = .inference
+    /// Whether select-conv-algorithm may choose Winograd (`--no-winograd` clears it).
+    public var winograd = true
     /// Largest acceptable Winograd error, relative to the output's magnitude (see
-    /// select-winograd for the estimate it is compared with).
+    /// select-conv-algorithm for the estimate it is compared with).
     public var winogradErrorBudget: Double = 1e-4
-    /// Fewest input and output channels for Winograd (see select-winograd).
+    /// Fewest input and output channels for Winograd (see select-conv-algorithm).
     public var winogradMinChannels = 64
     public init() {}
 }
@@ -48,7 +53,7 @@ public enum Pipelines {
         FoldBatchNorm(),         // before fusion: the folded conv takes the activation after the BN
         FuseResidualAdd(),       // before activation fusion: act(bn(conv) + shortcut)
         FuseActivation(),        // absorbs the activation after conv/dense (+ bn, + residual)
-        SelectWinograd(),        // last: sees the final conv nodes
+        SelectConvAlgorithm(),   // last: sees the final conv nodes and their fused epilogues
     ]
 
     /// The default optimizing pipeline for a mode.
@@ -69,7 +74,11 @@ public struct PassManager {
     public var printAfterAll = false
     public var disabled: Set<String> = []
 
-    public init(passes: [any Pass]) { self.passes = passes }
+    /// `mode` tells the passes what kind of code the graph becomes (see `PassOptions.mode`).
+    public init(passes: [any Pass], mode: PipelineMode = .inference) {
+        self.passes = passes
+        options.mode = mode
+    }
 
     /// The names of every pass, to validate `--disable-pass` and `--print-ir-after`.
     public static var knownNames: [String] { Pipelines.all.map(\.name) }

@@ -29,7 +29,7 @@ struct ModelOptions: ParsableArguments {
 struct OptimizationOptions: ParsableArguments {
     @Flag(name: .customLong("O0", withSingleDash: true), help: "No optimization passes (for debugging).")
     var noOptimization = false
-    @Flag(help: "Keep 3x3 convolutions direct (disables select-winograd).")
+    @Flag(help: "Never choose Winograd for 3x3 convolutions (select-conv-algorithm picks among the others).")
     var noWinograd = false
     @Option(name: .customLong("winograd-min-channels"), help: "Winograd only where input and output have at least this many channels (default 64).")
     var winogradMinChannels: Int = CompilerOptions().winogradMinChannels

@@ -210,7 +210,7 @@ final class OtherPassTests: XCTestCase {
         try assertEquivalent(g, after)
     }
 
-    func testWinogradRuleAndRefusals() throws {
+    func testConvAlgorithmRuleAndRefusals() throws {
         let g = net("""
             input x shape=8x16x16
             conv big filters=8 size=3 pad=1
@@ -219,44 +219,74 @@ final class OtherPassTests: XCTestCase {
             conv tiny filters=8 size=3 pad=1
             conv strided filters=8 size=3 stride=2 pad=1 from=big
             conv grouped filters=8 size=3 groups=2 pad=1 from=big
+            conv depthwise filters=8 size=3 groups=8 pad=1 from=big
             conv pinned filters=8 size=3 pad=1 algorithm=direct from=big
             conv one filters=8 size=1 from=big
-            output tiny, strided, grouped, pinned, one
+            conv valid filters=8 size=9 from=big
+            conv overpadded filters=8 size=1 pad=2 from=big
+            output tiny, strided, grouped, depthwise, pinned, one, valid, overpadded
             """)
-        // By default 8 channels are too few (the GEMM wins); the rule itself is tested with 1.
-        let (narrow, narrowRemarks) = try runPasses([SelectWinograd()], on: g)
-        if case .conv(let a) = narrow.node(named: "big")!.op { XCTAssertEqual(a.algorithm, .auto) }
-        XCTAssertTrue(narrowRemarks.contains { $0.description == "[select-winograd] big: direct: 8 -> 8 channels: the GEMM is faster below 64" },
-                      "\(narrowRemarks)")
-        var wide = PassManager(passes: [SelectWinograd()])
-        wide.options.winogradMinChannels = 1
-        let result = try wide.run(g)
-        let (after, remarks) = (result.graph, result.remarks)
-        func algorithm(_ name: String) -> ConvAlgorithm? {
-            if case .conv(let a) = after.node(named: name)!.op { return a.algorithm }
-            return nil
+        func algorithms(_ graph: Graph) -> [String: ConvAlgorithm] {
+            var out: [String: ConvAlgorithm] = [:]
+            for node in graph.nodes { if case .conv(let a) = node.op { out[node.name] = a.algorithm } }
+            return out
         }
-        XCTAssertEqual(algorithm("big"), .winograd4x4)
-        XCTAssertEqual(algorithm("tiny"), .winograd2x2)
-        XCTAssertEqual(algorithm("strided"), .auto)
-        XCTAssertEqual(algorithm("grouped"), .auto)
-        XCTAssertEqual(algorithm("pinned"), .direct)
-        XCTAssertEqual(algorithm("one"), .auto)
-        XCTAssertTrue(remarks.contains { $0.description == "[select-winograd] strided: direct: not a 3x3 stride-1 dense convolution" })
-        // An error budget too small for any tile keeps everything direct.
-        var manager = PassManager(passes: [SelectWinograd()])
-        manager.options.winogradErrorBudget = 1e-9
-        manager.options.winogradMinChannels = 1
-        let strict = try manager.run(g).graph
-        if case .conv(let a) = strict.node(named: "big")!.op { XCTAssertEqual(a.algorithm, .auto) }
+        // By default 8 channels are too few for Winograd: the implicit GEMM takes stride 1.
+        let (narrow, narrowRemarks) = try runPasses([SelectConvAlgorithm()], on: g)
+        let chosen = algorithms(narrow)
+        XCTAssertEqual(chosen["big"], .implicit)
+        XCTAssertEqual(chosen["one"], .implicit)
+        XCTAssertEqual(chosen["grouped"], .direct, "4 filters per group: too narrow")
+        XCTAssertEqual(chosen["strided"], .gemm)
+        XCTAssertEqual(chosen["depthwise"], .direct)
+        XCTAssertEqual(chosen["pinned"], .direct)
+        XCTAssertEqual(chosen["valid"], .gemm, "9x9 valid on 16 wide: 16 columns computed for 8")
+        XCTAssertEqual(chosen["overpadded"], .gemm, "output wider than the input")
+        XCTAssertTrue(narrowRemarks.contains {
+            $0.description == "[select-conv-algorithm] big: implicit: stride 1 (8 -> 8 channels, below --winograd-min-channels 64)"
+        }, "\(narrowRemarks)")
+        XCTAssertTrue(narrowRemarks.contains {
+            $0.description == "[select-conv-algorithm] depthwise: direct: groups of 1 -> 1 channels are too narrow for a matrix product"
+        }, "\(narrowRemarks)")
+        XCTAssertFalse(narrowRemarks.contains { $0.node == "pinned" }, "a pinned algorithm is not touched")
+        try assertEquivalent(g, narrow)
+
+        // The Winograd rule itself, with the channel threshold at 1.
+        var wide = PassManager(passes: [SelectConvAlgorithm()])
+        wide.options.winogradMinChannels = 1
+        let after = try wide.run(g).graph
+        XCTAssertEqual(algorithms(after)["big"], .winograd4x4)
+        XCTAssertEqual(algorithms(after)["tiny"], .winograd2x2)
+        XCTAssertEqual(algorithms(after)["strided"], .gemm)
+        try assertEquivalent(g, after)
+        // --no-winograd and an error budget too small for any tile: the implicit GEMM.
+        var off = PassManager(passes: [SelectConvAlgorithm()])
+        off.options.winogradMinChannels = 1
+        off.options.winograd = false
+        XCTAssertEqual(algorithms(try off.run(g).graph)["big"], .implicit)
+        var strict = PassManager(passes: [SelectConvAlgorithm()])
+        strict.options.winogradErrorBudget = 1e-9
+        strict.options.winogradMinChannels = 1
+        XCTAssertEqual(algorithms(try strict.run(g).graph)["big"], .implicit)
+        // Training reads the raw parameters: GEMM or direct only.
+        let training = try PassManager(passes: [SelectConvAlgorithm()], mode: .training).run(g).graph
+        XCTAssertEqual(algorithms(training)["big"], .gemm)
+        XCTAssertEqual(algorithms(training)["depthwise"], .direct)
     }
 
     func testWinogradRefusesTilesTooLargeForTheStack() throws {
         let g = net("input x shape=1024x4x4\nconv wide filters=1024 size=3 pad=1\n")
-        let (after, remarks) = try runPasses([SelectWinograd()], on: g)
-        if case .conv(let a) = after.node(named: "wide")!.op { XCTAssertEqual(a.algorithm, .auto) }
+        let (after, remarks) = try runPasses([SelectConvAlgorithm()], on: g)
+        if case .conv(let a) = after.node(named: "wide")!.op { XCTAssertEqual(a.algorithm, .implicit) }
         XCTAssertEqual(remarks.map(\.description),
-                       ["[select-winograd] wide: direct: tile buffers for 1024 -> 1024 channels exceed 256 KiB of stack"])
+                       ["[select-conv-algorithm] wide: implicit: stride 1 (Winograd tile buffers for 1024 -> 1024 channels exceed 256 KiB of stack)"])
+    }
+
+    func testImplicitAlgorithmIsCheckedByShapeInference() {
+        switch NetFrontend.parse("input x shape=2x8x8\nconv c filters=2 size=3 stride=2 algorithm=implicit\n", path: "t.net") {
+        case .success: XCTFail("a strided implicit convolution was accepted")
+        case .failure(let list): XCTAssertTrue(list.description.contains("algorithm=implicit needs stride 1"), list.description)
+        }
     }
 
     func testVerifierCatchesABrokenPass() {

@@ -1,0 +1,258 @@
+/*
+ * conv.c — direct convolution on NCHW for stride-1 layers, weights packed once.
+ *
+ * cnnc_sgemm_conv packs an im2col block of the input for every call: for a layer with few
+ * output channels that copy costs about as much as the multiply. For stride 1 the im2col
+ * matrix needs no copy at all if output positions are numbered over the input's width
+ * (j = p*W + q, the columns q >= Q computed and dropped): the row (c, r, s) of a block of
+ * positions is then one contiguous run of the input plane, shifted by (r*DH - PT)*W + s*DW - PL,
+ * with the padding (and the wrap from one row into the next) masked out per tap. The
+ * micro-kernel loads those runs straight from the image with masked loads, broadcasts the
+ * weights from panels packed once by <model>_prepare (cnnc_conv_pack_weights), and the
+ * epilogue (bias, residual, ReLU family) is applied while the tile is in L1.
+ *
+ * Every output is one FMA chain over (c, r, s) in order starting from 0, the chain
+ * cnnc_sgemm_conv computes: both algorithms give the same bits, whatever the thread split.
+ *
+ * Micro-kernels, chosen from the compiler's predefined macros (MR = CNNC_PACK_ROWS):
+ *   __AVX512F__             8 rows x 32 positions (16 zmm accumulators, k-register masks)
+ *   __AVX2__ and __FMA__    6 rows x 16 positions (12 ymm accumulators, vector masks)
+ *   otherwise               4 rows x 16 positions in plain C
+ */
+#include "internal.h"
+
+#include <limits.h>
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#include <immintrin.h>
+#endif
+
+#define CONV_MR CNNC_PACK_ROWS
+#if defined(__AVX512F__)
+#define CONV_NR 32
+#else
+#define CONV_NR 16
+#endif
+
+size_t cnnc_conv_packed_floats(int groups, int kg, int crs) {
+    if (groups <= 0 || kg <= 0 || crs <= 0) return 0;
+    const size_t panels = ((size_t)kg + CONV_MR - 1) / CONV_MR;
+    return (size_t)groups * panels * CONV_MR * (size_t)crs;
+}
+
+void cnnc_conv_pack_weights(float *dst, const float *weights, int groups, int kg, int crs) {
+    const int panels = (kg + CONV_MR - 1) / CONV_MR;
+    for (int g = 0; g < groups; g++)
+        for (int t = 0; t < panels; t++) {
+            float *restrict panel = dst + ((size_t)g * panels + t) * (size_t)crs * CONV_MR;
+            for (int i = 0; i < CONV_MR; i++) {
+                const int row = t * CONV_MR + i;
+                const float *restrict w = weights + ((size_t)g * kg + row) * (size_t)crs;
+                for (int p = 0; p < crs; p++) panel[(size_t)p * CONV_MR + i] = row < kg ? w[p] : 0.0f;
+            }
+        }
+}
+
+int cnnc_conv_direct_fits(const cnnc_conv_geometry *g) {
+    if (g->stride_h != 1 || g->stride_w != 1) return 0;
+    if (g->kernel_h * g->kernel_w > CNNC_CONV_DIRECT_MAX_TAPS) return 0;
+    if (g->out_w > g->width || g->out_w <= 0 || g->out_h <= 0 || g->channels <= 0) return 0;
+    if ((long long)g->out_h * g->width > INT_MAX / 2) return 0;
+    return 1;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Micro-kernels: tile[MR x NR] = packed panel (MR x channels*taps) * the masked runs
+ * ------------------------------------------------------------------------------------- */
+
+/* Lane masks of one tile, one per tap: bit l set where position j0 + l exists and its tap
+ * (r, s) lies inside the image. */
+typedef struct {
+    uint32_t bits[CNNC_CONV_DIRECT_MAX_TAPS];
+} tile_masks;
+
+#if defined(__AVX512F__)
+
+#define CONV_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+
+static void conv_tile(int channels, int taps, const int *off, const tile_masks *mk, const float *restrict ap,
+                      const float *x, size_t plane, float *restrict tile) {
+    __mmask16 lo[CNNC_CONV_DIRECT_MAX_TAPS], hi[CNNC_CONV_DIRECT_MAX_TAPS];
+    for (int t = 0; t < taps; t++) {
+        lo[t] = (__mmask16)(mk->bits[t] & 0xffffu);
+        hi[t] = (__mmask16)(mk->bits[t] >> 16);
+    }
+#define DECLARE(i) __m512 c##i##0 = _mm512_setzero_ps(), c##i##1 = _mm512_setzero_ps();
+    CONV_ROWS(DECLARE)
+#undef DECLARE
+    for (int c = 0; c < channels; c++, x += plane) {
+        for (int t = 0; t < taps; t++) {
+            const float *b = x + off[t];
+            const __m512 b0 = _mm512_maskz_loadu_ps(lo[t], b), b1 = _mm512_maskz_loadu_ps(hi[t], b + 16);
+#define STEP(i) { const __m512 a = _mm512_set1_ps(ap[i]); c##i##0 = _mm512_fmadd_ps(a, b0, c##i##0); c##i##1 = _mm512_fmadd_ps(a, b1, c##i##1); }
+            CONV_ROWS(STEP)
+#undef STEP
+            ap += CONV_MR;
+        }
+    }
+#define STORE(i) _mm512_store_ps(tile + (i) * CONV_NR, c##i##0); _mm512_store_ps(tile + (i) * CONV_NR + 16, c##i##1);
+    CONV_ROWS(STORE)
+#undef STORE
+}
+
+#elif defined(__AVX2__) && defined(__FMA__)
+
+#define CONV_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
+
+static __m256i lane_mask(uint32_t bits) {
+    const __m256i lanes = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    const __m256i b = _mm256_set1_epi32((int)bits);
+    return _mm256_cmpeq_epi32(_mm256_and_si256(b, lanes), lanes);
+}
+
+static void conv_tile(int channels, int taps, const int *off, const tile_masks *mk, const float *restrict ap,
+                      const float *x, size_t plane, float *restrict tile) {
+    __m256i lo[CNNC_CONV_DIRECT_MAX_TAPS], hi[CNNC_CONV_DIRECT_MAX_TAPS];
+    for (int t = 0; t < taps; t++) {
+        lo[t] = lane_mask(mk->bits[t] & 0xffu);
+        hi[t] = lane_mask((mk->bits[t] >> 8) & 0xffu);
+    }
+#define DECLARE(i) __m256 c##i##0 = _mm256_setzero_ps(), c##i##1 = _mm256_setzero_ps();
+    CONV_ROWS(DECLARE)
+#undef DECLARE
+    for (int c = 0; c < channels; c++, x += plane) {
+        for (int t = 0; t < taps; t++) {
+            const float *b = x + off[t];
+            const __m256 b0 = _mm256_maskload_ps(b, lo[t]), b1 = _mm256_maskload_ps(b + 8, hi[t]);
+#define STEP(i) { const __m256 a = _mm256_broadcast_ss(ap + (i)); c##i##0 = _mm256_fmadd_ps(a, b0, c##i##0); c##i##1 = _mm256_fmadd_ps(a, b1, c##i##1); }
+            CONV_ROWS(STEP)
+#undef STEP
+            ap += CONV_MR;
+        }
+    }
+#define STORE(i) _mm256_store_ps(tile + (i) * CONV_NR, c##i##0); _mm256_store_ps(tile + (i) * CONV_NR + 8, c##i##1);
+    CONV_ROWS(STORE)
+#undef STORE
+}
+
+#else
+
+static void conv_tile(int channels, int taps, const int *off, const tile_masks *mk, const float *restrict ap,
+                      const float *x, size_t plane, float *restrict tile) {
+    float acc[CONV_MR][CONV_NR];
+    for (int i = 0; i < CONV_MR; i++)
+        for (int l = 0; l < CONV_NR; l++) acc[i][l] = 0.0f;
+    for (int c = 0; c < channels; c++, x += plane) {
+        for (int t = 0; t < taps; t++) {
+            float b[CONV_NR];
+            for (int l = 0; l < CONV_NR; l++) b[l] = (mk->bits[t] >> l) & 1u ? x[off[t] + l] : 0.0f;
+            for (int i = 0; i < CONV_MR; i++)
+                for (int l = 0; l < CONV_NR; l++) acc[i][l] += ap[i] * b[l];
+            ap += CONV_MR;
+        }
+    }
+    for (int i = 0; i < CONV_MR; i++)
+        for (int l = 0; l < CONV_NR; l++) tile[i * CONV_NR + l] = acc[i][l];
+}
+
+#endif
+
+/* ---------------------------------------------------------------------------------------
+ * The driver: tiles of NR positions, panels of MR channels, stores with the epilogue
+ * ------------------------------------------------------------------------------------- */
+
+void cnnc_conv_direct(const cnnc_conv_geometry *g, int m, const float *packed, const float *image,
+                      float *out, int j0, int nj, const cnnc_epilogue *e) {
+    _Alignas(64) float tile[CONV_MR * CONV_NR];
+    int off[CNNC_CONV_DIRECT_MAX_TAPS];
+    tile_masks mk;
+    const int H = g->height, W = g->width, P = g->out_h, Q = g->out_w, R = g->kernel_h, S = g->kernel_w;
+    const int taps = R * S, crs = g->channels * taps, total = P * W, pq = P * Q;
+    const size_t plane = (size_t)H * W;
+    if (m <= 0 || nj <= 0) return;
+    for (int r = 0; r < R; r++)
+        for (int s = 0; s < S; s++)
+            off[r * S + s] = (r * g->dilation_h - g->pad_top) * W + s * g->dilation_w - g->pad_left;
+    const int end = j0 + nj < total ? j0 + nj : total;
+    for (int j = j0; j < end; j += CONV_NR) {
+        const int lanes = end - j < CONV_NR ? end - j : CONV_NR;
+        /* masks: rows and columns of each tap that fall inside the image */
+        uint32_t row_ok[CNNC_CONV_DIRECT_MAX_TAPS], col_ok[CNNC_CONV_DIRECT_MAX_TAPS];
+        for (int r = 0; r < R; r++) row_ok[r] = 0;
+        for (int s = 0; s < S; s++) col_ok[s] = 0;
+        for (int l = 0; l < lanes; l++) {
+            const int p = (j + l) / W, q = (j + l) % W;
+            for (int r = 0; r < R; r++) {
+                const int h = p + r * g->dilation_h - g->pad_top;
+                if (h >= 0 && h < H) row_ok[r] |= 1u << l;
+            }
+            for (int s = 0; s < S; s++) {
+                const int w = q + s * g->dilation_w - g->pad_left;
+                if (w >= 0 && w < W) col_ok[s] |= 1u << l;
+            }
+        }
+        for (int r = 0; r < R; r++)
+            for (int s = 0; s < S; s++) mk.bits[r * S + s] = row_ok[r] & col_ok[s];
+        /* runs of lanes that are real outputs (q < Q), and where they go */
+        int run_lane[CONV_NR], run_count[CONV_NR], run_out[CONV_NR], runs = 0;
+        for (int l = 0; l < lanes;) {
+            const int p = (j + l) / W, q = (j + l) % W;
+            int len = W - q < lanes - l ? W - q : lanes - l;
+            if (q < Q) {
+                run_lane[runs] = l;
+                run_count[runs] = (Q - q < len ? Q - q : len);
+                run_out[runs] = p * Q + q;
+                runs++;
+            }
+            l += len;
+        }
+        for (int i0 = 0; i0 < m; i0 += CONV_MR) {
+            const int mr = m - i0 < CONV_MR ? m - i0 : CONV_MR;
+            conv_tile(g->channels, taps, off, &mk, packed + (size_t)(i0 / CONV_MR) * crs * CONV_MR, image + j, plane,
+                      tile);
+            for (int i = 0; i < mr; i++) {
+                const int row = i0 + i;
+                const int has_bias = e && e->bias;
+                const float bias = has_bias ? e->bias[row] : 0.0f;
+                for (int u = 0; u < runs; u++) {
+                    const size_t at = (size_t)row * pq + (size_t)run_out[u];
+                    cnnc_internal_epilogue_row(out + at, tile + i * CONV_NR + run_lane[u],
+                                               e && e->residual ? e->residual + at : NULL, run_count[u], has_bias,
+                                               bias, e);
+                }
+            }
+        }
+    }
+}
+
+void cnnc_conv_reference(const cnnc_conv_geometry *g, int m, const float *weights, const float *image,
+                         float *out, const cnnc_epilogue *e) {
+    const int P = g->out_h, Q = g->out_w, R = g->kernel_h, S = g->kernel_w;
+    for (int k = 0; k < m; k++)
+        for (int p = 0; p < P; p++)
+            for (int q = 0; q < Q; q++) {
+                double sum = 0.0;
+                for (int c = 0; c < g->channels; c++)
+                    for (int r = 0; r < R; r++)
+                        for (int s = 0; s < S; s++) {
+                            const int h = p * g->stride_h - g->pad_top + r * g->dilation_h;
+                            const int w = q * g->stride_w - g->pad_left + s * g->dilation_w;
+                            if (h < 0 || h >= g->height || w < 0 || w >= g->width) continue;
+                            sum += (double)weights[(((size_t)k * g->channels + c) * R + r) * S + s] *
+                                   image[((size_t)c * g->height + h) * g->width + w];
+                        }
+                const size_t at = ((size_t)k * P + p) * Q + q;
+                float v = (float)sum;
+                float one[1] = {v};
+                cnnc_internal_epilogue_row(one, one, e && e->residual ? e->residual + at : NULL, 1,
+                                           e && e->bias != NULL, e && e->bias ? e->bias[k] : 0.0f, e);
+                out[at] = one[0];
+            }
+}
+
+/* The runtime is also compiled as one file (tools/embed_runtime.py): keep these names local. */
+#undef CONV_MR
+#undef CONV_NR
+#undef CONV_ROWS

@@ -1,0 +1,92 @@
+// select-conv-algorithm: the one place that decides how each convolution runs; the choice is
+// written into the IR (`algorithm=`), so `summary`, `--print-ir-after` and the backend agree.
+//
+//   c = conv(x) ... algorithm=auto  ->  ... algorithm=implicit | gemm | direct | winograd4x4 | winograd2x2
+//
+// Candidates, with what each costs (C, K channels, R S kernel, P Q output, W input width):
+//   implicit     stride-1 implicit GEMM on NCHW (cnnc_conv_direct): K*C*R*S*P*W multiplies
+//                (positions numbered over the input's width: the W - Q extra columns are
+//                computed and dropped), no copy of the input, weights packed once, epilogue in
+//                the kernel. Needs stride 1, Q <= W and at most 49 taps.
+//   gemm         the packed matrix product with im2col packed per call (cnnc_sgemm_conv_packed):
+//                K*C*R*S*P*Q multiplies plus a copy of C*R*S*P*Q floats; any stride.
+//   direct       the plain loop nest: depthwise and narrow grouped layers, where a matrix
+//                product has nothing to reuse.
+//   winograd     F(m x m, 3x3) on the GEMM: (m+2)^2 / (9 m^2) of the multiplies plus input and
+//                output transforms of O(C + K) per tile; its rounding error grows with the tile
+//                and the reduction length 9C:
+//                  error(F(m)) ~ k_m * 6e-8 * sqrt(9 C),  k_2 = 2, k_4 = 20
+//                relative to the output's magnitude (measured against the interpreter, see
+//                docs/passes.md), and must stay within the budget (1e-4).
+// Rule (inference), per layer, from the measured throughput of each kernel on this project's
+// machines (docs/passes.md, "Choosing the convolution algorithm"):
+//   1. groups too narrow for a matrix product -> direct;
+//   2. Winograd when allowed (not --no-winograd), the layer is 3x3 stride 1 dilation 1 dense,
+//      both channel counts reach --winograd-min-channels, the error estimate is within budget
+//      and the tile buffers fit on a task's stack;
+//   3. implicit when it applies and its extra columns cost less than im2col's copy
+//      (W/Q <= 1.5);
+//   4. else gemm.
+// Training builds read the raw parameters (no packed copy, no transformed filters): there the
+// rule is gemm, or direct for narrow groups.
+// Refuses: an algorithm the user pinned (kept as written).
+
+import CNNCIR
+
+/// Picks each convolution's algorithm.
+public struct SelectConvAlgorithm: Pass {
+    public init() {}
+    public let name = "select-conv-algorithm"
+    public let summary = "choose each convolution's algorithm (implicit GEMM, packed GEMM, Winograd, direct) and record it in the IR"
+    public let modes: Set<PipelineMode> = [.inference, .training]
+
+    /// The largest per-task Winograd tile scratch (input transforms and products) kept on the stack.
+    public static let maxTileBytes = 256 * 1024
+
+    /// The estimated relative error of F(m x m, 3x3) over `channels` input channels.
+    public static func estimatedError(tile: Int, channels: Int) -> Double {
+        (tile == 4 ? 20.0 : 2.0) * 6e-8 * Double(9 * channels).squareRoot()
+    }
+
+    public func run(_ graph: inout Graph, options: PassOptions, remarks: inout [Remark]) {
+        let index = graph.indexByName()
+        for i in graph.nodes.indices {
+            guard case .conv(var a) = graph.nodes[i].op, a.algorithm == .auto else { continue }
+            let node = graph.nodes[i]
+            let x = graph.nodes[index[node.inputs[0]]!].shape
+            let (chosen, why) = choose(a, input: x, output: node.shape, options: options)
+            a.algorithm = chosen
+            graph.nodes[i].op = .conv(a)
+            remarks.append(Remark(pass: name, node: node.name, message: "\(chosen.rawValue): \(why)"))
+        }
+    }
+
+    /// The algorithm for one layer and the reason, as the rule above says.
+    func choose(_ a: ConvAttributes, input x: Shape, output y: Shape, options: PassOptions) -> (ConvAlgorithm, String) {
+        guard a.groupsSuitMatrixProduct(inputChannels: x.c) else {
+            return (.direct, "groups of \(x.c / a.groups) -> \(a.filters / a.groups) channels are too narrow for a matrix product")
+        }
+        if options.mode == .training { return (.gemm, "training reads the raw parameters") }
+        var notWinograd: String
+        if !options.winograd {
+            notWinograd = "Winograd is off"
+        } else if a.kernel != Pair(3) || a.stride != Pair(1) || a.dilation != Pair(1) || a.groups != 1 {
+            notWinograd = "not a 3x3 stride-1 dense convolution"
+        } else if min(x.c, a.filters) < options.winogradMinChannels {
+            notWinograd = "\(x.c) -> \(a.filters) channels, below --winograd-min-channels \(options.winogradMinChannels)"
+        } else if 36 * (x.c + a.filters) * 4 > Self.maxTileBytes {
+            notWinograd = "Winograd tile buffers for \(x.c) -> \(a.filters) channels exceed \(Self.maxTileBytes / 1024) KiB of stack"
+        } else if y.h >= 4, y.w >= 4, Self.estimatedError(tile: 4, channels: x.c) <= options.winogradErrorBudget {
+            return (.winograd4x4, "3x3 stride 1, \(x.c) -> \(a.filters) channels, error estimate within budget")
+        } else if y.h >= 2, y.w >= 2, Self.estimatedError(tile: 2, channels: x.c) <= options.winogradErrorBudget {
+            return (.winograd2x2, "3x3 stride 1, \(x.c) -> \(a.filters) channels, F(4x4) over the error budget or output under 4x4")
+        } else {
+            notWinograd = y.h < 2 || y.w < 2 ? "output \(y.h)x\(y.w) is smaller than a Winograd tile" : "Winograd's error estimate is over the budget"
+        }
+        if a.implicitApplies(inputWidth: x.w, outputWidth: y.w) {
+            if 2 * x.w <= 3 * y.w { return (.implicit, "stride 1 (\(notWinograd))") }
+            return (.gemm, "implicit would compute \(x.w) columns for \(y.w) (\(notWinograd))")
+        }
+        return (.gemm, a.stride != Pair(1) ? "stride \(a.stride) (\(notWinograd))" : "output wider than the input or over 49 taps (\(notWinograd))")
+    }
+}
