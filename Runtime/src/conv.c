@@ -15,7 +15,8 @@
  * cnnc_sgemm_conv computes: both algorithms give the same bits, whatever the thread split.
  *
  * Micro-kernels, chosen from the compiler's predefined macros (MR = CNNC_PACK_ROWS):
- *   __AVX512F__             8 rows x 32 positions (16 zmm accumulators, k-register masks)
+ *   __AVX512F__             8 rows x 32 positions (16 zmm accumulators, k-register masks), or
+ *                           8 x 16 where the plane would leave most of 32 lanes empty (4x4, 2x2)
  *   __AVX2__ and __FMA__    6 rows x 16 positions (12 ymm accumulators, vector masks)
  *   otherwise               4 rows x 16 positions in plain C
  */
@@ -102,6 +103,28 @@ static void conv_tile(int channels, int taps, const int *off, const tile_masks *
 #undef STORE
 }
 
+/* The same over 16 positions (8 accumulators), for planes too small to fill 32 lanes. */
+static void conv_tile16(int channels, int taps, const int *off, const tile_masks *mk, const float *restrict ap,
+                        const float *x, size_t plane, float *restrict tile) {
+    __mmask16 lo[CNNC_CONV_DIRECT_MAX_TAPS];
+    for (int t = 0; t < taps; t++) lo[t] = (__mmask16)(mk->bits[t] & 0xffffu);
+#define DECLARE(i) __m512 c##i##0 = _mm512_setzero_ps();
+    CONV_ROWS(DECLARE)
+#undef DECLARE
+    for (int c = 0; c < channels; c++, x += plane) {
+        for (int t = 0; t < taps; t++) {
+            const __m512 b0 = _mm512_maskz_loadu_ps(lo[t], x + off[t]);
+#define STEP(i) c##i##0 = _mm512_fmadd_ps(_mm512_set1_ps(ap[i]), b0, c##i##0);
+            CONV_ROWS(STEP)
+#undef STEP
+            ap += CONV_MR;
+        }
+    }
+#define STORE(i) _mm512_store_ps(tile + (i) * CONV_NR, c##i##0);
+    CONV_ROWS(STORE)
+#undef STORE
+}
+
 #elif defined(__AVX2__) && defined(__FMA__)
 
 #define CONV_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
@@ -176,8 +199,13 @@ void cnnc_conv_direct(const cnnc_conv_geometry *g, int m, const float *packed, c
         for (int s = 0; s < S; s++)
             off[r * S + s] = (r * g->dilation_h - g->pad_top) * W + s * g->dilation_w - g->pad_left;
     const int end = j0 + nj < total ? j0 + nj : total;
-    for (int j = j0; j < end; j += CONV_NR) {
-        const int lanes = end - j < CONV_NR ? end - j : CONV_NR;
+    /* tiles of NR positions, or of 16 where the plane would leave most of 32 lanes empty */
+    int nr = CONV_NR;
+#if defined(__AVX512F__)
+    if ((total + 15) / 16 * 16 * 5 < (total + 31) / 32 * 32 * 4) nr = 16;
+#endif
+    for (int j = j0; j < end; j += nr) {
+        const int lanes = end - j < nr ? end - j : nr;
         /* masks: rows and columns of each tap that fall inside the image */
         uint32_t row_ok[CNNC_CONV_DIRECT_MAX_TAPS], col_ok[CNNC_CONV_DIRECT_MAX_TAPS];
         for (int r = 0; r < R; r++) row_ok[r] = 0;
@@ -210,8 +238,13 @@ void cnnc_conv_direct(const cnnc_conv_geometry *g, int m, const float *packed, c
         }
         for (int i0 = 0; i0 < m; i0 += CONV_MR) {
             const int mr = m - i0 < CONV_MR ? m - i0 : CONV_MR;
-            conv_tile(g->channels, taps, off, &mk, packed + (size_t)(i0 / CONV_MR) * crs * CONV_MR, image + j, plane,
-                      tile);
+            const float *panel = packed + (size_t)(i0 / CONV_MR) * crs * CONV_MR;
+#if defined(__AVX512F__)
+            if (nr == 16)
+                conv_tile16(g->channels, taps, off, &mk, panel, image + j, plane, tile);
+            else
+#endif
+                conv_tile(g->channels, taps, off, &mk, panel, image + j, plane, tile);
             for (int i = 0; i < mr; i++) {
                 const int row = i0 + i;
                 const int has_bias = e && e->bias;

@@ -201,11 +201,14 @@ public enum ConvKernel {
         \(k.strideEnum(residual: a.epilogue.residual))
         static const cnnc_conv_geometry geometry = {CG, H, W, R, S, 1, 1, \(a.padding.top), \(a.padding.left), \(a.dilation.h), \(a.dilation.w), P, Q};
         """)
-        w.comment("one task per (sample, group and \(note), block of JB positions j = p*W + q); each output one FMA chain over C*R*S")
-        w.line("#pragma omp parallel for collapse(3) schedule(static)")
-        w.block("for (int b = 0; b < n; b++)") { w in
-            w.block("for (int t = 0; t < G * MBLOCKS; t++)") { w in
-                w.block("for (int jb = 0; jb < JBLOCKS; jb++)") { w in
+        w.comment("""
+            one task per (group and \(note), block of JB positions j = p*W + q), over every sample in
+            turn so the task's packed weights stay in cache; each output one FMA chain over C*R*S
+            """)
+        w.line("#pragma omp parallel for collapse(2) schedule(static)")
+        w.block("for (int t = 0; t < G * MBLOCKS; t++)") { w in
+            w.block("for (int jb = 0; jb < JBLOCKS; jb++)") { w in
+                w.block("for (int b = 0; b < n; b++)") { w in
                     w.line("const int g = t / MBLOCKS, panel = (t % MBLOCKS) * PB, k0 = g * KG + panel * CNNC_PACK_ROWS;")
                     w.line("const int mb = KG - panel * CNNC_PACK_ROWS < PB * CNNC_PACK_ROWS ? KG - panel * CNNC_PACK_ROWS : PB * CNNC_PACK_ROWS;")
                     w.line("const int j0 = jb * JB, nj = FLAT - j0 < JB ? FLAT - j0 : JB;")
@@ -234,7 +237,9 @@ public enum ConvKernel {
     static func packedGemm(_ k: KernelContext, _ a: ConvAttributes, _ w: inout CWriter) {
         let x = k.x, y = k.y
         let cg = x.c / a.groups, kg = a.filters / a.groups
-        let (pb, note) = panelBlocking(kg: kg, crs: cg * a.kernel.h * a.kernel.w)
+        // 16 panels (128 rows with AVX-512) per task: every task packs its im2col columns
+        // once, so fewer, taller tasks pack less
+        let (pb, note) = kg <= 128 ? ("PANELS", "all of a group's rows") : ("16", "16 panels of rows")
         w.lines("""
         enum { C = \(x.c), H = \(x.h), W = \(x.w), K = \(y.c), P = \(y.h), Q = \(y.w), R = \(a.kernel.h), S = \(a.kernel.w) };
         enum { G = \(a.groups), CG = \(cg), KG = \(kg), CRS = CG * R * S, PQ = P * Q };

@@ -48,7 +48,7 @@ public enum BenchCommand {
     /// Builds and runs the benchmark; returns its output line.
     public static func run(_ model: LoadedModel, batch: Int, iterations: Int, compiler: CompilerOptions,
                            threads: Int?) throws -> String {
-        let graph = try compiler.optimized(model.graph)
+        let graph = try compiler.optimized(model.graph, batch: batch)
         let dir = try WorkDirectory(prefix: "cnnc-bench")
         defer { dir.cleanup() }
         let prefix = graph.name

@@ -93,7 +93,7 @@ public enum Checker {
         var extra: [String] = []
         if options.sanitize { extra = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-g"] }
         let toolchain = Toolchain(environment: environment, extraFlags: extra)
-        let optimized = try options.compiler.optimized(graph)
+        let optimized = try options.compiler.optimized(graph, batch: options.batch)
         let exe = try ModelBuilder.buildHarness(optimized, batch: options.batch, seed: options.seed,
                                                 sourceName: model.path, in: dir.path, toolchain: toolchain)
         let weightsArgument = options.weights.map { URL(fileURLWithPath: $0).path } ?? "seed=\(options.seed)"

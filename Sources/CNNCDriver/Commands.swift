@@ -10,7 +10,7 @@ public enum CompileCommand {
     public static func run(_ model: LoadedModel, output: String, batch: Int, prefix: String?, seed: UInt64,
                            writeRuntime: Bool, compiler: CompilerOptions = CompilerOptions(), training: Bool = false,
                            frozen: [String] = [], weights: String? = nil, embedWeights: Bool = false) throws -> [String] {
-        let graph = try compiler.optimized(model.graph)
+        let graph = try compiler.optimized(model.graph, batch: batch)
         for name in frozen where model.graph.node(named: name) == nil {
             throw DriverError("error: --freeze names '\(name)', which is not a layer of '\(model.graph.name)'")
         }
@@ -111,7 +111,7 @@ public enum RunCommand {
         }
         let dir = try WorkDirectory(prefix: "cnnc-run")
         defer { dir.cleanup() }
-        let exe = try ModelBuilder.buildHarness(try compiler.optimized(graph), batch: batch, seed: seed,
+        let exe = try ModelBuilder.buildHarness(try compiler.optimized(graph, batch: batch), batch: batch, seed: seed,
                                                 sourceName: model.path, in: dir.path, toolchain: Toolchain())
         let absolute = { (p: String) in URL(fileURLWithPath: p).path }
         let result = try Shell.run([exe, weights.map(absolute) ?? "seed=\(seed)", "\(batch)"]

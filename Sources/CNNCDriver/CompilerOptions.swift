@@ -29,14 +29,16 @@ public struct CompilerOptions: Sendable {
     }
 
     /// Runs the pipeline on a loaded graph; printed IR goes to standard error.
-    public func optimized(_ graph: Graph) throws -> Graph { try run(graph).graph }
+    /// `batch` is the batch the code is built for (select-conv-algorithm's cost model uses it).
+    public func optimized(_ graph: Graph, batch: Int = 1) throws -> Graph { try run(graph, batch: batch).graph }
 
     /// The optimized graph and what each pass said.
-    public func run(_ graph: Graph) throws -> (graph: Graph, remarks: [Remark]) {
+    public func run(_ graph: Graph, batch: Int = 1) throws -> (graph: Graph, remarks: [Remark]) {
         try validate()
         var manager = PassManager(passes: optimize ? Pipelines.optimizing(mode) : Pipelines.none)
         manager.disabled = Set(disabledPasses)
         manager.options.mode = mode
+        manager.options.batch = batch
         manager.options.winograd = winograd
         manager.options.winogradMinChannels = winogradMinChannels
         manager.printAfter = Set(printIRAfter)

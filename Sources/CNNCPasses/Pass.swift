@@ -22,6 +22,8 @@ public struct PassOptions: Sendable {
     /// Whether the pipeline builds inference or training code (select-conv-algorithm picks
     /// among fewer kernels for training, which reads the raw parameters).
     public var mode: PipelineMode = .inference
+    /// The batch the code is built for (`--batch`; n <= it at run time).
+    public var batch = 1
     /// Whether select-conv-algorithm may choose Winograd (`--no-winograd` clears it).
     public var winograd = true
     /// Largest acceptable Winograd error, relative to the output's magnitude (see

@@ -22,11 +22,16 @@
 // machines (docs/passes.md, "Choosing the convolution algorithm"):
 //   1. groups too narrow for a matrix product -> direct;
 //   2. Winograd when allowed (not --no-winograd), the layer is 3x3 stride 1 dilation 1 dense,
-//      both channel counts reach --winograd-min-channels, the error estimate is within budget
-//      and the tile buffers fit on a task's stack;
-//   3. implicit when it applies and its extra columns cost less than im2col's copy
-//      (W/Q <= 1.5);
-//   4. else gemm.
+//      both channel counts reach --winograd-min-channels (64), input plus output channels are
+//      at most 512, the output is at least 16x16, the error estimate is within budget and the
+//      tile buffers fit on a task's stack (measured per layer, 1 thread: F(4x4) beat the
+//      implicit GEMM by 13-25% on 64-128 channels at 16x16-56x56 and lost by 14% at 256
+//      channels 14x14, by 30% on ResNet-20's 64 channels at 8x8 and by 4-5x at 512 channels);
+//   3. implicit when it applies, its extra columns cost less than im2col's copy (W/Q <= 1.5)
+//      and a sample's plane fills at least half of its vector lanes (P*W positions in tiles
+//      of 32 or 16; a 2x2 plane fills a quarter) or the batch is too small to do better
+//      (fewer than 16 positions over the batch);
+//   4. else gemm: its columns run over the whole batch.
 // Training builds read the raw parameters (no packed copy, no transformed filters): there the
 // rule is gemm, or direct for narrow groups.
 // Refuses: an algorithm the user pinned (kept as written).
@@ -42,6 +47,12 @@ public struct SelectConvAlgorithm: Pass {
 
     /// The largest per-task Winograd tile scratch (input transforms and products) kept on the stack.
     public static let maxTileBytes = 256 * 1024
+
+    /// Winograd only up to this many input plus output channels and from this output size:
+    /// measured per layer against the implicit GEMM (docs/passes.md), the transforms and the
+    /// per-tile products cost more than the multiplies they save outside that range.
+    public static let winogradMaxChannelSum = 512
+    public static let winogradMinPlane = 16
 
     /// The estimated relative error of F(m x m, 3x3) over `channels` input channels.
     public static func estimatedError(tile: Int, channels: Int) -> Double {
@@ -61,6 +72,14 @@ public struct SelectConvAlgorithm: Pass {
         }
     }
 
+    /// The share of the implicit GEMM's vector lanes a sample's plane fills: P*W positions in
+    /// tiles of 32, or of 16 where 32 would leave most empty (cnnc_conv_direct's rule).
+    static func implicitLaneUse(outputHeight p: Int, inputWidth w: Int) -> Double {
+        let flat = p * w
+        let by32 = (flat + 31) / 32 * 32, by16 = (flat + 15) / 16 * 16
+        return Double(flat) / Double(by16 * 5 < by32 * 4 ? by16 : by32)
+    }
+
     /// The algorithm for one layer and the reason, as the rule above says.
     func choose(_ a: ConvAttributes, input x: Shape, output y: Shape, options: PassOptions) -> (ConvAlgorithm, String) {
         guard a.groupsSuitMatrixProduct(inputChannels: x.c) else {
@@ -76,6 +95,10 @@ public struct SelectConvAlgorithm: Pass {
             notWinograd = "\(x.c) -> \(a.filters) channels, below --winograd-min-channels \(options.winogradMinChannels)"
         } else if 36 * (x.c + a.filters) * 4 > Self.maxTileBytes {
             notWinograd = "Winograd tile buffers for \(x.c) -> \(a.filters) channels exceed \(Self.maxTileBytes / 1024) KiB of stack"
+        } else if x.c + a.filters > Self.winogradMaxChannelSum {
+            notWinograd = "\(x.c) + \(a.filters) channels: Winograd's per-tile products lose to the implicit GEMM above \(Self.winogradMaxChannelSum)"
+        } else if min(y.h, y.w) < Self.winogradMinPlane {
+            notWinograd = "a \(y.h)x\(y.w) output has too few Winograd tiles (below \(Self.winogradMinPlane)x\(Self.winogradMinPlane) the implicit GEMM wins)"
         } else if y.h >= 4, y.w >= 4, Self.estimatedError(tile: 4, channels: x.c) <= options.winogradErrorBudget {
             return (.winograd4x4, "3x3 stride 1, \(x.c) -> \(a.filters) channels, error estimate within budget")
         } else if y.h >= 2, y.w >= 2, Self.estimatedError(tile: 2, channels: x.c) <= options.winogradErrorBudget {
@@ -84,8 +107,12 @@ public struct SelectConvAlgorithm: Pass {
             notWinograd = y.h < 2 || y.w < 2 ? "output \(y.h)x\(y.w) is smaller than a Winograd tile" : "Winograd's error estimate is over the budget"
         }
         if a.implicitApplies(inputWidth: x.w, outputWidth: y.w) {
-            if 2 * x.w <= 3 * y.w { return (.implicit, "stride 1 (\(notWinograd))") }
-            return (.gemm, "implicit would compute \(x.w) columns for \(y.w) (\(notWinograd))")
+            guard 2 * x.w <= 3 * y.w else { return (.gemm, "implicit would compute \(x.w) columns for \(y.w) (\(notWinograd))") }
+            let lanes = Self.implicitLaneUse(outputHeight: y.h, inputWidth: x.w)
+            if lanes < 0.5 && options.batch * y.h * y.w >= 16 {
+                return (.gemm, "a \(y.h)x\(y.w) plane fills \(Int(lanes * 100))% of the implicit GEMM's lanes; the batch of \(options.batch) fills the GEMM's (\(notWinograd))")
+            }
+            return (.implicit, "stride 1 (\(notWinograd))")
         }
         return (.gemm, a.stride != Pair(1) ? "stride \(a.stride) (\(notWinograd))" : "output wider than the input or over 49 taps (\(notWinograd))")
     }

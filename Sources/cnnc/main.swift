@@ -111,7 +111,7 @@ struct Summary: ParsableCommand {
     func run() throws {
         do {
             let model = try ModelLoader.load(options.model)
-            let (optimized, remarks) = try optimization.compiler.run(model.graph)
+            let (optimized, remarks) = try optimization.compiler.run(model.graph, batch: batch)
             print(CNNCDriver.Summary.render(model.graph, optimized: optimized, remarks: remarks, batch: batch,
                                             source: options.model), terminator: "")
         } catch { fail(error) }

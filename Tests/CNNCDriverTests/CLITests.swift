@@ -13,10 +13,10 @@ final class CLITests: XCTestCase {
             layer      op       output      params     MACs  act. bytes  kernel
             --------------------------------------------------------------------------
             image      input    1x1x28x28        0        0       3,136
-            c1         conv     1x6x28x28      156  117,600      18,816  gemm +relu
+            c1         conv     1x6x28x28      156  117,600      18,816  implicit +relu
             relu_1     relu     1x6x28x28        0        0      18,816  fused into c1
             maxpool_1  maxpool  1x6x14x14        0        0       4,704  direct
-            c2         conv     1x16x10x10   2,416  240,000       6,400  gemm +relu
+            c2         conv     1x16x10x10   2,416  240,000       6,400  implicit +relu
             relu_2     relu     1x16x10x10       0        0       6,400  fused into c2
             maxpool_2  maxpool  1x16x5x5         0        0       1,600  direct
             f1         dense    1x120       48,120   48,000         480  dense +relu
@@ -31,7 +31,7 @@ final class CLITests: XCTestCase {
             activation bytes, all layers: 61,544
             arena (generated code, batch 1): 23,552 bytes; one buffer per value: 32,512; lower bound (peak live): 23,552
             in place: 0 element-wise kernels
-            weights region: 247,040 bytes (parameters and what is derived from them)
+            weights region: 263,872 bytes (parameters and what is derived from them)
 
             """)
         XCTAssertEqual(r.stderr, "")

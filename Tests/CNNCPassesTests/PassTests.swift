@@ -256,7 +256,12 @@ final class OtherPassTests: XCTestCase {
         wide.options.winogradMinChannels = 1
         let after = try wide.run(g).graph
         XCTAssertEqual(algorithms(after)["big"], .winograd4x4)
-        XCTAssertEqual(algorithms(after)["tiny"], .winograd2x2)
+        XCTAssertEqual(algorithms(after)["tiny"], .implicit, "a 2x2 output: too few Winograd tiles")
+        // F(2x2) where F(4x4)'s error estimate is over the budget (8 channels: 1.0e-5 and 1.0e-6).
+        var between = PassManager(passes: [SelectConvAlgorithm()])
+        between.options.winogradMinChannels = 1
+        between.options.winogradErrorBudget = 5e-6
+        XCTAssertEqual(algorithms(try between.run(g).graph)["big"], .winograd2x2)
         XCTAssertEqual(algorithms(after)["strided"], .gemm)
         try assertEquivalent(g, after)
         // --no-winograd and an error budget too small for any tile: the implicit GEMM.
