@@ -102,18 +102,3 @@ public struct PassManager {
         return (graph, remarks, printed)
     }
 }
-
-extension Graph {
-    /// Replaces every read of `old` (inputs and outputs) with `new`.
-    mutating func replaceUses(of old: String, with new: String) {
-        for i in nodes.indices {
-            nodes[i].inputs = nodes[i].inputs.map { $0 == old ? new : $0 }
-        }
-        outputs = outputs.map { $0 == old ? new : $0 }
-    }
-
-    /// Removes the nodes with these names.
-    mutating func remove(_ names: Set<String>) {
-        nodes.removeAll { names.contains($0.name) }
-    }
-}
