@@ -16,10 +16,12 @@ public enum Summary {
         if let optimized, let memory { markSharing(memory, optimized, &kernels) }
         let index = graph.indexByName()
         let parameters = graph.parameters()
+        var ownParameters: [String: Int] = [:]
+        for p in parameters where p.trainable { ownParameters[p.node, default: 0] += p.count }
         var rows: [[String]] = [["layer", "op", "output", "params", "MACs", "act. bytes", "kernel"]]
         var totalMACs = 0, totalActivation = 0
         for node in graph.nodes {
-            let own = parameters.filter { $0.node == node.name && $0.trainable }.reduce(0) { $0 + $1.count }
+            let own = ownParameters[node.name] ?? 0
             let inputShapes = node.inputs.map { graph.nodes[index[$0]!].shape }
             let macs = graph.macs(of: node, inputShapes: inputShapes) * batch
             let bytes = node.shape.count * batch * 4
@@ -78,10 +80,11 @@ public enum Summary {
     /// For each layer of the original graph, what the optimized graph runs it with.
     static func kernelColumn(original: Graph, optimized: Graph, remarks: [Remark]) -> [String: String] {
         var column: [String: String] = [:]
+        let index = optimized.indexByName()
         for node in optimized.nodes {
             switch node.op {
             case .conv(let a):
-                let channels = optimized.node(named: node.inputs[0])?.shape.dims.first ?? 0
+                let channels = index[node.inputs[0]].map { optimized.nodes[$0].shape.dims.first ?? 0 } ?? 0
                 column[node.name] = ConvKernel.resolvedAlgorithm(a, inputChannels: channels).rawValue
                 describe(a.epilogue, into: node.name, &column)
             case .dense(let a):
@@ -97,8 +100,10 @@ public enum Summary {
             }
         }
         // Layers that disappeared: what the pass that removed them said.
+        var lastRemark: [String: String] = [:]
+        for r in remarks { lastRemark[r.node] = r.message }
         for node in original.nodes where column[node.name] == nil {
-            let said = remarks.last { $0.node == node.name }?.message ?? "removed"
+            let said = lastRemark[node.name] ?? "removed"
             column[node.name] = said.replacingOccurrences(of: "'", with: "")
         }
         return column
