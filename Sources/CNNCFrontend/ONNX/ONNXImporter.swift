@@ -181,8 +181,11 @@ struct ONNXImporter {
             }
         }
         let kept = Set(parameters.map(\.name))
+        let keptNames = parameterNames.filter { kept.contains($0.cnnc) }
+        let sources = Set(keptNames.map(\.onnx))
+        let constants = g.initializer.filter { $0.dataType == ONNXDataType.float.rawValue && !sources.contains($0.name) }.map(\.name)
         return .success(ONNXModel(graph: graph, weights: weights.filter { kept.contains($0.key) },
-                                  parameterNames: parameterNames.filter { kept.contains($0.cnnc) }, opset: opset))
+                                  parameterNames: keptNames, opset: opset, constantInitializers: constants))
     }
 
     private mutating func importInputs(_ inputs: [Onnx_ValueInfoProto]) {
