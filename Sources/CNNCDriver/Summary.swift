@@ -41,7 +41,7 @@ public enum Summary {
             row.enumerated().map { i, cell in
                 i < 3 || i == 6 ? cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
                       : String(repeating: " ", count: widths[i] - cell.count) + cell
-            }.joined(separator: "  ").replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression)
+            }.joined(separator: "  ").trimmingTrailingSpaces()
         }
         let rule = String(repeating: "-", count: widths.reduce(0, +) + 2 * (widths.count - 1))
         var out = "network \(graph.name) (\(source)), batch \(batch)\n"
@@ -129,5 +129,14 @@ public enum Summary {
             out.append(ch)
         }
         return n < 0 ? "-" + out : out
+    }
+}
+
+extension String {
+    /// The string without the spaces at its end (a table row's padding).
+    func trimmingTrailingSpaces() -> String {
+        var end = endIndex
+        while end > startIndex, self[index(before: end)] == " " { end = index(before: end) }
+        return String(self[..<end])
     }
 }
