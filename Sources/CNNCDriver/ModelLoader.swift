@@ -18,6 +18,9 @@ public struct LoadedModel {
     /// Weights that came with the model (an ONNX file's initializers, under cnnc's parameter
     /// names); `check`, `run`, `export` and the compiler use them when no --weights is given.
     public var weights: [String: FloatArray]? = nil
+    /// An ONNX file's float initializers that are not weights (a Dropout's ratio, Clip's
+    /// bounds: constants of the graph), by their ONNX names.
+    public var constantInitializers: [String] = []
 }
 
 public enum ModelLoader {

@@ -12,7 +12,8 @@ extension ModelLoader {
         switch ONNXFrontend.load(path: path) {
         case .success(let model):
             let weights = model.weights.mapValues { FloatArray(shape: $0.shape, data: $0.data) }
-            return LoadedModel(graph: model.graph, path: path, source: nil, weights: weights)
+            return LoadedModel(graph: model.graph, path: path, source: nil, weights: weights,
+                               constantInitializers: model.constantInitializers)
         case .failure(let list):
             throw render(list.diagnostics, nil)
         }

@@ -16,10 +16,12 @@ public enum Summary {
         if let optimized, let memory { markSharing(memory, optimized, &kernels) }
         let index = graph.indexByName()
         let parameters = graph.parameters()
+        var ownParameters: [String: Int] = [:]
+        for p in parameters where p.trainable { ownParameters[p.node, default: 0] += p.count }
         var rows: [[String]] = [["layer", "op", "output", "params", "MACs", "act. bytes", "kernel"]]
         var totalMACs = 0, totalActivation = 0
         for node in graph.nodes {
-            let own = parameters.filter { $0.node == node.name && $0.trainable }.reduce(0) { $0 + $1.count }
+            let own = ownParameters[node.name] ?? 0
             let inputShapes = node.inputs.map { graph.nodes[index[$0]!].shape }
             let macs = graph.macs(of: node, inputShapes: inputShapes) * batch
             let bytes = node.shape.count * batch * 4
@@ -39,7 +41,7 @@ public enum Summary {
             row.enumerated().map { i, cell in
                 i < 3 || i == 6 ? cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
                       : String(repeating: " ", count: widths[i] - cell.count) + cell
-            }.joined(separator: "  ").replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression)
+            }.joined(separator: "  ").trimmingTrailingSpaces()
         }
         let rule = String(repeating: "-", count: widths.reduce(0, +) + 2 * (widths.count - 1))
         var out = "network \(graph.name) (\(source)), batch \(batch)\n"
@@ -78,10 +80,11 @@ public enum Summary {
     /// For each layer of the original graph, what the optimized graph runs it with.
     static func kernelColumn(original: Graph, optimized: Graph, remarks: [Remark]) -> [String: String] {
         var column: [String: String] = [:]
+        let index = optimized.indexByName()
         for node in optimized.nodes {
             switch node.op {
             case .conv(let a):
-                let channels = optimized.node(named: node.inputs[0])?.shape.dims.first ?? 0
+                let channels = index[node.inputs[0]].map { optimized.nodes[$0].shape.dims.first ?? 0 } ?? 0
                 column[node.name] = a.unoptimizedAlgorithm(inputChannels: channels).rawValue
                 describe(a.epilogue, into: node.name, &column)
             case .dense(let a):
@@ -97,8 +100,10 @@ public enum Summary {
             }
         }
         // Layers that disappeared: what the pass that removed them said.
+        var lastRemark: [String: String] = [:]
+        for r in remarks { lastRemark[r.node] = r.message }
         for node in original.nodes where column[node.name] == nil {
-            let said = remarks.last { $0.node == node.name }?.message ?? "removed"
+            let said = lastRemark[node.name] ?? "removed"
             column[node.name] = said.replacingOccurrences(of: "'", with: "")
         }
         return column
@@ -124,5 +129,14 @@ public enum Summary {
             out.append(ch)
         }
         return n < 0 ? "-" + out : out
+    }
+}
+
+extension String {
+    /// The string without the spaces at its end (a table row's padding).
+    func trimmingTrailingSpaces() -> String {
+        var end = endIndex
+        while end > startIndex, self[index(before: end)] == " " { end = index(before: end) }
+        return String(self[..<end])
     }
 }

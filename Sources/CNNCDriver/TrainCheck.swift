@@ -151,6 +151,8 @@ public enum TrainChecker {
         let training = try trainingGraph(graph)
         let inference = try CompilerOptions().optimized(graph)
         var options = options
+        // Without --weights, the weights that came with the model (an ONNX file's), as `check`.
+        if options.weights == nil { options.weights = try model.writeWeights(to: "\(dir.path)/model_weights.safetensors") }
         options.frozen.formUnion(graph.frozen)
         let trainable = training.parameters().filter { $0.trainable && !options.frozen.contains($0.node) }
 

@@ -257,7 +257,10 @@ public enum TrainCommand {
     /// `source` (weights or a checkpoint) whose name and shape match, and the seeded
     /// initialization (the trainer's own, bit for bit) for the rest. Returns the report: what
     /// was loaded, what kept its initialization and why, what in the file was not used.
-    static func partialWeights(_ graph: Graph, from source: String, seed: UInt64, to path: String) throws -> String {
+    /// `base`, when given (the weights that came with the model), replaces the seeded
+    /// initialization.
+    static func partialWeights(_ graph: Graph, from source: String, seed: UInt64, base: [String: FloatArray]? = nil,
+                               to path: String) throws -> String {
         let file = try SafetensorsFile.read(source)
         let fresh = Weights.seeded(graph, seed: seed)
         var tensors: [(name: String, array: FloatArray)] = []
@@ -271,15 +274,35 @@ public enum TrainCommand {
             }
             let why = file[spec.name].map { "the file has shape \($0.shape), the network \(spec.shape)" } ?? "not in the file"
             kept.append("  \(spec.name): \(why)")
-            let t = fresh[spec.name]!
-            tensors.append((spec.name, FloatArray(shape: t.shape, data: t.data.map(Float.init))))
+            if let own = base?[spec.name] {
+                tensors.append((spec.name, own))
+            } else {
+                let t = fresh[spec.name]!
+                tensors.append((spec.name, FloatArray(shape: t.shape, data: t.data.map(Float.init))))
+            }
         }
         let names = Set(graph.parameters().map(\.name))
         let unused = file.keys.filter { !names.contains($0) && !$0.hasSuffix(".momentum") && !$0.hasSuffix(".num_batches_tracked") }.sorted()
         try SafetensorsFile.write(tensors, to: path)
         var report = "partial weights from \(source): loaded \(loaded) of \(tensors.count) tensors\n"
-        if !kept.isEmpty { report += "kept their fresh initialization (seed \(seed)):\n" + kept.joined(separator: "\n") + "\n" }
+        if !kept.isEmpty {
+            report += (base != nil ? "kept the model's own values:\n" : "kept their fresh initialization (seed \(seed)):\n")
+                + kept.joined(separator: "\n") + "\n"
+        }
         if !unused.isEmpty { report += "not used from the file: " + unused.joined(separator: ", ") + "\n" }
+        return report
+    }
+
+    /// What training says when it starts from the weights that came with the model (an ONNX
+    /// file's initializers): how many, and the float initializers it ignores because they are
+    /// no parameters (constants of the graph such as a Dropout's ratio).
+    public static func modelWeightsReport(_ model: LoadedModel) -> String {
+        var report = "starting from the weights in \(model.path) (\(model.weights?.count ?? 0) tensors, batch-norm statistics included)\n"
+        let ignored = model.constantInitializers
+        if !ignored.isEmpty {
+            let shown = ignored.prefix(8).map { "'\($0)'" }.joined(separator: ", ") + (ignored.count > 8 ? ", and \(ignored.count - 8) more" : "")
+            report += "note: ignoring \(ignored.count) float initializer\(ignored.count == 1 ? "" : "s") that \(ignored.count == 1 ? "is" : "are") no parameter (constants of the graph): \(shown)\n"
+        }
         return report
     }
 
@@ -328,14 +351,19 @@ public enum TrainCommand {
         if let l = o.labels { args.append("labels=\(absolute(l))") }
         if let t = o.testData { args.append("test-data=\(absolute(t))") }
         if let t = o.testLabels { args.append("test-labels=\(absolute(t))") }
+        // Weights: --weights, else the model's own (an ONNX file's initializers), else the
+        // trainer's seeded initialization.
         if let w = o.weights {
             if o.partial {
                 let merged = "\(dir.path)/partial.safetensors"
-                print(try partialWeights(graph, from: absolute(w), seed: o.seed, to: merged), terminator: "")
+                print(try partialWeights(graph, from: absolute(w), seed: o.seed, base: model.weights, to: merged), terminator: "")
                 args.append("weights=\(merged)")
             } else {
                 args.append("weights=\(absolute(w))")
             }
+        } else if let own = try model.writeWeights(to: "\(dir.path)/model_weights.safetensors") {
+            print(modelWeightsReport(model), terminator: "")
+            args.append("weights=\(own)")
         }
         if let r = o.resume { args.append("resume=\(absolute(r))") }
         if let s = o.save { args.append("save=\(absolute(s))") }

@@ -59,7 +59,8 @@ public struct Graph: Hashable, Sendable {
     public func users() -> [String: [String]] {
         var map: [String: [String]] = [:]
         for node in nodes {
-            for input in node.inputs where !(map[input]?.contains(node.name) ?? false) {
+            // A node's inputs are visited together, so a repeated reader can only be the last.
+            for input in node.inputs where map[input]?.last != node.name {
                 map[input, default: []].append(node.name)
             }
         }

@@ -27,6 +27,6 @@ public struct DeadNodeElimination: Pass {
             dead.insert(node.name)
             remarks.append(Remark(pass: name, node: node.name, message: "removed: reaches no output"))
         }
-        graph.remove(dead)
+        graph.nodes.removeAll { dead.contains($0.name) }
     }
 }

@@ -19,36 +19,37 @@ public struct FoldBatchNorm: Pass {
     public let modes: Set<PipelineMode> = [.inference]
 
     public func run(_ graph: inout Graph, options: PassOptions, remarks: inout [Remark]) {
-        for bn in graph.nodes {
-            guard case .batchNorm(let attributes) = bn.op else { continue }
-            let users = graph.users()
-            let index = graph.indexByName()
-            let producer = graph.nodes[index[bn.inputs[0]]!]
+        var g = GraphEditor(graph)
+        // Each node is read when the loop reaches it: an earlier fold may have rewired it (a
+        // batch norm after a folded one now reads the conv).
+        for i in g.indices {
+            guard let bn = g[i], case .batchNorm(let attributes) = bn.op else { continue }
+            guard var producer = g.node(named: bn.inputs[0]) else { continue }
             func refuse(_ why: String) { remarks.append(Remark(pass: name, node: bn.name, message: "not folded: \(why)")) }
             let folded = FoldedBatchNorm(node: bn.name, epsilon: attributes.epsilon)
-            var op = producer.op
-            switch op {
+            switch producer.op {
             case .conv(var a):
                 guard a.epilogue.isEmpty else { refuse("'\(producer.name)' already has an epilogue"); continue }
                 a.epilogue.batchNorm = folded
-                op = .conv(a)
+                producer.op = .conv(a)
             case .dense(var a):
                 guard a.epilogue.isEmpty else { refuse("'\(producer.name)' already has an epilogue"); continue }
                 a.epilogue.batchNorm = folded
-                op = .dense(a)
+                producer.op = .dense(a)
             case .input, .activation, .prelu, .add, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn,
                  .batchNorm, .flatten, .concat, .softmax, .logSoftmax:
                 refuse("input '\(producer.name)' is not a conv or dense"); continue
             }
-            guard users[producer.name] == [bn.name] else {
-                refuse("'\(producer.name)' has another user (\(users[producer.name]!.filter { $0 != bn.name }.joined(separator: ", ")))"); continue
+            guard g.isOnlyUser(bn.name, of: producer.name) else {
+                refuse("'\(producer.name)' has another user (\(g.users(of: producer.name).filter { $0 != bn.name }.joined(separator: ", ")))"); continue
             }
-            guard !graph.outputs.contains(producer.name) else { refuse("'\(producer.name)' is a graph output"); continue }
-            guard !graph.outputs.contains(bn.name) else { refuse("it is a graph output"); continue }
-            graph.nodes[index[producer.name]!].op = op
-            graph.replaceUses(of: bn.name, with: producer.name)
-            graph.remove([bn.name])
+            guard !g.isOutput(producer.name) else { refuse("'\(producer.name)' is a graph output"); continue }
+            guard !g.isOutput(bn.name) else { refuse("it is a graph output"); continue }
+            g.update(producer)
+            g.replaceUses(of: bn.name, with: producer.name)
+            g.remove(bn.name)
             remarks.append(Remark(pass: name, node: bn.name, message: "folded into '\(producer.name)'"))
         }
+        g.apply(to: &graph)
     }
 }

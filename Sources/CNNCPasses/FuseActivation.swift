@@ -17,7 +17,10 @@ public struct FuseActivation: Pass {
     public let modes: Set<PipelineMode> = [.inference]
 
     public func run(_ graph: inout Graph, options: PassOptions, remarks: inout [Remark]) {
-        for node in graph.nodes {
+        var g = GraphEditor(graph)
+        // Each node is read when the loop reaches it: an earlier fusion may have rewired it.
+        for i in g.indices {
+            guard let node = g[i] else { continue }
             var activation: Activation?, prelu: FoldedPReLU?
             switch node.op {
             case .activation(let a): activation = a
@@ -27,12 +30,8 @@ public struct FuseActivation: Pass {
                 continue
             }
             func refuse(_ why: String) { remarks.append(Remark(pass: name, node: node.name, message: "not fused: \(why)")) }
-            let users = graph.users()
-            let index = graph.indexByName()
-            // An earlier fusion in this loop may have rewired this node's input: read it anew.
-            guard let current = index[node.name].map({ graph.nodes[$0] }) else { continue }
-            let producerName = current.inputs[0]
-            var producer = graph.nodes[index[producerName]!]
+            let producerName = node.inputs[0]
+            guard var producer = g.node(named: producerName) else { continue }
             var epilogue: Epilogue
             switch producer.op {
             case .conv(let a): epilogue = a.epilogue
@@ -42,17 +41,18 @@ public struct FuseActivation: Pass {
                 refuse("input '\(producerName)' is not a conv or dense"); continue
             }
             guard epilogue.activation == nil, epilogue.prelu == nil else { refuse("'\(producerName)' already has an activation"); continue }
-            guard users[producerName] == [node.name] else { refuse("'\(producerName)' has another user"); continue }
-            guard !graph.outputs.contains(producerName) else { refuse("'\(producerName)' is a graph output"); continue }
-            guard !graph.outputs.contains(node.name) else { refuse("it is a graph output"); continue }
+            guard g.isOnlyUser(node.name, of: producerName) else { refuse("'\(producerName)' has another user"); continue }
+            guard !g.isOutput(producerName) else { refuse("'\(producerName)' is a graph output"); continue }
+            guard !g.isOutput(node.name) else { refuse("it is a graph output"); continue }
             epilogue.activation = activation
             epilogue.prelu = prelu
             if case .conv(var a) = producer.op { a.epilogue = epilogue; producer.op = .conv(a) }
             if case .dense(var a) = producer.op { a.epilogue = epilogue; producer.op = .dense(a) }
-            graph.nodes[index[producerName]!] = producer
-            graph.replaceUses(of: node.name, with: producerName)
-            graph.remove([node.name])
+            g.update(producer)
+            g.replaceUses(of: node.name, with: producerName)
+            g.remove(node.name)
             remarks.append(Remark(pass: name, node: node.name, message: "fused into '\(producerName)'"))
         }
+        g.apply(to: &graph)
     }
 }

@@ -17,18 +17,21 @@ public struct FuseResidualAdd: Pass {
     public let modes: Set<PipelineMode> = [.inference]
 
     public func run(_ graph: inout Graph, options: PassOptions, remarks: inout [Remark]) {
-        for add in graph.nodes {
-            guard case .add = add.op else { continue }
+        var g = GraphEditor(graph)
+        // Each add is read when the loop reaches it: an earlier fusion renames the value it
+        // replaces (a block's add becomes its conv), and the next block's add may read it.
+        // One forward sweep suffices: a fusion changes only the fused layer (now in the add's
+        // slot, already passed) and the readers of the add, which come later.
+        for i in g.indices {
+            guard let add = g[i], case .add = add.op else { continue }
             func refuse(_ why: String) { remarks.append(Remark(pass: name, node: add.name, message: "not fused: \(why)")) }
             guard add.inputs.count == 2 else { refuse("\(add.inputs.count) inputs"); continue }
-            guard !graph.outputs.contains(add.name) else { refuse("it is a graph output"); continue }
+            guard !g.isOutput(add.name) else { refuse("it is a graph output"); continue }
             guard add.inputs[0] != add.inputs[1] else { refuse("both inputs are '\(add.inputs[0])'"); continue }
-            let users = graph.users()
-            let index = graph.indexByName()
-            var fused: (position: Int, node: Node)?
+            var fused: Node?
             for (which, candidate) in add.inputs.enumerated() {
-                var node = graph.nodes[index[candidate]!]
-                guard users[candidate] == [add.name], !graph.outputs.contains(candidate) else { continue }
+                guard var node = g.node(named: candidate) else { continue }
+                guard g.isOnlyUser(add.name, of: candidate), !g.isOutput(candidate) else { continue }
                 let shortcut = add.inputs[1 - which]
                 if case .conv(var a) = node.op, !a.epilogue.residual, a.epilogue.activation == nil, a.epilogue.prelu == nil {
                     a.epilogue.residual = true
@@ -41,18 +44,19 @@ public struct FuseResidualAdd: Pass {
                     continue
                 }
                 node.inputs.append(shortcut)
-                fused = (index[candidate]!, node)
+                fused = node
                 break
             }
             guard let fused else {
                 refuse("no input is a conv or dense used only here, without an activation"); continue
             }
             // Put the fused node where the add was, and remove the add.
-            let addIndex = index[add.name]!
-            graph.nodes[addIndex] = fused.node
-            graph.nodes.remove(at: fused.position)
-            graph.replaceUses(of: add.name, with: fused.node.name)
-            remarks.append(Remark(pass: name, node: add.name, message: "fused into '\(fused.node.name)'"))
+            g.replaceUses(of: add.name, with: fused.name)
+            g.remove(add.name)
+            g.update(fused)
+            g.move(fused.name, to: i)
+            remarks.append(Remark(pass: name, node: add.name, message: "fused into '\(fused.name)'"))
         }
+        g.apply(to: &graph)
     }
 }

@@ -14,14 +14,18 @@ public struct RemoveDropout: Pass {
     public let modes: Set<PipelineMode> = [.inference]
 
     public func run(_ graph: inout Graph, options: PassOptions, remarks: inout [Remark]) {
-        for node in graph.nodes {
-            guard case .dropout = node.op else { continue }
-            guard !graph.outputs.contains(node.name) else {
+        var g = GraphEditor(graph)
+        // Each node is read when the loop reaches it: a dropout after a removed one now reads
+        // that one's input.
+        for i in g.indices {
+            guard let node = g[i], case .dropout = node.op else { continue }
+            guard !g.isOutput(node.name) else {
                 remarks.append(Remark(pass: name, node: node.name, message: "kept: a graph output")); continue
             }
-            graph.replaceUses(of: node.name, with: node.inputs[0])
-            graph.remove([node.name])
+            g.replaceUses(of: node.name, with: node.inputs[0])
+            g.remove(node.name)
             remarks.append(Remark(pass: name, node: node.name, message: "removed"))
         }
+        g.apply(to: &graph)
     }
 }

@@ -118,8 +118,8 @@ final class ONNXImportTests: XCTestCase {
         XCTAssertEqual(importError("unsupported"), """
             error: 'unsupported.onnx' has 3 unsupported nodes:
               'erf_1' (Erf, opset 13): no cnnc equivalent
-              'transpose_1' (Transpose, opset 13): no cnnc equivalent
-              'sin_1' (Sin, opset 13): no cnnc equivalent
+              'transpose_1' (Transpose, opset 13): no cnnc equivalent (downstream of 'erf_1')
+              'sin_1' (Sin, opset 13): no cnnc equivalent (downstream of 'erf_1')
             """)
     }
 

@@ -14,9 +14,8 @@ CNNC=${CNNC:-.build/release/cnnc}
 "$VENV/bin/python" -W ignore tools/onnx/conformance.py --cnnc "$CNNC"
 "$VENV/bin/python" -W ignore tools/onnx/roundtrip.py --cnnc "$CNNC"
 # `cnnc visualize saliency` on an ONNX model exported from PyTorch against PyTorch's input
-# gradient. TORCH_VENV may name a ready venv with torch; else .venv-torch gets PyTorch from
-# PyPI (its Linux wheel does not import without its CUDA libraries, so they come along:
-# several GB, about a minute to fetch here; pip's cache keeps them for the next run).
+# gradient. TORCH_VENV may name a ready venv with torch; else .venv-torch gets PyTorch's CPU
+# build (tools/onnx/requirements-torch.txt: about 190 MB, no CUDA libraries).
 TORCH_VENV=${TORCH_VENV:-.venv-torch}
 if ! "$TORCH_VENV/bin/python" -c "import torch, onnx" 2>/dev/null; then
     python3 -m venv "$TORCH_VENV"

@@ -18,6 +18,10 @@ public struct ONNXModel: Sendable {
     public var parameterNames: [(onnx: String, cnnc: String)]
     /// The opset of the default ONNX domain the model imports.
     public var opset: Int
+    /// Float initializers that are no parameter of `graph` (a Dropout's ratio, Clip's bounds:
+    /// folded into the graph as constants; or read only by nodes no output needs), in file
+    /// order. They are not weights: nothing loads or trains them.
+    public var constantInitializers: [String] = []
 }
 
 /// Reads ONNX models into graphs.

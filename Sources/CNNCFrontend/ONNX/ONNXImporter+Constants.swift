@@ -207,6 +207,8 @@ extension ONNXImporter {
         "GlobalAveragePool": { try $0.globalPool($1, isMax: false) },
         "GlobalMaxPool": { try $0.globalPool($1, isMax: true) },
         "LRN": { try $0.lrn($1) },
+        "ReduceMean": { try $0.reduce($1, isMax: false) },
+        "ReduceMax": { try $0.reduce($1, isMax: true) },
         // Activations.
         "Relu": { try $0.activation($1, .relu) },
         "LeakyRelu": { try $0.leakyRelu($1) },

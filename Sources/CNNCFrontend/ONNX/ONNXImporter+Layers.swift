@@ -165,6 +165,31 @@ extension ONNXImporter {
         try emit(c, isMax ? .globalMaxPool : .globalAvgPool, inputs: [x.node])
     }
 
+    /// ReduceMean and ReduceMax over the spatial axes [2, 3] of [N, C, H, W] are global pools
+    /// (`x.mean([2, 3])` in PyTorch); keepdims=0 adds a flatten to [N, C]. Axes come from the
+    /// attribute, or from the second input from opset 18 on.
+    mutating func reduce(_ c: NodeContext, isMax: Bool) throws {
+        if allConstant(c) { throw Unsupported("\(c.opType) of a constant") }
+        let x = try tensor(c, 0)
+        var axes = try c.ints("axes")
+        if axes == nil, let t = try constant(c, 1) { axes = t.ints }
+        let keepDims = try c.int("keepdims", 1) != 0
+        let spatial = "cnnc reduces only the spatial axes [2, 3] of [N, C, H, W] (global pooling)"
+        guard let list = axes, !list.isEmpty else {
+            if try c.int("noop_with_empty_axes", 0) != 0 { return bind(c, 0, .tensor(node: x.node, dims: x.dims)) }
+            throw Unsupported("reduction over all axes of \(x.dims); \(spatial)")
+        }
+        guard x.dims.count == 4 else { throw Unsupported("reduction of an input of shape \(x.dims); \(spatial)") }
+        let normalized = try Set(list.map { try normalizeAxis($0, rank: 4) })
+        guard normalized == [2, 3], list.count == 2 else {
+            throw Unsupported("reduction over axes \(list) of \(x.dims); \(spatial)")
+        }
+        let pool = try emit(c, isMax ? .globalMaxPool : .globalAvgPool, inputs: [x.node])
+        if !keepDims {
+            try emit(c, .flatten, inputs: [pool], name: names.allocate("\(pool)_flatten", fallback: "flatten"))
+        }
+    }
+
     /// LRN across channels; ONNX's window for an even size is the mirror image of PyTorch's
     /// (and cnnc's), so only odd sizes import.
     mutating func lrn(_ c: NodeContext) throws {

@@ -6,9 +6,11 @@
 // only a following Conv or pool may absorb. Operator handlers live in one table
 // (`handlers`); each reads its inputs and attributes, checks them, and emits nodes.
 //
-// Problems are collected, not thrown out of the import: every unsupported operator is listed
-// in one error, every other problem names its node, and a node whose input failed is skipped
-// silently so one mistake gives one message.
+// Problems are collected, not thrown out of the import: every unsupported node is listed in
+// one error, those after an unsupported one marked as downstream of it (an unsupported
+// element-wise node lets an input of its output's shape stand in for it, so the nodes after
+// it are still imported and checked); every other problem names its node, and a node whose
+// input failed is skipped silently so one mistake gives one message.
 
 import CNNCIR
 import Foundation
@@ -113,6 +115,11 @@ struct ONNXImporter {
 
     var diagnostics: [Diagnostic] = []
     var unsupported: [String] = []
+    /// For each ONNX value computed from an unsupported node's output, that node's label (the
+    /// first such upstream), so nodes after it are listed as downstream of it.
+    var unsupportedUpstream: [String: String] = [:]
+    /// Nodes skipped because they read a value no node could compute, after an unsupported one.
+    var skippedDownstream = 0
 
     init(model: Onnx_ModelProto, file: String, baseDirectory: String?, networkName: String) {
         self.model = model; self.file = file; self.baseDirectory = baseDirectory; self.networkName = networkName
@@ -147,7 +154,11 @@ struct ONNXImporter {
             importNode(context)
         }
         if !unsupported.isEmpty {
-            let list = unsupported.map { "  \($0)" }.joined(separator: "\n")
+            var list = unsupported.map { "  \($0)" }.joined(separator: "\n")
+            if skippedDownstream > 0 {
+                let one = skippedDownstream == 1
+                list += "\n  (\(skippedDownstream) more node\(one ? "" : "s") downstream not checked: \(one ? "its" : "their") inputs have no known shape)"
+            }
             diagnostics.insert(.error("'\(file)' has \(unsupported.count) unsupported node\(unsupported.count == 1 ? "" : "s"):\n\(list)"), at: 0)
         }
         var outputs: [String] = []
@@ -170,8 +181,11 @@ struct ONNXImporter {
             }
         }
         let kept = Set(parameters.map(\.name))
+        let keptNames = parameterNames.filter { kept.contains($0.cnnc) }
+        let sources = Set(keptNames.map(\.onnx))
+        let constants = g.initializer.filter { $0.dataType == ONNXDataType.float.rawValue && !sources.contains($0.name) }.map(\.name)
         return .success(ONNXModel(graph: graph, weights: weights.filter { kept.contains($0.key) },
-                                  parameterNames: parameterNames.filter { kept.contains($0.cnnc) }, opset: opset))
+                                  parameterNames: keptNames, opset: opset, constantInitializers: constants))
     }
 
     private mutating func importInputs(_ inputs: [Onnx_ValueInfoProto]) {
@@ -211,12 +225,24 @@ struct ONNXImporter {
     private mutating func importNode(_ c: NodeContext) {
         let proto = c.proto
         let domain = proto.domain
+        // The first unsupported node this one depends on; its outputs inherit it, and so do
+        // the outputs of an unsupported node itself.
+        let upstream = proto.input.compactMap { unsupportedUpstream[$0] }.first
+        var root = upstream
+        defer {
+            if let root { for output in proto.output where !output.isEmpty { unsupportedUpstream[output] = root } }
+        }
+        let downstream = upstream.map { " (downstream of '\($0)')" } ?? ""
+        let isKnown = ONNXImporter.handlers[c.opType] != nil && (domain.isEmpty || domain == "ai.onnx")
+        let opName = "\(domain.isEmpty ? "" : domain + ".")\(c.opType)"
         // A node reading a value that failed is skipped: its cause was reported already.
         for input in proto.input where !input.isEmpty {
             if case .failed? = values[input] {
                 // Still list an unsupported operator, so one run names them all.
-                if ONNXImporter.handlers[c.opType] == nil || !(domain.isEmpty || domain == "ai.onnx") {
-                    unsupported.append("'\(c.label)' (\(domain.isEmpty ? "" : domain + ".")\(c.opType), opset \(opset)): no cnnc equivalent")
+                if !isKnown {
+                    unsupported.append("'\(c.label)' (\(opName), opset \(opset)): no cnnc equivalent\(downstream)")
+                } else if upstream != nil {
+                    skippedDownstream += 1
                 }
                 fail(c.proto)
                 return
@@ -227,10 +253,10 @@ struct ONNXImporter {
             fail(c.proto)
             return
         }
-        guard domain.isEmpty || domain == "ai.onnx", let handler = ONNXImporter.handlers[c.opType] else {
-            let d = domain.isEmpty ? "" : "\(domain)."
-            unsupported.append("'\(c.label)' (\(d)\(c.opType), opset \(opset)): no cnnc equivalent")
-            fail(c.proto)
+        guard isKnown, let handler = ONNXImporter.handlers[c.opType] else {
+            unsupported.append("'\(c.label)' (\(opName), opset \(opset)): no cnnc equivalent\(downstream)")
+            root = root ?? c.label
+            standInOrFail(c)
             return
         }
         do {
@@ -239,8 +265,9 @@ struct ONNXImporter {
                 throw ImportError("compiler bug: output '\(output)' was not produced")
             }
         } catch let e as Unsupported {
-            unsupported.append("'\(c.label)' (\(c.opType), opset \(opset)): \(e.reason)")
-            fail(c.proto)
+            unsupported.append("'\(c.label)' (\(c.opType), opset \(opset)): \(e.reason)\(downstream)")
+            root = root ?? c.label
+            standInOrFail(c)
         } catch let e as ImportError {
             diagnostics.append(.error("node '\(c.label)' (\(c.opType)): \(e.message)"))
             fail(c.proto)
@@ -248,6 +275,43 @@ struct ONNXImporter {
             diagnostics.append(.error("node '\(c.label)' (\(c.opType)): \(error)"))
             fail(c.proto)
         }
+    }
+
+    /// Element-wise operators: the output has the inputs' broadcast shape.
+    static let elementwise: Set<String> = [
+        "Abs", "Add", "Ceil", "Celu", "Clip", "Cos", "Div", "Dropout", "Elu", "Erf", "Exp", "Floor", "Gelu", "HardSigmoid",
+        "HardSwish", "Identity", "LeakyRelu", "Log", "Max", "Mean", "Min", "Mish", "Mul", "Neg", "Pow", "PRelu",
+        "Reciprocal", "Relu", "Round", "Selu", "Sigmoid", "Sign", "Sin", "Softplus", "Softsign", "Sqrt", "Sub", "Sum",
+        "Tan", "Tanh", "ThresholdedRelu",
+    ]
+
+    /// After an unsupported element-wise node whose output has the shape of one of its computed
+    /// inputs (`x * scale[N, C, 1, 1]`, say), that input stands in for the output, so the import
+    /// goes on and lists the unsupported nodes after it too (the import fails anyway). Other
+    /// unsupported nodes fail their outputs.
+    private mutating func standInOrFail(_ c: NodeContext) {
+        guard ONNXImporter.elementwise.contains(c.opType), c.proto.output.filter({ !$0.isEmpty }).count == 1 else {
+            return fail(c.proto)
+        }
+        var shapes: [[Int]] = [], candidates: [(node: String, dims: [Int])] = []
+        for name in c.proto.input where !name.isEmpty {
+            switch values[name] {
+            case .tensor(let node, let dims)?: shapes.append(dims); candidates.append((node, dims))
+            case .constant(let t)?: shapes.append(t.dims)
+            case .padded?, .failed?, nil: return fail(c.proto)
+            }
+        }
+        let rank = shapes.map(\.count).max() ?? 0
+        var result = Array(repeating: 1, count: rank)
+        for dims in shapes {
+            for (i, d) in dims.enumerated() {
+                let k = rank - dims.count + i
+                guard result[k] == 1 || d == 1 || result[k] == d else { return fail(c.proto) }
+                if d != 1 { result[k] = d }
+            }
+        }
+        guard let standIn = candidates.first(where: { $0.dims == result }) else { return fail(c.proto) }
+        bind(c, 0, .tensor(node: standIn.node, dims: standIn.dims))
     }
 
     private mutating func fail(_ proto: Onnx_NodeProto) {
