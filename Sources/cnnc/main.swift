@@ -12,10 +12,14 @@ func fail(_ error: Error) -> Never {
     exit(1)
 }
 
+/// The release; `cnnc --version` adds the commit (BuildCommit.swift, written at build time).
+let version = "cnnc 0.1.0 (commit \(buildCommit))"
+
 struct CNNC: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cnnc",
         abstract: "A compile-ahead compiler for convolutional neural networks: .net in, C out.",
+        version: version,
         subcommands: [Compile.self, Summary.self, DumpIR.self, Check.self, Run.self, Train.self, Bench.self, Passes.self, Export.self,
                       Visualize.self],
         defaultSubcommand: Compile.self)
