@@ -171,10 +171,13 @@ public enum Doctor {
     /// "123.4"
     static func gflops(_ value: Double) -> String { String(format: "%.1f", value) }
 
-    /// A failed command in a few words: its exit status and first line of output.
+    /// A failed command in a few words: its exit status and its first error line (else its
+    /// first line).
     static func summary(_ result: Shell.Result) -> String {
-        let first = result.output.split(separator: "\n").first.map { ": \($0)" } ?? ", no output"
-        return "exit \(result.status)\(first)"
+        let lines = result.output.split(separator: "\n")
+        let signs = ["error", "undefined reference", "cannot find", "No such file", "not found"]
+        let line = lines.first { line in signs.contains { line.contains($0) } } ?? lines.first
+        return "exit \(result.status)" + (line.map { ": \($0.trimmingCharacters(in: .whitespaces))" } ?? ", no output")
     }
 
     static func summary(_ error: Error) -> String {

@@ -33,7 +33,8 @@ public struct Toolchain {
 
     /// Whether a failed build failed for a reason outside the generated code: the compiler
     /// could not be run, a system header (omp.h, png.h, zlib.h) or library (-lgomp, -lomp,
-    /// -lpng, -lz) is missing, an option is unsupported, or the output names no source line.
+    /// -lpng, -lz) is missing, an option is unsupported, OpenMP's pragmas are unknown (no
+    /// -fopenmp), or the output names no source line.
     static func isToolchainProblem(_ result: Shell.Result) -> Bool {
         if result.status == 126 || result.status == 127 { return true }
         let output = result.output
@@ -44,7 +45,7 @@ public struct Toolchain {
         let signs = ["cannot find -l", "unable to find library", "undefined reference to `omp_", "undefined reference to `GOMP_",
                      "undefined reference to `__kmpc", "undefined reference to `png_", "undefined reference to `inflate",
                      "undefined reference to `deflate", "unsupported option", "unrecognized command-line option",
-                     "unrecognized command line option"]
+                     "unrecognized command line option", "-Werror=unknown-pragmas"]
         if signs.contains(where: output.contains) { return true }
         // A diagnostic about the code names its file and line ("model.c:12:5: error: ...") or,
         // from the linker, its section ("harness.c:(.text+0x1c): undefined reference to ...").
