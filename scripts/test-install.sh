@@ -7,9 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 prefix=$(mktemp -d)
-trap 'rm -rf "$prefix"' EXIT
-make --no-print-directory install PREFIX="$prefix" CONFIG=debug >"$prefix.log" 2>&1 || { cat "$prefix.log"; exit 1; }
-rm -f "$prefix.log"
+log=$(mktemp)
+trap 'rm -rf "$prefix" "$log"' EXIT
+make --no-print-directory install PREFIX="$prefix" CONFIG=debug >"$log" 2>&1 || { cat "$log"; exit 1; }
 
 expected="bin/cnnc
 share/bash-completion/completions/cnnc
