@@ -1,25 +1,63 @@
 # cnnc — top-level build.
 #
-#   make          install what is missing, build cnnc, train LeNet on Fashion-MNIST for one
-#                 epoch with generated C, compile it to C, build the example and classify
-#   make test     every test: Swift unit/golden/CLI tests and the C runtime's tests
-#   make bench    benchmarks (not part of CI)
+#   make            install what is missing, build cnnc, put it on PATH (install into
+#                   /usr/local where PREFIX is writable, as root), train LeNet on
+#                   Fashion-MNIST for one epoch with generated C, compile it to C, build the
+#                   example and classify
+#   make install    cnnc into PREFIX/bin, its bash, zsh and fish completions into PREFIX/share
+#                   (PREFIX=/usr/local; DESTDIR for staging); make uninstall removes them
+#   make test       every test: Swift unit/golden/CLI tests and the C runtime's tests
+#   make bench      benchmarks (not part of CI)
 
 SWIFT       ?= swift
 CC          ?= cc
 BUILD       := build
-CNNC        := .build/release/cnnc
+CONFIG      ?= release
+CNNC        := .build/$(CONFIG)/cnnc
 FASHION     := /usr/share/datasets/fashion-mnist
 
-.PHONY: all deps cnnc demo bench test test-swift test-runtime test-onnx embed-runtime check-embed clean
+PREFIX      ?= /usr/local
+BINDIR      := $(DESTDIR)$(PREFIX)/bin
+BASHDIR     := $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+ZSHDIR      := $(DESTDIR)$(PREFIX)/share/zsh/site-functions
+FISHDIR     := $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+INSTALLED   := $(BINDIR)/cnnc $(BASHDIR)/cnnc $(ZSHDIR)/_cnnc $(FISHDIR)/cnnc.fish
 
-all: demo
+.PHONY: all deps cnnc on-path install uninstall demo bench test test-swift test-runtime test-onnx test-install \
+        embed-runtime check-embed clean
+
+all: on-path demo
 
 deps:
 	@bash scripts/install-deps.sh
 
 cnnc: deps
-	$(SWIFT) build -c release --product cnnc
+	$(SWIFT) build -c $(CONFIG) --product cnnc
+
+# `make` puts cnnc on PATH where it may write PREFIX (as root: /usr/local/bin), else says how.
+on-path: cnnc
+	@if [ -w "$(PREFIX)" ]; then \
+	    $(MAKE) --no-print-directory install; \
+	else \
+	    echo "cnnc is $(CURDIR)/$(CNNC); 'sudo make install' puts it into $(PREFIX)/bin"; \
+	fi
+
+# The binary carries the C runtime (RuntimeSources.swift): one file, plus the completion
+# scripts swift-argument-parser writes.
+install: cnnc
+	@mkdir -p .build/completions
+	$(CNNC) --generate-completion-script bash > .build/completions/cnnc
+	$(CNNC) --generate-completion-script zsh > .build/completions/_cnnc
+	$(CNNC) --generate-completion-script fish > .build/completions/cnnc.fish
+	install -d $(BINDIR) $(BASHDIR) $(ZSHDIR) $(FISHDIR)
+	install -m 755 $(CNNC) $(BINDIR)/cnnc
+	install -m 644 .build/completions/cnnc $(BASHDIR)/cnnc
+	install -m 644 .build/completions/_cnnc $(ZSHDIR)/_cnnc
+	install -m 644 .build/completions/cnnc.fish $(FISHDIR)/cnnc.fish
+	@echo "installed $$($(BINDIR)/cnnc --version) as $(BINDIR)/cnnc, with completions for bash, zsh and fish"
+
+uninstall:
+	rm -f $(INSTALLED)
 
 # The main job: train LeNet on Fashion-MNIST for one epoch with generated C (the PyTorch
 # recipe: batch 64, lr 0.01, momentum 0.9, weight decay 5e-4), compile the trained network
@@ -43,7 +81,7 @@ bench: cnnc
 	done; done
 	CNNC=$(CNNC) bash bench/training.sh
 
-test: deps check-embed test-runtime test-swift test-onnx
+test: deps check-embed test-runtime test-swift test-onnx test-install
 
 test-swift:
 	$(SWIFT) build --build-tests
@@ -57,6 +95,10 @@ test-onnx:
 
 test-runtime:
 	$(MAKE) -C Runtime test
+
+# make install and make uninstall into a temporary PREFIX, with the debug cnnc test-swift built.
+test-install:
+	bash scripts/test-install.sh
 
 embed-runtime:
 	python3 tools/embed_runtime.py

@@ -33,7 +33,10 @@ let package = Package(
             dependencies: [
                 "CNNCDriver",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]),
+            ],
+            plugins: ["BuildCommit"]),
+        // Writes the git commit into the cnnc target before each build (cnnc --version).
+        .plugin(name: "BuildCommit", capability: .buildTool()),
         .testTarget(name: "CNNCIRTests", dependencies: ["CNNCIR", "CNNCFrontend"]),
         .testTarget(name: "CNNCFrontendTests", dependencies: ["CNNCIR", "CNNCFrontend"]),
         .testTarget(name: "CNNCInterpreterTests", dependencies: ["CNNCIR", "CNNCFrontend", "CNNCInterpreter"]),

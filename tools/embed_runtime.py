@@ -79,9 +79,7 @@ public enum RuntimeSources {{
     /// Writes cnnc_image.h and cnnc_image.c into `directory`; returns the C files' names.
     public static func writeImage(to directory: String) throws -> [String] {{
         for (name, text) in [("cnnc_image.h", imageHeader), ("cnnc_image.c", imageSource)] {{
-            guard FileManager.default.createFile(atPath: "\\(directory)/\\(name)", contents: Data(text.utf8)) else {{
-                throw DriverError("error: cannot write '\\(directory)/\\(name)'")
-            }}
+            try OutputFile.write(text, to: "\\(directory)/\\(name)")
         }}
         return ["cnnc_image.c"]
     }}
@@ -89,9 +87,7 @@ public enum RuntimeSources {{
     /// Writes cnnc_runtime.h and cnnc_runtime.c into `directory`; returns the C files' names.
     public static func write(to directory: String) throws -> [String] {{
         for (name, text) in [("cnnc_runtime.h", header), ("cnnc_runtime.c", source)] {{
-            guard FileManager.default.createFile(atPath: "\\(directory)/\\(name)", contents: Data(text.utf8)) else {{
-                throw DriverError("error: cannot write '\\(directory)/\\(name)'")
-            }}
+            try OutputFile.write(text, to: "\\(directory)/\\(name)")
         }}
         return ["cnnc_runtime.c"]
     }}

@@ -24,9 +24,7 @@ public enum ModelBuilder {
     }
 
     static func write(_ text: String, to path: String) throws {
-        guard FileManager.default.createFile(atPath: path, contents: Data(text.utf8)) else {
-            throw DriverError("error: cannot write '\(path)'")
-        }
+        try OutputFile.write(text, to: path)
     }
 }
 

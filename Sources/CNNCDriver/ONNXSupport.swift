@@ -53,9 +53,7 @@ public enum ExportCommand {
         }
         let data: Data
         do { data = try ONNXExporter.export(graph, weights: values) } catch { throw DriverError("error: \(error)") }
-        guard FileManager.default.createFile(atPath: output, contents: data) else {
-            throw DriverError("error: cannot write '\(output)'")
-        }
+        try OutputFile.write(data, to: output)
     }
 }
 

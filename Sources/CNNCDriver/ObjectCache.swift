@@ -1,9 +1,8 @@
 // Compiled C objects kept between runs, keyed by the compiler, its flags and the source's
 // text: `cnnc visualize` compiles the generated model, the runtime and the picture unit
 // once and reuses them for every picture of the same network (the subcommand's own program
-// is small and always compiled). The cache lives in $CNNC_CACHE_DIR, else
-// $XDG_CACHE_HOME/cnnc, else ~/.cache/cnnc; where it cannot be written, objects are built in
-// the work folder as usual.
+// is small and always compiled). The cache lives in CacheDirectory's folder; where it cannot
+// be written, objects are built in the work folder as usual.
 
 import CNNCIR
 import Foundation
@@ -12,10 +11,7 @@ struct ObjectCache {
     let directory: String?
 
     init(environment: [String: String] = ProcessInfo.processInfo.environment) {
-        let base = environment["CNNC_CACHE_DIR"].flatMap { $0.isEmpty ? nil : $0 }
-            ?? environment["XDG_CACHE_HOME"].map { "\($0)/cnnc" }
-            ?? environment["HOME"].map { "\($0)/.cache/cnnc" }
-        if let base, (try? FileManager.default.createDirectory(atPath: "\(base)/objects", withIntermediateDirectories: true)) != nil {
+        if let base = CacheDirectory.path(environment: environment), (try? FileManager.default.createDirectory(atPath: "\(base)/objects", withIntermediateDirectories: true)) != nil {
             directory = "\(base)/objects"
         } else {
             directory = nil
@@ -36,7 +32,7 @@ struct ObjectCache {
         if let directory, FileManager.default.fileExists(atPath: "\(directory)/\(name)") { return "\(directory)/\(name)" }
         let local = "\(folder)/\(source).o"
         let result = try Shell.run([toolchain.compiler] + toolchain.flags + ["-I", folder, "-c", source, "-o", local], in: folder)
-        guard result.status == 0 else { throw DriverError("error: C compilation failed (\(toolchain.compiler)):\n\(result.output)") }
+        guard result.status == 0 else { throw toolchain.failure(result) }
         guard let directory else { return local }
         // a unique name first, then an atomic rename, so that parallel runs never see half a file
         let temporary = "\(directory)/\(name).\(ProcessInfo.processInfo.processIdentifier).tmp"

@@ -108,9 +108,7 @@ public enum NumpyFile {
         bytes += [UInt8(header.utf8.count & 0xff), UInt8(header.utf8.count >> 8)]
         bytes += Array(header.utf8)
         bytes += payload
-        guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else {
-            throw DriverError("error: cannot write '\(path)'")
-        }
+        try OutputFile.write(Data(bytes), to: path)
     }
 }
 
@@ -132,9 +130,7 @@ public enum SafetensorsFile {
         withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { out += $0 }
         out += Array(header.utf8)
         for t in tensors { t.array.data.withUnsafeBytes { out += $0 } }
-        guard FileManager.default.createFile(atPath: path, contents: Data(out)) else {
-            throw DriverError("error: cannot write '\(path)'")
-        }
+        try OutputFile.write(Data(out), to: path)
     }
 
     /// Reads every F32 tensor (in header order is not preserved: returned by name).

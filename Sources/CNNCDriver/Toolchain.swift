@@ -17,9 +17,39 @@ public struct Toolchain {
     public func build(sources: [String], output: String, in directory: String, linkFlags: [String] = ["-lm"]) throws {
         let result = try Shell.run([compiler] + flags + ["-I", directory] + sources + ["-o", output] + linkFlags,
                                    in: directory)
-        guard result.status == 0 else {
-            throw DriverError("error: C compilation failed (\(compiler)):\n\(result.output)")
+        guard result.status == 0 else { throw failure(result) }
+    }
+
+    /// The error for a failed compile or link: the compiler's output, and one line pointing
+    /// to `cnnc doctor` when the cause lies outside the generated code.
+    func failure(_ result: Shell.Result) -> DriverError {
+        var text = "error: C compilation failed (\(compiler)):\n\(result.output)"
+        if Self.isToolchainProblem(result) {
+            if !text.hasSuffix("\n") { text += "\n" }
+            text += "note: the C toolchain, not the generated code, failed; `cnnc doctor` says what is missing"
         }
+        return DriverError(text)
+    }
+
+    /// Whether a failed build failed for a reason outside the generated code: the compiler
+    /// could not be run, a system header (omp.h, png.h, zlib.h) or library (-lgomp, -lomp,
+    /// -lpng, -lz) is missing, an option is unsupported, OpenMP's pragmas are unknown (no
+    /// -fopenmp), or the output names no source line.
+    static func isToolchainProblem(_ result: Shell.Result) -> Bool {
+        if result.status == 126 || result.status == 127 { return true }
+        let output = result.output
+        let headers = ["omp.h", "png.h", "zlib.h"]
+        if headers.contains(where: output.contains) && (output.contains("No such file") || output.contains("not found")) {
+            return true
+        }
+        let signs = ["cannot find -l", "unable to find library", "undefined reference to `omp_", "undefined reference to `GOMP_",
+                     "undefined reference to `__kmpc", "undefined reference to `png_", "undefined reference to `inflate",
+                     "undefined reference to `deflate", "unsupported option", "unrecognized command-line option",
+                     "unrecognized command line option", "-Werror=unknown-pragmas"]
+        if signs.contains(where: output.contains) { return true }
+        // A diagnostic about the code names its file and line ("model.c:12:5: error: ...") or,
+        // from the linker, its section ("harness.c:(.text+0x1c): undefined reference to ...").
+        return output.range(of: #"\.[ch]:([0-9]+:|\(\.)"#, options: .regularExpression) == nil
     }
 }
 

@@ -326,6 +326,7 @@ public enum TrainCommand {
         } else {
             format = "fashion-mnist"
         }
+        for path in [o.save, o.log].compactMap({ $0 }) { try OutputFile.prepare(path) }
         let dir = try WorkDirectory(prefix: "cnnc-train")
         defer { dir.cleanup() }
         let prefix = graph.name

@@ -93,6 +93,7 @@ public enum VisualizeCommand {
             guard FileManager.default.fileExists(atPath: log) else { throw DriverError("error: cannot read '\(log)'") }
             args.append("log=\(absolute(log))")
         }
+        for path in [o.output, o.saveGradient].compactMap({ $0 }) { try OutputFile.prepare(path) }
         // the large, shared parts come from the object cache; the subcommand's program is compiled each time
         let cache = ObjectCache()
         var objects: [String] = []

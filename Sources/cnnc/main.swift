@@ -12,12 +12,16 @@ func fail(_ error: Error) -> Never {
     exit(1)
 }
 
+/// The release; `cnnc --version` adds the commit (BuildCommit.swift, written at build time).
+let version = "cnnc 0.1.0 (commit \(buildCommit))"
+
 struct CNNC: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cnnc",
         abstract: "A compile-ahead compiler for convolutional neural networks: .net in, C out.",
+        version: version,
         subcommands: [Compile.self, Summary.self, DumpIR.self, Check.self, Run.self, Train.self, Bench.self, Passes.self, Export.self,
-                      Visualize.self],
+                      Visualize.self, Doctor.self],
         defaultSubcommand: Compile.self)
 }
 
@@ -345,6 +349,22 @@ struct Export: ParsableCommand {
             try ExportCommand.run(model, output: output, weights: weights, seed: seed)
             print("wrote \(output)")
         } catch { fail(error) }
+    }
+}
+
+struct Doctor: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check the C compiler, OpenMP, -march=native, libpng and zlib; measure the FP32 FMA peak.")
+    @Flag(help: "Measure the FMA peak again instead of reading it from the cache.")
+    var remeasure = false
+
+    func run() throws {
+        do {
+            let (report, passed) = try CNNCDriver.Doctor.run(remeasure: remeasure)
+            print(version)
+            print(report, terminator: "")
+            if !passed { throw ExitCode(1) }
+        } catch let e as ExitCode { throw e } catch { fail(error) }
     }
 }
 

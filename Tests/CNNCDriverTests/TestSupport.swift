@@ -30,12 +30,15 @@ struct CLIResult {
     var stderr: String
 }
 
-/// Runs the built cnnc with arguments, in `directory`.
-func runCNNC(_ arguments: [String], in directory: String? = nil) throws -> CLIResult {
+/// Runs the built cnnc with arguments, in `directory`, with `environment` added to ours.
+func runCNNC(_ arguments: [String], in directory: String? = nil, environment: [String: String] = [:]) throws -> CLIResult {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: try cnncExecutable())
     process.arguments = arguments
     if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+    if !environment.isEmpty {
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    }
     let out = Pipe(), err = Pipe()
     process.standardOutput = out
     process.standardError = err
