@@ -6,13 +6,14 @@ in one run on one machine.
 Models: the examples exported by `cnnc export` (lenet, resnet20, vgg11_bn) and torchvision's
 resnet18, mobilenet_v2 and densenet121 (weights=None, batch-norm statistics calibrated on
 random data, exported by torch.onnx.export at opset 17 with a dynamic batch). Each at batch 1
-and a large batch. Both sides: median of ITERATIONS timed runs after WARMUP untimed ones;
-ONNX Runtime with intra_op_num_threads=THREADS, inter_op 1, sequential execution and every
+and a large batch. Both sides: median of ITERATIONS timed runs after WARMUP untimed ones, the
+two sides alternating PASSES times per row and each keeping its best median (shared, noisy
+machines); ONNX Runtime with intra_op_num_threads=THREADS, inter_op 1, sequential execution and every
 graph optimization; cnnc through `cnnc bench --threads THREADS --json` (built with -O3,
 the ONNX file's weights). Correctness: `cnnc run` on the benchmark input against ONNX
 Runtime's output, max |cnnc - ORT| / max |ORT| over the first output.
 
-Prints one table (the CPU and the date on top) and writes bench/results/latest.json. A model
+Prints one table (the CPU, the date and the load average on top) and writes bench/results/latest.json. A model
 cnnc cannot build or run gets a row "cnnc failed: <first line of the error>"; the run goes on.
 
   bench/inference.sh                                  # everything
@@ -250,7 +251,7 @@ def log(text):
 
 
 HEADER = (f"{'model':<13}{'batch':>6} | {'cnnc ms/batch':>13}{'img/s':>10} | {'ORT ms/batch':>12}{'img/s':>10}"
-          f" | {'cnnc/ORT':>8} | max|cnnc-ORT|/max|ORT|")
+          f" | {'cnnc/ORT':>8} | {'load':>5} | max|cnnc-ORT|/max|ORT|")
 
 
 def format_row(row):
@@ -267,8 +268,9 @@ def format_row(row):
     elif row.get("check_error"):
         notes.append(f"cnnc run failed: {row['check_error']}")
     ratio = f"{row['ratio']:>8.2f}" if row.get("ratio") is not None else f"{'-':>8}"
+    load = f"{row['load_average']:>5.1f}" if row.get("load_average") is not None else f"{'-':>5}"
     return (f"{row['model']:<13}{row['batch']:>6} | {side(row.get('cnnc'), 13)} | {side(row.get('ort'), 12)} | {ratio} | "
-            + ("; ".join(notes) or "-"))
+            f"{load} | " + ("; ".join(notes) or "-"))
 
 
 def run_row(args, model, path, session, batch):
@@ -297,6 +299,7 @@ def run_row(args, model, path, session, batch):
                 row["cnnc_error"] = str(e)
         if row.get("ort_error") and row.get("cnnc_error"):
             break
+    row["load_average"] = os.getloadavg()[0]
     if row.get("cnnc") and row.get("ort"):
         row["ratio"] = row["cnnc"]["images_per_s"] / row["ort"]["images_per_s"]
     if row.get("cnnc") and expected is not None and not args.no_check:
@@ -323,7 +326,8 @@ def main():
         f"CPU: {cpu['model_name']} (family {cpu.get('family')}, model {cpu.get('model')}, "
         f"{cpu.get('cpus')} CPUs, {cpu.get('vector')}); date: {now:%Y-%m-%d %H:%M %Z}; cnnc {commit or 'unknown'}; "
         f"load average at start {load[0]:.2f}" + (f"; cnnc flags: {' '.join(args.cnnc_flag)}" if args.cnnc_flag else ""),
-        "cnnc/ORT: throughput ratio (>1: cnnc faster); last column: `cnnc run` against ORT on the benchmark input",
+        "cnnc/ORT: throughput ratio (>1: cnnc faster); load: 1-minute load average after the row (this run alone makes about 2; "
+        "more: others were running); last column: `cnnc run` against ORT on the benchmark input",
         "",
         HEADER,
         "-" * len(HEADER),
