@@ -7,7 +7,8 @@
 #   make install    cnnc into PREFIX/bin, its bash, zsh and fish completions into PREFIX/share
 #                   (PREFIX=/usr/local; DESTDIR for staging); make uninstall removes them
 #   make test       every test: Swift unit/golden/CLI tests and the C runtime's tests
-#   make bench      benchmarks (not part of CI)
+#   make bench      benchmarks (not part of CI): inference against ONNX Runtime, training
+#                   against PyTorch; `make bench-inference` only the first
 
 SWIFT       ?= swift
 CC          ?= cc
@@ -23,7 +24,7 @@ ZSHDIR      := $(DESTDIR)$(PREFIX)/share/zsh/site-functions
 FISHDIR     := $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
 INSTALLED   := $(BINDIR)/cnnc $(BASHDIR)/cnnc $(ZSHDIR)/_cnnc $(FISHDIR)/cnnc.fish
 
-.PHONY: all deps cnnc on-path install uninstall demo bench test test-swift test-runtime test-onnx test-install \
+.PHONY: all deps cnnc on-path install uninstall demo bench bench-inference test test-swift test-runtime test-onnx test-install \
         embed-runtime check-embed clean
 
 all: on-path demo
@@ -72,14 +73,16 @@ demo: cnnc
 	$(BUILD)/lenet/lenet --weights $(BUILD)/lenet/lenet.safetensors \
 	    --idx $(FASHION)/t10k-images-idx3-ubyte.gz --labels $(FASHION)/t10k-labels-idx1-ubyte.gz --count 16
 
-# Benchmarks (not part of CI): generated code at batch 1 and 32, with and without Winograd;
+# Benchmarks (not part of CI), with ONNX Runtime and PyTorch (CPU) in a venv, .venv-bench
+# (bench/venv.sh): inference side by side with ONNX Runtime on the same ONNX files
+# (bench/inference.sh: one table of medians and cnnc/ORT ratios, bench/results/latest.json),
 # then training side by side with PyTorch (bench/training.sh: images/s, LeNet accuracy/epoch).
-bench: cnnc
-	@for m in lenet resnet20 vgg11_bn; do for b in 1 32; do \
-	    $(CNNC) bench Examples/$$m/model.net --batch $$b --iterations 20; \
-	    $(CNNC) bench Examples/$$m/model.net --batch $$b --iterations 20 --no-winograd; \
-	done; done
+# BENCH_ARGS goes to bench/inference.sh, e.g. BENCH_ARGS="--models resnet20 --batches 1".
+bench: bench-inference
 	CNNC=$(CNNC) bash bench/training.sh
+
+bench-inference: cnnc
+	CNNC=$(CNNC) bash bench/inference.sh $(BENCH_ARGS)
 
 test: deps check-embed test-runtime test-swift test-onnx test-install
 

@@ -4,18 +4,19 @@
 #   - training images/s at batch 64 on CIFAR-shaped random data: ResNet-20, VGG-11-BN
 #   - LeNet-5 on Fashion-MNIST, the PyTorch recipe (batch 64, lr 0.01, momentum 0.9, wd 5e-4):
 #     test accuracy per epoch and seconds per epoch (EPOCHS, default 3)
-# Needs a venv with torch (TORCH_VENV, default .venv-torch; tools/onnx/test.sh makes one).
+# PyTorch comes from TORCH_VENV when set (a ready venv with torch and numpy), else from the
+# benchmark venv (bench/venv.sh: .venv-bench, the CPU build of torch).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CNNC=${CNNC:-.build/release/cnnc}
 THREADS=${THREADS:-2}
 EPOCHS=${EPOCHS:-3}
 STEPS=${STEPS:-10}
-TORCH_VENV=${TORCH_VENV:-.venv-torch}
-PY="$TORCH_VENV/bin/python"
-if ! "$PY" -c "import torch" 2>/dev/null; then
-    python3 -m venv "$TORCH_VENV"
-    "$TORCH_VENV/bin/pip" install --quiet numpy torch
+if [ -n "${TORCH_VENV:-}" ]; then
+    PY="$TORCH_VENV/bin/python"
+else
+    source bench/venv.sh
+    PY="$BENCH_PY"
 fi
 FASHION=/usr/share/datasets/fashion-mnist
 work=$(mktemp -d)

@@ -242,20 +242,30 @@ struct Bench: ParsableCommand {
     @OptionGroup var options: ModelOptions
     @Option(help: "Batch size.") var batch: Int = 1
     @Option(help: "Timed runs.") var iterations: Int = 20
+    @Option(help: "Untimed runs before the timed ones.") var warmup: Int = 3
     @Option(help: "OpenMP threads (default: all).") var threads: Int?
+    @Option(help: "Weights (safetensors; default: the model's own, else seeded).") var weights: String?
+    @Flag(help: "Print one JSON object: model, batch, threads, iterations, warmup, median_ms, min_ms, ms_per_image, images_per_s.")
+    var json = false
     @OptionGroup var optimization: OptimizationOptions
 
     func validate() throws {
-        guard batch >= 1 && batch <= 4096, iterations >= 1 && iterations <= 100_000 else {
-            throw ValidationError("--batch 1..4096 and --iterations 1..100000")
+        guard batch >= 1 && batch <= 4096, iterations >= 1 && iterations <= 100_000, warmup >= 0 && warmup <= 100_000 else {
+            throw ValidationError("--batch 1..4096, --iterations 1..100000 and --warmup 0..100000")
         }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
     }
 
     func run() throws {
         do {
             let model = try ModelLoader.load(options.model)
-            print(try BenchCommand.run(model, batch: batch, iterations: iterations, compiler: optimization.compiler,
-                                       threads: threads), terminator: "")
+            let output = try BenchCommand.run(model, batch: batch, iterations: iterations, warmup: warmup, weights: weights,
+                                              report: json ? .json : .text, compiler: optimization.compiler, threads: threads)
+            guard json else { return print(output, terminator: "") }
+            // Only the JSON object on stdout; anything else the program said (runtime notes) on stderr.
+            for line in output.split(separator: "\n") {
+                if line.hasPrefix("{") { print(line) } else { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+            }
         } catch { fail(error) }
     }
 }

@@ -1,0 +1,59 @@
+// `cnnc bench`: the generated benchmark program on ImageNet-size inputs at batch > 1 (its
+// input fill once overflowed `int` there and gcc refused the loop), and the --json report.
+
+import CNNCDriver
+import Foundation
+import XCTest
+
+final class BenchTests: XCTestCase {
+    /// A network with a 3x224x224 input and little work: batch 2 has 301,056 input floats,
+    /// past the 271,182 where `j * 7919` overflowed `int`.
+    func tiny224(in dir: String) throws -> String {
+        try """
+            network tiny224
+            input image shape=3x224x224
+            conv c1 filters=4 size=3 stride=4 pad=1
+            relu
+            global_avgpool
+            dense logits units=10
+
+            """.write(toFile: "\(dir)/tiny224.net", atomically: true, encoding: .utf8)
+        return "\(dir)/tiny224.net"
+    }
+
+    func testFillIsComputedInSizeTWithoutOverflow() throws {
+        let model = try ModelLoader.load(try tiny224(in: try temporaryDirectory()))
+        let c = BenchCommand.source(model.graph, prefix: "tiny224", header: "tiny224.h", iterations: 20)
+        XCTAssertTrue(c.contains("const size_t count0 = (size_t)TINY224_MAX_BATCH * 150528;"), c)
+        XCTAssertTrue(c.contains("for (size_t j = 0; j < count0; j++) in0[j] = (float)((j % 1000) * 7919 % 1000) / 1000.0f;"), c)
+        XCTAssertFalse(c.contains("int j"), c)
+    }
+
+    func testBenchRunsAtBatch2On224InputAndReportsJSON() throws {
+        let dir = try temporaryDirectory()
+        let r = try runCNNC(["bench", try tiny224(in: dir), "--batch", "2", "--iterations", "3", "--warmup", "1",
+                             "--threads", "2", "--json"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let lines = r.stdout.split(separator: "\n")
+        XCTAssertEqual(lines.count, 1, r.stdout)
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], r.stdout)
+        XCTAssertEqual(object["model"] as? String, "tiny224")
+        XCTAssertEqual(object["batch"] as? Int, 2)
+        XCTAssertEqual(object["threads"] as? Int, 2)
+        XCTAssertEqual(object["iterations"] as? Int, 3)
+        XCTAssertEqual(object["warmup"] as? Int, 1)
+        let median = try XCTUnwrap(object["median_ms"] as? Double)
+        let minimum = try XCTUnwrap(object["min_ms"] as? Double)
+        let perSecond = try XCTUnwrap(object["images_per_s"] as? Double)
+        XCTAssertGreaterThan(median, 0)
+        XCTAssertLessThanOrEqual(minimum, median)
+        XCTAssertEqual(perSecond, 2 / (median / 1e3), accuracy: perSecond * 1e-3)
+    }
+
+    func testBenchRejectsZeroThreads() throws {
+        let dir = try temporaryDirectory()
+        let r = try runCNNC(["bench", try tiny224(in: dir), "--threads", "0"], in: dir)
+        XCTAssertEqual(r.status, 64, r.stderr)
+        XCTAssertTrue(r.stderr.contains("--threads must be at least 1, got 0"), r.stderr)
+    }
+}
