@@ -11,7 +11,7 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(r.stdout, """
             network lenet (Examples/lenet/model.net), batch 1
             layer      op       output      params     MACs  act. bytes  kernel
-            --------------------------------------------------------------------------
+            ---------------------------------------------------------------------------
             image      input    1x1x28x28        0        0       3,136
             c1         conv     1x6x28x28      156  117,600      18,816  implicit +relu
             relu_1     relu     1x6x28x28        0        0      18,816  fused into c1
@@ -24,7 +24,7 @@ final class CLITests: XCTestCase {
             f2         dense    1x84        10,164   10,080         336  dense +relu
             relu_4     relu     1x84             0        0         336  fused into f2
             logits     dense    1x10           850      840          40  dense
-            --------------------------------------------------------------------------
+            ---------------------------------------------------------------------------
             total                           61,706  416,520      61,544
             trainable parameters: 61,706 (246,824 bytes)
             MACs: 416,520 (416,520 per sample)
