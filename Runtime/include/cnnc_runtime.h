@@ -313,7 +313,7 @@ typedef enum {
 typedef struct {
     const float *bias;      /* one per output row (channel), from the call's first row; or NULL */
     const float *residual;  /* laid out like the output (same rows and positions), or NULL */
-    size_t residual_stride; /* floats between samples of the residual (batch-wide calls only) */
+    size_t residual_stride; /* floats between samples of the residual */
     cnnc_activation activation;
     float alpha, low, high;
 } cnnc_epilogue;
@@ -333,7 +333,8 @@ void cnnc_conv_pack_weights(float *dst, const float *weights, int groups, int kg
 #define CNNC_CONV_DIRECT_MAX_TAPS 49
 int cnnc_conv_direct_fits(const cnnc_conv_geometry *g);
 
-/* Direct convolution of one sample and group on NCHW, without im2col or packing of the input:
+/* Direct convolution of n samples (images image_stride apart, outputs out_stride apart, the
+ * residual e->residual_stride apart) and one group on NCHW, without im2col or packing of the input:
  * output positions are numbered over the input's width, j = p * W + q for p < P, q < W (the
  * columns q >= Q are computed and dropped), so every tap (c, r, s) of a block of positions is one
  * contiguous (masked) load at image + c*H*W + j + (r*DH - PT)*W + s*DW - PL. Computes rows
@@ -341,8 +342,8 @@ int cnnc_conv_direct_fits(const cnnc_conv_geometry *g);
  * panel holding row 0) for positions j in [j0, j0 + nj) of [0, P*W), and stores them at
  * out[row * P*Q + p*Q + q] with the epilogue applied. Each output is one fused multiply-add chain
  * over (c, r, s) in order from 0, as cnnc_sgemm_conv computes it: the two agree bit for bit. */
-void cnnc_conv_direct(const cnnc_conv_geometry *g, int m, const float *packed, const float *image,
-                      float *out, int j0, int nj, const cnnc_epilogue *e);
+void cnnc_conv_direct(const cnnc_conv_geometry *g, int m, const float *packed, int n, const float *image,
+                      size_t image_stride, float *out, size_t out_stride, int j0, int nj, const cnnc_epilogue *e);
 
 /* The same product as cnnc_sgemm_conv with the weights packed by cnnc_conv_pack_weights
  * (`packed` at the panel of row 0) and the epilogue applied to each finished tile (bias from

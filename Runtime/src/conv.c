@@ -186,15 +186,15 @@ static void conv_tile(int channels, int taps, const int *off, const tile_masks *
  * The driver: tiles of NR positions, panels of MR channels, stores with the epilogue
  * ------------------------------------------------------------------------------------- */
 
-void cnnc_conv_direct(const cnnc_conv_geometry *g, int m, const float *packed, const float *image,
-                      float *out, int j0, int nj, const cnnc_epilogue *e) {
+void cnnc_conv_direct(const cnnc_conv_geometry *g, int m, const float *packed, int n, const float *image,
+                      size_t image_stride, float *out, size_t out_stride, int j0, int nj, const cnnc_epilogue *e) {
     _Alignas(64) float tile[CONV_MR * CONV_NR];
     int off[CNNC_CONV_DIRECT_MAX_TAPS];
     tile_masks mk;
     const int H = g->height, W = g->width, P = g->out_h, Q = g->out_w, R = g->kernel_h, S = g->kernel_w;
     const int taps = R * S, crs = g->channels * taps, total = P * W, pq = P * Q;
     const size_t plane = (size_t)H * W;
-    if (m <= 0 || nj <= 0) return;
+    if (m <= 0 || nj <= 0 || n <= 0) return;
     for (int r = 0; r < R; r++)
         for (int s = 0; s < S; s++)
             off[r * S + s] = (r * g->dilation_h - g->pad_top) * W + s * g->dilation_w - g->pad_left;
@@ -236,24 +236,29 @@ void cnnc_conv_direct(const cnnc_conv_geometry *g, int m, const float *packed, c
             }
             l += len;
         }
-        for (int i0 = 0; i0 < m; i0 += CONV_MR) {
-            const int mr = m - i0 < CONV_MR ? m - i0 : CONV_MR;
-            const float *panel = packed + (size_t)(i0 / CONV_MR) * crs * CONV_MR;
+        /* the tile of every sample, masks and runs shared; rows in panels */
+        for (int b = 0; b < n; b++) {
+            const float *x = image + (size_t)b * image_stride + j;
+            float *o = out + (size_t)b * out_stride;
+            const float *res = e && e->residual ? e->residual + (size_t)b * e->residual_stride : NULL;
+            for (int i0 = 0; i0 < m; i0 += CONV_MR) {
+                const int mr = m - i0 < CONV_MR ? m - i0 : CONV_MR;
+                const float *panel = packed + (size_t)(i0 / CONV_MR) * crs * CONV_MR;
 #if defined(__AVX512F__)
-            if (nr == 16)
-                conv_tile16(g->channels, taps, off, &mk, panel, image + j, plane, tile);
-            else
+                if (nr == 16)
+                    conv_tile16(g->channels, taps, off, &mk, panel, x, plane, tile);
+                else
 #endif
-                conv_tile(g->channels, taps, off, &mk, panel, image + j, plane, tile);
-            for (int i = 0; i < mr; i++) {
-                const int row = i0 + i;
-                const int has_bias = e && e->bias;
-                const float bias = has_bias ? e->bias[row] : 0.0f;
-                for (int u = 0; u < runs; u++) {
-                    const size_t at = (size_t)row * pq + (size_t)run_out[u];
-                    cnnc_internal_epilogue_row(out + at, tile + i * CONV_NR + run_lane[u],
-                                               e && e->residual ? e->residual + at : NULL, run_count[u], has_bias,
-                                               bias, e);
+                    conv_tile(g->channels, taps, off, &mk, panel, x, plane, tile);
+                for (int i = 0; i < mr; i++) {
+                    const int row = i0 + i;
+                    const int has_bias = e && e->bias;
+                    const float bias = has_bias ? e->bias[row] : 0.0f;
+                    for (int u = 0; u < runs; u++) {
+                        const size_t at = (size_t)row * pq + (size_t)run_out[u];
+                        cnnc_internal_epilogue_row(o + at, tile + i * CONV_NR + run_lane[u], res ? res + at : NULL,
+                                                   run_count[u], has_bias, bias, e);
+                    }
                 }
             }
         }

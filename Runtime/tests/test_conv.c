@@ -132,12 +132,13 @@ static void sweep_case(cnnc_rng *rng) {
     }
     const int packed_ok = memcmp(got, want, sizeof(float) * out_size * batch) == 0;
 
-    /* the direct kernel, per sample, in two position blocks and two row blocks */
+    /* the direct kernel, the batch at once or a sample at a time, in two position blocks and
+     * two row blocks */
     int direct_ok = 1;
     if (cnnc_conv_direct_fits(&g)) {
         for (size_t i = 0; i < out_size * batch; i++) got[i] = NAN;
-        const int flat = g.out_h * g.width, split = uniform_int(rng, 0, flat);
-        for (int b = 0; b < batch; b++)
+        const int flat = g.out_h * g.width, split = uniform_int(rng, 0, flat), together = variant & 4;
+        for (int b = 0; b < (together ? 1 : batch); b++)
             for (int part = 0; part < 2; part++) {
                 const int r0 = part ? split_rows : 0, rn = part ? m - split_rows : split_rows;
                 if (rn <= 0) continue;
@@ -147,8 +148,9 @@ static void sweep_case(cnnc_rng *rng) {
                 const float *panel = packed + (size_t)(r0 / CNNC_PACK_ROWS) * crs * CNNC_PACK_ROWS;
                 float *o = got + (size_t)b * out_size + (size_t)r0 * pq;
                 const float *x = images + (size_t)b * image_size;
-                cnnc_conv_direct(&g, rn, panel, x, o, 0, split, &ep);
-                cnnc_conv_direct(&g, rn, panel, x, o, split, flat - split, &ep);
+                const int samples = together ? batch : 1;
+                cnnc_conv_direct(&g, rn, panel, samples, x, image_size, o, out_size, 0, split, &ep);
+                cnnc_conv_direct(&g, rn, panel, samples, x, image_size, o, out_size, split, flat - split, &ep);
             }
         direct_ok = memcmp(got, want, sizeof(float) * out_size * batch) == 0;
     } else {

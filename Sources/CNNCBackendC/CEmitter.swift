@@ -23,6 +23,11 @@ public struct COptions: Sendable {
     /// Weights linked into the program (`--embed-weights`): `<p>_create` copies them from the
     /// symbol `<p>_embedded_weights` (see `weightsBlob`) instead of seeding.
     public var embedWeights = false
+    /// Time every layer's kernel call (`cnnc profile`): the source gets
+    /// `<p>_profile_layers` (names), `<p>_profile_seconds` (seconds per layer, summed over the
+    /// calls since the caller last zeroed them) and `<p>_profile_count`. Not for production
+    /// builds: the counters are global.
+    public var profile = false
 
     public init(prefix: String, maxBatch: Int = 1, headerName: String, sourceName: String, seed: UInt64 = 0,
                 training: TrainingSpec? = nil) {
@@ -292,7 +297,7 @@ public enum CEmitter {
             if layout.parameters.isEmpty { w.line("{\"\", 0, {0, 0, 0, 0}, 0, 0, 0},") }
             for (spec, offset) in layout.parameters {
                 let dims = (spec.shape + Array(repeating: 0, count: 4 - spec.shape.count)).map(String.init)
-                w.line("{\"\(spec.name)\", \(spec.shape.count), {\(dims.joined(separator: ", "))}, \(offset), \(spec.count), \(spec.trainable ? 1 : 0)},")
+                w.line("{\(cStringLiteral(spec.name)), \(spec.shape.count), {\(dims.joined(separator: ", "))}, \(offset), \(spec.count), \(spec.trainable ? 1 : 0)},")
             }
         }
         w.line()
@@ -322,6 +327,14 @@ public enum CEmitter {
             }
         }
 
+        if o.profile {
+            let timed = kernels.filter { $0.concatCopies.isEmpty || !$0.concatCopies.allSatisfy({ $0 == nil }) }
+            w.comment("cnnc profile: seconds per layer, summed over calls (global: a profiling build only)")
+            w.line("const int \(p)_profile_count = \(timed.count);")
+            w.line("const char *const \(p)_profile_layers[\(max(timed.count, 1))] = {\(timed.isEmpty ? "\"\"" : timed.map { cStringLiteral($0.node.name) }.joined(separator: ", "))};")
+            w.line("double \(p)_profile_seconds[\(max(timed.count, 1))];")
+            w.line()
+        }
         emitRuntimeEntryPoints(graph, layout, o, &w)
 
         // Forward.
@@ -341,6 +354,7 @@ public enum CEmitter {
             w.line("const float *weights = ctx->weights;")
             w.line("(void)arena;")
             w.line("(void)weights;")
+            var timed = 0
             for k in kernels {
                 if !k.concatCopies.isEmpty && k.concatCopies.allSatisfy({ $0 == nil }) {
                     w.comment("\(k.node.displayName): every input was written into its slice by its producer")
@@ -352,7 +366,13 @@ public enum CEmitter {
                     args.append("weights + \(layout.tensorOffset[argument.tensor]!)")
                 }
                 args.append("n")
-                w.line("\(k.function)(\(args.joined(separator: ", ")));")
+                let call = "\(k.function)(\(args.joined(separator: ", ")));"
+                if o.profile {
+                    w.line("{ const double t0 = cnnc_now_seconds(); \(call) \(p)_profile_seconds[\(timed)] += cnnc_now_seconds() - t0; }")
+                    timed += 1
+                } else {
+                    w.line(call)
+                }
             }
             for (i, name) in graph.outputs.enumerated() {
                 let count = graph.node(named: name)!.shape.count

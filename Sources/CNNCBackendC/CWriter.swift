@@ -36,3 +36,22 @@ public struct CWriter {
         line(" */")
     }
 }
+
+/// `text` as a C string literal: quotes, backslashes and bytes outside printable ASCII
+/// escaped (octal, three digits, so a following digit never joins the escape).
+func cStringLiteral(_ text: String) -> String {
+    var out = "\""
+    for byte in text.utf8 {
+        switch byte {
+        case UInt8(ascii: "\""): out += "\\\""
+        case UInt8(ascii: "\\"): out += "\\\\"
+        case 0x20...0x7e where byte != UInt8(ascii: "?"): out += String(UnicodeScalar(byte))
+        default: out += "\\" + String(byte, radix: 8).leftPadded(to: 3)
+        }
+    }
+    return out + "\""
+}
+
+private extension String {
+    func leftPadded(to width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
+}

@@ -202,21 +202,21 @@ public enum ConvKernel {
         static const cnnc_conv_geometry geometry = {CG, H, W, R, S, 1, 1, \(a.padding.top), \(a.padding.left), \(a.dilation.h), \(a.dilation.w), P, Q};
         """)
         w.comment("""
-            one task per (group and \(note), block of JB positions j = p*W + q), over every sample in
-            turn so the task's packed weights stay in cache; each output one FMA chain over C*R*S
+            one task per (group and \(note), block of JB positions j = p*W + q), every sample in turn
+            so the task's packed weights stay in cache; each output one FMA chain over C*R*S
             """)
         w.line("#pragma omp parallel for collapse(2) schedule(static)")
         w.block("for (int t = 0; t < G * MBLOCKS; t++)") { w in
             w.block("for (int jb = 0; jb < JBLOCKS; jb++)") { w in
-                w.block("for (int b = 0; b < n; b++)") { w in
-                    w.line("const int g = t / MBLOCKS, panel = (t % MBLOCKS) * PB, k0 = g * KG + panel * CNNC_PACK_ROWS;")
-                    w.line("const int mb = KG - panel * CNNC_PACK_ROWS < PB * CNNC_PACK_ROWS ? KG - panel * CNNC_PACK_ROWS : PB * CNNC_PACK_ROWS;")
-                    w.line("const int j0 = jb * JB, nj = FLAT - j0 < JB ? FLAT - j0 : JB;")
-                    w.line(epilogueLine(k, a, residual: "residual + (size_t)b * RS + (size_t)k0 * PQ", residualStride: "0"))
-                    w.line("float *o = out + (size_t)b * OS + (size_t)k0 * PQ;")
-                    w.line("cnnc_conv_direct(&geometry, mb, packed + ((size_t)g * PANELS + panel) * CRS * CNNC_PACK_ROWS, in + (size_t)b * IS + (size_t)g * CG * H * W, o, j0, nj, &e);")
-                    if libraryEpilogue(a.epilogue).rest {
-                        w.comment("the rest of the epilogue on the task's outputs: rows p of the block, columns q < Q")
+                w.line("const int g = t / MBLOCKS, panel = (t % MBLOCKS) * PB, k0 = g * KG + panel * CNNC_PACK_ROWS;")
+                w.line("const int mb = KG - panel * CNNC_PACK_ROWS < PB * CNNC_PACK_ROWS ? KG - panel * CNNC_PACK_ROWS : PB * CNNC_PACK_ROWS;")
+                w.line("const int j0 = jb * JB, nj = FLAT - j0 < JB ? FLAT - j0 : JB;")
+                w.line(epilogueLine(k, a, residual: "residual + (size_t)k0 * PQ", residualStride: "RS"))
+                w.line("cnnc_conv_direct(&geometry, mb, packed + ((size_t)g * PANELS + panel) * CRS * CNNC_PACK_ROWS, n, in + (size_t)g * CG * H * W, IS, out + (size_t)k0 * PQ, OS, j0, nj, &e);")
+                if libraryEpilogue(a.epilogue).rest {
+                    w.comment("the rest of the epilogue on the task's outputs: rows p of the block, columns q < Q")
+                    w.block("for (int b = 0; b < n; b++)") { w in
+                        w.line("float *o = out + (size_t)b * OS + (size_t)k0 * PQ;")
                         w.block("for (int p = j0 / W; p <= (j0 + nj - 1) / W; p++)") { w in
                             w.line("const int q0 = p == j0 / W ? j0 % W : 0, q1e = p == (j0 + nj - 1) / W ? (j0 + nj - 1) % W + 1 : W;")
                             w.line("const int q1 = q1e < Q ? q1e : Q;")

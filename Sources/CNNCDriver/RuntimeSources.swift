@@ -321,7 +321,7 @@ typedef enum {
 typedef struct {
     const float *bias;      /* one per output row (channel), from the call's first row; or NULL */
     const float *residual;  /* laid out like the output (same rows and positions), or NULL */
-    size_t residual_stride; /* floats between samples of the residual (batch-wide calls only) */
+    size_t residual_stride; /* floats between samples of the residual */
     cnnc_activation activation;
     float alpha, low, high;
 } cnnc_epilogue;
@@ -341,7 +341,8 @@ void cnnc_conv_pack_weights(float *dst, const float *weights, int groups, int kg
 #define CNNC_CONV_DIRECT_MAX_TAPS 49
 int cnnc_conv_direct_fits(const cnnc_conv_geometry *g);
 
-/* Direct convolution of one sample and group on NCHW, without im2col or packing of the input:
+/* Direct convolution of n samples (images image_stride apart, outputs out_stride apart, the
+ * residual e->residual_stride apart) and one group on NCHW, without im2col or packing of the input:
  * output positions are numbered over the input's width, j = p * W + q for p < P, q < W (the
  * columns q >= Q are computed and dropped), so every tap (c, r, s) of a block of positions is one
  * contiguous (masked) load at image + c*H*W + j + (r*DH - PT)*W + s*DW - PL. Computes rows
@@ -349,8 +350,8 @@ int cnnc_conv_direct_fits(const cnnc_conv_geometry *g);
  * panel holding row 0) for positions j in [j0, j0 + nj) of [0, P*W), and stores them at
  * out[row * P*Q + p*Q + q] with the epilogue applied. Each output is one fused multiply-add chain
  * over (c, r, s) in order from 0, as cnnc_sgemm_conv computes it: the two agree bit for bit. */
-void cnnc_conv_direct(const cnnc_conv_geometry *g, int m, const float *packed, const float *image,
-                      float *out, int j0, int nj, const cnnc_epilogue *e);
+void cnnc_conv_direct(const cnnc_conv_geometry *g, int m, const float *packed, int n, const float *image,
+                      size_t image_stride, float *out, size_t out_stride, int j0, int nj, const cnnc_epilogue *e);
 
 /* The same product as cnnc_sgemm_conv with the weights packed by cnnc_conv_pack_weights
  * (`packed` at the panel of row 0) and the epilogue applied to each finished tile (bias from
@@ -1411,15 +1412,15 @@ static void conv_tile(int channels, int taps, const int *off, const tile_masks *
  * The driver: tiles of NR positions, panels of MR channels, stores with the epilogue
  * ------------------------------------------------------------------------------------- */
 
-void cnnc_conv_direct(const cnnc_conv_geometry *g, int m, const float *packed, const float *image,
-                      float *out, int j0, int nj, const cnnc_epilogue *e) {
+void cnnc_conv_direct(const cnnc_conv_geometry *g, int m, const float *packed, int n, const float *image,
+                      size_t image_stride, float *out, size_t out_stride, int j0, int nj, const cnnc_epilogue *e) {
     _Alignas(64) float tile[CONV_MR * CONV_NR];
     int off[CNNC_CONV_DIRECT_MAX_TAPS];
     tile_masks mk;
     const int H = g->height, W = g->width, P = g->out_h, Q = g->out_w, R = g->kernel_h, S = g->kernel_w;
     const int taps = R * S, crs = g->channels * taps, total = P * W, pq = P * Q;
     const size_t plane = (size_t)H * W;
-    if (m <= 0 || nj <= 0) return;
+    if (m <= 0 || nj <= 0 || n <= 0) return;
     for (int r = 0; r < R; r++)
         for (int s = 0; s < S; s++)
             off[r * S + s] = (r * g->dilation_h - g->pad_top) * W + s * g->dilation_w - g->pad_left;
@@ -1461,24 +1462,29 @@ void cnnc_conv_direct(const cnnc_conv_geometry *g, int m, const float *packed, c
             }
             l += len;
         }
-        for (int i0 = 0; i0 < m; i0 += CONV_MR) {
-            const int mr = m - i0 < CONV_MR ? m - i0 : CONV_MR;
-            const float *panel = packed + (size_t)(i0 / CONV_MR) * crs * CONV_MR;
+        /* the tile of every sample, masks and runs shared; rows in panels */
+        for (int b = 0; b < n; b++) {
+            const float *x = image + (size_t)b * image_stride + j;
+            float *o = out + (size_t)b * out_stride;
+            const float *res = e && e->residual ? e->residual + (size_t)b * e->residual_stride : NULL;
+            for (int i0 = 0; i0 < m; i0 += CONV_MR) {
+                const int mr = m - i0 < CONV_MR ? m - i0 : CONV_MR;
+                const float *panel = packed + (size_t)(i0 / CONV_MR) * crs * CONV_MR;
 #if defined(__AVX512F__)
-            if (nr == 16)
-                conv_tile16(g->channels, taps, off, &mk, panel, image + j, plane, tile);
-            else
+                if (nr == 16)
+                    conv_tile16(g->channels, taps, off, &mk, panel, x, plane, tile);
+                else
 #endif
-                conv_tile(g->channels, taps, off, &mk, panel, image + j, plane, tile);
-            for (int i = 0; i < mr; i++) {
-                const int row = i0 + i;
-                const int has_bias = e && e->bias;
-                const float bias = has_bias ? e->bias[row] : 0.0f;
-                for (int u = 0; u < runs; u++) {
-                    const size_t at = (size_t)row * pq + (size_t)run_out[u];
-                    cnnc_internal_epilogue_row(out + at, tile + i * CONV_NR + run_lane[u],
-                                               e && e->residual ? e->residual + at : NULL, run_count[u], has_bias,
-                                               bias, e);
+                    conv_tile(g->channels, taps, off, &mk, panel, x, plane, tile);
+                for (int i = 0; i < mr; i++) {
+                    const int row = i0 + i;
+                    const int has_bias = e && e->bias;
+                    const float bias = has_bias ? e->bias[row] : 0.0f;
+                    for (int u = 0; u < runs; u++) {
+                        const size_t at = (size_t)row * pq + (size_t)run_out[u];
+                        cnnc_internal_epilogue_row(o + at, tile + i * CONV_NR + run_lane[u], res ? res + at : NULL,
+                                                   run_count[u], has_bias, bias, e);
+                    }
                 }
             }
         }

@@ -20,7 +20,7 @@ struct CNNC: ParsableCommand {
         commandName: "cnnc",
         abstract: "A compile-ahead compiler for convolutional neural networks: .net in, C out.",
         version: version,
-        subcommands: [Compile.self, Summary.self, DumpIR.self, Check.self, Run.self, Train.self, Bench.self, Passes.self, Export.self,
+        subcommands: [Compile.self, Summary.self, DumpIR.self, Check.self, Run.self, Train.self, Bench.self, Profile.self, Passes.self, Export.self,
                       Visualize.self, Doctor.self],
         defaultSubcommand: Compile.self)
 }
@@ -266,6 +266,33 @@ struct Bench: ParsableCommand {
             for line in output.split(separator: "\n") {
                 if line.hasPrefix("{") { print(line) } else { FileHandle.standardError.write(Data((line + "\n").utf8)) }
             }
+        } catch { fail(error) }
+    }
+}
+
+struct Profile: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Time every layer of the generated forward pass: median ms, GFLOP/s, % of the machine's FMA peak, kernel.")
+    @OptionGroup var options: ModelOptions
+    @Option(help: "Batch size.") var batch: Int = 1
+    @Option(help: "Timed runs.") var iterations: Int = 20
+    @Option(help: "Untimed runs before the timed ones.") var warmup: Int = 3
+    @Option(help: "OpenMP threads (default: all).") var threads: Int?
+    @Option(help: "Weights (safetensors; default: the model's own, else seeded).") var weights: String?
+    @OptionGroup var optimization: OptimizationOptions
+
+    func validate() throws {
+        guard batch >= 1 && batch <= 4096, iterations >= 1 && iterations <= 10_000, warmup >= 0 && warmup <= 10_000 else {
+            throw ValidationError("--batch 1..4096, --iterations 1..10000 and --warmup 0..10000")
+        }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+    }
+
+    func run() throws {
+        do {
+            let model = try ModelLoader.load(options.model)
+            print(try ProfileCommand.run(model, batch: batch, iterations: iterations, warmup: warmup, weights: weights,
+                                         compiler: optimization.compiler, threads: threads), terminator: "")
         } catch { fail(error) }
     }
 }

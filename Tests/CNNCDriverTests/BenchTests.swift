@@ -56,4 +56,21 @@ final class BenchTests: XCTestCase {
         XCTAssertEqual(r.status, 64, r.stderr)
         XCTAssertTrue(r.stderr.contains("--threads must be at least 1, got 0"), r.stderr)
     }
+
+    /// `cnnc profile` lists every kernel call with the kernel the passes chose and accounts for
+    /// the whole pass.
+    func testProfileListsEveryLayerWithItsKernel() throws {
+        let r = try runCNNC(["profile", "Examples/resnet20/model.net", "--iterations", "3", "--warmup", "1",
+                             "--threads", "1"], in: repoRoot)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let lines = r.stdout.split(separator: "\n").map(String.init)
+        XCTAssertTrue(lines.first?.hasPrefix("profile of 'resnet20', batch 1, 1 thread, median of 3 passes") ?? false, r.stdout)
+        XCTAssertTrue(lines.contains { $0.hasPrefix("conv1 ") && $0.contains("conv implicit") }, r.stdout)
+        XCTAssertTrue(lines.contains { $0.hasPrefix("layer2_0_downsample_0 ") && $0.contains("conv gemm") }, r.stdout)
+        XCTAssertTrue(lines.contains { $0.hasPrefix("fc ") && $0.contains("dense") }, r.stdout)
+        // 21 convolutions (BN, ReLU and the adds fused into them), the pool, the classifier
+        XCTAssertEqual(lines.filter { $0.contains(" conv ") || $0.contains(" dense ") || $0.contains("global_avgpool") }.count, 23,
+                       r.stdout)
+        XCTAssertTrue(lines.contains { $0.hasPrefix("sum of layers ") && $0.contains("whole pass") }, r.stdout)
+    }
 }
