@@ -2192,11 +2192,20 @@ static void im2col_row(float *restrict dst, int step, const cnnc_conv_geometry *
             if (hi > lo) memcpy(d + lo, line + w0 + lo, sizeof(float) * (size_t)(hi - lo));
             for (int u = hi; u < run; u++) d[u] = 0.0f;
         } else {
+            /* strided or scattered: zeros, then the columns inside the image, then zeros */
             const float *restrict line = plane + (size_t)h * g->width;
-            for (int u = 0; u < run; u++) {
-                const int w = w0 + u * g->stride_w;
-                d[(size_t)u * step] = w >= 0 && w < g->width ? line[w] : 0.0f;
-            }
+            const int sw = g->stride_w;
+            int lo = 0, hi = run;
+            if (w0 < 0) lo = (-w0 + sw - 1) / sw;
+            if (lo > run) lo = run;
+            if (w0 + (hi - 1) * sw >= g->width) hi = (g->width - w0 + sw - 1) / sw;
+            if (hi < lo) hi = lo;
+            for (int u = 0; u < lo; u++) d[(size_t)u * step] = 0.0f;
+            if (step == 1)
+                for (int u = lo; u < hi; u++) d[u] = line[w0 + u * sw];
+            else
+                for (int u = lo; u < hi; u++) d[(size_t)u * step] = line[w0 + u * sw];
+            for (int u = hi; u < run; u++) d[(size_t)u * step] = 0.0f;
         }
         j += run;
         q = 0;
