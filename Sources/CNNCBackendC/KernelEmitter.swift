@@ -523,9 +523,10 @@ enum PoolKernel {
                         w.line("if (h1 > H) h1 = H;")
                         w.line("if (w1 > W) w1 = W;")
                         if isMax {
+                            w.comment("NaN wins once seen, as in the interpreter and PyTorch")
                             w.line("float m = -INFINITY;")
                             w.line("for (int h = h0; h < h1; h++)")
-                            w.line("    for (int v = w0; v < w1; v++) m = xc[h * W + v] > m ? xc[h * W + v] : m;")
+                            w.line("    for (int v = w0; v < w1; v++) { const float e = xc[h * W + v]; m = (e > m || e != e) ? e : m; }")
                             w.line("o[p * Q + q] = m;")
                         } else {
                             w.line("float sum = 0.0f;")

@@ -74,3 +74,29 @@ final class BenchTests: XCTestCase {
         XCTAssertTrue(lines.contains { $0.hasPrefix("sum of layers ") && $0.contains("whole pass") }, r.stdout)
     }
 }
+
+/// The compiled max pool propagates NaN as the interpreter does (it once dropped it, which also
+/// hid reads of unwritten, NaN-filled arena memory behind a pool).
+final class MaxPoolNaNTests: XCTestCase {
+    func testCompiledMaxPoolPropagatesNaN() throws {
+        let dir = try temporaryDirectory()
+        try """
+            network nanpool
+            input x shape=1x4x4
+            maxpool p size=2 stride=2
+
+            """.write(toFile: "\(dir)/nanpool.net", atomically: true, encoding: .utf8)
+        var data = (0..<16).map { Float($0) }
+        data[5] = .nan  // window (0, 0)
+        try NumpyFile.write(FloatArray(shape: [1, 1, 4, 4], data: data), to: "\(dir)/x.npy")
+        for interpret in [false, true] {
+            let r = try runCNNC(["run", "\(dir)/nanpool.net", "--input", "\(dir)/x.npy", "--output", "\(dir)/y.npy"]
+                                + (interpret ? ["--interpret"] : []), in: dir)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let y = try NumpyFile.read("\(dir)/y.npy")
+            XCTAssertEqual(y.data.count, 4)
+            XCTAssertTrue(y.data[0].isNaN, "interpret=\(interpret): \(y.data)")
+            XCTAssertEqual(Array(y.data[1...]), [7, 13, 15], "interpret=\(interpret)")
+        }
+    }
+}
