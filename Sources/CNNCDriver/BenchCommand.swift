@@ -38,23 +38,7 @@ public enum BenchCommand {
         w.line("static int compare(const void *a, const void *b) { double x = *(const double *)a, y = *(const double *)b; return (x > y) - (x < y); }")
         w.line()
         w.block("int main(int argc, char **argv)") { w in
-            w.line("\(p)_context ctx;")
-            w.line("if (\(p)_create(&ctx) != CNNC_OK) { fprintf(stderr, \"error: %s\\n\", \(p)_last_error(&ctx)); return 1; }")
-            w.line("if (argc > 1 && \(p)_load_weights(&ctx, argv[1]) != CNNC_OK) { fprintf(stderr, \"error: %s\\n\", \(p)_last_error(&ctx)); return 1; }")
-            w.line("const float *inputs[\(P)_NUM_INPUTS];")
-            w.line("float *outputs[\(P)_NUM_OUTPUTS];")
-            for (i, node) in graph.inputs.enumerated() {
-                w.line("const size_t count\(i) = (size_t)\(P)_MAX_BATCH * \(node.shape.count);")
-                w.line("float *in\(i) = malloc(sizeof(float) * count\(i));")
-                w.line("if (!in\(i)) { fprintf(stderr, \"error: out of memory\\n\"); return 1; }")
-                w.comment("the same pattern at any size: (j mod 1000) * 7919 < 7,919,000, no overflow")
-                w.line("for (size_t j = 0; j < count\(i); j++) in\(i)[j] = (float)((j % 1000) * 7919 % 1000) / 1000.0f;")
-                w.line("inputs[\(i)] = in\(i);")
-            }
-            for (i, name) in graph.outputs.enumerated() {
-                w.line("outputs[\(i)] = malloc(sizeof(float) * \(P)_MAX_BATCH * \(graph.node(named: name)!.shape.count));")
-                w.line("if (!outputs[\(i)]) { fprintf(stderr, \"error: out of memory\\n\"); return 1; }")
-            }
+            setUp(graph, prefix: p, &w)
             w.line("double times[\(iterations)];")
             w.block("for (int i = 0; i < \(warmup); i++)") { w in
                 w.line("if (\(p)_forward_v(&ctx, inputs, outputs, \(P)_MAX_BATCH) != CNNC_OK) { fprintf(stderr, \"error: %s\\n\", \(p)_last_error(&ctx)); return 1; }")
@@ -85,6 +69,30 @@ public enum BenchCommand {
             w.line("return 0;")
         }
         return w.text
+    }
+
+    /// The start of `main` in the benchmark and profile programs: `ctx` created, the weights
+    /// file named by the first argument loaded (if any), `inputs` filled with the fixed pattern
+    /// and `outputs` allocated, at MAX_BATCH.
+    static func setUp(_ graph: Graph, prefix p: String, _ w: inout CWriter) {
+        let P = CEmitter.macroName(p)
+        w.line("\(p)_context ctx;")
+        w.line("if (\(p)_create(&ctx) != CNNC_OK) { fprintf(stderr, \"error: %s\\n\", \(p)_last_error(&ctx)); return 1; }")
+        w.line("if (argc > 1 && \(p)_load_weights(&ctx, argv[1]) != CNNC_OK) { fprintf(stderr, \"error: %s\\n\", \(p)_last_error(&ctx)); return 1; }")
+        w.line("const float *inputs[\(P)_NUM_INPUTS];")
+        w.line("float *outputs[\(P)_NUM_OUTPUTS];")
+        for (i, node) in graph.inputs.enumerated() {
+            w.line("const size_t count\(i) = (size_t)\(P)_MAX_BATCH * \(node.shape.count);")
+            w.line("float *in\(i) = malloc(sizeof(float) * count\(i));")
+            w.line("if (!in\(i)) { fprintf(stderr, \"error: out of memory\\n\"); return 1; }")
+            w.comment("the same pattern at any size: (j mod 1000) * 7919 < 7,919,000, no overflow")
+            w.line("for (size_t j = 0; j < count\(i); j++) in\(i)[j] = (float)((j % 1000) * 7919 % 1000) / 1000.0f;")
+            w.line("inputs[\(i)] = in\(i);")
+        }
+        for (i, name) in graph.outputs.enumerated() {
+            w.line("outputs[\(i)] = malloc(sizeof(float) * \(P)_MAX_BATCH * \(graph.node(named: name)!.shape.count));")
+            w.line("if (!outputs[\(i)]) { fprintf(stderr, \"error: out of memory\\n\"); return 1; }")
+        }
     }
 
     /// The network's name as it may stand inside a JSON string inside a C string literal:

@@ -26,22 +26,7 @@ public enum ProfileCommand {
         w.line("extern double \(p)_profile_seconds[];")
         w.line()
         w.block("int main(int argc, char **argv)") { w in
-            w.line("\(p)_context ctx;")
-            w.line("if (\(p)_create(&ctx) != CNNC_OK) { fprintf(stderr, \"error: %s\\n\", \(p)_last_error(&ctx)); return 1; }")
-            w.line("if (argc > 1 && \(p)_load_weights(&ctx, argv[1]) != CNNC_OK) { fprintf(stderr, \"error: %s\\n\", \(p)_last_error(&ctx)); return 1; }")
-            w.line("const float *inputs[\(P)_NUM_INPUTS];")
-            w.line("float *outputs[\(P)_NUM_OUTPUTS];")
-            for (i, node) in graph.inputs.enumerated() {
-                w.line("const size_t count\(i) = (size_t)\(P)_MAX_BATCH * \(node.shape.count);")
-                w.line("float *in\(i) = malloc(sizeof(float) * count\(i));")
-                w.line("if (!in\(i)) { fprintf(stderr, \"error: out of memory\\n\"); return 1; }")
-                w.line("for (size_t j = 0; j < count\(i); j++) in\(i)[j] = (float)((j % 1000) * 7919 % 1000) / 1000.0f;")
-                w.line("inputs[\(i)] = in\(i);")
-            }
-            for (i, name) in graph.outputs.enumerated() {
-                w.line("outputs[\(i)] = malloc(sizeof(float) * \(P)_MAX_BATCH * \(graph.node(named: name)!.shape.count));")
-                w.line("if (!outputs[\(i)]) { fprintf(stderr, \"error: out of memory\\n\"); return 1; }")
-            }
+            BenchCommand.setUp(graph, prefix: p, &w)
             w.line("const int L = \(p)_profile_count;")
             w.line("double *layer = malloc(sizeof(double) * (size_t)(L > 0 ? L : 1) * \(iterations)), total[\(iterations)];")
             w.line("if (!layer) { fprintf(stderr, \"error: out of memory\\n\"); return 1; }")
