@@ -175,25 +175,28 @@ public enum ConvKernel {
         return "const cnnc_epilogue e = {\(bias), \(res), \(a.epilogue.residual ? residualStride : "0"), \(lib.activation), \(lib.alpha), \(lib.low), \(lib.high)};"
     }
 
-    /// Rows per task, in whole panels, and the panels' count: a group's packed rows while they
-    /// stay within 256 KiB (re-read from L2 for every tile of positions), else as many panels as fit.
-    static func panelBlocking(kg: Int, crs: Int) -> (panelsPerTask: String, note: String) {
+    /// Panels of 8 rows per task: all of a group's (nil) while its packed rows stay within 256 KiB
+    /// (re-read from L2 for every tile of positions), else as many as fit.
+    static func panelsPerTask(kg: Int, crs: Int) -> Int? {
         let budget = 256 * 1024 / 4
-        if kg * crs <= budget { return ("PANELS", "all of a group's rows") }
-        return ("\(max(1, budget / (8 * crs)))", "panels of 8 rows within 256 KiB")
+        return kg * crs <= budget ? nil : max(1, budget / (8 * crs))
     }
 
-    /// Implicit GEMM (`cnnc_conv_direct`): tasks over (sample, group and block of panels, block
-    /// of positions numbered over the input's width); the epilogue is applied in the kernel.
+    /// Implicit GEMM (`cnnc_conv_direct`): tasks over (group and block of panels, block of
+    /// positions numbered over the input's width), each over every sample; the epilogue is
+    /// applied in the kernel.
     static func implicit(_ k: KernelContext, _ a: ConvAttributes, _ w: inout CWriter) {
         let x = k.x, y = k.y
         let cg = x.c / a.groups, kg = a.filters / a.groups
-        let (pb, note) = panelBlocking(kg: kg, crs: cg * a.kernel.h * a.kernel.w)
-        // about 16 tasks per sample (both cores busy at batch 1), blocks a multiple of 32 wide
-        let panelsMax = (kg + 3) / 4, rowBlocks = pb == "PANELS" ? 1 : (panelsMax + Int(pb)! - 1) / Int(pb)!
+        let panels = panelsPerTask(kg: kg, crs: cg * a.kernel.h * a.kernel.w)
+        let note = panels == nil ? "all of a group's rows" : "panels of 8 rows within 256 KiB"
+        // about 16 tasks per sample (both cores busy at batch 1), blocks a multiple of 32 wide;
+        // row blocks counted with the 8-row panels of AVX-512
+        let rowBlocks = panels.map { ((kg + 7) / 8 + $0 - 1) / $0 } ?? 1
         let wanted = max(1, (16 + a.groups * rowBlocks - 1) / (a.groups * rowBlocks))
         let flat = y.h * x.w
         let jb = min(1024, max(32, ((flat + wanted - 1) / wanted + 31) / 32 * 32))
+        let pb = panels.map(String.init) ?? "PANELS"
         w.lines("""
         enum { C = \(x.c), H = \(x.h), W = \(x.w), K = \(y.c), P = \(y.h), Q = \(y.w), R = \(a.kernel.h), S = \(a.kernel.w) };
         enum { G = \(a.groups), CG = \(cg), KG = \(kg), CRS = CG * R * S, PQ = P * Q, FLAT = P * W };

@@ -102,16 +102,15 @@ public enum ProfileCommand {
             }
         }
         let usedThreads = threads ?? ProcessInfo.processInfo.activeProcessorCount
-        let peak = try? MachinePeak.measured(toolchain: Toolchain())
-        let peakGFLOPs = peak.map { $0.perCore * Double(usedThreads) }
         return render(graph, layerTimes: layerTimes, total: total, batch: batch, threads: usedThreads,
-                      iterations: iterations, peak: peakGFLOPs, peakSource: peak)
+                      iterations: iterations, machine: try? MachinePeak.measured(toolchain: Toolchain()))
     }
 
     /// The table: layer, op and kernel, median ms, share of the pass, GFLOP/s, % of peak.
     static func render(_ graph: Graph, layerTimes: [(name: String, seconds: Double)], total: Double, batch: Int,
-                       threads: Int, iterations: Int, peak: Double?, peakSource: MachinePeak?) -> String {
+                       threads: Int, iterations: Int, machine: MachinePeak?) -> String {
         let index = graph.indexByName()
+        let peak = machine.map { $0.perCore * Double(threads) }
         var rows: [[String]] = [["layer", "kernel", "median ms", "% of pass", "GFLOP/s", "% of peak"]]
         var sum = 0.0, flops = 0.0
         for (name, seconds) in layerTimes {
@@ -148,7 +147,7 @@ public enum ProfileCommand {
             if let peak { out += String(format: ", %.0f%% of the peak", 100 * flops / total / 1e9 / peak) }
             out += "\n"
         }
-        if let p = peakSource {
+        if let p = machine {
             out += String(format: "peak: %.1f GFLOP/s per core x %d thread%@ (%@, cnnc doctor%@)\n", p.perCore, threads,
                           threads == 1 ? "" : "s", p.vector, p.fromCache ? ", cached" : "")
         } else {

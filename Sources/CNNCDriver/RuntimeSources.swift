@@ -2275,7 +2275,7 @@ static void micro_kernel(int kc, const float *restrict ap, const float *restrict
 #undef ZERO
     }
     for (int p = 0; p < kc; p++) {
-        const __m512 b0 = _mm512_loadu_ps(bp), b1 = _mm512_loadu_ps(bp + 16);
+        const __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16);
 #define STEP(i) { const __m512 a = _mm512_set1_ps(ap[i]); c##i##0 = _mm512_fmadd_ps(a, b0, c##i##0); c##i##1 = _mm512_fmadd_ps(a, b1, c##i##1); }
         CNNC_ROWS(STEP)
 #undef STEP
@@ -2306,7 +2306,7 @@ static void micro_kernel(int kc, const float *restrict ap, const float *restrict
 #undef ZERO
     }
     for (int p = 0; p < kc; p++) {
-        const __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8);
+        const __m256 b0 = _mm256_load_ps(bp), b1 = _mm256_load_ps(bp + 8);
 #define STEP(i) { const __m256 a = _mm256_broadcast_ss(ap + (i)); c##i##0 = _mm256_fmadd_ps(a, b0, c##i##0); c##i##1 = _mm256_fmadd_ps(a, b1, c##i##1); }
         CNNC_ROWS(STEP)
 #undef STEP

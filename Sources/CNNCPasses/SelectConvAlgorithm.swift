@@ -99,12 +99,13 @@ public struct SelectConvAlgorithm: Pass {
             notWinograd = "\(x.c) + \(a.filters) channels: Winograd's per-tile products lose to the implicit GEMM above \(Self.winogradMaxChannelSum)"
         } else if min(y.h, y.w) < Self.winogradMinPlane {
             notWinograd = "a \(y.h)x\(y.w) output has too few Winograd tiles (below \(Self.winogradMinPlane)x\(Self.winogradMinPlane) the implicit GEMM wins)"
-        } else if y.h >= 4, y.w >= 4, Self.estimatedError(tile: 4, channels: x.c) <= options.winogradErrorBudget {
+        } else if Self.estimatedError(tile: 4, channels: x.c) <= options.winogradErrorBudget {
+            // the output is at least winogradMinPlane (16) wide and high: whole tiles of 4 fit
             return (.winograd4x4, "3x3 stride 1, \(x.c) -> \(a.filters) channels, error estimate within budget")
-        } else if y.h >= 2, y.w >= 2, Self.estimatedError(tile: 2, channels: x.c) <= options.winogradErrorBudget {
-            return (.winograd2x2, "3x3 stride 1, \(x.c) -> \(a.filters) channels, F(4x4) over the error budget or output under 4x4")
+        } else if Self.estimatedError(tile: 2, channels: x.c) <= options.winogradErrorBudget {
+            return (.winograd2x2, "3x3 stride 1, \(x.c) -> \(a.filters) channels, F(4x4) over the error budget")
         } else {
-            notWinograd = y.h < 2 || y.w < 2 ? "output \(y.h)x\(y.w) is smaller than a Winograd tile" : "Winograd's error estimate is over the budget"
+            notWinograd = "Winograd's error estimate is over the budget"
         }
         if a.implicitApplies(inputWidth: x.w, outputWidth: y.w) {
             guard 2 * x.w <= 3 * y.w else { return (.gemm, "implicit would compute \(x.w) columns for \(y.w) (\(notWinograd))") }
