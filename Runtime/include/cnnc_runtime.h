@@ -352,8 +352,8 @@ int cnnc_conv_direct_fits(const cnnc_conv_geometry *g);
 void cnnc_conv_direct(const cnnc_conv_geometry *g, int m, const float *packed, int n, const float *image,
                       size_t image_stride, float *out, size_t out_stride, int j0, int nj, const cnnc_epilogue *e);
 
-/* Whether cnnc_conv_weight_grad_direct computes this geometry: cnnc_conv_direct's, with an
- * output as wide as the input (out_w == width: "same" padding). */
+/* Whether cnnc_conv_weight_grad_direct computes this geometry: cnnc_conv_direct's (stride 1,
+ * output no wider than the input, at most CNNC_CONV_DIRECT_MAX_TAPS taps). */
 int cnnc_conv_weight_grad_direct_fits(const cnnc_conv_geometry *g);
 
 /* A stride-1 convolution's weight gradient over n samples and one group, without im2col:

@@ -282,12 +282,13 @@ void cnnc_conv_direct(const cnnc_conv_geometry *g, int m, const float *packed, i
 }
 
 /* ---------------------------------------------------------------------------------------
- * Weight gradient of a stride-1 convolution whose output is as wide as its input
+ * Weight gradient of a stride-1 convolution
  *
- * With positions numbered j = p*W + q (the output's own numbering, as Q = W), every tap
- * (c, r, s) of a vector of positions is again one masked load at image + c*H*W + j + off[r,s],
- * and d weight[k][c][r][s] = sum over samples and j of d_out[k][j] * that load: a product
- * whose reduction runs along contiguous memory. The micro-kernel keeps WG_MR rows x 3 taps of
+ * With positions numbered over the input's width, j = p*W + q, every tap (c, r, s) of a vector
+ * of positions is again one masked load at image + c*H*W + j + off[r,s], and
+ * d weight[k][c][r][s] = sum over samples and j of d_out[k][j] * that load: a product whose
+ * reduction runs along contiguous memory. Where the output is narrower than the input
+ * (Q < W), each chunk's rows of d_out are first spread to that numbering, zeros at q >= Q. The micro-kernel keeps WG_MR rows x 3 taps of
  * one channel as vectors of lane partial sums; the plane is walked in chunks of WG_CHUNK
  * positions (their masks and rows of d_out stay in L1), the partial sums of a tile go to a
  * buffer between chunks, and each weight's lanes are summed in lane order at the end. The
@@ -307,7 +308,7 @@ void cnnc_conv_direct(const cnnc_conv_geometry *g, int m, const float *packed, i
 #define WG_PART_FLOATS 9216               /* lane partial sums of one call (36 KiB of stack) */
 
 int cnnc_conv_weight_grad_direct_fits(const cnnc_conv_geometry *g) {
-    return cnnc_conv_direct_fits(g) && g->out_w == g->width;
+    return cnnc_conv_direct_fits(g);
 }
 
 #if defined(__AVX512F__)
@@ -395,11 +396,12 @@ static void wg_tile(int nv, const float *const *dy, const float *x, const int *o
 void cnnc_conv_weight_grad_direct(const cnnc_conv_geometry *g, int m, const float *d_out, size_t d_out_stride,
                                   int n, const float *image, size_t image_stride, float *d_weight, int ldw) {
     _Alignas(64) float part[WG_PART_FLOATS];
+    _Alignas(64) float spread[WG_MR * WG_CHUNK];
     uint32_t bits[WG_VECTORS * (CNNC_CONV_DIRECT_MAX_TAPS + 2)], valid[WG_VECTORS];
     int off[CNNC_CONV_DIRECT_MAX_TAPS + 2];
-    const int H = g->height, W = g->width, P = g->out_h, R = g->kernel_h, S = g->kernel_w;
+    const int H = g->height, W = g->width, P = g->out_h, Q = g->out_w, R = g->kernel_h, S = g->kernel_w;
     const int taps = R * S, triples = (taps + 2) / 3, total = P * W, channels = g->channels;
-    const size_t plane = (size_t)H * W, pq = (size_t)P * W;
+    const size_t plane = (size_t)H * W, pq = (size_t)P * Q;
     if (m <= 0 || n <= 0 || channels <= 0) return;
     for (int r = 0; r < R; r++)
         for (int s = 0; s < S; s++)
@@ -440,8 +442,22 @@ void cnnc_conv_weight_grad_direct(const cnnc_conv_geometry *g, int m, const floa
                 }
                 for (int b = 0; b < n; b++) {
                     const float *dy[WG_MR];
-                    for (int i = 0; i < WG_MR; i++)
-                        dy[i] = d_out + (size_t)b * d_out_stride + (size_t)(i0 + (i < mr ? i : 0)) * pq + j0;
+                    if (Q == W) {
+                        for (int i = 0; i < WG_MR; i++)
+                            dy[i] = d_out + (size_t)b * d_out_stride + (size_t)(i0 + (i < mr ? i : 0)) * pq + j0;
+                    } else {
+                        /* rows of d out spread over the input's width: q >= Q holds 0 */
+                        for (int i = 0; i < mr; i++) {
+                            const float *src = d_out + (size_t)b * d_out_stride + (size_t)(i0 + i) * pq;
+                            float *dst = spread + (size_t)i * WG_CHUNK;
+                            for (int l = 0; l < len;) {
+                                const int j = j0 + l, p = j / W, q = j % W, run = W - q < len - l ? W - q : len - l;
+                                for (int u = 0; u < run; u++) dst[l + u] = q + u < Q ? src[(size_t)p * Q + q + u] : 0.0f;
+                                l += run;
+                            }
+                        }
+                        for (int i = 0; i < WG_MR; i++) dy[i] = spread + (size_t)(i < mr ? i : 0) * WG_CHUNK;
+                    }
                     for (int c = 0; c < nc; c++) {
                         const float *x = image + (size_t)b * image_stride + (size_t)(c0 + c) * plane + j0;
                         for (int t = 0; t < triples; t++)

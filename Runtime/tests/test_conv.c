@@ -216,9 +216,16 @@ static cnnc_conv_geometry same_width_geometry(cnnc_rng *rng) {
     return g;
 }
 
-/* cnnc_conv_weight_grad_direct against a double reference, and split by rows and channels. */
+/* cnnc_conv_weight_grad_direct against a double reference, and split by rows and channels;
+ * every other case with an output narrower than the input (pad_left + pad_right < span). */
 static void weight_grad_case(cnnc_rng *rng) {
-    const cnnc_conv_geometry g = same_width_geometry(rng);
+    cnnc_conv_geometry g = same_width_geometry(rng);
+    if (g_case % 2 == 1) {
+        const int span_w = (g.kernel_w - 1) * g.dilation_w;
+        g.width += span_w;
+        g.pad_left = uniform_int(rng, 0, span_w);
+        g.out_w = g.width + g.pad_left + uniform_int(rng, 0, span_w - g.pad_left) - span_w;
+    }
     CHECK(cnnc_conv_weight_grad_direct_fits(&g));
     const int m = uniform_int(rng, 1, 20), taps = g.kernel_h * g.kernel_w, crs = g.channels * taps;
     const int batch = uniform_int(rng, 1, 3), pq = g.out_h * g.out_w;

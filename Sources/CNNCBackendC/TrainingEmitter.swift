@@ -94,6 +94,8 @@ struct TrainingLayout {
     var plannedGradientFloats = 0
     var arenaFloats = 0
     var parameterGradient: [String: Int] = [:]
+    /// The parameter gradients are the state's floats [0, gradientFloats).
+    var gradientFloats = 0
     var momentum: [String: Int] = [:]
     var saved: [String: Int] = [:]
     var stateFloats = 0
@@ -150,10 +152,15 @@ struct TrainingLayout {
         for (id, name) in names.enumerated() { gradient[name] = arenaFloats + gradients.offsets[id]! }
         plannedGradientFloats = gradients.arenaFloats
         arenaFloats += gradients.arenaFloats
-        for p in graph.parameters() where p.trainable && !spec.frozen.contains(p.node) {
-            updated.append(p)
+        // Parameter gradients in one run of the state (zeroed by one memset per step), then
+        // the momenta in another (llm.c's layout: the update is one loop over a table).
+        updated = graph.parameters().filter { $0.trainable && !spec.frozen.contains($0.node) }
+        for p in updated {
             parameterGradient[p.name] = stateFloats
             stateFloats += alignUp(p.count)
+        }
+        gradientFloats = stateFloats
+        for p in updated {
             momentum[p.name] = stateFloats
             stateFloats += alignUp(p.count)
         }
@@ -307,6 +314,21 @@ enum TrainingEmitter {
         // The forward pass in training or evaluation mode.
         w.comment("forward of the training graph; training: batch statistics and dropout, else inference semantics")
         w.comment("runs the layers up to index `last` of the layer table (\(P)_NUM_LAYERS: all)")
+        // cnnc profile --train: forward and backward seconds per node of the training graph.
+        let profiled = tg.nodes.filter { if case .input = $0.op { return false }; if case .flatten = $0.op { return false }; return true }
+        let slot = Dictionary(uniqueKeysWithValues: profiled.enumerated().map { ($1.name, $0) })
+        func timed(_ array: String, _ name: String, _ statement: String) -> String {
+            guard o.profile, let i = slot[name] else { return statement }
+            return "{ const double t0 = cnnc_now_seconds(); \(statement) \(p)_train_profile_\(array)[\(i)] += cnnc_now_seconds() - t0; }"
+        }
+        if o.profile {
+            w.comment("cnnc profile --train: seconds per node of the training graph, forward and backward, summed over calls (a profiling build only)")
+            w.line("const int \(p)_train_profile_count = \(profiled.count);")
+            w.line("const char *const \(p)_train_profile_layers[\(max(profiled.count, 1))] = {\(profiled.isEmpty ? "\"\"" : profiled.map { cStringLiteral($0.name) }.joined(separator: ", "))};")
+            w.line("double \(p)_train_profile_forward[\(max(profiled.count, 1))];")
+            w.line("double \(p)_train_profile_backward[\(max(profiled.count, 1))];")
+            w.line()
+        }
         emitPackParameters(p, layout, weight: weight, &w)
         w.block("static void train_forward(\(p)_context *ctx, \(p)_trainer *t, const float *const *inputs, int n, int training, int last)") { w in
             w.line("(void)training; /* read only by batch norm and dropout */")
@@ -318,7 +340,7 @@ enum TrainingEmitter {
                 case .batchNorm(let a):
                     let pw = params.map { weight($0.name) }
                     w.block("if (training)") { w in
-                        w.line("\(function)(\(act(node.name)), t->state + \(layout.saved[node.name]!), \(pw[2]), \(pw[3]), \(act(node.inputs[0])), \(pw[0]), \(pw[1]), n);")
+                        w.line(timed("forward", node.name, "\(function)(\(act(node.name)), t->state + \(layout.saved[node.name]!), \(pw[2]), \(pw[3]), \(act(node.inputs[0])), \(pw[0]), \(pw[1]), n);"))
                     }
                     w.block("else") { w in
                         let c = node.shape.dims[0], inner = node.shape.count / c
@@ -332,7 +354,7 @@ enum TrainingEmitter {
                         w.line("    }")
                     }
                 case .dropout:
-                    w.line("if (training) \(function)(\(act(node.name)), \(act(node.inputs[0])), t->seed, t->step, n);")
+                    w.line("if (training) " + timed("forward", node.name, "\(function)(\(act(node.name)), \(act(node.inputs[0])), t->seed, t->step, n);"))
                     w.line("else memcpy(\(act(node.name)), \(act(node.inputs[0])), sizeof(float) * (size_t)n * \(node.shape.count));")
                 case .input, .flatten, .conv, .dense, .activation, .prelu, .add, .maxPool, .avgPool, .globalAvgPool,
                      .globalMaxPool, .lrn, .concat, .softmax, .logSoftmax:
@@ -340,7 +362,7 @@ enum TrainingEmitter {
                         if $0.role == "weight", let off = layout.packedWeight[node.name] { return "t->state + \(off)" }
                         return weight($0.name)
                     } + ["n"]
-                    w.line("\(function)(\(args.joined(separator: ", ")));")
+                    w.line(timed("forward", node.name, "\(function)(\(args.joined(separator: ", ")));"))
                 }
             }
         }
@@ -379,6 +401,26 @@ enum TrainingEmitter {
         let inputParams = inputParameters(tg), inputArray = inputPointers(tg)
         func checks(_ w: inout CWriter) { entryChecks(P, nulls: ["labels"], what: "labels", &w) }
 
+        // The SGD table: every updated parameter in chunks of at most 16384 floats.
+        if !layout.updated.isEmpty {
+            var chunks: [(weight: Int, gradient: Int, momentum: Int, count: Int)] = []
+            for spec in layout.updated {
+                var start = 0
+                while start < spec.count {
+                    let count = min(16384, spec.count - start)
+                    chunks.append((weights.tensorOffset[spec.name]! + start, layout.parameterGradient[spec.name]! + start,
+                                   layout.momentum[spec.name]! + start, count))
+                    start += count
+                }
+            }
+            w.comment("SGD's table: the updated parameters in chunks of at most 16384 floats (weights, gradient and momentum offsets in floats)")
+            w.block("static const struct { size_t weight, gradient, momentum, count; } sgd_chunks[\(chunks.count)] =", trailer: ";") { w in
+                for c in chunks { w.line("{\(c.weight), \(c.gradient), \(c.momentum), \(c.count)},") }
+            }
+            w.line("enum { NUM_SGD_CHUNKS = \(chunks.count) };")
+            w.line()
+        }
+
         // Train step.
         w.block("cnnc_status \(p)_train_step(\(p)_context *ctx, \(p)_trainer *t, \(inputParams), const int32_t *labels, int n, const \(p)_sgd *sgd, float *loss, int *correct)") { w in
             checks(&w)
@@ -391,8 +433,8 @@ enum TrainingEmitter {
             w.line("train_forward(ctx, t, inputs, n, 1, \(P)_NUM_LAYERS);")
             w.comment("zero every gradient, then the loss seeds the logits' gradient")
             for name in layout.zeroAt[tg.nodes.count] ?? [] where plan.needsGrad.contains(name) { w.line(zero(name)) }
-            for spec in layout.updated {
-                w.line("memset(t->state + \(layout.parameterGradient[spec.name]!), 0, sizeof(float) * \(spec.count));")
+            if layout.gradientFloats > 0 {
+                w.line("memset(t->state, 0, sizeof(float) * \(layout.gradientFloats)); /* every parameter gradient */")
             }
             w.line("float batch_loss = 0.0f;")
             w.line("cnnc_status s = loss_forward_backward(\(act(plan.logits)), \(plan.needsGrad.contains(plan.logits) ? grad(plan.logits) : "NULL"), labels, n, &batch_loss, correct, &ctx->error);")
@@ -413,21 +455,24 @@ enum TrainingEmitter {
                 if case .batchNorm = node.op { extra.append("t->state + \(layout.saved[node.name]!)") }
                 if case .dropout = node.op { extra += ["t->seed", "t->step"] }
                 if let off = layout.packedTransposed[node.name] { extra.append("t->state + \(off)") }
-                w.line(backwardCall(backward[node.name]!, grad: grad, act: act, weight: weight,
-                                    parameterGradient: { "t->state + \(layout.parameterGradient[$0]!)" }, extra: extra))
+                w.line(timed("backward", node.name, backwardCall(backward[node.name]!, grad: grad, act: act, weight: weight,
+                                    parameterGradient: { "t->state + \(layout.parameterGradient[$0]!)" }, extra: extra)))
             }
-            w.comment("SGD with momentum on every trainable, unfrozen parameter")
-            w.line("const float lr = sgd->learning_rate, mu = sgd->momentum, wd = sgd->weight_decay;")
-            for spec in layout.updated {
-                w.block("") { w in
-                    w.line("float *restrict wt = \(weight(spec.name));")
-                    w.line("const float *restrict g = t->state + \(layout.parameterGradient[spec.name]!);")
-                    w.line("float *restrict v = t->state + \(layout.momentum[spec.name]!);")
-                    w.line("#pragma omp parallel for schedule(static)")
-                    w.block("for (int i = 0; i < \(spec.count); i++)") { w in
-                        w.line("const float d = g[i] + wd * wt[i];")
-                        w.line("v[i] = mu * v[i] + d;")
-                        w.line("wt[i] -= lr * (sgd->nesterov ? d + mu * v[i] : v[i]);")
+            if !layout.updated.isEmpty {
+                w.comment("SGD with momentum on every trainable, unfrozen parameter: one loop over the table's chunks")
+                w.line("const float lr = sgd->learning_rate, mu = sgd->momentum, wd = sgd->weight_decay;")
+                w.line("const int nesterov = sgd->nesterov;")
+                w.line("#pragma omp parallel for schedule(static)")
+                w.block("for (int i = 0; i < NUM_SGD_CHUNKS; i++)") { w in
+                    w.line("float *restrict wt = ctx->weights + sgd_chunks[i].weight;")
+                    w.line("const float *restrict g = t->state + sgd_chunks[i].gradient;")
+                    w.line("float *restrict v = t->state + sgd_chunks[i].momentum;")
+                    w.line("const int count = (int)sgd_chunks[i].count;")
+                    w.line("#pragma omp simd")
+                    w.block("for (int j = 0; j < count; j++)") { w in
+                        w.line("const float d = g[j] + wd * wt[j];")
+                        w.line("v[j] = mu * v[j] + d;")
+                        w.line("wt[j] -= lr * (nesterov ? d + mu * v[j] : v[j]);")
                     }
                 }
             }

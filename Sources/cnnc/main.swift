@@ -279,6 +279,8 @@ struct Profile: ParsableCommand {
     @Option(help: "Untimed runs before the timed ones.") var warmup: Int = 3
     @Option(help: "OpenMP threads (default: all).") var threads: Int?
     @Option(help: "Weights (safetensors; default: the model's own, else seeded).") var weights: String?
+    @Flag(help: "Profile an SGD step instead: forward and backward per layer of the training graph (batch >= 2).")
+    var train = false
     @OptionGroup var optimization: OptimizationOptions
 
     func validate() throws {
@@ -286,13 +288,20 @@ struct Profile: ParsableCommand {
             throw ValidationError("--batch 1..4096, --iterations 1..10000 and --warmup 0..10000")
         }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        if train && batch < 2 { throw ValidationError("--train needs --batch of at least 2 (batch norm's statistics)") }
+        if train && weights != nil { throw ValidationError("--train starts from the model's own weights; --weights is for inference") }
     }
 
     func run() throws {
         do {
             let model = try ModelLoader.load(options.model)
-            print(try ProfileCommand.run(model, batch: batch, iterations: iterations, warmup: warmup, weights: weights,
-                                         compiler: optimization.compiler, threads: threads), terminator: "")
+            if train {
+                print(try ProfileCommand.runTraining(model, batch: batch, iterations: iterations, warmup: warmup,
+                                                     compiler: optimization.compiler, threads: threads), terminator: "")
+            } else {
+                print(try ProfileCommand.run(model, batch: batch, iterations: iterations, warmup: warmup, weights: weights,
+                                             compiler: optimization.compiler, threads: threads), terminator: "")
+            }
         } catch { fail(error) }
     }
 }
