@@ -113,7 +113,7 @@ struct ArenaLayout {
                 base[node.name] = node.name
             case .flatten, .dropout:
                 base[node.name] = base[node.inputs[0]]
-            case .conv, .dense, .activation, .prelu, .add, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn,
+            case .conv, .dense, .activation, .prelu, .add, .binary, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn,
                  .batchNorm, .concat, .softmax, .logSoftmax:
                 base[node.name] = node.name
             }
@@ -225,7 +225,7 @@ struct ArenaLayout {
     /// input elements at the same index (softmax: the same position, read before written).
     static func canRunInPlace(_ op: Op) -> Bool {
         switch op {
-        case .activation, .prelu, .add, .batchNorm, .softmax, .logSoftmax: return true
+        case .activation, .prelu, .add, .binary, .batchNorm, .softmax, .logSoftmax: return true
         case .input, .conv, .dense, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn, .flatten, .concat:
             return false
         }

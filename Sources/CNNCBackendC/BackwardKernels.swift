@@ -88,7 +88,7 @@ enum BackwardKernels {
         case .dropout:
             args.append(KernelParameter(declaration: "uint64_t seed", name: "seed"))
             args.append(KernelParameter(declaration: "int64_t step", name: "step"))
-        case .input, .conv, .dense, .activation, .prelu, .add, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool,
+        case .input, .conv, .dense, .activation, .prelu, .add, .binary, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool,
              .lrn, .flatten, .concat, .softmax, .logSoftmax:
             break
         }
@@ -137,6 +137,7 @@ enum BackwardKernels {
         case .activation(let act): ElementwiseBackward.activation(k, act, &w)
         case .prelu(let a): ElementwiseBackward.prelu(k, a, &w)
         case .add: ElementwiseBackward.add(k, &w)
+        case .binary(let op): ElementwiseBackward.binary(k, op, &w)
         case .dropout(let rate): ElementwiseBackward.dropout(k, rate: rate, &w)
         case .flatten: ElementwiseBackward.flatten(k, &w)
         case .maxPool(let a): PoolBackward.max(k, a, &w)
@@ -163,7 +164,7 @@ enum BackwardKernels {
             precondition(a.epilogue.isEmpty, "compiler bug: \(k.node.displayName) has a fused epilogue in the training graph")
         case .dense(let a):
             precondition(a.epilogue.isEmpty, "compiler bug: \(k.node.displayName) has a fused epilogue in the training graph")
-        case .input, .activation, .prelu, .add, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn,
+        case .input, .activation, .prelu, .add, .binary, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn,
              .batchNorm, .flatten, .concat, .softmax, .logSoftmax:
             break
         }
@@ -474,6 +475,8 @@ enum ElementwiseBackward {
         case .clip(let low, let high):
             return ["const float x = in[i];",
                     "const float dydx = x > \(cFloat(low)) && x < \(cFloat(high)) ? 1.0f : 0.0f;"]
+        case .affine(let scale, _):
+            return ["const float dydx = \(cFloat(scale));"]
         }
     }
 
@@ -538,6 +541,46 @@ enum ElementwiseBackward {
         w.block("for (size_t i = 0; i < total; i++)") { w in
             w.line("const float g = d_out[i];")
             for name in wanted { w.line("d_\(name)[i] += g;") }
+        }
+    }
+
+    /// `in0 OP in1` with `in1` broadcast over runs of RUN elements (BinaryKernel's rules):
+    /// d in0 per element; d in1 per element of in1, summed over its run in order.
+    static func binary(_ k: BackwardContext, _ op: BinaryOp, _ w: inout CWriter) {
+        guard let run = ShapeRules.broadcast(k.inputShapes[1], onto: k.x) else {
+            fatalError("compiler bug: \(k.node.displayName): \(k.inputShapes[1]) does not broadcast onto \(k.x)")
+        }
+        w.line("enum { RUN = \(run), RUNS = \(k.y.count / run) };")
+        if k.wantsInput(0) {
+            let term: String
+            switch op {
+            case .mul: term = "d_out[i] * in1[i / RUN]"
+            case .sub: term = "d_out[i]"
+            case .div: term = "d_out[i] / in1[i / RUN]"
+            }
+            w.comment("d in0 += d out * d(in0 OP in1)/d in0; one task per element (i / RUN: in1's element)")
+            w.line("const size_t total = (size_t)n * \(k.y.count);")
+            w.line("#pragma omp parallel for schedule(static)")
+            w.line("for (size_t i = 0; i < total; i++) d_in0[i] += \(term);")
+        }
+        if k.wantsInput(1) {
+            let term: String
+            switch op {
+            case .mul: term = "acc += g[i] * a[i];"
+            case .sub: term = "acc -= g[i];"
+            case .div: term = "acc -= g[i] * a[i] / (s * s);"
+            }
+            w.comment("d in1 += sum over its run of d out * d(in0 OP in1)/d in1; one task per element of in1")
+            w.line("const size_t runs = (size_t)n * RUNS;")
+            w.line("#pragma omp parallel for schedule(static)")
+            w.block("for (size_t j = 0; j < runs; j++)") { w in
+                w.line("const float *restrict g = d_out + j * RUN;")
+                if op != .sub { w.line("const float *restrict a = in0 + j * RUN;") }
+                if op == .div { w.line("const float s = in1[j];") }
+                w.line("float acc = 0.0f;")
+                w.line("for (int i = 0; i < RUN; i++) \(term)")
+                w.line("d_in1[j] += acc;")
+            }
         }
     }
 

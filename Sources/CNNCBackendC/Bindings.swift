@@ -91,7 +91,7 @@ struct Bindings {
                 arguments[node.name] = ["weight", "bias", "running_mean", "running_var"].map {
                     KernelArgument(name: $0, tensor: "\(node.name).\($0)")
                 }
-            case .input, .activation, .add, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn, .flatten,
+            case .input, .activation, .add, .binary, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn, .flatten,
                  .concat, .softmax, .logSoftmax:
                 arguments[node.name] = []
             }

@@ -308,7 +308,7 @@ public enum CEmitter {
         for node in graph.nodes {
             switch node.op {
             case .input, .flatten, .dropout: continue
-            case .conv, .dense, .activation, .prelu, .add, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn,
+            case .conv, .dense, .activation, .prelu, .add, .binary, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn,
                  .batchNorm, .concat, .softmax, .logSoftmax:
                 var k = KernelContext(
                     node: node, inputShapes: node.inputs.map { graph.nodes[index[$0]!].shape },

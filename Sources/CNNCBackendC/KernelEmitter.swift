@@ -60,7 +60,7 @@ struct KernelContext {
     var inputNames: [String] {
         switch node.op {
         case .conv, .dense: return Array(["in", "residual"].prefix(inputShapes.count))
-        case .input, .activation, .prelu, .add, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn, .batchNorm,
+        case .input, .activation, .prelu, .add, .binary, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn, .batchNorm,
              .flatten, .concat, .softmax, .logSoftmax:
             return inputShapes.count == 1 ? ["in"] : inputShapes.indices.map { "in\($0)" }
         }
@@ -101,6 +101,7 @@ enum KernelEmitter {
             case .activation(let act): ElementwiseKernel.activation(k, act, &w)
             case .prelu: ElementwiseKernel.prelu(k, &w)
             case .add: ElementwiseKernel.add(k, &w)
+            case .binary(let op): ElementwiseKernel.binary(k, op, &w)
             case .maxPool(let a): PoolKernel.emit(k, a, isMax: true, &w)
             case .avgPool(let a): PoolKernel.emit(k, a, isMax: false, &w)
             case .globalAvgPool: PoolKernel.global(k, &w)
@@ -161,7 +162,7 @@ public enum ConvKernel {
         case .relu?: return ("CNNC_ACT_RELU", "0.0f", "0.0f", "0.0f", false)
         case .leakyRelu(let alpha)?: return ("CNNC_ACT_LEAKY", cFloat(alpha), "0.0f", "0.0f", false)
         case .clip(let low, let high)?: return ("CNNC_ACT_CLIP", "0.0f", cFloat(low), cFloat(high), false)
-        case .sigmoid?, .tanh?, .swish?, .elu?, .selu?, .softplus?, .hardSigmoid?, .hardSwish?:
+        case .sigmoid?, .tanh?, .swish?, .elu?, .selu?, .softplus?, .hardSigmoid?, .hardSwish?, .affine?:
             return ("CNNC_ACT_NONE", "0.0f", "0.0f", "0.0f", true)
         }
     }
@@ -443,6 +444,7 @@ enum ElementwiseKernel {
         case .hardSwish: return "(\(v) != \(v) ? \(v) : \(v) * fminf(fmaxf(\(v) + 3.0f, 0.0f), 6.0f) / 6.0f)"
         case .clip(let low, let high):
             return "(\(v) < \(cFloat(low)) ? \(cFloat(low)) : (\(v) > \(cFloat(high)) ? \(cFloat(high)) : \(v)))"
+        case .affine(let scale, let shift): return "(\(v) * \(cFloat(scale)) + \(cFloat(shift)))"
         }
     }
 
@@ -468,6 +470,38 @@ enum ElementwiseKernel {
     static func add(_ k: KernelContext, _ w: inout CWriter) {
         forEachElement(k, &w) { out, inputs, _, w in
             w.line("\(out) = \(inputs.joined(separator: " + "));")
+        }
+    }
+
+    /// `in0 OP in1` with `in1` broadcast (ShapeRules.broadcast): element by element when the
+    /// shapes match, else one task per (sample, element of in1) over the RUN elements of in0
+    /// that share it.
+    static func binary(_ k: KernelContext, _ op: BinaryOp, _ w: inout CWriter) {
+        let symbol: String
+        switch op {
+        case .mul: symbol = "*"
+        case .sub: symbol = "-"
+        case .div: symbol = "/"
+        }
+        guard let run = ShapeRules.broadcast(k.inputShapes[1], onto: k.x) else {
+            fatalError("compiler bug: \(k.node.displayName): \(k.inputShapes[1]) does not broadcast onto \(k.x)")
+        }
+        if run == 1 {
+            forEachElement(k, &w) { out, inputs, _, w in
+                w.line("\(out) = \(inputs[0]) \(symbol) \(inputs[1]);")
+            }
+            return
+        }
+        w.line("enum { RUN = \(run), RUNS = \(k.y.count / run), IS0 = \(k.inStride(0)), IS1 = \(k.inStride(1)), OS = \(k.outStride) }; /* sample strides */")
+        w.comment("one task per (sample, element of in1): the RUN elements of in0 that share it")
+        w.line("#pragma omp parallel for collapse(2) schedule(static)")
+        w.block("for (int b = 0; b < n; b++)") { w in
+            w.block("for (int j = 0; j < RUNS; j++)") { w in
+                w.line("const float s = in1[(size_t)b * IS1 + j];")
+                w.line("const float *\(k.inRestrict(0))a = in0 + (size_t)b * IS0 + (size_t)j * RUN;")
+                w.line("float *\(k.outRestrict)o = out + (size_t)b * OS + (size_t)j * RUN;")
+                w.line("for (int i = 0; i < RUN; i++) o[i] = a[i] \(symbol) s;")
+            }
         }
     }
 

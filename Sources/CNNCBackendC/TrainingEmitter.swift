@@ -110,7 +110,7 @@ struct TrainingLayout {
                 inputIndex += 1
             case .flatten:
                 activation[node.name] = activation[node.inputs[0]]
-            case .conv, .dense, .activation, .prelu, .add, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool,
+            case .conv, .dense, .activation, .prelu, .add, .binary, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool,
                  .lrn, .batchNorm, .concat, .softmax, .logSoftmax:
                 activation[node.name] = .arena(arenaFloats)
                 arenaFloats += alignUp(maxBatch * node.shape.count)
@@ -232,7 +232,7 @@ enum TrainingEmitter {
                                         inputNeedsGrad: [], parameters: params, parameterNeedsGrad: [])
                 TrainingForwardKernels.emit(k, into: &w)
                 forward.append((node, k.function))
-            case .conv, .dense, .activation, .prelu, .add, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn,
+            case .conv, .dense, .activation, .prelu, .add, .binary, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn,
                  .concat, .softmax, .logSoftmax:
                 let k = KernelContext(node: node, inputShapes: shapes,
                                       arguments: params.map { KernelArgument(name: $0.role, tensor: $0.name) },
@@ -301,7 +301,7 @@ enum TrainingEmitter {
                 case .dropout:
                     w.line("if (training) \(function)(\(act(node.name)), \(act(node.inputs[0])), t->seed, t->step, n);")
                     w.line("else memcpy(\(act(node.name)), \(act(node.inputs[0])), sizeof(float) * (size_t)n * \(node.shape.count));")
-                case .input, .flatten, .conv, .dense, .activation, .prelu, .add, .maxPool, .avgPool, .globalAvgPool,
+                case .input, .flatten, .conv, .dense, .activation, .prelu, .add, .binary, .maxPool, .avgPool, .globalAvgPool,
                      .globalMaxPool, .lrn, .concat, .softmax, .logSoftmax:
                     let args = [act(node.name)] + node.inputs.map(act) + params.map { weight($0.name) } + ["n"]
                     w.line("\(function)(\(args.joined(separator: ", ")));")

@@ -25,7 +25,7 @@ enum TrainingForwardKernels {
         case .dropout:
             return [.output("out"), .input("in"), KernelParameter(declaration: "uint64_t seed", name: "seed"),
                     KernelParameter(declaration: "int64_t step", name: "step"), .count]
-        case .input, .conv, .dense, .activation, .prelu, .add, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool,
+        case .input, .conv, .dense, .activation, .prelu, .add, .binary, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool,
              .lrn, .flatten, .concat, .softmax, .logSoftmax:
             fatalError("compiler bug: \(k.node.displayName) has no training-mode forward kernel; use its inference kernel")
         }
@@ -45,7 +45,7 @@ enum TrainingForwardKernels {
             summary = "training forward: batch statistics; updates running_mean and running_var; saved = mean[C], invstd[C]"
         case .dropout:
             summary = "training forward: inverted dropout with the mask of DropoutMask (seed, node, step, flat index)"
-        case .input, .conv, .dense, .activation, .prelu, .add, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool,
+        case .input, .conv, .dense, .activation, .prelu, .add, .binary, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool,
              .lrn, .flatten, .concat, .softmax, .logSoftmax:
             summary = ""
         }
@@ -54,7 +54,7 @@ enum TrainingForwardKernels {
             switch k.node.op {
             case .batchNorm(let a): batchNorm(k, a, &w)
             case .dropout(let rate): dropout(k, rate: rate, &w)
-            case .input, .conv, .dense, .activation, .prelu, .add, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool,
+            case .input, .conv, .dense, .activation, .prelu, .add, .binary, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool,
                  .lrn, .flatten, .concat, .softmax, .logSoftmax:
                 break
             }

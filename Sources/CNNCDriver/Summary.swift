@@ -94,7 +94,7 @@ public enum Summary {
                 column[node.name] = "view"
             case .input:
                 column[node.name] = ""
-            case .activation, .prelu, .add, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn, .batchNorm, .concat,
+            case .activation, .prelu, .add, .binary, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn, .batchNorm, .concat,
                  .softmax, .logSoftmax:
                 column[node.name] = "direct"
             }

@@ -10,7 +10,7 @@ extension Graph {
             return node.shape.count * (x.c / a.groups) * a.kernel.h * a.kernel.w
         case .dense(let a):
             return a.units * (inputShapes.first?.count ?? 0)
-        case .input, .activation, .prelu, .add, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool,
+        case .input, .activation, .prelu, .add, .binary, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool,
              .lrn, .batchNorm, .flatten, .concat, .softmax, .logSoftmax:
             return 0
         }

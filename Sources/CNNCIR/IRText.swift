@@ -17,7 +17,7 @@ extension Graph {
             var line = "\(node.name) = "
             switch node.op {
             case .input: line += "input()"
-            case .conv, .dense, .activation, .prelu, .add, .dropout, .maxPool, .avgPool,
+            case .conv, .dense, .activation, .prelu, .add, .binary, .dropout, .maxPool, .avgPool,
                  .globalAvgPool, .globalMaxPool, .lrn, .batchNorm, .flatten, .concat, .softmax, .logSoftmax:
                 line += "\(node.op.keyword!.rawValue)(\(node.inputs.joined(separator: ", ")))"
             }

@@ -55,12 +55,15 @@ public enum Activation: Hashable, Sendable {
     case hardSwish
     /// min(max(x, min), max); ReLU6 is clip 0 to 6. NaN stays NaN.
     case clip(min: Double, max: Double)
+    /// x * scale + shift: element-wise arithmetic with constants (ONNX `Mul(x, 0.5)`,
+    /// `Add(x, 3)`, `Div(x, 6)`, `Sub(1, x)`)
+    case affine(scale: Double, shift: Double)
 
     /// Whether He initialization suits a layer feeding this activation.
     public var isReLULike: Bool {
         switch self {
         case .relu, .leakyRelu, .elu, .swish, .selu, .softplus, .hardSwish, .clip: return true
-        case .sigmoid, .tanh, .hardSigmoid: return false
+        case .sigmoid, .tanh, .hardSigmoid, .affine: return false
         }
     }
 
@@ -78,6 +81,7 @@ public enum Activation: Hashable, Sendable {
         case .hardSigmoid(let alpha, let beta): return "hardsigmoid:\(alpha):\(beta)"
         case .hardSwish: return "hardswish"
         case .clip(let low, let high): return "clip:\(low):\(high)"
+        case .affine(let scale, let shift): return "affine:\(scale):\(shift)"
         }
     }
 
@@ -102,6 +106,7 @@ public enum Activation: Hashable, Sendable {
         case ("hardswish", 0): self = .hardSwish
         case ("relu6", 0): self = .clip(min: 0, max: 6)
         case ("clip", 2) where a[0] <= a[1]: self = .clip(min: a[0], max: a[1])
+        case ("affine", 2): self = .affine(scale: a[0], shift: a[1])
         default: return nil
         }
     }
@@ -277,6 +282,15 @@ public struct PReLUAttributes: Hashable, Sendable {
     public init(shared: Bool = true) { self.shared = shared }
 }
 
+/// An element-wise arithmetic op on two values, `out = in0 OP in1`, where the second operand
+/// broadcasts: it has the first's shape, or one value per channel (`C x 1 x 1` against
+/// `C x H x W`: the squeeze-and-excitation gate), or one value per sample (`1 x 1 x 1` or `1`).
+public enum BinaryOp: String, Hashable, Sendable, CaseIterable {
+    case mul
+    case sub
+    case div
+}
+
 /// One operation of the graph; inputs are the node's operands, in order.
 public enum Op: Hashable, Sendable {
     // Graph inputs.
@@ -290,6 +304,7 @@ public enum Op: Hashable, Sendable {
     case activation(Activation)
     case prelu(PReLUAttributes)
     case add
+    case binary(BinaryOp)
     case dropout(rate: Double)
 
     // Pooling and normalization.

@@ -139,6 +139,13 @@ public enum ShapeRules {
             }
             return .success(x)
 
+        case .binary(let b):
+            let y = inputs[1]
+            guard ShapeRules.broadcast(y, onto: x) != nil else {
+                return fail("\(name) (\(b.rawValue)) needs a second input of the first's shape \(x), one value per channel (\(x.rank == 3 ? "\(x.c)x1x1" : "\(x.dims.first ?? 1)")) or one value (1), got \(y) ('\(node.inputs[1])')")
+            }
+            return .success(x)
+
         case .concat:
             guard x.rank == 1 || x.rank == 3 else { return fail("\(name) needs CxHxW or F inputs, got \(x)") }
             var channels = 0
@@ -152,6 +159,18 @@ public enum ShapeRules {
             dims[0] = channels
             return .success(Shape(dims))
         }
+    }
+
+    /// How a binary op's second operand `y` spreads over the first `x`: the number of
+    /// consecutive elements of `x` that share one element of `y` (1: same shape; H*W: one per
+    /// channel of a CxHxW `x`; all of `x`: one per sample), or nil when `y` does not broadcast.
+    public static func broadcast(_ y: Shape, onto x: Shape) -> Int? {
+        if y == x { return 1 }
+        if y.count == 1, y.dims.allSatisfy({ $0 == 1 }) { return x.count }
+        if x.rank >= 1, y.rank == x.rank, y.dims[0] == x.dims[0], y.dims.dropFirst().allSatisfy({ $0 == 1 }) {
+            return x.count / max(x.dims[0], 1)
+        }
+        return nil
     }
 
     /// One spatial output size of a sliding window, or nil when the window does not fit.

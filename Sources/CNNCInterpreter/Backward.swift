@@ -73,6 +73,10 @@ extension Interpreter {
                 parameter("weight", g.slopes)
             case .add:
                 for name in node.inputs { gradients.accumulate(dy, into: name) }
+            case .binary(let op):
+                let g = BinaryKernel.backward(op, operands[0], operands[1], outputGradient: dy)
+                gradients.accumulate(g.a, into: node.inputs[0])
+                gradients.accumulate(g.b, into: node.inputs[1])
             case .dropout:
                 // Training mode recorded a mask; at inference dropout is the identity.
                 if let multipliers = pass.dropoutMultipliers[node.name] {

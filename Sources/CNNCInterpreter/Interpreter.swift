@@ -69,6 +69,8 @@ public struct Interpreter: Sendable {
             return ElementwiseKernels.prelu(x, slopes: parameter("weight"))
         case .add:
             return ElementwiseKernels.add(operands)
+        case .binary(let op):
+            return BinaryKernel.forward(op, operands[0], operands[1])
         case .dropout(let rate):
             guard case .training(let seed, let step) = mode else { return x }
             let multipliers = DropoutKernel.multipliers(count: x.count, seed: seed, node: node.name,

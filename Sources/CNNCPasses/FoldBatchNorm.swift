@@ -36,7 +36,7 @@ public struct FoldBatchNorm: Pass {
                 guard a.epilogue.isEmpty else { refuse("'\(producer.name)' already has an epilogue"); continue }
                 a.epilogue.batchNorm = folded
                 producer.op = .dense(a)
-            case .input, .activation, .prelu, .add, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn,
+            case .input, .activation, .prelu, .add, .binary, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn,
                  .batchNorm, .flatten, .concat, .softmax, .logSoftmax:
                 refuse("input '\(producer.name)' is not a conv or dense"); continue
             }

@@ -25,7 +25,7 @@ public struct FuseActivation: Pass {
             switch node.op {
             case .activation(let a): activation = a
             case .prelu(let p): prelu = FoldedPReLU(node: node.name, shared: p.shared)
-            case .input, .conv, .dense, .add, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn, .batchNorm,
+            case .input, .conv, .dense, .add, .binary, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn, .batchNorm,
                  .flatten, .concat, .softmax, .logSoftmax:
                 continue
             }
@@ -36,7 +36,7 @@ public struct FuseActivation: Pass {
             switch producer.op {
             case .conv(let a): epilogue = a.epilogue
             case .dense(let a): epilogue = a.epilogue
-            case .input, .activation, .prelu, .add, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn, .batchNorm,
+            case .input, .activation, .prelu, .add, .binary, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn, .batchNorm,
                  .flatten, .concat, .softmax, .logSoftmax:
                 refuse("input '\(producerName)' is not a conv or dense"); continue
             }

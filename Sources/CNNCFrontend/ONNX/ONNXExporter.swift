@@ -139,11 +139,33 @@ public enum ONNXExporter {
                 case .clip(let low, let high):
                     let lo = scalar("\(n)_min", Float(low)), hi = scalar("\(n)_max", Float(high))
                     add("Clip", x + [lo, hi], n, name: n)
+                case .affine(let scale, let shift):
+                    let s = scalar("\(n)_scale", Float(scale)), b = scalar("\(n)_shift", Float(shift))
+                    add("Mul", [x[0], s], "\(n)_scaled", name: "\(n)_scaled")
+                    add("Add", ["\(n)_scaled", b], n, name: n)
                 }
             case .prelu:
                 add("PRelu", x + ["\(n).weight"], n, name: n)
             case .add:
                 add(x.count == 2 ? "Add" : "Sum", x, n, name: n)
+            case .binary(let op):
+                let onnxOp: String
+                switch op {
+                case .mul: onnxOp = "Mul"
+                case .sub: onnxOp = "Sub"
+                case .div: onnxOp = "Div"
+                }
+                var operand = x[1]
+                if inputShapes[1].rank != inputShapes[0].rank {
+                    // One value per sample: [N, 1, ..., 1] of the first operand's rank, so that
+                    // ONNX's right-aligned broadcasting spreads it over the whole sample.
+                    operand = "\(n)_operand"
+                    let shape = "\(n)_operand_shape"
+                    proto.initializer.append(.int64(name: shape, dims: [inputShapes[0].rank + 1],
+                                                    values: [-1] + Array(repeating: 1, count: inputShapes[0].rank)))
+                    add("Reshape", [x[1], shape], operand, name: operand)
+                }
+                add(onnxOp, [x[0], operand], n, name: n)
             case .dropout(let rate):
                 add("Dropout", x + [scalar("\(n)_ratio", Float(rate))], n, name: n)
             case .maxPool(let a), .avgPool(let a):

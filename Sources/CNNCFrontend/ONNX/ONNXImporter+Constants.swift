@@ -181,16 +181,6 @@ extension ONNXImporter {
         bind(c, 0, .constant(result))
     }
 
-    mutating func sub(_ c: NodeContext) throws {
-        guard allConstant(c) else { throw Unsupported("Sub of a computed value") }
-        try foldBinary(c, -)
-    }
-
-    mutating func div(_ c: NodeContext) throws {
-        guard allConstant(c) else { throw Unsupported("Div of a computed value") }
-        if let b = try constant(c, 1), b.values.contains(0) { throw ImportError("division by zero in shape arithmetic") }
-        try foldBinary(c, /)
-    }
 }
 
 extension ONNXImporter {
