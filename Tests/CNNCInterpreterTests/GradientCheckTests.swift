@@ -125,6 +125,39 @@ final class GradientCheckTests: XCTestCase {
                                        inputs: ["x": awayFromZero("x", [2, 2, 3, 3])], labels: [0, 2])
     }
 
+    func testSqueezeExcitationGateAndBroadcastArithmetic() throws {
+        // x -> conv c; gate = hardsigmoid(conv(relu(conv(gap(c))))) per channel; c * gate, then
+        // (.. - per-sample mean) / (sigmoid + 1) per channel, then an affine: every operand of
+        // mul, sub and div gets its gradient, broadcast ones summed over their runs.
+        let graph = makeGraph([
+            input([2, 4, 4]),
+            node("c", conv(4, Pair(3), padding: Padding(1, 1)), "x"),
+            node("pool", .globalAvgPool, "c"),
+            node("squeeze", conv(2, Pair(1)), "pool"),
+            node("r", .activation(.relu), "squeeze"),
+            node("expand", conv(4, Pair(1)), "r"),
+            node("gate", .activation(.hardSigmoid(alpha: 0.2, beta: 0.5)), "expand"),
+            node("scaled", .binary(.mul), "c", "gate"),
+            node("m", .dense(DenseAttributes(units: 1)), "scaled"),
+            node("centered", .binary(.sub), "scaled", "m"),
+            node("s", .activation(.sigmoid), "expand"),
+            node("one", .activation(.affine(scale: 1, shift: 1)), "s"),
+            node("divided", .binary(.div), "centered", "one"),
+            node("out", .activation(.affine(scale: -0.5, shift: 0.25)), "divided"),
+            logits("out"),
+        ])
+        _ = try checkTrainingGradients("squeeze-excitation mul, sub per sample, div per channel, affine", graph,
+                                       parameters: gradientParameters(graph),
+                                       inputs: ["x": awayFromZero("x", [2, 2, 4, 4])], labels: [0, 2])
+        for op in [BinaryOp.mul, .sub, .div] {
+            let same = makeGraph([input("a", [3, 2, 2]), input("b", [3, 2, 2]), node("y", .binary(op), "a", "b")])
+            var b = awayFromZero("b", [batch, 3, 2, 2])
+            b.data = b.data.map { abs($0) + 0.5 }
+            _ = try checkInputGradient("\(op.rawValue) same shape (inputs)", same, parameters: [:],
+                                       inputs: ["a": awayFromZero("a", [batch, 3, 2, 2]), "b": b])
+        }
+    }
+
     func testConcatFeatureMapsAndVectors() throws {
         // Two inputs: x reaches the concat three ways; v is concatenated with a dense of itself.
         let graph = makeGraph([

@@ -1,0 +1,74 @@
+// The broadcasting element-wise ops (mul, sub, div) and affine end to end: a network with a
+// squeeze-and-excitation gate (global pool -> 1x1 conv -> relu -> 1x1 conv -> hardsigmoid ->
+// mul), a per-sample sub, a per-channel div and affine through `cnnc check` (generated C
+// against the interpreter, 1 vs 2 threads bitwise) at batch 1 and 3, unoptimized, under the
+// sanitizers, and through `check --train`.
+
+import CNNCDriver
+import CNNCIR
+import Foundation
+import XCTest
+
+final class BroadcastOpsTests: XCTestCase {
+    static let source = """
+    network se
+    input image shape=3x16x16
+    conv c1 filters=16 size=3 pad=1
+    relu r1
+    global_avgpool pool
+    conv squeeze filters=4 size=1
+    relu
+    conv expand filters=16 size=1
+    hardsigmoid gate
+    mul scaled from=r1,gate                 # 16x16x16 times 16x1x1: one gate per channel
+    affine half scale=0.5 shift=0.25
+    conv c2 filters=8 size=3 stride=2 pad=1
+    dense m from=c2 units=1
+    sub centered from=c2,m                  # one value per sample
+    global_avgpool p2 from=c2
+    sigmoid g2
+    affine one shift=1
+    div divided from=centered,one           # per channel, divisors in (1, 2)
+    global_avgpool p3 from=divided
+    flatten
+    dense logits units=10
+    """
+
+    func model() throws -> LoadedModel {
+        let dir = try temporaryDirectory()
+        try Self.source.write(toFile: "\(dir)/se.net", atomically: true, encoding: .utf8)
+        return try ModelLoader.load("\(dir)/se.net")
+    }
+
+    func testInferenceAtBatch1And3UnoptimizedAndSanitized() throws {
+        let model = try model()
+        for (batch, optimize, sanitize) in [(1, true, false), (3, true, false), (3, false, false), (2, true, true)] {
+            var options = CheckOptions()
+            options.batch = batch
+            options.compiler.optimize = optimize
+            options.sanitize = sanitize
+            let (report, passed) = try Checker.check(model, options: options)
+            XCTAssertTrue(passed, "batch \(batch) optimize \(optimize) sanitize \(sanitize):\n\(report)")
+            XCTAssertTrue(report.contains("threads 1 vs 2: bitwise equal PASS"), report)
+        }
+    }
+
+    func testTrainingStepAtBatch1And3() throws {
+        let model = try model()
+        for batch in [1, 3] {
+            var options = TrainCheckOptions()
+            options.batch = batch
+            let (report, passed) = try TrainChecker.check(model, options: options)
+            XCTAssertTrue(passed, "batch \(batch):\n\(report)")
+        }
+    }
+
+    func testIRTextRoundTrip() throws {
+        let graph = try model().graph
+        let text = graph.irText()
+        guard case .success(let parsed) = Graph.parseIR(text) else { return XCTFail("does not parse:\n\(text)") }
+        XCTAssertEqual(parsed.irText(), text)
+        XCTAssertTrue(text.contains("scaled = mul(r1, gate)"), text)
+        XCTAssertTrue(text.contains("half = affine(scaled) scale=0.5 shift=0.25"), text)
+    }
+}
