@@ -139,10 +139,10 @@ public enum ShapeRules {
             }
             return .success(x)
 
-        case .binary(let b):
+        case .binary:
             let y = inputs[1]
             guard ShapeRules.broadcast(y, onto: x) != nil else {
-                return fail("\(name) (\(b.rawValue)) needs a second input of the first's shape \(x), one value per channel (\(x.rank == 3 ? "\(x.c)x1x1" : "\(x.dims.first ?? 1)")) or one value (1), got \(y) ('\(node.inputs[1])')")
+                return fail("\(name) needs a second input of the first's shape \(x), one value per channel (\(x.rank == 3 ? "\(x.c)x1x1" : "\(x.dims.first ?? 1)")) or one value (1), got \(y) ('\(node.inputs[1])')")
             }
             return .success(x)
 
