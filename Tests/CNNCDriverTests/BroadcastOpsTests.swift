@@ -6,6 +6,7 @@
 
 import CNNCDriver
 import CNNCIR
+import CNNCInterpreter
 import Foundation
 import XCTest
 
@@ -70,5 +71,23 @@ final class BroadcastOpsTests: XCTestCase {
         XCTAssertEqual(parsed.irText(), text)
         XCTAssertTrue(text.contains("scaled = mul(r1, gate)"), text)
         XCTAssertTrue(text.contains("half = affine(scaled) scale=0.5 shift=0.25"), text)
+    }
+
+    func testExportToONNXAndBackComputesTheSame() throws {
+        // mul, sub, div become ONNX Mul, Sub, Div (a per-sample operand reshaped to [N, 1, 1, 1]);
+        // affine becomes Mul + Add of scalars, which import back as two affines.
+        let model = try model()
+        let dir = try temporaryDirectory()
+        try ExportCommand.run(model, output: "\(dir)/se.onnx", weights: nil, seed: 3)
+        let back = try ModelLoader.load("\(dir)/se.onnx")
+        let ops = back.graph.nodes.map { $0.op.keyword?.rawValue ?? "input" }
+        XCTAssertEqual(ops.filter { ["mul", "sub", "div"].contains($0) }, ["mul", "sub", "div"])
+        let x = SeededData.input(name: "image", shape: [3, 3, 16, 16], seed: 4)
+        let seeded = Weights.seeded(model.graph, seed: 3)
+        let expected = try Interpreter(graph: model.graph, parameters: seeded).outputs(["image": x])[0]
+        let parameters = try XCTUnwrap(back.weights).mapValues { Tensor(shape: $0.shape, data: $0.data.map(Double.init)) }
+        let actual = try Interpreter(graph: back.graph, parameters: parameters).outputs(["image": x])[0]
+        XCTAssertEqual(actual.shape, expected.shape)
+        for (a, e) in zip(actual.data, expected.data) { XCTAssertEqual(a, e, accuracy: 1e-5) }
     }
 }

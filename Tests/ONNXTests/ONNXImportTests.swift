@@ -87,6 +87,37 @@ final class ONNXImportTests: XCTestCase {
         try assertMatchesRuntime("activations")
     }
 
+    func testSqueezeExcitationAndArithmeticWithConstants() throws {
+        try assertMatchesRuntime("squeeze_excitation")
+        let model = try importFixture("squeeze_excitation")
+        let ops = Dictionary(uniqueKeysWithValues: model.graph.nodes.map { ($0.name, $0.op) })
+        XCTAssertEqual(ops["se"], .binary(.mul))
+        XCTAssertEqual(model.graph.node(named: "se")?.inputs, ["c1", "gate"], "the broadcast operand goes second")
+        XCTAssertEqual(ops["times_half"], .activation(.affine(scale: 0.5, shift: 0)))
+        XCTAssertEqual(ops["plus_three"], .activation(.affine(scale: 1, shift: 3)))
+        XCTAssertEqual(ops["over_six"], .activation(.affine(scale: 1.0 / 6, shift: 0)))
+        XCTAssertEqual(ops["one_minus"], .activation(.affine(scale: -1, shift: 1)))
+        XCTAssertEqual(ops["over_den"], .binary(.div))
+        XCTAssertEqual(ops["centered"], .binary(.sub))
+        // Per-channel constants: depthwise 1x1 convs holding them.
+        XCTAssertEqual(ops["channel_scale"], .conv(ConvAttributes(filters: 8, kernel: Pair(1), groups: 8, bias: false, initializer: .torch)))
+        XCTAssertEqual(model.weights["channel_shift.weight"]?.data, Array(repeating: 1, count: 8))
+        XCTAssertTrue(model.parameterNames.contains { $0 == ("scale", "channel_scale.weight") })
+        XCTAssertTrue(model.parameterNames.contains { $0 == ("shift", "channel_shift.bias") })
+        // The generated C against the interpreter, inference at batch 1 and 3 and a training step.
+        let loaded = try ModelLoader.load("\(fixtures)/squeeze_excitation.onnx")
+        for batch in [1, 3] {
+            var options = CheckOptions()
+            options.batch = batch
+            let (report, passed) = try Checker.check(loaded, options: options)
+            XCTAssertTrue(passed, report)
+            var train = TrainCheckOptions()
+            train.batch = batch
+            let (trainReport, trainPassed) = try TrainChecker.check(loaded, options: train)
+            XCTAssertTrue(trainPassed, trainReport)
+        }
+    }
+
     func testGeneratedCMatchesTheInterpreterOnImportedModels() throws {
         for name in ["lenet", "mobile"] {
             let model = try ModelLoader.load("\(fixtures)/\(name).onnx")

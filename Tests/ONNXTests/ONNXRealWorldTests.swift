@@ -98,9 +98,9 @@ final class ONNXRealWorldTests: XCTestCase {
 
     // MARK: - Every unsupported node
 
-    /// efficientnet's squeeze-and-excitation: `x * sigmoid(conv(gap(x)))` is a broadcasting Mul
-    /// cnnc does not have. Every one of them is listed, not only the first: an unsupported
-    /// element-wise node lets an input of its output's shape stand in for it.
+    /// A broadcasting Add of a computed per-channel value (`x + conv(gap(x))`), which cnnc does
+    /// not have. Every one of them is listed, not only the first: an unsupported element-wise
+    /// node lets an input of its output's shape stand in for it.
     func testUnsupportedNodesAfterAnUnsupportedOneAreListed() throws {
         var b = ONNXBuilder()
         b.input("x", [1, 4, 6, 6])
@@ -109,19 +109,19 @@ final class ONNXRealWorldTests: XCTestCase {
             b.node("Conv", [last, b.initializer("w\(block)", [4, 4, 3, 3])], "c\(block)", [.ints("pads", [1, 1, 1, 1])])
             b.node("GlobalAveragePool", ["c\(block)"], "g\(block)")
             b.node("Sigmoid", ["g\(block)"], "s\(block)")
-            b.node("Mul", ["c\(block)", "s\(block)"], "se\(block)")
+            b.node("Add", ["c\(block)", "s\(block)"], "se\(block)")
             last = "se\(block)"
         }
         b.node("Transpose", [last], "t", [.ints("perm", [0, 1, 3, 2])])  // no stand-in: its shape is not known
         b.node("Relu", ["t"], "r")                                          // skipped: reads a failed value
         b.node("Erf", ["r"], "e")                                           // unknown: listed all the same
         b.output("e")
-        let mul = "Mul of two computed values other than x * Sigmoid(x) (swish) or x * HardSigmoid(x) (hardswish)"
+        let add = "broadcasting Add of computed values [1, 4, 6, 6] and [1, 4, 1, 1]; cnnc adds equal shapes (mul, sub and div broadcast)"
         XCTAssertEqual(try error(b), """
             error: 'tiny.onnx' has 5 unsupported nodes:
-              'se1' (Mul, opset 17): \(mul)
-              'se2' (Mul, opset 17): \(mul) (downstream of 'se1')
-              'se3' (Mul, opset 17): \(mul) (downstream of 'se1')
+              'se1' (Add, opset 17): \(add)
+              'se2' (Add, opset 17): \(add) (downstream of 'se1')
+              'se3' (Add, opset 17): \(add) (downstream of 'se1')
               't' (Transpose, opset 17): no cnnc equivalent (downstream of 'se1')
               'e' (Erf, opset 17): no cnnc equivalent (downstream of 'se1')
               (1 more node downstream not checked: its inputs have no known shape)

@@ -5,7 +5,7 @@ Each model NAME gets NAME.onnx, NAME.input.npy (seeded input) and NAME.expected.
 Runtime's output on it), so the Swift tests need no Python. Broken models for the error tests
 have no .npy files. Rerun after changing this script:
 
-    python3 tools/onnx/make_fixtures.py Tests/ONNXTests/Fixtures
+    python3 tools/onnx/make_fixtures.py Tests/ONNXTests/Fixtures [NAME...]   # NAME: only those
 """
 import os
 import sys
@@ -161,6 +161,46 @@ def activations():
     return model("activations", nodes, [x], [y], [], opset=13), [2, 4, 8, 8]
 
 
+def squeeze_excitation():
+    """The squeeze-and-excitation gate as torchvision exports it (GlobalAveragePool -> Conv ->
+    Relu -> Conv -> HardSigmoid -> Mul, the gate first), arithmetic with scalar constants
+    (x * 0.5, + 3, / 6, 1 - x), per-channel constants ([1, C, 1, 1] Mul and Add), a Div by a
+    computed per-channel value and a Sub of one. Reseeds the
+    generator, so it builds the same alone (`make_fixtures.py DIR squeeze_excitation`)."""
+    global rng
+    rng = np.random.default_rng(17)
+    n = helper.make_node
+    nodes = [
+        n("Conv", ["x", "c1.weight", "c1.bias"], ["c1"], name="c1", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        n("GlobalAveragePool", ["c1"], ["pool"], name="pool"),
+        n("Conv", ["pool", "fc1.weight", "fc1.bias"], ["fc1"], name="fc1", kernel_shape=[1, 1]),
+        n("Relu", ["fc1"], ["r"], name="r"),
+        n("Conv", ["r", "fc2.weight", "fc2.bias"], ["fc2"], name="fc2", kernel_shape=[1, 1]),
+        n("HardSigmoid", ["fc2"], ["gate"], name="gate", alpha=1.0 / 6, beta=0.5),
+        n("Mul", ["gate", "c1"], ["se"], name="se"),
+        n("Mul", ["se", "half"], ["m1"], name="times_half"),
+        n("Add", ["m1", "three"], ["a1"], name="plus_three"),
+        n("Div", ["a1", "six"], ["d1"], name="over_six"),
+        n("Sub", ["one", "d1"], ["s1"], name="one_minus"),
+        n("Mul", ["s1", "scale"], ["m2"], name="channel_scale"),
+        n("Add", ["m2", "shift"], ["a2"], name="channel_shift"),
+        n("Sigmoid", ["pool"], ["sig"], name="sig"),
+        n("Add", ["sig", "one"], ["den"], name="den"),
+        n("Div", ["a2", "den"], ["d2"], name="over_den"),
+        n("Sub", ["d2", "sig"], ["centered"], name="centered"),
+        n("ReduceMean", ["centered"], ["gap"], name="gap", axes=[2, 3], keepdims=0),
+        n("Gemm", ["gap", "head.weight", "head.bias"], ["logits"], name="head", transB=1),
+    ]
+    scalar = lambda name, v: numpy_helper.from_array(np.array(v, dtype=np.float32), name)
+    inits = [init("c1.weight", [8, 3, 3, 3]), init("c1.bias", [8]), init("fc1.weight", [4, 8, 1, 1]), init("fc1.bias", [4]),
+             init("fc2.weight", [8, 4, 1, 1]), init("fc2.bias", [8]), scalar("half", 0.5), scalar("three", 3),
+             scalar("six", 6), scalar("one", 1), init("scale", [1, 8, 1, 1]), init("shift", [1, 8, 1, 1]),
+             init("head.weight", [5, 8]), init("head.bias", [5])]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 10, 10])
+    y = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 5])
+    return model("squeeze_excitation", nodes, [x], [y], inits, opset=17), [2, 3, 10, 10]
+
+
 def broken(directory):
     """Models the importer must reject with a clear message."""
     n = helper.make_node
@@ -193,7 +233,10 @@ def main():
     directory = sys.argv[1] if len(sys.argv) > 1 else "Tests/ONNXTests/Fixtures"
     os.makedirs(directory, exist_ok=True)
     import onnxruntime as ort
-    for build in (lenet, resnet, mobile, activations):
+    wanted = sys.argv[2:]
+    for build in (lenet, resnet, mobile, activations, squeeze_excitation):
+        if wanted and build.__name__ not in wanted:
+            continue
         m, shape = build()
         name = m.graph.name
         path = os.path.join(directory, f"{name}.onnx")
@@ -204,7 +247,8 @@ def main():
         np.save(os.path.join(directory, f"{name}.input.npy"), x)
         np.save(os.path.join(directory, f"{name}.expected.npy"), y.astype(np.float32))
         print(f"{path}: output {y.shape}")
-    broken(directory)
+    if not wanted:
+        broken(directory)
 
 
 if __name__ == "__main__":

@@ -76,12 +76,12 @@ extension ONNXImporter {
     /// (`affine` with scale -1), or of a computed value that broadcasts (`sub`).
     mutating func sub(_ c: NodeContext) throws {
         if allConstant(c) { return try foldBinary(c, -) }
-        if let k = try constant(c, 1) {
+        if case .constant(let k)? = try value(c, 1) {
             let x = try tensor(c, 0)
             if k.count == 1 { return try emitAffine(c, x, scale: 1, shift: -k.values[0]) }
             return try channelConstant(c, x, k, negate: true, isScale: false)
         }
-        if let k = try constant(c, 0) {
+        if case .constant(let k)? = try value(c, 0) {
             let x = try tensor(c, 1)
             guard k.count == 1 else { throw Unsupported("Sub of a computed value from a constant of shape \(k.dims); cnnc takes one value") }
             return try emitAffine(c, x, scale: -1, shift: k.values[0])
@@ -96,7 +96,7 @@ extension ONNXImporter {
             if let b = try constant(c, 1), b.values.contains(0) { throw ImportError("division by zero in shape arithmetic") }
             return try foldBinary(c, /)
         }
-        if let k = try constant(c, 1) {
+        if case .constant(let k)? = try value(c, 1) {
             let x = try tensor(c, 0)
             guard !k.values.contains(0) else { throw ImportError("division by a constant that holds 0") }
             if k.count == 1 { return try emitAffine(c, x, scale: 1 / k.values[0], shift: 0) }
@@ -294,6 +294,9 @@ extension ONNXImporter {
             throw ImportError("cannot reshape \(x.dims) (\(perSample) elements per sample) to \(target)")
         }
         if rest == Array(x.dims.dropFirst()) { return bind(c, 0, .tensor(node: x.node, dims: x.dims)) }
+        // One value per sample in any number of unit dimensions (`[N, 1]` to `[N, 1, 1, 1]`, as
+        // cnnc exports a per-sample operand of mul, sub and div): the same value.
+        if perSample == 1 { return bind(c, 0, .tensor(node: x.node, dims: [x.dims[0]] + rest)) }
         guard rest.count == 1 else {
             throw Unsupported("Reshape from \(x.dims) to \(target); cnnc reshapes only to [N, -1] (flatten)")
         }
