@@ -114,7 +114,7 @@ struct ArenaLayout {
             case .flatten, .dropout:
                 base[node.name] = base[node.inputs[0]]
             case .conv, .dense, .activation, .prelu, .add, .binary, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn,
-                 .batchNorm, .concat, .softmax, .logSoftmax:
+                 .batchNorm, .concat, .shuffle, .slice, .softmax, .logSoftmax:
                 base[node.name] = node.name
             }
         }
@@ -226,7 +226,8 @@ struct ArenaLayout {
     static func canRunInPlace(_ op: Op) -> Bool {
         switch op {
         case .activation, .prelu, .add, .binary, .batchNorm, .softmax, .logSoftmax: return true
-        case .input, .conv, .dense, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn, .flatten, .concat:
+        case .input, .conv, .dense, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn, .flatten, .concat,
+             .shuffle, .slice:
             return false
         }
     }

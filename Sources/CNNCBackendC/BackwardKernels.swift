@@ -89,7 +89,7 @@ enum BackwardKernels {
             args.append(KernelParameter(declaration: "uint64_t seed", name: "seed"))
             args.append(KernelParameter(declaration: "int64_t step", name: "step"))
         case .input, .conv, .dense, .activation, .prelu, .add, .binary, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool,
-             .lrn, .flatten, .concat, .softmax, .logSoftmax:
+             .lrn, .flatten, .concat, .shuffle, .slice, .softmax, .logSoftmax:
             break
         }
         args.append(.count)
@@ -149,6 +149,8 @@ enum BackwardKernels {
         case .softmax: NormBackward.softmax(k, log: false, &w)
         case .logSoftmax: NormBackward.softmax(k, log: true, &w)
         case .concat: LayoutBackward.concat(k, &w)
+        case .shuffle(let groups): LayoutBackward.shuffle(k, groups: groups, &w)
+        case .slice(let start, let end): LayoutBackward.slice(k, start: start, end: end, &w)
         case .input: fatalError("compiler bug: \(k.node.displayName) has no backward kernel")
         }
     }
@@ -165,7 +167,7 @@ enum BackwardKernels {
         case .dense(let a):
             precondition(a.epilogue.isEmpty, "compiler bug: \(k.node.displayName) has a fused epilogue in the training graph")
         case .input, .activation, .prelu, .add, .binary, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn,
-             .batchNorm, .flatten, .concat, .softmax, .logSoftmax:
+             .batchNorm, .flatten, .concat, .shuffle, .slice, .softmax, .logSoftmax:
             break
         }
     }
@@ -870,6 +872,37 @@ enum LayoutBackward {
                 }
                 offset += s.count
             }
+        }
+    }
+
+    /// d in[(c % G) * CG + c / G] += d out[c]: each output channel's plane goes back to its
+    /// source, a different plane for every c, so one task per (sample, output channel).
+    static func shuffle(_ k: BackwardContext, groups: Int, _ w: inout CWriter) {
+        guard k.wantsInput() else { return }
+        let channels = k.x.dims[0], inner = k.x.count / channels
+        w.line("enum { C = \(channels), G = \(groups), CG = \(channels / groups), INNER = \(inner) };")
+        w.comment("one task per (sample, output channel): its gradient plane added to its source channel's")
+        w.line("#pragma omp parallel for collapse(2) schedule(static)")
+        w.block("for (int b = 0; b < n; b++)") { w in
+            w.block("for (int c = 0; c < C; c++)") { w in
+                w.line("float *restrict dx = d_in + ((size_t)b * C + (size_t)((c % G) * CG + c / G)) * INNER;")
+                w.line("const float *restrict dy = d_out + ((size_t)b * C + c) * INNER;")
+                w.line("for (int i = 0; i < INNER; i++) dx[i] += dy[i];")
+            }
+        }
+    }
+
+    /// d in[:, start ..< end] += d out; one task per sample.
+    static func slice(_ k: BackwardContext, start: Int, end: Int, _ w: inout CWriter) {
+        guard k.wantsInput() else { return }
+        let inner = k.x.count / k.x.dims[0]
+        w.line("enum { C = \(k.x.dims[0]), START = \(start), BLOCK = \((end - start) * inner), INNER = \(inner) };")
+        w.comment("one task per sample: d out is the block of channels START ..< END of d in")
+        w.line("#pragma omp parallel for schedule(static)")
+        w.block("for (int b = 0; b < n; b++)") { w in
+            w.line("float *restrict dx = d_in + ((size_t)b * C + START) * INNER;")
+            w.line("const float *restrict dy = d_out + (size_t)b * BLOCK;")
+            w.line("for (int i = 0; i < BLOCK; i++) dx[i] += dy[i];")
         }
     }
 }

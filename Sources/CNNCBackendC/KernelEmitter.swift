@@ -61,7 +61,7 @@ struct KernelContext {
         switch node.op {
         case .conv, .dense: return Array(["in", "residual"].prefix(inputShapes.count))
         case .input, .activation, .prelu, .add, .binary, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn, .batchNorm,
-             .flatten, .concat, .softmax, .logSoftmax:
+             .flatten, .concat, .shuffle, .slice, .softmax, .logSoftmax:
             return inputShapes.count == 1 ? ["in"] : inputShapes.indices.map { "in\($0)" }
         }
     }
@@ -111,6 +111,8 @@ enum KernelEmitter {
             case .softmax: NormKernel.softmax(k, log: false, &w)
             case .logSoftmax: NormKernel.softmax(k, log: true, &w)
             case .concat: LayoutKernel.concat(k, &w)
+            case .shuffle(let groups): LayoutKernel.shuffle(k, groups: groups, &w)
+            case .slice(let start, let end): LayoutKernel.slice(k, start: start, end: end, &w)
             case .input, .dropout, .flatten:
                 fatalError("compiler bug: \(k.node.displayName) is a view and has no kernel")
             }
@@ -682,8 +684,34 @@ enum NormKernel {
     }
 }
 
-/// Data movement: concatenation along channels.
+/// Data movement: concatenation, shuffle and slices along channels.
 enum LayoutKernel {
+    /// out[c] = in[(c % G) * CG + c / G], one plane copy per (sample, output channel).
+    static func shuffle(_ k: KernelContext, groups: Int, _ w: inout CWriter) {
+        let channels = k.x.dims[0], inner = k.x.count / channels
+        w.line("enum { C = \(channels), G = \(groups), CG = \(channels / groups), INNER = \(inner) };")
+        w.line(k.strideEnum())
+        w.comment("one task per (sample, output channel): the plane of input channel (c % G) * CG + c / G")
+        w.line("#pragma omp parallel for collapse(2) schedule(static)")
+        w.block("for (int b = 0; b < n; b++)") { w in
+            w.block("for (int c = 0; c < C; c++)") { w in
+                w.line("memcpy(out + (size_t)b * OS + (size_t)c * INNER, in + (size_t)b * IS + (size_t)((c % G) * CG + c / G) * INNER, sizeof(float) * INNER);")
+            }
+        }
+    }
+
+    /// out = in[:, start ..< end], one block copy per sample.
+    static func slice(_ k: KernelContext, start: Int, end: Int, _ w: inout CWriter) {
+        let inner = k.x.count / k.x.dims[0]
+        w.line("enum { START = \(start), COUNT = \(end - start), INNER = \(inner) };")
+        w.line(k.strideEnum())
+        w.comment("one task per sample: channels START ..< START + COUNT are one contiguous block")
+        w.line("#pragma omp parallel for schedule(static)")
+        w.block("for (int b = 0; b < n; b++)") { w in
+            w.line("memcpy(out + (size_t)b * OS, in + (size_t)b * IS + (size_t)START * INNER, sizeof(float) * COUNT * INNER);")
+        }
+    }
+
     /// Copies each input that its producer did not already write into its slice of the output.
     static func concat(_ k: KernelContext, _ w: inout CWriter) {
         var offset = 0

@@ -318,6 +318,11 @@ public enum Op: Hashable, Sendable {
     // Layout and output.
     case flatten
     case concat
+    /// Channel shuffle (ShuffleNet): the channels as a `groups x C/groups` matrix, transposed:
+    /// `out[c] = in[(c % groups) * (C / groups) + c / groups]`.
+    case shuffle(groups: Int)
+    /// The channels `start ..< end` of a `CxHxW` value (or features of an `F` vector).
+    case slice(start: Int, end: Int)
     case softmax
     case logSoftmax
 }

@@ -60,7 +60,7 @@ public enum OpKeyword: String, CaseIterable, Sendable {
     case relu, leakyRelu = "leaky_relu", prelu, sigmoid, tanh, swish, elu
     case selu, softplus, hardsigmoid, hardswish, clip, affine
     case maxpool, avgpool, globalAvgpool = "global_avgpool", globalMaxpool = "global_maxpool", lrn, batchnorm, dropout
-    case flatten, add, mul, sub, div, concat, softmax, logsoftmax
+    case flatten, add, mul, sub, div, concat, shuffle, slice, softmax, logsoftmax
 
     /// Whether layers of this kind own parameters (and so can be `frozen`).
     public var hasParameters: Bool {
@@ -86,6 +86,7 @@ public enum OpKeyword: String, CaseIterable, Sendable {
         case "hard_sigmoid": return .hardsigmoid
         case "hard_swish": return .hardswish
         case "relu6": return .clip
+        case "channel_shuffle": return .shuffle
         case "multiply": return .mul
         case "subtract": return .sub
         case "divide": return .div
@@ -165,6 +166,13 @@ public enum OpKeyword: String, CaseIterable, Sendable {
                 AttributeSpec("eps", .double(0...1), default: "1e-05", "added to the variance"),
                 AttributeSpec("momentum", .double(0...1), default: "0.1", "running statistics update rate"),
             ]
+        case .shuffle:
+            return [AttributeSpec("groups", .int(sizeRange), required: true, "channel groups to interleave")]
+        case .slice:
+            return [
+                AttributeSpec("start", .int(0...maxDimension), default: "0", "first channel kept"),
+                AttributeSpec("end", .int(1...maxDimension), required: true, "one past the last channel kept"),
+            ]
         case .dropout:
             return [AttributeSpec("rate", .double(0...0.999999), default: "0.5", "probability of zeroing an element in training")]
         }
@@ -199,7 +207,7 @@ extension Op {
         case .conv(let a): return a.epilogue.residual ? 2...2 : 1...1
         case .dense(let a): return a.epilogue.residual ? 2...2 : 1...1
         case .activation, .prelu, .add, .binary, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn, .batchNorm,
-             .flatten, .concat, .softmax, .logSoftmax:
+             .flatten, .concat, .shuffle, .slice, .softmax, .logSoftmax:
             return keyword!.arity
         }
     }
@@ -242,6 +250,8 @@ extension Op {
         case .batchNorm: return .batchnorm
         case .flatten: return .flatten
         case .concat: return .concat
+        case .shuffle: return .shuffle
+        case .slice: return .slice
         case .softmax: return .softmax
         case .logSoftmax: return .logsoftmax
         }
@@ -270,8 +280,10 @@ extension Op {
             case .affine(let scale, let shift): return [("scale", "\(scale)"), ("shift", "\(shift)")]
             }
         case .prelu(let a): return [("shared", "\(a.shared)")]
-        case .add, .binary, .globalAvgPool, .globalMaxPool, .flatten, .concat, .softmax, .logSoftmax: return []
+        case .add, .binary, .globalAvgPool, .globalMaxPool, .flatten, .concat, .shuffle, .slice, .softmax, .logSoftmax: return []
         case .dropout(let rate): return [("rate", "\(rate)")]
+        case .shuffle(let groups): return [("groups", "\(groups)")]
+        case .slice(let start, let end): return [("start", "\(start)"), ("end", "\(end)")]
         case .maxPool(let a), .avgPool(let a):
             var list = [("size", a.kernel.description), ("stride", a.stride.description),
                         ("pad", a.padding.description), ("ceil_mode", "\(a.ceilMode)")]
@@ -391,6 +403,11 @@ private struct AttributeReader {
         case .sub: return .binary(.sub)
         case .div: return .binary(.div)
         case .concat: return .concat
+        case .shuffle: return .shuffle(groups: int("groups") ?? 1)
+        case .slice:
+            let start = int("start") ?? 0, end = int("end") ?? 1
+            if start >= end { fail("end", "end \(end) is not after start \(start)") }
+            return .slice(start: start, end: end)
         case .softmax: return .softmax
         case .logsoftmax: return .logSoftmax
         }

@@ -139,6 +139,22 @@ public enum ShapeRules {
             }
             return .success(x)
 
+        case .shuffle(let groups):
+            guard x.rank == 3 else { return fail("\(name) needs a CxHxW input, got \(x)") }
+            guard x.c % groups == 0 else {
+                return fail("\(name) has \(x.c) channels, not divisible by groups=\(groups)")
+            }
+            return .success(x)
+
+        case .slice(let start, let end):
+            guard x.rank == 1 || x.rank == 3 else { return fail("\(name) needs a CxHxW or F input, got \(x)") }
+            guard start < end, end <= x.dims[0] else {
+                return fail("\(name) keeps channels \(start) to \(end) of an input with \(x.dims[0]) (\(x))")
+            }
+            var dims = x.dims
+            dims[0] = end - start
+            return .success(Shape(dims))
+
         case .binary:
             let y = inputs[1]
             guard ShapeRules.broadcast(y, onto: x) != nil else {

@@ -106,6 +106,10 @@ extension Interpreter {
                 for (name, g) in zip(node.inputs, ConcatKernel.backward(operands, outputGradient: dy)) {
                     gradients.accumulate(g, into: name)
                 }
+            case .shuffle(let groups):
+                input(ChannelKernels.shuffleBackward(x, outputGradient: dy, groups: groups))
+            case .slice(let start, let end):
+                input(ChannelKernels.sliceBackward(x, outputGradient: dy, start: start, end: end))
             case .softmax:
                 input(SoftmaxKernel.backward(output: pass.values[node.name]!, outputGradient: dy))
             case .logSoftmax:

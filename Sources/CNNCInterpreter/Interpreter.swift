@@ -106,6 +106,10 @@ public struct Interpreter: Sendable {
             return Tensor(shape: [batch, node.shape.count], data: x.data)
         case .concat:
             return ConcatKernel.forward(operands, output: node.shape)
+        case .shuffle(let groups):
+            return ChannelKernels.shuffle(x, groups: groups)
+        case .slice(let start, let end):
+            return ChannelKernels.slice(x, start: start, end: end)
         case .softmax:
             return SoftmaxKernel.forward(x)
         case .logSoftmax:

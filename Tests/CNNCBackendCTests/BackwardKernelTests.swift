@@ -294,7 +294,7 @@ enum CaseBuilder {
         case .batchNorm: (isBatchNorm, isDropout) = (true, false)
         case .dropout: (isBatchNorm, isDropout) = (false, true)
         case .input, .conv, .dense, .activation, .prelu, .add, .binary, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool,
-             .lrn, .flatten, .concat, .softmax, .logSoftmax:
+             .lrn, .flatten, .concat, .shuffle, .slice, .softmax, .logSoftmax:
             (isBatchNorm, isDropout) = (false, false)
         }
         if isBatchNorm { arrays += "static float \(p)_saved[\(2 * node.shape.dims[0])];\n" }

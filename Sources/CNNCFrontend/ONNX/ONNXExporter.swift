@@ -193,6 +193,20 @@ public enum ONNXExporter {
                     [.float("epsilon", a.epsilon), .float("momentum", 1 - a.momentum)])
             case .flatten: add("Flatten", x, n, name: n, [.int("axis", 1)])
             case .concat: add("Concat", x, n, name: n, [.int("axis", 1)])
+            case .shuffle(let groups):
+                // PyTorch's channel_shuffle: view as [N, G, C/G, H, W], swap 1 and 2, view back.
+                let s = inputShapes[0]
+                proto.initializer.append(.int64(name: "\(n)_grouped_shape", dims: [5],
+                                                values: [-1, groups, s.c / groups, s.h, s.w]))
+                proto.initializer.append(.int64(name: "\(n)_shape", dims: [4], values: [-1, s.c, s.h, s.w]))
+                add("Reshape", [x[0], "\(n)_grouped_shape"], "\(n)_grouped", name: "\(n)_grouped")
+                add("Transpose", ["\(n)_grouped"], "\(n)_transposed", name: "\(n)_transposed", [.ints("perm", [0, 2, 1, 3, 4])])
+                add("Reshape", ["\(n)_transposed", "\(n)_shape"], n, name: n)
+            case .slice(let start, let end):
+                for (key, v) in [("starts", start), ("ends", end), ("axes", 1)] {
+                    proto.initializer.append(.int64(name: "\(n)_\(key)", dims: [1], values: [v]))
+                }
+                add("Slice", [x[0], "\(n)_starts", "\(n)_ends", "\(n)_axes"], n, name: n)
             case .softmax: add("Softmax", x, n, name: n, [.int("axis", 1)])
             case .logSoftmax: add("LogSoftmax", x, n, name: n, [.int("axis", 1)])
             }

@@ -1,0 +1,74 @@
+// Channel rearrangements: shuffle (ShuffleNet's channel shuffle) and slice (a range of
+// channels, ShuffleNet's channel split). Both move whole planes; backward moves the gradient
+// planes back.
+//
+//   shuffle  out[c] = in[(c % G) * (C / G) + c / G]     d in[(c % G) * (C / G) + c / G] += d out[c]
+//   slice    out[c] = in[start + c]                    d in[start + c] += d out[c]
+
+import CNNCIR
+
+/// The interpreter's channel kernels over (N, C, ...) tensors.
+enum ChannelKernels {
+    /// The input channel that output channel `c` of a shuffle reads.
+    static func shuffleSource(_ c: Int, channels: Int, groups: Int) -> Int {
+        (c % groups) * (channels / groups) + c / groups
+    }
+
+    static func shuffle(_ x: Tensor, groups: Int) -> Tensor {
+        let (n, channels, inner) = dims(x)
+        var out = [Double](repeating: 0, count: x.count)
+        // Per (sample, output channel): the plane of its source channel.
+        for b in 0..<n {
+            for c in 0..<channels {
+                let from = (b * channels + shuffleSource(c, channels: channels, groups: groups)) * inner
+                let to = (b * channels + c) * inner
+                for i in 0..<inner { out[to + i] = x.data[from + i] }
+            }
+        }
+        return Tensor(shape: x.shape, data: out)
+    }
+
+    static func shuffleBackward(_ x: Tensor, outputGradient dy: Tensor, groups: Int) -> Tensor {
+        let (n, channels, inner) = dims(x)
+        var dx = [Double](repeating: 0, count: x.count)
+        // Per (sample, output channel): its gradient plane goes back to the source channel.
+        for b in 0..<n {
+            for c in 0..<channels {
+                let to = (b * channels + shuffleSource(c, channels: channels, groups: groups)) * inner
+                let from = (b * channels + c) * inner
+                for i in 0..<inner { dx[to + i] += dy.data[from + i] }
+            }
+        }
+        return Tensor(shape: x.shape, data: dx)
+    }
+
+    static func slice(_ x: Tensor, start: Int, end: Int) -> Tensor {
+        let (n, channels, inner) = dims(x)
+        var out: [Double] = []
+        out.reserveCapacity(n * (end - start) * inner)
+        // Per sample: the contiguous block of channels start ..< end.
+        for b in 0..<n {
+            out.append(contentsOf: x.data[((b * channels + start) * inner)..<((b * channels + end) * inner)])
+        }
+        var shape = x.shape
+        shape[1] = end - start
+        return Tensor(shape: shape, data: out)
+    }
+
+    static func sliceBackward(_ x: Tensor, outputGradient dy: Tensor, start: Int, end: Int) -> Tensor {
+        let (n, channels, inner) = dims(x)
+        var dx = [Double](repeating: 0, count: x.count)
+        let block = (end - start) * inner
+        // Per sample: the gradient block back at channels start ..< end; the rest stays 0.
+        for b in 0..<n {
+            for i in 0..<block { dx[(b * channels + start) * inner + i] = dy.data[b * block + i] }
+        }
+        return Tensor(shape: x.shape, data: dx)
+    }
+
+    /// (N, C, elements per channel) of an (N, C, ...) tensor.
+    private static func dims(_ x: Tensor) -> (Int, Int, Int) {
+        let n = x.shape[0], channels = x.shape[1]
+        return (n, channels, n == 0 || channels == 0 ? 0 : x.count / (n * channels))
+    }
+}
