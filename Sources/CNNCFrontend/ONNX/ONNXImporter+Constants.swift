@@ -121,7 +121,7 @@ extension ONNXImporter {
     }
 
     mutating func slice(_ c: NodeContext) throws {
-        guard allConstant(c) else { throw Unsupported("Slice of a computed value") }
+        guard allConstant(c) else { return try computedSlice(c) }
         let t = try requireConstant(c, 0, "data")
         guard t.dims.count == 1 else { throw Unsupported("Slice of a constant of rank \(t.dims.count)") }
         var starts: [Int], ends: [Int], steps = [1]
@@ -224,6 +224,8 @@ extension ONNXImporter {
         "Dropout": { try $0.dropout($1) },
         "Identity": { try $0.identity($1) },
         "Pad": { try $0.pad($1) },
+        "Split": { try $0.split($1) },
+        "Transpose": { try $0.transposeNode($1) },
         // Constants and shape arithmetic.
         "Constant": { try $0.constantNode($1) },
         "Shape": { try $0.shape($1) },

@@ -297,6 +297,14 @@ extension ONNXImporter {
         // One value per sample in any number of unit dimensions (`[N, 1]` to `[N, 1, 1, 1]`, as
         // cnnc exports a per-sample operand of mul, sub and div): the same value.
         if perSample == 1 { return bind(c, 0, .tensor(node: x.node, dims: [x.dims[0]] + rest)) }
+        // Back to the node's own shape (after a channel shuffle's grouped view), or the grouped
+        // view [N, G, C/G, H, W] of a [N, C, H, W] node: the same floats, other dims.
+        if let producer = node(named: x.node), rest == producer.shape.dims {
+            return bind(c, 0, .tensor(node: x.node, dims: [x.dims[0]] + rest))
+        }
+        if x.dims.count == 4, rest.count == 4, rest[0] * rest[1] == x.dims[1], Array(rest[2...]) == Array(x.dims[2...]) {
+            return bind(c, 0, .tensor(node: x.node, dims: [x.dims[0]] + rest))
+        }
         guard rest.count == 1 else {
             throw Unsupported("Reshape from \(x.dims) to \(target); cnnc reshapes only to [N, -1] (flatten)")
         }
