@@ -119,6 +119,10 @@ let gradientCases: [GradientCase] = {
     add("binary", "sub_vector", .binary(.sub), [Shape([6]), Shape([6])], batch: 3)
     add("binary", "div_channel", .binary(.div), [Shape([3, 4, 4]), Shape([3, 1, 1])], values: .range(0.5, 2))
     add("binary", "div_sample", .binary(.div), [Shape([2, 3, 3]), Shape([1, 1, 1])], batch: 3, values: .range(0.5, 2))
+    add("layout", "shuffle3", .shuffle(groups: 3), [Shape([6, 2, 3])], batch: 3)
+    add("layout", "shuffle_depth", .shuffle(groups: 2), [Shape([4, 1, 1])])
+    add("layout", "slice_middle", .slice(start: 1, end: 3), [Shape([5, 2, 2])], batch: 3)
+    add("layout", "slice_vector", .slice(start: 0, end: 2), [Shape([6])])
     add("layout", "flatten_image", .flatten, [Shape([2, 3, 3])])
     // Pooling; quantized inputs make ties, so the first-maximum rule matters.
     add("pool", "maxpool_ceil", .maxPool(PoolAttributes(

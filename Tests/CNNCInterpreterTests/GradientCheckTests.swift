@@ -158,6 +158,28 @@ final class GradientCheckTests: XCTestCase {
         }
     }
 
+    func testShuffleAndSliceAsInShuffleNet() throws {
+        // ShuffleNet's unit: split the channels, transform one half, concatenate, shuffle.
+        let graph = makeGraph([
+            input([4, 3, 3]),
+            node("left", .slice(start: 0, end: 2), "x"),
+            node("right", .slice(start: 2, end: 4), "x"),
+            node("c", conv(2, Pair(3), padding: Padding(1, 1)), "right"),
+            node("t", .activation(.tanh), "c"),
+            node("cat", .concat, "left", "t"),
+            node("mixed", .shuffle(groups: 2), "cat"),
+            logits("mixed"),
+        ])
+        _ = try checkTrainingGradients("slice, concat, shuffle", graph, parameters: gradientParameters(graph),
+                                       inputs: ["x": awayFromZero("x", [2, 4, 3, 3])], labels: [1, 2])
+        try checkOpInInference("shuffle groups=3 (input)", .shuffle(groups: 3), input: [6, 2, 2])
+        try checkOpInInference("slice 1..<4 (input)", .slice(start: 1, end: 4), input: [5, 2, 2])
+        // The permutation itself: out[c] = in[(c % G) * (C / G) + c / G].
+        let shuffled = try Interpreter(graph: makeGraph([input([6, 1, 1]), node("y", .shuffle(groups: 2), "x")]),
+                                       parameters: [:]).run(["x": tensor([1, 6, 1, 1], [0, 1, 2, 3, 4, 5])])["y"]
+        XCTAssertEqual(shuffled?.data, [0, 3, 1, 4, 2, 5])
+    }
+
     func testConcatFeatureMapsAndVectors() throws {
         // Two inputs: x reaches the concat three ways; v is concatenated with a dense of itself.
         let graph = makeGraph([

@@ -1,8 +1,9 @@
-// The broadcasting element-wise ops (mul, sub, div) and affine end to end: a network with a
-// squeeze-and-excitation gate (global pool -> 1x1 conv -> relu -> 1x1 conv -> hardsigmoid ->
+// The ops added for torchvision's models end to end. The broadcasting element-wise ops
+// (mul, sub, div) and affine: a network with a squeeze-and-excitation gate (global pool -> 1x1 conv -> relu -> 1x1 conv -> hardsigmoid ->
 // mul), a per-sample sub, a per-channel div and affine through `cnnc check` (generated C
 // against the interpreter, 1 vs 2 threads bitwise) at batch 1 and 3, unoptimized, under the
-// sanitizers, and through `check --train`.
+// sanitizers, and through `check --train`. Channel slice and shuffle: ShuffleNet units the
+// same way, and both through ONNX export and back.
 
 import CNNCDriver
 import CNNCIR
@@ -10,7 +11,7 @@ import CNNCInterpreter
 import Foundation
 import XCTest
 
-final class BroadcastOpsTests: XCTestCase {
+final class TorchvisionOpsTests: XCTestCase {
     static let source = """
     network se
     input image shape=3x16x16
@@ -71,6 +72,59 @@ final class BroadcastOpsTests: XCTestCase {
         XCTAssertEqual(parsed.irText(), text)
         XCTAssertTrue(text.contains("scaled = mul(r1, gate)"), text)
         XCTAssertTrue(text.contains("half = affine(scaled) scale=0.5 shift=0.25"), text)
+    }
+
+    /// ShuffleNet's units: channel split by slices, one half transformed, concatenated (the
+    /// slice and the conv write into the concat's buffer), shuffled; again with a stride.
+    static let shuffleSource = """
+    network shuffleunit
+    input image shape=3x12x12
+    conv stem filters=8 size=3 pad=1
+    relu r0
+    slice left from=r0 end=4
+    slice right from=r0 start=4 end=8
+    conv pw1 from=right filters=4 size=1
+    relu
+    conv dw filters=4 size=3 pad=1 groups=4
+    conv pw2 filters=4 size=1
+    relu r2
+    concat cat from=left,r2
+    shuffle mixed groups=2
+    slice a from=mixed end=4
+    slice b from=mixed start=4 end=8
+    conv pw3 from=b filters=4 size=1 stride=2
+    relu r3
+    maxpool pa from=a size=2
+    concat cat2 from=pa,r3
+    shuffle mixed2 groups=4
+    global_avgpool
+    flatten
+    dense logits units=5
+    """
+
+    func testShuffleAndSliceThroughCheckAndTraining() throws {
+        let dir = try temporaryDirectory()
+        try Self.shuffleSource.write(toFile: "\(dir)/shuffle.net", atomically: true, encoding: .utf8)
+        let model = try ModelLoader.load("\(dir)/shuffle.net")
+        for (batch, optimize, sanitize) in [(1, true, false), (3, true, false), (2, false, false), (2, true, true)] {
+            var options = CheckOptions()
+            options.batch = batch
+            options.compiler.optimize = optimize
+            options.sanitize = sanitize
+            let (report, passed) = try Checker.check(model, options: options)
+            XCTAssertTrue(passed, "batch \(batch) optimize \(optimize) sanitize \(sanitize):\n\(report)")
+        }
+        for batch in [1, 3] {
+            var options = TrainCheckOptions()
+            options.batch = batch
+            let (report, passed) = try TrainChecker.check(model, options: options)
+            XCTAssertTrue(passed, "batch \(batch):\n\(report)")
+        }
+        // Export: Reshape + Transpose + Reshape and Slice, which import back as shuffle and slice.
+        try ExportCommand.run(model, output: "\(dir)/shuffle.onnx", weights: nil, seed: 3)
+        let back = try ModelLoader.load("\(dir)/shuffle.onnx")
+        // (The flatten before the dense is the dense's own on the way back.)
+        XCTAssertEqual(back.graph.nodes.map(\.op), model.graph.nodes.map(\.op).filter { $0 != .flatten })
     }
 
     func testExportToONNXAndBackComputesTheSame() throws {
