@@ -118,6 +118,23 @@ final class ONNXImportTests: XCTestCase {
         }
     }
 
+    func testChannelSplitShuffleAndSlice() throws {
+        try assertMatchesRuntime("shuffle_split")
+        let model = try importFixture("shuffle_split")
+        XCTAssertEqual(model.graph.nodes.map(\.op.keyword?.rawValue), [
+            nil, "conv", "slice", "slice", "relu", "concat", "shuffle", "slice", "global_avgpool", "dense",
+        ])
+        XCTAssertEqual(model.graph.node(named: "shuffle")?.op, .shuffle(groups: 2))
+        XCTAssertEqual(model.graph.node(named: "tail")?.op, .slice(start: 3, end: 8), "INT64_MAX is the end")
+        let loaded = try ModelLoader.load("\(fixtures)/shuffle_split.onnx")
+        for batch in [1, 3] {
+            var options = CheckOptions()
+            options.batch = batch
+            let (report, passed) = try Checker.check(loaded, options: options)
+            XCTAssertTrue(passed, report)
+        }
+    }
+
     func testGeneratedCMatchesTheInterpreterOnImportedModels() throws {
         for name in ["lenet", "mobile"] {
             let model = try ModelLoader.load("\(fixtures)/\(name).onnx")
@@ -149,7 +166,7 @@ final class ONNXImportTests: XCTestCase {
         XCTAssertEqual(importError("unsupported"), """
             error: 'unsupported.onnx' has 3 unsupported nodes:
               'erf_1' (Erf, opset 13): no cnnc equivalent
-              'transpose_1' (Transpose, opset 13): no cnnc equivalent (downstream of 'erf_1')
+              'transpose_1' (Transpose, opset 13): Transpose with perm [0, 1, 3, 2] of [1, 4, 6, 6]; cnnc transposes only the channel groups of a channel shuffle (Reshape to [N, G, C/G, H, W], perm [0, 2, 1, 3, 4], Reshape back) (downstream of 'erf_1')
               'sin_1' (Sin, opset 13): no cnnc equivalent (downstream of 'erf_1')
             """)
     }

@@ -201,6 +201,34 @@ def squeeze_excitation():
     return model("squeeze_excitation", nodes, [x], [y], inits, opset=17), [2, 3, 10, 10]
 
 
+def shuffle_split():
+    """ShuffleNet's pieces: Split along the channels (opset 13, sizes as an input), PyTorch's
+    channel_shuffle (Reshape to [N, G, C/G, H, W], Transpose 0,2,1,3,4, Reshape back) and a
+    Slice of the channels to INT64_MAX ("to the end"). Reseeds the generator."""
+    global rng
+    rng = np.random.default_rng(19)
+    n = helper.make_node
+    nodes = [
+        n("Conv", ["x", "c1.weight", "c1.bias"], ["c1"], name="c1", kernel_shape=[1, 1]),
+        n("Split", ["c1", "halves"], ["left", "right"], name="split", axis=1),
+        n("Relu", ["right"], ["r"], name="r"),
+        n("Concat", ["left", "r"], ["cat"], name="cat", axis=1),
+        n("Reshape", ["cat", "grouped_shape"], ["grouped"], name="grouped"),
+        n("Transpose", ["grouped"], ["transposed"], name="shuffle", perm=[0, 2, 1, 3, 4]),
+        n("Reshape", ["transposed", "shape"], ["mixed"], name="mixed"),
+        n("Slice", ["mixed", "starts", "ends", "axes"], ["tail"], name="tail"),
+        n("GlobalAveragePool", ["tail"], ["pool"], name="pool"),
+        n("Flatten", ["pool"], ["flat"], name="flat"),
+        n("Gemm", ["flat", "head.weight", "head.bias"], ["logits"], name="head", transB=1),
+    ]
+    inits = [init("c1.weight", [8, 3, 1, 1]), init("c1.bias", [8]), ints("halves", [4, 4]),
+             ints("grouped_shape", [0, 2, 4, 6, 6]), ints("shape", [0, -1, 6, 6]), ints("starts", [3]),
+             ints("ends", [np.iinfo(np.int64).max]), ints("axes", [1]), init("head.weight", [4, 5]), init("head.bias", [4])]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 6, 6])
+    y = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 4])
+    return model("shuffle_split", nodes, [x], [y], inits, opset=13), [2, 3, 6, 6]
+
+
 def broken(directory):
     """Models the importer must reject with a clear message."""
     n = helper.make_node
@@ -234,7 +262,7 @@ def main():
     os.makedirs(directory, exist_ok=True)
     import onnxruntime as ort
     wanted = sys.argv[2:]
-    for build in (lenet, resnet, mobile, activations, squeeze_excitation):
+    for build in (lenet, resnet, mobile, activations, squeeze_excitation, shuffle_split):
         if wanted and build.__name__ not in wanted:
             continue
         m, shape = build()
