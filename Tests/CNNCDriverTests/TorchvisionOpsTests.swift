@@ -19,6 +19,7 @@ final class TorchvisionOpsTests: XCTestCase {
     relu r1
     global_avgpool pool
     conv squeeze filters=4 size=1
+    affine scale=2 shift=-0.5               # fused into the conv's epilogue
     relu
     conv expand filters=16 size=1
     hardsigmoid gate
