@@ -89,7 +89,7 @@ enum BackwardKernels {
             args.append(KernelParameter(declaration: "uint64_t seed", name: "seed"))
             args.append(KernelParameter(declaration: "int64_t step", name: "step"))
         case .input, .conv, .dense, .activation, .prelu, .add, .binary, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool,
-             .lrn, .flatten, .concat, .shuffle, .slice, .softmax, .logSoftmax:
+             .lrn, .flatten, .concat, .shuffle, .slice, .pad, .softmax, .logSoftmax:
             break
         }
         args.append(.count)
@@ -151,6 +151,7 @@ enum BackwardKernels {
         case .concat: LayoutBackward.concat(k, &w)
         case .shuffle(let groups): LayoutBackward.shuffle(k, groups: groups, &w)
         case .slice(let start, let end): LayoutBackward.slice(k, start: start, end: end, &w)
+        case .pad(let a): LayoutBackward.pad(k, a, &w)
         case .input: fatalError("compiler bug: \(k.node.displayName) has no backward kernel")
         }
     }
@@ -167,7 +168,7 @@ enum BackwardKernels {
         case .dense(let a):
             precondition(a.epilogue.isEmpty, "compiler bug: \(k.node.displayName) has a fused epilogue in the training graph")
         case .input, .activation, .prelu, .add, .binary, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn,
-             .batchNorm, .flatten, .concat, .shuffle, .slice, .softmax, .logSoftmax:
+             .batchNorm, .flatten, .concat, .shuffle, .slice, .pad, .softmax, .logSoftmax:
             break
         }
     }
@@ -888,6 +889,30 @@ enum LayoutBackward {
                 w.line("float *restrict dx = d_in + ((size_t)b * C + (size_t)((c % G) * CG + c / G)) * INNER;")
                 w.line("const float *restrict dy = d_out + ((size_t)b * C + c) * INNER;")
                 w.line("for (int i = 0; i < INNER; i++) dx[i] += dy[i];")
+            }
+        }
+    }
+
+    /// d in[c, src(p), src(q)] += d out[c + CB, p, q]; one task per (sample, input channel),
+    /// which owns its plane (edge and reflect add several outputs into one input).
+    static func pad(_ k: BackwardContext, _ a: PadAttributes, _ w: inout CWriter) {
+        guard k.wantsInput() else { return }
+        let x = k.x, y = k.y
+        w.line("enum { C = \(x.c), H = \(x.h), W = \(x.w), K = \(y.c), P = \(y.h), Q = \(y.w), CB = \(a.channelsBefore), PT = \(a.padding.top), PL = \(a.padding.left) };")
+        w.comment("one task per (sample, input channel): every output position with a source in its plane, in order")
+        w.line("#pragma omp parallel for collapse(2) schedule(static)")
+        w.block("for (int b = 0; b < n; b++)") { w in
+            w.block("for (int c = 0; c < C; c++)") { w in
+                w.line("float *restrict dx = d_in + ((size_t)b * C + c) * (H * W);")
+                w.line("const float *restrict dy = d_out + ((size_t)b * K + c + CB) * (P * Q);")
+                w.block("for (int p = 0; p < P; p++)") { w in
+                    for line in LayoutKernel.padSource(a.mode, "h", "p", before: "PT", size: "H") { w.line(line) }
+                    w.line("if (h < 0) continue;")
+                    w.block("for (int q = 0; q < Q; q++)") { w in
+                        for line in LayoutKernel.padSource(a.mode, "v", "q", before: "PL", size: "W") { w.line(line) }
+                        w.line("if (v >= 0) dx[h * W + v] += dy[p * Q + q];")
+                    }
+                }
             }
         }
     }

@@ -61,7 +61,7 @@ struct KernelContext {
         switch node.op {
         case .conv, .dense: return Array(["in", "residual"].prefix(inputShapes.count))
         case .input, .activation, .prelu, .add, .binary, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn, .batchNorm,
-             .flatten, .concat, .shuffle, .slice, .softmax, .logSoftmax:
+             .flatten, .concat, .shuffle, .slice, .pad, .softmax, .logSoftmax:
             return inputShapes.count == 1 ? ["in"] : inputShapes.indices.map { "in\($0)" }
         }
     }
@@ -113,6 +113,7 @@ enum KernelEmitter {
             case .concat: LayoutKernel.concat(k, &w)
             case .shuffle(let groups): LayoutKernel.shuffle(k, groups: groups, &w)
             case .slice(let start, let end): LayoutKernel.slice(k, start: start, end: end, &w)
+            case .pad(let a): LayoutKernel.pad(k, a, &w)
             case .input, .dropout, .flatten:
                 fatalError("compiler bug: \(k.node.displayName) is a view and has no kernel")
             }
@@ -696,6 +697,45 @@ enum LayoutKernel {
         w.block("for (int b = 0; b < n; b++)") { w in
             w.block("for (int c = 0; c < C; c++)") { w in
                 w.line("memcpy(out + (size_t)b * OS + (size_t)c * INNER, in + (size_t)b * IS + (size_t)((c % G) * CG + c / G) * INNER, sizeof(float) * INNER);")
+            }
+        }
+    }
+
+    /// `int v = i - before;` then the mode's source rule on v (-1: the constant fills it).
+    static func padSource(_ mode: PadMode, _ v: String, _ i: String, before: String, size: String) -> [String] {
+        var lines = ["int \(v) = \(i) - \(before);"]
+        switch mode {
+        case .constant: lines.append("if (\(v) < 0 || \(v) >= \(size)) \(v) = -1;")
+        case .edge: lines.append("\(v) = \(v) < 0 ? 0 : \(v) >= \(size) ? \(size) - 1 : \(v);")
+        case .reflect: lines.append("\(v) = \(v) < 0 ? -\(v) : \(v) >= \(size) ? 2 * (\(size) - 1) - \(v) : \(v);")
+        }
+        return lines
+    }
+
+    /// out[k, p, q] = in[k - CB, src(p), src(q)] or the constant; one task per (sample, output channel).
+    static func pad(_ k: KernelContext, _ a: PadAttributes, _ w: inout CWriter) {
+        let x = k.x, y = k.y
+        w.line("enum { C = \(x.c), H = \(x.h), W = \(x.w), K = \(y.c), P = \(y.h), Q = \(y.w), CB = \(a.channelsBefore), PT = \(a.padding.top), PL = \(a.padding.left) };")
+        w.line(k.strideEnum())
+        w.line("const float value = \(cFloat(a.value));")
+        w.comment("one task per (sample, output channel); rows and columns from their sources (\(a.mode.rawValue)), -1: the constant")
+        w.line("#pragma omp parallel for collapse(2) schedule(static)")
+        w.block("for (int b = 0; b < n; b++)") { w in
+            w.block("for (int k = 0; k < K; k++)") { w in
+                w.line("float *restrict o = out + (size_t)b * OS + (size_t)k * (P * Q);")
+                w.line("const int c = k - CB;")
+                w.block("if (c < 0 || c >= C)") { w in
+                    w.line("for (int i = 0; i < P * Q; i++) o[i] = value;")
+                    w.line("continue;")
+                }
+                w.line("const float *restrict xc = in + (size_t)b * IS + (size_t)c * (H * W);")
+                w.block("for (int p = 0; p < P; p++)") { w in
+                    for line in padSource(a.mode, "h", "p", before: "PT", size: "H") { w.line(line) }
+                    w.block("for (int q = 0; q < Q; q++)") { w in
+                        for line in padSource(a.mode, "v", "q", before: "PL", size: "W") { w.line(line) }
+                        w.line("o[p * Q + q] = h < 0 || v < 0 ? value : xc[h * W + v];")
+                    }
+                }
             }
         }
     }

@@ -291,6 +291,40 @@ public enum BinaryOp: String, Hashable, Sendable, CaseIterable {
     case div
 }
 
+/// How `pad` fills the new border: a constant, the nearest edge value, or the mirror image
+/// without repeating the edge (ONNX `constant`, `edge`, `reflect`).
+public enum PadMode: String, Hashable, Sendable, CaseIterable {
+    case constant, edge, reflect
+
+    /// The source index of padded index `i` along an axis of `size` with `before` added in
+    /// front; nil where a constant fills it. Reflect needs `before, after < size`.
+    public func source(_ i: Int, before: Int, size: Int) -> Int? {
+        let j = i - before
+        if j >= 0 && j < size { return j }
+        switch self {
+        case .constant: return nil
+        case .edge: return j < 0 ? 0 : size - 1
+        case .reflect: return j < 0 ? -j : 2 * (size - 1) - j
+        }
+    }
+}
+
+/// Explicit padding of a value (a layer of its own, unlike conv's and pool's `pad=`): spatial
+/// padding in `mode`, and constant channels before and after (the CIFAR ResNet's option-A
+/// shortcut pads channels with zeros).
+public struct PadAttributes: Hashable, Sendable {
+    public var padding: Padding
+    public var channelsBefore: Int
+    public var channelsAfter: Int
+    public var mode: PadMode
+    public var value: Double
+    public init(padding: Padding = .zero, channelsBefore: Int = 0, channelsAfter: Int = 0, mode: PadMode = .constant,
+                value: Double = 0) {
+        self.padding = padding; self.channelsBefore = channelsBefore; self.channelsAfter = channelsAfter
+        self.mode = mode; self.value = value
+    }
+}
+
 /// One operation of the graph; inputs are the node's operands, in order.
 public enum Op: Hashable, Sendable {
     // Graph inputs.
@@ -323,6 +357,8 @@ public enum Op: Hashable, Sendable {
     case shuffle(groups: Int)
     /// The channels `start ..< end` of a `CxHxW` value (or features of an `F` vector).
     case slice(start: Int, end: Int)
+    /// Padding of a `CxHxW` value: `out[c, h, w] = in[c - cb, src(h), src(w)]` or `value`.
+    case pad(PadAttributes)
     case softmax
     case logSoftmax
 }

@@ -60,7 +60,7 @@ public enum OpKeyword: String, CaseIterable, Sendable {
     case relu, leakyRelu = "leaky_relu", prelu, sigmoid, tanh, swish, elu
     case selu, softplus, hardsigmoid, hardswish, clip, affine
     case maxpool, avgpool, globalAvgpool = "global_avgpool", globalMaxpool = "global_maxpool", lrn, batchnorm, dropout
-    case flatten, add, mul, sub, div, concat, shuffle, slice, softmax, logsoftmax
+    case flatten, add, mul, sub, div, concat, shuffle, slice, pad, softmax, logsoftmax
 
     /// Whether layers of this kind own parameters (and so can be `frozen`).
     public var hasParameters: Bool {
@@ -173,6 +173,14 @@ public enum OpKeyword: String, CaseIterable, Sendable {
                 AttributeSpec("start", .int(0...maxDimension), default: "0", "first channel kept"),
                 AttributeSpec("end", .int(1...maxDimension), required: true, "one past the last channel kept"),
             ]
+        case .pad:
+            return [
+                AttributeSpec("pad", .padding, default: "0", "spatial padding: P, PHxPW or t,l,b,r"),
+                AttributeSpec("channels_before", .int(0...maxDimension), default: "0", "constant channels added in front"),
+                AttributeSpec("channels_after", .int(0...maxDimension), default: "0", "constant channels added at the end"),
+                AttributeSpec("mode", .choice(PadMode.allCases.map(\.rawValue)), default: "constant", "spatial fill: constant, edge (repeat the border) or reflect (mirror)"),
+                AttributeSpec("value", .double(-3.4028234663852886e38...3.4028234663852886e38), default: "0.0", "the constant"),
+            ]
         case .dropout:
             return [AttributeSpec("rate", .double(0...0.999999), default: "0.5", "probability of zeroing an element in training")]
         }
@@ -207,7 +215,7 @@ extension Op {
         case .conv(let a): return a.epilogue.residual ? 2...2 : 1...1
         case .dense(let a): return a.epilogue.residual ? 2...2 : 1...1
         case .activation, .prelu, .add, .binary, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn, .batchNorm,
-             .flatten, .concat, .shuffle, .slice, .softmax, .logSoftmax:
+             .flatten, .concat, .shuffle, .slice, .pad, .pad, .softmax, .logSoftmax:
             return keyword!.arity
         }
     }
@@ -252,6 +260,7 @@ extension Op {
         case .concat: return .concat
         case .shuffle: return .shuffle
         case .slice: return .slice
+        case .pad: return .pad
         case .softmax: return .softmax
         case .logSoftmax: return .logsoftmax
         }
@@ -280,10 +289,13 @@ extension Op {
             case .affine(let scale, let shift): return [("scale", "\(scale)"), ("shift", "\(shift)")]
             }
         case .prelu(let a): return [("shared", "\(a.shared)")]
-        case .add, .binary, .globalAvgPool, .globalMaxPool, .flatten, .concat, .shuffle, .slice, .softmax, .logSoftmax: return []
+        case .add, .binary, .globalAvgPool, .globalMaxPool, .flatten, .concat, .shuffle, .slice, .pad, .softmax, .logSoftmax: return []
         case .dropout(let rate): return [("rate", "\(rate)")]
         case .shuffle(let groups): return [("groups", "\(groups)")]
         case .slice(let start, let end): return [("start", "\(start)"), ("end", "\(end)")]
+        case .pad(let a):
+            return [("pad", a.padding.description), ("channels_before", "\(a.channelsBefore)"),
+                    ("channels_after", "\(a.channelsAfter)"), ("mode", a.mode.rawValue), ("value", "\(a.value)")]
         case .maxPool(let a), .avgPool(let a):
             var list = [("size", a.kernel.description), ("stride", a.stride.description),
                         ("pad", a.padding.description), ("ceil_mode", "\(a.ceilMode)")]
@@ -408,6 +420,12 @@ private struct AttributeReader {
             let start = int("start") ?? 0, end = int("end") ?? 1
             if start >= end { fail("end", "end \(end) is not after start \(start)") }
             return .slice(start: start, end: end)
+        case .pad:
+            if texts["pad"]?.value == "same" { fail("pad", "expected P, PHxPW or t,l,b,r") }
+            return .pad(PadAttributes(
+                padding: padding("pad", kernel: Pair(1), dilation: Pair(1), stride: Pair(1)),
+                channelsBefore: int("channels_before") ?? 0, channelsAfter: int("channels_after") ?? 0,
+                mode: PadMode(rawValue: choice("mode") ?? "constant") ?? .constant, value: double("value") ?? 0))
         case .softmax: return .softmax
         case .logsoftmax: return .logSoftmax
         }

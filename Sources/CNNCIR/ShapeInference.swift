@@ -155,6 +155,25 @@ public enum ShapeRules {
             dims[0] = end - start
             return .success(Shape(dims))
 
+        case .pad(let a):
+            guard x.rank == 3 else { return fail("\(name) needs a CxHxW input, got \(x)") }
+            let p = a.padding
+            if a.mode == .reflect {
+                guard max(p.top, p.bottom) < x.h, max(p.left, p.right) < x.w else {
+                    return fail("\(name) mode=reflect pads \(p) need an input larger than the padding, got \(x)")
+                }
+            }
+            guard a.mode == .constant || a.channelsBefore + a.channelsAfter == 0 else {
+                return fail("\(name) pads channels only with mode=constant")
+            }
+            let c = x.c.addingReportingOverflow(a.channelsBefore + a.channelsAfter)
+            let h = x.h.addingReportingOverflow(p.top + p.bottom), w = x.w.addingReportingOverflow(p.left + p.right)
+            guard !c.overflow, !h.overflow, !w.overflow, c.partialValue <= maxDimension, h.partialValue <= maxDimension,
+                  w.partialValue <= maxDimension else {
+                return fail("\(name) output is too large (limit \(maxDimension) per dimension)")
+            }
+            return .success(Shape([c.partialValue, h.partialValue, w.partialValue]))
+
         case .binary:
             let y = inputs[1]
             guard ShapeRules.broadcast(y, onto: x) != nil else {

@@ -110,6 +110,8 @@ extension Interpreter {
                 input(ChannelKernels.shuffleBackward(x, outputGradient: dy, groups: groups))
             case .slice(let start, let end):
                 input(ChannelKernels.sliceBackward(x, outputGradient: dy, start: start, end: end))
+            case .pad(let a):
+                input(PadKernel.backward(x, outputGradient: dy, a))
             case .softmax:
                 input(SoftmaxKernel.backward(output: pass.values[node.name]!, outputGradient: dy))
             case .logSoftmax:

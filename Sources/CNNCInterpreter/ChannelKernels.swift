@@ -72,3 +72,50 @@ enum ChannelKernels {
         return (n, channels, n == 0 || channels == 0 ? 0 : x.count / (n * channels))
     }
 }
+
+/// Explicit padding (`pad`): `out[c, h, w] = in[c - cb, src(h), src(w)]`, or the constant where
+/// the channel or a spatial source is outside (PadMode.source). Backward adds each output
+/// gradient into its source element (edge and reflect reuse sources, so they accumulate).
+enum PadKernel {
+    static func forward(_ x: Tensor, _ a: PadAttributes, output: Shape) -> Tensor {
+        let n = x.shape[0], channels = x.shape[1], height = x.shape[2], width = x.shape[3]
+        var out = [Double](repeating: a.value, count: n * output.count)
+        // Per (sample, output channel, row): columns from their sources.
+        for b in 0..<n {
+            for c in 0..<output.c {
+                let ci = c - a.channelsBefore
+                guard ci >= 0 && ci < channels else { continue }
+                for h in 0..<output.h {
+                    guard let hi = a.mode.source(h, before: a.padding.top, size: height) else { continue }
+                    for w in 0..<output.w {
+                        guard let wi = a.mode.source(w, before: a.padding.left, size: width) else { continue }
+                        out[((b * output.c + c) * output.h + h) * output.w + w] =
+                            x.data[((b * channels + ci) * height + hi) * width + wi]
+                    }
+                }
+            }
+        }
+        return Tensor(shape: [n] + output.dims, data: out)
+    }
+
+    static func backward(_ x: Tensor, outputGradient dy: Tensor, _ a: PadAttributes) -> Tensor {
+        let n = x.shape[0], channels = x.shape[1], height = x.shape[2], width = x.shape[3]
+        let oc = dy.shape[1], oh = dy.shape[2], ow = dy.shape[3]
+        var dx = [Double](repeating: 0, count: x.count)
+        // Per output element with a source: its gradient added to the source.
+        for b in 0..<n {
+            for c in 0..<oc {
+                let ci = c - a.channelsBefore
+                guard ci >= 0 && ci < channels else { continue }
+                for h in 0..<oh {
+                    guard let hi = a.mode.source(h, before: a.padding.top, size: height) else { continue }
+                    for w in 0..<ow {
+                        guard let wi = a.mode.source(w, before: a.padding.left, size: width) else { continue }
+                        dx[((b * channels + ci) * height + hi) * width + wi] += dy.data[((b * oc + c) * oh + h) * ow + w]
+                    }
+                }
+            }
+        }
+        return Tensor(shape: x.shape, data: dx)
+    }
+}

@@ -110,6 +110,8 @@ public struct Interpreter: Sendable {
             return ChannelKernels.shuffle(x, groups: groups)
         case .slice(let start, let end):
             return ChannelKernels.slice(x, start: start, end: end)
+        case .pad(let a):
+            return PadKernel.forward(x, a, output: node.shape)
         case .softmax:
             return SoftmaxKernel.forward(x)
         case .logSoftmax:

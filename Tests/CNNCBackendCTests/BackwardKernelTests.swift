@@ -123,6 +123,12 @@ let gradientCases: [GradientCase] = {
     add("layout", "shuffle_depth", .shuffle(groups: 2), [Shape([4, 1, 1])])
     add("layout", "slice_middle", .slice(start: 1, end: 3), [Shape([5, 2, 2])], batch: 3)
     add("layout", "slice_vector", .slice(start: 0, end: 2), [Shape([6])])
+    add("layout", "pad_channels", .pad(PadAttributes(padding: Padding(top: 1, left: 0, bottom: 0, right: 2), channelsBefore: 2,
+                                                     channelsAfter: 1, value: 0.5)), [Shape([2, 3, 3])], batch: 3)
+    add("layout", "pad_edge", .pad(PadAttributes(padding: Padding(top: 2, left: 1, bottom: 1, right: 3), mode: .edge)),
+        [Shape([2, 3, 2])])
+    add("layout", "pad_reflect", .pad(PadAttributes(padding: Padding(top: 2, left: 1, bottom: 1, right: 2), mode: .reflect)),
+        [Shape([2, 3, 3])])
     add("layout", "flatten_image", .flatten, [Shape([2, 3, 3])])
     // Pooling; quantized inputs make ties, so the first-maximum rule matters.
     add("pool", "maxpool_ceil", .maxPool(PoolAttributes(
@@ -298,7 +304,7 @@ enum CaseBuilder {
         case .batchNorm: (isBatchNorm, isDropout) = (true, false)
         case .dropout: (isBatchNorm, isDropout) = (false, true)
         case .input, .conv, .dense, .activation, .prelu, .add, .binary, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool,
-             .lrn, .flatten, .concat, .shuffle, .slice, .softmax, .logSoftmax:
+             .lrn, .flatten, .concat, .shuffle, .slice, .pad, .softmax, .logSoftmax:
             (isBatchNorm, isDropout) = (false, false)
         }
         if isBatchNorm { arrays += "static float \(p)_saved[\(2 * node.shape.dims[0])];\n" }

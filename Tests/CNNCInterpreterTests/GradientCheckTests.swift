@@ -180,6 +180,23 @@ final class GradientCheckTests: XCTestCase {
         XCTAssertEqual(shuffled?.data, [0, 3, 1, 4, 2, 5])
     }
 
+    func testPadEveryMode() throws {
+        for mode in PadMode.allCases {
+            let a = PadAttributes(padding: Padding(top: 2, left: 1, bottom: 1, right: 2),
+                                  channelsBefore: mode == .constant ? 1 : 0, channelsAfter: mode == .constant ? 2 : 0,
+                                  mode: mode, value: 0.25)
+            try checkOpInTraining("pad \(mode.rawValue)", .pad(a), input: [2, 3, 3])
+            try checkOpInInference("pad \(mode.rawValue) (input)", .pad(a), input: [2, 3, 4])
+        }
+        // The sources: reflect mirrors without the edge, edge repeats it.
+        let x = tensor([1, 1, 1, 3], [1, 2, 3])
+        for (mode, expected) in [(PadMode.reflect, [3.0, 2, 1, 2, 3, 2]), (.edge, [1, 1, 1, 2, 3, 3]), (.constant, [7, 7, 1, 2, 3, 7])] {
+            let graph = makeGraph([input([1, 1, 3]), node("y", .pad(PadAttributes(padding: Padding(top: 0, left: 2, bottom: 0, right: 1),
+                                                                                  mode: mode, value: 7)), "x")])
+            XCTAssertEqual(try Interpreter(graph: graph, parameters: [:]).run(["x": x])["y"]?.data, expected, mode.rawValue)
+        }
+    }
+
     func testConcatFeatureMapsAndVectors() throws {
         // Two inputs: x reaches the concat three ways; v is concatenated with a dense of itself.
         let graph = makeGraph([

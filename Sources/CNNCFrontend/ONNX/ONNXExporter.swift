@@ -207,6 +207,12 @@ public enum ONNXExporter {
                     proto.initializer.append(.int64(name: "\(n)_\(key)", dims: [1], values: [v]))
                 }
                 add("Slice", [x[0], "\(n)_starts", "\(n)_ends", "\(n)_axes"], n, name: n)
+            case .pad(let a):
+                let p = a.padding
+                proto.initializer.append(.int64(name: "\(n)_pads", dims: [8], values: [
+                    0, a.channelsBefore, p.top, p.left, 0, a.channelsAfter, p.bottom, p.right]))
+                add("Pad", [x[0], "\(n)_pads", scalar("\(n)_value", Float(a.value))], n, name: n,
+                    [.string("mode", a.mode.rawValue)])
             case .softmax: add("Softmax", x, n, name: n, [.int("axis", 1)])
             case .logSoftmax: add("LogSoftmax", x, n, name: n, [.int("axis", 1)])
             }
@@ -224,6 +230,12 @@ extension Onnx_AttributeProto {
     static func ints(_ name: String, _ v: [Int]) -> Onnx_AttributeProto {
         var a = Onnx_AttributeProto()
         a.name = name; a.type = .ints; a.ints = v.map(Int64.init)
+        return a
+    }
+
+    static func string(_ name: String, _ v: String) -> Onnx_AttributeProto {
+        var a = Onnx_AttributeProto()
+        a.name = name; a.type = .string; a.s = Data(v.utf8)
         return a
     }
 

@@ -10,7 +10,8 @@
 import CNNCIR
 
 extension ONNXImporter {
-    /// Slice of a computed value: channels (axis 1) with step 1; other axes only whole.
+    /// Slice of a computed value: channels (axis 1) with step 1 (`slice`); H and W whole, with
+    /// a step (`maxpool size=1 stride=S`: every S-th row and column from the first).
     mutating func computedSlice(_ c: NodeContext) throws {
         let x = try tensor(c, 0)
         let rank = x.dims.count
@@ -27,20 +28,32 @@ extension ONNXImporter {
             throw ImportError("starts \(starts), ends \(ends), axes \(list) and steps \(stepList) differ in length")
         }
         guard rank == 2 || rank == 4 else { throw Unsupported("Slice of a computed value of shape \(x.dims); cnnc slices [N, C, H, W] or [N, F]") }
-        var start = 0, end = x.dims[1]
+        var start = 0, end = x.dims[1], stride = [1, 1]
         for (i, a) in list.enumerated() {
             let axis = try normalizeAxis(a, rank: rank), size = x.dims[axis]
             func clamp(_ v: Int) -> Int { min(max(v < 0 ? v + size : v, 0), size) }
             let s = clamp(starts[i]), e = clamp(ends[i]), step = stepList[i]
             if axis == 1, step == 1 {
                 start = s; end = e
+            } else if axis >= 2, step >= 1, step <= 4096, s == 0, e == size {
+                stride[axis - 2] = step
             } else if !(step == 1 && s == 0 && e == size) {
-                throw Unsupported("Slice of axis \(axis) from \(starts[i]) to \(ends[i]) step \(step) of \(x.dims); cnnc slices the channels (axis 1) with step 1")
+                throw Unsupported("Slice of axis \(axis) from \(starts[i]) to \(ends[i]) step \(step) of \(x.dims); cnnc slices the channels (axis 1) with step 1, and H and W whole with a step (x[:, :, ::2, ::2])")
             }
         }
         guard start < end else { throw ImportError("Slice keeps no channel (from \(start) to \(end) of \(x.dims[1]))") }
-        if start == 0 && end == x.dims[1] { return bind(c, 0, .tensor(node: x.node, dims: x.dims)) }
-        try emit(c, .slice(start: start, end: end), inputs: [x.node])
+        let strided = stride != [1, 1]
+        var source = x.node
+        if start != 0 || end != x.dims[1] {
+            let name = strided ? names.allocate("\(c.proto.name)_channels", fallback: "slice") : nil
+            source = try emit(c, .slice(start: start, end: end), inputs: [x.node], name: name)
+        }
+        // Every step-th row and column from the first: a 1x1 max pool with that stride.
+        if strided {
+            try emit(c, .maxPool(PoolAttributes(kernel: Pair(1), stride: Pair(stride[0], stride[1]))), inputs: [source])
+            return
+        }
+        if source == x.node { bind(c, 0, .tensor(node: x.node, dims: x.dims)) }
     }
 
     /// Split of a computed value along the channels: one `slice` per output.

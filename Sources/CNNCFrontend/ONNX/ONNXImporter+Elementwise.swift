@@ -352,11 +352,12 @@ extension ONNXImporter {
         try emit(c, .dropout(rate: min(rate, 0.999999)), inputs: [x.node])
     }
 
-    /// Pad in constant mode, kept pending for the Conv or pool that reads it.
+    /// Pad: constant spatial padding read only by Conv and pools is kept pending for them to
+    /// merge; other padding (channels, edge or reflect, other readers) is a `pad` layer.
     mutating func pad(_ c: NodeContext) throws {
         let x = try tensor(c, 0)
-        let mode = try c.string("mode", "constant")
-        guard mode == "constant" else { throw Unsupported("mode '\(mode)'; cnnc merges only constant padding into Conv/pools") }
+        let modeText = try c.string("mode", "constant")
+        guard let mode = PadMode(rawValue: modeText) else { throw Unsupported("mode '\(modeText)'; cnnc pads constant, edge or reflect") }
         var pads: [Int]
         var padValue = 0.0
         if c.opset < 11 {
@@ -379,11 +380,16 @@ extension ONNXImporter {
         guard x.dims.count == 4, pads.count == 8 else {
             throw Unsupported("Pad of \(x.dims) with pads \(pads); cnnc merges 2-D padding of [N, C, H, W]")
         }
-        guard pads[0] == 0, pads[1] == 0, pads[4] == 0, pads[5] == 0 else {
-            throw Unsupported("padding of the batch or channel dimension")
-        }
+        guard pads[0] == 0, pads[4] == 0 else { throw Unsupported("padding of the batch dimension") }
         guard pads.allSatisfy({ $0 >= 0 && $0 <= 4096 }) else { throw Unsupported("negative (cropping) or huge pads \(pads)") }
         let padding = Padding(top: pads[2], left: pads[3], bottom: pads[6], right: pads[7])
-        bind(c, 0, .padded(node: x.node, dims: x.dims, padding: padding, value: padValue, padNode: c.label))
+        let channels = pads[1] + pads[5] > 0
+        let windowsOnly = (readers[c.proto.output.first ?? ""] ?? []).allSatisfy { ["Conv", "MaxPool", "AveragePool"].contains($0) }
+        if mode == .constant, !channels, windowsOnly {
+            return bind(c, 0, .padded(node: x.node, dims: x.dims, padding: padding, value: padValue, padNode: c.label))
+        }
+        guard padValue.isFinite else { throw Unsupported("pad value \(padValue); cnnc's pad layer takes a finite constant") }
+        try emit(c, .pad(PadAttributes(padding: padding, channelsBefore: pads[1], channelsAfter: pads[5], mode: mode,
+                                       value: padValue)), inputs: [x.node])
     }
 }
