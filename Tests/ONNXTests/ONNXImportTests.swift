@@ -135,6 +135,33 @@ final class ONNXImportTests: XCTestCase {
         }
     }
 
+    func testOptionAShortcutAndPaddingModes() throws {
+        try assertMatchesRuntime("option_a")
+        let model = try importFixture("option_a")
+        XCTAssertEqual(model.graph.node(named: "subsample")?.op, .maxPool(PoolAttributes(kernel: Pair(1), stride: Pair(2))))
+        XCTAssertEqual(model.graph.node(named: "shortcut")?.op, .pad(PadAttributes(channelsBefore: 2, channelsAfter: 2)))
+        XCTAssertEqual(model.graph.node(named: "reflect")?.op, .pad(PadAttributes(padding: Padding(1, 1), mode: .reflect)))
+        XCTAssertEqual(model.graph.node(named: "edge")?.op,
+                       .pad(PadAttributes(padding: Padding(top: 2, left: 0, bottom: 0, right: 1), mode: .edge)))
+        let loaded = try ModelLoader.load("\(fixtures)/option_a.onnx")
+        for batch in [1, 3] {
+            var options = CheckOptions()
+            options.batch = batch
+            let (report, passed) = try Checker.check(loaded, options: options)
+            XCTAssertTrue(passed, report)
+            var train = TrainCheckOptions()
+            train.batch = batch
+            let (trainReport, trainPassed) = try TrainChecker.check(loaded, options: train)
+            XCTAssertTrue(trainPassed, trainReport)
+        }
+        // Export and back: the pads stay pad layers.
+        let dir = try WorkDirectory(prefix: "cnnc-onnx-test")
+        defer { dir.cleanup() }
+        try ExportCommand.run(loaded, output: "\(dir.path)/option_a.onnx", weights: nil, seed: 3)
+        let back = try ModelLoader.load("\(dir.path)/option_a.onnx")
+        XCTAssertEqual(back.graph.nodes.map(\.op), loaded.graph.nodes.map(\.op).filter { $0 != .flatten })
+    }
+
     func testGeneratedCMatchesTheInterpreterOnImportedModels() throws {
         for name in ["lenet", "mobile"] {
             let model = try ModelLoader.load("\(fixtures)/\(name).onnx")

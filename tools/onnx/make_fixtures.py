@@ -229,6 +229,39 @@ def shuffle_split():
     return model("shuffle_split", nodes, [x], [y], inits, opset=13), [2, 3, 6, 6]
 
 
+def option_a():
+    """The CIFAR ResNet's option-A shortcut, F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, p, p)) as
+    exported (a strided Slice on H and W, a Pad of the channels) added to the strided conv
+    branch; then reflection padding before a Conv and edge padding before a pool (opset 13:
+    pads as an input). Reseeds the generator."""
+    global rng
+    rng = np.random.default_rng(23)
+    n = helper.make_node
+    big = np.iinfo(np.int64).max
+    nodes = [
+        n("Conv", ["x", "c1.weight"], ["c1"], name="c1", kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]),
+        n("Relu", ["c1"], ["r1"], name="r1"),
+        n("Slice", ["x", "starts", "ends", "axes", "steps"], ["sub"], name="subsample"),
+        n("Pad", ["sub", "channel_pads", "zero"], ["short"], name="shortcut", mode="constant"),
+        n("Add", ["r1", "short"], ["sum"], name="sum"),
+        n("Relu", ["sum"], ["r"], name="r"),
+        n("Pad", ["r", "reflect_pads"], ["rp"], name="reflect", mode="reflect"),
+        n("Conv", ["rp", "c2.weight", "c2.bias"], ["c2"], name="c2", kernel_shape=[3, 3]),
+        n("Pad", ["c2", "edge_pads"], ["ep"], name="edge", mode="edge"),
+        n("GlobalAveragePool", ["ep"], ["pool"], name="pool"),
+        n("Flatten", ["pool"], ["flat"], name="flat"),
+        n("Gemm", ["flat", "head.weight", "head.bias"], ["logits"], name="head", transB=1),
+    ]
+    inits = [init("c1.weight", [8, 4, 3, 3]), ints("starts", [0, 0]), ints("ends", [big, big]), ints("axes", [2, 3]),
+             ints("steps", [2, 2]), ints("channel_pads", [0, 2, 0, 0, 0, 2, 0, 0]),
+             numpy_helper.from_array(np.array(0, dtype=np.float32), "zero"), ints("reflect_pads", [0, 0, 1, 1, 0, 0, 1, 1]),
+             init("c2.weight", [8, 8, 3, 3]), init("c2.bias", [8]), ints("edge_pads", [0, 0, 2, 0, 0, 0, 0, 1]),
+             init("head.weight", [3, 8]), init("head.bias", [3])]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4, 8, 8])
+    y = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 3])
+    return model("option_a", nodes, [x], [y], inits, opset=13), [2, 4, 8, 8]
+
+
 def broken(directory):
     """Models the importer must reject with a clear message."""
     n = helper.make_node
@@ -262,7 +295,7 @@ def main():
     os.makedirs(directory, exist_ok=True)
     import onnxruntime as ort
     wanted = sys.argv[2:]
-    for build in (lenet, resnet, mobile, activations, squeeze_excitation, shuffle_split):
+    for build in (lenet, resnet, mobile, activations, squeeze_excitation, shuffle_split, option_a):
         if wanted and build.__name__ not in wanted:
             continue
         m, shape = build()
