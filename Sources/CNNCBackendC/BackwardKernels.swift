@@ -89,7 +89,7 @@ enum BackwardKernels {
             args.append(KernelParameter(declaration: "uint64_t seed", name: "seed"))
             args.append(KernelParameter(declaration: "int64_t step", name: "step"))
         case .input, .conv, .dense, .activation, .prelu, .add, .binary, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool,
-             .lrn, .flatten, .concat, .shuffle, .slice, .pad, .softmax, .logSoftmax:
+             .lrn, .flatten, .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
             break
         }
         args.append(.count)
@@ -152,6 +152,7 @@ enum BackwardKernels {
         case .shuffle(let groups): LayoutBackward.shuffle(k, groups: groups, &w)
         case .slice(let start, let end): LayoutBackward.slice(k, start: start, end: end, &w)
         case .pad(let a): LayoutBackward.pad(k, a, &w)
+        case .upsample(let scale): LayoutBackward.upsample(k, scale: scale, &w)
         case .input: fatalError("compiler bug: \(k.node.displayName) has no backward kernel")
         }
     }
@@ -168,7 +169,7 @@ enum BackwardKernels {
         case .dense(let a):
             precondition(a.epilogue.isEmpty, "compiler bug: \(k.node.displayName) has a fused epilogue in the training graph")
         case .input, .activation, .prelu, .add, .binary, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn,
-             .batchNorm, .flatten, .concat, .shuffle, .slice, .pad, .softmax, .logSoftmax:
+             .batchNorm, .flatten, .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
             break
         }
     }
@@ -913,6 +914,24 @@ enum LayoutBackward {
                         w.line("if (v >= 0) dx[h * W + v] += dy[p * Q + q];")
                     }
                 }
+            }
+        }
+    }
+
+    /// d in[c, h, w] += the sum of d out over its SH x SW block; one task per (sample, channel),
+    /// the block summed row by row.
+    static func upsample(_ k: BackwardContext, scale: Pair, _ w: inout CWriter) {
+        guard k.wantsInput() else { return }
+        let x = k.x, y = k.y
+        w.line("enum { C = \(x.c), H = \(x.h), W = \(x.w), P = \(y.h), Q = \(y.w), SH = \(scale.h), SW = \(scale.w) };")
+        w.comment("one task per (sample, channel): each input element sums its block of d out")
+        w.line("#pragma omp parallel for collapse(2) schedule(static)")
+        w.block("for (int b = 0; b < n; b++)") { w in
+            w.block("for (int c = 0; c < C; c++)") { w in
+                w.line("float *restrict dx = d_in + ((size_t)b * C + c) * (H * W);")
+                w.line("const float *restrict dy = d_out + ((size_t)b * C + c) * (P * Q);")
+                w.line("for (int p = 0; p < P; p++)")
+                w.line("    for (int q = 0; q < Q; q++) dx[(p / SH) * W + q / SW] += dy[p * Q + q];")
             }
         }
     }

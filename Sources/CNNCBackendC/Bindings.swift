@@ -92,7 +92,7 @@ struct Bindings {
                     KernelArgument(name: $0, tensor: "\(node.name).\($0)")
                 }
             case .input, .activation, .add, .binary, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn, .flatten,
-                 .concat, .shuffle, .slice, .pad, .softmax, .logSoftmax:
+                 .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
                 arguments[node.name] = []
             }
         }

@@ -45,7 +45,7 @@ enum InspectionEmitter {
                 }
                 rf[node.name] = u
             case .globalAvgPool, .globalMaxPool, .dense, .flatten: rf[node.name] = whole
-            case .activation, .prelu, .dropout, .lrn, .batchNorm, .shuffle, .slice, .pad, .softmax, .logSoftmax:
+            case .activation, .prelu, .dropout, .lrn, .batchNorm, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
                 rf[node.name] = ins.first
             }
             if node.shape.rank != 3 { rf[node.name] = [0, 0, 0, 0, 0, 0] }
@@ -103,7 +103,7 @@ enum InspectionEmitter {
             switch node.op {
             case .flatten, .batchNorm, .dropout, .input: continue
             case .conv, .dense, .activation, .prelu, .add, .binary, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn,
-                 .concat, .shuffle, .slice, .pad, .softmax, .logSoftmax:
+                 .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
                 let params = tg.parameters().filter { $0.node == node.name }
                 let k = BackwardContext(
                     node: node, inputShapes: node.inputs.map { tg.nodes[index[$0]!].shape },
@@ -206,7 +206,7 @@ enum InspectionEmitter {
                         w.line("for (size_t i = 0; i < (size_t)n * \(node.shape.count); i++) dx[i] += dy[i];")
                     }
                 case .conv, .dense, .activation, .prelu, .add, .binary, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn,
-                     .concat, .shuffle, .slice, .pad, .softmax, .logSoftmax:
+                     .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
                     guard let k = kernels[name] else { continue }
                     w.line(TrainingEmitter.backwardCall(k, grad: grad, act: act, weight: weight, parameterGradient: { _ in "" }, extra: []))
                 }

@@ -61,7 +61,7 @@ struct KernelContext {
         switch node.op {
         case .conv, .dense: return Array(["in", "residual"].prefix(inputShapes.count))
         case .input, .activation, .prelu, .add, .binary, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn, .batchNorm,
-             .flatten, .concat, .shuffle, .slice, .pad, .softmax, .logSoftmax:
+             .flatten, .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
             return inputShapes.count == 1 ? ["in"] : inputShapes.indices.map { "in\($0)" }
         }
     }
@@ -114,6 +114,7 @@ enum KernelEmitter {
             case .shuffle(let groups): LayoutKernel.shuffle(k, groups: groups, &w)
             case .slice(let start, let end): LayoutKernel.slice(k, start: start, end: end, &w)
             case .pad(let a): LayoutKernel.pad(k, a, &w)
+            case .upsample(let scale): LayoutKernel.upsample(k, scale: scale, &w)
             case .input, .dropout, .flatten:
                 fatalError("compiler bug: \(k.node.displayName) is a view and has no kernel")
             }
@@ -736,6 +737,23 @@ enum LayoutKernel {
                         w.line("o[p * Q + q] = h < 0 || v < 0 ? value : xc[h * W + v];")
                     }
                 }
+            }
+        }
+    }
+
+    /// out[c, p, q] = in[c, p / SH, q / SW]; one task per (sample, channel).
+    static func upsample(_ k: KernelContext, scale: Pair, _ w: inout CWriter) {
+        let x = k.x, y = k.y
+        w.line("enum { C = \(x.c), H = \(x.h), W = \(x.w), P = \(y.h), Q = \(y.w), SH = \(scale.h), SW = \(scale.w) };")
+        w.line(k.strideEnum())
+        w.comment("one task per (sample, channel): each output row repeats the columns of input row p / SH")
+        w.line("#pragma omp parallel for collapse(2) schedule(static)")
+        w.block("for (int b = 0; b < n; b++)") { w in
+            w.block("for (int c = 0; c < C; c++)") { w in
+                w.line("const float *restrict xc = in + (size_t)b * IS + (size_t)c * (H * W);")
+                w.line("float *restrict o = out + (size_t)b * OS + (size_t)c * (P * Q);")
+                w.line("for (int p = 0; p < P; p++)")
+                w.line("    for (int q = 0; q < Q; q++) o[p * Q + q] = xc[(p / SH) * W + q / SW];")
             }
         }
     }

@@ -111,7 +111,7 @@ struct TrainingLayout {
             case .flatten:
                 activation[node.name] = activation[node.inputs[0]]
             case .conv, .dense, .activation, .prelu, .add, .binary, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool,
-                 .lrn, .batchNorm, .concat, .shuffle, .slice, .pad, .softmax, .logSoftmax:
+                 .lrn, .batchNorm, .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
                 activation[node.name] = .arena(arenaFloats)
                 arenaFloats += alignUp(maxBatch * node.shape.count)
             }
@@ -233,7 +233,7 @@ enum TrainingEmitter {
                 TrainingForwardKernels.emit(k, into: &w)
                 forward.append((node, k.function))
             case .conv, .dense, .activation, .prelu, .add, .binary, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn,
-                 .concat, .shuffle, .slice, .pad, .softmax, .logSoftmax:
+                 .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
                 let k = KernelContext(node: node, inputShapes: shapes,
                                       arguments: params.map { KernelArgument(name: $0.role, tensor: $0.name) },
                                       function: "train_node_\(node.name)")
@@ -302,7 +302,7 @@ enum TrainingEmitter {
                     w.line("if (training) \(function)(\(act(node.name)), \(act(node.inputs[0])), t->seed, t->step, n);")
                     w.line("else memcpy(\(act(node.name)), \(act(node.inputs[0])), sizeof(float) * (size_t)n * \(node.shape.count));")
                 case .input, .flatten, .conv, .dense, .activation, .prelu, .add, .binary, .maxPool, .avgPool, .globalAvgPool,
-                     .globalMaxPool, .lrn, .concat, .shuffle, .slice, .pad, .softmax, .logSoftmax:
+                     .globalMaxPool, .lrn, .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
                     let args = [act(node.name)] + node.inputs.map(act) + params.map { weight($0.name) } + ["n"]
                     w.line("\(function)(\(args.joined(separator: ", ")));")
                 }

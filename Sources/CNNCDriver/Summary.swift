@@ -95,7 +95,7 @@ public enum Summary {
             case .input:
                 column[node.name] = ""
             case .activation, .prelu, .add, .binary, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn, .batchNorm, .concat,
-                 .shuffle, .slice, .pad,
+                 .shuffle, .slice, .pad, .upsample,
                  .softmax, .logSoftmax:
                 column[node.name] = "direct"
             }

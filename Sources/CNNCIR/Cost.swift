@@ -11,7 +11,7 @@ extension Graph {
         case .dense(let a):
             return a.units * (inputShapes.first?.count ?? 0)
         case .input, .activation, .prelu, .add, .binary, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool,
-             .lrn, .batchNorm, .flatten, .concat, .shuffle, .slice, .pad, .softmax, .logSoftmax:
+             .lrn, .batchNorm, .flatten, .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
             return 0
         }
     }

@@ -149,7 +149,7 @@ extension Graph {
                 add("running_mean", [c], false, .constant(0))
                 add("running_var", [c], false, .constant(1))
             case .input, .activation, .add, .binary, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn,
-                 .flatten, .concat, .shuffle, .slice, .pad, .softmax, .logSoftmax:
+                 .flatten, .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
                 break
             }
         }
@@ -217,7 +217,7 @@ extension Graph {
             case .prelu: return true
             case .batchNorm, .dropout: current = next[0]
             case .input, .conv, .dense, .add, .binary, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn, .flatten,
-                 .concat, .shuffle, .slice, .pad, .softmax, .logSoftmax:
+                 .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
                 return false
             }
         }

@@ -359,6 +359,8 @@ public enum Op: Hashable, Sendable {
     case slice(start: Int, end: Int)
     /// Padding of a `CxHxW` value: `out[c, h, w] = in[c - cb, src(h), src(w)]` or `value`.
     case pad(PadAttributes)
+    /// Nearest-neighbour upsampling by whole factors: `out[c, h, w] = in[c, h / sh, w / sw]`.
+    case upsample(Pair)
     case softmax
     case logSoftmax
 }

@@ -60,7 +60,7 @@ public enum OpKeyword: String, CaseIterable, Sendable {
     case relu, leakyRelu = "leaky_relu", prelu, sigmoid, tanh, swish, elu
     case selu, softplus, hardsigmoid, hardswish, clip, affine
     case maxpool, avgpool, globalAvgpool = "global_avgpool", globalMaxpool = "global_maxpool", lrn, batchnorm, dropout
-    case flatten, add, mul, sub, div, concat, shuffle, slice, pad, softmax, logsoftmax
+    case flatten, add, mul, sub, div, concat, shuffle, slice, pad, upsample, softmax, logsoftmax
 
     /// Whether layers of this kind own parameters (and so can be `frozen`).
     public var hasParameters: Bool {
@@ -181,6 +181,8 @@ public enum OpKeyword: String, CaseIterable, Sendable {
                 AttributeSpec("mode", .choice(PadMode.allCases.map(\.rawValue)), default: "constant", "spatial fill: constant, edge (repeat the border) or reflect (mirror)"),
                 AttributeSpec("value", .double(-3.4028234663852886e38...3.4028234663852886e38), default: "0.0", "the constant"),
             ]
+        case .upsample:
+            return [AttributeSpec("scale", .pair(1...4096), required: true, "whole factor of the height x width (nearest neighbour)")]
         case .dropout:
             return [AttributeSpec("rate", .double(0...0.999999), default: "0.5", "probability of zeroing an element in training")]
         }
@@ -215,7 +217,7 @@ extension Op {
         case .conv(let a): return a.epilogue.residual ? 2...2 : 1...1
         case .dense(let a): return a.epilogue.residual ? 2...2 : 1...1
         case .activation, .prelu, .add, .binary, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn, .batchNorm,
-             .flatten, .concat, .shuffle, .slice, .pad, .pad, .softmax, .logSoftmax:
+             .flatten, .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
             return keyword!.arity
         }
     }
@@ -261,6 +263,7 @@ extension Op {
         case .shuffle: return .shuffle
         case .slice: return .slice
         case .pad: return .pad
+        case .upsample: return .upsample
         case .softmax: return .softmax
         case .logSoftmax: return .logsoftmax
         }
@@ -289,10 +292,11 @@ extension Op {
             case .affine(let scale, let shift): return [("scale", "\(scale)"), ("shift", "\(shift)")]
             }
         case .prelu(let a): return [("shared", "\(a.shared)")]
-        case .add, .binary, .globalAvgPool, .globalMaxPool, .flatten, .concat, .shuffle, .slice, .pad, .softmax, .logSoftmax: return []
+        case .add, .binary, .globalAvgPool, .globalMaxPool, .flatten, .concat, .softmax, .logSoftmax: return []
         case .dropout(let rate): return [("rate", "\(rate)")]
         case .shuffle(let groups): return [("groups", "\(groups)")]
         case .slice(let start, let end): return [("start", "\(start)"), ("end", "\(end)")]
+        case .upsample(let scale): return [("scale", scale.description)]
         case .pad(let a):
             return [("pad", a.padding.description), ("channels_before", "\(a.channelsBefore)"),
                     ("channels_after", "\(a.channelsAfter)"), ("mode", a.mode.rawValue), ("value", "\(a.value)")]
@@ -426,6 +430,7 @@ private struct AttributeReader {
                 padding: padding("pad", kernel: Pair(1), dilation: Pair(1), stride: Pair(1)),
                 channelsBefore: int("channels_before") ?? 0, channelsAfter: int("channels_after") ?? 0,
                 mode: PadMode(rawValue: choice("mode") ?? "constant") ?? .constant, value: double("value") ?? 0))
+        case .upsample: return .upsample(pair("scale") ?? Pair(1))
         case .softmax: return .softmax
         case .logsoftmax: return .logSoftmax
         }

@@ -174,6 +174,14 @@ public enum ShapeRules {
             }
             return .success(Shape([c.partialValue, h.partialValue, w.partialValue]))
 
+        case .upsample(let scale):
+            guard x.rank == 3 else { return fail("\(name) needs a CxHxW input, got \(x)") }
+            let h = x.h.multipliedReportingOverflow(by: scale.h), w = x.w.multipliedReportingOverflow(by: scale.w)
+            guard !h.overflow, !w.overflow, h.partialValue <= maxDimension, w.partialValue <= maxDimension else {
+                return fail("\(name) output is too large (limit \(maxDimension) per dimension)")
+            }
+            return .success(Shape([x.c, h.partialValue, w.partialValue]))
+
         case .binary:
             let y = inputs[1]
             guard ShapeRules.broadcast(y, onto: x) != nil else {

@@ -112,6 +112,8 @@ extension Interpreter {
                 input(ChannelKernels.sliceBackward(x, outputGradient: dy, start: start, end: end))
             case .pad(let a):
                 input(PadKernel.backward(x, outputGradient: dy, a))
+            case .upsample(let scale):
+                input(UpsampleKernel.backward(x, outputGradient: dy, scale: scale))
             case .softmax:
                 input(SoftmaxKernel.backward(output: pass.values[node.name]!, outputGradient: dy))
             case .logSoftmax:

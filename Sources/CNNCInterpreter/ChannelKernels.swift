@@ -119,3 +119,37 @@ enum PadKernel {
         return Tensor(shape: x.shape, data: dx)
     }
 }
+
+/// Nearest-neighbour upsampling by whole factors: `out[c, h, w] = in[c, h / sh, w / sw]`;
+/// backward sums each sh x sw block of the output gradient into its source.
+enum UpsampleKernel {
+    static func forward(_ x: Tensor, scale: Pair) -> Tensor {
+        let n = x.shape[0], channels = x.shape[1], height = x.shape[2], width = x.shape[3]
+        let oh = height * scale.h, ow = width * scale.w
+        var out = [Double](repeating: 0, count: n * channels * oh * ow)
+        // Per (sample, channel, output row): each output column from its source column.
+        for plane in 0..<(n * channels) {
+            for h in 0..<oh {
+                for w in 0..<ow {
+                    out[(plane * oh + h) * ow + w] = x.data[(plane * height + h / scale.h) * width + w / scale.w]
+                }
+            }
+        }
+        return Tensor(shape: [n, channels, oh, ow], data: out)
+    }
+
+    static func backward(_ x: Tensor, outputGradient dy: Tensor, scale: Pair) -> Tensor {
+        let n = x.shape[0], channels = x.shape[1], height = x.shape[2], width = x.shape[3]
+        let oh = height * scale.h, ow = width * scale.w
+        var dx = [Double](repeating: 0, count: x.count)
+        // Per output element: its gradient added to its source.
+        for plane in 0..<(n * channels) {
+            for h in 0..<oh {
+                for w in 0..<ow {
+                    dx[(plane * height + h / scale.h) * width + w / scale.w] += dy.data[(plane * oh + h) * ow + w]
+                }
+            }
+        }
+        return Tensor(shape: x.shape, data: dx)
+    }
+}

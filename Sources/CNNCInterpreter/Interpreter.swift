@@ -112,6 +112,8 @@ public struct Interpreter: Sendable {
             return ChannelKernels.slice(x, start: start, end: end)
         case .pad(let a):
             return PadKernel.forward(x, a, output: node.shape)
+        case .upsample(let scale):
+            return UpsampleKernel.forward(x, scale: scale)
         case .softmax:
             return SoftmaxKernel.forward(x)
         case .logSoftmax:

@@ -129,6 +129,8 @@ let gradientCases: [GradientCase] = {
         [Shape([2, 3, 2])])
     add("layout", "pad_reflect", .pad(PadAttributes(padding: Padding(top: 2, left: 1, bottom: 1, right: 2), mode: .reflect)),
         [Shape([2, 3, 3])])
+    add("layout", "upsample2", .upsample(Pair(2)), [Shape([2, 3, 2])], batch: 3)
+    add("layout", "upsample3x1", .upsample(Pair(3, 1)), [Shape([3, 2, 3])])
     add("layout", "flatten_image", .flatten, [Shape([2, 3, 3])])
     // Pooling; quantized inputs make ties, so the first-maximum rule matters.
     add("pool", "maxpool_ceil", .maxPool(PoolAttributes(
@@ -304,7 +306,7 @@ enum CaseBuilder {
         case .batchNorm: (isBatchNorm, isDropout) = (true, false)
         case .dropout: (isBatchNorm, isDropout) = (false, true)
         case .input, .conv, .dense, .activation, .prelu, .add, .binary, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool,
-             .lrn, .flatten, .concat, .shuffle, .slice, .pad, .softmax, .logSoftmax:
+             .lrn, .flatten, .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
             (isBatchNorm, isDropout) = (false, false)
         }
         if isBatchNorm { arrays += "static float \(p)_saved[\(2 * node.shape.dims[0])];\n" }

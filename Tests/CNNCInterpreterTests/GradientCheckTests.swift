@@ -197,6 +197,14 @@ final class GradientCheckTests: XCTestCase {
         }
     }
 
+    func testUpsampleNearest() throws {
+        try checkOpInTraining("upsample 2x3", .upsample(Pair(2, 3)), input: [2, 2, 3])
+        try checkOpInInference("upsample 2 (input)", .upsample(Pair(2)), input: [3, 2, 2])
+        let graph = makeGraph([input([1, 1, 2]), node("y", .upsample(Pair(2, 2)), "x")])
+        XCTAssertEqual(try Interpreter(graph: graph, parameters: [:]).run(["x": tensor([1, 1, 1, 2], [1, 2])])["y"]?.data,
+                       [1, 1, 2, 2, 1, 1, 2, 2])
+    }
+
     func testConcatFeatureMapsAndVectors() throws {
         // Two inputs: x reaches the concat three ways; v is concatenated with a dense of itself.
         let graph = makeGraph([

@@ -207,6 +207,12 @@ public enum ONNXExporter {
                     proto.initializer.append(.int64(name: "\(n)_\(key)", dims: [1], values: [v]))
                 }
                 add("Slice", [x[0], "\(n)_starts", "\(n)_ends", "\(n)_axes"], n, name: n)
+            case .upsample(let scale):
+                proto.initializer.append(.float(name: "\(n)_scales", dims: [4], values: [1, 1, Float(scale.h), Float(scale.w)]))
+                add("Resize", [x[0], "", "\(n)_scales"], n, name: n, [
+                    .string("mode", "nearest"), .string("coordinate_transformation_mode", "asymmetric"),
+                    .string("nearest_mode", "floor"),
+                ])
             case .pad(let a):
                 let p = a.padding
                 proto.initializer.append(.int64(name: "\(n)_pads", dims: [8], values: [

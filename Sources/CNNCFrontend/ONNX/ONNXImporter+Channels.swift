@@ -109,3 +109,43 @@ extension ONNXImporter {
         return node
     }
 }
+
+extension ONNXImporter {
+    /// Resize (opset 10+) and Upsample (before 10) in nearest mode by whole factors of H and W
+    /// (N and C kept) with coordinates that pick `in[h / S]`: asymmetric with floor (PyTorch's
+    /// `F.interpolate(mode="nearest")`), or half_pixel with round_prefer_floor/ceil (ONNX's
+    /// defaults); `upsample scale=SHxSW`.
+    mutating func resize(_ c: NodeContext) throws {
+        let x = try tensor(c, 0)
+        guard x.dims.count == 4 else { throw Unsupported("\(c.opType) of \(x.dims); cnnc upsamples [N, C, H, W]") }
+        let mode = try c.string("mode", "nearest")
+        guard mode == "nearest" else { throw Unsupported("mode '\(mode)'; cnnc upsamples by nearest neighbour") }
+        var scales: [Double]?
+        if c.opType == "Upsample" {
+            if c.opset < 9, let list = c.attribute("scales")?.floats { scales = list.map(Double.init) }
+            else if case .constant(let t)? = try value(c, 1) { scales = t.values }
+        } else {
+            let coordinates = try c.string("coordinate_transformation_mode", "half_pixel")
+            let rounding = try c.string("nearest_mode", "round_prefer_floor")
+            let floorPick = (coordinates == "asymmetric" && rounding == "floor")
+                || (["half_pixel", "pytorch_half_pixel"].contains(coordinates) && rounding.hasPrefix("round_prefer"))
+            guard floorPick else {
+                throw Unsupported("coordinate_transformation_mode '\(coordinates)' with nearest_mode '\(rounding)'; cnnc picks in[h / S] (asymmetric + floor, or half_pixel + round_prefer_floor)")
+            }
+            let scaleInput = c.opset >= 11 ? 2 : 1, sizeInput = 3
+            if case .constant(let t)? = try value(c, scaleInput), t.count > 0 { scales = t.values }
+            else if c.opset >= 11, case .constant(let t)? = try value(c, sizeInput), t.count == 4 {
+                scales = zip(t.values, x.dims).map { $0 / Double(max($1, 1)) }
+            }
+        }
+        guard let s = scales, s.count == 4 else { throw Unsupported("\(c.opType) without constant scales or sizes for [N, C, H, W]") }
+        let whole = s.map { $0.rounded() }
+        guard s[0] == 1, s[1] == 1, zip(s, whole).allSatisfy({ $0 == $1 }), whole[2] >= 1, whole[3] >= 1,
+              whole[2] <= 4096, whole[3] <= 4096 else {
+            throw Unsupported("scales \(s); cnnc upsamples H and W by whole factors (N and C by 1)")
+        }
+        let scale = Pair(Int(whole[2]), Int(whole[3]))
+        if scale == Pair(1) { return bind(c, 0, .tensor(node: x.node, dims: x.dims)) }
+        try emit(c, .upsample(scale), inputs: [x.node])
+    }
+}

@@ -225,6 +225,8 @@ extension ONNXImporter {
         "Identity": { try $0.identity($1) },
         "Pad": { try $0.pad($1) },
         "Split": { try $0.split($1) },
+        "Resize": { try $0.resize($1) },
+        "Upsample": { try $0.resize($1) },
         "Transpose": { try $0.transposeNode($1) },
         // Constants and shape arithmetic.
         "Constant": { try $0.constantNode($1) },
