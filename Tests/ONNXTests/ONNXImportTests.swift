@@ -162,6 +162,29 @@ final class ONNXImportTests: XCTestCase {
         XCTAssertEqual(back.graph.nodes.map(\.op), loaded.graph.nodes.map(\.op).filter { $0 != .flatten })
     }
 
+    func testResizeNearestIsUpsample() throws {
+        try assertMatchesRuntime("upsample")
+        let model = try importFixture("upsample")
+        XCTAssertEqual(model.graph.node(named: "up")?.op, .upsample(Pair(2)))
+        XCTAssertEqual(model.graph.node(named: "up2")?.op, .upsample(Pair(3, 1)))
+        let loaded = try ModelLoader.load("\(fixtures)/upsample.onnx")
+        for batch in [1, 3] {
+            var options = CheckOptions()
+            options.batch = batch
+            let (report, passed) = try Checker.check(loaded, options: options)
+            XCTAssertTrue(passed, report)
+            var train = TrainCheckOptions()
+            train.batch = batch
+            let (trainReport, trainPassed) = try TrainChecker.check(loaded, options: train)
+            XCTAssertTrue(trainPassed, trainReport)
+        }
+        let dir = try WorkDirectory(prefix: "cnnc-onnx-test")
+        defer { dir.cleanup() }
+        try ExportCommand.run(loaded, output: "\(dir.path)/upsample.onnx", weights: nil, seed: 3)
+        XCTAssertEqual(try ModelLoader.load("\(dir.path)/upsample.onnx").graph.nodes.map(\.op),
+                       loaded.graph.nodes.map(\.op).filter { $0 != .flatten })
+    }
+
     func testGeneratedCMatchesTheInterpreterOnImportedModels() throws {
         for name in ["lenet", "mobile"] {
             let model = try ModelLoader.load("\(fixtures)/\(name).onnx")

@@ -262,6 +262,32 @@ def option_a():
     return model("option_a", nodes, [x], [y], inits, opset=13), [2, 4, 8, 8]
 
 
+def upsample():
+    """Nearest upsampling as PyTorch exports F.interpolate(scale_factor=2) (Resize, asymmetric
+    coordinates, floor) and with ONNX's default coordinates (half_pixel, round_prefer_floor)
+    by 3 x 1, sizes given instead of scales. Reseeds the generator."""
+    global rng
+    rng = np.random.default_rng(29)
+    n = helper.make_node
+    nodes = [
+        n("Conv", ["x", "c1.weight", "c1.bias"], ["c1"], name="c1", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        n("Resize", ["c1", "", "scales"], ["up"], name="up", mode="nearest", coordinate_transformation_mode="asymmetric",
+          nearest_mode="floor"),
+        n("Conv", ["up", "c2.weight"], ["c2"], name="c2", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        n("Resize", ["c2", "", "", "sizes"], ["up2"], name="up2", mode="nearest"),
+        n("Relu", ["up2"], ["r"], name="r"),
+        n("GlobalMaxPool", ["r"], ["pool"], name="pool"),
+        n("Flatten", ["pool"], ["flat"], name="flat"),
+        n("Gemm", ["flat", "head.weight", "head.bias"], ["logits"], name="head", transB=1),
+    ]
+    inits = [init("c1.weight", [4, 2, 3, 3]), init("c1.bias", [4]),
+             numpy_helper.from_array(np.array([1, 1, 2, 2], dtype=np.float32), "scales"), init("c2.weight", [3, 4, 3, 3]),
+             ints("sizes", [2, 3, 30, 10]), init("head.weight", [2, 3]), init("head.bias", [2])]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 2, 5, 5])
+    y = helper.make_tensor_value_info("logits", TensorProto.FLOAT, [2, 2])
+    return model("upsample", nodes, [x], [y], inits, opset=13), [2, 2, 5, 5]
+
+
 def broken(directory):
     """Models the importer must reject with a clear message."""
     n = helper.make_node
@@ -295,7 +321,7 @@ def main():
     os.makedirs(directory, exist_ok=True)
     import onnxruntime as ort
     wanted = sys.argv[2:]
-    for build in (lenet, resnet, mobile, activations, squeeze_excitation, shuffle_split, option_a):
+    for build in (lenet, resnet, mobile, activations, squeeze_excitation, shuffle_split, option_a, upsample):
         if wanted and build.__name__ not in wanted:
             continue
         m, shape = build()
