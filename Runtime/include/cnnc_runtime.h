@@ -328,6 +328,13 @@ size_t cnnc_conv_packed_floats(int groups, int kg, int crs);
  * past kg are zero. */
 void cnnc_conv_pack_weights(float *dst, const float *weights, int groups, int kg, int crs);
 
+/* Packs the weights [groups*kg][cg][taps] of a convolution transposed and flipped, as the
+ * filters of its input gradient (the "full" convolution of the output gradient): in the panel
+ * layout of cnnc_conv_pack_weights for `groups` groups of `cg` rows (input channels) of
+ * kg*taps weights, row c, weight k*taps + u holding weights[g][k][c][taps - 1 - u]. It needs
+ * cnnc_conv_packed_floats(groups, cg, kg * taps) floats. */
+void cnnc_conv_pack_weights_transposed(float *dst, const float *weights, int groups, int kg, int cg, int taps);
+
 /* Whether cnnc_conv_direct computes this geometry: stride 1, output no wider than the input
  * (pad_left + pad_right <= (S-1) * dilation_w) and at most CNNC_CONV_DIRECT_MAX_TAPS taps. */
 #define CNNC_CONV_DIRECT_MAX_TAPS 49
@@ -344,6 +351,20 @@ int cnnc_conv_direct_fits(const cnnc_conv_geometry *g);
  * over (c, r, s) in order from 0, as cnnc_sgemm_conv computes it: the two agree bit for bit. */
 void cnnc_conv_direct(const cnnc_conv_geometry *g, int m, const float *packed, int n, const float *image,
                       size_t image_stride, float *out, size_t out_stride, int j0, int nj, const cnnc_epilogue *e);
+
+/* Whether cnnc_conv_weight_grad_direct computes this geometry: cnnc_conv_direct's, with an
+ * output as wide as the input (out_w == width: "same" padding). */
+int cnnc_conv_weight_grad_direct_fits(const cnnc_conv_geometry *g);
+
+/* A stride-1 convolution's weight gradient over n samples and one group, without im2col:
+ * d_weight[i * ldw + c * R*S + r*S + s] += sum over samples b and positions (p, q) of
+ * d_out[b * d_out_stride + i * P*Q + p*Q + q] * image[b * image_stride + c * H*W + (p + r*DH - PT)*W
+ * + q + s*DW - PL] (taps inside the image only), for rows i < m and channels c < g->channels.
+ * Each weight's sum runs in an order set by the geometry and n alone (lane partial sums over
+ * samples and positions, then the lanes in order): splitting rows or channels between calls
+ * gives the same bits. */
+void cnnc_conv_weight_grad_direct(const cnnc_conv_geometry *g, int m, const float *d_out, size_t d_out_stride,
+                                  int n, const float *image, size_t image_stride, float *d_weight, int ldw);
 
 /* The same product as cnnc_sgemm_conv with the weights packed by cnnc_conv_pack_weights
  * (`packed` at the panel of row 0) and the epilogue applied to each finished tile (bias from

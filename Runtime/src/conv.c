@@ -56,6 +56,22 @@ void cnnc_conv_pack_weights(float *dst, const float *weights, int groups, int kg
         }
 }
 
+void cnnc_conv_pack_weights_transposed(float *dst, const float *weights, int groups, int kg, int cg, int taps) {
+    const int panels = (cg + CONV_MR - 1) / CONV_MR, crs = kg * taps;
+    for (int g = 0; g < groups; g++)
+        for (int t = 0; t < panels; t++) {
+            float *restrict panel = dst + ((size_t)g * panels + t) * (size_t)crs * CONV_MR;
+            for (int i = 0; i < CONV_MR; i++) {
+                const int c = t * CONV_MR + i;
+                for (int k = 0; k < kg; k++) {
+                    const float *restrict w = weights + (((size_t)g * kg + k) * cg + (c < cg ? c : 0)) * (size_t)taps;
+                    for (int u = 0; u < taps; u++)
+                        panel[((size_t)k * taps + u) * CONV_MR + i] = c < cg ? w[taps - 1 - u] : 0.0f;
+                }
+            }
+        }
+}
+
 int cnnc_conv_direct_fits(const cnnc_conv_geometry *g) {
     if (g->stride_h != 1 || g->stride_w != 1) return 0;
     if (g->kernel_h * g->kernel_w > CNNC_CONV_DIRECT_MAX_TAPS) return 0;
@@ -265,6 +281,188 @@ void cnnc_conv_direct(const cnnc_conv_geometry *g, int m, const float *packed, i
     }
 }
 
+/* ---------------------------------------------------------------------------------------
+ * Weight gradient of a stride-1 convolution whose output is as wide as its input
+ *
+ * With positions numbered j = p*W + q (the output's own numbering, as Q = W), every tap
+ * (c, r, s) of a vector of positions is again one masked load at image + c*H*W + j + off[r,s],
+ * and d weight[k][c][r][s] = sum over samples and j of d_out[k][j] * that load: a product
+ * whose reduction runs along contiguous memory. The micro-kernel keeps WG_MR rows x 3 taps of
+ * one channel as vectors of lane partial sums; the plane is walked in chunks of WG_CHUNK
+ * positions (their masks and rows of d_out stay in L1), the partial sums of a tile go to a
+ * buffer between chunks, and each weight's lanes are summed in lane order at the end. The
+ * order of every sum depends only on the geometry and n: the caller may split rows and
+ * channels between threads and gets the same bits.
+ * ------------------------------------------------------------------------------------- */
+
+#if defined(__AVX512F__)
+#define WG_L 16
+#define WG_MR 8
+#else
+#define WG_L 8
+#define WG_MR 4
+#endif
+#define WG_VECTORS 64                     /* vectors of positions per chunk */
+#define WG_CHUNK (WG_VECTORS * WG_L)
+#define WG_PART_FLOATS 9216               /* lane partial sums of one call (36 KiB of stack) */
+
+int cnnc_conv_weight_grad_direct_fits(const cnnc_conv_geometry *g) {
+    return cnnc_conv_direct_fits(g) && g->out_w == g->width;
+}
+
+#if defined(__AVX512F__)
+
+#define WG_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+
+/* part[i][u][lane] += sum over the nv vectors of dy[i] * (x at tap u), rows i < 8, taps u < 3. */
+static void wg_tile(int nv, const float *const *dy, const float *x, const int *off, const uint32_t *bits,
+                    const uint32_t *valid, float *restrict part) {
+#define DECLARE(i) __m512 a##i##0 = _mm512_load_ps(part + ((i) * 3 + 0) * WG_L), \
+                          a##i##1 = _mm512_load_ps(part + ((i) * 3 + 1) * WG_L), \
+                          a##i##2 = _mm512_load_ps(part + ((i) * 3 + 2) * WG_L);
+    WG_ROWS(DECLARE)
+#undef DECLARE
+    for (int v = 0; v < nv; v++) {
+        const float *xv = x + v * WG_L;
+        const __m512 x0 = _mm512_maskz_loadu_ps((__mmask16)bits[v * 3 + 0], xv + off[0]);
+        const __m512 x1 = _mm512_maskz_loadu_ps((__mmask16)bits[v * 3 + 1], xv + off[1]);
+        const __m512 x2 = _mm512_maskz_loadu_ps((__mmask16)bits[v * 3 + 2], xv + off[2]);
+        const __mmask16 live = (__mmask16)valid[v];
+#define STEP(i) { const __m512 d = _mm512_maskz_loadu_ps(live, dy[i] + v * WG_L); \
+                  a##i##0 = _mm512_fmadd_ps(d, x0, a##i##0); a##i##1 = _mm512_fmadd_ps(d, x1, a##i##1); \
+                  a##i##2 = _mm512_fmadd_ps(d, x2, a##i##2); }
+        WG_ROWS(STEP)
+#undef STEP
+    }
+#define STORE(i) _mm512_store_ps(part + ((i) * 3 + 0) * WG_L, a##i##0); _mm512_store_ps(part + ((i) * 3 + 1) * WG_L, a##i##1); \
+                 _mm512_store_ps(part + ((i) * 3 + 2) * WG_L, a##i##2);
+    WG_ROWS(STORE)
+#undef STORE
+}
+
+#undef WG_ROWS
+
+#elif defined(__AVX2__) && defined(__FMA__)
+
+#define WG_ROWS(X) X(0) X(1) X(2) X(3)
+
+static void wg_tile(int nv, const float *const *dy, const float *x, const int *off, const uint32_t *bits,
+                    const uint32_t *valid, float *restrict part) {
+#define DECLARE(i) __m256 a##i##0 = _mm256_load_ps(part + ((i) * 3 + 0) * WG_L), \
+                          a##i##1 = _mm256_load_ps(part + ((i) * 3 + 1) * WG_L), \
+                          a##i##2 = _mm256_load_ps(part + ((i) * 3 + 2) * WG_L);
+    WG_ROWS(DECLARE)
+#undef DECLARE
+    for (int v = 0; v < nv; v++) {
+        const float *xv = x + v * WG_L;
+        const __m256 x0 = _mm256_maskload_ps(xv + off[0], lane_mask(bits[v * 3 + 0]));
+        const __m256 x1 = _mm256_maskload_ps(xv + off[1], lane_mask(bits[v * 3 + 1]));
+        const __m256 x2 = _mm256_maskload_ps(xv + off[2], lane_mask(bits[v * 3 + 2]));
+        const __m256i live = lane_mask(valid[v]);
+#define STEP(i) { const __m256 d = _mm256_maskload_ps(dy[i] + v * WG_L, live); \
+                  a##i##0 = _mm256_fmadd_ps(d, x0, a##i##0); a##i##1 = _mm256_fmadd_ps(d, x1, a##i##1); \
+                  a##i##2 = _mm256_fmadd_ps(d, x2, a##i##2); }
+        WG_ROWS(STEP)
+#undef STEP
+    }
+#define STORE(i) _mm256_store_ps(part + ((i) * 3 + 0) * WG_L, a##i##0); _mm256_store_ps(part + ((i) * 3 + 1) * WG_L, a##i##1); \
+                 _mm256_store_ps(part + ((i) * 3 + 2) * WG_L, a##i##2);
+    WG_ROWS(STORE)
+#undef STORE
+}
+
+#undef WG_ROWS
+
+#else
+
+static void wg_tile(int nv, const float *const *dy, const float *x, const int *off, const uint32_t *bits,
+                    const uint32_t *valid, float *restrict part) {
+    for (int v = 0; v < nv; v++) {
+        const float *xv = x + v * WG_L;
+        for (int u = 0; u < 3; u++)
+            for (int l = 0; l < WG_L; l++) {
+                const float xl = (bits[v * 3 + u] >> l) & 1u ? xv[off[u] + l] : 0.0f;
+                for (int i = 0; i < WG_MR; i++) {
+                    const float d = (valid[v] >> l) & 1u ? dy[i][v * WG_L + l] : 0.0f;
+                    part[(i * 3 + u) * WG_L + l] += d * xl;
+                }
+            }
+    }
+}
+
+#endif
+
+void cnnc_conv_weight_grad_direct(const cnnc_conv_geometry *g, int m, const float *d_out, size_t d_out_stride,
+                                  int n, const float *image, size_t image_stride, float *d_weight, int ldw) {
+    _Alignas(64) float part[WG_PART_FLOATS];
+    uint32_t bits[WG_VECTORS * (CNNC_CONV_DIRECT_MAX_TAPS + 2)], valid[WG_VECTORS];
+    int off[CNNC_CONV_DIRECT_MAX_TAPS + 2];
+    const int H = g->height, W = g->width, P = g->out_h, R = g->kernel_h, S = g->kernel_w;
+    const int taps = R * S, triples = (taps + 2) / 3, total = P * W, channels = g->channels;
+    const size_t plane = (size_t)H * W, pq = (size_t)P * W;
+    if (m <= 0 || n <= 0 || channels <= 0) return;
+    for (int r = 0; r < R; r++)
+        for (int s = 0; s < S; s++)
+            off[r * S + s] = (r * g->dilation_h - g->pad_top) * W + s * g->dilation_w - g->pad_left;
+    off[taps] = off[taps + 1] = 0;
+    /* channels per block: one row tile's partial sums (WG_MR x taps rounded to triples) fit */
+    const int per_channel = WG_MR * triples * 3 * WG_L;
+    int cb = WG_PART_FLOATS / per_channel;
+    if (cb < 1) cb = 1; /* taps <= 49: 8 x 51 x 16 floats per channel fit */
+    for (int i0 = 0; i0 < m; i0 += WG_MR) {
+        const int mr = m - i0 < WG_MR ? m - i0 : WG_MR;
+        for (int c0 = 0; c0 < channels; c0 += cb) {
+            const int nc = channels - c0 < cb ? channels - c0 : cb;
+            memset(part, 0, sizeof(float) * (size_t)nc * per_channel);
+            for (int j0 = 0; j0 < total; j0 += WG_CHUNK) {
+                const int len = total - j0 < WG_CHUNK ? total - j0 : WG_CHUNK, nv = (len + WG_L - 1) / WG_L;
+                /* the masks of the chunk: lanes that exist, and whose tap lies inside the image */
+                for (int v = 0; v < nv; v++) {
+                    uint32_t row_ok[CNNC_CONV_DIRECT_MAX_TAPS], col_ok[CNNC_CONV_DIRECT_MAX_TAPS], live = 0;
+                    for (int r = 0; r < R; r++) row_ok[r] = 0;
+                    for (int s = 0; s < S; s++) col_ok[s] = 0;
+                    for (int l = 0; l < WG_L && v * WG_L + l < len; l++) {
+                        const int j = j0 + v * WG_L + l, p = j / W, q = j % W;
+                        live |= 1u << l;
+                        for (int r = 0; r < R; r++) {
+                            const int h = p + r * g->dilation_h - g->pad_top;
+                            if (h >= 0 && h < H) row_ok[r] |= 1u << l;
+                        }
+                        for (int s = 0; s < S; s++) {
+                            const int w = q + s * g->dilation_w - g->pad_left;
+                            if (w >= 0 && w < W) col_ok[s] |= 1u << l;
+                        }
+                    }
+                    valid[v] = live;
+                    /* by triple of taps, then vector: what one wg_tile call reads */
+                    for (int t = 0; t < triples * 3; t++)
+                        bits[((size_t)(t / 3) * WG_VECTORS + v) * 3 + t % 3] = t < taps ? row_ok[t / S] & col_ok[t % S] : 0;
+                }
+                for (int b = 0; b < n; b++) {
+                    const float *dy[WG_MR];
+                    for (int i = 0; i < WG_MR; i++)
+                        dy[i] = d_out + (size_t)b * d_out_stride + (size_t)(i0 + (i < mr ? i : 0)) * pq + j0;
+                    for (int c = 0; c < nc; c++) {
+                        const float *x = image + (size_t)b * image_stride + (size_t)(c0 + c) * plane + j0;
+                        for (int t = 0; t < triples; t++)
+                            wg_tile(nv, dy, x, off + 3 * t, bits + (size_t)t * WG_VECTORS * 3, valid,
+                                    part + ((size_t)c * triples + t) * WG_MR * 3 * WG_L);
+                    }
+                }
+            }
+            /* each weight: its lanes in order, added to d weight */
+            for (int i = 0; i < mr; i++)
+                for (int c = 0; c < nc; c++)
+                    for (int t = 0; t < taps; t++) {
+                        const float *lanes = part + (((size_t)c * triples + t / 3) * WG_MR * 3 + (size_t)i * 3 + t % 3) * WG_L;
+                        float sum = 0.0f;
+                        for (int l = 0; l < WG_L; l++) sum += lanes[l];
+                        d_weight[(size_t)(i0 + i) * ldw + (size_t)(c0 + c) * taps + t] += sum;
+                    }
+        }
+    }
+}
+
 void cnnc_conv_reference(const cnnc_conv_geometry *g, int m, const float *weights, const float *image,
                          float *out, const cnnc_epilogue *e) {
     const int P = g->out_h, Q = g->out_w, R = g->kernel_h, S = g->kernel_w;
@@ -294,3 +492,8 @@ void cnnc_conv_reference(const cnnc_conv_geometry *g, int m, const float *weight
 #undef CONV_MR
 #undef CONV_NR
 #undef CONV_ROWS
+#undef WG_L
+#undef WG_MR
+#undef WG_VECTORS
+#undef WG_CHUNK
+#undef WG_PART_FLOATS

@@ -91,32 +91,49 @@ int cnnc_internal_shape_product(int ndim, const int64_t *shape, uint64_t limit, 
 /* Stores count finished outputs of one row: o[i] = act(sum[i] (+ bias) (+ res[i])) in the
  * order the generated code used to apply it ((sum + bias) + residual, then the activation),
  * bias and residual skipped when absent (has_bias 0 / res NULL). sum and o may be the same.
- * One loop per case, so each vectorizes without a branch inside. */
+ * One loop per case, so each vectorizes without a branch inside; always inlined, so the
+ * kernels' short rows (8 to 32 outputs) pay no call and the cases fold per call site. */
+#if defined(_OPENMP)
+#define CNNC_INDEPENDENT _Pragma("omp simd")
+#elif defined(__clang__)
+#define CNNC_INDEPENDENT _Pragma("clang loop vectorize(assume_safety)")
+#elif defined(__GNUC__)
+#define CNNC_INDEPENDENT _Pragma("GCC ivdep")
+#else
+#define CNNC_INDEPENDENT
+#endif
+/* The loops below read each element before they write it and never another one: o may be
+ * sum or res itself (an input gradient adds into d in through the residual), so they are
+ * marked independent for the vectorizer, which cannot prove it (`omp simd` also vectorizes
+ * them at gcc's -O2, whose cost model otherwise leaves loops of unknown length scalar). */
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
 static inline void cnnc_internal_epilogue_row(float *o, const float *sum, const float *res, int count, int has_bias,
                                               float bias, const cnnc_epilogue *e) {
     if (has_bias && res)
-        for (int i = 0; i < count; i++) o[i] = sum[i] + bias + res[i];
+        CNNC_INDEPENDENT for (int i = 0; i < count; i++) o[i] = sum[i] + bias + res[i];
     else if (has_bias)
-        for (int i = 0; i < count; i++) o[i] = sum[i] + bias;
+        CNNC_INDEPENDENT for (int i = 0; i < count; i++) o[i] = sum[i] + bias;
     else if (res)
-        for (int i = 0; i < count; i++) o[i] = sum[i] + res[i];
+        CNNC_INDEPENDENT for (int i = 0; i < count; i++) o[i] = sum[i] + res[i];
     else if (o != sum)
-        for (int i = 0; i < count; i++) o[i] = sum[i];
+        CNNC_INDEPENDENT for (int i = 0; i < count; i++) o[i] = sum[i];
     if (!e) return;
     switch (e->activation) {
     case CNNC_ACT_NONE:
         break;
     case CNNC_ACT_RELU:
-        for (int i = 0; i < count; i++) o[i] = o[i] > 0.0f ? o[i] : 0.0f;
+        CNNC_INDEPENDENT for (int i = 0; i < count; i++) o[i] = o[i] > 0.0f ? o[i] : 0.0f;
         break;
     case CNNC_ACT_LEAKY: {
         const float alpha = e->alpha;
-        for (int i = 0; i < count; i++) o[i] = o[i] > 0.0f ? o[i] : alpha * o[i];
+        CNNC_INDEPENDENT for (int i = 0; i < count; i++) o[i] = o[i] > 0.0f ? o[i] : alpha * o[i];
         break;
     }
     case CNNC_ACT_CLIP: {
         const float low = e->low, high = e->high;
-        for (int i = 0; i < count; i++) o[i] = o[i] < low ? low : (o[i] > high ? high : o[i]);
+        CNNC_INDEPENDENT for (int i = 0; i < count; i++) o[i] = o[i] < low ? low : (o[i] > high ? high : o[i]);
         break;
     }
     }

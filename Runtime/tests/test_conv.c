@@ -194,12 +194,143 @@ static void test_pack_layout(void) {
     CHECK(cnnc_conv_packed_floats(0, 10, 3) == 0);
 }
 
+/* A random "same"-width stride-1 geometry (pad_left + pad_right = the kernel's span), the
+ * shape the weight-gradient kernel and the transposed input gradient take. */
+static cnnc_conv_geometry same_width_geometry(cnnc_rng *rng) {
+    cnnc_conv_geometry g;
+    g.channels = uniform_int(rng, 1, 20);
+    g.kernel_h = uniform_int(rng, 1, 4) * 2 - 1;
+    g.kernel_w = uniform_int(rng, 0, 3) == 0 ? uniform_int(rng, 1, 7) : g.kernel_h;
+    if (g.kernel_h * g.kernel_w > CNNC_CONV_DIRECT_MAX_TAPS) g.kernel_w = 1;
+    g.dilation_h = uniform_int(rng, 0, 4) == 0 ? 2 : 1;
+    g.dilation_w = uniform_int(rng, 0, 4) == 0 ? 2 : 1;
+    const int span_h = (g.kernel_h - 1) * g.dilation_h, span_w = (g.kernel_w - 1) * g.dilation_w;
+    g.height = span_h + uniform_int(rng, 1, 20);
+    g.width = uniform_int(rng, 1, 40);
+    g.stride_h = g.stride_w = 1;
+    g.pad_top = uniform_int(rng, 0, span_h);
+    const int pad_b = uniform_int(rng, 0, span_h - g.pad_top);
+    g.pad_left = uniform_int(rng, 0, span_w);
+    g.out_h = g.height + g.pad_top + pad_b - span_h;
+    g.out_w = g.width;
+    return g;
+}
+
+/* cnnc_conv_weight_grad_direct against a double reference, and split by rows and channels. */
+static void weight_grad_case(cnnc_rng *rng) {
+    const cnnc_conv_geometry g = same_width_geometry(rng);
+    CHECK(cnnc_conv_weight_grad_direct_fits(&g));
+    const int m = uniform_int(rng, 1, 20), taps = g.kernel_h * g.kernel_w, crs = g.channels * taps;
+    const int batch = uniform_int(rng, 1, 3), pq = g.out_h * g.out_w;
+    const size_t image_size = (size_t)g.channels * g.height * g.width, out_size = (size_t)m * pq;
+    float *images = random_floats(rng, image_size * batch), *d_out = random_floats(rng, out_size * batch);
+    float *start = random_floats(rng, (size_t)m * crs);
+    float *whole = malloc(sizeof(float) * (size_t)m * crs), *split = malloc(sizeof(float) * (size_t)m * crs);
+    memcpy(whole, start, sizeof(float) * (size_t)m * crs);
+    memcpy(split, start, sizeof(float) * (size_t)m * crs);
+    cnnc_conv_weight_grad_direct(&g, m, d_out, out_size, batch, images, image_size, whole, crs);
+    /* rows split at m1, channels split at c1: the same bits */
+    const int m1 = uniform_int(rng, 0, m), c1 = uniform_int(rng, 0, g.channels);
+    cnnc_conv_geometry left = g, right = g;
+    left.channels = c1;
+    right.channels = g.channels - c1;
+    for (int part = 0; part < 4; part++) {
+        const int r0 = part < 2 ? 0 : m1, rows = part < 2 ? m1 : m - m1;
+        const cnnc_conv_geometry *gg = part % 2 == 0 ? &left : &right;
+        const int ch0 = part % 2 == 0 ? 0 : c1;
+        if (rows == 0 || gg->channels == 0) continue;
+        cnnc_conv_weight_grad_direct(gg, rows, d_out + (size_t)r0 * pq, out_size, batch,
+                                     images + (size_t)ch0 * g.height * g.width, image_size,
+                                     split + (size_t)r0 * crs + (size_t)ch0 * taps, crs);
+    }
+    int close = 1, same = memcmp(whole, split, sizeof(float) * (size_t)m * crs) == 0;
+    for (int i = 0; i < m; i++)
+        for (int c = 0; c < g.channels; c++)
+            for (int r = 0; r < g.kernel_h; r++)
+                for (int s = 0; s < g.kernel_w; s++) {
+                    double sum = start[(size_t)i * crs + ((size_t)c * g.kernel_h + r) * g.kernel_w + s], mag = fabs(sum);
+                    for (int b = 0; b < batch; b++)
+                        for (int p = 0; p < g.out_h; p++)
+                            for (int q = 0; q < g.out_w; q++) {
+                                const int h = p - g.pad_top + r * g.dilation_h, w = q - g.pad_left + s * g.dilation_w;
+                                if (h < 0 || h >= g.height || w < 0 || w >= g.width) continue;
+                                const double term = (double)d_out[b * out_size + (size_t)i * pq + (size_t)p * g.out_w + q] *
+                                                    images[b * image_size + ((size_t)c * g.height + h) * g.width + w];
+                                sum += term;
+                                mag += fabs(term);
+                            }
+                    const float got = whole[(size_t)i * crs + ((size_t)c * g.kernel_h + r) * g.kernel_w + s];
+                    if (fabs(got - sum) > 1e-5 * mag + 1e-6) close = 0;
+                }
+    CHECK(close);
+    CHECK(same);
+    if (!close || !same)
+        printf("  weight grad case %d: C=%d H=%d W=%d R=%d S=%d pad %d,%d dil %d,%d P=%d m=%d batch %d\n", g_case,
+               g.channels, g.height, g.width, g.kernel_h, g.kernel_w, g.pad_top, g.pad_left, g.dilation_h,
+               g.dilation_w, g.out_h, m, batch);
+    free(images); free(d_out); free(start); free(whole); free(split);
+}
+
+/* The input gradient as a direct convolution of d_out with the transposed, flipped weights
+ * (cnnc_conv_pack_weights_transposed), added into d_in through the residual, against a double
+ * reference; for two groups. */
+static void transposed_input_grad_case(cnnc_rng *rng) {
+    cnnc_conv_geometry g = same_width_geometry(rng);
+    const int groups = uniform_int(rng, 1, 2), cg = g.channels, kg = uniform_int(rng, 1, 20);
+    const int C = groups * cg, K = groups * kg, taps = g.kernel_h * g.kernel_w;
+    const int H = g.height, W = g.width, P = g.out_h, Q = g.out_w, batch = uniform_int(rng, 1, 3);
+    const cnnc_conv_geometry full = {kg, P, Q, g.kernel_h, g.kernel_w, 1, 1,
+                                     (g.kernel_h - 1) * g.dilation_h - g.pad_top, (g.kernel_w - 1) * g.dilation_w - g.pad_left,
+                                     g.dilation_h, g.dilation_w, H, W};
+    if (!cnnc_conv_direct_fits(&full)) return;
+    const size_t in_size = (size_t)C * H * W, out_size = (size_t)K * P * Q;
+    float *weights = random_floats(rng, (size_t)K * cg * taps), *d_out = random_floats(rng, out_size * batch);
+    float *d_in = random_floats(rng, in_size * batch), *start = malloc(sizeof(float) * in_size * batch);
+    memcpy(start, d_in, sizeof(float) * in_size * batch);
+    const size_t per_group = cnnc_conv_packed_floats(1, cg, kg * taps);
+    float *packed = malloc(sizeof(float) * per_group * groups);
+    cnnc_conv_pack_weights_transposed(packed, weights, groups, kg, cg, taps);
+    for (int gi = 0; gi < groups; gi++) {
+        float *dst = d_in + (size_t)gi * cg * H * W;
+        const cnnc_epilogue e = {NULL, dst, in_size, CNNC_ACT_NONE, 0.0f, 0.0f, 0.0f};
+        cnnc_conv_direct(&full, cg, packed + (size_t)gi * per_group, batch, d_out + (size_t)gi * kg * P * Q, out_size,
+                         dst, in_size, 0, H * Q, &e);
+    }
+    int close = 1;
+    for (int b = 0; b < batch; b++)
+        for (int c = 0; c < C; c++)
+            for (int h = 0; h < H; h++)
+                for (int w = 0; w < W; w++) {
+                    const int gi = c / cg;
+                    const size_t at = b * in_size + ((size_t)c * H + h) * W + w;
+                    double sum = 0.0, mag = 0.0;
+                    for (int k = gi * kg; k < (gi + 1) * kg; k++)
+                        for (int r = 0; r < g.kernel_h; r++)
+                            for (int s = 0; s < g.kernel_w; s++) {
+                                const int p = h + g.pad_top - r * g.dilation_h, q = w + g.pad_left - s * g.dilation_w;
+                                if (p < 0 || p >= P || q < 0 || q >= Q) continue;
+                                const double term = (double)weights[(((size_t)k * cg + c % cg) * g.kernel_h + r) * g.kernel_w + s] *
+                                                    d_out[b * out_size + ((size_t)k * P + p) * Q + q];
+                                sum += term;
+                                mag += fabs(term);
+                            }
+                    if (fabs(d_in[at] - (start[at] + sum)) > 1e-5 * (mag + fabs(start[at])) + 1e-6) close = 0;
+                }
+    CHECK(close);
+    if (!close)
+        printf("  transposed input grad case %d: CG=%d KG=%d G=%d H=%d W=%d R=%d S=%d pad %d,%d dil %d,%d\n", g_case, cg,
+               kg, groups, H, W, g.kernel_h, g.kernel_w, g.pad_top, g.pad_left, g.dilation_h, g.dilation_w);
+    free(weights); free(d_out); free(d_in); free(start); free(packed);
+}
+
 int main(void) {
     cnnc_rng rng;
     rng.seed = 20261206;
     rng.counter = 0;
     test_pack_layout();
     for (g_case = 0; g_case < 400; g_case++) sweep_case(&rng);
+    for (g_case = 0; g_case < 200; g_case++) weight_grad_case(&rng);
+    for (g_case = 0; g_case < 200; g_case++) transposed_input_grad_case(&rng);
     printf("test_conv: %d passed, %d failed (seed %llu, micro-kernel rows %d)\n", g_passed, g_failed,
            (unsigned long long)rng.seed, CNNC_PACK_ROWS);
     return g_failed == 0 ? 0 : 1;

@@ -14,7 +14,8 @@
 //   5. const float *restrict in (or in0, in1, ...), every input
 //   6. const float *restrict <role>, every parameter in order (weight, bias, running_mean, ...)
 //   7. batch norm: const float *restrict saved   (batch mean[C], then 1/sqrt(biased var + eps)[C])
-//   8. dropout: uint64_t seed, int64_t step
+//   8. dropout: uint64_t seed, int64_t step; a convolution whose input gradient runs on the
+//      implicit kernel: const float *restrict packed_t (its weights packed transposed, flipped)
 //   9. int n
 // Arguments a kernel does not read are cast to void.
 //
@@ -42,6 +43,13 @@ struct BackwardContext {
 
     var x: Shape { inputShapes[0] }
     var y: Shape { node.shape }
+
+    /// A convolution whose input gradient runs on the implicit kernel: it takes the weights
+    /// packed transposed and flipped (`packed_t`, from the trainer's state).
+    var takesTransposedWeights: Bool {
+        if case .conv(let a) = node.op { return ConvBackward.inputUsesImplicit(x: x, y: y, a) }
+        return false
+    }
 
     /// The C names of the input pointers: `in`, or `in0`, `in1`, ... when there are several.
     var inputNames: [String] {
@@ -88,7 +96,9 @@ enum BackwardKernels {
         case .dropout:
             args.append(KernelParameter(declaration: "uint64_t seed", name: "seed"))
             args.append(KernelParameter(declaration: "int64_t step", name: "step"))
-        case .input, .conv, .dense, .activation, .prelu, .add, .binary, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool,
+        case .conv:
+            if k.takesTransposedWeights { args.append(.input("packed_t")) }
+        case .input, .dense, .activation, .prelu, .add, .binary, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool,
              .lrn, .flatten, .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
             break
         }
@@ -267,9 +277,72 @@ enum ConvBackward {
         enum { C = \(x.c), H = \(x.h), W = \(x.w), K = \(y.c), P = \(y.h), Q = \(y.w), R = \(a.kernel.h), S = \(a.kernel.w) };
         enum { SH = \(a.stride.h), SW = \(a.stride.w), PT = \(a.padding.top), PL = \(a.padding.left), DH = \(a.dilation.h), DW = \(a.dilation.w), CG = \(x.c / a.groups), KG = \(a.filters / a.groups) };
         """)
-        if k.wantsParameter("weight") { weight(&w) }
+        if k.wantsParameter("weight") {
+            if weightUsesDirect(x: k.x, y: k.y, a) { weightDirect(k, a, &w) } else { weight(&w) }
+        }
         if a.bias && k.wantsParameter("bias") { bias(&w) }
         if k.wantsInput() { input(k, a, &w) }
+    }
+
+    /// Whether the groups are wide enough for a matrix product (the forward's rule; depthwise
+    /// and narrow groups stay direct).
+    static func groupsSuitProduct(x: Shape, _ a: ConvAttributes) -> Bool {
+        let cg = x.c / a.groups, kg = a.filters / a.groups
+        return a.groups == 1 || (kg * a.kernel.h * a.kernel.w >= 32 && cg >= 8)
+    }
+
+    /// The weight gradient on `cnnc_conv_weight_grad_direct`: stride 1, an output as wide as
+    /// the input ("same" padding), at most 49 taps.
+    static func weightUsesDirect(x: Shape, y: Shape, _ a: ConvAttributes) -> Bool {
+        groupsSuitProduct(x: x, a) && a.stride == Pair(1) && y.w == x.w && y.h >= 1
+            && a.kernel.h * a.kernel.w <= 49 && y.h * x.w <= Int(Int32.max) / 2
+            && fillsLanes(positions: y.h * x.w)
+    }
+
+    /// Whether a sample's plane of `positions` fills at least half of the 16-lane vectors the
+    /// direct kernels walk it in (a 2x2 plane fills a quarter: there the GEMMs, whose columns
+    /// run over the whole batch, do better).
+    static func fillsLanes(positions: Int) -> Bool {
+        2 * positions >= (positions + 15) / 16 * 16
+    }
+
+    /// The input gradient on the implicit kernel (`cnnc_conv_direct` over d out with the
+    /// filters packed transposed and flipped): stride 1, the "full" convolution's padding not
+    /// negative, the input no wider than the output (`cnnc_conv_direct_fits` of that geometry),
+    /// at most 49 taps.
+    static func inputUsesImplicit(x: Shape, y: Shape, _ a: ConvAttributes) -> Bool {
+        guard groupsSuitProduct(x: x, a), a.stride == Pair(1), a.kernel.h * a.kernel.w <= 49 else { return false }
+        let fullTop = (a.kernel.h - 1) * a.dilation.h - a.padding.top, fullLeft = (a.kernel.w - 1) * a.dilation.w - a.padding.left
+        return fullTop >= 0 && fullLeft >= 0 && x.w <= y.w && x.h * y.w <= Int(Int32.max) / 2
+            && fillsLanes(positions: x.h * y.w)
+    }
+
+    /// d weight through `cnnc_conv_weight_grad_direct`: no im2col, the reduction along
+    /// contiguous positions.
+    static func weightDirect(_ k: BackwardContext, _ a: ConvAttributes, _ w: inout CWriter) {
+        let cg = k.x.c / a.groups, kg = a.filters / a.groups
+        // tasks of 8 rows (the AVX-512 tile) and 8 channels (whose lane sums fill the kernel's
+        // buffer for 3x3): several tasks even for 16 -> 16 channels
+        let mb = min(kg, 8), cb = min(cg, 8)
+        w.comment("""
+        d weight[k][c][r][s] += sum over samples and positions of d out[k] * in[c] at tap (r, s),
+        in the runtime (cnnc_conv_weight_grad_direct: no im2col, the sum along contiguous
+        positions); one task per (group, block of \(mb) output channels, block of \(cb) input
+        channels), each weight summed in an order the blocks do not change
+        """)
+        w.lines("""
+        enum { CRS = CG * R * S, PQ = P * Q, MB = \(mb), MBLOCKS = (KG + MB - 1) / MB, CB = \(cb), CBLOCKS = (CG + CB - 1) / CB };
+        """)
+        w.line("#pragma omp parallel for collapse(2) schedule(static)")
+        w.block("for (int t = 0; t < (K / KG) * MBLOCKS; t++)") { w in
+            w.block("for (int cb = 0; cb < CBLOCKS; cb++)") { w in
+                w.line("const int g = t / MBLOCKS, k0 = g * KG + (t % MBLOCKS) * MB;")
+                w.line("const int mb = (g + 1) * KG - k0 < MB ? (g + 1) * KG - k0 : MB;")
+                w.line("const int c0 = cb * CB, nc = CG - c0 < CB ? CG - c0 : CB;")
+                w.line("const cnnc_conv_geometry geometry = {nc, H, W, R, S, 1, 1, PT, PL, DH, DW, P, Q};")
+                w.line("cnnc_conv_weight_grad_direct(&geometry, mb, d_out + (size_t)k0 * PQ, (size_t)K * PQ, n, in + (size_t)(g * CG + c0) * H * W, (size_t)C * H * W, d_weight + (size_t)k0 * CRS + (size_t)c0 * R * S, CRS);")
+            }
+        }
     }
 
     /// The output columns [q0, q1) whose tap column q*SW - PL + s*DW lies in [0, W).
@@ -314,16 +387,11 @@ enum ConvBackward {
         }
     }
 
-    /// Whether the input gradient runs on the runtime's GEMM (the forward's rule: groups wide
-    /// enough to reuse anything; depthwise ones stay direct).
-    static func inputUsesGemm(_ k: BackwardContext, _ a: ConvAttributes) -> Bool {
-        let cg = k.x.c / a.groups, kg = a.filters / a.groups
-        return a.groups == 1 || (kg * a.kernel.h * a.kernel.w >= 32 && cg >= 8)
-    }
-
     static func input(_ k: BackwardContext, _ a: ConvAttributes, _ w: inout CWriter) {
-        if !inputUsesGemm(k, a) {
+        if !groupsSuitProduct(x: k.x, a) {
             inputDirect(&w)
+        } else if k.takesTransposedWeights {
+            inputImplicit(k, a, &w)
         } else if a.stride.h == 1 && a.stride.w == 1 {
             inputFullConvolution(k, a, &w)
         } else {
@@ -357,6 +425,43 @@ enum ConvBackward {
                     w.line("const int g = t / MBLOCKS, c0 = (t % MBLOCKS) * MB, mb = CG - c0 < MB ? CG - c0 : MB;")
                     w.line("const int j0 = jb * nb, nn = total - j0 < nb ? total - j0 : nb;")
                     w.line("cnnc_sgemm_conv_input_grad(mb, nn, weight + ((size_t)g * KG * CG + c0) * RS, CG * RS, &full, d_out + (size_t)g * KG * P * Q, (size_t)K * P * Q, j0, d_in + (size_t)(g * CG + c0) * HW, (size_t)C * HW, 1);")
+                }
+            }
+        }
+    }
+
+    /// Stride 1 on the implicit kernel: d in is the "full" convolution of d out with the
+    /// filters transposed and flipped, packed once per step by the trainer; the kernel adds
+    /// its sums into d in through the epilogue's residual.
+    static func inputImplicit(_ k: BackwardContext, _ a: ConvAttributes, _ w: inout CWriter) {
+        let cg = k.x.c / a.groups, kg = a.filters / a.groups
+        let panels = ConvKernel.panelsPerTask(kg: cg, crs: kg * a.kernel.h * a.kernel.w)
+        // about 16 tasks per sample, blocks a multiple of 32 positions (as the forward's)
+        let rowBlocks = panels.map { ((cg + 7) / 8 + $0 - 1) / $0 } ?? 1
+        let wanted = max(1, (16 + a.groups * rowBlocks - 1) / (a.groups * rowBlocks))
+        let flat = k.x.h * k.y.w
+        let jb = min(1024, max(32, ((flat + wanted - 1) / wanted + 31) / 32 * 32))
+        w.comment("""
+        d in[CG x H*W] += flip(W)^T[CG x KG*R*S] * d out per group, on the implicit kernel: the
+        full convolution of d out (padding (R-1)*DH - PT, (S-1)*DW - PL) with packed_t, the
+        filters transposed and flipped; one task per (group and block of panels, block of JB
+        positions), every sample in turn; each sum one FMA chain over KG*R*S, added to d in
+        """)
+        w.block("") { w in
+            w.lines("""
+            enum { G = C / CG, HW = H * W, RS = R * S, KRS = KG * RS, FLAT = H * Q };
+            enum { PANELS = (CG + CNNC_PACK_ROWS - 1) / CNNC_PACK_ROWS, PB = \(panels.map(String.init) ?? "PANELS"), MBLOCKS = (PANELS + PB - 1) / PB, JB = \(jb), JBLOCKS = (FLAT + JB - 1) / JB };
+            static const cnnc_conv_geometry full = {KG, P, Q, R, S, 1, 1, (R - 1) * DH - PT, (S - 1) * DW - PL, DH, DW, H, W};
+            """)
+            w.line("#pragma omp parallel for collapse(2) schedule(static)")
+            w.block("for (int t = 0; t < G * MBLOCKS; t++)") { w in
+                w.block("for (int jb = 0; jb < JBLOCKS; jb++)") { w in
+                    w.line("const int g = t / MBLOCKS, panel = (t % MBLOCKS) * PB, c0 = panel * CNNC_PACK_ROWS;")
+                    w.line("const int mb = CG - c0 < PB * CNNC_PACK_ROWS ? CG - c0 : PB * CNNC_PACK_ROWS;")
+                    w.line("const int j0 = jb * JB, nj = FLAT - j0 < JB ? FLAT - j0 : JB;")
+                    w.line("float *dst = d_in + (size_t)(g * CG + c0) * HW;")
+                    w.line("const cnnc_epilogue e = {NULL, dst, (size_t)C * HW, CNNC_ACT_NONE, 0.0f, 0.0f, 0.0f};")
+                    w.line("cnnc_conv_direct(&full, mb, packed_t + ((size_t)g * PANELS + panel) * KRS * CNNC_PACK_ROWS, n, d_out + (size_t)g * KG * P * Q, (size_t)K * P * Q, dst, (size_t)C * HW, j0, nj, &e);")
                 }
             }
         }
@@ -488,7 +593,7 @@ enum ElementwiseBackward {
         guard k.wantsInput() else { return }
         w.line("const size_t total = (size_t)n * \(k.y.count);")
         w.comment("d in += d out * f'(x), element by element")
-        w.line("#pragma omp parallel for schedule(static)")
+        w.line("#pragma omp parallel for\(act.isPiecewiseLinear ? " simd" : "") schedule(static)")
         w.block("for (size_t i = 0; i < total; i++)") { w in
             for line in derivative(act) { w.line(line) }
             w.line("d_in[i] += d_out[i] * dydx;")
@@ -501,7 +606,7 @@ enum ElementwiseBackward {
         if k.wantsInput() {
             w.comment("d in = d out where x > 0, else slope * d out; one task per element")
             w.line("const size_t total = (size_t)n * \(k.y.count);")
-            w.line("#pragma omp parallel for schedule(static)")
+            w.line("#pragma omp parallel for simd schedule(static)")
             w.block("for (size_t i = 0; i < total; i++)") { w in
                 w.line(a.shared ? "const float a = weight[0];" : "const float a = weight[(i / INNER) % CH];")
                 w.line("d_in[i] += in[i] > 0.0f ? d_out[i] : a * d_out[i];")
@@ -541,7 +646,7 @@ enum ElementwiseBackward {
         guard !wanted.isEmpty else { return }
         w.line("const size_t total = (size_t)n * \(k.y.count);")
         w.comment("every operand receives d out; one task per element")
-        w.line("#pragma omp parallel for schedule(static)")
+        w.line("#pragma omp parallel for simd schedule(static)")
         w.block("for (size_t i = 0; i < total; i++)") { w in
             w.line("const float g = d_out[i];")
             for name in wanted { w.line("d_\(name)[i] += g;") }
@@ -592,7 +697,7 @@ enum ElementwiseBackward {
         guard k.wantsInput() else { return }
         w.line("const size_t total = (size_t)n * \(k.y.count);")
         w.comment("the same elements in the same order; one task per element")
-        w.line("#pragma omp parallel for schedule(static)")
+        w.line("#pragma omp parallel for simd schedule(static)")
         w.line("for (size_t i = 0; i < total; i++) d_in[i] += d_out[i];")
     }
 
@@ -798,8 +903,9 @@ enum NormBackward {
         w.line("if (n <= 0) return;")
         if dIn { w.line("const double count = (double)n * INNER;") }
         w.comment("""
-        one task per channel: the two sums over (sample, position) in order (in double),
-        then the parameter gradients and each element's input gradient
+        one task per channel: the two sums over (sample, position) in double, in vector lanes
+        (omp simd: an order fixed by the build, not the thread count), then the parameter
+        gradients and each element's input gradient
         """)
         w.line("#pragma omp parallel for schedule(static)")
         w.block("for (int c = 0; c < C; c++)") { w in
@@ -808,6 +914,7 @@ enum NormBackward {
             w.block("for (int b = 0; b < n; b++)") { w in
                 w.line("const float *restrict xc = in + ((size_t)b * C + c) * INNER;")
                 w.line("const float *restrict dy = d_out + ((size_t)b * C + c) * INNER;")
+                w.line("#pragma omp simd reduction(+:sum_dy, sum_dy_xhat)")
                 w.block("for (int i = 0; i < INNER; i++)") { w in
                     w.line("sum_dy += dy[i];")
                     w.line("sum_dy_xhat += (double)dy[i] * (((double)xc[i] - mean) * invstd);")
@@ -822,6 +929,7 @@ enum NormBackward {
                     w.line("const float *restrict xc = in + ((size_t)b * C + c) * INNER;")
                     w.line("const float *restrict dy = d_out + ((size_t)b * C + c) * INNER;")
                     w.line("float *restrict dx = d_in + ((size_t)b * C + c) * INNER;")
+                    w.line("#pragma omp simd")
                     w.block("for (int i = 0; i < INNER; i++)") { w in
                         w.line("const double xhat = ((double)xc[i] - mean) * invstd;")
                         w.line("dx[i] += (float)(scale * (dy[i] - mean_dy - xhat * mean_dy_xhat));")

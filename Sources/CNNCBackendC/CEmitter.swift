@@ -200,6 +200,7 @@ public enum CEmitter {
             w.line("void *owned_arena;")
             w.line("cnnc_error error;     /* the last failure, see \(p)_last_error */")
             w.line("int prepared;         /* derived tensors match the parameters (see \(p)_prepare) */")
+            w.line("uint64_t version;     /* bumped whenever the parameters change (\(p)_prepare, train steps) */")
         }
         w.line()
         w.comment("A parameter tensor: name as in PyTorch's state_dict, shape, place in the weights region.")
@@ -411,6 +412,7 @@ public enum CEmitter {
         w.block("cnnc_status \(p)_prepare(\(p)_context *ctx)") { w in
             w.line("if (!ctx || !ctx->weights) return CNNC_ERR_ARGUMENT;")
             w.line("ctx->prepared = 1;")
+            w.line("ctx->version++;")
             for d in layout.bindings.derived {
                 let dst = "ctx->weights + \(layout.tensorOffset[d.label]!)"
                 func src(_ name: String) -> String { "ctx->weights + \(layout.tensorOffset[name]!)" }

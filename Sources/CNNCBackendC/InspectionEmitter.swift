@@ -88,7 +88,8 @@ enum InspectionEmitter {
     /// Writes the inspection backward kernels, the layer table and the two entry points. `act`,
     /// `grad` and `weight` give the C expressions of a value, its gradient buffer and a
     /// parameter, as the training emitter lays them out.
-    static func source(_ spec: TrainingSpec, _ o: COptions, plan: GradientPlan, zeroAt: [Int: [String]], act: (String) -> String,
+    static func source(_ spec: TrainingSpec, _ o: COptions, plan: GradientPlan, zeroAt: [Int: [String]],
+                       packedTransposed: [String: Int], act: (String) -> String,
                        grad: (String) -> String, weight: (String) -> String, zero: (String) -> String, _ w: inout CWriter) {
         let p = o.prefix, P = CEmitter.macroName(p)
         let tg = spec.graph
@@ -208,7 +209,8 @@ enum InspectionEmitter {
                 case .conv, .dense, .activation, .prelu, .add, .binary, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn,
                      .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
                     guard let k = kernels[name] else { continue }
-                    w.line(TrainingEmitter.backwardCall(k, grad: grad, act: act, weight: weight, parameterGradient: { _ in "" }, extra: []))
+                    let extra = packedTransposed[name].map { ["t->state + \($0)"] } ?? []
+                    w.line(TrainingEmitter.backwardCall(k, grad: grad, act: act, weight: weight, parameterGradient: { _ in "" }, extra: extra))
                 }
             }
             w.line("memcpy(grad, \(grad(first.name)), sizeof(float) * (size_t)n * \(first.shape.count));")

@@ -453,7 +453,7 @@ enum ElementwiseKernel {
     }
 
     static func activation(_ k: KernelContext, _ act: Activation, _ w: inout CWriter) {
-        forEachElement(k, &w) { out, inputs, _, w in
+        forEachElement(k, simd: act.isPiecewiseLinear, &w) { out, inputs, _, w in
             w.line("const float v = \(inputs[0]);")
             w.line("\(out) = \(expression(act, "v"));")
         }
@@ -512,12 +512,14 @@ enum ElementwiseKernel {
     /// The loop over every element: flat over n * count when every operand is dense, else per
     /// sample with the sample strides. `body` gets the C lvalue of the output element, the
     /// input elements, and (per sample only) the channel index `i / INNER` of the element.
-    static func forEachElement(_ k: KernelContext, _ w: inout CWriter,
+    /// `simd`: the body is plain arithmetic (no exp, log or tanh), so the flat loop is marked
+    /// `omp simd` (gcc's -O2 leaves loops of unknown length scalar otherwise).
+    static func forEachElement(_ k: KernelContext, simd: Bool = true, _ w: inout CWriter,
                                _ body: (_ out: String, _ inputs: [String], _ channel: String?, _ w: inout CWriter) -> Void) {
         let names = k.inputNames
         if k.isDense {
             w.line("const size_t total = (size_t)n * \(k.y.count);")
-            w.line("#pragma omp parallel for schedule(static)")
+            w.line("#pragma omp parallel for\(simd ? " simd" : "") schedule(static)")
             w.block("for (size_t i = 0; i < total; i++)") { w in
                 body("out[i]", names.map { "\($0)[i]" }, nil, &w)
             }

@@ -99,6 +99,14 @@ struct TrainingLayout {
     var stateFloats = 0
     /// Trainable, unfrozen parameters in table order.
     var updated: [ParameterSpec] = []
+    /// Per convolution, where the state holds its weights packed for the implicit kernel (those
+    /// whose forward algorithm is `implicit`) and transposed and flipped for the input gradient
+    /// (`ConvBackward.inputUsesImplicit`): repacked by `pack_parameters` whenever the
+    /// parameters changed.
+    var packedWeight: [String: Int] = [:]
+    var packedTransposed: [String: Int] = [:]
+    /// What `pack_parameters` packs, in graph order.
+    var packings: [(node: String, weight: String, groups: Int, kg: Int, cg: Int, taps: Int, transposed: Bool)] = []
 
     init(_ spec: TrainingSpec, plan: GradientPlan, maxBatch: Int) {
         let graph = spec.graph
@@ -155,6 +163,23 @@ struct TrainingLayout {
                 stateFloats += alignUp(2 * node.shape.dims[0])
             }
         }
+        let shapes = Dictionary(uniqueKeysWithValues: graph.nodes.map { ($0.name, $0.shape) })
+        let weights = Dictionary(graph.parameters().filter { $0.role == "weight" }.map { ($0.node, $0.name) },
+                                 uniquingKeysWith: { first, _ in first })
+        for node in graph.nodes {
+            guard case .conv(let a) = node.op, let x = shapes[node.inputs[0]], let weight = weights[node.name] else { continue }
+            let cg = x.c / a.groups, kg = a.filters / a.groups, taps = a.kernel.h * a.kernel.w
+            if a.algorithm == .implicit {
+                packedWeight[node.name] = stateFloats
+                stateFloats += alignUp(DerivedTensor.packedCount(groups: a.groups, kg: kg, crs: cg * taps))
+                packings.append((node.name, weight, a.groups, kg, cg, taps, false))
+            }
+            if ConvBackward.inputUsesImplicit(x: x, y: node.shape, a) {
+                packedTransposed[node.name] = stateFloats
+                stateFloats += alignUp(DerivedTensor.packedCount(groups: a.groups, kg: cg, crs: kg * taps))
+                packings.append((node.name, weight, a.groups, kg, cg, taps, true))
+            }
+        }
     }
 }
 
@@ -182,6 +207,8 @@ enum TrainingEmitter {
             w.line("float *state;        /* \(P)_TRAIN_STATE_BYTES */")
             w.line("uint64_t seed;       /* dropout masks: a pure function of (seed, layer, step, element) */")
             w.line("int64_t step;        /* steps taken; checkpoints keep it */")
+            w.line("uint64_t packed_version;      /* the context's parameter version the packed weights in state match */")
+            w.line("const void *packed_context;   /* and the context they came from */")
             w.line("void *owned_arena;")
             w.line("void *owned_state;")
         }
@@ -234,8 +261,12 @@ enum TrainingEmitter {
                 forward.append((node, k.function))
             case .conv, .dense, .activation, .prelu, .add, .binary, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn,
                  .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
+                // an implicit convolution reads the trainer's packed copy of its weights
+                let packed = layout.packedWeight[node.name] != nil
                 let k = KernelContext(node: node, inputShapes: shapes,
-                                      arguments: params.map { KernelArgument(name: $0.role, tensor: $0.name) },
+                                      arguments: params.map {
+                                          KernelArgument(name: packed && $0.role == "weight" ? "packed" : $0.role, tensor: $0.name)
+                                      },
                                       function: "train_node_\(node.name)")
                 KernelEmitter.emit(k, into: &w)
                 forward.append((node, k.function))
@@ -276,8 +307,10 @@ enum TrainingEmitter {
         // The forward pass in training or evaluation mode.
         w.comment("forward of the training graph; training: batch statistics and dropout, else inference semantics")
         w.comment("runs the layers up to index `last` of the layer table (\(P)_NUM_LAYERS: all)")
+        emitPackParameters(p, layout, weight: weight, &w)
         w.block("static void train_forward(\(p)_context *ctx, \(p)_trainer *t, const float *const *inputs, int n, int training, int last)") { w in
             w.line("(void)training; /* read only by batch norm and dropout */")
+            w.line("pack_parameters(ctx, t);")
             for (node, function) in forward {
                 w.line("if (last < \(index[node.name]!)) return;")
                 let params = tg.parameters().filter { $0.node == node.name }
@@ -303,7 +336,10 @@ enum TrainingEmitter {
                     w.line("else memcpy(\(act(node.name)), \(act(node.inputs[0])), sizeof(float) * (size_t)n * \(node.shape.count));")
                 case .input, .flatten, .conv, .dense, .activation, .prelu, .add, .binary, .maxPool, .avgPool, .globalAvgPool,
                      .globalMaxPool, .lrn, .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
-                    let args = [act(node.name)] + node.inputs.map(act) + params.map { weight($0.name) } + ["n"]
+                    let args = [act(node.name)] + node.inputs.map(act) + params.map {
+                        if $0.role == "weight", let off = layout.packedWeight[node.name] { return "t->state + \(off)" }
+                        return weight($0.name)
+                    } + ["n"]
                     w.line("\(function)(\(args.joined(separator: ", ")));")
                 }
             }
@@ -376,6 +412,7 @@ enum TrainingEmitter {
                 var extra: [String] = []
                 if case .batchNorm = node.op { extra.append("t->state + \(layout.saved[node.name]!)") }
                 if case .dropout = node.op { extra += ["t->seed", "t->step"] }
+                if let off = layout.packedTransposed[node.name] { extra.append("t->state + \(off)") }
                 w.line(backwardCall(backward[node.name]!, grad: grad, act: act, weight: weight,
                                     parameterGradient: { "t->state + \(layout.parameterGradient[$0]!)" }, extra: extra))
             }
@@ -396,6 +433,7 @@ enum TrainingEmitter {
             }
             w.line("t->step++;")
             w.line("ctx->prepared = 0;")
+            w.line("ctx->version++;")
             w.line("return CNNC_OK;")
         }
         w.line()
@@ -408,7 +446,8 @@ enum TrainingEmitter {
         }
         w.line()
 
-        InspectionEmitter.source(spec, o, plan: plan, zeroAt: layout.zeroAt, act: act, grad: grad, weight: weight, zero: zero, &w)
+        InspectionEmitter.source(spec, o, plan: plan, zeroAt: layout.zeroAt, packedTransposed: layout.packedTransposed,
+                                 act: act, grad: grad, weight: weight, zero: zero, &w)
 
         // Trainer set-up and accessors.
         w.comment("trainable, unfrozen parameters: name, gradient offset, momentum offset, count (floats in the state region)")
@@ -463,6 +502,38 @@ enum TrainingEmitter {
         }
         w.line()
         emitCheckpoints(p, P, &w)
+    }
+
+    /// `pack_parameters`: the trainer's packed copies of convolution weights (the implicit
+    /// forward's panels, the input gradient's transposed and flipped panels), rebuilt when the
+    /// context's parameters changed since the last packing (`ctx->version`, bumped by
+    /// `<p>_prepare` and every train step) or the trainer last served another context; one
+    /// task per tensor.
+    static func emitPackParameters(_ p: String, _ layout: TrainingLayout, weight: (String) -> String, _ w: inout CWriter) {
+        w.comment("the trainer's packed convolution weights, rebuilt when the parameters changed")
+        w.block("static void pack_parameters(\(p)_context *ctx, \(p)_trainer *t)") { w in
+            guard !layout.packings.isEmpty else {
+                w.line("(void)ctx; (void)t;")
+                return
+            }
+            w.line("if (t->packed_version == ctx->version && t->packed_context == (const void *)ctx) return;")
+            w.line("#pragma omp parallel for schedule(dynamic)")
+            w.block("for (int i = 0; i < \(layout.packings.count); i++)") { w in
+                w.block("switch (i)") { w in
+                    for (i, pk) in layout.packings.enumerated() {
+                        if pk.transposed {
+                            w.line("case \(i): cnnc_conv_pack_weights_transposed(t->state + \(layout.packedTransposed[pk.node]!), \(weight(pk.weight)), \(pk.groups), \(pk.kg), \(pk.cg), \(pk.taps)); break; /* \(pk.node), transposed */")
+                        } else {
+                            w.line("case \(i): cnnc_conv_pack_weights(t->state + \(layout.packedWeight[pk.node]!), \(weight(pk.weight)), \(pk.groups), \(pk.kg), \(pk.cg * pk.taps)); break; /* \(pk.node) */")
+                        }
+                    }
+                    w.line("default: break;")
+                }
+            }
+            w.line("t->packed_version = ctx->version;")
+            w.line("t->packed_context = (const void *)ctx;")
+        }
+        w.line()
     }
 
     /// `const float *a, const float *b`: the graph's inputs as entry-point parameters.

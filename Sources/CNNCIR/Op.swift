@@ -59,6 +59,16 @@ public enum Activation: Hashable, Sendable {
     /// `Add(x, 3)`, `Div(x, 6)`, `Sub(1, x)`)
     case affine(scale: Double, shift: Double)
 
+    /// Whether its value and derivative are plain arithmetic (compares, min/max: no exp, log or
+    /// tanh), so an element-wise loop over it vectorizes: generated loops say `omp simd` only
+    /// then (clang refuses a `simd` loop it cannot vectorize, an error under -Werror).
+    public var isPiecewiseLinear: Bool {
+        switch self {
+        case .relu, .leakyRelu, .hardSigmoid, .hardSwish, .clip, .affine: return true
+        case .sigmoid, .tanh, .swish, .elu, .selu, .softplus: return false
+        }
+    }
+
     /// Whether He initialization suits a layer feeding this activation.
     public var isReLULike: Bool {
         switch self {

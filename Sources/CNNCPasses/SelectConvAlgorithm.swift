@@ -32,8 +32,8 @@
 //      of 32 or 16; a 2x2 plane fills a quarter) or the batch is too small to do better
 //      (fewer than 16 positions over the batch);
 //   4. else gemm: its columns run over the whole batch.
-// Training builds read the raw parameters (no packed copy, no transformed filters): there the
-// rule is gemm, or direct for narrow groups.
+// Training builds pack their weights once per step (the trainer's state holds the packed
+// copy) but never transform them: the same rule without step 2.
 // Refuses: an algorithm the user pinned (kept as written).
 
 import CNNCIR
@@ -85,9 +85,10 @@ public struct SelectConvAlgorithm: Pass {
         guard a.groupsSuitMatrixProduct(inputChannels: x.c) else {
             return (.direct, "groups of \(x.c / a.groups) -> \(a.filters / a.groups) channels are too narrow for a matrix product")
         }
-        if options.mode == .training { return (.gemm, "training reads the raw parameters") }
         var notWinograd: String
-        if !options.winograd {
+        if options.mode == .training {
+            notWinograd = "training does not transform filters"
+        } else if !options.winograd {
             notWinograd = "Winograd is off"
         } else if a.kernel != Pair(3) || a.stride != Pair(1) || a.dilation != Pair(1) || a.groups != 1 {
             notWinograd = "not a 3x3 stride-1 dense convolution"

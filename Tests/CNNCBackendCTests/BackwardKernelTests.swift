@@ -343,6 +343,13 @@ enum CaseBuilder {
             case "d_out": callArguments.append("\(p)_dout")
             case "in": callArguments.append("\(p)_in0")
             case "d_in": callArguments.append("\(p)_d_in0")
+            case "packed_t":
+                // the trainer's transposed, flipped packing of the weights (pack_parameters)
+                guard case .conv(let a) = node.op else { preconditionFailure("packed_t outside a convolution") }
+                let cg = c.inputs[0].c / a.groups, kg = a.filters / a.groups, taps = a.kernel.h * a.kernel.w
+                arrays += "static float \(p)_packed_t[\(DerivedTensor.packedCount(groups: a.groups, kg: cg, crs: kg * taps))];\n"
+                calls += "    cnnc_conv_pack_weights_transposed(\(p)_packed_t, \(p)_weight, \(a.groups), \(kg), \(cg), \(taps));\n"
+                callArguments.append("\(p)_packed_t")
             default:
                 callArguments.append("\(p)_\(a.name)")
                 if a.name.hasPrefix("d_") { dumped.append(a.name) }

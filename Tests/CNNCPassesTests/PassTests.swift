@@ -274,9 +274,11 @@ final class OtherPassTests: XCTestCase {
         strict.options.winogradErrorBudget = 1e-9
         strict.options.winogradMinChannels = 1
         XCTAssertEqual(algorithms(try strict.run(g).graph)["big"], .implicit)
-        // Training reads the raw parameters: GEMM or direct only.
+        // Training packs its weights per step but never transforms them: no Winograd, the rest
+        // of the rule unchanged.
         let training = try PassManager(passes: [SelectConvAlgorithm()], mode: .training).run(g).graph
-        XCTAssertEqual(algorithms(training)["big"], .gemm)
+        XCTAssertEqual(algorithms(training)["big"], .implicit)
+        XCTAssertEqual(algorithms(training)["strided"], .gemm)
         XCTAssertEqual(algorithms(training)["depthwise"], .direct)
     }
 
