@@ -122,6 +122,12 @@ final class ONNXRealWorldTests: XCTestCase {
         empty.node("Slice", ["x", empty.ints("s", [3]), empty.ints("e", [2]), empty.ints("a", [1])], "r")
         empty.output("r")
         XCTAssertEqual(try error(empty), "error: node 'r' (Slice): Slice keeps no channel (from 3 to 2 of 4)")
+        // Sizes near INT64_MAX are an error, not an overflow.
+        var huge = ONNXBuilder()
+        huge.input("x", [1, 4, 6, 6])
+        huge.node("Split", ["x", huge.ints("sizes", [Int.max])], "r", [.int("axis", 1)])
+        huge.output("r")
+        XCTAssertEqual(try error(huge), "error: node 'r' (Split): split sizes [4611686018427387904] for 1 outputs do not add up to the 4 channels")
     }
 
     // MARK: - Every unsupported node

@@ -77,7 +77,8 @@ extension ONNXImporter {
             let size = (channels + parts - 1) / parts
             sizes = (0..<parts).map { min(size, max(channels - $0 * size, 0)) }
         }
-        guard sizes.count == outputs, sizes.allSatisfy({ $0 > 0 }), sizes.reduce(0, +) == channels else {
+        // Each size at most the channel count first, so that the sum cannot overflow.
+        guard sizes.count == outputs, sizes.allSatisfy({ $0 > 0 && $0 <= channels }), sizes.reduce(0, +) == channels else {
             throw ImportError("split sizes \(sizes) for \(outputs) outputs do not add up to the \(channels) channels")
         }
         var start = 0

@@ -302,7 +302,8 @@ extension ONNXImporter {
         if let producer = node(named: x.node), rest == producer.shape.dims {
             return bind(c, 0, .tensor(node: x.node, dims: [x.dims[0]] + rest))
         }
-        if x.dims.count == 4, rest.count == 4, rest[0] * rest[1] == x.dims[1], Array(rest[2...]) == Array(x.dims[2...]) {
+        if x.dims.count == 4, rest.count == 4, rest[0].multipliedReportingOverflow(by: rest[1]) == (x.dims[1], false),
+           Array(rest[2...]) == Array(x.dims[2...]) {
             return bind(c, 0, .tensor(node: x.node, dims: [x.dims[0]] + rest))
         }
         guard rest.count == 1 else {
