@@ -98,8 +98,8 @@ enum BackwardKernels {
             args.append(KernelParameter(declaration: "int64_t step", name: "step"))
         case .conv:
             if k.takesTransposedWeights { args.append(.input("packed_t")) }
-        case .input, .dense, .activation, .prelu, .add, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool,
-             .lrn, .flatten, .concat, .softmax, .logSoftmax:
+        case .input, .dense, .activation, .prelu, .add, .binary, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool,
+             .lrn, .flatten, .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
             break
         }
         args.append(.count)
@@ -147,6 +147,7 @@ enum BackwardKernels {
         case .activation(let act): ElementwiseBackward.activation(k, act, &w)
         case .prelu(let a): ElementwiseBackward.prelu(k, a, &w)
         case .add: ElementwiseBackward.add(k, &w)
+        case .binary(let op): ElementwiseBackward.binary(k, op, &w)
         case .dropout(let rate): ElementwiseBackward.dropout(k, rate: rate, &w)
         case .flatten: ElementwiseBackward.flatten(k, &w)
         case .maxPool(let a): PoolBackward.max(k, a, &w)
@@ -158,6 +159,10 @@ enum BackwardKernels {
         case .softmax: NormBackward.softmax(k, log: false, &w)
         case .logSoftmax: NormBackward.softmax(k, log: true, &w)
         case .concat: LayoutBackward.concat(k, &w)
+        case .shuffle(let groups): LayoutBackward.shuffle(k, groups: groups, &w)
+        case .slice(let start, let end): LayoutBackward.slice(k, start: start, end: end, &w)
+        case .pad(let a): LayoutBackward.pad(k, a, &w)
+        case .upsample(let scale): LayoutBackward.upsample(k, scale: scale, &w)
         case .input: fatalError("compiler bug: \(k.node.displayName) has no backward kernel")
         }
     }
@@ -173,8 +178,8 @@ enum BackwardKernels {
             precondition(a.epilogue.isEmpty, "compiler bug: \(k.node.displayName) has a fused epilogue in the training graph")
         case .dense(let a):
             precondition(a.epilogue.isEmpty, "compiler bug: \(k.node.displayName) has a fused epilogue in the training graph")
-        case .input, .activation, .prelu, .add, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn,
-             .batchNorm, .flatten, .concat, .softmax, .logSoftmax:
+        case .input, .activation, .prelu, .add, .binary, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn,
+             .batchNorm, .flatten, .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
             break
         }
     }
@@ -583,6 +588,8 @@ enum ElementwiseBackward {
         case .clip(let low, let high):
             return ["const float x = in[i];",
                     "const float dydx = x > \(cFloat(low)) && x < \(cFloat(high)) ? 1.0f : 0.0f;"]
+        case .affine(let scale, _):
+            return ["const float dydx = \(cFloat(scale));"]
         }
     }
 
@@ -647,6 +654,46 @@ enum ElementwiseBackward {
         w.block("for (size_t i = 0; i < total; i++)") { w in
             w.line("const float g = d_out[i];")
             for name in wanted { w.line("d_\(name)[i] += g;") }
+        }
+    }
+
+    /// `in0 OP in1` with `in1` broadcast over runs of RUN elements (BinaryKernel's rules):
+    /// d in0 per element; d in1 per element of in1, summed over its run in order.
+    static func binary(_ k: BackwardContext, _ op: BinaryOp, _ w: inout CWriter) {
+        guard let run = ShapeRules.broadcast(k.inputShapes[1], onto: k.x) else {
+            fatalError("compiler bug: \(k.node.displayName): \(k.inputShapes[1]) does not broadcast onto \(k.x)")
+        }
+        w.line("enum { RUN = \(run), RUNS = \(k.y.count / run) };")
+        if k.wantsInput(0) {
+            let term: String
+            switch op {
+            case .mul: term = "d_out[i] * in1[i / RUN]"
+            case .sub: term = "d_out[i]"
+            case .div: term = "d_out[i] / in1[i / RUN]"
+            }
+            w.comment("d in0 += d out * d(in0 OP in1)/d in0; one task per element (i / RUN: in1's element)")
+            w.line("const size_t total = (size_t)n * \(k.y.count);")
+            w.line("#pragma omp parallel for schedule(static)")
+            w.line("for (size_t i = 0; i < total; i++) d_in0[i] += \(term);")
+        }
+        if k.wantsInput(1) {
+            let term: String
+            switch op {
+            case .mul: term = "acc += g[i] * a[i];"
+            case .sub: term = "acc -= g[i];"
+            case .div: term = "acc -= g[i] * a[i] / (s * s);"
+            }
+            w.comment("d in1 += sum over its run of d out * d(in0 OP in1)/d in1; one task per element of in1")
+            w.line("const size_t runs = (size_t)n * RUNS;")
+            w.line("#pragma omp parallel for schedule(static)")
+            w.block("for (size_t j = 0; j < runs; j++)") { w in
+                w.line("const float *restrict g = d_out + j * RUN;")
+                if op != .sub { w.line("const float *restrict a = in0 + j * RUN;") }
+                if op == .div { w.line("const float s = in1[j];") }
+                w.line("float acc = 0.0f;")
+                w.line("for (int i = 0; i < RUN; i++) \(term)")
+                w.line("d_in1[j] += acc;")
+            }
         }
     }
 
@@ -957,6 +1004,79 @@ enum LayoutBackward {
                 }
                 offset += s.count
             }
+        }
+    }
+
+    /// d in[(c % G) * CG + c / G] += d out[c]: each output channel's plane goes back to its
+    /// source, a different plane for every c, so one task per (sample, output channel).
+    static func shuffle(_ k: BackwardContext, groups: Int, _ w: inout CWriter) {
+        guard k.wantsInput() else { return }
+        let channels = k.x.dims[0], inner = k.x.count / channels
+        w.line("enum { C = \(channels), G = \(groups), CG = \(channels / groups), INNER = \(inner) };")
+        w.comment("one task per (sample, output channel): its gradient plane added to its source channel's")
+        w.line("#pragma omp parallel for collapse(2) schedule(static)")
+        w.block("for (int b = 0; b < n; b++)") { w in
+            w.block("for (int c = 0; c < C; c++)") { w in
+                w.line("float *restrict dx = d_in + ((size_t)b * C + (size_t)((c % G) * CG + c / G)) * INNER;")
+                w.line("const float *restrict dy = d_out + ((size_t)b * C + c) * INNER;")
+                w.line("for (int i = 0; i < INNER; i++) dx[i] += dy[i];")
+            }
+        }
+    }
+
+    /// d in[c, src(p), src(q)] += d out[c + CB, p, q]; one task per (sample, input channel),
+    /// which owns its plane (edge and reflect add several outputs into one input).
+    static func pad(_ k: BackwardContext, _ a: PadAttributes, _ w: inout CWriter) {
+        guard k.wantsInput() else { return }
+        let x = k.x, y = k.y
+        w.line("enum { C = \(x.c), H = \(x.h), W = \(x.w), K = \(y.c), P = \(y.h), Q = \(y.w), CB = \(a.channelsBefore), PT = \(a.padding.top), PL = \(a.padding.left) };")
+        w.comment("one task per (sample, input channel): every output position with a source in its plane, in order")
+        w.line("#pragma omp parallel for collapse(2) schedule(static)")
+        w.block("for (int b = 0; b < n; b++)") { w in
+            w.block("for (int c = 0; c < C; c++)") { w in
+                w.line("float *restrict dx = d_in + ((size_t)b * C + c) * (H * W);")
+                w.line("const float *restrict dy = d_out + ((size_t)b * K + c + CB) * (P * Q);")
+                w.block("for (int p = 0; p < P; p++)") { w in
+                    for line in LayoutKernel.padSource(a.mode, "h", "p", before: "PT", size: "H") { w.line(line) }
+                    w.line("if (h < 0) continue;")
+                    w.block("for (int q = 0; q < Q; q++)") { w in
+                        for line in LayoutKernel.padSource(a.mode, "v", "q", before: "PL", size: "W") { w.line(line) }
+                        w.line("if (v >= 0) dx[h * W + v] += dy[p * Q + q];")
+                    }
+                }
+            }
+        }
+    }
+
+    /// d in[c, h, w] += the sum of d out over its SH x SW block; one task per (sample, channel),
+    /// the block summed row by row.
+    static func upsample(_ k: BackwardContext, scale: Pair, _ w: inout CWriter) {
+        guard k.wantsInput() else { return }
+        let x = k.x, y = k.y
+        w.line("enum { C = \(x.c), H = \(x.h), W = \(x.w), P = \(y.h), Q = \(y.w), SH = \(scale.h), SW = \(scale.w) };")
+        w.comment("one task per (sample, channel): each input element sums its block of d out")
+        w.line("#pragma omp parallel for collapse(2) schedule(static)")
+        w.block("for (int b = 0; b < n; b++)") { w in
+            w.block("for (int c = 0; c < C; c++)") { w in
+                w.line("float *restrict dx = d_in + ((size_t)b * C + c) * (H * W);")
+                w.line("const float *restrict dy = d_out + ((size_t)b * C + c) * (P * Q);")
+                w.line("for (int p = 0; p < P; p++)")
+                w.line("    for (int q = 0; q < Q; q++) dx[(p / SH) * W + q / SW] += dy[p * Q + q];")
+            }
+        }
+    }
+
+    /// d in[:, start ..< end] += d out; one task per sample.
+    static func slice(_ k: BackwardContext, start: Int, end: Int, _ w: inout CWriter) {
+        guard k.wantsInput() else { return }
+        let inner = k.x.count / k.x.dims[0]
+        w.line("enum { C = \(k.x.dims[0]), START = \(start), BLOCK = \((end - start) * inner), INNER = \(inner) };")
+        w.comment("one task per sample: d out is the block of channels START ..< END of d in")
+        w.line("#pragma omp parallel for schedule(static)")
+        w.block("for (int b = 0; b < n; b++)") { w in
+            w.line("float *restrict dx = d_in + ((size_t)b * C + START) * INNER;")
+            w.line("const float *restrict dy = d_out + (size_t)b * BLOCK;")
+            w.line("for (int i = 0; i < BLOCK; i++) dx[i] += dy[i];")
         }
     }
 }

@@ -91,8 +91,8 @@ struct Bindings {
                 arguments[node.name] = ["weight", "bias", "running_mean", "running_var"].map {
                     KernelArgument(name: $0, tensor: "\(node.name).\($0)")
                 }
-            case .input, .activation, .add, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn, .flatten,
-                 .concat, .softmax, .logSoftmax:
+            case .input, .activation, .add, .binary, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn, .flatten,
+                 .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
                 arguments[node.name] = []
             }
         }

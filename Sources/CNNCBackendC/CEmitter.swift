@@ -309,8 +309,8 @@ public enum CEmitter {
         for node in graph.nodes {
             switch node.op {
             case .input, .flatten, .dropout: continue
-            case .conv, .dense, .activation, .prelu, .add, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn,
-                 .batchNorm, .concat, .softmax, .logSoftmax:
+            case .conv, .dense, .activation, .prelu, .add, .binary, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn,
+                 .batchNorm, .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
                 var k = KernelContext(
                     node: node, inputShapes: node.inputs.map { graph.nodes[index[$0]!].shape },
                     arguments: layout.bindings.arguments[node.name] ?? [],

@@ -35,7 +35,7 @@ enum InspectionEmitter {
                 rf[node.name] = ins.first.map { grow($0, kernel: a.kernel, stride: a.stride, dilation: a.dilation, pad: a.padding) }
             case .maxPool(let a), .avgPool(let a):
                 rf[node.name] = ins.first.map { grow($0, kernel: a.kernel, stride: a.stride, dilation: Pair(1, 1), pad: a.padding) }
-            case .add, .concat:
+            case .add, .binary, .concat:
                 guard var u = ins.first else { break }
                 for r in ins.dropFirst() {
                     let top = min(u[4], r[4]), left = min(u[5], r[5])
@@ -45,7 +45,7 @@ enum InspectionEmitter {
                 }
                 rf[node.name] = u
             case .globalAvgPool, .globalMaxPool, .dense, .flatten: rf[node.name] = whole
-            case .activation, .prelu, .dropout, .lrn, .batchNorm, .softmax, .logSoftmax:
+            case .activation, .prelu, .dropout, .lrn, .batchNorm, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
                 rf[node.name] = ins.first
             }
             if node.shape.rank != 3 { rf[node.name] = [0, 0, 0, 0, 0, 0] }
@@ -103,8 +103,8 @@ enum InspectionEmitter {
             let node = tg.nodes[index[name]!]
             switch node.op {
             case .flatten, .batchNorm, .dropout, .input: continue
-            case .conv, .dense, .activation, .prelu, .add, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn,
-                 .concat, .softmax, .logSoftmax:
+            case .conv, .dense, .activation, .prelu, .add, .binary, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn,
+                 .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
                 let params = tg.parameters().filter { $0.node == node.name }
                 let k = BackwardContext(
                     node: node, inputShapes: node.inputs.map { tg.nodes[index[$0]!].shape },
@@ -206,8 +206,8 @@ enum InspectionEmitter {
                         w.line("#pragma omp parallel for schedule(static)")
                         w.line("for (size_t i = 0; i < (size_t)n * \(node.shape.count); i++) dx[i] += dy[i];")
                     }
-                case .conv, .dense, .activation, .prelu, .add, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn,
-                     .concat, .softmax, .logSoftmax:
+                case .conv, .dense, .activation, .prelu, .add, .binary, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn,
+                     .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
                     guard let k = kernels[name] else { continue }
                     let extra = packedTransposed[name].map { ["t->state + \($0)"] } ?? []
                     w.line(TrainingEmitter.backwardCall(k, grad: grad, act: act, weight: weight, parameterGradient: { _ in "" }, extra: extra))

@@ -60,8 +60,8 @@ struct KernelContext {
     var inputNames: [String] {
         switch node.op {
         case .conv, .dense: return Array(["in", "residual"].prefix(inputShapes.count))
-        case .input, .activation, .prelu, .add, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn, .batchNorm,
-             .flatten, .concat, .softmax, .logSoftmax:
+        case .input, .activation, .prelu, .add, .binary, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn, .batchNorm,
+             .flatten, .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
             return inputShapes.count == 1 ? ["in"] : inputShapes.indices.map { "in\($0)" }
         }
     }
@@ -101,6 +101,7 @@ enum KernelEmitter {
             case .activation(let act): ElementwiseKernel.activation(k, act, &w)
             case .prelu: ElementwiseKernel.prelu(k, &w)
             case .add: ElementwiseKernel.add(k, &w)
+            case .binary(let op): ElementwiseKernel.binary(k, op, &w)
             case .maxPool(let a): PoolKernel.emit(k, a, isMax: true, &w)
             case .avgPool(let a): PoolKernel.emit(k, a, isMax: false, &w)
             case .globalAvgPool: PoolKernel.global(k, &w)
@@ -110,6 +111,10 @@ enum KernelEmitter {
             case .softmax: NormKernel.softmax(k, log: false, &w)
             case .logSoftmax: NormKernel.softmax(k, log: true, &w)
             case .concat: LayoutKernel.concat(k, &w)
+            case .shuffle(let groups): LayoutKernel.shuffle(k, groups: groups, &w)
+            case .slice(let start, let end): LayoutKernel.slice(k, start: start, end: end, &w)
+            case .pad(let a): LayoutKernel.pad(k, a, &w)
+            case .upsample(let scale): LayoutKernel.upsample(k, scale: scale, &w)
             case .input, .dropout, .flatten:
                 fatalError("compiler bug: \(k.node.displayName) is a view and has no kernel")
             }
@@ -161,7 +166,7 @@ public enum ConvKernel {
         case .relu?: return ("CNNC_ACT_RELU", "0.0f", "0.0f", "0.0f", false)
         case .leakyRelu(let alpha)?: return ("CNNC_ACT_LEAKY", cFloat(alpha), "0.0f", "0.0f", false)
         case .clip(let low, let high)?: return ("CNNC_ACT_CLIP", "0.0f", cFloat(low), cFloat(high), false)
-        case .sigmoid?, .tanh?, .swish?, .elu?, .selu?, .softplus?, .hardSigmoid?, .hardSwish?:
+        case .sigmoid?, .tanh?, .swish?, .elu?, .selu?, .softplus?, .hardSigmoid?, .hardSwish?, .affine?:
             return ("CNNC_ACT_NONE", "0.0f", "0.0f", "0.0f", true)
         }
     }
@@ -443,6 +448,7 @@ enum ElementwiseKernel {
         case .hardSwish: return "(\(v) != \(v) ? \(v) : \(v) * fminf(fmaxf(\(v) + 3.0f, 0.0f), 6.0f) / 6.0f)"
         case .clip(let low, let high):
             return "(\(v) < \(cFloat(low)) ? \(cFloat(low)) : (\(v) > \(cFloat(high)) ? \(cFloat(high)) : \(v)))"
+        case .affine(let scale, let shift): return "(\(v) * \(cFloat(scale)) + \(cFloat(shift)))"
         }
     }
 
@@ -468,6 +474,38 @@ enum ElementwiseKernel {
     static func add(_ k: KernelContext, _ w: inout CWriter) {
         forEachElement(k, &w) { out, inputs, _, w in
             w.line("\(out) = \(inputs.joined(separator: " + "));")
+        }
+    }
+
+    /// `in0 OP in1` with `in1` broadcast (ShapeRules.broadcast): element by element when the
+    /// shapes match, else one task per (sample, element of in1) over the RUN elements of in0
+    /// that share it.
+    static func binary(_ k: KernelContext, _ op: BinaryOp, _ w: inout CWriter) {
+        let symbol: String
+        switch op {
+        case .mul: symbol = "*"
+        case .sub: symbol = "-"
+        case .div: symbol = "/"
+        }
+        guard let run = ShapeRules.broadcast(k.inputShapes[1], onto: k.x) else {
+            fatalError("compiler bug: \(k.node.displayName): \(k.inputShapes[1]) does not broadcast onto \(k.x)")
+        }
+        if run == 1 {
+            forEachElement(k, &w) { out, inputs, _, w in
+                w.line("\(out) = \(inputs[0]) \(symbol) \(inputs[1]);")
+            }
+            return
+        }
+        w.line("enum { RUN = \(run), RUNS = \(k.y.count / run), IS0 = \(k.inStride(0)), IS1 = \(k.inStride(1)), OS = \(k.outStride) }; /* sample strides */")
+        w.comment("one task per (sample, element of in1): the RUN elements of in0 that share it")
+        w.line("#pragma omp parallel for collapse(2) schedule(static)")
+        w.block("for (int b = 0; b < n; b++)") { w in
+            w.block("for (int j = 0; j < RUNS; j++)") { w in
+                w.line("const float s = in1[(size_t)b * IS1 + j];")
+                w.line("const float *\(k.inRestrict(0))a = in0 + (size_t)b * IS0 + (size_t)j * RUN;")
+                w.line("float *\(k.outRestrict)o = out + (size_t)b * OS + (size_t)j * RUN;")
+                w.line("for (int i = 0; i < RUN; i++) o[i] = a[i] \(symbol) s;")
+            }
         }
     }
 
@@ -674,8 +712,90 @@ enum NormKernel {
     }
 }
 
-/// Data movement: concatenation along channels.
+/// Data movement: concatenation, shuffle and slices along channels.
 enum LayoutKernel {
+    /// out[c] = in[(c % G) * CG + c / G], one plane copy per (sample, output channel).
+    static func shuffle(_ k: KernelContext, groups: Int, _ w: inout CWriter) {
+        let channels = k.x.dims[0], inner = k.x.count / channels
+        w.line("enum { C = \(channels), G = \(groups), CG = \(channels / groups), INNER = \(inner) };")
+        w.line(k.strideEnum())
+        w.comment("one task per (sample, output channel): the plane of input channel (c % G) * CG + c / G")
+        w.line("#pragma omp parallel for collapse(2) schedule(static)")
+        w.block("for (int b = 0; b < n; b++)") { w in
+            w.block("for (int c = 0; c < C; c++)") { w in
+                w.line("memcpy(out + (size_t)b * OS + (size_t)c * INNER, in + (size_t)b * IS + (size_t)((c % G) * CG + c / G) * INNER, sizeof(float) * INNER);")
+            }
+        }
+    }
+
+    /// `int v = i - before;` then the mode's source rule on v (-1: the constant fills it).
+    static func padSource(_ mode: PadMode, _ v: String, _ i: String, before: String, size: String) -> [String] {
+        var lines = ["int \(v) = \(i) - \(before);"]
+        switch mode {
+        case .constant: lines.append("if (\(v) < 0 || \(v) >= \(size)) \(v) = -1;")
+        case .edge: lines.append("\(v) = \(v) < 0 ? 0 : \(v) >= \(size) ? \(size) - 1 : \(v);")
+        case .reflect: lines.append("\(v) = \(v) < 0 ? -\(v) : \(v) >= \(size) ? 2 * (\(size) - 1) - \(v) : \(v);")
+        }
+        return lines
+    }
+
+    /// out[k, p, q] = in[k - CB, src(p), src(q)] or the constant; one task per (sample, output channel).
+    static func pad(_ k: KernelContext, _ a: PadAttributes, _ w: inout CWriter) {
+        let x = k.x, y = k.y
+        w.line("enum { C = \(x.c), H = \(x.h), W = \(x.w), K = \(y.c), P = \(y.h), Q = \(y.w), CB = \(a.channelsBefore), PT = \(a.padding.top), PL = \(a.padding.left) };")
+        w.line(k.strideEnum())
+        w.line("const float value = \(cFloat(a.value));")
+        w.comment("one task per (sample, output channel); rows and columns from their sources (\(a.mode.rawValue)), -1: the constant")
+        w.line("#pragma omp parallel for collapse(2) schedule(static)")
+        w.block("for (int b = 0; b < n; b++)") { w in
+            w.block("for (int k = 0; k < K; k++)") { w in
+                w.line("float *restrict o = out + (size_t)b * OS + (size_t)k * (P * Q);")
+                w.line("const int c = k - CB;")
+                w.block("if (c < 0 || c >= C)") { w in
+                    w.line("for (int i = 0; i < P * Q; i++) o[i] = value;")
+                    w.line("continue;")
+                }
+                w.line("const float *restrict xc = in + (size_t)b * IS + (size_t)c * (H * W);")
+                w.block("for (int p = 0; p < P; p++)") { w in
+                    for line in padSource(a.mode, "h", "p", before: "PT", size: "H") { w.line(line) }
+                    w.block("for (int q = 0; q < Q; q++)") { w in
+                        for line in padSource(a.mode, "v", "q", before: "PL", size: "W") { w.line(line) }
+                        w.line("o[p * Q + q] = h < 0 || v < 0 ? value : xc[h * W + v];")
+                    }
+                }
+            }
+        }
+    }
+
+    /// out[c, p, q] = in[c, p / SH, q / SW]; one task per (sample, channel).
+    static func upsample(_ k: KernelContext, scale: Pair, _ w: inout CWriter) {
+        let x = k.x, y = k.y
+        w.line("enum { C = \(x.c), H = \(x.h), W = \(x.w), P = \(y.h), Q = \(y.w), SH = \(scale.h), SW = \(scale.w) };")
+        w.line(k.strideEnum())
+        w.comment("one task per (sample, channel): each output row repeats the columns of input row p / SH")
+        w.line("#pragma omp parallel for collapse(2) schedule(static)")
+        w.block("for (int b = 0; b < n; b++)") { w in
+            w.block("for (int c = 0; c < C; c++)") { w in
+                w.line("const float *restrict xc = in + (size_t)b * IS + (size_t)c * (H * W);")
+                w.line("float *restrict o = out + (size_t)b * OS + (size_t)c * (P * Q);")
+                w.line("for (int p = 0; p < P; p++)")
+                w.line("    for (int q = 0; q < Q; q++) o[p * Q + q] = xc[(p / SH) * W + q / SW];")
+            }
+        }
+    }
+
+    /// out = in[:, start ..< end], one block copy per sample.
+    static func slice(_ k: KernelContext, start: Int, end: Int, _ w: inout CWriter) {
+        let inner = k.x.count / k.x.dims[0]
+        w.line("enum { START = \(start), COUNT = \(end - start), INNER = \(inner) };")
+        w.line(k.strideEnum())
+        w.comment("one task per sample: channels START ..< START + COUNT are one contiguous block")
+        w.line("#pragma omp parallel for schedule(static)")
+        w.block("for (int b = 0; b < n; b++)") { w in
+            w.line("memcpy(out + (size_t)b * OS, in + (size_t)b * IS + (size_t)START * INNER, sizeof(float) * COUNT * INNER);")
+        }
+    }
+
     /// Copies each input that its producer did not already write into its slice of the output.
     static func concat(_ k: KernelContext, _ w: inout CWriter) {
         var offset = 0

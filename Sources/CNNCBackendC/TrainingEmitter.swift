@@ -120,8 +120,8 @@ struct TrainingLayout {
                 inputIndex += 1
             case .flatten:
                 activation[node.name] = activation[node.inputs[0]]
-            case .conv, .dense, .activation, .prelu, .add, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool,
-                 .lrn, .batchNorm, .concat, .softmax, .logSoftmax:
+            case .conv, .dense, .activation, .prelu, .add, .binary, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool,
+                 .lrn, .batchNorm, .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
                 activation[node.name] = .arena(arenaFloats)
                 arenaFloats += alignUp(maxBatch * node.shape.count)
             }
@@ -266,8 +266,8 @@ enum TrainingEmitter {
                                         inputNeedsGrad: [], parameters: params, parameterNeedsGrad: [])
                 TrainingForwardKernels.emit(k, into: &w)
                 forward.append((node, k.function))
-            case .conv, .dense, .activation, .prelu, .add, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn,
-                 .concat, .softmax, .logSoftmax:
+            case .conv, .dense, .activation, .prelu, .add, .binary, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn,
+                 .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
                 // an implicit convolution reads the trainer's packed copy of its weights
                 let packed = layout.packedWeight[node.name] != nil
                 let k = KernelContext(node: node, inputShapes: shapes,
@@ -356,8 +356,8 @@ enum TrainingEmitter {
                 case .dropout:
                     w.line("if (training) " + timed("forward", node.name, "\(function)(\(act(node.name)), \(act(node.inputs[0])), t->seed, t->step, n);"))
                     w.line("else memcpy(\(act(node.name)), \(act(node.inputs[0])), sizeof(float) * (size_t)n * \(node.shape.count));")
-                case .input, .flatten, .conv, .dense, .activation, .prelu, .add, .maxPool, .avgPool, .globalAvgPool,
-                     .globalMaxPool, .lrn, .concat, .softmax, .logSoftmax:
+                case .input, .flatten, .conv, .dense, .activation, .prelu, .add, .binary, .maxPool, .avgPool, .globalAvgPool,
+                     .globalMaxPool, .lrn, .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
                     let args = [act(node.name)] + node.inputs.map(act) + params.map {
                         if $0.role == "weight", let off = layout.packedWeight[node.name] { return "t->state + \(off)" }
                         return weight($0.name)

@@ -25,8 +25,8 @@ enum TrainingForwardKernels {
         case .dropout:
             return [.output("out"), .input("in"), KernelParameter(declaration: "uint64_t seed", name: "seed"),
                     KernelParameter(declaration: "int64_t step", name: "step"), .count]
-        case .input, .conv, .dense, .activation, .prelu, .add, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool,
-             .lrn, .flatten, .concat, .softmax, .logSoftmax:
+        case .input, .conv, .dense, .activation, .prelu, .add, .binary, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool,
+             .lrn, .flatten, .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
             fatalError("compiler bug: \(k.node.displayName) has no training-mode forward kernel; use its inference kernel")
         }
     }
@@ -45,8 +45,8 @@ enum TrainingForwardKernels {
             summary = "training forward: batch statistics; updates running_mean and running_var; saved = mean[C], invstd[C]"
         case .dropout:
             summary = "training forward: inverted dropout with the mask of DropoutMask (seed, node, step, flat index)"
-        case .input, .conv, .dense, .activation, .prelu, .add, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool,
-             .lrn, .flatten, .concat, .softmax, .logSoftmax:
+        case .input, .conv, .dense, .activation, .prelu, .add, .binary, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool,
+             .lrn, .flatten, .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
             summary = ""
         }
         BackwardKernels.writeFunction(k, signature: signature(k), arguments: args.map(\.name), summary: summary,
@@ -54,8 +54,8 @@ enum TrainingForwardKernels {
             switch k.node.op {
             case .batchNorm(let a): batchNorm(k, a, &w)
             case .dropout(let rate): dropout(k, rate: rate, &w)
-            case .input, .conv, .dense, .activation, .prelu, .add, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool,
-                 .lrn, .flatten, .concat, .softmax, .logSoftmax:
+            case .input, .conv, .dense, .activation, .prelu, .add, .binary, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool,
+                 .lrn, .flatten, .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
                 break
             }
         }

@@ -94,7 +94,8 @@ public enum Summary {
                 column[node.name] = "view"
             case .input:
                 column[node.name] = ""
-            case .activation, .prelu, .add, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn, .batchNorm, .concat,
+            case .activation, .prelu, .add, .binary, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn, .batchNorm, .concat,
+                 .shuffle, .slice, .pad, .upsample,
                  .softmax, .logSoftmax:
                 column[node.name] = "direct"
             }

@@ -10,8 +10,8 @@ extension Graph {
             return node.shape.count * (x.c / a.groups) * a.kernel.h * a.kernel.w
         case .dense(let a):
             return a.units * (inputShapes.first?.count ?? 0)
-        case .input, .activation, .prelu, .add, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool,
-             .lrn, .batchNorm, .flatten, .concat, .softmax, .logSoftmax:
+        case .input, .activation, .prelu, .add, .binary, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool,
+             .lrn, .batchNorm, .flatten, .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
             return 0
         }
     }

@@ -148,8 +148,8 @@ extension Graph {
                 add("bias", [c], true, .constant(0))
                 add("running_mean", [c], false, .constant(0))
                 add("running_var", [c], false, .constant(1))
-            case .input, .activation, .add, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn,
-                 .flatten, .concat, .softmax, .logSoftmax:
+            case .input, .activation, .add, .binary, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn,
+                 .flatten, .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
                 break
             }
         }
@@ -212,12 +212,12 @@ extension Graph {
             case .activation(let a):
                 switch a {
                 case .relu, .leakyRelu, .elu, .swish, .selu, .softplus, .hardSwish, .clip: return true
-                case .sigmoid, .tanh, .hardSigmoid: return false
+                case .sigmoid, .tanh, .hardSigmoid, .affine: return false
                 }
             case .prelu: return true
             case .batchNorm, .dropout: current = next[0]
-            case .input, .conv, .dense, .add, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn, .flatten,
-                 .concat, .softmax, .logSoftmax:
+            case .input, .conv, .dense, .add, .binary, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn, .flatten,
+                 .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
                 return false
             }
         }

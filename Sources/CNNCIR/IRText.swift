@@ -17,8 +17,8 @@ extension Graph {
             var line = "\(node.name) = "
             switch node.op {
             case .input: line += "input()"
-            case .conv, .dense, .activation, .prelu, .add, .dropout, .maxPool, .avgPool,
-                 .globalAvgPool, .globalMaxPool, .lrn, .batchNorm, .flatten, .concat, .softmax, .logSoftmax:
+            case .conv, .dense, .activation, .prelu, .add, .binary, .dropout, .maxPool, .avgPool,
+                 .globalAvgPool, .globalMaxPool, .lrn, .batchNorm, .flatten, .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
                 line += "\(node.op.keyword!.rawValue)(\(node.inputs.joined(separator: ", ")))"
             }
             for (key, value) in node.op.attributeTexts { line += " \(key)=\(value)" }

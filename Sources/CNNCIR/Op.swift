@@ -55,13 +55,16 @@ public enum Activation: Hashable, Sendable {
     case hardSwish
     /// min(max(x, min), max); ReLU6 is clip 0 to 6. NaN stays NaN.
     case clip(min: Double, max: Double)
+    /// x * scale + shift: element-wise arithmetic with constants (ONNX `Mul(x, 0.5)`,
+    /// `Add(x, 3)`, `Div(x, 6)`, `Sub(1, x)`)
+    case affine(scale: Double, shift: Double)
 
     /// Whether its value and derivative are plain arithmetic (compares, min/max: no exp, log or
     /// tanh), so an element-wise loop over it vectorizes: generated loops say `omp simd` only
     /// then (clang refuses a `simd` loop it cannot vectorize, an error under -Werror).
     public var isPiecewiseLinear: Bool {
         switch self {
-        case .relu, .leakyRelu, .hardSigmoid, .hardSwish, .clip: return true
+        case .relu, .leakyRelu, .hardSigmoid, .hardSwish, .clip, .affine: return true
         case .sigmoid, .tanh, .swish, .elu, .selu, .softplus: return false
         }
     }
@@ -70,7 +73,7 @@ public enum Activation: Hashable, Sendable {
     public var isReLULike: Bool {
         switch self {
         case .relu, .leakyRelu, .elu, .swish, .selu, .softplus, .hardSwish, .clip: return true
-        case .sigmoid, .tanh, .hardSigmoid: return false
+        case .sigmoid, .tanh, .hardSigmoid, .affine: return false
         }
     }
 
@@ -88,6 +91,7 @@ public enum Activation: Hashable, Sendable {
         case .hardSigmoid(let alpha, let beta): return "hardsigmoid:\(alpha):\(beta)"
         case .hardSwish: return "hardswish"
         case .clip(let low, let high): return "clip:\(low):\(high)"
+        case .affine(let scale, let shift): return "affine:\(scale):\(shift)"
         }
     }
 
@@ -112,6 +116,7 @@ public enum Activation: Hashable, Sendable {
         case ("hardswish", 0): self = .hardSwish
         case ("relu6", 0): self = .clip(min: 0, max: 6)
         case ("clip", 2) where a[0] <= a[1]: self = .clip(min: a[0], max: a[1])
+        case ("affine", 2): self = .affine(scale: a[0], shift: a[1])
         default: return nil
         }
     }
@@ -287,6 +292,49 @@ public struct PReLUAttributes: Hashable, Sendable {
     public init(shared: Bool = true) { self.shared = shared }
 }
 
+/// An element-wise arithmetic op on two values, `out = in0 OP in1`, where the second operand
+/// broadcasts: it has the first's shape, or one value per channel (`C x 1 x 1` against
+/// `C x H x W`: the squeeze-and-excitation gate), or one value per sample (`1 x 1 x 1` or `1`).
+public enum BinaryOp: String, Hashable, Sendable, CaseIterable {
+    case mul
+    case sub
+    case div
+}
+
+/// How `pad` fills the new border: a constant, the nearest edge value, or the mirror image
+/// without repeating the edge (ONNX `constant`, `edge`, `reflect`).
+public enum PadMode: String, Hashable, Sendable, CaseIterable {
+    case constant, edge, reflect
+
+    /// The source index of padded index `i` along an axis of `size` with `before` added in
+    /// front; nil where a constant fills it. Reflect needs `before, after < size`.
+    public func source(_ i: Int, before: Int, size: Int) -> Int? {
+        let j = i - before
+        if j >= 0 && j < size { return j }
+        switch self {
+        case .constant: return nil
+        case .edge: return j < 0 ? 0 : size - 1
+        case .reflect: return j < 0 ? -j : 2 * (size - 1) - j
+        }
+    }
+}
+
+/// Explicit padding of a value (a layer of its own, unlike conv's and pool's `pad=`): spatial
+/// padding in `mode`, and constant channels before and after (the CIFAR ResNet's option-A
+/// shortcut pads channels with zeros).
+public struct PadAttributes: Hashable, Sendable {
+    public var padding: Padding
+    public var channelsBefore: Int
+    public var channelsAfter: Int
+    public var mode: PadMode
+    public var value: Double
+    public init(padding: Padding = .zero, channelsBefore: Int = 0, channelsAfter: Int = 0, mode: PadMode = .constant,
+                value: Double = 0) {
+        self.padding = padding; self.channelsBefore = channelsBefore; self.channelsAfter = channelsAfter
+        self.mode = mode; self.value = value
+    }
+}
+
 /// One operation of the graph; inputs are the node's operands, in order.
 public enum Op: Hashable, Sendable {
     // Graph inputs.
@@ -300,6 +348,7 @@ public enum Op: Hashable, Sendable {
     case activation(Activation)
     case prelu(PReLUAttributes)
     case add
+    case binary(BinaryOp)
     case dropout(rate: Double)
 
     // Pooling and normalization.
@@ -313,6 +362,15 @@ public enum Op: Hashable, Sendable {
     // Layout and output.
     case flatten
     case concat
+    /// Channel shuffle (ShuffleNet): the channels as a `groups x C/groups` matrix, transposed:
+    /// `out[c] = in[(c % groups) * (C / groups) + c / groups]`.
+    case shuffle(groups: Int)
+    /// The channels `start ..< end` of a `CxHxW` value (or features of an `F` vector).
+    case slice(start: Int, end: Int)
+    /// Padding of a `CxHxW` value: `out[c, h, w] = in[c - cb, src(h), src(w)]` or `value`.
+    case pad(PadAttributes)
+    /// Nearest-neighbour upsampling by whole factors: `out[c, h, w] = in[c, h / sh, w / sw]`.
+    case upsample(Pair)
     case softmax
     case logSoftmax
 }

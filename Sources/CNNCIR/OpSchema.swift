@@ -58,9 +58,9 @@ private let kernelRange = 1...4096
 public enum OpKeyword: String, CaseIterable, Sendable {
     case conv, dense
     case relu, leakyRelu = "leaky_relu", prelu, sigmoid, tanh, swish, elu
-    case selu, softplus, hardsigmoid, hardswish, clip
+    case selu, softplus, hardsigmoid, hardswish, clip, affine
     case maxpool, avgpool, globalAvgpool = "global_avgpool", globalMaxpool = "global_maxpool", lrn, batchnorm, dropout
-    case flatten, add, concat, softmax, logsoftmax
+    case flatten, add, mul, sub, div, concat, shuffle, slice, pad, upsample, softmax, logsoftmax
 
     /// Whether layers of this kind own parameters (and so can be `frozen`).
     public var hasParameters: Bool {
@@ -86,6 +86,10 @@ public enum OpKeyword: String, CaseIterable, Sendable {
         case "hard_sigmoid": return .hardsigmoid
         case "hard_swish": return .hardswish
         case "relu6": return .clip
+        case "channel_shuffle": return .shuffle
+        case "multiply": return .mul
+        case "subtract": return .sub
+        case "divide": return .div
         default: return nil
         }
     }
@@ -111,8 +115,13 @@ public enum OpKeyword: String, CaseIterable, Sendable {
                 AttributeSpec("init", .choice(["auto", "he", "xavier", "torch"]), default: "auto", "weight initialization (auto: He before ReLU-like activations, else Xavier; torch: PyTorch's default, U(+-1/sqrt(fan_in)))"),
             ] + OpKeyword.epilogueKeys
         case .relu, .sigmoid, .tanh, .swish, .softplus, .hardswish, .globalAvgpool, .globalMaxpool, .flatten, .add,
-             .concat, .softmax, .logsoftmax:
+             .concat, .softmax, .logsoftmax, .mul, .sub, .div:
             return []
+        case .affine:
+            return [
+                AttributeSpec("scale", .double(-3.4028234663852886e38...3.4028234663852886e38), default: "1.0", "multiplies every element"),
+                AttributeSpec("shift", .double(-3.4028234663852886e38...3.4028234663852886e38), default: "0.0", "added after the scale"),
+            ]
         case .selu:
             return [
                 AttributeSpec("alpha", .double(0...1e6), default: "1.6732632423543772", "scale of the negative part"),
@@ -157,6 +166,23 @@ public enum OpKeyword: String, CaseIterable, Sendable {
                 AttributeSpec("eps", .double(0...1), default: "1e-05", "added to the variance"),
                 AttributeSpec("momentum", .double(0...1), default: "0.1", "running statistics update rate"),
             ]
+        case .shuffle:
+            return [AttributeSpec("groups", .int(sizeRange), required: true, "channel groups to interleave")]
+        case .slice:
+            return [
+                AttributeSpec("start", .int(0...maxDimension), default: "0", "first channel kept"),
+                AttributeSpec("end", .int(1...maxDimension), required: true, "one past the last channel kept"),
+            ]
+        case .pad:
+            return [
+                AttributeSpec("pad", .padding, default: "0", "spatial padding: P, PHxPW or t,l,b,r"),
+                AttributeSpec("channels_before", .int(0...maxDimension), default: "0", "constant channels added in front"),
+                AttributeSpec("channels_after", .int(0...maxDimension), default: "0", "constant channels added at the end"),
+                AttributeSpec("mode", .choice(PadMode.allCases.map(\.rawValue)), default: "constant", "spatial fill: constant, edge (repeat the border) or reflect (mirror)"),
+                AttributeSpec("value", .double(-3.4028234663852886e38...3.4028234663852886e38), default: "0.0", "the constant"),
+            ]
+        case .upsample:
+            return [AttributeSpec("scale", .pair(1...4096), required: true, "whole factor of the height x width (nearest neighbour)")]
         case .dropout:
             return [AttributeSpec("rate", .double(0...0.999999), default: "0.5", "probability of zeroing an element in training")]
         }
@@ -168,7 +194,7 @@ public enum OpKeyword: String, CaseIterable, Sendable {
         AttributeSpec("bn", .name, "fused batch norm: the batchnorm node whose parameters apply"),
         AttributeSpec("bn_eps", .double(0...1), default: "1e-05", "epsilon of the fused batch norm"),
         AttributeSpec("residual", .bool, default: "false", "add the second input (from=x,shortcut) before the activation"),
-        AttributeSpec("act", .activation, "fused activation: relu, leaky_relu:A, elu:A, sigmoid, tanh, swish, selu, softplus, hardsigmoid:A:B, hardswish, relu6, clip:MIN:MAX"),
+        AttributeSpec("act", .activation, "fused activation: relu, leaky_relu:A, elu:A, sigmoid, tanh, swish, selu, softplus, hardsigmoid:A:B, hardswish, relu6, clip:MIN:MAX, affine:SCALE:SHIFT"),
         AttributeSpec("prelu", .name, "fused PReLU: the prelu node whose slope applies"),
         AttributeSpec("prelu_shared", .bool, default: "true", "the fused PReLU has one slope"),
     ]
@@ -177,6 +203,7 @@ public enum OpKeyword: String, CaseIterable, Sendable {
     public var arity: ClosedRange<Int> {
         switch self {
         case .add, .concat: return 2...Int.max
+        case .mul, .sub, .div: return 2...2
         default: return 1...1
         }
     }
@@ -189,8 +216,8 @@ extension Op {
         case .input: return 0...0
         case .conv(let a): return a.epilogue.residual ? 2...2 : 1...1
         case .dense(let a): return a.epilogue.residual ? 2...2 : 1...1
-        case .activation, .prelu, .add, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn, .batchNorm,
-             .flatten, .concat, .softmax, .logSoftmax:
+        case .activation, .prelu, .add, .binary, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn, .batchNorm,
+             .flatten, .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
             return keyword!.arity
         }
     }
@@ -214,9 +241,16 @@ extension Op {
             case .hardSigmoid: return .hardsigmoid
             case .hardSwish: return .hardswish
             case .clip: return .clip
+            case .affine: return .affine
             }
         case .prelu: return .prelu
         case .add: return .add
+        case .binary(let b):
+            switch b {
+            case .mul: return .mul
+            case .sub: return .sub
+            case .div: return .div
+            }
         case .dropout: return .dropout
         case .maxPool: return .maxpool
         case .avgPool: return .avgpool
@@ -226,6 +260,10 @@ extension Op {
         case .batchNorm: return .batchnorm
         case .flatten: return .flatten
         case .concat: return .concat
+        case .shuffle: return .shuffle
+        case .slice: return .slice
+        case .pad: return .pad
+        case .upsample: return .upsample
         case .softmax: return .softmax
         case .logSoftmax: return .logsoftmax
         }
@@ -251,10 +289,17 @@ extension Op {
             case .selu(let alpha, let gamma): return [("alpha", "\(alpha)"), ("gamma", "\(gamma)")]
             case .hardSigmoid(let alpha, let beta): return [("alpha", "\(alpha)"), ("beta", "\(beta)")]
             case .clip(let low, let high): return [("min", "\(low)"), ("max", "\(high)")]
+            case .affine(let scale, let shift): return [("scale", "\(scale)"), ("shift", "\(shift)")]
             }
         case .prelu(let a): return [("shared", "\(a.shared)")]
-        case .add, .globalAvgPool, .globalMaxPool, .flatten, .concat, .softmax, .logSoftmax: return []
+        case .add, .binary, .globalAvgPool, .globalMaxPool, .flatten, .concat, .softmax, .logSoftmax: return []
         case .dropout(let rate): return [("rate", "\(rate)")]
+        case .shuffle(let groups): return [("groups", "\(groups)")]
+        case .slice(let start, let end): return [("start", "\(start)"), ("end", "\(end)")]
+        case .upsample(let scale): return [("scale", scale.description)]
+        case .pad(let a):
+            return [("pad", a.padding.description), ("channels_before", "\(a.channelsBefore)"),
+                    ("channels_after", "\(a.channelsAfter)"), ("mode", a.mode.rawValue), ("value", "\(a.value)")]
         case .maxPool(let a), .avgPool(let a):
             var list = [("size", a.kernel.description), ("stride", a.stride.description),
                         ("pad", a.padding.description), ("ceil_mode", "\(a.ceilMode)")]
@@ -349,6 +394,7 @@ private struct AttributeReader {
             let low = double("min") ?? 0, high = double("max") ?? 6
             if low > high { fail("max", "max \(high) is below min \(low)") }
             return .activation(.clip(min: low, max: high))
+        case .affine: return .activation(.affine(scale: double("scale") ?? 1, shift: double("shift") ?? 0))
         case .prelu: return .prelu(PReLUAttributes(shared: bool("shared") ?? true))
         case .maxpool, .avgpool:
             let kernel = pair("size") ?? Pair(1)
@@ -369,7 +415,22 @@ private struct AttributeReader {
         case .dropout: return .dropout(rate: double("rate") ?? 0.5)
         case .flatten: return .flatten
         case .add: return .add
+        case .mul: return .binary(.mul)
+        case .sub: return .binary(.sub)
+        case .div: return .binary(.div)
         case .concat: return .concat
+        case .shuffle: return .shuffle(groups: int("groups") ?? 1)
+        case .slice:
+            let start = int("start") ?? 0, end = int("end") ?? 1
+            if start >= end { fail("end", "end \(end) is not after start \(start)") }
+            return .slice(start: start, end: end)
+        case .pad:
+            if texts["pad"]?.value == "same" { fail("pad", "expected P, PHxPW or t,l,b,r") }
+            return .pad(PadAttributes(
+                padding: padding("pad", kernel: Pair(1), dilation: Pair(1), stride: Pair(1)),
+                channelsBefore: int("channels_before") ?? 0, channelsAfter: int("channels_after") ?? 0,
+                mode: PadMode(rawValue: choice("mode") ?? "constant") ?? .constant, value: double("value") ?? 0))
+        case .upsample: return .upsample(pair("scale") ?? Pair(1))
         case .softmax: return .softmax
         case .logsoftmax: return .logSoftmax
         }
@@ -488,7 +549,7 @@ private struct AttributeReader {
         e.residual = bool("residual") ?? false
         if let text = texts["act"]?.value {
             if let act = Activation(text: text) { e.activation = act }
-            else { fail("act", "expected relu, leaky_relu:A, elu:A, sigmoid, tanh or swish") }
+            else { fail("act", "expected relu, leaky_relu:A, elu:A, sigmoid, tanh, swish, selu, softplus, hardsigmoid:A:B, hardswish, relu6, clip:MIN:MAX or affine:SCALE:SHIFT") }
         }
         if let p = name("prelu") { e.prelu = FoldedPReLU(node: p, shared: bool("prelu_shared") ?? true) }
         else if texts["prelu_shared"] != nil { fail("prelu_shared", "needs prelu=") }

@@ -139,6 +139,56 @@ public enum ShapeRules {
             }
             return .success(x)
 
+        case .shuffle(let groups):
+            guard x.rank == 3 else { return fail("\(name) needs a CxHxW input, got \(x)") }
+            guard x.c % groups == 0 else {
+                return fail("\(name) has \(x.c) channels, not divisible by groups=\(groups)")
+            }
+            return .success(x)
+
+        case .slice(let start, let end):
+            guard x.rank == 1 || x.rank == 3 else { return fail("\(name) needs a CxHxW or F input, got \(x)") }
+            guard start < end, end <= x.dims[0] else {
+                return fail("\(name) keeps channels \(start) to \(end) of an input with \(x.dims[0]) (\(x))")
+            }
+            var dims = x.dims
+            dims[0] = end - start
+            return .success(Shape(dims))
+
+        case .pad(let a):
+            guard x.rank == 3 else { return fail("\(name) needs a CxHxW input, got \(x)") }
+            let p = a.padding
+            if a.mode == .reflect {
+                guard max(p.top, p.bottom) < x.h, max(p.left, p.right) < x.w else {
+                    return fail("\(name) mode=reflect pads \(p) need an input larger than the padding, got \(x)")
+                }
+            }
+            guard a.mode == .constant || a.channelsBefore + a.channelsAfter == 0 else {
+                return fail("\(name) pads channels only with mode=constant")
+            }
+            let c = x.c.addingReportingOverflow(a.channelsBefore + a.channelsAfter)
+            let h = x.h.addingReportingOverflow(p.top + p.bottom), w = x.w.addingReportingOverflow(p.left + p.right)
+            guard !c.overflow, !h.overflow, !w.overflow, c.partialValue <= maxDimension, h.partialValue <= maxDimension,
+                  w.partialValue <= maxDimension else {
+                return fail("\(name) output is too large (limit \(maxDimension) per dimension)")
+            }
+            return .success(Shape([c.partialValue, h.partialValue, w.partialValue]))
+
+        case .upsample(let scale):
+            guard x.rank == 3 else { return fail("\(name) needs a CxHxW input, got \(x)") }
+            let h = x.h.multipliedReportingOverflow(by: scale.h), w = x.w.multipliedReportingOverflow(by: scale.w)
+            guard !h.overflow, !w.overflow, h.partialValue <= maxDimension, w.partialValue <= maxDimension else {
+                return fail("\(name) output is too large (limit \(maxDimension) per dimension)")
+            }
+            return .success(Shape([x.c, h.partialValue, w.partialValue]))
+
+        case .binary:
+            let y = inputs[1]
+            guard ShapeRules.broadcast(y, onto: x) != nil else {
+                return fail("\(name) needs a second input of the first's shape \(x), one value per channel (\(x.rank == 3 ? "\(x.c)x1x1" : "\(x.dims.first ?? 1)")) or one value (1), got \(y) ('\(node.inputs[1])')")
+            }
+            return .success(x)
+
         case .concat:
             guard x.rank == 1 || x.rank == 3 else { return fail("\(name) needs CxHxW or F inputs, got \(x)") }
             var channels = 0
@@ -152,6 +202,18 @@ public enum ShapeRules {
             dims[0] = channels
             return .success(Shape(dims))
         }
+    }
+
+    /// How a binary op's second operand `y` spreads over the first `x`: the number of
+    /// consecutive elements of `x` that share one element of `y` (1: same shape; H*W: one per
+    /// channel of a CxHxW `x`; all of `x`: one per sample), or nil when `y` does not broadcast.
+    public static func broadcast(_ y: Shape, onto x: Shape) -> Int? {
+        if y == x { return 1 }
+        if y.count == 1, y.dims.allSatisfy({ $0 == 1 }) { return x.count }
+        if x.rank >= 1, y.rank == x.rank, y.dims[0] == x.dims[0], y.dims.dropFirst().allSatisfy({ $0 == 1 }) {
+            return x.count / max(x.dims[0], 1)
+        }
+        return nil
     }
 
     /// One spatial output size of a sliding window, or nil when the window does not fit.

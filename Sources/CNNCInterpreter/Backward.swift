@@ -73,6 +73,10 @@ extension Interpreter {
                 parameter("weight", g.slopes)
             case .add:
                 for name in node.inputs { gradients.accumulate(dy, into: name) }
+            case .binary(let op):
+                let g = BinaryKernel.backward(op, operands[0], operands[1], outputGradient: dy)
+                gradients.accumulate(g.a, into: node.inputs[0])
+                gradients.accumulate(g.b, into: node.inputs[1])
             case .dropout:
                 // Training mode recorded a mask; at inference dropout is the identity.
                 if let multipliers = pass.dropoutMultipliers[node.name] {
@@ -102,6 +106,14 @@ extension Interpreter {
                 for (name, g) in zip(node.inputs, ConcatKernel.backward(operands, outputGradient: dy)) {
                     gradients.accumulate(g, into: name)
                 }
+            case .shuffle(let groups):
+                input(ChannelKernels.shuffleBackward(x, outputGradient: dy, groups: groups))
+            case .slice(let start, let end):
+                input(ChannelKernels.sliceBackward(x, outputGradient: dy, start: start, end: end))
+            case .pad(let a):
+                input(PadKernel.backward(x, outputGradient: dy, a))
+            case .upsample(let scale):
+                input(UpsampleKernel.backward(x, outputGradient: dy, scale: scale))
             case .softmax:
                 input(SoftmaxKernel.backward(output: pass.values[node.name]!, outputGradient: dy))
             case .logSoftmax:

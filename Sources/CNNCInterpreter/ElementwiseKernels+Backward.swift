@@ -45,6 +45,8 @@ extension ElementwiseKernels {
         case .clip(let low, let high):
             // PyTorch's hardtanh: 1 strictly inside the bounds, else 0.
             derivative = { $0 > low && $0 < high ? 1 : 0 }
+        case .affine(let scale, _):
+            derivative = { _ in scale }
         }
         return Tensor(shape: x.shape, data: zip(x.data, dy.data).map { derivative($0) * $1 })
     }

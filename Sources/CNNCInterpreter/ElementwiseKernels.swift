@@ -36,6 +36,8 @@ enum ElementwiseKernels {
             data = x.data.map { $0.isNaN ? $0 : $0 * Swift.min(Swift.max($0 + 3, 0), 6) / 6 }
         case .clip(let low, let high):
             data = x.data.map { $0 < low ? low : ($0 > high ? high : $0) }
+        case .affine(let scale, let shift):
+            data = x.data.map { $0 * scale + shift }
         }
         return Tensor(shape: x.shape, data: data)
     }

@@ -69,6 +69,8 @@ public struct Interpreter: Sendable {
             return ElementwiseKernels.prelu(x, slopes: parameter("weight"))
         case .add:
             return ElementwiseKernels.add(operands)
+        case .binary(let op):
+            return BinaryKernel.forward(op, operands[0], operands[1])
         case .dropout(let rate):
             guard case .training(let seed, let step) = mode else { return x }
             let multipliers = DropoutKernel.multipliers(count: x.count, seed: seed, node: node.name,
@@ -104,6 +106,14 @@ public struct Interpreter: Sendable {
             return Tensor(shape: [batch, node.shape.count], data: x.data)
         case .concat:
             return ConcatKernel.forward(operands, output: node.shape)
+        case .shuffle(let groups):
+            return ChannelKernels.shuffle(x, groups: groups)
+        case .slice(let start, let end):
+            return ChannelKernels.slice(x, start: start, end: end)
+        case .pad(let a):
+            return PadKernel.forward(x, a, output: node.shape)
+        case .upsample(let scale):
+            return UpsampleKernel.forward(x, scale: scale)
         case .softmax:
             return SoftmaxKernel.forward(x)
         case .logSoftmax:

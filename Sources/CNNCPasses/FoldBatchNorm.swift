@@ -36,8 +36,8 @@ public struct FoldBatchNorm: Pass {
                 guard a.epilogue.isEmpty else { refuse("'\(producer.name)' already has an epilogue"); continue }
                 a.epilogue.batchNorm = folded
                 producer.op = .dense(a)
-            case .input, .activation, .prelu, .add, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn,
-                 .batchNorm, .flatten, .concat, .softmax, .logSoftmax:
+            case .input, .activation, .prelu, .add, .binary, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn,
+                 .batchNorm, .flatten, .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
                 refuse("input '\(producer.name)' is not a conv or dense"); continue
             }
             guard g.isOnlyUser(bn.name, of: producer.name) else {

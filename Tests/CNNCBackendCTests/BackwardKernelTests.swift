@@ -28,6 +28,8 @@ struct GradientCase: Sendable {
         case uniform(Float)
         /// Multiples of `step` in [-3 step, 3 step]: exact zeros, ties and kinks.
         case quantized(Float)
+        /// Uniform in [low, high] (divisors kept away from 0).
+        case range(Float, Float)
     }
 
     /// Unique, a C identifier: names the op node, its functions and its arrays.
@@ -93,6 +95,7 @@ let gradientCases: [GradientCase] = {
         values: .uniform(4))
     add("activation", "act_hardswish", .activation(.hardSwish), image, values: .quantized(1))
     add("activation", "act_clip", .activation(.clip(min: -0.5, max: 1)), image, values: .quantized(0.5))
+    add("activation", "act_affine", .activation(.affine(scale: -0.75, shift: 0.5)), image)
     add("activation", "act_vector", .activation(.relu), [Shape([5])], batch: 3, values: .quantized(0.5))
     // PReLU.
     add("prelu", "prelu_shared", .prelu(PReLUAttributes(shared: true)), [Shape([3, 4, 4])], values: .quantized(0.5))
@@ -106,6 +109,28 @@ let gradientCases: [GradientCase] = {
     add("layout", "concat3", .concat, [Shape([2, 3, 3]), Shape([1, 3, 3]), Shape([3, 3, 3])],
         needs: [true, true, false])
     add("layout", "concat_vector", .concat, [Shape([4]), Shape([3])], batch: 3)
+    // Binary ops with a broadcast second operand: same shape, per channel (the
+    // squeeze-and-excitation gate), per sample; divisors away from 0.
+    add("binary", "mul_same", .binary(.mul), [Shape([2, 3, 3]), Shape([2, 3, 3])])
+    add("binary", "mul_channel", .binary(.mul), [Shape([4, 3, 5]), Shape([4, 1, 1])], batch: 3)
+    add("binary", "mul_sample", .binary(.mul), [Shape([2, 3, 3]), Shape([1])])
+    add("binary", "mul_gate_only", .binary(.mul), [Shape([3, 2, 2]), Shape([3, 1, 1])], needs: [false, true])
+    add("binary", "sub_channel", .binary(.sub), [Shape([3, 4, 4]), Shape([3, 1, 1])])
+    add("binary", "sub_vector", .binary(.sub), [Shape([6]), Shape([6])], batch: 3)
+    add("binary", "div_channel", .binary(.div), [Shape([3, 4, 4]), Shape([3, 1, 1])], values: .range(0.5, 2))
+    add("binary", "div_sample", .binary(.div), [Shape([2, 3, 3]), Shape([1, 1, 1])], batch: 3, values: .range(0.5, 2))
+    add("layout", "shuffle3", .shuffle(groups: 3), [Shape([6, 2, 3])], batch: 3)
+    add("layout", "shuffle_depth", .shuffle(groups: 2), [Shape([4, 1, 1])])
+    add("layout", "slice_middle", .slice(start: 1, end: 3), [Shape([5, 2, 2])], batch: 3)
+    add("layout", "slice_vector", .slice(start: 0, end: 2), [Shape([6])])
+    add("layout", "pad_channels", .pad(PadAttributes(padding: Padding(top: 1, left: 0, bottom: 0, right: 2), channelsBefore: 2,
+                                                     channelsAfter: 1, value: 0.5)), [Shape([2, 3, 3])], batch: 3)
+    add("layout", "pad_edge", .pad(PadAttributes(padding: Padding(top: 2, left: 1, bottom: 1, right: 3), mode: .edge)),
+        [Shape([2, 3, 2])])
+    add("layout", "pad_reflect", .pad(PadAttributes(padding: Padding(top: 2, left: 1, bottom: 1, right: 2), mode: .reflect)),
+        [Shape([2, 3, 3])])
+    add("layout", "upsample2", .upsample(Pair(2)), [Shape([2, 3, 2])], batch: 3)
+    add("layout", "upsample3x1", .upsample(Pair(3, 1)), [Shape([3, 2, 3])])
     add("layout", "flatten_image", .flatten, [Shape([2, 3, 3])])
     // Pooling; quantized inputs make ties, so the first-maximum rule matters.
     add("pool", "maxpool_ceil", .maxPool(PoolAttributes(
@@ -201,6 +226,7 @@ struct TestRandom {
             switch kind {
             case .uniform(let s): return uniform(-s, s)
             case .quantized(let step): return Float(Int(next() % 7) - 3) * step
+            case .range(let low, let high): return uniform(low, high)
             }
         }
     }
@@ -279,8 +305,8 @@ enum CaseBuilder {
         switch node.op {
         case .batchNorm: (isBatchNorm, isDropout) = (true, false)
         case .dropout: (isBatchNorm, isDropout) = (false, true)
-        case .input, .conv, .dense, .activation, .prelu, .add, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool,
-             .lrn, .flatten, .concat, .softmax, .logSoftmax:
+        case .input, .conv, .dense, .activation, .prelu, .add, .binary, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool,
+             .lrn, .flatten, .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
             (isBatchNorm, isDropout) = (false, false)
         }
         if isBatchNorm { arrays += "static float \(p)_saved[\(2 * node.shape.dims[0])];\n" }
@@ -616,6 +642,7 @@ final class BackwardKernelTests: XCTestCase {
     func testActivations() { check(family: "activation") }
     func testPReLU() { check(family: "prelu") }
     func testAddConcatFlatten() { check(family: "layout") }
+    func testBinaryBroadcast() { check(family: "binary") }
     func testPooling() { check(family: "pool") }
     func testLRN() { check(family: "norm") }
     func testBatchNormTraining() { check(family: "batchnorm") }

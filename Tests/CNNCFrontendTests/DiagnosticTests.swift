@@ -379,6 +379,24 @@ final class DiagnosticTests: XCTestCase {
             add s from=a,b
             ^~~
             """),
+        DiagnosticCase("mul operand that does not broadcast", """
+            input x shape=4x8x8
+            global_avgpool g
+            conv a from=g filters=3 size=1
+            mul m from=x,a
+            """, """
+            t.net:4:1: error: mul 'm' needs a second input of the first's shape 4x8x8, one value per channel (4x1x1) or one value (1), got 3x1x1 ('a')
+            mul m from=x,a
+            ^~~
+            """),
+        DiagnosticCase("div takes two inputs", """
+            input x shape=4x8x8
+            div d from=x,x,x
+            """, """
+            t.net:2:1: error: div 'd' takes 2 inputs, got 3
+            div d from=x,x,x
+            ^~~
+            """),
         DiagnosticCase("kernel larger than its input", """
             input x shape=16x4x4
             conv c2 filters=8 size=5

@@ -125,6 +125,86 @@ final class GradientCheckTests: XCTestCase {
                                        inputs: ["x": awayFromZero("x", [2, 2, 3, 3])], labels: [0, 2])
     }
 
+    func testSqueezeExcitationGateAndBroadcastArithmetic() throws {
+        // x -> conv c; gate = hardsigmoid(conv(relu(conv(gap(c))))) per channel; c * gate, then
+        // (.. - per-sample mean) / (sigmoid + 1) per channel, then an affine: every operand of
+        // mul, sub and div gets its gradient, broadcast ones summed over their runs.
+        let graph = makeGraph([
+            input([2, 4, 4]),
+            node("c", conv(4, Pair(3), padding: Padding(1, 1)), "x"),
+            node("pool", .globalAvgPool, "c"),
+            node("squeeze", conv(2, Pair(1)), "pool"),
+            node("r", .activation(.relu), "squeeze"),
+            node("expand", conv(4, Pair(1)), "r"),
+            node("gate", .activation(.hardSigmoid(alpha: 0.2, beta: 0.5)), "expand"),
+            node("scaled", .binary(.mul), "c", "gate"),
+            node("m", .dense(DenseAttributes(units: 1)), "scaled"),
+            node("centered", .binary(.sub), "scaled", "m"),
+            node("s", .activation(.sigmoid), "expand"),
+            node("one", .activation(.affine(scale: 1, shift: 1)), "s"),
+            node("divided", .binary(.div), "centered", "one"),
+            node("out", .activation(.affine(scale: -0.5, shift: 0.25)), "divided"),
+            logits("out"),
+        ])
+        _ = try checkTrainingGradients("squeeze-excitation mul, sub per sample, div per channel, affine", graph,
+                                       parameters: gradientParameters(graph),
+                                       inputs: ["x": awayFromZero("x", [2, 2, 4, 4])], labels: [0, 2])
+        for op in [BinaryOp.mul, .sub, .div] {
+            let same = makeGraph([input("a", [3, 2, 2]), input("b", [3, 2, 2]), node("y", .binary(op), "a", "b")])
+            var b = awayFromZero("b", [batch, 3, 2, 2])
+            b.data = b.data.map { abs($0) + 0.5 }
+            _ = try checkInputGradient("\(op.rawValue) same shape (inputs)", same, parameters: [:],
+                                       inputs: ["a": awayFromZero("a", [batch, 3, 2, 2]), "b": b])
+        }
+    }
+
+    func testShuffleAndSliceAsInShuffleNet() throws {
+        // ShuffleNet's unit: split the channels, transform one half, concatenate, shuffle.
+        let graph = makeGraph([
+            input([4, 3, 3]),
+            node("left", .slice(start: 0, end: 2), "x"),
+            node("right", .slice(start: 2, end: 4), "x"),
+            node("c", conv(2, Pair(3), padding: Padding(1, 1)), "right"),
+            node("t", .activation(.tanh), "c"),
+            node("cat", .concat, "left", "t"),
+            node("mixed", .shuffle(groups: 2), "cat"),
+            logits("mixed"),
+        ])
+        _ = try checkTrainingGradients("slice, concat, shuffle", graph, parameters: gradientParameters(graph),
+                                       inputs: ["x": awayFromZero("x", [2, 4, 3, 3])], labels: [1, 2])
+        try checkOpInInference("shuffle groups=3 (input)", .shuffle(groups: 3), input: [6, 2, 2])
+        try checkOpInInference("slice 1..<4 (input)", .slice(start: 1, end: 4), input: [5, 2, 2])
+        // The permutation itself: out[c] = in[(c % G) * (C / G) + c / G].
+        let shuffled = try Interpreter(graph: makeGraph([input([6, 1, 1]), node("y", .shuffle(groups: 2), "x")]),
+                                       parameters: [:]).run(["x": tensor([1, 6, 1, 1], [0, 1, 2, 3, 4, 5])])["y"]
+        XCTAssertEqual(shuffled?.data, [0, 3, 1, 4, 2, 5])
+    }
+
+    func testPadEveryMode() throws {
+        for mode in PadMode.allCases {
+            let a = PadAttributes(padding: Padding(top: 2, left: 1, bottom: 1, right: 2),
+                                  channelsBefore: mode == .constant ? 1 : 0, channelsAfter: mode == .constant ? 2 : 0,
+                                  mode: mode, value: 0.25)
+            try checkOpInTraining("pad \(mode.rawValue)", .pad(a), input: [2, 3, 3])
+            try checkOpInInference("pad \(mode.rawValue) (input)", .pad(a), input: [2, 3, 4])
+        }
+        // The sources: reflect mirrors without the edge, edge repeats it.
+        let x = tensor([1, 1, 1, 3], [1, 2, 3])
+        for (mode, expected) in [(PadMode.reflect, [3.0, 2, 1, 2, 3, 2]), (.edge, [1, 1, 1, 2, 3, 3]), (.constant, [7, 7, 1, 2, 3, 7])] {
+            let graph = makeGraph([input([1, 1, 3]), node("y", .pad(PadAttributes(padding: Padding(top: 0, left: 2, bottom: 0, right: 1),
+                                                                                  mode: mode, value: 7)), "x")])
+            XCTAssertEqual(try Interpreter(graph: graph, parameters: [:]).run(["x": x])["y"]?.data, expected, mode.rawValue)
+        }
+    }
+
+    func testUpsampleNearest() throws {
+        try checkOpInTraining("upsample 2x3", .upsample(Pair(2, 3)), input: [2, 2, 3])
+        try checkOpInInference("upsample 2 (input)", .upsample(Pair(2)), input: [3, 2, 2])
+        let graph = makeGraph([input([1, 1, 2]), node("y", .upsample(Pair(2, 2)), "x")])
+        XCTAssertEqual(try Interpreter(graph: graph, parameters: [:]).run(["x": tensor([1, 1, 1, 2], [1, 2])])["y"]?.data,
+                       [1, 1, 2, 2, 1, 1, 2, 2])
+    }
+
     func testConcatFeatureMapsAndVectors() throws {
         // Two inputs: x reaches the concat three ways; v is concatenated with a dense of itself.
         let graph = makeGraph([

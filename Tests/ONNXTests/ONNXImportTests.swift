@@ -87,6 +87,104 @@ final class ONNXImportTests: XCTestCase {
         try assertMatchesRuntime("activations")
     }
 
+    func testSqueezeExcitationAndArithmeticWithConstants() throws {
+        try assertMatchesRuntime("squeeze_excitation")
+        let model = try importFixture("squeeze_excitation")
+        let ops = Dictionary(uniqueKeysWithValues: model.graph.nodes.map { ($0.name, $0.op) })
+        XCTAssertEqual(ops["se"], .binary(.mul))
+        XCTAssertEqual(model.graph.node(named: "se")?.inputs, ["c1", "gate"], "the broadcast operand goes second")
+        XCTAssertEqual(ops["times_half"], .activation(.affine(scale: 0.5, shift: 0)))
+        XCTAssertEqual(ops["plus_three"], .activation(.affine(scale: 1, shift: 3)))
+        XCTAssertEqual(ops["over_six"], .activation(.affine(scale: 1.0 / 6, shift: 0)))
+        XCTAssertEqual(ops["one_minus"], .activation(.affine(scale: -1, shift: 1)))
+        XCTAssertEqual(ops["over_den"], .binary(.div))
+        XCTAssertEqual(ops["centered"], .binary(.sub))
+        // Per-channel constants: depthwise 1x1 convs holding them.
+        XCTAssertEqual(ops["channel_scale"], .conv(ConvAttributes(filters: 8, kernel: Pair(1), groups: 8, bias: false, initializer: .torch)))
+        XCTAssertEqual(model.weights["channel_shift.weight"]?.data, Array(repeating: 1, count: 8))
+        XCTAssertTrue(model.parameterNames.contains { $0 == ("scale", "channel_scale.weight") })
+        XCTAssertTrue(model.parameterNames.contains { $0 == ("shift", "channel_shift.bias") })
+        // The generated C against the interpreter, inference at batch 1 and 3 and a training step.
+        let loaded = try ModelLoader.load("\(fixtures)/squeeze_excitation.onnx")
+        for batch in [1, 3] {
+            var options = CheckOptions()
+            options.batch = batch
+            let (report, passed) = try Checker.check(loaded, options: options)
+            XCTAssertTrue(passed, report)
+            var train = TrainCheckOptions()
+            train.batch = batch
+            let (trainReport, trainPassed) = try TrainChecker.check(loaded, options: train)
+            XCTAssertTrue(trainPassed, trainReport)
+        }
+    }
+
+    func testChannelSplitShuffleAndSlice() throws {
+        try assertMatchesRuntime("shuffle_split")
+        let model = try importFixture("shuffle_split")
+        XCTAssertEqual(model.graph.nodes.map(\.op.keyword?.rawValue), [
+            nil, "conv", "slice", "slice", "relu", "concat", "shuffle", "slice", "global_avgpool", "dense",
+        ])
+        XCTAssertEqual(model.graph.node(named: "shuffle")?.op, .shuffle(groups: 2))
+        XCTAssertEqual(model.graph.node(named: "tail")?.op, .slice(start: 3, end: 8), "INT64_MAX is the end")
+        let loaded = try ModelLoader.load("\(fixtures)/shuffle_split.onnx")
+        for batch in [1, 3] {
+            var options = CheckOptions()
+            options.batch = batch
+            let (report, passed) = try Checker.check(loaded, options: options)
+            XCTAssertTrue(passed, report)
+        }
+    }
+
+    func testOptionAShortcutAndPaddingModes() throws {
+        try assertMatchesRuntime("option_a")
+        let model = try importFixture("option_a")
+        XCTAssertEqual(model.graph.node(named: "subsample")?.op, .maxPool(PoolAttributes(kernel: Pair(1), stride: Pair(2))))
+        XCTAssertEqual(model.graph.node(named: "shortcut")?.op, .pad(PadAttributes(channelsBefore: 2, channelsAfter: 2)))
+        XCTAssertEqual(model.graph.node(named: "reflect")?.op, .pad(PadAttributes(padding: Padding(1, 1), mode: .reflect)))
+        XCTAssertEqual(model.graph.node(named: "edge")?.op,
+                       .pad(PadAttributes(padding: Padding(top: 2, left: 0, bottom: 0, right: 1), mode: .edge)))
+        let loaded = try ModelLoader.load("\(fixtures)/option_a.onnx")
+        for batch in [1, 3] {
+            var options = CheckOptions()
+            options.batch = batch
+            let (report, passed) = try Checker.check(loaded, options: options)
+            XCTAssertTrue(passed, report)
+            var train = TrainCheckOptions()
+            train.batch = batch
+            let (trainReport, trainPassed) = try TrainChecker.check(loaded, options: train)
+            XCTAssertTrue(trainPassed, trainReport)
+        }
+        // Export and back: the pads stay pad layers.
+        let dir = try WorkDirectory(prefix: "cnnc-onnx-test")
+        defer { dir.cleanup() }
+        try ExportCommand.run(loaded, output: "\(dir.path)/option_a.onnx", weights: nil, seed: 3)
+        let back = try ModelLoader.load("\(dir.path)/option_a.onnx")
+        XCTAssertEqual(back.graph.nodes.map(\.op), loaded.graph.nodes.map(\.op).filter { $0 != .flatten })
+    }
+
+    func testResizeNearestIsUpsample() throws {
+        try assertMatchesRuntime("upsample")
+        let model = try importFixture("upsample")
+        XCTAssertEqual(model.graph.node(named: "up")?.op, .upsample(Pair(2)))
+        XCTAssertEqual(model.graph.node(named: "up2")?.op, .upsample(Pair(3, 1)))
+        let loaded = try ModelLoader.load("\(fixtures)/upsample.onnx")
+        for batch in [1, 3] {
+            var options = CheckOptions()
+            options.batch = batch
+            let (report, passed) = try Checker.check(loaded, options: options)
+            XCTAssertTrue(passed, report)
+            var train = TrainCheckOptions()
+            train.batch = batch
+            let (trainReport, trainPassed) = try TrainChecker.check(loaded, options: train)
+            XCTAssertTrue(trainPassed, trainReport)
+        }
+        let dir = try WorkDirectory(prefix: "cnnc-onnx-test")
+        defer { dir.cleanup() }
+        try ExportCommand.run(loaded, output: "\(dir.path)/upsample.onnx", weights: nil, seed: 3)
+        XCTAssertEqual(try ModelLoader.load("\(dir.path)/upsample.onnx").graph.nodes.map(\.op),
+                       loaded.graph.nodes.map(\.op).filter { $0 != .flatten })
+    }
+
     func testGeneratedCMatchesTheInterpreterOnImportedModels() throws {
         for name in ["lenet", "mobile"] {
             let model = try ModelLoader.load("\(fixtures)/\(name).onnx")
@@ -118,7 +216,7 @@ final class ONNXImportTests: XCTestCase {
         XCTAssertEqual(importError("unsupported"), """
             error: 'unsupported.onnx' has 3 unsupported nodes:
               'erf_1' (Erf, opset 13): no cnnc equivalent
-              'transpose_1' (Transpose, opset 13): no cnnc equivalent (downstream of 'erf_1')
+              'transpose_1' (Transpose, opset 13): Transpose with perm [0, 1, 3, 2] of [1, 4, 6, 6]; cnnc transposes only the channel groups of a channel shuffle (Reshape to [N, G, C/G, H, W], perm [0, 2, 1, 3, 4], Reshape back) (downstream of 'erf_1')
               'sin_1' (Sin, opset 13): no cnnc equivalent (downstream of 'erf_1')
             """)
     }

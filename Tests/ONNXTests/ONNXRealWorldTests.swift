@@ -96,11 +96,45 @@ final class ONNXRealWorldTests: XCTestCase {
         }
     }
 
+    // MARK: - Channel rearrangements that are not a shuffle or a channel slice
+
+    func testOtherTransposesSlicesAndSplitsAreRejectedClearly() throws {
+        let cases: [(String, [String], [Onnx_AttributeProto], String)] = [
+            ("Transpose", [], [.ints("perm", [0, 1, 3, 2])],
+             "Transpose with perm [0, 1, 3, 2] of [1, 4, 6, 6]; cnnc transposes only the channel groups of a channel shuffle (Reshape to [N, G, C/G, H, W], perm [0, 2, 1, 3, 4], Reshape back)"),
+            ("Split", [], [.int("axis", 2)],
+             "Split along axis 2 of [1, 4, 6, 6]; cnnc splits the channels (axis 1) of [N, C, H, W] or [N, F]"),
+        ]
+        for (op, extra, attributes, message) in cases {
+            var b = ONNXBuilder()
+            b.input("x", [1, 4, 6, 6])
+            b.node(op, ["x"] + extra, "r", attributes)
+            b.output("r")
+            XCTAssertEqual(try error(b), "error: 'tiny.onnx' has 1 unsupported node:\n  'r' (\(op), opset 17): \(message)")
+        }
+        var b = ONNXBuilder()
+        b.input("x", [1, 4, 6, 6])
+        b.node("Slice", ["x", b.ints("s", [1]), b.ints("e", [5]), b.ints("a", [2]), b.ints("st", [2])], "r")
+        b.output("r")
+        XCTAssertEqual(try error(b), "error: 'tiny.onnx' has 1 unsupported node:\n  'r' (Slice, opset 17): Slice of axis 2 from 1 to 5 step 2 of [1, 4, 6, 6]; cnnc slices the channels (axis 1) with step 1, and H and W whole with a step (x[:, :, ::2, ::2])")
+        var empty = ONNXBuilder()
+        empty.input("x", [1, 4, 6, 6])
+        empty.node("Slice", ["x", empty.ints("s", [3]), empty.ints("e", [2]), empty.ints("a", [1])], "r")
+        empty.output("r")
+        XCTAssertEqual(try error(empty), "error: node 'r' (Slice): Slice keeps no channel (from 3 to 2 of 4)")
+        // Sizes near INT64_MAX are an error, not an overflow.
+        var huge = ONNXBuilder()
+        huge.input("x", [1, 4, 6, 6])
+        huge.node("Split", ["x", huge.ints("sizes", [Int.max])], "r", [.int("axis", 1)])
+        huge.output("r")
+        XCTAssertEqual(try error(huge), "error: node 'r' (Split): split sizes [4611686018427387904] for 1 outputs do not add up to the 4 channels")
+    }
+
     // MARK: - Every unsupported node
 
-    /// efficientnet's squeeze-and-excitation: `x * sigmoid(conv(gap(x)))` is a broadcasting Mul
-    /// cnnc does not have. Every one of them is listed, not only the first: an unsupported
-    /// element-wise node lets an input of its output's shape stand in for it.
+    /// A broadcasting Add of a computed per-channel value (`x + conv(gap(x))`), which cnnc does
+    /// not have. Every one of them is listed, not only the first: an unsupported element-wise
+    /// node lets an input of its output's shape stand in for it.
     func testUnsupportedNodesAfterAnUnsupportedOneAreListed() throws {
         var b = ONNXBuilder()
         b.input("x", [1, 4, 6, 6])
@@ -109,20 +143,20 @@ final class ONNXRealWorldTests: XCTestCase {
             b.node("Conv", [last, b.initializer("w\(block)", [4, 4, 3, 3])], "c\(block)", [.ints("pads", [1, 1, 1, 1])])
             b.node("GlobalAveragePool", ["c\(block)"], "g\(block)")
             b.node("Sigmoid", ["g\(block)"], "s\(block)")
-            b.node("Mul", ["c\(block)", "s\(block)"], "se\(block)")
+            b.node("Add", ["c\(block)", "s\(block)"], "se\(block)")
             last = "se\(block)"
         }
-        b.node("Transpose", [last], "t", [.ints("perm", [0, 1, 3, 2])])  // no stand-in: its shape is not known
+        b.node("Transpose", [last], "t", [.ints("perm", [0, 1, 3, 2])])  // not a shuffle, and no stand-in
         b.node("Relu", ["t"], "r")                                          // skipped: reads a failed value
         b.node("Erf", ["r"], "e")                                           // unknown: listed all the same
         b.output("e")
-        let mul = "Mul of two computed values other than x * Sigmoid(x) (swish) or x * HardSigmoid(x) (hardswish)"
+        let add = "broadcasting Add of computed values [1, 4, 6, 6] and [1, 4, 1, 1]; cnnc adds equal shapes (mul, sub and div broadcast)"
         XCTAssertEqual(try error(b), """
             error: 'tiny.onnx' has 5 unsupported nodes:
-              'se1' (Mul, opset 17): \(mul)
-              'se2' (Mul, opset 17): \(mul) (downstream of 'se1')
-              'se3' (Mul, opset 17): \(mul) (downstream of 'se1')
-              't' (Transpose, opset 17): no cnnc equivalent (downstream of 'se1')
+              'se1' (Add, opset 17): \(add)
+              'se2' (Add, opset 17): \(add) (downstream of 'se1')
+              'se3' (Add, opset 17): \(add) (downstream of 'se1')
+              't' (Transpose, opset 17): Transpose with perm [0, 1, 3, 2] of [1, 4, 6, 6]; cnnc transposes only the channel groups of a channel shuffle (Reshape to [N, G, C/G, H, W], perm [0, 2, 1, 3, 4], Reshape back) (downstream of 'se1')
               'e' (Erf, opset 17): no cnnc equivalent (downstream of 'se1')
               (1 more node downstream not checked: its inputs have no known shape)
             """)

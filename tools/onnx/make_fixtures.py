@@ -5,7 +5,7 @@ Each model NAME gets NAME.onnx, NAME.input.npy (seeded input) and NAME.expected.
 Runtime's output on it), so the Swift tests need no Python. Broken models for the error tests
 have no .npy files. Rerun after changing this script:
 
-    python3 tools/onnx/make_fixtures.py Tests/ONNXTests/Fixtures
+    python3 tools/onnx/make_fixtures.py Tests/ONNXTests/Fixtures [NAME...]   # NAME: only those
 """
 import os
 import sys
@@ -161,6 +161,133 @@ def activations():
     return model("activations", nodes, [x], [y], [], opset=13), [2, 4, 8, 8]
 
 
+def squeeze_excitation():
+    """The squeeze-and-excitation gate as torchvision exports it (GlobalAveragePool -> Conv ->
+    Relu -> Conv -> HardSigmoid -> Mul, the gate first), arithmetic with scalar constants
+    (x * 0.5, + 3, / 6, 1 - x), per-channel constants ([1, C, 1, 1] Mul and Add), a Div by a
+    computed per-channel value and a Sub of one. Reseeds the
+    generator, so it builds the same alone (`make_fixtures.py DIR squeeze_excitation`)."""
+    global rng
+    rng = np.random.default_rng(17)
+    n = helper.make_node
+    nodes = [
+        n("Conv", ["x", "c1.weight", "c1.bias"], ["c1"], name="c1", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        n("GlobalAveragePool", ["c1"], ["pool"], name="pool"),
+        n("Conv", ["pool", "fc1.weight", "fc1.bias"], ["fc1"], name="fc1", kernel_shape=[1, 1]),
+        n("Relu", ["fc1"], ["r"], name="r"),
+        n("Conv", ["r", "fc2.weight", "fc2.bias"], ["fc2"], name="fc2", kernel_shape=[1, 1]),
+        n("HardSigmoid", ["fc2"], ["gate"], name="gate", alpha=1.0 / 6, beta=0.5),
+        n("Mul", ["gate", "c1"], ["se"], name="se"),
+        n("Mul", ["se", "half"], ["m1"], name="times_half"),
+        n("Add", ["m1", "three"], ["a1"], name="plus_three"),
+        n("Div", ["a1", "six"], ["d1"], name="over_six"),
+        n("Sub", ["one", "d1"], ["s1"], name="one_minus"),
+        n("Mul", ["s1", "scale"], ["m2"], name="channel_scale"),
+        n("Add", ["m2", "shift"], ["a2"], name="channel_shift"),
+        n("Sigmoid", ["pool"], ["sig"], name="sig"),
+        n("Add", ["sig", "one"], ["den"], name="den"),
+        n("Div", ["a2", "den"], ["d2"], name="over_den"),
+        n("Sub", ["d2", "sig"], ["centered"], name="centered"),
+        n("ReduceMean", ["centered"], ["gap"], name="gap", axes=[2, 3], keepdims=0),
+        n("Gemm", ["gap", "head.weight", "head.bias"], ["logits"], name="head", transB=1),
+    ]
+    scalar = lambda name, v: numpy_helper.from_array(np.array(v, dtype=np.float32), name)
+    inits = [init("c1.weight", [8, 3, 3, 3]), init("c1.bias", [8]), init("fc1.weight", [4, 8, 1, 1]), init("fc1.bias", [4]),
+             init("fc2.weight", [8, 4, 1, 1]), init("fc2.bias", [8]), scalar("half", 0.5), scalar("three", 3),
+             scalar("six", 6), scalar("one", 1), init("scale", [1, 8, 1, 1]), init("shift", [1, 8, 1, 1]),
+             init("head.weight", [5, 8]), init("head.bias", [5])]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 10, 10])
+    y = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 5])
+    return model("squeeze_excitation", nodes, [x], [y], inits, opset=17), [2, 3, 10, 10]
+
+
+def shuffle_split():
+    """ShuffleNet's pieces: Split along the channels (opset 13, sizes as an input), PyTorch's
+    channel_shuffle (Reshape to [N, G, C/G, H, W], Transpose 0,2,1,3,4, Reshape back) and a
+    Slice of the channels to INT64_MAX ("to the end"). Reseeds the generator."""
+    global rng
+    rng = np.random.default_rng(19)
+    n = helper.make_node
+    nodes = [
+        n("Conv", ["x", "c1.weight", "c1.bias"], ["c1"], name="c1", kernel_shape=[1, 1]),
+        n("Split", ["c1", "halves"], ["left", "right"], name="split", axis=1),
+        n("Relu", ["right"], ["r"], name="r"),
+        n("Concat", ["left", "r"], ["cat"], name="cat", axis=1),
+        n("Reshape", ["cat", "grouped_shape"], ["grouped"], name="grouped"),
+        n("Transpose", ["grouped"], ["transposed"], name="shuffle", perm=[0, 2, 1, 3, 4]),
+        n("Reshape", ["transposed", "shape"], ["mixed"], name="mixed"),
+        n("Slice", ["mixed", "starts", "ends", "axes"], ["tail"], name="tail"),
+        n("GlobalAveragePool", ["tail"], ["pool"], name="pool"),
+        n("Flatten", ["pool"], ["flat"], name="flat"),
+        n("Gemm", ["flat", "head.weight", "head.bias"], ["logits"], name="head", transB=1),
+    ]
+    inits = [init("c1.weight", [8, 3, 1, 1]), init("c1.bias", [8]), ints("halves", [4, 4]),
+             ints("grouped_shape", [0, 2, 4, 6, 6]), ints("shape", [0, -1, 6, 6]), ints("starts", [3]),
+             ints("ends", [np.iinfo(np.int64).max]), ints("axes", [1]), init("head.weight", [4, 5]), init("head.bias", [4])]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 6, 6])
+    y = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 4])
+    return model("shuffle_split", nodes, [x], [y], inits, opset=13), [2, 3, 6, 6]
+
+
+def option_a():
+    """The CIFAR ResNet's option-A shortcut, F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, p, p)) as
+    exported (a strided Slice on H and W, a Pad of the channels) added to the strided conv
+    branch; then reflection padding before a Conv and edge padding before a pool (opset 13:
+    pads as an input). Reseeds the generator."""
+    global rng
+    rng = np.random.default_rng(23)
+    n = helper.make_node
+    big = np.iinfo(np.int64).max
+    nodes = [
+        n("Conv", ["x", "c1.weight"], ["c1"], name="c1", kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]),
+        n("Relu", ["c1"], ["r1"], name="r1"),
+        n("Slice", ["x", "starts", "ends", "axes", "steps"], ["sub"], name="subsample"),
+        n("Pad", ["sub", "channel_pads", "zero"], ["short"], name="shortcut", mode="constant"),
+        n("Add", ["r1", "short"], ["sum"], name="sum"),
+        n("Relu", ["sum"], ["r"], name="r"),
+        n("Pad", ["r", "reflect_pads"], ["rp"], name="reflect", mode="reflect"),
+        n("Conv", ["rp", "c2.weight", "c2.bias"], ["c2"], name="c2", kernel_shape=[3, 3]),
+        n("Pad", ["c2", "edge_pads"], ["ep"], name="edge", mode="edge"),
+        n("GlobalAveragePool", ["ep"], ["pool"], name="pool"),
+        n("Flatten", ["pool"], ["flat"], name="flat"),
+        n("Gemm", ["flat", "head.weight", "head.bias"], ["logits"], name="head", transB=1),
+    ]
+    inits = [init("c1.weight", [8, 4, 3, 3]), ints("starts", [0, 0]), ints("ends", [big, big]), ints("axes", [2, 3]),
+             ints("steps", [2, 2]), ints("channel_pads", [0, 2, 0, 0, 0, 2, 0, 0]),
+             numpy_helper.from_array(np.array(0, dtype=np.float32), "zero"), ints("reflect_pads", [0, 0, 1, 1, 0, 0, 1, 1]),
+             init("c2.weight", [8, 8, 3, 3]), init("c2.bias", [8]), ints("edge_pads", [0, 0, 2, 0, 0, 0, 0, 1]),
+             init("head.weight", [3, 8]), init("head.bias", [3])]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4, 8, 8])
+    y = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 3])
+    return model("option_a", nodes, [x], [y], inits, opset=13), [2, 4, 8, 8]
+
+
+def upsample():
+    """Nearest upsampling as PyTorch exports F.interpolate(scale_factor=2) (Resize, asymmetric
+    coordinates, floor) and with ONNX's default coordinates (half_pixel, round_prefer_floor)
+    by 3 x 1, sizes given instead of scales. Reseeds the generator."""
+    global rng
+    rng = np.random.default_rng(29)
+    n = helper.make_node
+    nodes = [
+        n("Conv", ["x", "c1.weight", "c1.bias"], ["c1"], name="c1", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        n("Resize", ["c1", "", "scales"], ["up"], name="up", mode="nearest", coordinate_transformation_mode="asymmetric",
+          nearest_mode="floor"),
+        n("Conv", ["up", "c2.weight"], ["c2"], name="c2", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        n("Resize", ["c2", "", "", "sizes"], ["up2"], name="up2", mode="nearest"),
+        n("Relu", ["up2"], ["r"], name="r"),
+        n("GlobalMaxPool", ["r"], ["pool"], name="pool"),
+        n("Flatten", ["pool"], ["flat"], name="flat"),
+        n("Gemm", ["flat", "head.weight", "head.bias"], ["logits"], name="head", transB=1),
+    ]
+    inits = [init("c1.weight", [4, 2, 3, 3]), init("c1.bias", [4]),
+             numpy_helper.from_array(np.array([1, 1, 2, 2], dtype=np.float32), "scales"), init("c2.weight", [3, 4, 3, 3]),
+             ints("sizes", [2, 3, 30, 10]), init("head.weight", [2, 3]), init("head.bias", [2])]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 2, 5, 5])
+    y = helper.make_tensor_value_info("logits", TensorProto.FLOAT, [2, 2])
+    return model("upsample", nodes, [x], [y], inits, opset=13), [2, 2, 5, 5]
+
+
 def broken(directory):
     """Models the importer must reject with a clear message."""
     n = helper.make_node
@@ -193,7 +320,10 @@ def main():
     directory = sys.argv[1] if len(sys.argv) > 1 else "Tests/ONNXTests/Fixtures"
     os.makedirs(directory, exist_ok=True)
     import onnxruntime as ort
-    for build in (lenet, resnet, mobile, activations):
+    wanted = sys.argv[2:]
+    for build in (lenet, resnet, mobile, activations, squeeze_excitation, shuffle_split, option_a, upsample):
+        if wanted and build.__name__ not in wanted:
+            continue
         m, shape = build()
         name = m.graph.name
         path = os.path.join(directory, f"{name}.onnx")
@@ -204,7 +334,8 @@ def main():
         np.save(os.path.join(directory, f"{name}.input.npy"), x)
         np.save(os.path.join(directory, f"{name}.expected.npy"), y.astype(np.float32))
         print(f"{path}: output {y.shape}")
-    broken(directory)
+    if not wanted:
+        broken(directory)
 
 
 if __name__ == "__main__":

@@ -13,13 +13,18 @@ onnxruntime and torchvision; torchvision installs with `pip install --no-deps to
 next to the CPU torch, which is why its `_meta_registrations` (registrations for the torch
 it was built against) is replaced by an empty module before the import.
 
-    python3 tools/onnx/torchvision_check.py [--cnnc .build/release/cnnc] [--compiled] mobilenet_v2 resnet18 ...
+    python3 tools/onnx/torchvision_check.py [--cnnc .build/release/cnnc] [--compiled] [--keep DIR] mobilenet_v2 resnet18 ...
+
+--keep DIR keeps the exported models (DIR/NAME.onnx, DIR/NAME.x.npy) and reuses them on the
+next run. The time columns are the wall-clock seconds of each `cnnc run` (import, passes, and
+for the generated C the C compiler and one forward pass).
 """
 import argparse
 import os
 import subprocess
 import sys
 import tempfile
+import time
 import types
 
 sys.modules["torchvision._meta_registrations"] = types.ModuleType("torchvision._meta_registrations")
@@ -47,40 +52,50 @@ def export(name, path):
 
 def run_cnnc(cnnc, model, x_path, y_path, interpret):
     command = [cnnc, "run", model, "--input", x_path, "--output", y_path] + (["--interpret"] if interpret else [])
+    start = time.monotonic()
     r = subprocess.run(command, capture_output=True, text=True)
+    seconds = time.monotonic() - start
     if r.returncode != 0:
-        return None, (r.stderr or r.stdout).strip()
-    return np.load(y_path), ""
+        return None, (r.stderr or r.stdout).strip(), seconds
+    return np.load(y_path), "", seconds
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--cnnc", default=".build/release/cnnc")
     parser.add_argument("--compiled", action="store_true", help="also run the generated C")
+    parser.add_argument("--keep", metavar="DIR", help="keep (and reuse) the exported models in DIR")
     parser.add_argument("models", nargs="+")
     args = parser.parse_args()
     cnnc = os.path.abspath(args.cnnc)
-    print("| model | imports | interpreter vs ORT: max abs error / max abs logit |"
-          + (" generated C vs ORT |" if args.compiled else ""))
-    print("|---|---|---|" + ("---|" if args.compiled else ""))
+    print("| model | imports | interpreter vs ORT: max abs error / max abs logit | time |"
+          + (" generated C vs ORT | time |" if args.compiled else ""))
+    print("|---|---|---|---|" + ("---|---|" if args.compiled else ""))
     failed = False
     with tempfile.TemporaryDirectory() as tmp:
+        folder = os.path.abspath(args.keep) if args.keep else tmp
+        os.makedirs(folder, exist_ok=True)
         for name in args.models:
-            path = os.path.join(tmp, f"{name}.onnx")
-            x = export(name, path)
-            x_path, y_path = os.path.join(tmp, "x.npy"), os.path.join(tmp, "y.npy")
-            np.save(x_path, x)
+            path = os.path.join(folder, f"{name}.onnx")
+            x_path, y_path = os.path.join(folder, f"{name}.x.npy"), os.path.join(tmp, "y.npy")
+            if args.keep and os.path.exists(path) and os.path.exists(x_path):
+                x = np.load(x_path)
+            else:
+                x = export(name, path)
+                np.save(x_path, x)
             expected = onnxruntime.InferenceSession(path).run(None, {"input": x})[0]
             scale = float(np.abs(expected).max())
             cells = []
             for interpret in [True] + ([False] if args.compiled else []):
-                y, message = run_cnnc(cnnc, path, x_path, y_path, interpret)
+                y, message, seconds = run_cnnc(cnnc, path, x_path, y_path, interpret)
                 if y is None:
                     cells.append(None)
                     failure = message.splitlines()[0] if message else "failed"
+                    if len(message.splitlines()) > 1:
+                        failure += " " + "; ".join(line.strip() for line in message.splitlines()[1:4])
                     break
                 error = float(np.abs(y - expected).max())
-                cells.append(f"{error:.2e} / {scale:.3g} ({error / scale:.1e})")
+                cells.append(f"{error:.2e} / {scale:.3g} ({error / scale:.1e}) | {seconds:.1f} s")
             if cells[0] is None:
                 failed = True
                 print(f"| {name} | no: {failure} |", flush=True)

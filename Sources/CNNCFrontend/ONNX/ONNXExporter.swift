@@ -139,11 +139,33 @@ public enum ONNXExporter {
                 case .clip(let low, let high):
                     let lo = scalar("\(n)_min", Float(low)), hi = scalar("\(n)_max", Float(high))
                     add("Clip", x + [lo, hi], n, name: n)
+                case .affine(let scale, let shift):
+                    let s = scalar("\(n)_scale", Float(scale)), b = scalar("\(n)_shift", Float(shift))
+                    add("Mul", [x[0], s], "\(n)_scaled", name: "\(n)_scaled")
+                    add("Add", ["\(n)_scaled", b], n, name: n)
                 }
             case .prelu:
                 add("PRelu", x + ["\(n).weight"], n, name: n)
             case .add:
                 add(x.count == 2 ? "Add" : "Sum", x, n, name: n)
+            case .binary(let op):
+                let onnxOp: String
+                switch op {
+                case .mul: onnxOp = "Mul"
+                case .sub: onnxOp = "Sub"
+                case .div: onnxOp = "Div"
+                }
+                var operand = x[1]
+                if inputShapes[1].rank != inputShapes[0].rank {
+                    // One value per sample: [N, 1, ..., 1] of the first operand's rank, so that
+                    // ONNX's right-aligned broadcasting spreads it over the whole sample.
+                    operand = "\(n)_operand"
+                    let shape = "\(n)_operand_shape"
+                    proto.initializer.append(.int64(name: shape, dims: [inputShapes[0].rank + 1],
+                                                    values: [-1] + Array(repeating: 1, count: inputShapes[0].rank)))
+                    add("Reshape", [x[1], shape], operand, name: operand)
+                }
+                add(onnxOp, [x[0], operand], n, name: n)
             case .dropout(let rate):
                 add("Dropout", x + [scalar("\(n)_ratio", Float(rate))], n, name: n)
             case .maxPool(let a), .avgPool(let a):
@@ -171,6 +193,32 @@ public enum ONNXExporter {
                     [.float("epsilon", a.epsilon), .float("momentum", 1 - a.momentum)])
             case .flatten: add("Flatten", x, n, name: n, [.int("axis", 1)])
             case .concat: add("Concat", x, n, name: n, [.int("axis", 1)])
+            case .shuffle(let groups):
+                // PyTorch's channel_shuffle: view as [N, G, C/G, H, W], swap 1 and 2, view back.
+                let s = inputShapes[0]
+                proto.initializer.append(.int64(name: "\(n)_grouped_shape", dims: [5],
+                                                values: [-1, groups, s.c / groups, s.h, s.w]))
+                proto.initializer.append(.int64(name: "\(n)_shape", dims: [4], values: [-1, s.c, s.h, s.w]))
+                add("Reshape", [x[0], "\(n)_grouped_shape"], "\(n)_grouped", name: "\(n)_grouped")
+                add("Transpose", ["\(n)_grouped"], "\(n)_transposed", name: "\(n)_transposed", [.ints("perm", [0, 2, 1, 3, 4])])
+                add("Reshape", ["\(n)_transposed", "\(n)_shape"], n, name: n)
+            case .slice(let start, let end):
+                for (key, v) in [("starts", start), ("ends", end), ("axes", 1)] {
+                    proto.initializer.append(.int64(name: "\(n)_\(key)", dims: [1], values: [v]))
+                }
+                add("Slice", [x[0], "\(n)_starts", "\(n)_ends", "\(n)_axes"], n, name: n)
+            case .upsample(let scale):
+                proto.initializer.append(.float(name: "\(n)_scales", dims: [4], values: [1, 1, Float(scale.h), Float(scale.w)]))
+                add("Resize", [x[0], "", "\(n)_scales"], n, name: n, [
+                    .string("mode", "nearest"), .string("coordinate_transformation_mode", "asymmetric"),
+                    .string("nearest_mode", "floor"),
+                ])
+            case .pad(let a):
+                let p = a.padding
+                proto.initializer.append(.int64(name: "\(n)_pads", dims: [8], values: [
+                    0, a.channelsBefore, p.top, p.left, 0, a.channelsAfter, p.bottom, p.right]))
+                add("Pad", [x[0], "\(n)_pads", scalar("\(n)_value", Float(a.value))], n, name: n,
+                    [.string("mode", a.mode.rawValue)])
             case .softmax: add("Softmax", x, n, name: n, [.int("axis", 1)])
             case .logSoftmax: add("LogSoftmax", x, n, name: n, [.int("axis", 1)])
             }
@@ -188,6 +236,12 @@ extension Onnx_AttributeProto {
     static func ints(_ name: String, _ v: [Int]) -> Onnx_AttributeProto {
         var a = Onnx_AttributeProto()
         a.name = name; a.type = .ints; a.ints = v.map(Int64.init)
+        return a
+    }
+
+    static func string(_ name: String, _ v: String) -> Onnx_AttributeProto {
+        var a = Onnx_AttributeProto()
+        a.name = name; a.type = .string; a.s = Data(v.utf8)
         return a
     }
 

@@ -121,7 +121,7 @@ extension ONNXImporter {
     }
 
     mutating func slice(_ c: NodeContext) throws {
-        guard allConstant(c) else { throw Unsupported("Slice of a computed value") }
+        guard allConstant(c) else { return try computedSlice(c) }
         let t = try requireConstant(c, 0, "data")
         guard t.dims.count == 1 else { throw Unsupported("Slice of a constant of rank \(t.dims.count)") }
         var starts: [Int], ends: [Int], steps = [1]
@@ -181,16 +181,6 @@ extension ONNXImporter {
         bind(c, 0, .constant(result))
     }
 
-    mutating func sub(_ c: NodeContext) throws {
-        guard allConstant(c) else { throw Unsupported("Sub of a computed value") }
-        try foldBinary(c, -)
-    }
-
-    mutating func div(_ c: NodeContext) throws {
-        guard allConstant(c) else { throw Unsupported("Div of a computed value") }
-        if let b = try constant(c, 1), b.values.contains(0) { throw ImportError("division by zero in shape arithmetic") }
-        try foldBinary(c, /)
-    }
 }
 
 extension ONNXImporter {
@@ -234,6 +224,10 @@ extension ONNXImporter {
         "Dropout": { try $0.dropout($1) },
         "Identity": { try $0.identity($1) },
         "Pad": { try $0.pad($1) },
+        "Split": { try $0.split($1) },
+        "Resize": { try $0.resize($1) },
+        "Upsample": { try $0.resize($1) },
+        "Transpose": { try $0.transposeNode($1) },
         // Constants and shape arithmetic.
         "Constant": { try $0.constantNode($1) },
         "Shape": { try $0.shape($1) },

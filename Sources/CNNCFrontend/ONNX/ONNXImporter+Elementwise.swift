@@ -59,14 +59,101 @@ extension ONNXImporter {
         try activation(c, low == 0 && high == big ? .relu : .clip(min: low, max: high))
     }
 
-    /// Add of two computed tensors of one shape; or the bias of a MatMul dense layer.
+    /// Add of two computed tensors of one shape; or the bias of a MatMul dense layer; or a
+    /// constant: one value (`affine`) or one per channel (a depthwise 1x1 `conv`).
     mutating func add(_ c: NodeContext) throws {
         if allConstant(c) { return try foldBinary(c, +) }
         if case .constant? = try value(c, 1) { return try addBias(c, tensorInput: 0, constantInput: 1) }
         if case .constant? = try value(c, 0) { return try addBias(c, tensorInput: 1, constantInput: 0) }
         let x = try tensor(c, 0), y = try tensor(c, 1)
-        guard x.dims == y.dims else { throw Unsupported("broadcasting Add of \(x.dims) and \(y.dims); cnnc adds equal shapes") }
+        guard x.dims == y.dims else {
+            throw Unsupported("broadcasting Add of computed values \(x.dims) and \(y.dims); cnnc adds equal shapes (mul, sub and div broadcast)")
+        }
         try emit(c, .add, inputs: [x.node, y.node])
+    }
+
+    /// Sub: of a constant (`affine`, or a per-channel depthwise conv), from a constant
+    /// (`affine` with scale -1), or of a computed value that broadcasts (`sub`).
+    mutating func sub(_ c: NodeContext) throws {
+        if allConstant(c) { return try foldBinary(c, -) }
+        if case .constant(let k)? = try value(c, 1) {
+            let x = try tensor(c, 0)
+            if k.count == 1 { return try emitAffine(c, x, scale: 1, shift: -k.values[0]) }
+            return try channelConstant(c, x, k, negate: true, isScale: false)
+        }
+        if case .constant(let k)? = try value(c, 0) {
+            let x = try tensor(c, 1)
+            guard k.count == 1 else { throw Unsupported("Sub of a computed value from a constant of shape \(k.dims); cnnc takes one value") }
+            return try emitAffine(c, x, scale: -1, shift: k.values[0])
+        }
+        try computedBinary(c, .sub, commutative: false)
+    }
+
+    /// Div: by a constant (`affine` with scale 1/k, or a per-channel depthwise conv), or by a
+    /// computed value that broadcasts (`div`).
+    mutating func div(_ c: NodeContext) throws {
+        if allConstant(c) {
+            if let b = try constant(c, 1), b.values.contains(0) { throw ImportError("division by zero in shape arithmetic") }
+            return try foldBinary(c, /)
+        }
+        if case .constant(let k)? = try value(c, 1) {
+            let x = try tensor(c, 0)
+            guard !k.values.contains(0) else { throw ImportError("division by a constant that holds 0") }
+            if k.count == 1 { return try emitAffine(c, x, scale: 1 / k.values[0], shift: 0) }
+            return try channelConstant(c, x, ConstTensor(dims: k.dims, values: k.values.map { 1 / $0 }, isInteger: false),
+                                       negate: false, isScale: true)
+        }
+        if case .constant? = try value(c, 0) {
+            throw Unsupported("Div of a constant by a computed value (a reciprocal); cnnc divides by constants or by computed values")
+        }
+        try computedBinary(c, .div, commutative: false)
+    }
+
+    /// `x * scale + shift` for a constant operand.
+    private mutating func emitAffine(_ c: NodeContext, _ x: (node: String, dims: [Int]), scale: Double, shift: Double) throws {
+        guard scale.isFinite, shift.isFinite else { throw ImportError("constant operand \(scale), \(shift) is not finite") }
+        if scale == 1 && shift == 0 { return bind(c, 0, .tensor(node: x.node, dims: x.dims)) }
+        try emit(c, .activation(.affine(scale: scale, shift: shift)), inputs: [x.node])
+    }
+
+    /// A constant with one value per channel (`[C, 1, 1]` or `[1, C, 1, 1]` against
+    /// `[N, C, H, W]`) as a depthwise 1x1 conv without
+    /// bias (a scale) or with unit weights (a shift); the constant becomes its parameter.
+    private mutating func channelConstant(_ c: NodeContext, _ x: (node: String, dims: [Int]), _ k: ConstTensor,
+                                          negate: Bool, isScale: Bool) throws {
+        let channels = x.dims.count == 4 ? x.dims[1] : 0
+        guard channels > 0, k.dims == [channels, 1, 1] || k.dims == [1, channels, 1, 1] else {
+            throw Unsupported("\(c.opType) of \(x.dims) and a constant of shape \(k.dims); cnnc takes one value or one per channel of [N, C, H, W]")
+        }
+        let values = k.values.map { negate ? -$0 : $0 }
+        guard values.allSatisfy(\.isFinite) else { throw ImportError("constant operand holds a value that is not finite") }
+        let name = names.allocate(c.proto.name, fallback: c.proto.output.first ?? c.opType.lowercased())
+        let attrs = ConvAttributes(filters: channels, kernel: Pair(1), groups: channels, bias: !isScale, initializer: .torch)
+        try emit(c, .conv(attrs), inputs: [x.node], name: name)
+        let scale = isScale ? values : Array(repeating: 1.0, count: channels)
+        setWeight(name, "weight", WeightTensor(shape: [channels, 1, 1, 1], data: scale.map { Float($0) }),
+                  from: isScale && !negate ? c.inputName(1) : nil)
+        if !isScale {
+            setWeight(name, "bias", WeightTensor(shape: [channels], data: values.map { Float($0) }),
+                      from: negate ? nil : c.inputName(1))
+        }
+    }
+
+    /// Mul, Sub or Div of two computed values: equal shapes, or the second (for Mul either)
+    /// one value per channel or per sample of the other (`[N, C, 1, 1]`, `[N, 1, 1, 1]`).
+    private mutating func computedBinary(_ c: NodeContext, _ op: BinaryOp, commutative: Bool) throws {
+        let a = try tensor(c, 0), b = try tensor(c, 1)
+        func broadcasts(_ y: [Int], onto x: [Int]) -> Bool {
+            guard x.count >= 2, y.count == x.count, y[0] == x[0] else { return false }
+            return ShapeRules.broadcast(Shape(Array(y.dropFirst())), onto: Shape(Array(x.dropFirst()))) != nil
+        }
+        if broadcasts(b.dims, onto: a.dims) {
+            try emit(c, .binary(op), inputs: [a.node, b.node])
+        } else if commutative, broadcasts(a.dims, onto: b.dims) {
+            try emit(c, .binary(op), inputs: [b.node, a.node])
+        } else {
+            throw Unsupported("\(c.opType) of computed values \(a.dims) and \(b.dims); cnnc broadcasts the \(commutative ? "smaller" : "second") operand only when it has one value per channel ([N, C, 1, 1]) or per sample")
+        }
     }
 
     /// Sum of one or more computed tensors of one shape.
@@ -86,7 +173,8 @@ extension ONNXImporter {
             return bind(c, 0, .tensor(node: x.node, dims: x.dims))
         }
         guard let matmulOutput = biasFree[x.node], let i = nodeIndex[x.node], case .dense(var attrs) = nodes[i].op else {
-            throw Unsupported("Add of a constant to a computed value; cnnc adds constants only as the bias of a MatMul")
+            if bias.count == 1 { return try emitAffine(c, x, scale: 1, shift: bias.values[0]) }
+            return try channelConstant(c, x, bias, negate: false, isScale: false)
         }
         guard (useCount[matmulOutput] ?? 0) == 1 else {
             throw Unsupported("Add of a constant to a MatMul result that is also used elsewhere")
@@ -99,9 +187,17 @@ extension ONNXImporter {
         bind(c, 0, .tensor(node: x.node, dims: x.dims))
     }
 
-    /// Mul: `x * sigmoid(x)` is swish, `x * hardsigmoid(x; 1/6, 1/2)` is hardswish.
+    /// Mul: `x * sigmoid(x)` is swish, `x * hardsigmoid(x; 1/6, 1/2)` is hardswish; by a
+    /// constant, `affine` (one value) or a depthwise 1x1 conv (one per channel); else `mul`
+    /// with one operand broadcast (the squeeze-and-excitation gate `x * gate[N, C, 1, 1]`).
     mutating func mul(_ c: NodeContext) throws {
         if allConstant(c) { return try foldBinary(c, *) }
+        for (ti, ki) in [(0, 1), (1, 0)] {
+            guard case .constant(let k)? = try value(c, ki) else { continue }
+            let x = try tensor(c, ti)
+            if k.count == 1 { return try emitAffine(c, x, scale: k.values[0], shift: 0) }
+            return try channelConstant(c, x, k, negate: false, isScale: true)
+        }
         let a = try tensor(c, 0), b = try tensor(c, 1)
         for (x, gate) in [(a, b), (b, a)] {
             guard let g = node(named: gate.node), g.inputs == [x.node] else { continue }
@@ -116,7 +212,7 @@ extension ONNXImporter {
             default: continue
             }
         }
-        throw Unsupported("Mul of two computed values other than x * Sigmoid(x) (swish) or x * HardSigmoid(x) (hardswish)")
+        try computedBinary(c, .mul, commutative: true)
     }
 
     /// Softmax and LogSoftmax over the channels (dim 1), as cnnc computes them.
@@ -198,6 +294,18 @@ extension ONNXImporter {
             throw ImportError("cannot reshape \(x.dims) (\(perSample) elements per sample) to \(target)")
         }
         if rest == Array(x.dims.dropFirst()) { return bind(c, 0, .tensor(node: x.node, dims: x.dims)) }
+        // One value per sample in any number of unit dimensions (`[N, 1]` to `[N, 1, 1, 1]`, as
+        // cnnc exports a per-sample operand of mul, sub and div): the same value.
+        if perSample == 1 { return bind(c, 0, .tensor(node: x.node, dims: [x.dims[0]] + rest)) }
+        // Back to the node's own shape (after a channel shuffle's grouped view), or the grouped
+        // view [N, G, C/G, H, W] of a [N, C, H, W] node: the same floats, other dims.
+        if let producer = node(named: x.node), rest == producer.shape.dims {
+            return bind(c, 0, .tensor(node: x.node, dims: [x.dims[0]] + rest))
+        }
+        if x.dims.count == 4, rest.count == 4, rest[0].multipliedReportingOverflow(by: rest[1]) == (x.dims[1], false),
+           Array(rest[2...]) == Array(x.dims[2...]) {
+            return bind(c, 0, .tensor(node: x.node, dims: [x.dims[0]] + rest))
+        }
         guard rest.count == 1 else {
             throw Unsupported("Reshape from \(x.dims) to \(target); cnnc reshapes only to [N, -1] (flatten)")
         }
@@ -245,11 +353,12 @@ extension ONNXImporter {
         try emit(c, .dropout(rate: min(rate, 0.999999)), inputs: [x.node])
     }
 
-    /// Pad in constant mode, kept pending for the Conv or pool that reads it.
+    /// Pad: constant spatial padding read only by Conv and pools is kept pending for them to
+    /// merge; other padding (channels, edge or reflect, other readers) is a `pad` layer.
     mutating func pad(_ c: NodeContext) throws {
         let x = try tensor(c, 0)
-        let mode = try c.string("mode", "constant")
-        guard mode == "constant" else { throw Unsupported("mode '\(mode)'; cnnc merges only constant padding into Conv/pools") }
+        let modeText = try c.string("mode", "constant")
+        guard let mode = PadMode(rawValue: modeText) else { throw Unsupported("mode '\(modeText)'; cnnc pads constant, edge or reflect") }
         var pads: [Int]
         var padValue = 0.0
         if c.opset < 11 {
@@ -272,11 +381,16 @@ extension ONNXImporter {
         guard x.dims.count == 4, pads.count == 8 else {
             throw Unsupported("Pad of \(x.dims) with pads \(pads); cnnc merges 2-D padding of [N, C, H, W]")
         }
-        guard pads[0] == 0, pads[1] == 0, pads[4] == 0, pads[5] == 0 else {
-            throw Unsupported("padding of the batch or channel dimension")
-        }
+        guard pads[0] == 0, pads[4] == 0 else { throw Unsupported("padding of the batch dimension") }
         guard pads.allSatisfy({ $0 >= 0 && $0 <= 4096 }) else { throw Unsupported("negative (cropping) or huge pads \(pads)") }
         let padding = Padding(top: pads[2], left: pads[3], bottom: pads[6], right: pads[7])
-        bind(c, 0, .padded(node: x.node, dims: x.dims, padding: padding, value: padValue, padNode: c.label))
+        let channels = pads[1] + pads[5] > 0
+        let windowsOnly = (readers[c.proto.output.first ?? ""] ?? []).allSatisfy { ["Conv", "MaxPool", "AveragePool"].contains($0) }
+        if mode == .constant, !channels, windowsOnly {
+            return bind(c, 0, .padded(node: x.node, dims: x.dims, padding: padding, value: padValue, padNode: c.label))
+        }
+        guard padValue.isFinite else { throw Unsupported("pad value \(padValue); cnnc's pad layer takes a finite constant") }
+        try emit(c, .pad(PadAttributes(padding: padding, channelsBefore: pads[1], channelsAfter: pads[5], mode: mode,
+                                       value: padValue)), inputs: [x.node])
     }
 }

@@ -107,6 +107,8 @@ struct ONNXImporter {
     var names = NameAllocator()
     /// How many nodes (and graph outputs) read each ONNX value.
     var useCount: [String: Int] = [:]
+    /// The operator types of the nodes that read each ONNX value (a graph output reads as "").
+    var readers: [String: [String]] = [:]
     /// Dense nodes made from a MatMul (with the MatMul's ONNX output), whose bias a following
     /// Add may supply.
     var biasFree: [String: String] = [:]
@@ -135,8 +137,13 @@ struct ONNXImporter {
             return .failure(DiagnosticList([.error(
                 "'\(file)' uses opset \(opset) of the default ONNX domain; cnnc imports opset \(ONNXFrontend.minimumOpset) and newer")]))
         }
-        for node in g.node { for input in node.input where !input.isEmpty { useCount[input, default: 0] += 1 } }
-        for output in g.output { useCount[output.name, default: 0] += 1 }
+        for node in g.node {
+            for input in node.input where !input.isEmpty {
+                useCount[input, default: 0] += 1
+                readers[input, default: []].append(node.opType)
+            }
+        }
+        for output in g.output { useCount[output.name, default: 0] += 1; readers[output.name, default: []].append("") }
 
         // Initializers first: in IR version < 4 they are also listed as graph inputs.
         var initialized: Set<String> = []

@@ -21,7 +21,15 @@ struct ConstTensor: Equatable {
 
     var count: Int { values.count }
     var isScalarLike: Bool { values.count == 1 }
-    var ints: [Int] { values.map { Int($0) } }
+    /// The values as integers; those beyond +-2^62 (PyTorch's INT64_MAX "to the end" in
+    /// Slice, which a Double rounds to 2^63) clamp there, NaN reads as 0: never a trap.
+    var ints: [Int] {
+        values.map { v in
+            guard !v.isNaN else { return 0 }
+            let limit = Double(1 << 62)
+            return v >= limit ? 1 << 62 : v <= -limit ? -(1 << 62) : Int(v)
+        }
+    }
 
     init(dims: [Int], values: [Double], isInteger: Bool) {
         self.dims = dims; self.values = values; self.isInteger = isInteger
