@@ -1,7 +1,17 @@
 // Reading and writing `.npy` arrays and safetensors files from Swift, for `cnnc run`,
 // `cnnc check` and tests. Float32, C order; errors name the file and the numbers.
 
+import CNNCIR
 import Foundation
+
+/// The largest `.npy` or safetensors file read (bytes): a limit, so that a file of any size
+/// is refused with a message instead of exhausting memory.
+public let maxTensorFileSize = 1 << 36
+
+/// The bytes of a regular file (no FIFO, device or directory), at most `maxTensorFileSize`.
+func readTensorFile(_ path: String) throws -> [UInt8] {
+    do { return try InputFile.read(path, limit: maxTensorFileSize) } catch { throw DriverError("error: \(error)") }
+}
 
 /// A float32 array with its shape, as stored in files.
 public struct FloatArray: Equatable {
@@ -13,10 +23,7 @@ public struct FloatArray: Equatable {
 public enum NumpyFile {
     /// Reads a `.npy` file holding float32 (`<f4`) or float64/integer data (converted).
     public static func read(_ path: String) throws -> FloatArray {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw DriverError("error: cannot read '\(path)'")
-        }
-        let bytes = [UInt8](data)
+        let bytes = try readTensorFile(path)
         guard bytes.count >= 10, bytes[0] == 0x93, Array(bytes[1...5]) == Array("NUMPY".utf8) else {
             throw DriverError("error: '\(path)' is not a .npy file (bad magic)")
         }
@@ -30,7 +37,7 @@ public enum NumpyFile {
             headerLength = Int(bytes[8]) | Int(bytes[9]) << 8 | Int(bytes[10]) << 16 | Int(bytes[11]) << 24
             headerStart = 12
         }
-        guard headerStart + headerLength <= bytes.count,
+        guard headerLength <= bytes.count - headerStart,
               let header = String(bytes: bytes[headerStart..<(headerStart + headerLength)], encoding: .ascii) else {
             throw DriverError("error: '\(path)': header length \(headerLength) exceeds the file size \(bytes.count)")
         }
@@ -53,17 +60,19 @@ public enum NumpyFile {
         for part in shapeField[shapeField.index(after: shapeField.startIndex)..<close].split(separator: ",") {
             let t = part.trimmingCharacters(in: .whitespaces)
             if t.isEmpty { continue }
-            guard let v = Int(t), v >= 0 else { throw DriverError("error: '\(path)': bad shape in header") }
+            guard let v = Int(t), v >= 0 else { throw DriverError("error: '\(path)': bad shape in header (dimension '\(t)')") }
             shape.append(v)
         }
-        let count = shape.reduce(1, *)
         let itemSizes: [String: Int] = ["<f4": 4, "<f8": 8, "|u1": 1, "|i1": 1, "<i4": 4, "<i8": 8]
         guard let size = itemSizes[descr] else {
             throw DriverError("error: '\(path)': dtype '\(descr)' is not supported (use float32 '<f4')")
         }
         let start = headerStart + headerLength
-        guard bytes.count - start >= count * size else {
-            throw DriverError("error: '\(path)': expected \(count * size) data bytes for shape \(shape), got \(bytes.count - start)")
+        guard let count = SizeArithmetic.product(shape), let needed = SizeArithmetic.multiply(count, size) else {
+            throw DriverError("error: '\(path)': shape \(shape) has more elements than fit in 64 bits")
+        }
+        guard bytes.count - start >= needed else {
+            throw DriverError("error: '\(path)': expected \(needed) data bytes for shape \(shape), got \(bytes.count - start)")
         }
         var values = [Float](repeating: 0, count: count)
         bytes.withUnsafeBytes { raw in
@@ -135,10 +144,7 @@ public enum SafetensorsFile {
 
     /// Reads every F32 tensor (in header order is not preserved: returned by name).
     public static func read(_ path: String) throws -> [String: FloatArray] {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw DriverError("error: cannot read '\(path)'")
-        }
-        let bytes = [UInt8](data)
+        let bytes = try readTensorFile(path)
         guard bytes.count >= 8 else { throw DriverError("error: '\(path)': file of \(bytes.count) bytes is too short for safetensors") }
         let n = bytes[0..<8].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
         guard n <= UInt64(bytes.count - 8) else {
@@ -148,7 +154,11 @@ public enum SafetensorsFile {
         guard let json = try? JSONSerialization.jsonObject(with: Data(bytes[8..<headerEnd])) as? [String: Any] else {
             throw DriverError("error: '\(path)': header is not a JSON object")
         }
+        guard bytes[8] == UInt8(ascii: "{") else {
+            throw DriverError("error: '\(path)': header does not start with '{' (byte \(bytes[8]))")
+        }
         var result: [String: FloatArray] = [:]
+        var ranges: [(begin: Int, end: Int, name: String)] = []
         for (name, value) in json where name != "__metadata__" {
             guard let entry = value as? [String: Any], let dtype = entry["dtype"] as? String,
                   let shape = entry["shape"] as? [Int], let offsets = entry["data_offsets"] as? [Int],
@@ -156,10 +166,14 @@ public enum SafetensorsFile {
                 throw DriverError("error: '\(path)': tensor '\(name)' has a malformed header entry")
             }
             guard dtype == "F32" else { throw DriverError("error: '\(path)': tensor '\(name)' has dtype \(dtype), expected F32") }
-            let count = shape.reduce(1, *)
-            guard offsets[0] >= 0, offsets[1] - offsets[0] == count * 4, headerEnd + offsets[1] <= bytes.count else {
-                throw DriverError("error: '\(path)': tensor '\(name)' data offsets \(offsets) do not fit shape \(shape) and file size \(bytes.count)")
+            guard let count = SizeArithmetic.product(shape), let byteCount = SizeArithmetic.multiply(count, 4) else {
+                throw DriverError("error: '\(path)': tensor '\(name)' has shape \(shape): a negative dimension or more elements than fit in 64 bits")
             }
+            let dataSize = bytes.count - headerEnd
+            guard offsets[0] >= 0, offsets[1] >= offsets[0], offsets[1] <= dataSize, offsets[1] - offsets[0] == byteCount else {
+                throw DriverError("error: '\(path)': tensor '\(name)' data offsets \(offsets) do not fit shape \(shape) (\(byteCount) bytes) and the \(dataSize) data bytes of the file")
+            }
+            ranges.append((offsets[0], offsets[1], name))
             var values = [Float](repeating: 0, count: count)
             bytes.withUnsafeBytes { raw in
                 let base = raw.baseAddress! + headerEnd + offsets[0]
@@ -168,6 +182,15 @@ public enum SafetensorsFile {
                 }
             }
             result[name] = FloatArray(shape: shape, data: values)
+        }
+        // No two tensors share bytes (the C reader's rule too).
+        ranges.sort { ($0.begin, $0.end, $0.name) < ($1.begin, $1.end, $1.name) }
+        var furthest: (end: Int, name: String)? = nil
+        for r in ranges where r.end > r.begin {
+            if let f = furthest, r.begin < f.end {
+                throw DriverError("error: '\(path)': tensors '\(f.name)' and '\(r.name)' overlap")
+            }
+            if r.end > furthest?.end ?? 0 { furthest = (r.end, r.name) }
         }
         return result
     }

@@ -201,6 +201,10 @@ struct ONNXImporter {
             for (d, dim) in t.shape.dim.enumerated() {
                 if case .dimValue(let v)? = dim.value, v > 0, v <= Int64(maxDimension) {
                     dims.append(Int(v))
+                } else if case .dimValue(let v)? = dim.value {
+                    // A fixed size that is no size: not a dynamic dimension.
+                    diagnostics.append(.error("input '\(info.name)' has dimension \(d) of size \(v); sizes must be 1 to \(maxDimension)"))
+                    ok = false
                 } else if d == 0 {
                     dims.append(nominalBatch)  // a dynamic batch becomes the compile-time batch
                 } else {

@@ -2,6 +2,7 @@
 // them. Decoding is defensive: every length and element type is checked, so a malformed
 // TensorProto is an error naming the tensor, never a crash.
 
+import CNNCIR
 import Foundation
 
 /// A float32 tensor with its shape: an imported parameter or an exported initializer.
@@ -21,7 +22,18 @@ struct ConstTensor: Equatable {
 
     var count: Int { values.count }
     var isScalarLike: Bool { values.count == 1 }
-    var ints: [Int] { values.map { Int($0) } }
+    /// The values as integers; NaN, infinities, fractions and values beyond Int's range
+    /// (where `Int(_:)` would trap) are an error naming the value.
+    var ints: [Int] {
+        get throws {
+            try values.map { v in
+                guard let i = SizeArithmetic.int(exactly: v) else {
+                    throw ImportError("value \(v) of a constant used as a size or index is not an integer")
+                }
+                return i
+            }
+        }
+    }
 
     init(dims: [Int], values: [Double], isInteger: Bool) {
         self.dims = dims; self.values = values; self.isInteger = isInteger
@@ -32,6 +44,15 @@ struct ConstTensor: Equatable {
     }
 
     var weight: WeightTensor { WeightTensor(shape: dims, data: values.map { Float($0) }) }
+}
+
+/// The number of elements of `dims`; a negative dim or a product beyond Int is an error
+/// naming the shape (sizes from a file never trap).
+func elementCount<C: Collection>(_ dims: C) throws -> Int where C.Element == Int {
+    guard let n = SizeArithmetic.product(dims) else {
+        throw ImportError("shape \(Array(dims)) has a negative size or more elements than fit in 64 bits")
+    }
+    return n
 }
 
 /// Why a tensor could not be decoded.
@@ -105,20 +126,14 @@ extension Onnx_TensorProto {
               offset >= 0 else {
             throw TensorError("\(label): bad external data location '\(location)'")
         }
-        let path = (baseDirectory.map { $0 + "/" } ?? "") + location
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw TensorError("\(label): cannot read external data file '\(path)'")
-        }
-        defer { try? handle.close() }
+        let folder = baseDirectory ?? "."
+        let path = folder + "/" + location
         do {
-            try handle.seek(toOffset: UInt64(offset))
-            let data = try length.map { try handle.read(upToCount: $0) ?? Data() } ?? handle.readToEnd() ?? Data()
-            if let length, data.count != length {
-                throw TensorError("\(label): external data file '\(path)' ends after \(data.count) of \(length) bytes")
-            }
-            return data
-        } catch let e as TensorError { throw e } catch {
-            throw TensorError("\(label): cannot read external data file '\(path)': \(error)")
+            // A regular file inside the model's folder (symlinks resolved), the range checked
+            // against its size: no FIFO, device or file elsewhere is read.
+            return Data(try InputFile.read(path, offset: offset, length: length, inside: folder))
+        } catch {
+            throw TensorError("\(label): external data: \(error)")
         }
     }
 

@@ -1,0 +1,100 @@
+// Hostile files for the Swift readers of `.npy` and safetensors and for every file a user
+// names: sizes from headers are checked (no overflow trap), and only regular files are read
+// (a FIFO or a link to /dev/zero is refused, never waited on or read forever).
+
+import CNNCDriver
+import Foundation
+import XCTest
+
+final class HardeningTests: XCTestCase {
+    private var directory = ""
+
+    override func setUpWithError() throws { directory = try temporaryDirectory() }
+    override func tearDown() { try? FileManager.default.removeItem(atPath: directory) }
+
+    private func path(_ name: String) -> String { "\(directory)/\(name)" }
+
+    /// A safetensors file with `header` as its JSON header and `data` after it.
+    private func safetensors(_ name: String, _ header: String, data: Int = 16) throws -> String {
+        var bytes: [UInt8] = []
+        withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { bytes += $0 }
+        bytes += Array(header.utf8) + [UInt8](repeating: 0, count: data)
+        try Data(bytes).write(to: URL(fileURLWithPath: path(name)))
+        return path(name)
+    }
+
+    /// A `.npy` (version 1) with `shape` written into its header and 16 data bytes.
+    private func npy(_ name: String, shape: String, descr: String = "<f4") throws -> String {
+        let header = Array("{'descr': '\(descr)', 'fortran_order': False, 'shape': \(shape), }".utf8)
+        let bytes: [UInt8] = [0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(header.count & 0xff), UInt8(header.count >> 8)]
+            + header + [UInt8](repeating: 0, count: 16)
+        try Data(bytes).write(to: URL(fileURLWithPath: path(name)))
+        return path(name)
+    }
+
+    private func message(_ body: () throws -> Any) -> String {
+        do { _ = try body(); return "no error" } catch { return "\(error)" }
+    }
+
+    func testSafetensorsSizesFromTheHeaderNeverTrap() throws {
+        let negative = try safetensors("neg.safetensors", #"{"w":{"dtype":"F32","shape":[-1,-4],"data_offsets":[0,16]}}"#)
+        XCTAssertEqual(message { try SafetensorsFile.read(negative) },
+                       "error: '\(negative)': tensor 'w' has shape [-1, -4]: a negative dimension or more elements than fit in 64 bits")
+        let huge = try safetensors("huge.safetensors", #"{"w":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,0]}}"#)
+        XCTAssertEqual(message { try SafetensorsFile.read(huge) },
+                       "error: '\(huge)': tensor 'w' has shape [4611686018427387904, 4]: a negative dimension or more elements than fit in 64 bits")
+        let offset = try safetensors("offset.safetensors", #"{"w":{"dtype":"F32","shape":[1],"data_offsets":[9223372036854775807,3]}}"#)
+        XCTAssertEqual(message { try SafetensorsFile.read(offset) },
+                       "error: '\(offset)': tensor 'w' data offsets [9223372036854775807, 3] do not fit shape [1] (4 bytes) and the 16 data bytes of the file")
+        let end = try safetensors("end.safetensors", #"{"w":{"dtype":"F32","shape":[1],"data_offsets":[9223372036854775804,9223372036854775807]}}"#)
+        XCTAssertEqual(message { try SafetensorsFile.read(end) },
+                       "error: '\(end)': tensor 'w' data offsets [9223372036854775804, 9223372036854775807] do not fit shape [1] (4 bytes) and the 16 data bytes of the file")
+    }
+
+    func testSafetensorsOverlapAndByteOrderMarkAreRefusedAsTheCReaderDoes() throws {
+        let overlap = try safetensors("overlap.safetensors", #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#)
+        XCTAssertEqual(message { try SafetensorsFile.read(overlap) }, "error: '\(overlap)': tensors 'a' and 'b' overlap")
+        let bom = try safetensors("bom.safetensors", "\u{FEFF}" + #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#)
+        XCTAssertEqual(message { try SafetensorsFile.read(bom) }, "error: '\(bom)': header does not start with '{' (byte 239)")
+    }
+
+    func testNumpySizesFromTheHeaderNeverTrap() throws {
+        let huge = try npy("huge.npy", shape: "(4611686018427387904, 4, 3)")
+        XCTAssertEqual(message { try NumpyFile.read(huge) },
+                       "error: '\(huge)': shape [4611686018427387904, 4, 3] has more elements than fit in 64 bits")
+        let bytes = try npy("bytes.npy", shape: "(2305843009213693952,)")
+        XCTAssertEqual(message { try NumpyFile.read(bytes) },
+                       "error: '\(bytes)': shape [2305843009213693952] has more elements than fit in 64 bits")
+        let big = try npy("big.npy", shape: "(1000000, 4)")
+        XCTAssertEqual(message { try NumpyFile.read(big) },
+                       "error: '\(big)': expected 16000000 data bytes for shape [1000000, 4], got 16")
+    }
+
+    func testOnlyRegularFilesAreRead() throws {
+        let fifo = path("fifo.npy")
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        XCTAssertEqual(message { try NumpyFile.read(fifo) }, "error: cannot read '\(fifo)': it is a FIFO, not a regular file")
+        let zero = path("zero.safetensors")
+        try FileManager.default.createSymbolicLink(atPath: zero, withDestinationPath: "/dev/zero")
+        XCTAssertEqual(message { try SafetensorsFile.read(zero) },
+                       "error: cannot read '\(zero)': it is a character device, not a regular file")
+        XCTAssertEqual(message { try NumpyFile.read(directory) }, "error: cannot read '\(directory)': it is a directory")
+        XCTAssertEqual(message { try NumpyFile.read(path("missing.npy")) },
+                       "error: cannot read '\(path("missing.npy"))': no such file")
+    }
+
+    func testModelFIFOAndWeightsFIFOFailAtOnce() throws {
+        let fifo = path("model.net")
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        let result = try runCNNC(["summary", fifo])
+        XCTAssertEqual(result.status, 1)
+        XCTAssertEqual(result.stderr, "error: cannot read '\(fifo)': it is a FIFO, not a regular file\n")
+        let model = path("relu.net")
+        try "network t\ninput x shape=3\nrelu\n".write(toFile: model, atomically: true, encoding: .utf8)
+        let weights = path("w.safetensors")
+        XCTAssertEqual(mkfifo(weights, 0o600), 0)
+        let check = try runCNNC(["check", model, "--weights", weights])
+        XCTAssertEqual(check.status, 1)
+        XCTAssertEqual(check.stderr, "error: cannot read '\(weights)': it is a FIFO, not a regular file\n")
+    }
+}
