@@ -22,11 +22,14 @@ struct ConstTensor: Equatable {
 
     var count: Int { values.count }
     var isScalarLike: Bool { values.count == 1 }
-    /// The values as integers; NaN, infinities, fractions and values beyond Int's range
-    /// (where `Int(_:)` would trap) are an error naming the value.
+    /// The values as integers. INT64_MAX and INT64_MIN (exporters' "to the end" in Slice)
+    /// arrive as ±2^63 in Double and saturate to `Int.max`/`Int.min`; NaN, infinities and
+    /// fractions (where `Int(_:)` would trap or truncate) are an error naming the value.
     var ints: [Int] {
         get throws {
             try values.map { v in
+                if v.isFinite, v >= 0x1p63 { return Int.max }
+                if v.isFinite, v <= -0x1p63 { return Int.min }
                 guard let i = SizeArithmetic.int(exactly: v) else {
                     throw ImportError("value \(v) of a constant used as a size or index is not an integer")
                 }
