@@ -27,14 +27,30 @@ public struct CWriter {
         line("}" + trailer)
     }
 
-    /// A `/* ... */` comment, one `*` line per input line.
-    public mutating func comment(_ s: String) {
+    /// A `/* ... */` comment, one `*` line per input line. Text from input (file and node
+    /// names) cannot end the comment early or open a nested one, nor form a trigraph.
+    public mutating func comment(_ text: String) {
+        let s = commentSafe(text)
         let parts = s.split(separator: "\n", omittingEmptySubsequences: false)
         if parts.count == 1 { line("/* \(s) */"); return }
         line("/*")
         for p in parts { line(p.isEmpty ? " *" : " * \(p)") }
         line(" */")
     }
+}
+
+/// `text` with the character pairs a C comment cannot hold split by a space: `*/` (ends it),
+/// `/*` (-Wcomment), `??` (a trigraph under -std=c11).
+public func commentSafe(_ text: String) -> String {
+    guard text.contains("*/") || text.contains("/*") || text.contains("??") else { return text }
+    var out = ""
+    var previous: Character? = nil
+    for c in text {
+        if let p = previous, (p == "*" && c == "/") || (p == "/" && c == "*") || (p == "?" && c == "?") { out.append(" ") }
+        out.append(c)
+        previous = c
+    }
+    return out
 }
 
 /// `text` as a C string literal: quotes, backslashes and bytes outside printable ASCII

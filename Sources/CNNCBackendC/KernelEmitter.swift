@@ -128,6 +128,7 @@ enum KernelEmitter {
 func cFloat(_ v: Double) -> String {
     let f = Float(v)
     if f.isInfinite { return f < 0 ? "-INFINITY" : "INFINITY" }
+    if f.isNaN { return "NAN" }  // Swift prints "nan", which is no C literal
     var s = "\(f)"
     if !s.contains(".") && !s.contains("e") { s += ".0" }
     return s + "f"

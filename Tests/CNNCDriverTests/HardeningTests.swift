@@ -97,4 +97,59 @@ final class HardeningTests: XCTestCase {
         XCTAssertEqual(check.status, 1)
         XCTAssertEqual(check.stderr, "error: cannot read '\(weights)': it is a FIFO, not a regular file\n")
     }
+
+    // MARK: - Names that reach C
+
+    /// Layer, input and output names that are C keywords, macros, typedefs, the entry points'
+    /// own parameters, an output listed with another of the same upper-case macro name, and an
+    /// input that is also an output: the generated C builds with -Werror and matches.
+    func testNamesThatAreCKeywordsMacrosOrAPIParametersCompile() throws {
+        let model = path("names.net")
+        try """
+            network t
+            input int shape=3x8x8
+            conv float filters=4 size=3
+            relu return
+            conv NULL filters=2 size=1
+            relu EOF
+            relu ctx
+            relu n
+            relu size_t from=EOF
+            flatten a
+            flatten A from=n
+            output n,int,a,A,ctx,size_t
+            """.write(toFile: model, atomically: true, encoding: .utf8)
+        let result = try runCNNC(["check", model])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.hasSuffix("PASS\n"), result.stdout)
+        let out = path("out/t.c")
+        XCTAssertEqual(try runCNNC([model, "-o", out]).status, 0)
+        let header = try String(contentsOfFile: path("out/t.h"), encoding: .utf8)
+        XCTAssertTrue(header.contains(
+            "cnnc_status t_forward(t_context *ctx, const float *int_, float *n_, float *int__, float *a, float *A_, float *ctx_, float *size_t_, int n);"),
+            header)
+        XCTAssertTrue(header.contains(" *   int_ ('int'): n x 3x8x8\n"), header)
+        XCTAssertTrue(header.contains("#define T_OUTPUT_A_SIZE 72 /* per sample: 72 */\n#define T_OUTPUT_A_2_SIZE 72 /* per sample: 72, output 'A' */"), header)
+    }
+
+    /// A file name holding `*/` and `??` lands in comments of the generated C, which still build.
+    func testFileNamesThatEndCommentsOrFormTrigraphsCompile() throws {
+        try FileManager.default.createDirectory(atPath: path("we*"), withIntermediateDirectories: true)
+        let model = path("we*/m??.net")
+        try "network t\ninput x shape=3\nrelu\n".write(toFile: model, atomically: true, encoding: .utf8)
+        let result = try runCNNC(["check", model])
+        XCTAssertEqual(result.status, 0, result.stderr)
+    }
+
+    /// `#include "NAME"` has no escapes: an output name with a quote or newline is refused.
+    func testOutputNamesThatCannotBeIncludedAreRefused() throws {
+        let model = path("relu.net")
+        try "network t\ninput x shape=3\nrelu\n".write(toFile: model, atomically: true, encoding: .utf8)
+        for name in ["a\"b.c", "a\nb.c", "a\\b.c"] {
+            let result = try runCNNC([model, "-o", path(name), "--no-runtime"])
+            XCTAssertEqual(result.status, 1)
+            let header = String(name.dropLast(2)) + ".h"
+            XCTAssertEqual(result.stderr, "error: output file name '\(header)' cannot be written in #include \"...\" (it has a quote, backslash or control character); choose another -o\n")
+        }
+    }
 }
