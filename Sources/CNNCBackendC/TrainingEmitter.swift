@@ -504,7 +504,8 @@ enum TrainingEmitter {
         w.block("cnnc_status \(p)_save_checkpoint(\(p)_context *ctx, \(p)_trainer *t, const char *path)") { w in
             w.line("if (!ctx || !t || !path) return CNNC_ERR_ARGUMENT;")
             w.line("cnnc_tensor_f32 tensors[\(P)_NUM_PARAMETERS + NUM_UPDATED + 1];")
-            w.line("static char names[NUM_UPDATED + 1][160];")
+            w.comment("names on the stack, not static: two contexts may save from two threads")
+            w.line("char names[NUM_UPDATED + 1][160];")
             w.line("size_t count = 0;")
             w.block("for (int i = 0; i < \(P)_NUM_PARAMETERS; i++, count++)") { w in
                 w.line("tensors[count].name = parameters[i].name;")

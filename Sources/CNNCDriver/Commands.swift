@@ -90,7 +90,13 @@ public enum RunCommand {
         var arrays: [FloatArray] = []
         var batch = 0
         for (node, path) in zip(graph.inputs, inputs) {
-            let a = try NumpyFile.read(path)
+            var notes: [String] = []
+            let a = try NumpyFile.read(path, notes: &notes)
+            if let bad = a.data.firstIndex(where: { !$0.isFinite }) {
+                let count = a.data.reduce(0) { $0 + ($1.isFinite ? 0 : 1) }
+                notes.append("input '\(node.name)' from '\(path)' holds \(count) NaN or infinite value\(count == 1 ? "" : "s") (first at index \(bad)); the outputs will show them")
+            }
+            for note in notes { FileHandle.standardError.write(Data("warning: \(note)\n".utf8)) }
             let expected = node.shape.dims
             guard a.shape.count == expected.count + 1, Array(a.shape.dropFirst()) == expected, a.shape[0] >= 1 else {
                 throw DriverError("error: input '\(node.name)' from '\(path)' has shape \(a.shape), expected [N, \(expected.map(String.init).joined(separator: ", "))]")

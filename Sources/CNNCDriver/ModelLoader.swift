@@ -8,6 +8,22 @@ import Foundation
 public struct DriverError: Error, CustomStringConvertible {
     public var description: String
     public init(_ description: String) { self.description = description }
+
+    /// Any error as the one line cnnc prints: a DriverError as it is; a Foundation file error
+    /// as the path and the system's reason, never `Error Domain=NSCocoaErrorDomain Code=...`.
+    public static func describing(_ error: Error) -> String {
+        if let d = error as? DriverError { return d.description }
+        let ns = error as NSError
+        guard ns.domain == NSCocoaErrorDomain || ns.domain == NSPOSIXErrorDomain else { return "error: \(error)" }
+        let path = ns.userInfo[NSFilePathErrorKey] as? String ?? (ns.userInfo[NSURLErrorKey] as? URL)?.path
+        var reason = ns.localizedDescription
+        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
+            reason = String(cString: strerror(Int32(underlying.code)))
+        } else if ns.domain == NSPOSIXErrorDomain {
+            reason = String(cString: strerror(Int32(ns.code)))
+        }
+        return "error: " + (path.map { "'\($0)': " } ?? "") + reason
+    }
 }
 
 /// A loaded model: its graph (shapes inferred, verified) and the source it came from.

@@ -23,6 +23,13 @@ public struct FloatArray: Equatable {
 public enum NumpyFile {
     /// Reads a `.npy` file holding float32 (`<f4`) or float64/integer data (converted).
     public static func read(_ path: String) throws -> FloatArray {
+        var notes: [String] = []
+        return try read(path, notes: &notes)
+    }
+
+    /// The same, adding a note when converting lost values: float64 values beyond float32's
+    /// range (1e300 becomes inf).
+    public static func read(_ path: String, notes: inout [String]) throws -> FloatArray {
         let bytes = try readTensorFile(path)
         guard bytes.count >= 10, bytes[0] == 0x93, Array(bytes[1...5]) == Array("NUMPY".utf8) else {
             throw DriverError("error: '\(path)' is not a .npy file (bad magic)")
@@ -75,19 +82,29 @@ public enum NumpyFile {
             throw DriverError("error: '\(path)': expected \(needed) data bytes for shape \(shape), got \(bytes.count - start)")
         }
         var values = [Float](repeating: 0, count: count)
+        var overflowed = 0, firstOverflow = -1
         bytes.withUnsafeBytes { raw in
             let base = raw.baseAddress! + start
             for i in 0..<count {
                 let p = base + i * size
                 switch descr {
                 case "<f4": values[i] = Float(bitPattern: UInt32(littleEndian: p.loadUnaligned(as: UInt32.self)))
-                case "<f8": values[i] = Float(Double(bitPattern: UInt64(littleEndian: p.loadUnaligned(as: UInt64.self))))
+                case "<f8":
+                    let d = Double(bitPattern: UInt64(littleEndian: p.loadUnaligned(as: UInt64.self)))
+                    values[i] = Float(d)
+                    if d.isFinite && values[i].isInfinite {
+                        overflowed += 1
+                        if firstOverflow < 0 { firstOverflow = i }
+                    }
                 case "|u1": values[i] = Float(p.load(as: UInt8.self))
                 case "|i1": values[i] = Float(p.load(as: Int8.self))
                 case "<i4": values[i] = Float(Int32(littleEndian: p.loadUnaligned(as: Int32.self)))
                 default: values[i] = Float(Int64(littleEndian: p.loadUnaligned(as: Int64.self)))
                 }
             }
+        }
+        if overflowed > 0 {
+            notes.append("'\(path)': \(overflowed) float64 value\(overflowed == 1 ? "" : "s") beyond float32's range became infinite (first at index \(firstOverflow))")
         }
         return FloatArray(shape: shape, data: values)
     }

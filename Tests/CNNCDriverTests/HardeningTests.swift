@@ -24,10 +24,11 @@ final class HardeningTests: XCTestCase {
     }
 
     /// A `.npy` (version 1) with `shape` written into its header and 16 data bytes.
-    private func npy(_ name: String, shape: String, descr: String = "<f4") throws -> String {
+    private func npy(_ name: String, shape: String, descr: String = "<f4",
+                     payload: [UInt8] = [UInt8](repeating: 0, count: 16)) throws -> String {
         let header = Array("{'descr': '\(descr)', 'fortran_order': False, 'shape': \(shape), }".utf8)
         let bytes: [UInt8] = [0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(header.count & 0xff), UInt8(header.count >> 8)]
-            + header + [UInt8](repeating: 0, count: 16)
+            + header + payload
         try Data(bytes).write(to: URL(fileURLWithPath: path(name)))
         return path(name)
     }
@@ -151,5 +152,53 @@ final class HardeningTests: XCTestCase {
             let header = String(name.dropLast(2)) + ".h"
             XCTAssertEqual(result.stderr, "error: output file name '\(header)' cannot be written in #include \"...\" (it has a quote, backslash or control character); choose another -o\n")
         }
+    }
+
+    // MARK: - Section 6 of issue #14
+
+    /// `int total = n * PQ` and the GEMM column indices are int: a batch that would overflow
+    /// them is refused at compile time with the numbers, not left to wrap at run time.
+    func testBatchTimesAValueMustFitTheGeneratedInts() throws {
+        let model = path("wide.net")
+        try "network t\ninput x shape=1x1000x1000\nconv c filters=2000 size=1\n".write(toFile: model, atomically: true, encoding: .utf8)
+        let result = try runCNNC([model, "-o", path("out/t.c"), "--batch", "2", "--no-runtime"])
+        XCTAssertEqual(result.status, 1)
+        XCTAssertEqual(result.stderr, "error: batch 2 times the 2000000000 elements of conv 'c' (2000x1000x1000 per sample) is 4000000000, more than the generated C's int indices hold (2147483647); use a smaller --batch\n")
+        // summary only counts: it still prints the table.
+        XCTAssertEqual(try runCNNC(["summary", model, "--batch", "2"]).status, 0)
+    }
+
+    /// Two contexts may save checkpoints from two threads: no static buffer in the generated C.
+    func testSaveCheckpointKeepsNoStaticState() throws {
+        let model = path("tiny.net")
+        try "network t\ninput x shape=4\ndense d units=3\nsoftmax p\n".write(toFile: model, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try runCNNC([model, "-o", path("out/t.c"), "--train", "--no-runtime"]).status, 0)
+        let source = try String(contentsOfFile: path("out/t.c"), encoding: .utf8)
+        XCTAssertTrue(source.contains("    char names[NUM_UPDATED + 1][160];"), source)
+        XCTAssertFalse(source.contains("static char"), source)
+    }
+
+    /// Foundation's file errors print as the path and the reason, never as a raw NSError.
+    func testFoundationErrorsAreDescribedWithThePath() {
+        let missing = CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: "/nowhere/x.c",
+                                                              NSUnderlyingErrorKey: NSError(domain: NSPOSIXErrorDomain, code: Int(ENOENT))])
+        XCTAssertEqual(DriverError.describing(missing), "error: '/nowhere/x.c': No such file or directory")
+        XCTAssertEqual(DriverError.describing(DriverError("error: as is")), "error: as is")
+    }
+
+    /// NaN or infinite inputs, and float64 values that float32 cannot hold, are warned about.
+    func testNonFiniteAndLossyInputsAreWarnedAbout() throws {
+        let model = path("relu.net")
+        try "network t\ninput x shape=3\nrelu\n".write(toFile: model, atomically: true, encoding: .utf8)
+        var payload: [UInt8] = []
+        for v in [1.0, 1e300, .nan] { withUnsafeBytes(of: v.bitPattern.littleEndian) { payload += $0 } }
+        let input = try npy("x.npy", shape: "(1, 3)", descr: "<f8", payload: payload)
+        let result = try runCNNC(["run", model, "--input", input, "--output", path("y.npy"), "--interpret"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertEqual(result.stderr, """
+            warning: '\(input)': 1 float64 value beyond float32's range became infinite (first at index 1)
+            warning: input 'x' from '\(input)' holds 2 NaN or infinite values (first at index 1); the outputs will show them
+
+            """)
     }
 }

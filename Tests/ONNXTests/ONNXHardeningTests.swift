@@ -136,4 +136,19 @@ final class ONNXHardeningTests: XCTestCase {
         XCTAssertEqual(try error(external("fifo.bin"), baseDirectory: folder),
                        "error: initializer 'w': tensor 'w': external data: cannot read '\(folder)/fifo.bin': it is a FIFO, not a regular file")
     }
+
+    /// A Relu listed with two outputs is the model's mistake, named as such (it was reported
+    /// as a compiler bug).
+    func testAnOperatorWithMoreOutputsThanItDefinesIsTheModelsError() throws {
+        var b = ONNXBuilder()
+        b.input("x", [1, 3])
+        var n = Onnx_NodeProto()
+        n.opType = "Relu"
+        n.name = "r"
+        n.input = ["x"]
+        n.output = ["y", "z"]
+        b.graph.node.append(n)
+        b.output("z")
+        XCTAssertEqual(try error(b), "error: node 'r' (Relu): lists 2 outputs; output 1 ('z') is not one cnnc's Relu produces")
+    }
 }

@@ -265,8 +265,10 @@ struct ONNXImporter {
         }
         do {
             try handler(&self, c)
-            for output in proto.output where !output.isEmpty && values[output] == nil {
-                throw ImportError("compiler bug: output '\(output)' was not produced")
+            // An output the handler did not bind is one the operator does not define (a Relu
+            // listed with two outputs): the model's mistake, not the compiler's.
+            for (i, output) in proto.output.enumerated() where !output.isEmpty && values[output] == nil {
+                throw ImportError("lists \(proto.output.count) outputs; output \(i) ('\(output)') is not one cnnc's \(c.opType) produces")
             }
         } catch let e as Unsupported {
             unsupported.append("'\(c.label)' (\(c.opType), opset \(opset)): \(e.reason)\(downstream)")
