@@ -19,7 +19,8 @@ refuses is saved under OUT/<kind>/ with the command that showed it.
   python3 tools/fuzz/fuzz.py --seconds 60 --seed 1 [--family net] [--cnnc .build/debug/cnnc]
 
 Deterministic for a seed and an execution count (--runs); with --seconds the count depends on
-the machine. Exits 1 when it saved a finding.
+the machine. Exits 1 when it saved a finding. Once fixed, a finding's folder goes into
+tools/fuzz/corpus/ (as KIND-FAMILY-HASH), where FuzzCorpusTests replays it in `make test`.
 """
 
 import argparse
