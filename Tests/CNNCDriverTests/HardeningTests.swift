@@ -215,4 +215,19 @@ final class HardeningTests: XCTestCase {
             XCTAssertLessThan(Date().timeIntervalSince(start), 10, op)
         }
     }
+
+    /// MACs times the batch (and their total) are counted in 128 bits: 6.7e13 MACs per sample
+    /// at batch 2^20 trapped with an overflow.
+    func testSummaryCountsBeyondSixtyFourBits() throws {
+        let model = path("macs.net")
+        try "network t\ninput x shape=1024x256x256\nconv c filters=8192 size=11 pad=5\n".write(toFile: model, atomically: true, encoding: .utf8)
+        let result = try runCNNC(["summary", model, "--batch", "1048576"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.contains("MACs: 69,751,751,028,714,242,048 (66,520,453,480,448 per sample)\n"), result.stdout)
+        let chain = path("chain.net")
+        try ("network t\ninput x shape=2047x1024x1024\n" + String(repeating: "relu\n", count: 40)).write(toFile: chain, atomically: true, encoding: .utf8)
+        let big = try runCNNC(["summary", chain, "--batch", "1048576"])
+        XCTAssertEqual(big.status, 0, big.stderr)
+        XCTAssertTrue(big.stdout.hasSuffix("arena: not planned (the values hold 369,114,849,537,425,408 bytes at batch 1048576)\n"), big.stdout)
+    }
 }
