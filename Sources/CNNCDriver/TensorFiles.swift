@@ -139,6 +139,50 @@ public enum NumpyFile {
 }
 
 public enum SafetensorsFile {
+    /// The first key that appears twice at the top level of a JSON object, or nil. Values are
+    /// skipped by depth (strings and their escapes respected); keys compare decoded.
+    static func duplicateKey(_ json: ArraySlice<UInt8>) -> String? {
+        var i = json.startIndex
+        func skipSpace() { while i < json.endIndex, [0x20, 0x09, 0x0A, 0x0D].contains(json[i]) { i += 1 } }
+        /// The string starting at `i` (a quote), raw with its quotes; moves past it.
+        func rawString() -> ArraySlice<UInt8>? {
+            let start = i
+            i += 1
+            while i < json.endIndex, json[i] != UInt8(ascii: "\"") { i += json[i] == UInt8(ascii: "\\") ? 2 : 1 }
+            guard i < json.endIndex else { return nil }
+            i += 1
+            return json[start..<i]
+        }
+        skipSpace()
+        guard i < json.endIndex, json[i] == UInt8(ascii: "{") else { return nil }
+        i += 1
+        var seen: Set<String> = []
+        while true {
+            skipSpace()
+            guard i < json.endIndex, json[i] == UInt8(ascii: "\"") else { return nil }
+            guard let raw = rawString(),
+                  let key = try? JSONSerialization.jsonObject(with: Data(raw), options: .fragmentsAllowed) as? String else { return nil }
+            if !seen.insert(key).inserted { return key }
+            skipSpace()
+            guard i < json.endIndex, json[i] == UInt8(ascii: ":") else { return nil }
+            i += 1
+            var depth = 0
+            while i < json.endIndex {
+                let c = json[i]
+                if c == UInt8(ascii: "\"") { guard rawString() != nil else { return nil }; continue }
+                if c == UInt8(ascii: "{") || c == UInt8(ascii: "[") { depth += 1 }
+                if c == UInt8(ascii: "}") || c == UInt8(ascii: "]") {
+                    if depth == 0 { return nil }  // the end of the object
+                    depth -= 1
+                }
+                if c == UInt8(ascii: ",") && depth == 0 { break }
+                i += 1
+            }
+            guard i < json.endIndex else { return nil }
+            i += 1
+        }
+    }
+
     /// Writes float32 tensors in the given order.
     public static func write(_ tensors: [(name: String, array: FloatArray)], to path: String) throws {
         var header = "{"
@@ -173,6 +217,10 @@ public enum SafetensorsFile {
         }
         guard bytes[8] == UInt8(ascii: "{") else {
             throw DriverError("error: '\(path)': header does not start with '{' (byte \(bytes[8]))")
+        }
+        // JSONSerialization keeps the last of two equal keys; the C reader refuses them.
+        if let duplicate = duplicateKey(bytes[8..<headerEnd]) {
+            throw DriverError("error: '\(path)': duplicate tensor name '\(duplicate)' in the header")
         }
         var result: [String: FloatArray] = [:]
         var ranges: [(begin: Int, end: Int, name: String)] = []

@@ -57,6 +57,12 @@ final class HardeningTests: XCTestCase {
         XCTAssertEqual(message { try SafetensorsFile.read(overlap) }, "error: '\(overlap)': tensors 'a' and 'b' overlap")
         let bom = try safetensors("bom.safetensors", "\u{FEFF}" + #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#)
         XCTAssertEqual(message { try SafetensorsFile.read(bom) }, "error: '\(bom)': header does not start with '{' (byte 239)")
+        let twice = try safetensors("twice.safetensors", #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"\u0061":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}}"#)
+        XCTAssertEqual(message { try SafetensorsFile.read(twice) }, "error: '\(twice)': duplicate tensor name 'a' in the header")
+        let fraction = try safetensors("fraction.safetensors", #"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0.5,4]}}"#)
+        XCTAssertEqual(message { try SafetensorsFile.read(fraction) }, "error: '\(fraction)': tensor 'a' has a malformed header entry")
+        let fine = try safetensors("fine.safetensors", #"{"__metadata__":{"k":"v,}"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}}"#)
+        XCTAssertEqual(message { try SafetensorsFile.read(fine) }, "no error")
     }
 
     func testNumpySizesFromTheHeaderNeverTrap() throws {
