@@ -45,9 +45,10 @@ public enum ModelLoader {
     public static func load(_ path: String) throws -> LoadedModel {
         if path.hasSuffix(".onnx") { return try loadONNX(path) }
         if path.hasSuffix(".ir") {
-            guard let data = FileManager.default.contents(atPath: path),
-                  let text = String(data: data, encoding: .utf8) else {
-                throw DriverError("error: cannot read '\(path)'")
+            let bytes: [UInt8]
+            do { bytes = try InputFile.read(path, limit: NetFrontend.maxFileSize) } catch { throw DriverError("error: \(error)") }
+            guard let text = String(validating: bytes, as: UTF8.self) else {
+                throw DriverError("error: cannot read '\(path)': not UTF-8 text")
             }
             let file = SourceFile(path: path, text: text)
             switch Graph.parseIR(text, file: path) {
@@ -62,7 +63,8 @@ public enum ModelLoader {
         switch NetFrontend.load(path: path) {
         case .success(let (graph, file)): return LoadedModel(graph: graph, path: path, source: file)
         case .failure(let list):
-            let text = FileManager.default.contents(atPath: path).flatMap { String(data: $0, encoding: .utf8) }
+            // The source again, for the caret lines (a regular file only; never blocks).
+            let text = (try? InputFile.read(path, limit: NetFrontend.maxFileSize)).flatMap { String(validating: $0, as: UTF8.self) }
             throw render(list.diagnostics, text.map { SourceFile(path: path, text: $0) })
         }
     }
