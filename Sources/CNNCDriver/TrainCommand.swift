@@ -331,6 +331,7 @@ public enum TrainCommand {
         defer { dir.cleanup() }
         let prefix = graph.name
         let training = try TrainChecker.trainingGraph(graph)
+        try CompilerOptions.checkBatchFitsCInt(training, batch: o.batch)
         let inference = try CompilerOptions().optimized(graph)
         let c = CEmitter.emit(inference, options: COptions(
             prefix: prefix, maxBatch: o.batch, headerName: "\(prefix).h", sourceName: model.path, seed: o.seed,

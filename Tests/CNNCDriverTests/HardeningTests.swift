@@ -172,6 +172,12 @@ final class HardeningTests: XCTestCase {
         XCTAssertEqual(result.stderr, "error: batch 2 times the 2000000000 elements of conv 'c' (2000x1000x1000 per sample) is 4000000000, more than the generated C's int indices hold (2147483647); use a smaller --batch\n")
         // summary only counts: it still prints the table.
         XCTAssertEqual(try runCNNC(["summary", model, "--batch", "2"]).status, 0)
+        let trained = path("trained.net")
+        try "network t\ninput x shape=1x1000x1000\nconv c filters=1000 size=1\nglobal_avgpool\nflatten\ndense d units=2\nsoftmax p\n"
+            .write(toFile: trained, atomically: true, encoding: .utf8)
+        let check = try runCNNC(["check", "--train", trained, "--batch", "4"])
+        XCTAssertEqual(check.status, 1)
+        XCTAssertEqual(check.stderr, "error: batch 4 times the 1000000000 elements of conv 'c' (1000x1000x1000 per sample) is 4000000000, more than the generated C's int indices hold (2147483647); use a smaller --batch\n")
     }
 
     /// Two contexts may save checkpoints from two threads: no static buffer in the generated C.
