@@ -78,6 +78,7 @@ public enum RunCommand {
     public static func run(_ model: LoadedModel, inputs: [String], outputs: [String], weights: String?, seed: UInt64,
                            interpret: Bool, compiler: CompilerOptions = CompilerOptions()) throws {
         let graph = model.graph
+        try requireRegularFiles([weights])
         let weightsDirectory = weights == nil && model.weights != nil ? try WorkDirectory(prefix: "cnnc-weights") : nil
         defer { weightsDirectory?.cleanup() }
         let weights = try weights ?? weightsDirectory.flatMap { try model.writeWeights(to: "\($0.path)/weights.safetensors") }

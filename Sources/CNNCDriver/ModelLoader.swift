@@ -39,6 +39,14 @@ public struct LoadedModel {
     public var constantInitializers: [String] = []
 }
 
+/// Throws a DriverError unless every path is a regular file: the files a generated C program
+/// will open (weights, checkpoints, data), where a FIFO or device would block or never end.
+public func requireRegularFiles(_ paths: [String?]) throws {
+    for case let path? in paths {
+        do { try InputFile.requireRegularFile(path) } catch { throw DriverError("error: \(error)") }
+    }
+}
+
 public enum ModelLoader {
     /// Loads a `.net` file (or IR text, by the `.ir` extension; ONNX, by `.onnx`). Every diagnostic is rendered
     /// with its source line and caret into the thrown error.

@@ -326,6 +326,7 @@ public enum TrainCommand {
         } else {
             format = "fashion-mnist"
         }
+        try requireRegularFiles([o.weights, o.resume, o.labels, o.testLabels])
         for path in [o.save, o.log].compactMap({ $0 }) { try OutputFile.prepare(path) }
         let dir = try WorkDirectory(prefix: "cnnc-train")
         defer { dir.cleanup() }

@@ -50,6 +50,13 @@ public enum InputFile {
         return try readRange(fd, path, offset: offset, count: count)
     }
 
+    /// Throws unless `path` is a regular file (checked without blocking): for files a
+    /// generated C program opens later, where a FIFO would block it.
+    public static func requireRegularFile(_ path: String) throws {
+        let (fd, _) = try openRegular(path)
+        close(fd)
+    }
+
     /// Opens a regular file without blocking (a FIFO with no writer opens at once, then
     /// fstat refuses it); returns the descriptor and the size.
     private static func openRegular(_ path: String) throws -> (Int32, Int) {

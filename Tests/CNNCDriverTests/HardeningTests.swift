@@ -103,6 +103,14 @@ final class HardeningTests: XCTestCase {
         let check = try runCNNC(["check", model, "--weights", weights])
         XCTAssertEqual(check.status, 1)
         XCTAssertEqual(check.stderr, "error: cannot read '\(weights)': it is a FIFO, not a regular file\n")
+        // Compiled run and bench hand the path to C, which would block in fopen: refused first.
+        let input = try npy("x.npy", shape: "(1, 3)", payload: [UInt8](repeating: 0, count: 12))
+        let run = try runCNNC(["run", model, "--input", input, "--output", path("y.npy"), "--weights", weights])
+        XCTAssertEqual(run.status, 1)
+        XCTAssertEqual(run.stderr, "error: cannot read '\(weights)': it is a FIFO, not a regular file\n")
+        let bench = try runCNNC(["bench", model, "--weights", weights])
+        XCTAssertEqual(bench.status, 1)
+        XCTAssertEqual(bench.stderr, "error: cannot read '\(weights)': it is a FIFO, not a regular file\n")
     }
 
     // MARK: - Names that reach C
