@@ -113,7 +113,7 @@ fuzz:
 
 test-fuzz:
 	$(SWIFT) build --product cnnc
-	python3 tools/fuzz/fuzz.py --cnnc .build/debug/cnnc --runs 100 --seed 1
+	python3 tools/fuzz/fuzz.py --cnnc .build/debug/cnnc --runs 500 --seed 1
 
 embed-runtime:
 	python3 tools/embed_runtime.py
