@@ -9,6 +9,8 @@
 #   make test       every test: Swift unit/golden/CLI tests and the C runtime's tests
 #   make bench      benchmarks (not part of CI): inference against ONNX Runtime, training
 #                   against PyTorch; `make bench-inference` only the first
+#   make fuzz       structure-aware fuzzing of cnnc (SECONDS=60 SEED=1 FAMILY=net|names|onnx|
+#                   safetensors|npy); findings (crash, hang, C gcc refuses) go to build/fuzz/
 
 SWIFT       ?= swift
 CC          ?= cc
@@ -25,7 +27,7 @@ FISHDIR     := $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
 INSTALLED   := $(BINDIR)/cnnc $(BASHDIR)/cnnc $(ZSHDIR)/_cnnc $(FISHDIR)/cnnc.fish
 
 .PHONY: all deps cnnc on-path install uninstall demo bench bench-inference test test-swift test-runtime test-onnx test-install \
-        embed-runtime check-embed clean
+        test-fuzz fuzz embed-runtime check-embed clean
 
 all: on-path demo
 
@@ -84,7 +86,7 @@ bench: bench-inference
 bench-inference: cnnc
 	CNNC=$(CNNC) bash bench/inference.sh $(BENCH_ARGS)
 
-test: deps check-embed test-runtime test-swift test-onnx test-install
+test: deps check-embed test-runtime test-swift test-onnx test-install test-fuzz
 
 test-swift:
 	$(SWIFT) build --build-tests
@@ -102,6 +104,16 @@ test-runtime:
 # make install and make uninstall into a temporary PREFIX, with the debug cnnc test-swift built.
 test-install:
 	bash scripts/test-install.sh
+
+# Fuzzing (issue #14, tools/fuzz/fuzz.py): `make fuzz SECONDS=3600 FAMILY=onnx` for a long run;
+# `make test` runs a short seeded one (a fixed number of inputs, so the same every time).
+fuzz:
+	$(SWIFT) build --product cnnc
+	python3 tools/fuzz/fuzz.py --cnnc .build/debug/cnnc --seconds $(or $(SECONDS),60) --seed $(or $(SEED),1) $(if $(FAMILY),--family $(FAMILY))
+
+test-fuzz:
+	$(SWIFT) build --product cnnc
+	python3 tools/fuzz/fuzz.py --cnnc .build/debug/cnnc --runs 500 --seed 1
 
 embed-runtime:
 	python3 tools/embed_runtime.py

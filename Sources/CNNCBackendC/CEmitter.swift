@@ -181,12 +181,13 @@ public enum CEmitter {
         w.line("#define \(P)_NUM_PARAMETERS \(layout.parameters.count)")
         w.line("#define \(P)_NUM_INPUTS \(graph.inputs.count)")
         w.line("#define \(P)_NUM_OUTPUTS \(graph.outputs.count)")
-        for node in graph.inputs {
-            w.line("#define \(P)_INPUT_\(macroName(node.name))_SIZE \(node.shape.count) /* per sample: \(node.shape) */")
+        let names = CParameterNames(graph, prefix: p)
+        for (node, macro) in zip(graph.inputs, names.inputMacros) {
+            w.line("#define \(P)_INPUT_\(macro)_SIZE \(node.shape.count) /* per sample: \(node.shape)\(macro == macroName(node.name) ? "" : ", input '\(node.name)'") */")
         }
-        for name in graph.outputs {
+        for (name, macro) in zip(graph.outputs, names.outputMacros) {
             let shape = graph.node(named: name)!.shape
-            w.line("#define \(P)_OUTPUT_\(macroName(name))_SIZE \(shape.count) /* per sample: \(shape) */")
+            w.line("#define \(P)_OUTPUT_\(macro)_SIZE \(shape.count) /* per sample: \(shape)\(macro == macroName(name) ? "" : ", output '\(name)'") */")
         }
         w.line()
         w.comment("""
@@ -241,12 +242,12 @@ public enum CEmitter {
         w.comment("The message of the last failure on this context (\"\" after success).")
         w.line("const char *\(p)_last_error(const \(p)_context *ctx);")
         w.line()
-        let inputArgs = graph.inputs.map { "const float *\($0.name)" }
-        let outputArgs = graph.outputs.map { "float *\($0)" }
+        let inputArgs = names.inputs.map { "const float *\($0)" }
+        let outputArgs = names.outputs.map { "float *\($0)" }
         w.comment("""
         Inference on n samples (1 <= n <= \(P)_MAX_BATCH), NCHW float32, inputs then outputs:
-        \(graph.inputs.map { "  \($0.name): n x \($0.shape)" }.joined(separator: "\n"))
-        \(graph.outputs.map { "  \($0): n x \(graph.node(named: $0)!.shape)" }.joined(separator: "\n"))
+        \(zip(names.inputs, graph.inputs).map { "  \(CParameterNames.described($0, $1.name)): n x \($1.shape)" }.joined(separator: "\n"))
+        \(zip(names.outputs, graph.outputs).map { "  \(CParameterNames.described($0, $1)): n x \(graph.node(named: $1)!.shape)" }.joined(separator: "\n"))
         """)
         w.line("cnnc_status \(p)_forward(\(p)_context *ctx, \((inputArgs + outputArgs).joined(separator: ", ")), int n);")
         w.comment("The same with arrays of pointers, in the order above (for generic drivers).")
@@ -389,11 +390,12 @@ public enum CEmitter {
             w.line("return CNNC_OK;")
         }
         w.line()
-        let inputArgs = graph.inputs.map { "const float *\($0.name)" }
-        let outputArgs = graph.outputs.map { "float *\($0)" }
+        let names = CParameterNames(graph, prefix: p)
+        let inputArgs = names.inputs.map { "const float *\($0)" }
+        let outputArgs = names.outputs.map { "float *\($0)" }
         w.block("cnnc_status \(p)_forward(\(p)_context *ctx, \((inputArgs + outputArgs).joined(separator: ", ")), int n)") { w in
-            w.line("const float *const inputs[\(max(graph.inputs.count, 1))] = {\(graph.inputs.map(\.name).joined(separator: ", "))};")
-            w.line("float *const outputs[\(max(graph.outputs.count, 1))] = {\(graph.outputs.joined(separator: ", "))};")
+            w.line("const float *const inputs[\(max(graph.inputs.count, 1))] = {\(names.inputs.joined(separator: ", "))};")
+            w.line("float *const outputs[\(max(graph.outputs.count, 1))] = {\(names.outputs.joined(separator: ", "))};")
             w.line("return \(p)_forward_v(ctx, inputs, outputs, n);")
         }
         if let spec = o.training {

@@ -27,14 +27,42 @@ public struct CWriter {
         line("}" + trailer)
     }
 
-    /// A `/* ... */` comment, one `*` line per input line.
-    public mutating func comment(_ s: String) {
+    /// A `/* ... */` comment, one `*` line per input line. Text from input (file and node
+    /// names) cannot end the comment early or open a nested one, nor form a trigraph.
+    public mutating func comment(_ text: String) {
+        let s = commentSafe(text)
         let parts = s.split(separator: "\n", omittingEmptySubsequences: false)
         if parts.count == 1 { line("/* \(s) */"); return }
         line("/*")
         for p in parts { line(p.isEmpty ? " *" : " * \(p)") }
         line(" */")
     }
+}
+
+/// `text` with the character pairs a C comment cannot hold split by a space: `*/` (ends it),
+/// `/*` (-Wcomment), `??` (a trigraph under -std=c11).
+public func commentSafe(_ text: String) -> String {
+    // One pass over the bytes (String.contains is slow enough to show in a 10,000-layer file).
+    func splits(_ a: UInt8, _ b: UInt8) -> Bool {
+        (a == UInt8(ascii: "*") && b == UInt8(ascii: "/")) || (a == UInt8(ascii: "/") && b == UInt8(ascii: "*"))
+            || (a == UInt8(ascii: "?") && b == UInt8(ascii: "?"))
+    }
+    var previous: UInt8 = 0
+    var needed = false
+    for byte in text.utf8 {
+        if splits(previous, byte) { needed = true; break }
+        previous = byte
+    }
+    guard needed else { return text }
+    var out: [UInt8] = []
+    out.reserveCapacity(text.utf8.count + 8)
+    previous = 0
+    for byte in text.utf8 {
+        if splits(previous, byte) { out.append(UInt8(ascii: " ")) }
+        out.append(byte)
+        previous = byte
+    }
+    return String(decoding: out, as: UTF8.self)
 }
 
 /// `text` as a C string literal: quotes, backslashes and bytes outside printable ASCII

@@ -56,7 +56,7 @@ enum InspectionEmitter {
     static func header(_ spec: TrainingSpec, _ o: COptions, _ w: inout CWriter) {
         let p = o.prefix, P = CEmitter.macroName(p)
         let tg = spec.graph
-        let inputArgs = tg.inputs.map { "const float *\($0.name)" }.joined(separator: ", ")
+        let inputArgs = TrainingEmitter.inputParameters(tg, prefix: p)
         w.comment("Inspection (issue #7): the layers of the network as written, input first, without fusion.")
         w.line("#define \(P)_NUM_LAYERS \(tg.nodes.count)")
         w.block("typedef struct \(p)_layer_info", trailer: " \(p)_layer_info;") { w in
@@ -137,10 +137,11 @@ enum InspectionEmitter {
         }
         w.line()
 
-        let inputParams = TrainingEmitter.inputParameters(tg), inputArray = TrainingEmitter.inputPointers(tg)
+        let inputParams = TrainingEmitter.inputParameters(tg, prefix: p), inputArray = TrainingEmitter.inputPointers(tg, prefix: p)
+        let inputNames = CParameterNames(tg, prefix: p).inputs
 
         w.block("cnnc_status \(p)_forward_tap(\(p)_context *ctx, \(p)_trainer *t, \(inputParams), int n, int layer, float *out)") { w in
-            TrainingEmitter.entryChecks(P, nulls: tg.inputs.map(\.name) + ["out"], what: "input or output", &w)
+            TrainingEmitter.entryChecks(P, nulls: inputNames + ["out"], what: "input or output", &w)
             w.block("if (layer < 0 || layer >= \(P)_NUM_LAYERS)") { w in
                 w.line("cnnc_error_set(&ctx->error, CNNC_ERR_ARGUMENT, \"layer %d is outside 0..%d (\(P)_NUM_LAYERS layers)\", layer, \(P)_NUM_LAYERS - 1);")
                 w.line("return CNNC_ERR_ARGUMENT;")
@@ -160,7 +161,7 @@ enum InspectionEmitter {
         let classes = tg.nodes[index[logits]!].shape.count
         let first = tg.inputs[0]
         w.block("cnnc_status \(p)_input_grad(\(p)_context *ctx, \(p)_trainer *t, \(inputParams), int n, const float *weights, float *scores, float *grad)") { w in
-            TrainingEmitter.entryChecks(P, nulls: tg.inputs.map(\.name) + ["weights", "grad"], what: "input, weights or gradient", &w)
+            TrainingEmitter.entryChecks(P, nulls: inputNames + ["weights", "grad"], what: "input, weights or gradient", &w)
             w.line(inputArray)
             w.line("train_forward(ctx, t, inputs, n, 0, \(P)_NUM_LAYERS);")
             w.line("if (scores) memcpy(scores, \(act(logits)), sizeof(float) * (size_t)n * \(classes));")

@@ -358,20 +358,32 @@ public enum MemoryPlanner {
     }
 
     /// Places blocks in `order`, each at the best-fitting aligned offset; returns the offset of
-    /// every block and the arena size.
+    /// every block and the arena size. Placed blocks are found by lifetime, not by a scan of
+    /// all of them: those living at most `shortLife` steps sit in buckets by first step (a
+    /// block meets them only through the buckets from `first - shortLife` to its `last`), the
+    /// few longer ones in one list. A chain of n layers places in O(n log n), not O(n^2).
     static func place(_ blocks: [Block], _ requests: [BufferRequest], order: [Int]) -> (offsets: [Int], arena: Int) {
         let size = requests.map { aligned($0.size) }
         var offsets = Array(repeating: -1, count: blocks.count)
-        var placed: [Int] = []
         var arena = 0
         var forbidden: [(lo: Int, hi: Int)] = []
+        let shortLife = 16
+        // Buckets by distinct first step (steps may be negative or sparse).
+        let firsts = Array(Set(blocks.map(\.first))).sorted()
+        var shortByFirst: [[Int]] = Array(repeating: [], count: firsts.count)
+        var long: [Int] = []
+        var candidates: [Int] = []
         for b in order {
             let block = blocks[b]
             // Offsets o forbidden by a placed member n of block h live together with member m:
             // o in (offset(h) - size(m), offset(h) + size(n)), an open interval.
             forbidden.removeAll(keepingCapacity: true)
             if block.size > 0 {
-                for h in placed {
+                candidates.removeAll(keepingCapacity: true)
+                candidates += long
+                var j = firstIndex(firsts, atLeast: max(block.first, Int.min + shortLife) - shortLife)
+                while j < firsts.count && firsts[j] <= block.last { candidates += shortByFirst[j]; j += 1 }
+                for h in candidates {
                     let other = blocks[h]
                     guard other.size > 0 && other.first <= block.last && block.first <= other.last else { continue }
                     for m in block.members where size[m] > 0 {
@@ -397,7 +409,11 @@ public enum MemoryPlanner {
             let offset = choice?.offset ?? cursor
             offsets[b] = offset
             arena = max(arena, offset + block.size)
-            placed.append(b)
+            if block.last - block.first <= shortLife {
+                shortByFirst[firstIndex(firsts, atLeast: block.first)].append(b)
+            } else {
+                long.append(b)
+            }
         }
         return (offsets, arena)
     }

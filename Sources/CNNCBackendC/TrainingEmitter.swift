@@ -225,7 +225,7 @@ enum TrainingEmitter {
         w.comment("Allocates both regions.")
         w.line("cnnc_status \(p)_trainer_create(\(p)_trainer *t, uint64_t seed);")
         w.line("void \(p)_trainer_destroy(\(p)_trainer *t);")
-        let inputArgs = graph.inputs.map { "const float *\($0.name)" }.joined(separator: ", ")
+        let inputArgs = inputParameters(graph, prefix: p)
         w.comment("""
         One SGD step on n samples (1 <= n <= \(P)_MAX_BATCH): training-mode forward (batch statistics,
         dropout), mean softmax cross-entropy over the batch, backward, update. Writes the loss
@@ -398,7 +398,7 @@ enum TrainingEmitter {
         }
         w.line()
 
-        let inputParams = inputParameters(tg), inputArray = inputPointers(tg)
+        let inputParams = inputParameters(tg, prefix: p), inputArray = inputPointers(tg, prefix: p)
         func checks(_ w: inout CWriter) { entryChecks(P, nulls: ["labels"], what: "labels", &w) }
 
         // The SGD table: every updated parameter in chunks of at most 16384 floats.
@@ -582,13 +582,13 @@ enum TrainingEmitter {
     }
 
     /// `const float *a, const float *b`: the graph's inputs as entry-point parameters.
-    static func inputParameters(_ graph: Graph) -> String {
-        graph.inputs.map { "const float *\($0.name)" }.joined(separator: ", ")
+    static func inputParameters(_ graph: Graph, prefix: String) -> String {
+        CParameterNames(graph, prefix: prefix).inputs.map { "const float *\($0)" }.joined(separator: ", ")
     }
 
     /// `const float *const inputs[N] = {a, b};`, what `train_forward` takes.
-    static func inputPointers(_ graph: Graph) -> String {
-        "const float *const inputs[\(max(graph.inputs.count, 1))] = {\(graph.inputs.map(\.name).joined(separator: ", "))};"
+    static func inputPointers(_ graph: Graph, prefix: String) -> String {
+        "const float *const inputs[\(max(graph.inputs.count, 1))] = {\(CParameterNames(graph, prefix: prefix).inputs.joined(separator: ", "))};"
     }
 
     /// The checks every trainer entry point starts with: context, trainer and the pointers named
@@ -620,7 +620,8 @@ enum TrainingEmitter {
         w.block("cnnc_status \(p)_save_checkpoint(\(p)_context *ctx, \(p)_trainer *t, const char *path)") { w in
             w.line("if (!ctx || !t || !path) return CNNC_ERR_ARGUMENT;")
             w.line("cnnc_tensor_f32 tensors[\(P)_NUM_PARAMETERS + NUM_UPDATED + 1];")
-            w.line("static char names[NUM_UPDATED + 1][160];")
+            w.comment("names on the stack, not static: two contexts may save from two threads")
+            w.line("char names[NUM_UPDATED + 1][160];")
             w.line("size_t count = 0;")
             w.block("for (int i = 0; i < \(P)_NUM_PARAMETERS; i++, count++)") { w in
                 w.line("tensors[count].name = parameters[i].name;")

@@ -106,6 +106,7 @@ public enum BenchCommand {
     /// the seeded initialization.
     public static func run(_ model: LoadedModel, batch: Int, iterations: Int, warmup: Int = 3, weights: String? = nil,
                            report: Report = .text, compiler: CompilerOptions, threads: Int?) throws -> String {
+        try requireRegularFiles([weights])
         let graph = try compiler.optimized(model.graph, batch: batch)
         let dir = try WorkDirectory(prefix: "cnnc-bench")
         defer { dir.cleanup() }

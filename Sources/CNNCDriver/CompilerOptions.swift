@@ -30,7 +30,22 @@ public struct CompilerOptions: Sendable {
 
     /// Runs the pipeline on a loaded graph; printed IR goes to standard error.
     /// `batch` is the batch the code is built for (select-conv-algorithm's cost model uses it).
-    public func optimized(_ graph: Graph, batch: Int = 1) throws -> Graph { try run(graph, batch: batch).graph }
+    public func optimized(_ graph: Graph, batch: Int = 1) throws -> Graph {
+        try Self.checkBatchFitsCInt(graph, batch: batch)
+        return try run(graph, batch: batch).graph
+    }
+
+    /// The generated C indexes a value's floats over the whole batch with `int` (columns of the
+    /// GEMM kernels, `n * PQ` tiles): every value times the batch must fit in one, or the C
+    /// would overflow at run time. An error names the largest value and the numbers.
+    public static func checkBatchFitsCInt(_ graph: Graph, batch: Int) throws {
+        guard let node = graph.nodes.max(by: { $0.shape.count < $1.shape.count }) else { return }
+        let limit = Int(Int32.max)
+        guard let total = SizeArithmetic.multiply(node.shape.count, batch), total <= limit else {
+            let shown = SizeArithmetic.multiply(node.shape.count, batch).map(String.init) ?? "more than 2^63"
+            throw DriverError("error: batch \(batch) times the \(node.shape.count) elements of \(node.displayName) (\(node.shape) per sample) is \(shown), more than the generated C's int indices hold (\(limit)); use a smaller --batch")
+        }
+    }
 
     /// The optimized graph and what each pass said.
     public func run(_ graph: Graph, batch: Int = 1) throws -> (graph: Graph, remarks: [Remark]) {

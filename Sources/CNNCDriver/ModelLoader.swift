@@ -8,6 +8,22 @@ import Foundation
 public struct DriverError: Error, CustomStringConvertible {
     public var description: String
     public init(_ description: String) { self.description = description }
+
+    /// Any error as the one line cnnc prints: a DriverError as it is; a Foundation file error
+    /// as the path and the system's reason, never `Error Domain=NSCocoaErrorDomain Code=...`.
+    public static func describing(_ error: Error) -> String {
+        if let d = error as? DriverError { return d.description }
+        let ns = error as NSError
+        guard ns.domain == NSCocoaErrorDomain || ns.domain == NSPOSIXErrorDomain else { return "error: \(error)" }
+        let path = ns.userInfo[NSFilePathErrorKey] as? String ?? (ns.userInfo[NSURLErrorKey] as? URL)?.path
+        var reason = ns.localizedDescription
+        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
+            reason = String(cString: strerror(Int32(underlying.code)))
+        } else if ns.domain == NSPOSIXErrorDomain {
+            reason = String(cString: strerror(Int32(ns.code)))
+        }
+        return "error: " + (path.map { "'\($0)': " } ?? "") + reason
+    }
 }
 
 /// A loaded model: its graph (shapes inferred, verified) and the source it came from.
@@ -23,15 +39,24 @@ public struct LoadedModel {
     public var constantInitializers: [String] = []
 }
 
+/// Throws a DriverError unless every path is a regular file: the files a generated C program
+/// will open (weights, checkpoints, data), where a FIFO or device would block or never end.
+public func requireRegularFiles(_ paths: [String?]) throws {
+    for case let path? in paths {
+        do { try InputFile.requireRegularFile(path) } catch { throw DriverError("error: \(error)") }
+    }
+}
+
 public enum ModelLoader {
     /// Loads a `.net` file (or IR text, by the `.ir` extension; ONNX, by `.onnx`). Every diagnostic is rendered
     /// with its source line and caret into the thrown error.
     public static func load(_ path: String) throws -> LoadedModel {
         if path.hasSuffix(".onnx") { return try loadONNX(path) }
         if path.hasSuffix(".ir") {
-            guard let data = FileManager.default.contents(atPath: path),
-                  let text = String(data: data, encoding: .utf8) else {
-                throw DriverError("error: cannot read '\(path)'")
+            let bytes: [UInt8]
+            do { bytes = try InputFile.read(path, limit: NetFrontend.maxFileSize) } catch { throw DriverError("error: \(error)") }
+            guard let text = String(validating: bytes, as: UTF8.self) else {
+                throw DriverError("error: cannot read '\(path)': not UTF-8 text")
             }
             let file = SourceFile(path: path, text: text)
             switch Graph.parseIR(text, file: path) {
@@ -46,7 +71,8 @@ public enum ModelLoader {
         switch NetFrontend.load(path: path) {
         case .success(let (graph, file)): return LoadedModel(graph: graph, path: path, source: file)
         case .failure(let list):
-            let text = FileManager.default.contents(atPath: path).flatMap { String(data: $0, encoding: .utf8) }
+            // The source again, for the caret lines (a regular file only; never blocks).
+            let text = (try? InputFile.read(path, limit: NetFrontend.maxFileSize)).flatMap { String(validating: $0, as: UTF8.self) }
             throw render(list.diagnostics, text.map { SourceFile(path: path, text: $0) })
         }
     }

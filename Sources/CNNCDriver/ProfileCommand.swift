@@ -243,6 +243,7 @@ public enum ProfileCommand {
     /// Builds and runs the profile; returns the table.
     public static func run(_ model: LoadedModel, batch: Int, iterations: Int, warmup: Int = 3, weights: String? = nil,
                            compiler: CompilerOptions, threads: Int?) throws -> String {
+        try requireRegularFiles([weights])
         let graph = try compiler.optimized(model.graph, batch: batch)
         let dir = try WorkDirectory(prefix: "cnnc-profile")
         defer { dir.cleanup() }

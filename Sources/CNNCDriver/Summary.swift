@@ -11,7 +11,12 @@ public enum Summary {
     /// then totals and the planned arena.
     public static func render(_ graph: Graph, optimized: Graph? = nil, remarks: [Remark] = [], batch: Int,
                               source: String) -> String {
-        let memory = optimized.map { CEmitter.memory($0, maxBatch: batch) }
+        // Counts times the batch in 128 bits: a per-sample MAC count near 2^62 times batch 2^20
+        // (or 10,000 such layers summed) overflows Int (it trapped). The arena is planned only
+        // where its sizes fit the planner's Int arithmetic with room to spare.
+        let valueFloats = (optimized ?? graph).nodes.reduce(Int128(0)) { $0 + Int128($1.shape.count) } * Int128(batch)
+        let plannable = valueFloats < Int128(1) << 56
+        let memory = plannable ? optimized.map { CEmitter.memory($0, maxBatch: batch) } : nil
         var kernels = optimized.map { kernelColumn(original: graph, optimized: $0, remarks: remarks) } ?? [:]
         if let optimized, let memory { markSharing(memory, optimized, &kernels) }
         let index = graph.indexByName()
@@ -19,12 +24,12 @@ public enum Summary {
         var ownParameters: [String: Int] = [:]
         for p in parameters where p.trainable { ownParameters[p.node, default: 0] += p.count }
         var rows: [[String]] = [["layer", "op", "output", "params", "MACs", "act. bytes", "kernel"]]
-        var totalMACs = 0, totalActivation = 0
+        var totalMACs: Int128 = 0, totalActivation: Int128 = 0
         for node in graph.nodes {
             let own = ownParameters[node.name] ?? 0
             let inputShapes = node.inputs.map { graph.nodes[index[$0]!].shape }
-            let macs = graph.macs(of: node, inputShapes: inputShapes) * batch
-            let bytes = node.shape.count * batch * 4
+            let macs = Int128(graph.macs(of: node, inputShapes: inputShapes)) * Int128(batch)
+            let bytes = Int128(node.shape.count) * Int128(batch) * 4
             totalMACs += macs
             totalActivation += bytes
             let shape = ([batch] + node.shape.dims).map(String.init).joined(separator: "x")
@@ -52,7 +57,7 @@ public enum Summary {
         out += " (\(grouped(trainable * 4)) bytes)"
         if buffers > 0 { out += "; buffers: \(grouped(buffers)) (batch-norm running statistics)" }
         out += "\n"
-        out += "MACs: \(grouped(totalMACs)) (\(grouped(totalMACs / max(batch, 1))) per sample)\n"
+        out += "MACs: \(grouped(totalMACs)) (\(grouped(totalMACs / Int128(max(batch, 1)))) per sample)\n"
         out += "activation bytes, all layers: \(grouped(totalActivation))\n"
         if let m = memory {
             out += "arena (generated code, batch \(batch)): \(grouped(m.arenaBytes)) bytes; "
@@ -64,6 +69,8 @@ public enum Summary {
             }
             out += "\n"
             out += "weights region: \(grouped(m.weightsBytes)) bytes (parameters and what is derived from them)\n"
+        } else if optimized != nil && !plannable {
+            out += "arena: not planned (the values hold \(grouped(valueFloats * 4)) bytes at batch \(batch))\n"
         }
         return out
     }
@@ -122,7 +129,7 @@ public enum Summary {
     }
 
     /// 61706 -> "61,706".
-    public static func grouped(_ n: Int) -> String {
+    public static func grouped<T: BinaryInteger>(_ n: T) -> String {
         let digits = String(n.magnitude)
         var out = ""
         for (i, ch) in digits.enumerated() {

@@ -173,6 +173,7 @@ public enum TrainChecker {
         var extra: [String] = []
         if options.sanitize { extra = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-g"] }
         let prefix = graph.name
+        try CompilerOptions.checkBatchFitsCInt(training, batch: options.batch)
         let c = CEmitter.emit(inference, options: COptions(
             prefix: prefix, maxBatch: options.batch, headerName: "\(prefix).h", sourceName: model.path,
             seed: options.seed, training: TrainingSpec(graph: training, frozen: options.frozen)))

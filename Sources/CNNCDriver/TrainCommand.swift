@@ -326,11 +326,13 @@ public enum TrainCommand {
         } else {
             format = "fashion-mnist"
         }
+        try requireRegularFiles([o.weights, o.resume, o.labels, o.testLabels])
         for path in [o.save, o.log].compactMap({ $0 }) { try OutputFile.prepare(path) }
         let dir = try WorkDirectory(prefix: "cnnc-train")
         defer { dir.cleanup() }
         let prefix = graph.name
         let training = try TrainChecker.trainingGraph(graph)
+        try CompilerOptions.checkBatchFitsCInt(training, batch: o.batch)
         let inference = try CompilerOptions().optimized(graph)
         let c = CEmitter.emit(inference, options: COptions(
             prefix: prefix, maxBatch: o.batch, headerName: "\(prefix).h", sourceName: model.path, seed: o.seed,

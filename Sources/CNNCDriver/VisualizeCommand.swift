@@ -74,6 +74,7 @@ public enum VisualizeCommand {
             args += try arguments(kind, network, o)
             args.append("seed=\(o.seed)")
             if let w = o.weights {
+                try requireRegularFiles([w])
                 args.append("weights=\(absolute(w))")
             } else if let path = try model.writeWeights(to: "\(dir.path)/weights.safetensors") {
                 args.append("weights=\(path)")

@@ -159,9 +159,9 @@ struct PNGHeader {
     var colorName: String
 
     static func read(_ path: String) throws -> PNGHeader {
-        guard let handle = FileHandle(forReadingAtPath: path) else { throw DriverError("error: cannot read '\(path)'") }
-        defer { try? handle.close() }
-        let bytes = [UInt8](handle.readData(ofLength: 33))
+        // A regular file only (a FIFO would block); its first 33 bytes.
+        let bytes: [UInt8]
+        do { bytes = Array(try InputFile.read(path, limit: 1 << 30).prefix(33)) } catch { throw DriverError("error: \(error)") }
         let signature: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
         guard bytes.count == 33, Array(bytes[0..<8]) == signature, Array(bytes[12..<16]) == Array("IHDR".utf8) else {
             throw DriverError("error: \(path) is neither a .npy file nor a PNG file")

@@ -65,19 +65,14 @@ public enum NetFrontend {
            size.int64Value > Int64(maxFileSize) {
             return failure("'\(path)' is \(size.int64Value) bytes; the limit is \(maxFileSize) (16 MiB)")
         }
-        let data: Data
+        let bytes: [UInt8]
         do {
-            // Read at most one byte past the limit, so endless files (devices, pipes) stop too.
-            let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
-            defer { try? handle.close() }
-            data = try handle.read(upToCount: maxFileSize + 1) ?? Data()
+            // A regular file only: devices and FIFOs are refused, not read forever.
+            bytes = try InputFile.read(path, limit: maxFileSize)
         } catch {
-            return failure("cannot read '\(path)': \(error.localizedDescription)")
+            return failure("\(error)")
         }
-        guard data.count <= maxFileSize else {
-            return failure("'\(path)' is more than \(maxFileSize) bytes; the limit is 16 MiB")
-        }
-        return decode([UInt8](data), path: path)
+        return decode(bytes, path: path)
     }
 
     /// Checks that bytes are text (UTF-8 without NUL or other control bytes besides tab, line

@@ -7,9 +7,10 @@ extension Graph {
         switch node.op {
         case .conv(let a):
             guard let x = inputShapes.first, x.rank == 3 else { return 0 }
-            return node.shape.count * (x.c / a.groups) * a.kernel.h * a.kernel.w
+            // Saturating: shape inference bounds values and parameters, this never traps.
+            return SizeArithmetic.saturatingProduct([node.shape.count, x.c / max(a.groups, 1), a.kernel.h, a.kernel.w])
         case .dense(let a):
-            return a.units * (inputShapes.first?.count ?? 0)
+            return SizeArithmetic.saturatingProduct([a.units, inputShapes.first?.count ?? 0])
         case .input, .activation, .prelu, .add, .binary, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool,
              .lrn, .batchNorm, .flatten, .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
             return 0

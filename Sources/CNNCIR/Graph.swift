@@ -105,7 +105,8 @@ public struct ParameterSpec: Hashable, Sendable {
     public var trainable: Bool
     public var initializer: Initializer
 
-    public var count: Int { shape.reduce(1, *) }
+    /// Elements; `Int.max` when the product overflows (shape inference refuses it).
+    public var count: Int { SizeArithmetic.saturatingProduct(shape) }
 }
 
 extension Graph {

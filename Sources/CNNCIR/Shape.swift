@@ -9,8 +9,9 @@ public struct Shape: Hashable, Sendable, CustomStringConvertible {
     public init(_ dims: [Int]) { self.dims = dims }
 
     public var rank: Int { dims.count }
-    /// Number of elements per sample.
-    public var count: Int { dims.reduce(1, *) }
+    /// Number of elements per sample; `Int.max` when the product overflows, so that the
+    /// element limit of shape inference refuses it.
+    public var count: Int { SizeArithmetic.saturatingProduct(dims) }
 
     /// Channels, height and width of a rank-3 shape.
     public var c: Int { dims[0] }

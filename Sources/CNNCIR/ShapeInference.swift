@@ -22,7 +22,13 @@ extension Graph {
             }
             switch ShapeRules.output(of: node, inputs: inputShapes) {
             case .success(let shape):
-                if shape.count > maxElements {
+                if let empty = shape.dims.firstIndex(where: { $0 < 1 }) {
+                    // Zero-size values (a layer of 0 filters or units) have no C or interpreter meaning.
+                    diagnostics.append(.error(
+                        "\(node.displayName) output \(shape) has dimension \(empty) of size \(shape.dims[empty]); every size must be at least 1",
+                        at: node.location))
+                    nodes[i].shape = Shape([])
+                } else if shape.count > maxElements {
                     diagnostics.append(.error(
                         "\(node.displayName) output \(shape) has \(shape.count) elements per sample (limit \(maxElements))",
                         at: node.location))

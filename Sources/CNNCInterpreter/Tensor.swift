@@ -1,5 +1,7 @@
 // The interpreter's value type: a dense tensor of Doubles with the batch dimension first.
 
+import CNNCIR
+
 /// A dense tensor in NCHW (or N x F) order with Double elements.
 public struct Tensor: Equatable, Sendable {
     /// Dimensions, outermost first: `[N, C, H, W]` or `[N, F]` for batched values,
@@ -46,5 +48,5 @@ public struct Tensor: Equatable, Sendable {
     }
 
     /// The product of the dimensions (1 for a scalar shape).
-    static func elementCount(_ shape: [Int]) -> Int { shape.reduce(1, *) }
+    static func elementCount(_ shape: [Int]) -> Int { SizeArithmetic.saturatingProduct(shape) }
 }

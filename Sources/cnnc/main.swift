@@ -7,7 +7,7 @@ import Foundation
 
 /// Prints a user-facing error to stderr and exits with status 1.
 func fail(_ error: Error) -> Never {
-    let text = (error as? DriverError)?.description ?? "error: \(error)"
+    let text = DriverError.describing(error)
     FileHandle.standardError.write(Data((text.hasSuffix("\n") ? text : text + "\n").utf8))
     exit(1)
 }

@@ -237,6 +237,17 @@ final class DiagnosticTests: XCTestCase {
             network a
             ^~~~~~~
             """),
+        DiagnosticCase("network and input on one line (nothing dropped silently)", """
+            network t input x shape=3
+            relu
+            """, """
+            t.net:1:1: error: 't.net' defines no input; start it with 'input NAME shape=CxHxW'
+            network t input x shape=3
+            ^
+            t.net:1:11: error: unexpected 'input' after the network name
+            network t input x shape=3
+                      ^~~~~~~~~~~~~~~
+            """),
         DiagnosticCase("network after a layer", """
             input x shape=3
             relu

@@ -48,13 +48,12 @@ public enum ONNXFrontend {
         guard !isDirectory.boolValue else { return failure("cannot read '\(path)': it is a directory") }
         let data: Data
         do {
-            let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
-            defer { try? handle.close() }
-            data = try handle.read(upToCount: maxFileSize + 1) ?? Data()
+            data = Data(try InputFile.read(path, limit: maxFileSize))
+        } catch let e as InputFileError where e.tooLarge {
+            return failure("'\(path)' is larger than the 2 GiB ONNX limit")
         } catch {
-            return failure("cannot read '\(path)': \(error.localizedDescription)")
+            return failure("\(error)")
         }
-        guard data.count <= maxFileSize else { return failure("'\(path)' is larger than the 2 GiB ONNX limit") }
         let base = URL(fileURLWithPath: path).deletingLastPathComponent().path
         return importModel(data, path: path, baseDirectory: base)
     }

@@ -69,7 +69,7 @@ extension ONNXImporter {
         if c.opset < 13, let list = try c.ints("split") {
             sizes = list
         } else if c.opset >= 13, case .constant(let t)? = try value(c, 1) {
-            sizes = t.ints
+            sizes = try t.ints
         } else {
             let parts = c.opset >= 18 ? try c.int("num_outputs", outputs) : outputs
             guard parts > 0 else { throw ImportError("Split into \(parts) parts") }

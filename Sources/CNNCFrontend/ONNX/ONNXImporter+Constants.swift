@@ -44,11 +44,11 @@ extension ONNXImporter {
         let data = try requireConstant(c, 0, "data"), indices = try requireConstant(c, 1, "indices")
         guard !data.dims.isEmpty else { throw ImportError("Gather of a scalar") }
         let axis = try normalizeAxis(try c.int("axis", 0), rank: data.dims.count)
-        let outer = data.dims[..<axis].reduce(1, *), inner = data.dims[(axis + 1)...].reduce(1, *)
+        let outer = try elementCount(data.dims[..<axis]), inner = try elementCount(data.dims[(axis + 1)...])
         let size = data.dims[axis]
         var out: [Double] = []
         for o in 0..<outer {
-            for raw in indices.ints {
+            for raw in try indices.ints {
                 let i = raw < 0 ? raw + size : raw
                 guard i >= 0, i < size else { throw ImportError("index \(raw) is out of range for axis of size \(size)") }
                 out += data.values[((o * size + i) * inner)..<((o * size + i) * inner + inner)]
@@ -92,11 +92,11 @@ extension ONNXImporter {
         for t in ts where t.dims.count != first.dims.count || t.dims.enumerated().contains(where: { $0.offset != axis && $0.element != first.dims[$0.offset] }) {
             throw ImportError("cannot concatenate constants of shapes \(first.dims) and \(t.dims) along axis \(axis)")
         }
-        let outer = first.dims[..<axis].reduce(1, *)
+        let outer = try elementCount(first.dims[..<axis])
         var out: [Double] = []
         for o in 0..<outer {
             for t in ts {
-                let chunk = t.dims[axis...].reduce(1, *)
+                let chunk = try elementCount(t.dims[axis...])
                 out += t.values[(o * chunk)..<((o + 1) * chunk)]
             }
         }
@@ -131,7 +131,7 @@ extension ONNXImporter {
         } else {
             starts = try requireConstant(c, 1, "starts").ints; ends = try requireConstant(c, 2, "ends").ints
             if let axes = try constant(c, 3)?.ints, axes != [0], axes != [-1] { throw ImportError("bad axes \(axes)") }
-            if let s = try constant(c, 4) { steps = s.ints }
+            if let s = try constant(c, 4) { steps = try s.ints }
         }
         guard starts.count == 1, ends.count == 1, steps.count == 1, steps[0] != 0 else { throw ImportError("bad slice") }
         let n = t.count, step = steps[0]
@@ -140,23 +140,33 @@ extension ONNXImporter {
         if step > 0 {
             var i = clamp(starts[0], 0, n)
             let e = clamp(ends[0], 0, n)
-            while i < e { out.append(t.values[i]); i += step }
+            while i < e {
+                out.append(t.values[i])
+                guard let next = SizeArithmetic.add(i, step) else { break }
+                i = next
+            }
         } else {
             var i = clamp(starts[0], -1, n - 1)
             let e = clamp(ends[0], -1, n - 1)
-            while i > e { out.append(t.values[i]); i += step }
+            while i > e {
+                out.append(t.values[i])
+                guard let next = SizeArithmetic.add(i, step) else { break }
+                i = next
+            }
         }
         bind(c, 0, .constant(ConstTensor(dims: [out.count], values: out, isInteger: t.isInteger)))
     }
 
     mutating func constantOfShape(_ c: NodeContext) throws {
         let shape = try requireConstant(c, 0, "shape").ints
-        guard shape.allSatisfy({ $0 >= 0 }), shape.reduce(1, *) <= 1 << 24 else { throw ImportError("bad shape \(shape)") }
+        guard let count = SizeArithmetic.product(shape), count <= 1 << 24 else {
+            throw ImportError("ConstantOfShape of shape \(shape): negative or more than \(1 << 24) elements")
+        }
         var fill = ConstTensor(dims: [1], values: [0], isInteger: false)
         if let a = c.attribute("value") {
             do { fill = try a.t.decode(baseDirectory: baseDirectory) } catch { throw ImportError("\(error)") }
         }
-        bind(c, 0, .constant(ConstTensor(dims: shape, values: Array(repeating: fill.values.first ?? 0, count: shape.reduce(1, *)),
+        bind(c, 0, .constant(ConstTensor(dims: shape, values: Array(repeating: fill.values.first ?? 0, count: count),
                                          isInteger: fill.isInteger)))
     }
 

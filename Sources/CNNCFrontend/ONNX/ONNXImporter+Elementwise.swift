@@ -270,7 +270,7 @@ extension ONNXImporter {
                                                     values: t.values, isInteger: t.isInteger)))
         }
         let x = try tensor(c, 0)
-        let perSample = x.dims.dropFirst().reduce(1, *)
+        let perSample = try elementCount(x.dims.dropFirst())
         // The first dimension is the batch when it is -1, 0 (copy) or the batch shape
         // arithmetic saw.
         guard let first = target.first, first == -1 || first == 0 || first == nominalBatch else {
@@ -281,16 +281,16 @@ extension ONNXImporter {
             guard i + 1 < x.dims.count else { throw ImportError("shape \(target) copies dim \(i + 1) of \(x.dims), which does not exist") }
             rest[i] = x.dims[i + 1]
         }
-        let known = rest.filter { $0 != -1 }.reduce(1, *)
         let unknown = rest.filter { $0 == -1 }.count
         guard unknown <= 1, rest.allSatisfy({ $0 >= -1 }), (first != -1 || unknown == 0) else {
             throw ImportError("shape \(target) has more than one -1 or a negative size")
         }
+        let known = try elementCount(rest.filter { $0 != -1 })
         if unknown == 1 {
             guard known > 0, perSample % known == 0 else { throw ImportError("cannot reshape \(x.dims) to \(target)") }
             rest[rest.firstIndex(of: -1)!] = perSample / known
         }
-        guard rest.reduce(1, *) == perSample else {
+        guard try elementCount(rest) == perSample else {
             throw ImportError("cannot reshape \(x.dims) (\(perSample) elements per sample) to \(target)")
         }
         if rest == Array(x.dims.dropFirst()) { return bind(c, 0, .tensor(node: x.node, dims: x.dims)) }
@@ -314,7 +314,7 @@ extension ONNXImporter {
 
     /// A constant's dims after Reshape to `target` (0 copies a dim unless `allowZero`, -1 infers).
     func resolveShape(_ target: [Int], of dims: [Int], allowZero: Bool) throws -> [Int] {
-        let count = dims.reduce(1, *)
+        let count = try elementCount(dims)
         var out = target
         for (i, d) in target.enumerated() where d == 0 && !allowZero {
             guard i < dims.count else { throw ImportError("shape \(target) copies dim \(i) of \(dims), which does not exist") }
@@ -323,11 +323,11 @@ extension ONNXImporter {
         let unknown = out.filter { $0 == -1 }.count
         guard unknown <= 1, out.allSatisfy({ $0 >= -1 }) else { throw ImportError("bad reshape target \(target)") }
         if unknown == 1 {
-            let known = out.filter { $0 != -1 }.reduce(1, *)
+            let known = try elementCount(out.filter { $0 != -1 })
             guard known > 0, count % known == 0 else { throw ImportError("cannot reshape \(dims) to \(target)") }
             out[out.firstIndex(of: -1)!] = count / known
         }
-        guard out.reduce(1, *) == count else { throw ImportError("cannot reshape \(dims) to \(target)") }
+        guard try elementCount(out) == count else { throw ImportError("cannot reshape \(dims) to \(target)") }
         return out
     }
 
@@ -369,7 +369,7 @@ extension ONNXImporter {
             if let v = try constant(c, 2) { padValue = v.values.first ?? 0 }
             if let axes = try constant(c, 3) {
                 var full = Array(repeating: 0, count: 2 * x.dims.count)
-                let list = axes.ints
+                let list = try axes.ints
                 guard pads.count == 2 * list.count else { throw ImportError("pads \(pads) do not match axes \(list)") }
                 for (i, a) in list.enumerated() {
                     let axis = try normalizeAxis(a, rank: x.dims.count)

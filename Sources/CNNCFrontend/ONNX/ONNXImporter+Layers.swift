@@ -172,7 +172,7 @@ extension ONNXImporter {
         if allConstant(c) { throw Unsupported("\(c.opType) of a constant") }
         let x = try tensor(c, 0)
         var axes = try c.ints("axes")
-        if axes == nil, let t = try constant(c, 1) { axes = t.ints }
+        if axes == nil, let t = try constant(c, 1) { axes = try t.ints }
         let keepDims = try c.int("keepdims", 1) != 0
         let spatial = "cnnc reduces only the spatial axes [2, 3] of [N, C, H, W] (global pooling)"
         guard let list = axes, !list.isEmpty else {

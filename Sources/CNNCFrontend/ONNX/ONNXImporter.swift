@@ -208,6 +208,10 @@ struct ONNXImporter {
             for (d, dim) in t.shape.dim.enumerated() {
                 if case .dimValue(let v)? = dim.value, v > 0, v <= Int64(maxDimension) {
                     dims.append(Int(v))
+                } else if case .dimValue(let v)? = dim.value {
+                    // A fixed size that is no size: not a dynamic dimension.
+                    diagnostics.append(.error("input '\(info.name)' has dimension \(d) of size \(v); sizes must be 1 to \(maxDimension)"))
+                    ok = false
                 } else if d == 0 {
                     dims.append(nominalBatch)  // a dynamic batch becomes the compile-time batch
                 } else {
@@ -268,8 +272,10 @@ struct ONNXImporter {
         }
         do {
             try handler(&self, c)
-            for output in proto.output where !output.isEmpty && values[output] == nil {
-                throw ImportError("compiler bug: output '\(output)' was not produced")
+            // An output the handler did not bind is one the operator does not define (a Relu
+            // listed with two outputs): the model's mistake, not the compiler's.
+            for (i, output) in proto.output.enumerated() where !output.isEmpty && values[output] == nil {
+                throw ImportError("lists \(proto.output.count) outputs; output \(i) ('\(output)') is not one cnnc's \(c.opType) produces")
             }
         } catch let e as Unsupported {
             unsupported.append("'\(c.label)' (\(c.opType), opset \(opset)): \(e.reason)\(downstream)")

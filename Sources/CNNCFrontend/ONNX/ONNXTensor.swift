@@ -2,6 +2,7 @@
 // them. Decoding is defensive: every length and element type is checked, so a malformed
 // TensorProto is an error naming the tensor, never a crash.
 
+import CNNCIR
 import Foundation
 
 /// A float32 tensor with its shape: an imported parameter or an exported initializer.
@@ -21,13 +22,19 @@ struct ConstTensor: Equatable {
 
     var count: Int { values.count }
     var isScalarLike: Bool { values.count == 1 }
-    /// The values as integers; those beyond +-2^62 (PyTorch's INT64_MAX "to the end" in
-    /// Slice, which a Double rounds to 2^63) clamp there, NaN reads as 0: never a trap.
+    /// The values as integers. INT64_MAX and INT64_MIN (exporters' "to the end" in Slice)
+    /// arrive as ±2^63 in Double and saturate to `Int.max`/`Int.min`; NaN, infinities and
+    /// fractions (where `Int(_:)` would trap or truncate) are an error naming the value.
     var ints: [Int] {
-        values.map { v in
-            guard !v.isNaN else { return 0 }
-            let limit = Double(1 << 62)
-            return v >= limit ? 1 << 62 : v <= -limit ? -(1 << 62) : Int(v)
+        get throws {
+            try values.map { v in
+                if v.isFinite, v >= 0x1p63 { return Int.max }
+                if v.isFinite, v <= -0x1p63 { return Int.min }
+                guard let i = SizeArithmetic.int(exactly: v) else {
+                    throw ImportError("value \(v) of a constant used as a size or index is not an integer")
+                }
+                return i
+            }
         }
     }
 
@@ -40,6 +47,15 @@ struct ConstTensor: Equatable {
     }
 
     var weight: WeightTensor { WeightTensor(shape: dims, data: values.map { Float($0) }) }
+}
+
+/// The number of elements of `dims`; a negative dim or a product beyond Int is an error
+/// naming the shape (sizes from a file never trap).
+func elementCount<C: Collection>(_ dims: C) throws -> Int where C.Element == Int {
+    guard let n = SizeArithmetic.product(dims) else {
+        throw ImportError("shape \(Array(dims)) has a negative size or more elements than fit in 64 bits")
+    }
+    return n
 }
 
 /// Why a tensor could not be decoded.
@@ -113,20 +129,14 @@ extension Onnx_TensorProto {
               offset >= 0 else {
             throw TensorError("\(label): bad external data location '\(location)'")
         }
-        let path = (baseDirectory.map { $0 + "/" } ?? "") + location
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw TensorError("\(label): cannot read external data file '\(path)'")
-        }
-        defer { try? handle.close() }
+        let folder = baseDirectory ?? "."
+        let path = folder + "/" + location
         do {
-            try handle.seek(toOffset: UInt64(offset))
-            let data = try length.map { try handle.read(upToCount: $0) ?? Data() } ?? handle.readToEnd() ?? Data()
-            if let length, data.count != length {
-                throw TensorError("\(label): external data file '\(path)' ends after \(data.count) of \(length) bytes")
-            }
-            return data
-        } catch let e as TensorError { throw e } catch {
-            throw TensorError("\(label): cannot read external data file '\(path)': \(error)")
+            // A regular file inside the model's folder (symlinks resolved), the range checked
+            // against its size: no FIFO, device or file elsewhere is read.
+            return Data(try InputFile.read(path, offset: offset, length: length, inside: folder))
+        } catch {
+            throw TensorError("\(label): external data: \(error)")
         }
     }
 

@@ -1,0 +1,253 @@
+// Hostile files for the Swift readers of `.npy` and safetensors and for every file a user
+// names: sizes from headers are checked (no overflow trap), and only regular files are read
+// (a FIFO or a link to /dev/zero is refused, never waited on or read forever).
+
+import CNNCDriver
+import Foundation
+import XCTest
+
+final class HardeningTests: XCTestCase {
+    private var directory = ""
+
+    override func setUpWithError() throws { directory = try temporaryDirectory() }
+    override func tearDown() { try? FileManager.default.removeItem(atPath: directory) }
+
+    private func path(_ name: String) -> String { "\(directory)/\(name)" }
+
+    /// A safetensors file with `header` as its JSON header and `data` after it.
+    private func safetensors(_ name: String, _ header: String, data: Int = 16) throws -> String {
+        var bytes: [UInt8] = []
+        withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { bytes += $0 }
+        bytes += Array(header.utf8) + [UInt8](repeating: 0, count: data)
+        try Data(bytes).write(to: URL(fileURLWithPath: path(name)))
+        return path(name)
+    }
+
+    /// A `.npy` (version 1) with `shape` written into its header and 16 data bytes.
+    private func npy(_ name: String, shape: String, descr: String = "<f4",
+                     payload: [UInt8] = [UInt8](repeating: 0, count: 16)) throws -> String {
+        let header = Array("{'descr': '\(descr)', 'fortran_order': False, 'shape': \(shape), }".utf8)
+        let bytes: [UInt8] = [0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(header.count & 0xff), UInt8(header.count >> 8)]
+            + header + payload
+        try Data(bytes).write(to: URL(fileURLWithPath: path(name)))
+        return path(name)
+    }
+
+    private func message(_ body: () throws -> Any) -> String {
+        do { _ = try body(); return "no error" } catch { return "\(error)" }
+    }
+
+    func testSafetensorsSizesFromTheHeaderNeverTrap() throws {
+        let negative = try safetensors("neg.safetensors", #"{"w":{"dtype":"F32","shape":[-1,-4],"data_offsets":[0,16]}}"#)
+        XCTAssertEqual(message { try SafetensorsFile.read(negative) },
+                       "error: '\(negative)': tensor 'w' has shape [-1, -4]: a negative dimension or more elements than fit in 64 bits")
+        let huge = try safetensors("huge.safetensors", #"{"w":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,0]}}"#)
+        XCTAssertEqual(message { try SafetensorsFile.read(huge) },
+                       "error: '\(huge)': tensor 'w' has shape [4611686018427387904, 4]: a negative dimension or more elements than fit in 64 bits")
+        let offset = try safetensors("offset.safetensors", #"{"w":{"dtype":"F32","shape":[1],"data_offsets":[9223372036854775807,3]}}"#)
+        XCTAssertEqual(message { try SafetensorsFile.read(offset) },
+                       "error: '\(offset)': tensor 'w' data offsets [9223372036854775807, 3] do not fit shape [1] (4 bytes) and the 16 data bytes of the file")
+        let end = try safetensors("end.safetensors", #"{"w":{"dtype":"F32","shape":[1],"data_offsets":[9223372036854775804,9223372036854775807]}}"#)
+        XCTAssertEqual(message { try SafetensorsFile.read(end) },
+                       "error: '\(end)': tensor 'w' data offsets [9223372036854775804, 9223372036854775807] do not fit shape [1] (4 bytes) and the 16 data bytes of the file")
+    }
+
+    func testSafetensorsOverlapAndByteOrderMarkAreRefusedAsTheCReaderDoes() throws {
+        let overlap = try safetensors("overlap.safetensors", #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#)
+        XCTAssertEqual(message { try SafetensorsFile.read(overlap) }, "error: '\(overlap)': tensors 'a' and 'b' overlap")
+        let bom = try safetensors("bom.safetensors", "\u{FEFF}" + #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#)
+        XCTAssertEqual(message { try SafetensorsFile.read(bom) }, "error: '\(bom)': header does not start with '{' (byte 239)")
+        let twice = try safetensors("twice.safetensors", #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"\u0061":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}}"#)
+        XCTAssertEqual(message { try SafetensorsFile.read(twice) }, "error: '\(twice)': duplicate tensor name 'a' in the header")
+        let fraction = try safetensors("fraction.safetensors", #"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0.5,4]}}"#)
+        XCTAssertEqual(message { try SafetensorsFile.read(fraction) }, "error: '\(fraction)': tensor 'a' has a malformed header entry")
+        let fine = try safetensors("fine.safetensors", #"{"__metadata__":{"k":"v,}"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}}"#)
+        XCTAssertEqual(message { try SafetensorsFile.read(fine) }, "no error")
+    }
+
+    func testNumpySizesFromTheHeaderNeverTrap() throws {
+        let huge = try npy("huge.npy", shape: "(4611686018427387904, 4, 3)")
+        XCTAssertEqual(message { try NumpyFile.read(huge) },
+                       "error: '\(huge)': shape [4611686018427387904, 4, 3] has more elements than fit in 64 bits")
+        let bytes = try npy("bytes.npy", shape: "(2305843009213693952,)")
+        XCTAssertEqual(message { try NumpyFile.read(bytes) },
+                       "error: '\(bytes)': shape [2305843009213693952] has more elements than fit in 64 bits")
+        let big = try npy("big.npy", shape: "(1000000, 4)")
+        XCTAssertEqual(message { try NumpyFile.read(big) },
+                       "error: '\(big)': expected 16000000 data bytes for shape [1000000, 4], got 16")
+    }
+
+    func testOnlyRegularFilesAreRead() throws {
+        let fifo = path("fifo.npy")
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        XCTAssertEqual(message { try NumpyFile.read(fifo) }, "error: cannot read '\(fifo)': it is a FIFO, not a regular file")
+        let zero = path("zero.safetensors")
+        try FileManager.default.createSymbolicLink(atPath: zero, withDestinationPath: "/dev/zero")
+        XCTAssertEqual(message { try SafetensorsFile.read(zero) },
+                       "error: cannot read '\(zero)': it is a character device, not a regular file")
+        XCTAssertEqual(message { try NumpyFile.read(directory) }, "error: cannot read '\(directory)': it is a directory")
+        XCTAssertEqual(message { try NumpyFile.read(path("missing.npy")) },
+                       "error: cannot read '\(path("missing.npy"))': no such file")
+    }
+
+    func testModelFIFOAndWeightsFIFOFailAtOnce() throws {
+        let fifo = path("model.net")
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        let result = try runCNNC(["summary", fifo])
+        XCTAssertEqual(result.status, 1)
+        XCTAssertEqual(result.stderr, "error: cannot read '\(fifo)': it is a FIFO, not a regular file\n")
+        let model = path("relu.net")
+        try "network t\ninput x shape=3\nrelu\n".write(toFile: model, atomically: true, encoding: .utf8)
+        let weights = path("w.safetensors")
+        XCTAssertEqual(mkfifo(weights, 0o600), 0)
+        let check = try runCNNC(["check", model, "--weights", weights])
+        XCTAssertEqual(check.status, 1)
+        XCTAssertEqual(check.stderr, "error: cannot read '\(weights)': it is a FIFO, not a regular file\n")
+        // Compiled run and bench hand the path to C, which would block in fopen: refused first.
+        let input = try npy("x.npy", shape: "(1, 3)", payload: [UInt8](repeating: 0, count: 12))
+        let run = try runCNNC(["run", model, "--input", input, "--output", path("y.npy"), "--weights", weights])
+        XCTAssertEqual(run.status, 1)
+        XCTAssertEqual(run.stderr, "error: cannot read '\(weights)': it is a FIFO, not a regular file\n")
+        let bench = try runCNNC(["bench", model, "--weights", weights])
+        XCTAssertEqual(bench.status, 1)
+        XCTAssertEqual(bench.stderr, "error: cannot read '\(weights)': it is a FIFO, not a regular file\n")
+    }
+
+    // MARK: - Names that reach C
+
+    /// Layer, input and output names that are C keywords, macros, typedefs, the entry points'
+    /// own parameters, an output listed with another of the same upper-case macro name, and an
+    /// input that is also an output: the generated C builds with -Werror and matches.
+    func testNamesThatAreCKeywordsMacrosOrAPIParametersCompile() throws {
+        let model = path("names.net")
+        try """
+            network t
+            input int shape=3x8x8
+            conv float filters=4 size=3
+            relu return
+            conv NULL filters=2 size=1
+            relu EOF
+            relu ctx
+            relu n
+            relu size_t from=EOF
+            flatten a
+            flatten A from=n
+            output n,int,a,A,ctx,size_t
+            """.write(toFile: model, atomically: true, encoding: .utf8)
+        let result = try runCNNC(["check", model])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.hasSuffix("PASS\n"), result.stdout)
+        let out = path("out/t.c")
+        XCTAssertEqual(try runCNNC([model, "-o", out]).status, 0)
+        let header = try String(contentsOfFile: path("out/t.h"), encoding: .utf8)
+        XCTAssertTrue(header.contains(
+            "cnnc_status t_forward(t_context *ctx, const float *int_, float *n_, float *int__, float *a, float *A_, float *ctx_, float *size_t_, int n);"),
+            header)
+        XCTAssertTrue(header.contains(" *   int_ ('int'): n x 3x8x8\n"), header)
+        XCTAssertTrue(header.contains("#define T_OUTPUT_A_SIZE 72 /* per sample: 72 */\n#define T_OUTPUT_A_2_SIZE 72 /* per sample: 72, output 'A' */"), header)
+    }
+
+    /// A file name holding `*/` and `??` lands in comments of the generated C, which still build.
+    func testFileNamesThatEndCommentsOrFormTrigraphsCompile() throws {
+        try FileManager.default.createDirectory(atPath: path("we*"), withIntermediateDirectories: true)
+        let model = path("we*/m??.net")
+        try "network t\ninput x shape=3\nrelu\n".write(toFile: model, atomically: true, encoding: .utf8)
+        let result = try runCNNC(["check", model])
+        XCTAssertEqual(result.status, 0, result.stderr)
+    }
+
+    /// `#include "NAME"` has no escapes: an output name with a quote or newline is refused.
+    func testOutputNamesThatCannotBeIncludedAreRefused() throws {
+        let model = path("relu.net")
+        try "network t\ninput x shape=3\nrelu\n".write(toFile: model, atomically: true, encoding: .utf8)
+        for name in ["a\"b.c", "a\nb.c", "a\\b.c"] {
+            let result = try runCNNC([model, "-o", path(name), "--no-runtime"])
+            XCTAssertEqual(result.status, 1)
+            let header = String(name.dropLast(2)) + ".h"
+            XCTAssertEqual(result.stderr, "error: output file name '\(header)' cannot be written in #include \"...\" (it has a quote, backslash or control character); choose another -o\n")
+        }
+    }
+
+    // MARK: - Section 6 of issue #14
+
+    /// `int total = n * PQ` and the GEMM column indices are int: a batch that would overflow
+    /// them is refused at compile time with the numbers, not left to wrap at run time.
+    func testBatchTimesAValueMustFitTheGeneratedInts() throws {
+        let model = path("wide.net")
+        try "network t\ninput x shape=1x1000x1000\nconv c filters=2000 size=1\n".write(toFile: model, atomically: true, encoding: .utf8)
+        let result = try runCNNC([model, "-o", path("out/t.c"), "--batch", "2", "--no-runtime"])
+        XCTAssertEqual(result.status, 1)
+        XCTAssertEqual(result.stderr, "error: batch 2 times the 2000000000 elements of conv 'c' (2000x1000x1000 per sample) is 4000000000, more than the generated C's int indices hold (2147483647); use a smaller --batch\n")
+        // summary only counts: it still prints the table.
+        XCTAssertEqual(try runCNNC(["summary", model, "--batch", "2"]).status, 0)
+        let trained = path("trained.net")
+        try "network t\ninput x shape=1x1000x1000\nconv c filters=1000 size=1\nglobal_avgpool\nflatten\ndense d units=2\nsoftmax p\n"
+            .write(toFile: trained, atomically: true, encoding: .utf8)
+        let check = try runCNNC(["check", "--train", trained, "--batch", "4"])
+        XCTAssertEqual(check.status, 1)
+        XCTAssertEqual(check.stderr, "error: batch 4 times the 1000000000 elements of conv 'c' (1000x1000x1000 per sample) is 4000000000, more than the generated C's int indices hold (2147483647); use a smaller --batch\n")
+    }
+
+    /// Two contexts may save checkpoints from two threads: no static buffer in the generated C.
+    func testSaveCheckpointKeepsNoStaticState() throws {
+        let model = path("tiny.net")
+        try "network t\ninput x shape=4\ndense d units=3\nsoftmax p\n".write(toFile: model, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try runCNNC([model, "-o", path("out/t.c"), "--train", "--no-runtime"]).status, 0)
+        let source = try String(contentsOfFile: path("out/t.c"), encoding: .utf8)
+        XCTAssertTrue(source.contains("    char names[NUM_UPDATED + 1][160];"), source)
+        XCTAssertFalse(source.contains("static char"), source)
+    }
+
+    /// Foundation's file errors print as the path and the reason, never as a raw NSError.
+    func testFoundationErrorsAreDescribedWithThePath() {
+        let missing = CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: "/nowhere/x.c",
+                                                              NSUnderlyingErrorKey: NSError(domain: NSPOSIXErrorDomain, code: Int(ENOENT))])
+        XCTAssertEqual(DriverError.describing(missing), "error: '/nowhere/x.c': No such file or directory")
+        XCTAssertEqual(DriverError.describing(DriverError("error: as is")), "error: as is")
+    }
+
+    /// NaN or infinite inputs, and float64 values that float32 cannot hold, are warned about.
+    func testNonFiniteAndLossyInputsAreWarnedAbout() throws {
+        let model = path("relu.net")
+        try "network t\ninput x shape=3\nrelu\n".write(toFile: model, atomically: true, encoding: .utf8)
+        var payload: [UInt8] = []
+        for v in [1.0, 1e300, .nan] { withUnsafeBytes(of: v.bitPattern.littleEndian) { payload += $0 } }
+        let input = try npy("x.npy", shape: "(1, 3)", descr: "<f8", payload: payload)
+        let result = try runCNNC(["run", model, "--input", input, "--output", path("y.npy"), "--interpret"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertEqual(result.stderr, """
+            warning: '\(input)': 1 float64 value beyond float32's range became infinite (first at index 1)
+            warning: input 'x' from '\(input)' holds 2 NaN or infinite values (first at index 1); the outputs will show them
+
+            """)
+    }
+
+    /// A 20,000-input add and concat compile in linear time (the kernel signature recomputed
+    /// the input names per input: 15 s in release before).
+    func testTwentyThousandInputAddAndConcatCompileQuickly() throws {
+        for op in ["add", "concat"] {
+            let model = path("\(op).net")
+            try ("network t\ninput x shape=4\n\(op) s from=" + Array(repeating: "x", count: 20_000).joined(separator: ",") + "\n")
+                .write(toFile: model, atomically: true, encoding: .utf8)
+            let start = Date()
+            let result = try runCNNC([model, "-o", path("out/\(op).c"), "--no-runtime"])
+            XCTAssertEqual(result.status, 0, result.stderr)
+            XCTAssertLessThan(Date().timeIntervalSince(start), 10, op)
+        }
+    }
+
+    /// MACs times the batch (and their total) are counted in 128 bits: 6.7e13 MACs per sample
+    /// at batch 2^20 trapped with an overflow.
+    func testSummaryCountsBeyondSixtyFourBits() throws {
+        let model = path("macs.net")
+        try "network t\ninput x shape=1024x256x256\nconv c filters=8192 size=11 pad=5\n".write(toFile: model, atomically: true, encoding: .utf8)
+        let result = try runCNNC(["summary", model, "--batch", "1048576"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.contains("MACs: 69,751,751,028,714,242,048 (66,520,453,480,448 per sample)\n"), result.stdout)
+        let chain = path("chain.net")
+        try ("network t\ninput x shape=2047x1024x1024\n" + String(repeating: "relu\n", count: 40)).write(toFile: chain, atomically: true, encoding: .utf8)
+        let big = try runCNNC(["summary", chain, "--batch", "1048576"])
+        XCTAssertEqual(big.status, 0, big.stderr)
+        XCTAssertTrue(big.stdout.hasSuffix("arena: not planned (the values hold 369,114,849,537,425,408 bytes at batch 1048576)\n"), big.stdout)
+    }
+}

@@ -1,0 +1,154 @@
+// Hostile ONNX models: sizes and indices computed from the file are checked (no overflow or
+// Int(Double) trap), external data is a regular file inside the model's folder, and fixed
+// sizes of 0 or less are named as such.
+
+import CNNCIR
+import Foundation
+import XCTest
+
+@testable import CNNCFrontend
+
+final class ONNXHardeningTests: XCTestCase {
+    private func error(_ b: ONNXBuilder, baseDirectory: String? = nil) throws -> String {
+        switch ONNXFrontend.importModel(try b.data(), path: "tiny.onnx", baseDirectory: baseDirectory) {
+        case .success: return "no error"
+        case .failure(let list): return list.description
+        }
+    }
+
+    /// x [N,3,4,4] -> Reshape(x, shape) -> output.
+    private func reshape(_ shape: Onnx_TensorProto) -> ONNXBuilder {
+        var b = ONNXBuilder()
+        b.input("x", [1, 3, 4, 4])
+        b.graph.initializer.append(shape)
+        b.node("Reshape", ["x", shape.name], "y")
+        b.output("y")
+        return b
+    }
+
+    func testNonIntegerShapeValuesAreErrorsNotTraps() throws {
+        for value: Float in [.nan, .infinity, -.infinity, 2.5] {
+            let b = reshape(.float(name: "s", dims: [2], values: [1, value]))
+            XCTAssertEqual(try error(b), "error: node 'y' (Reshape): value \(Double(value)) of a constant used as a size or index is not an integer")
+        }
+    }
+
+    func testReshapeTargetProductOverflowIsAnError() throws {
+        let b = reshape(.int64(name: "s", dims: [3], values: [1, 1 << 40, 1 << 40]))
+        XCTAssertEqual(try error(b), "error: node 'y' (Reshape): shape [1099511627776, 1099511627776] has a negative size or more elements than fit in 64 bits")
+    }
+
+    func testConstantOfShapeOverflowIsAnError() throws {
+        var b = ONNXBuilder()
+        b.input("x", [1, 3])
+        b.node("ConstantOfShape", [b.ints("s", [1 << 62, 4])], "c")
+        b.node("Add", ["x", "c"], "y")
+        b.output("y")
+        XCTAssertEqual(try error(b), "error: node 'c' (ConstantOfShape): ConstantOfShape of shape [4611686018427387904, 4]: negative or more than 16777216 elements")
+    }
+
+    func testGatherOverAnEmptyTensorWithHugeDimsIsAnError() throws {
+        var b = ONNXBuilder()
+        b.input("x", [1, 3])
+        b.graph.initializer.append(.float(name: "d", dims: [0, 1 << 31, 1 << 31, 1 << 31], values: []))
+        b.node("Gather", ["d", b.ints("i", [0])], "g")
+        b.node("Add", ["x", "g"], "y")
+        b.output("y")
+        XCTAssertEqual(try error(b), "error: node 'g' (Gather): shape [2147483648, 2147483648, 2147483648] has a negative size or more elements than fit in 64 bits")
+    }
+
+    func testSliceStepNearIntMaxStops() throws {
+        var b = ONNXBuilder()
+        b.input("x", [1, 3, 4, 4])
+        b.node("Shape", ["x"], "s")
+        b.node("Slice", ["s", b.ints("st", [1]), b.ints("en", [4]), b.ints("ax", [0]), b.ints("sp", [Int.max])], "d")
+        b.node("Reshape", ["x", "d"], "y")
+        b.output("y")
+        // INT64_MAX (the exporters' "to the end") saturates; one element is sliced ([3]) and the
+        // step past the end stops without overflowing.
+        XCTAssertEqual(try error(b), "error: 'tiny.onnx' has 1 unsupported node:\n  'y' (Reshape, opset 17): Reshape to [3] from [1, 3, 4, 4]; the first dimension must stay the batch")
+    }
+
+    func testFixedSizesOfZeroOrLessAreNotCalledDynamic() throws {
+        for size in [0, -3] {
+            var b = ONNXBuilder()
+            var info = Onnx_ValueInfoProto()
+            info.name = "x"
+            info.type.tensorType.elemType = 1
+            info.type.tensorType.shape.dim = [1, 3, size, 4].map { d in
+                var dim = Onnx_TensorShapeProto.Dimension()
+                dim.dimValue = Int64(d)
+                return dim
+            }
+            b.graph.input.append(info)
+            b.node("Relu", ["x"], "y")
+            b.output("y")
+            XCTAssertEqual(try error(b), "error: input 'x' has dimension 2 of size \(size); sizes must be 1 to 1048576")
+        }
+    }
+
+    func testZeroFilterConvIsAShapeError() throws {
+        var b = ONNXBuilder()
+        b.input("x", [1, 3, 4, 4])
+        b.node("Conv", ["x", b.initializer("w", [0, 3, 3, 3])], "y")
+        b.output("y")
+        let message = try error(b)
+        XCTAssertTrue(message.contains("has dimension 0 of size 0; every size must be at least 1"), message)
+    }
+
+    /// A model whose weight `w` lives in external file `location` (relative to `folder`).
+    private func external(_ location: String) -> ONNXBuilder {
+        var b = ONNXBuilder()
+        b.input("x", [1, 3, 4, 4])
+        var w = Onnx_TensorProto()
+        w.name = "w"
+        w.dataType = 1
+        w.dims = [2, 3, 1, 1]
+        w.dataLocation = .external
+        var entry = Onnx_StringStringEntryProto()
+        entry.key = "location"
+        entry.value = location
+        w.externalData = [entry]
+        b.graph.initializer.append(w)
+        b.node("Conv", ["x", "w"], "y")
+        b.output("y")
+        return b
+    }
+
+    func testExternalDataMustBeARegularFileInTheModelsFolder() throws {
+        let folder = try FileManager.default.url(for: .itemReplacementDirectory, in: .userDomainMask,
+                                                 appropriateFor: URL(fileURLWithPath: NSTemporaryDirectory()), create: true).path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let good = Data(repeating: 0, count: 24)
+        try good.write(to: URL(fileURLWithPath: "\(folder)/w.bin"))
+        XCTAssertEqual(try error(external("w.bin"), baseDirectory: folder), "no error")
+        // A link out of the folder: refused without saying what it points at.
+        let outside = NSTemporaryDirectory() + "/cnnc-outside-\(getpid()).bin"
+        try good.write(to: URL(fileURLWithPath: outside))
+        defer { try? FileManager.default.removeItem(atPath: outside) }
+        try FileManager.default.createSymbolicLink(atPath: "\(folder)/link.bin", withDestinationPath: outside)
+        XCTAssertEqual(try error(external("link.bin"), baseDirectory: folder),
+                       "error: initializer 'w': tensor 'w': external data: cannot read '\(folder)/link.bin': it leads outside the model's folder '\(folder)'")
+        try FileManager.default.createSymbolicLink(atPath: "\(folder)/zero.bin", withDestinationPath: "/dev/zero")
+        XCTAssertEqual(try error(external("zero.bin"), baseDirectory: folder),
+                       "error: initializer 'w': tensor 'w': external data: cannot read '\(folder)/zero.bin': it leads outside the model's folder '\(folder)'")
+        XCTAssertEqual(mkfifo("\(folder)/fifo.bin", 0o600), 0)
+        XCTAssertEqual(try error(external("fifo.bin"), baseDirectory: folder),
+                       "error: initializer 'w': tensor 'w': external data: cannot read '\(folder)/fifo.bin': it is a FIFO, not a regular file")
+    }
+
+    /// A Relu listed with two outputs is the model's mistake, named as such (it was reported
+    /// as a compiler bug).
+    func testAnOperatorWithMoreOutputsThanItDefinesIsTheModelsError() throws {
+        var b = ONNXBuilder()
+        b.input("x", [1, 3])
+        var n = Onnx_NodeProto()
+        n.opType = "Relu"
+        n.name = "r"
+        n.input = ["x"]
+        n.output = ["y", "z"]
+        b.graph.node.append(n)
+        b.output("z")
+        XCTAssertEqual(try error(b), "error: node 'r' (Relu): lists 2 outputs; output 1 ('z') is not one cnnc's Relu produces")
+    }
+}
