@@ -23,3 +23,6 @@ if ! "$TORCH_VENV/bin/python" -c "import torch, onnx" 2>/dev/null; then
     "$TORCH_VENV/bin/pip" install --quiet -r tools/onnx/requirements-torch.txt
 fi
 "$TORCH_VENV/bin/python" -W ignore tools/onnx/saliency_check.py --cnnc "$CNNC"
+# `cnnc train` on a PyTorch-exported ONNX model follows PyTorch's SGD in float64 for 5 steps
+# from the same initializers (conv, batch norm, depthwise, residual, dense).
+"$TORCH_VENV/bin/python" -W ignore tools/onnx/train_trajectory.py --cnnc "$CNNC"
