@@ -26,7 +26,7 @@ ZSHDIR      := $(DESTDIR)$(PREFIX)/share/zsh/site-functions
 FISHDIR     := $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
 INSTALLED   := $(BINDIR)/cnnc $(BASHDIR)/cnnc $(ZSHDIR)/_cnnc $(FISHDIR)/cnnc.fish
 
-.PHONY: all deps cnnc on-path install uninstall demo bench bench-inference test test-swift test-runtime test-onnx test-install \
+.PHONY: all deps cnnc on-path install uninstall demo bench bench-inference test-zoo test test-swift test-runtime test-onnx test-install \
         test-fuzz fuzz embed-runtime check-embed clean
 
 all: on-path demo
@@ -85,6 +85,15 @@ bench: bench-inference
 
 bench-inference: cnnc
 	CNNC=$(CNNC) bash bench/inference.sh $(BENCH_ARGS)
+
+# The torchvision models of the ONNX issue through ONNX into cnnc (interpreter and generated C)
+# against ONNX Runtime, 1e-4 of the largest logit at most; the benchmark venv (torch CPU,
+# torchvision, onnxruntime). Minutes per model: not part of `make test`.
+ZOO ?= alexnet vgg11_bn vgg16 resnet18 resnet50 googlenet inception_v3 densenet121 mobilenet_v2 \
+       mobilenet_v3_small efficientnet_b0 squeezenet1_0 squeezenet1_1 shufflenet_v2_x0_5 mnasnet0_5 \
+       regnet_x_400mf resnext50_32x4d
+test-zoo: cnnc
+	bash -c 'source bench/venv.sh && "$$BENCH_PY" -W ignore tools/onnx/torchvision_check.py --cnnc $(CNNC) --compiled $(ZOO)'
 
 test: deps check-embed test-runtime test-swift test-onnx test-install test-fuzz
 
