@@ -1354,12 +1354,56 @@ typedef struct {
     uint32_t bits[CNNC_CONV_DIRECT_MAX_TAPS];
 } tile_masks;
 
+/* Where a tile goes when its positions are the output's own (Q == W: position j is output
+ * j): straight from the registers to `out` (rows `stride` apart, the first `rows` of the
+ * panel, `lanes` positions), with the epilogue applied there; NULL: to the tile buffer. */
+typedef struct {
+    float *out;
+    const float *residual; /* laid out like out, or NULL */
+    const float *bias;     /* the panel's first row's, or NULL */
+    size_t stride;
+    int rows, lanes;
+    const cnnc_epilogue *e;
+} tile_store;
+
 #if defined(__AVX512F__)
 
 #define CONV_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
 
+/* v = act((sum + bias) + residual), as cnnc_internal_epilogue_row computes it, on 16 lanes
+ * (max/min with the operand order that keeps NaN where the scalar comparisons keep it). */
+static inline __m512 store_epilogue(__m512 v, int row, __mmask16 m, const float *res, const tile_store *d) {
+    if (d->bias) v = _mm512_add_ps(v, _mm512_set1_ps(d->bias[row]));
+    if (d->residual) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, res));
+    if (!d->e) return v;
+    switch (d->e->activation) {
+    case CNNC_ACT_NONE:
+        break;
+    case CNNC_ACT_RELU: /* v > 0 ? v : 0 (NaN -> 0) */
+        v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ), v);
+        break;
+    case CNNC_ACT_LEAKY: { /* v > 0 ? v : alpha * v */
+        const __mmask16 pos = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ);
+        v = _mm512_mask_mov_ps(_mm512_mul_ps(v, _mm512_set1_ps(d->e->alpha)), pos, v);
+        break;
+    }
+    case CNNC_ACT_CLIP: { /* v < low ? low : (v > high ? high : v); NaN stays */
+        const __mmask16 lo = _mm512_cmp_ps_mask(v, _mm512_set1_ps(d->e->low), _CMP_LT_OQ);
+        const __mmask16 hi = _mm512_cmp_ps_mask(v, _mm512_set1_ps(d->e->high), _CMP_GT_OQ);
+        v = _mm512_mask_mov_ps(v, hi, _mm512_set1_ps(d->e->high));
+        v = _mm512_mask_mov_ps(v, lo, _mm512_set1_ps(d->e->low));
+        break;
+    }
+    }
+    return v;
+}
+
+static inline __mmask16 lane_bits(int lanes) {
+    return lanes >= 16 ? (__mmask16)0xffff : lanes <= 0 ? (__mmask16)0 : (__mmask16)((1u << lanes) - 1u);
+}
+
 static void conv_tile(int channels, int taps, const int *off, const tile_masks *mk, const float *restrict ap,
-                      const float *x, size_t plane, float *restrict tile) {
+                      const float *x, size_t plane, float *restrict tile, const tile_store *d) {
     __mmask16 lo[CNNC_CONV_DIRECT_MAX_TAPS], hi[CNNC_CONV_DIRECT_MAX_TAPS];
     for (int t = 0; t < taps; t++) {
         lo[t] = (__mmask16)(mk->bits[t] & 0xffffu);
@@ -1378,6 +1422,17 @@ static void conv_tile(int channels, int taps, const int *off, const tile_masks *
             ap += CONV_MR;
         }
     }
+    if (d) {
+        const __mmask16 m0 = lane_bits(d->lanes), m1 = lane_bits(d->lanes - 16);
+#define STORE(i) if ((i) < d->rows) { \
+            float *o = d->out + (size_t)(i) * d->stride; \
+            const float *r = d->residual ? d->residual + (size_t)(i) * d->stride : NULL; \
+            _mm512_mask_storeu_ps(o, m0, store_epilogue(c##i##0, i, m0, r, d)); \
+            _mm512_mask_storeu_ps(o + 16, m1, store_epilogue(c##i##1, i, m1, r ? r + 16 : NULL, d)); }
+        CONV_ROWS(STORE)
+#undef STORE
+        return;
+    }
 #define STORE(i) _mm512_store_ps(tile + (i) * CONV_NR, c##i##0); _mm512_store_ps(tile + (i) * CONV_NR + 16, c##i##1);
     CONV_ROWS(STORE)
 #undef STORE
@@ -1385,7 +1440,7 @@ static void conv_tile(int channels, int taps, const int *off, const tile_masks *
 
 /* The same over 16 positions (8 accumulators), for planes too small to fill 32 lanes. */
 static void conv_tile16(int channels, int taps, const int *off, const tile_masks *mk, const float *restrict ap,
-                        const float *x, size_t plane, float *restrict tile) {
+                        const float *x, size_t plane, float *restrict tile, const tile_store *d) {
     __mmask16 lo[CNNC_CONV_DIRECT_MAX_TAPS];
     for (int t = 0; t < taps; t++) lo[t] = (__mmask16)(mk->bits[t] & 0xffffu);
 #define DECLARE(i) __m512 c##i##0 = _mm512_setzero_ps();
@@ -1399,6 +1454,16 @@ static void conv_tile16(int channels, int taps, const int *off, const tile_masks
 #undef STEP
             ap += CONV_MR;
         }
+    }
+    if (d) {
+        const __mmask16 m0 = lane_bits(d->lanes);
+#define STORE(i) if ((i) < d->rows) { \
+            float *o = d->out + (size_t)(i) * d->stride; \
+            const float *r = d->residual ? d->residual + (size_t)(i) * d->stride : NULL; \
+            _mm512_mask_storeu_ps(o, m0, store_epilogue(c##i##0, i, m0, r, d)); }
+        CONV_ROWS(STORE)
+#undef STORE
+        return;
     }
 #define STORE(i) _mm512_store_ps(tile + (i) * CONV_NR, c##i##0);
     CONV_ROWS(STORE)
@@ -1416,7 +1481,8 @@ static __m256i lane_mask(uint32_t bits) {
 }
 
 static void conv_tile(int channels, int taps, const int *off, const tile_masks *mk, const float *restrict ap,
-                      const float *x, size_t plane, float *restrict tile) {
+                      const float *x, size_t plane, float *restrict tile, const tile_store *d) {
+    (void)d; /* the driver stores through the tile buffer on this path */
     __m256i lo[CNNC_CONV_DIRECT_MAX_TAPS], hi[CNNC_CONV_DIRECT_MAX_TAPS];
     for (int t = 0; t < taps; t++) {
         lo[t] = lane_mask(mk->bits[t] & 0xffu);
@@ -1443,7 +1509,8 @@ static void conv_tile(int channels, int taps, const int *off, const tile_masks *
 #else
 
 static void conv_tile(int channels, int taps, const int *off, const tile_masks *mk, const float *restrict ap,
-                      const float *x, size_t plane, float *restrict tile) {
+                      const float *x, size_t plane, float *restrict tile, const tile_store *d) {
+    (void)d; /* the driver stores through the tile buffer on this path */
     float acc[CONV_MR][CONV_NR];
     for (int i = 0; i < CONV_MR; i++)
         for (int l = 0; l < CONV_NR; l++) acc[i][l] = 0.0f;
@@ -1525,11 +1592,21 @@ void cnnc_conv_direct(const cnnc_conv_geometry *g, int m, const float *packed, i
                 const int mr = m - i0 < CONV_MR ? m - i0 : CONV_MR;
                 const float *panel = packed + (size_t)(i0 / CONV_MR) * crs * CONV_MR;
 #if defined(__AVX512F__)
+                if (Q == W) {
+                    /* positions are the output's own: straight from the registers */
+                    const tile_store d = {o + (size_t)i0 * pq + j, res ? res + (size_t)i0 * pq + j : NULL,
+                                          e && e->bias ? e->bias + i0 : NULL, (size_t)pq, mr, lanes, e};
+                    if (nr == 16)
+                        conv_tile16(g->channels, taps, off, &mk, panel, x, plane, tile, &d);
+                    else
+                        conv_tile(g->channels, taps, off, &mk, panel, x, plane, tile, &d);
+                    continue;
+                }
                 if (nr == 16)
-                    conv_tile16(g->channels, taps, off, &mk, panel, x, plane, tile);
+                    conv_tile16(g->channels, taps, off, &mk, panel, x, plane, tile, NULL);
                 else
 #endif
-                    conv_tile(g->channels, taps, off, &mk, panel, x, plane, tile);
+                    conv_tile(g->channels, taps, off, &mk, panel, x, plane, tile, NULL);
                 for (int i = 0; i < mr; i++) {
                     const int row = i0 + i;
                     const int has_bias = e && e->bias;

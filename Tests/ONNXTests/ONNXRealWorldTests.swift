@@ -127,7 +127,7 @@ final class ONNXRealWorldTests: XCTestCase {
         huge.input("x", [1, 4, 6, 6])
         huge.node("Split", ["x", huge.ints("sizes", [Int.max])], "r", [.int("axis", 1)])
         huge.output("r")
-        XCTAssertEqual(try error(huge), "error: node 'r' (Split): split sizes [4611686018427387904] for 1 outputs do not add up to the 4 channels")
+        XCTAssertEqual(try error(huge), "error: node 'r' (Split): split sizes [9223372036854775807] for 1 outputs do not add up to the 4 channels")
     }
 
     // MARK: - Every unsupported node

@@ -26,3 +26,11 @@ fi
 # `cnnc train` on a PyTorch-exported ONNX model follows PyTorch's SGD in float64 for 5 steps
 # from the same initializers (conv, batch norm, depthwise, residual, dense).
 "$TORCH_VENV/bin/python" -W ignore tools/onnx/train_trajectory.py --cnnc "$CNNC"
+# Three small models of the torchvision zoo through ONNX, interpreter and generated C, against
+# ONNX Runtime (`make test-zoo` runs all 17). torchvision without its dependencies: its wheel
+# is a CUDA build whose requirements would replace the CPU torch.
+if ! "$TORCH_VENV/bin/python" -c "import importlib.util as u, sys; sys.exit(u.find_spec('torchvision') is None)" 2>/dev/null; then
+    "$TORCH_VENV/bin/pip" install --quiet pillow==13.0.0
+    "$TORCH_VENV/bin/pip" install --quiet --no-deps -r bench/requirements-nodeps.txt
+fi
+"$TORCH_VENV/bin/python" -W ignore tools/onnx/torchvision_check.py --cnnc "$CNNC" --compiled squeezenet1_1 mobilenet_v3_small shufflenet_v2_x0_5
