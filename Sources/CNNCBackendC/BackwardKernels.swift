@@ -13,7 +13,8 @@
 //   4. const float *restrict out            the node's forward output
 //   5. const float *restrict in (or in0, in1, ...), every input
 //   6. const float *restrict <role>, every parameter in order (weight, bias, running_mean, ...)
-//   7. batch norm: const float *restrict saved   (batch mean[C], then 1/sqrt(biased var + eps)[C])
+//   7. batch norm: const float *restrict saved   (batch mean[C], then 1/sqrt(biased var + eps)[C]),
+//      const cnnc_allreduce *sync, int64_t samples (synchronized statistics, see TrainingForwardKernels)
 //   8. dropout: uint64_t seed, int64_t step; a convolution whose input gradient runs on the
 //      implicit kernel: const float *restrict packed_t (its weights packed transposed, flipped)
 //   9. int n
@@ -77,6 +78,11 @@ struct KernelParameter {
         KernelParameter(declaration: "const float *restrict \(name)", name: name)
     }
     static let count = KernelParameter(declaration: "int n", name: "n")
+    /// Batch norm in training: `sync` (NULL, or the sum across the processes of a
+    /// data-parallel job that makes the batch statistics every process's) and `samples` (the
+    /// samples they cover: n, or the global batch with sync).
+    static let statisticsSync = [KernelParameter(declaration: "const cnnc_allreduce *sync", name: "sync"),
+                                 KernelParameter(declaration: "int64_t samples", name: "samples")]
 }
 
 /// Writes the backward function of one node.
@@ -93,6 +99,7 @@ enum BackwardKernels {
         switch k.node.op {
         case .batchNorm:
             args.append(.input("saved"))
+            args += KernelParameter.statisticsSync
         case .dropout:
             args.append(KernelParameter(declaration: "uint64_t seed", name: "seed"))
             args.append(KernelParameter(declaration: "int64_t step", name: "step"))
@@ -916,21 +923,24 @@ enum NormBackward {
         }
     }
 
-    /// Batch norm in training mode, per channel over its M = N*INNER values, with the saved
-    /// batch mean and invstd = 1/sqrt(var + eps), xhat = (x - mean) * invstd:
+    /// Batch norm in training mode, per channel over its M = samples*INNER values, with the
+    /// saved batch mean and invstd = 1/sqrt(var + eps), xhat = (x - mean) * invstd:
     ///   d bias += sum d out;  d weight += sum d out * xhat
     ///   d in += weight * invstd * (d out - sum(d out)/M - xhat * sum(d out * xhat)/M)
+    /// With `sync` (synchronized batch norm) the two sums of d in are every process's, added
+    /// up between the loops; d bias and d weight take this process's own (the step sums the
+    /// parameter gradients across processes).
     static func batchNorm(_ k: BackwardContext, _ w: inout CWriter) {
         let c = k.y.dims[0]
         let dWeight = k.wantsParameter("weight"), dBias = k.wantsParameter("bias"), dIn = k.wantsInput()
         guard dWeight || dBias || dIn else { return }
         w.line("enum { C = \(c), INNER = \(k.y.count / c) };")
         w.line("if (n <= 0) return;")
-        if dIn { w.line("const double count = (double)n * INNER;") }
+        if dIn { w.line("double sums[2 * C]; /* sum d out [C], then sum d out * xhat [C] */") }
         w.comment("""
         one task per channel: the two sums over (sample, position) in double, in vector lanes
         (omp simd: an order fixed by the build, not the thread count), then the parameter
-        gradients and each element's input gradient
+        gradients\(dIn ? "; after the processes' sums are added, each element's input gradient" : "")
         """)
         w.line("#pragma omp parallel for schedule(static)")
         w.block("for (int c = 0; c < C; c++)") { w in
@@ -948,17 +958,26 @@ enum NormBackward {
             if dBias { w.line("d_bias[c] += (float)sum_dy;") }
             if dWeight { w.line("d_weight[c] += (float)sum_dy_xhat;") }
             if dIn {
-                w.comment("the bracket can cancel, so it is formed in double")
-                w.line("const double scale = weight[c] * invstd, mean_dy = sum_dy / count, mean_dy_xhat = sum_dy_xhat / count;")
-                w.block("for (int b = 0; b < n; b++)") { w in
-                    w.line("const float *restrict xc = in + ((size_t)b * C + c) * INNER;")
-                    w.line("const float *restrict dy = d_out + ((size_t)b * C + c) * INNER;")
-                    w.line("float *restrict dx = d_in + ((size_t)b * C + c) * INNER;")
-                    w.line("#pragma omp simd")
-                    w.block("for (int i = 0; i < INNER; i++)") { w in
-                        w.line("const double xhat = ((double)xc[i] - mean) * invstd;")
-                        w.line("dx[i] += (float)(scale * (dy[i] - mean_dy - xhat * mean_dy_xhat));")
-                    }
+                w.line("sums[c] = sum_dy;")
+                w.line("sums[C + c] = sum_dy_xhat;")
+            }
+        }
+        guard dIn else { return }
+        w.line("if (sync) sync->sum_doubles(sync->context, sums, 2 * C);")
+        w.line("const double count = (double)samples * INNER;")
+        w.line("#pragma omp parallel for schedule(static)")
+        w.block("for (int c = 0; c < C; c++)") { w in
+            w.line("const double mean = saved[c], invstd = saved[C + c];")
+            w.comment("the bracket can cancel, so it is formed in double")
+            w.line("const double scale = weight[c] * invstd, mean_dy = sums[c] / count, mean_dy_xhat = sums[C + c] / count;")
+            w.block("for (int b = 0; b < n; b++)") { w in
+                w.line("const float *restrict xc = in + ((size_t)b * C + c) * INNER;")
+                w.line("const float *restrict dy = d_out + ((size_t)b * C + c) * INNER;")
+                w.line("float *restrict dx = d_in + ((size_t)b * C + c) * INNER;")
+                w.line("#pragma omp simd")
+                w.block("for (int i = 0; i < INNER; i++)") { w in
+                    w.line("const double xhat = ((double)xc[i] - mean) * invstd;")
+                    w.line("dx[i] += (float)(scale * (dy[i] - mean_dy - xhat * mean_dy_xhat));")
                 }
             }
         }

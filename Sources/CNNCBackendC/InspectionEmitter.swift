@@ -147,7 +147,7 @@ enum InspectionEmitter {
                 w.line("return CNNC_ERR_ARGUMENT;")
             }
             w.line(inputArray)
-            w.line("train_forward(ctx, t, inputs, n, 0, layer);")
+            w.line("train_forward(ctx, t, inputs, n, NULL, n, 0, layer);")
             w.line("const float *src = NULL;")
             w.block("switch (layer)") { w in
                 for (i, node) in tg.nodes.enumerated() { w.line("case \(i): src = \(act(node.name)); break;") }
@@ -163,7 +163,7 @@ enum InspectionEmitter {
         w.block("cnnc_status \(p)_input_grad(\(p)_context *ctx, \(p)_trainer *t, \(inputParams), int n, const float *weights, float *scores, float *grad)") { w in
             TrainingEmitter.entryChecks(P, nulls: inputNames + ["weights", "grad"], what: "input, weights or gradient", &w)
             w.line(inputArray)
-            w.line("train_forward(ctx, t, inputs, n, 0, \(P)_NUM_LAYERS);")
+            w.line("train_forward(ctx, t, inputs, n, NULL, n, 0, \(P)_NUM_LAYERS);")
             w.line("if (scores) memcpy(scores, \(act(logits)), sizeof(float) * (size_t)n * \(classes));")
             guard wants(first.name), wants(logits) else {
                 w.comment("the scores do not depend on '\(first.name)'")

@@ -198,6 +198,7 @@ enum TrainingEmitter {
         w.comment("Training (cnnc --train): regions of the trainer, sized for \(P)_MAX_BATCH")
         w.line("#define \(P)_TRAIN_ARENA_BYTES \(max(layout.arenaFloats, alignFloats) * 4) /* activations, then gradients planned by lifetime: \(layout.plannedGradientFloats * 4) bytes for \(layout.naiveGradientFloats * 4) */")
         w.line("#define \(P)_TRAIN_STATE_BYTES \(max(layout.stateFloats, alignFloats) * 4)")
+        w.line("#define \(P)_TRAIN_GRADIENT_FLOATS \(layout.gradientFloats) /* the state's floats [0, N) are the parameter gradients, [N, 2N) their momenta */")
         w.line("#define \(P)_NUM_CLASSES \(classes) /* the loss is softmax cross-entropy on '\(plan.logits)' */")
         w.line()
         w.comment("SGD with momentum, PyTorch semantics: g = grad + weight_decay*w; v = momentum*v + g; w -= lr * (nesterov ? g + momentum*v : v)")
@@ -216,6 +217,8 @@ enum TrainingEmitter {
             w.line("int64_t step;        /* steps taken; checkpoints keep it */")
             w.line("uint64_t packed_version;      /* the context's parameter version the packed weights in state match */")
             w.line("const void *packed_context;   /* and the context they came from */")
+            w.line("const cnnc_allreduce *allreduce; /* data parallelism: sums across processes; NULL (trainer_init's) for one process */")
+            w.line("int sync_batch_norm;  /* with allreduce: batch statistics over every process's samples, not this one's */")
             w.line("void *owned_arena;")
             w.line("void *owned_state;")
         }
@@ -230,7 +233,11 @@ enum TrainingEmitter {
         One SGD step on n samples (1 <= n <= \(P)_MAX_BATCH): training-mode forward (batch statistics,
         dropout), mean softmax cross-entropy over the batch, backward, update. Writes the loss
         before the update and the number of samples whose largest logit is their label (either
-        pointer may be NULL). A non-finite loss stops before the update with CNNC_ERR_NUMERIC.
+        pointer may be NULL). A non-finite loss or gradient stops before the update with
+        CNNC_ERR_NUMERIC. With t->allreduce set, every process of a data-parallel job calls it
+        with its own samples: the loss is the mean over all of them and the gradients their
+        sum divided by their count, the same on every process, and so are the update, the loss
+        and correct count written (the whole job's), and any CNNC_ERR_NUMERIC or CNNC_ERR_BATCH.
         """)
         w.line("cnnc_status \(p)_train_step(\(p)_context *ctx, \(p)_trainer *t, \(inputArgs), const int32_t *labels, int n, const \(p)_sgd *sgd, float *loss, int *correct);")
         w.comment("Loss and correct count in inference mode (running statistics, no dropout), using the trainer's arena.")
@@ -330,8 +337,9 @@ enum TrainingEmitter {
             w.line()
         }
         emitPackParameters(p, layout, weight: weight, &w)
-        w.block("static void train_forward(\(p)_context *ctx, \(p)_trainer *t, const float *const *inputs, int n, int training, int last)") { w in
-            w.line("(void)training; /* read only by batch norm and dropout */")
+        w.comment("sync, samples: batch norm's statistics in training (NULL and n, or synchronized across processes)")
+        w.block("static void train_forward(\(p)_context *ctx, \(p)_trainer *t, const float *const *inputs, int n, const cnnc_allreduce *sync, int64_t samples, int training, int last)") { w in
+            w.line("(void)training; (void)sync; (void)samples; /* read only by batch norm and dropout */")
             w.line("pack_parameters(ctx, t);")
             for (node, function) in forward {
                 w.line("if (last < \(index[node.name]!)) return;")
@@ -340,7 +348,7 @@ enum TrainingEmitter {
                 case .batchNorm(let a):
                     let pw = params.map { weight($0.name) }
                     w.block("if (training)") { w in
-                        w.line(timed("forward", node.name, "\(function)(\(act(node.name)), t->state + \(layout.saved[node.name]!), \(pw[2]), \(pw[3]), \(act(node.inputs[0])), \(pw[0]), \(pw[1]), n);"))
+                        w.line(timed("forward", node.name, "\(function)(\(act(node.name)), t->state + \(layout.saved[node.name]!), \(pw[2]), \(pw[3]), \(act(node.inputs[0])), \(pw[0]), \(pw[1]), sync, samples, n);"))
                     }
                     w.block("else") { w in
                         let c = node.shape.dims[0], inner = node.shape.count / c
@@ -369,8 +377,8 @@ enum TrainingEmitter {
         w.line()
 
         // Loss.
-        w.comment("mean softmax cross-entropy over the batch on the logits (N, \(classes)); writes d_logits = (softmax - onehot) / n")
-        w.block("static cnnc_status loss_forward_backward(const float *logits, float *d_logits, const int32_t *labels, int n, float *loss, int *correct, cnnc_error *err)") { w in
+        w.comment("mean softmax cross-entropy over the batch on the logits (N, \(classes)); writes d_logits = (softmax - onehot) / samples (n, or the samples of every process in a data-parallel step)")
+        w.block("static cnnc_status loss_forward_backward(const float *logits, float *d_logits, const int32_t *labels, int n, double samples, float *loss, int *correct, cnnc_error *err)") { w in
             w.line("double total = 0.0;")
             w.line("int right = 0;")
             w.block("for (int b = 0; b < n; b++)") { w in
@@ -388,7 +396,7 @@ enum TrainingEmitter {
                 w.block("if (d_logits)") { w in
                     w.block("for (int k = 0; k < \(classes); k++)") { w in
                         w.line("const double s = exp((double)z[k] - (double)z[best]) / sum;")
-                        w.line("d_logits[(size_t)b * \(classes) + k] = (float)((s - (k == labels[b] ? 1.0 : 0.0)) / n);")
+                        w.line("d_logits[(size_t)b * \(classes) + k] = (float)((s - (k == labels[b] ? 1.0 : 0.0)) / samples);")
                     }
                 }
             }
@@ -426,20 +434,40 @@ enum TrainingEmitter {
             checks(&w)
             w.line("if (!sgd) { cnnc_error_set(&ctx->error, CNNC_ERR_ARGUMENT, \"null sgd settings\"); return CNNC_ERR_ARGUMENT; }")
             let needsBatchStats = tg.nodes.contains { if case .batchNorm = $0.op { return true } else { return false } }
+            w.comment("data parallelism: the samples of this step on every process, and how many processes have fewer than batch norm needs")
+            w.line("const cnnc_allreduce *ar = t->allreduce;")
+            w.line("double batch[2] = {(double)n, n < 2 ? 1.0 : 0.0};")
+            w.line("if (ar) ar->sum_doubles(ar->context, batch, 2);")
+            w.line("const int64_t samples = (int64_t)batch[0];")
+            w.line("const cnnc_allreduce *sync = ar && t->sync_batch_norm ? ar : NULL;")
+            w.line("const int64_t bn_samples = sync ? samples : n;")
             if needsBatchStats {
-                w.line("if (n < 2) { cnnc_error_set(&ctx->error, CNNC_ERR_BATCH, \"batch norm in training needs at least 2 samples, got %d\", n); return CNNC_ERR_BATCH; }")
+                w.block("if (sync ? samples < 2 : batch[1] > 0.0)") { w in
+                    w.line("if (ar) cnnc_error_set(&ctx->error, CNNC_ERR_BATCH, \"batch norm in training needs at least 2 samples%s, this process has %d\", sync ? \" in all\" : \" on every process\", n);")
+                    w.line("else cnnc_error_set(&ctx->error, CNNC_ERR_BATCH, \"batch norm in training needs at least 2 samples, got %d\", n);")
+                    w.line("return CNNC_ERR_BATCH;")
+                }
             }
             w.line(inputArray)
-            w.line("train_forward(ctx, t, inputs, n, 1, \(P)_NUM_LAYERS);")
+            w.line("train_forward(ctx, t, inputs, n, sync, bn_samples, 1, \(P)_NUM_LAYERS);")
             w.comment("zero every gradient, then the loss seeds the logits' gradient")
             for name in layout.zeroAt[tg.nodes.count] ?? [] where plan.needsGrad.contains(name) { w.line(zero(name)) }
             if layout.gradientFloats > 0 {
                 w.line("memset(t->state, 0, sizeof(float) * \(layout.gradientFloats)); /* every parameter gradient */")
             }
             w.line("float batch_loss = 0.0f;")
-            w.line("cnnc_status s = loss_forward_backward(\(act(plan.logits)), \(plan.needsGrad.contains(plan.logits) ? grad(plan.logits) : "NULL"), labels, n, &batch_loss, correct, &ctx->error);")
+            w.line("int right = 0;")
+            w.line("cnnc_status s = loss_forward_backward(\(act(plan.logits)), \(plan.needsGrad.contains(plan.logits) ? grad(plan.logits) : "NULL"), labels, n, (double)samples, &batch_loss, &right, &ctx->error);")
             w.line("if (s != CNNC_OK) return s;")
+            w.block("if (ar)") { w in
+                w.comment("the whole job's loss and correct count (a process's non-finite loss makes it non-finite everywhere)")
+                w.line("double totals[2] = {(double)batch_loss * n, (double)right};")
+                w.line("ar->sum_doubles(ar->context, totals, 2);")
+                w.line("batch_loss = (float)(totals[0] / (double)samples);")
+                w.line("right = (int)totals[1];")
+            }
             w.line("if (loss) *loss = batch_loss;")
+            w.line("if (correct) *correct = right;")
             w.block("if (!isfinite(batch_loss))") { w in
                 w.line("cnnc_error_set(&ctx->error, CNNC_ERR_NUMERIC, \"loss is %g at step %lld\", (double)batch_loss, (long long)t->step);")
                 w.line("return CNNC_ERR_NUMERIC;")
@@ -452,11 +480,23 @@ enum TrainingEmitter {
                 guard runs.contains(node.name) else { continue }
                 if case .flatten = node.op { continue }
                 var extra: [String] = []
-                if case .batchNorm = node.op { extra.append("t->state + \(layout.saved[node.name]!)") }
+                if case .batchNorm = node.op { extra += ["t->state + \(layout.saved[node.name]!)", "sync", "bn_samples"] }
                 if case .dropout = node.op { extra += ["t->seed", "t->step"] }
                 if let off = layout.packedTransposed[node.name] { extra.append("t->state + \(off)") }
                 w.line(timed("backward", node.name, backwardCall(backward[node.name]!, grad: grad, act: act, weight: weight,
                                     parameterGradient: { "t->state + \(layout.parameterGradient[$0]!)" }, extra: extra)))
+            }
+            if layout.gradientFloats > 0 {
+                w.comment("data parallelism: every process's parameter gradients, summed (each is already divided by all the samples)")
+                w.line("if (ar) ar->sum_floats(ar->context, t->state, \(P)_TRAIN_GRADIENT_FLOATS);")
+                w.comment("a non-finite gradient stops before the update (x * 0 is NaN only for NaN and infinity); after the sum, on every process alike")
+                w.line("float probe = 0.0f;")
+                w.line("#pragma omp parallel for simd reduction(+:probe) schedule(static)")
+                w.line("for (size_t i = 0; i < \(P)_TRAIN_GRADIENT_FLOATS; i++) probe += t->state[i] * 0.0f;")
+                w.block("if (probe != probe)") { w in
+                    w.line("cnnc_error_set(&ctx->error, CNNC_ERR_NUMERIC, \"a gradient is not finite at step %lld (the loss is %g)\", (long long)t->step, (double)batch_loss);")
+                    w.line("return CNNC_ERR_NUMERIC;")
+                }
             }
             if !layout.updated.isEmpty {
                 w.comment("SGD with momentum on every trainable, unfrozen parameter: one loop over the table's chunks")
@@ -486,8 +526,8 @@ enum TrainingEmitter {
         w.block("cnnc_status \(p)_evaluate(\(p)_context *ctx, \(p)_trainer *t, \(inputParams), const int32_t *labels, int n, float *loss, int *correct)") { w in
             checks(&w)
             w.line(inputArray)
-            w.line("train_forward(ctx, t, inputs, n, 0, \(P)_NUM_LAYERS);")
-            w.line("return loss_forward_backward(\(act(plan.logits)), NULL, labels, n, loss, correct, &ctx->error);")
+            w.line("train_forward(ctx, t, inputs, n, NULL, n, 0, \(P)_NUM_LAYERS);")
+            w.line("return loss_forward_backward(\(act(plan.logits)), NULL, labels, n, n, loss, correct, &ctx->error);")
         }
         w.line()
 

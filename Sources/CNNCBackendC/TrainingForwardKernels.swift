@@ -7,8 +7,11 @@
 // Signatures:
 //   batch norm: node_<name>_train_forward(float *restrict out, float *restrict saved,
 //       float *restrict running_mean, float *restrict running_var, const float *restrict in,
-//       const float *restrict weight, const float *restrict bias, int n)
-//     saved is 2*C floats: the batch mean[C], then invstd[C] = 1/sqrt(biased var + eps)
+//       const float *restrict weight, const float *restrict bias, const cnnc_allreduce *sync,
+//       int64_t samples, int n)
+//     saved is 2*C floats: the batch mean[C], then invstd[C] = 1/sqrt(biased var + eps);
+//     sync NULL: statistics over these n samples (samples == n); else over every process's
+//     samples (`samples` in all), the per-channel sums added up across processes by sync
 //   dropout: node_<name>_train_forward(float *restrict out, const float *restrict in,
 //       uint64_t seed, int64_t step, int n)
 
@@ -21,7 +24,7 @@ enum TrainingForwardKernels {
         switch k.node.op {
         case .batchNorm:
             return [.output("out"), .output("saved"), .output("running_mean"), .output("running_var"),
-                    .input("in"), .input("weight"), .input("bias"), .count]
+                    .input("in"), .input("weight"), .input("bias")] + KernelParameter.statisticsSync + [.count]
         case .dropout:
             return [.output("out"), .input("in"), KernelParameter(declaration: "uint64_t seed", name: "seed"),
                     KernelParameter(declaration: "int64_t step", name: "step"), .count]
@@ -61,20 +64,23 @@ enum TrainingForwardKernels {
         }
     }
 
-    /// Per channel over its count = N*INNER values (BatchNormStatistics):
+    /// Per channel over its count = samples*INNER values (BatchNormStatistics):
     ///   mean = sum(x) / count;  var = sum((x - mean)^2) / count (biased, two passes in double)
     ///   out = (x - mean) * invstd * weight + bias,  invstd = 1 / sqrt(var + eps)
     ///   running_mean = (1 - m) * running_mean + m * mean
     ///   running_var  = (1 - m) * running_var  + m * var * count / (count - 1)
+    /// Three loops over the channels, the two sums of each added up across processes by
+    /// `sync` between them (synchronized batch norm); without it the same arithmetic on n.
     static func batchNorm(_ k: BackwardContext, _ a: BatchNormAttributes, _ w: inout CWriter) {
         let c = k.y.dims[0]
         w.line("enum { C = \(c), INNER = \(k.y.count / c) };")
         w.line("if (n <= 0) return;")
-        w.line("const size_t count = (size_t)n * INNER;")
+        w.line("const size_t count = (size_t)samples * INNER;")
+        w.line("double sums[C], squares[C];")
         w.comment("""
-        one task per channel: mean, then the biased variance (double, in vector lanes: omp simd,
-        an order fixed by the build, not the thread count), the saved statistics, the running
-        update (unbiased variance), the outputs
+        one task per channel: its sum, then (after the processes' sums are added) the squared
+        deviations from the mean, then the statistics and outputs; the sums in double in vector
+        lanes (omp simd: an order fixed by the build, not the thread count)
         """)
         w.line("#pragma omp parallel for schedule(static)")
         w.block("for (int c = 0; c < C; c++)") { w in
@@ -84,14 +90,24 @@ enum TrainingForwardKernels {
                 w.line("#pragma omp simd reduction(+:sum)")
                 w.line("for (int i = 0; i < INNER; i++) sum += xc[i];")
             }
-            w.line("const double mean = sum / (double)count;")
-            w.line("double squares = 0.0;")
+            w.line("sums[c] = sum;")
+        }
+        w.line("if (sync) sync->sum_doubles(sync->context, sums, C);")
+        w.line("#pragma omp parallel for schedule(static)")
+        w.block("for (int c = 0; c < C; c++)") { w in
+            w.line("const double mean = sums[c] / (double)count;")
+            w.line("double sq = 0.0;")
             w.block("for (int b = 0; b < n; b++)") { w in
                 w.line("const float *restrict xc = in + ((size_t)b * C + c) * INNER;")
-                w.line("#pragma omp simd reduction(+:squares)")
-                w.line("for (int i = 0; i < INNER; i++) squares += (xc[i] - mean) * (xc[i] - mean);")
+                w.line("#pragma omp simd reduction(+:sq)")
+                w.line("for (int i = 0; i < INNER; i++) sq += (xc[i] - mean) * (xc[i] - mean);")
             }
-            w.line("const double var = squares / (double)count;")
+            w.line("squares[c] = sq;")
+        }
+        w.line("if (sync) sync->sum_doubles(sync->context, squares, C);")
+        w.line("#pragma omp parallel for schedule(static)")
+        w.block("for (int c = 0; c < C; c++)") { w in
+            w.line("const double mean = sums[c] / (double)count, var = squares[c] / (double)count;")
             w.line("const double invstd = 1.0 / sqrt(var + \(cDouble(a.epsilon)));")
             w.line("const double unbiased = count > 1 ? var * (double)count / (double)(count - 1) : var;")
             w.line("saved[c] = (float)mean;")

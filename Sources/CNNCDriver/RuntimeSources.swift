@@ -753,6 +753,21 @@ cnnc_status cnnc_log_write(cnnc_log *log, const cnnc_log_entry *row, cnnc_error 
 /* Closes the file and releases the log; NULL is allowed. A failed close is CNNC_ERR_IO. */
 cnnc_status cnnc_log_close(cnnc_log *log, cnnc_error *err);
 
+/* ---------------------------------------------------------------------------------------
+ * Data-parallel training
+ * ------------------------------------------------------------------------------------- */
+
+/* Sums across the processes of a data-parallel job, in place: on return every process holds
+ * the element-wise sum of every process's `data`. `cnnc train --ranks N` fills it with
+ * MPI_Allreduce (the runtime itself has no MPI). A generated trainer whose `allreduce` is
+ * NULL is one process. Every process must make the same calls in the same order, so a step
+ * either runs on every process or on none. */
+typedef struct cnnc_allreduce {
+    void (*sum_doubles)(void *context, double *data, size_t count);
+    void (*sum_floats)(void *context, float *data, size_t count);
+    void *context;
+} cnnc_allreduce;
+
 #ifdef __cplusplus
 }
 #endif

@@ -14,9 +14,10 @@ public struct Toolchain {
     }
 
     /// Compiles and links `sources` into `output`; throws with the compiler's output on failure.
-    public func build(sources: [String], output: String, in directory: String, linkFlags: [String] = ["-lm"]) throws {
+    public func build(sources: [String], output: String, in directory: String, linkFlags: [String] = ["-lm"],
+                      environment: [String: String] = [:]) throws {
         let result = try Shell.run([compiler] + flags + ["-I", directory] + sources + ["-o", output] + linkFlags,
-                                   in: directory)
+                                   in: directory, environment: environment)
         guard result.status == 0 else { throw failure(result) }
     }
 

@@ -344,7 +344,15 @@ struct Train: ParsableCommand {
     @Option(help: "Color jitter strength (brightness, contrast, saturation).") var jitter: Double = 0
     @Flag(help: "Normalize each channel with the training set's mean and std.") var normalize = false
     @Option(help: "Layers to freeze, comma-separated.") var freeze: String?
-    @Option(help: "OpenMP threads (default: all).") var threads: Int?
+    @Option(help: "OpenMP threads (default: all; with --ranks on one machine: the cores shared out over the processes).") var threads: Int?
+    @Option(help: "Data-parallel training with Open MPI: this many processes (mpirun -np), each with its share of every --batch.")
+    var ranks: Int?
+    @Option(help: "With --ranks: the machines, an Open MPI hostfile (this machine first: rank 0 reads --weights and --resume and writes --save and --log).")
+    var hostfile: String?
+    @Flag(name: .customLong("sync-bn"), help: "With --ranks: batch-norm statistics over every process's samples (else each process's own, as PyTorch's DDP).")
+    var syncBN = false
+    @Option(name: .customLong("emit-trainer"), help: "Build the trainer into this file and print the command that runs it (with --ranks: an mpirun line to adapt for your own launcher) instead of training.")
+    var emitTrainer: String?
 
     func validate() throws {
         guard epochs >= 1, batch >= 2, batch <= 65536, lr > 0, steps >= 0, logEvery >= 0 else {
@@ -367,6 +375,7 @@ struct Train: ParsableCommand {
             o.logEvery = logEvery
             o.steps = steps; o.shuffle = !noShuffle; o.crop = crop; o.flip = flip; o.jitter = jitter
             o.normalize = normalize; o.threads = threads
+            o.ranks = ranks; o.hostfile = hostfile; o.syncBatchNorm = syncBN; o.trainerOutput = emitTrainer
             o.frozen = freeze.map { $0.split(separator: ",").map(String.init) } ?? []
             let status = try TrainCommand.run(model, options: o)
             if status != 0 { throw ExitCode(status) }

@@ -318,7 +318,7 @@ enum CaseBuilder {
                                     inputNeedsGrad: needs, parameters: specs, parameterNeedsGrad: k.parameterNeedsGrad)
             TrainingForwardKernels.emit(f, into: &w)
             calls += isBatchNorm
-                ? "    node_\(p)_train_forward(\(p)_out, \(p)_saved, \(p)_running_mean, \(p)_running_var, \(p)_in0, \(p)_weight, \(p)_bias, \(n));\n"
+                ? "    node_\(p)_train_forward(\(p)_out, \(p)_saved, \(p)_running_mean, \(p)_running_var, \(p)_in0, \(p)_weight, \(p)_bias, NULL, \(n), \(n));\n"
                 : "    node_\(p)_train_forward(\(p)_out, \(p)_in0, \(dropoutSeed)ull, \(dropoutStep), \(n));\n"
         } else if case .flatten = node.op {
             calls += "    memcpy(\(p)_out, \(p)_in0, sizeof \(p)_out);\n"
@@ -340,6 +340,8 @@ enum CaseBuilder {
             case "n": callArguments.append("\(n)")
             case "seed": callArguments.append("\(dropoutSeed)ull")
             case "step": callArguments.append("\(dropoutStep)")
+            case "sync": callArguments.append("NULL")
+            case "samples": callArguments.append("\(n)")
             case "d_out": callArguments.append("\(p)_dout")
             case "in": callArguments.append("\(p)_in0")
             case "d_in": callArguments.append("\(p)_d_in0")
@@ -724,7 +726,7 @@ final class BackwardKernelTests: XCTestCase {
             (context(.dense(DenseAttributes(units: 3)), image, frozen: true),
              "static void node_l_backward(float *restrict d_in, const float *restrict d_out, const float *restrict out, const float *restrict in, const float *restrict weight, const float *restrict bias, int n)"),
             (context(.batchNorm(BatchNormAttributes()), image),
-             "static void node_l_backward(float *restrict d_in, float *restrict d_weight, float *restrict d_bias, const float *restrict d_out, const float *restrict out, const float *restrict in, const float *restrict weight, const float *restrict bias, const float *restrict running_mean, const float *restrict running_var, const float *restrict saved, int n)"),
+             "static void node_l_backward(float *restrict d_in, float *restrict d_weight, float *restrict d_bias, const float *restrict d_out, const float *restrict out, const float *restrict in, const float *restrict weight, const float *restrict bias, const float *restrict running_mean, const float *restrict running_var, const float *restrict saved, const cnnc_allreduce *sync, int64_t samples, int n)"),
             (context(.dropout(rate: 0.5), image),
              "static void node_l_backward(float *restrict d_in, const float *restrict d_out, const float *restrict out, const float *restrict in, uint64_t seed, int64_t step, int n)"),
             (context(.add, [Shape([4]), Shape([4]), Shape([4])], needs: [true, false, true]),
@@ -745,7 +747,7 @@ final class BackwardKernelTests: XCTestCase {
             TrainingForwardKernels.signature(BackwardContext(
                 node: bn.node, inputShapes: bn.inputShapes, function: "node_bn1_train_forward", inputNeedsGrad: [true],
                 parameters: bn.parameters, parameterNeedsGrad: bn.parameterNeedsGrad)),
-            "static void node_bn1_train_forward(float *restrict out, float *restrict saved, float *restrict running_mean, float *restrict running_var, const float *restrict in, const float *restrict weight, const float *restrict bias, int n)")
+            "static void node_bn1_train_forward(float *restrict out, float *restrict saved, float *restrict running_mean, float *restrict running_var, const float *restrict in, const float *restrict weight, const float *restrict bias, const cnnc_allreduce *sync, int64_t samples, int n)")
         let drop = context(.dropout(rate: 0.2), image, name: "d1")
         XCTAssertEqual(
             TrainingForwardKernels.signature(BackwardContext(

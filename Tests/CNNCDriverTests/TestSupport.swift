@@ -54,3 +54,21 @@ func runCNNC(_ arguments: [String], in directory: String? = nil, environment: [S
 func temporaryDirectory() throws -> String {
     try WorkDirectory(prefix: "cnnc-test").path
 }
+
+/// A tiny separable data set of 1x28x28 images in dir/x.npy and dir/y.npy: the class is the
+/// brighter half of the image.
+func writeToyData(_ dir: String, count: Int) throws {
+    var x: [Float] = [], y: [Int] = []
+    for i in 0..<count {
+        let label = i % 2
+        for r in 0..<28 {
+            for c in 0..<28 {
+                let bright = (c < 14) == (label == 0)
+                x.append(bright ? 0.8 : Float((i * 7 + r * 3 + c) % 10) / 40)
+            }
+        }
+        y.append(label)
+    }
+    try NumpyFile.write(FloatArray(shape: [count, 1, 28, 28], data: x), to: "\(dir)/x.npy")
+    try NumpyFile.writeLabels(y, to: "\(dir)/y.npy")
+}

@@ -39,23 +39,6 @@ final class TrainingTests: XCTestCase {
         try checkTrain("resnet20", batch: 2, steps: 2, frozen: ["conv1", "bn1"])
     }
 
-    /// A tiny separable data set: the class is the brighter half of the image.
-    func writeToyData(_ dir: String, count: Int) throws {
-        var x: [Float] = [], y: [Int] = []
-        for i in 0..<count {
-            let label = i % 2
-            for r in 0..<28 {
-                for c in 0..<28 {
-                    let bright = (c < 14) == (label == 0)
-                    x.append(bright ? 0.8 : Float((i * 7 + r * 3 + c) % 10) / 40)
-                }
-            }
-            y.append(label)
-        }
-        try NumpyFile.write(FloatArray(shape: [count, 1, 28, 28], data: x), to: "\(dir)/x.npy")
-        try NumpyFile.writeLabels(y, to: "\(dir)/y.npy")
-    }
-
     func testTrainerLearnsAndResumesBitForBit() throws {
         let dir = try temporaryDirectory()
         try writeToyData(dir, count: 64)
