@@ -78,10 +78,12 @@ demo: cnnc
 # Benchmarks (not part of CI), with ONNX Runtime and PyTorch (CPU) in a venv, .venv-bench
 # (bench/venv.sh): inference side by side with ONNX Runtime on the same ONNX files
 # (bench/inference.sh: one table of medians and cnnc/ORT ratios, bench/results/latest.json),
-# then training side by side with PyTorch (bench/training.sh: images/s, LeNet accuracy/epoch).
+# then training side by side with PyTorch (bench/training.sh: images/s, LeNet accuracy/epoch),
+# then data-parallel scaling (bench/distributed.sh: 1 process x all cores vs one rank per core).
 # BENCH_ARGS goes to bench/inference.sh, e.g. BENCH_ARGS="--models resnet20 --batches 1".
 bench: bench-inference
 	CNNC=$(CNNC) bash bench/training.sh
+	CNNC=$(CNNC) bash bench/distributed.sh
 
 bench-inference: cnnc
 	CNNC=$(CNNC) bash bench/inference.sh $(BENCH_ARGS)

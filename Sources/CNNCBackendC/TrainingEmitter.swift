@@ -491,8 +491,9 @@ enum TrainingEmitter {
                 w.line("if (ar) ar->sum_floats(ar->context, t->state, \(P)_TRAIN_GRADIENT_FLOATS);")
                 w.comment("a non-finite gradient stops before the update (x * 0 is NaN only for NaN and infinity); after the sum, on every process alike")
                 w.line("float probe = 0.0f;")
-                w.line("#pragma omp parallel for simd reduction(+:probe) schedule(static)")
-                w.line("for (size_t i = 0; i < \(P)_TRAIN_GRADIENT_FLOATS; i++) probe += t->state[i] * 0.0f;")
+                w.line("const float *restrict gradients = t->state;")
+                w.line("#pragma omp parallel for reduction(+:probe) schedule(static)")
+                w.line("for (size_t i = 0; i < \(P)_TRAIN_GRADIENT_FLOATS; i++) probe += gradients[i] * 0.0f;")
                 w.block("if (probe != probe)") { w in
                     w.line("cnnc_error_set(&ctx->error, CNNC_ERR_NUMERIC, \"a gradient is not finite at step %lld (the loss is %g)\", (long long)t->step, (double)batch_loss);")
                     w.line("return CNNC_ERR_NUMERIC;")

@@ -39,6 +39,21 @@ final class TrainingTests: XCTestCase {
         try checkTrain("resnet20", batch: 2, steps: 2, frozen: ["conv1", "bn1"])
     }
 
+    /// The training step and the data-parallel trainer also build with clang's -Werror (its
+    /// `omp simd` loops must vectorize, or -Wpass-failed stops the build).
+    func testTrainingBuildsWithClang() throws {
+        guard TrainCommand.findOnPath("clang") != nil else { throw XCTSkip("clang is not installed") }
+        let check = try runCNNC(["check", "--train", examplePath("resnet20"), "--batch", "2", "--steps", "1"],
+                                environment: ["CC": "clang"])
+        XCTAssertEqual(check.status, 0, check.stdout + check.stderr)
+        guard TrainCommand.findOnPath("mpicc") != nil else { return }
+        let dir = try temporaryDirectory()
+        try writeToyData(dir, count: 4) // --emit-trainer builds only: the data's shape is not checked
+        let built = try runCNNC(["train", examplePath("resnet20"), "--data", "\(dir)/x.npy", "--labels", "\(dir)/y.npy",
+                                 "--ranks", "2", "--emit-trainer", "\(dir)/trainer"], environment: ["CC": "clang"])
+        XCTAssertEqual(built.status, 0, built.stdout + built.stderr)
+    }
+
     func testTrainerLearnsAndResumesBitForBit() throws {
         let dir = try temporaryDirectory()
         try writeToyData(dir, count: 64)
