@@ -571,8 +571,13 @@ enum ElementwiseBackward {
     /// (or `y = out[i]` for sigmoid and tanh). PyTorch's choices at the kinks.
     static func derivative(_ act: Activation) -> [String] {
         switch act {
+        // ReLU, leaky ReLU (slope >= 0) and clip read their output, which is positive (inside
+        // the clip's bounds) exactly where the input is: the training step then keeps the
+        // output, which the next layer reads anyway, and not the input (TrainingLayout).
         case .relu:
-            return ["const float x = in[i];", "const float dydx = x > 0.0f ? 1.0f : 0.0f;"]
+            return ["const float y = out[i];", "const float dydx = y > 0.0f ? 1.0f : 0.0f;"]
+        case .leakyRelu(let alpha) where alpha >= 0:
+            return ["const float y = out[i];", "const float dydx = y > 0.0f ? 1.0f : \(cFloat(alpha));"]
         case .leakyRelu(let alpha):
             return ["const float x = in[i];", "const float dydx = x > 0.0f ? 1.0f : \(cFloat(alpha));"]
         case .sigmoid:
@@ -596,8 +601,8 @@ enum ElementwiseBackward {
             return ["const float x = in[i];",
                     "const float dydx = x < -3.0f ? 0.0f : (x <= 3.0f ? x / 3.0f + 0.5f : 1.0f);"]
         case .clip(let low, let high):
-            return ["const float x = in[i];",
-                    "const float dydx = x > \(cFloat(low)) && x < \(cFloat(high)) ? 1.0f : 0.0f;"]
+            return ["const float y = out[i];",
+                    "const float dydx = y > \(cFloat(low)) && y < \(cFloat(high)) ? 1.0f : 0.0f;"]
         case .affine(let scale, _):
             return ["const float dydx = \(cFloat(scale));"]
         }

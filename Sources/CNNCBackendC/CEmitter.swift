@@ -463,6 +463,17 @@ public enum CEmitter {
     /// Context set-up, seeded initialization, weights files and the parameter table.
     static func emitRuntimeEntryPoints(_ graph: Graph, _ layout: Layout, _ o: COptions, _ w: inout CWriter) {
         let p = o.prefix, P = macroName(o.prefix)
+        w.comment("""
+        the parameters were written: what is derived from them (folded batch norms, packed and
+        Winograd weights) is made again by the next forward pass (\(p)_prepare), not now, so a
+        context used only for training never touches those bytes
+        """)
+        w.block("static cnnc_status parameters_changed(\(p)_context *ctx)") { w in
+            w.line("ctx->prepared = 0;")
+            w.line("ctx->version++;")
+            w.line("return CNNC_OK;")
+        }
+        w.line()
         w.block("cnnc_status \(p)_init(\(p)_context *ctx, void *weights, void *arena)") { w in
             w.line("if (!ctx) return CNNC_ERR_ARGUMENT;")
             w.line("memset(ctx, 0, sizeof *ctx);")
@@ -491,7 +502,7 @@ public enum CEmitter {
             w.line("ctx->owned_arena = arena;")
             if o.embedWeights {
                 w.line("memcpy(ctx->weights, \(p)_embedded_weights, sizeof(float) * \(layout.parameterFloats));")
-                w.line("return \(p)_prepare(ctx);")
+                w.line("return parameters_changed(ctx);")
             } else {
                 w.line("return \(p)_init_weights(ctx, \(o.seed)ULL);")
             }
@@ -560,7 +571,7 @@ public enum CEmitter {
                     }
                 }
             }
-            w.line("return \(p)_prepare(ctx);")
+            w.line("return parameters_changed(ctx);")
         }
         w.line()
         w.block("cnnc_status \(p)_load_weights(\(p)_context *ctx, const char *path)") { w in
@@ -588,7 +599,7 @@ public enum CEmitter {
                 w.line("if (s != CNNC_OK) break;")
             }
             w.line("cnnc_safetensors_close(st);")
-            w.line("return s == CNNC_OK ? \(p)_prepare(ctx) : s;")
+            w.line("return s == CNNC_OK ? parameters_changed(ctx) : s;")
         }
         w.line()
         emitPrepare(layout, o, &w)

@@ -89,7 +89,7 @@ enum InspectionEmitter {
     /// `grad` and `weight` give the C expressions of a value, its gradient buffer and a
     /// parameter, as the training emitter lays them out.
     static func source(_ spec: TrainingSpec, _ o: COptions, plan: GradientPlan, zeroAt: [Int: [String]],
-                       packedTransposed: [String: Int], act: (String) -> String,
+                       packedTransposed: [String: Int], act: (String) -> String, backwardAct: (String) -> String,
                        grad: (String) -> String, weight: (String) -> String, zero: (String) -> String, _ w: inout CWriter) {
         let p = o.prefix, P = CEmitter.macroName(p)
         let tg = spec.graph
@@ -211,7 +211,7 @@ enum InspectionEmitter {
                      .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
                     guard let k = kernels[name] else { continue }
                     let extra = packedTransposed[name].map { ["t->state + \($0)"] } ?? []
-                    w.line(TrainingEmitter.backwardCall(k, grad: grad, act: act, weight: weight, parameterGradient: { _ in "" }, extra: extra))
+                    w.line(TrainingEmitter.backwardCall(k, grad: grad, act: backwardAct, weight: weight, parameterGradient: { _ in "" }, extra: extra))
                 }
             }
             w.line("memcpy(grad, \(grad(first.name)), sizeof(float) * (size_t)n * \(first.shape.count));")

@@ -71,25 +71,34 @@ struct GradientPlan {
     var inputBackwardOrder: [String] = []
 }
 
-/// Memory of the training step: activations of every node (kept for backward) and their
-/// gradients in the trainer's arena; parameter gradients, momentum and batch-norm saved
-/// statistics in the trainer's state region.
+/// Memory of the training step: activations and their gradients in the trainer's arena;
+/// parameter gradients, momentum and batch-norm saved statistics in the trainer's state region.
 ///
-/// Activations each have their own floats: every one is read by the backward pass (or by
-/// `<p>_forward_tap`), so all are live where forward turns into backward and none could share.
-/// Gradients are planned like the inference arena (`MemoryPlanner`): the gradient of value v
-/// is live, in graph-index terms, from v (its own backward reads it last) up to its last
-/// reader (whose backward, running first in reverse order, writes it first), so gradients of
-/// values far apart share floats. Each is zeroed just before the backward of its last reader
-/// (`zeroAt`), not all at once.
+/// An activation that some backward kernel reads (its text names the value: a convolution's
+/// input, batch norm's input, ReLU's output, ...; the loss reads the logits) has its own
+/// floats, live from the forward through the backward. The others (batch norm's output before
+/// a ReLU, an add's output, ...) live only from their producer to their last forward reader:
+/// they are planned like the inference arena (`MemoryPlanner`), in a region the gradients
+/// share, since no gradient is live during the forward. Gradients are planned the same way:
+/// the gradient of value v is live, in graph-index terms, from v (its own backward reads it
+/// last) up to its last reader (whose backward, running first in reverse order, writes it
+/// first), so gradients of values far apart share floats. Each is zeroed just before the
+/// backward of its last reader (`zeroAt`), not all at once.
 struct TrainingLayout {
     var activation: [String: BufferLocation] = [:]
+    /// Values whose activation lives only through the forward (no backward reads it): backward
+    /// calls pass NULL for them (their floats hold gradients by then).
+    var forwardOnly: Set<String> = []
     var gradient: [String: Int] = [:]
     /// Node index -> gradient buffers (by value name) to zero before that node's backward;
     /// index `graph.nodes.count`: before the loss (the logits' gradient and other values no
     /// node reads).
     var zeroAt: [Int: [String]] = [:]
-    /// Gradient floats if every gradient had its own, and as planned.
+    /// Activations a backward reads (kept until then): their floats; the forward-only ones if
+    /// each had its own, and as planned; the gradients likewise.
+    var keptActivationFloats = 0
+    var naiveTransientFloats = 0
+    var plannedTransientFloats = 0
     var naiveGradientFloats = 0
     var plannedGradientFloats = 0
     var arenaFloats = 0
@@ -110,29 +119,96 @@ struct TrainingLayout {
     /// What `pack_parameters` packs, in graph order.
     var packings: [(node: String, weight: String, groups: Int, kg: Int, cg: Int, taps: Int, transposed: Bool)] = []
 
-    init(_ spec: TrainingSpec, plan: GradientPlan, maxBatch: Int) {
+    /// The values whose activations a backward kernel reads, by the kernels' own text: the
+    /// training step's (`plan.backwardOrder`) and `<p>_input_grad`'s (`plan.inputBackwardOrder`:
+    /// batch norm and dropout there are inline affine maps that read no activation), and the
+    /// logits, which the loss reads. A flatten stands for its input.
+    static func readByBackward(_ spec: TrainingSpec, plan: GradientPlan) -> Set<String> {
         let graph = spec.graph
-        var inputIndex = 0
-        for node in graph.nodes {
-            switch node.op {
-            case .input:
-                activation[node.name] = .input(inputIndex)
-                inputIndex += 1
-            case .flatten:
-                activation[node.name] = activation[node.inputs[0]]
-            case .conv, .dense, .activation, .prelu, .add, .binary, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool,
-                 .lrn, .batchNorm, .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
-                activation[node.name] = .arena(arenaFloats)
-                arenaFloats += alignUp(maxBatch * node.shape.count)
-            }
-        }
-        // Gradients, by lifetime. A flatten's gradient is its input's (a view), so its readers
-        // count as the input's.
         let index = graph.indexByName()
         func root(_ name: String) -> String {
             if case .flatten = graph.nodes[index[name]!].op { return root(graph.nodes[index[name]!].inputs[0]) }
             return name
         }
+        var read: Set<String> = [root(plan.logits)]
+        func note(_ k: BackwardContext) {
+            if BackwardKernels.readsOutput(k) { read.insert(root(k.node.name)) }
+            for (i, input) in k.node.inputs.enumerated() where BackwardKernels.readsInput(k, i) { read.insert(root(input)) }
+        }
+        for name in plan.backwardOrder {
+            let node = graph.nodes[index[name]!]
+            if case .flatten = node.op { continue }
+            let params = graph.parameters().filter { $0.node == node.name }
+            note(BackwardContext(node: node, inputShapes: node.inputs.map { graph.nodes[index[$0]!].shape }, function: "",
+                                 inputNeedsGrad: node.inputs.map { plan.needsGrad.contains($0) }, parameters: params,
+                                 parameterNeedsGrad: params.map { $0.trainable && !spec.frozen.contains($0.node) }))
+        }
+        for name in plan.inputBackwardOrder {
+            let node = graph.nodes[index[name]!]
+            switch node.op {
+            case .flatten, .batchNorm, .dropout, .input: continue
+            case .conv, .dense, .activation, .prelu, .add, .binary, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn,
+                 .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
+                let params = graph.parameters().filter { $0.node == node.name }
+                let k = BackwardContext(node: node, inputShapes: node.inputs.map { graph.nodes[index[$0]!].shape }, function: "",
+                                        inputNeedsGrad: node.inputs.map { plan.inputPath.contains($0) }, parameters: params,
+                                        parameterNeedsGrad: params.map { _ in false })
+                if k.inputNeedsGrad.contains(true) { note(k) }
+            }
+        }
+        return read
+    }
+
+    init(_ spec: TrainingSpec, plan: GradientPlan, maxBatch: Int) {
+        let graph = spec.graph
+        let index = graph.indexByName()
+        // A flatten's activation and gradient are its input's (views), so its readers count as the input's.
+        func root(_ name: String) -> String {
+            if case .flatten = graph.nodes[index[name]!].op { return root(graph.nodes[index[name]!].inputs[0]) }
+            return name
+        }
+        let kept = Self.readByBackward(spec, plan: plan)
+        var lastForwardReader: [String: Int] = [:]
+        for (i, node) in graph.nodes.enumerated() {
+            if case .flatten = node.op { continue }
+            for input in node.inputs { lastForwardReader[root(input)] = max(lastForwardReader[root(input)] ?? -1, i) }
+        }
+        var inputIndex = 0
+        var transient: [BufferRequest] = []
+        var transientNames: [String] = []
+        for (i, node) in graph.nodes.enumerated() {
+            switch node.op {
+            case .input:
+                activation[node.name] = .input(inputIndex)
+                inputIndex += 1
+            case .flatten:
+                continue
+            case .conv, .dense, .activation, .prelu, .add, .binary, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool,
+                 .lrn, .batchNorm, .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
+                let size = maxBatch * node.shape.count
+                if kept.contains(node.name) {
+                    activation[node.name] = .arena(arenaFloats)
+                    arenaFloats += alignUp(size)
+                } else {
+                    transient.append(BufferRequest(id: transientNames.count, size: size, first: i,
+                                                   last: max(i, lastForwardReader[node.name] ?? i)))
+                    transientNames.append(node.name)
+                    naiveTransientFloats += alignUp(size)
+                }
+            }
+        }
+        keptActivationFloats = arenaFloats
+        let shared = arenaFloats
+        let transientPlan = MemoryPlanner.plan(transient, options: MemoryPlanner.Options(inPlace: false))
+        for (id, name) in transientNames.enumerated() { activation[name] = .arena(shared + transientPlan.offsets[id]!) }
+        plannedTransientFloats = transientPlan.arenaFloats
+        forwardOnly = Set(transientNames)
+        for node in graph.nodes {
+            guard case .flatten = node.op else { continue }
+            activation[node.name] = activation[root(node.name)]
+            if forwardOnly.contains(root(node.name)) { forwardOnly.insert(node.name) }
+        }
+        // Gradients, by lifetime, in the region the forward-only activations used.
         var lastReader: [String: Int] = [:]
         for (i, node) in graph.nodes.enumerated() where plan.needsGrad.contains(node.name) || plan.inputPath.contains(node.name) {
             if case .flatten = node.op { continue }
@@ -149,9 +225,9 @@ struct TrainingLayout {
             naiveGradientFloats += alignUp(maxBatch * node.shape.count)
         }
         let gradients = MemoryPlanner.plan(requests, options: MemoryPlanner.Options(inPlace: false))
-        for (id, name) in names.enumerated() { gradient[name] = arenaFloats + gradients.offsets[id]! }
+        for (id, name) in names.enumerated() { gradient[name] = shared + gradients.offsets[id]! }
         plannedGradientFloats = gradients.arenaFloats
-        arenaFloats += gradients.arenaFloats
+        arenaFloats = shared + max(plannedTransientFloats, plannedGradientFloats)
         // Parameter gradients in one run of the state (zeroed by one memset per step), then
         // the momenta in another (llm.c's layout: the update is one loop over a table).
         updated = graph.parameters().filter { $0.trainable && !spec.frozen.contains($0.node) }
@@ -196,7 +272,12 @@ enum TrainingEmitter {
         let p = o.prefix, P = CEmitter.macroName(p)
         let classes = spec.graph.node(named: plan.logits)!.shape.count
         w.comment("Training (cnnc --train): regions of the trainer, sized for \(P)_MAX_BATCH")
-        w.line("#define \(P)_TRAIN_ARENA_BYTES \(max(layout.arenaFloats, alignFloats) * 4) /* activations, then gradients planned by lifetime: \(layout.plannedGradientFloats * 4) bytes for \(layout.naiveGradientFloats * 4) */")
+        w.comment("""
+        the trainer's arena: \(layout.keptActivationFloats * 4) bytes of activations a backward reads, then one region for
+        the forward-only activations (\(layout.plannedTransientFloats * 4) bytes planned for \(layout.naiveTransientFloats * 4)) and,
+        after the forward, the gradients (\(layout.plannedGradientFloats * 4) bytes planned for \(layout.naiveGradientFloats * 4))
+        """)
+        w.line("#define \(P)_TRAIN_ARENA_BYTES \(max(layout.arenaFloats, alignFloats) * 4)")
         w.line("#define \(P)_TRAIN_STATE_BYTES \(max(layout.stateFloats, alignFloats) * 4)")
         w.line("#define \(P)_TRAIN_GRADIENT_FLOATS \(layout.gradientFloats) /* the state's floats [0, N) are the parameter gradients, [N, 2N) their momenta */")
         w.line("#define \(P)_NUM_CLASSES \(classes) /* the loss is softmax cross-entropy on '\(plan.logits)' */")
@@ -313,6 +394,8 @@ enum TrainingEmitter {
             if case .flatten = node.op { return grad(node.inputs[0]) }
             return "t->arena + \(layout.gradient[name]!)"
         }
+        /// What a backward kernel gets for an activation: NULL for a forward-only one, which it never reads.
+        func backwardAct(_ name: String) -> String { layout.forwardOnly.contains(name) ? "NULL" : act(name) }
         func weight(_ name: String) -> String { "ctx->weights + \(weights.tensorOffset[name]!)" }
         func zero(_ name: String) -> String {
             "memset(\(grad(name)), 0, sizeof(float) * (size_t)n * \(tg.nodes[index[name]!].shape.count));"
@@ -483,7 +566,7 @@ enum TrainingEmitter {
                 if case .batchNorm = node.op { extra += ["t->state + \(layout.saved[node.name]!)", "sync", "bn_samples"] }
                 if case .dropout = node.op { extra += ["t->seed", "t->step"] }
                 if let off = layout.packedTransposed[node.name] { extra.append("t->state + \(off)") }
-                w.line(timed("backward", node.name, backwardCall(backward[node.name]!, grad: grad, act: act, weight: weight,
+                w.line(timed("backward", node.name, backwardCall(backward[node.name]!, grad: grad, act: backwardAct, weight: weight,
                                     parameterGradient: { "t->state + \(layout.parameterGradient[$0]!)" }, extra: extra)))
             }
             if layout.gradientFloats > 0 {
@@ -533,7 +616,7 @@ enum TrainingEmitter {
         w.line()
 
         InspectionEmitter.source(spec, o, plan: plan, zeroAt: layout.zeroAt, packedTransposed: layout.packedTransposed,
-                                 act: act, grad: grad, weight: weight, zero: zero, &w)
+                                 act: act, backwardAct: backwardAct, grad: grad, weight: weight, zero: zero, &w)
 
         // Trainer set-up and accessors.
         w.comment("trainable, unfrozen parameters: name, gradient offset, momentum offset, count (floats in the state region)")
@@ -709,7 +792,7 @@ enum TrainingEmitter {
             }
             w.line("if (s == CNNC_OK) { t->step = strtoll(step, NULL, 10); t->seed = strtoull(seed, NULL, 10); }")
             w.line("cnnc_safetensors_close(st);")
-            w.line("return s == CNNC_OK ? \(p)_prepare(ctx) : s;")
+            w.line("return s == CNNC_OK ? parameters_changed(ctx) : s;")
         }
         w.line()
     }

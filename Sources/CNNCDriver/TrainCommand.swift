@@ -171,12 +171,16 @@ public enum TrainCommand {
         #endif
         }
 
-        /* Rank 0's parameters (batch-norm running statistics included) to every process, and the
-           context re-prepared: all evaluate, and go on, from the same model. */
+        /* Rank 0's parameters (batch-norm running statistics included) to every process: all
+           evaluate, and go on, from the same model. */
         static void share_weights(\(p)_context *ctx) {
             if (ranks == 1) return;
-            broadcast(ctx->weights, \(P)_WEIGHTS_BYTES);
-            if (\(p)_prepare(ctx) != CNNC_OK) fail(0, "%s", \(p)_last_error(ctx));
+            for (int i = 0; i < \(P)_NUM_PARAMETERS; i++) {
+                const \(p)_parameter_info *info = \(p)_parameter(i);
+                broadcast(ctx->weights + info->offset, sizeof(float) * info->count);
+            }
+            ctx->prepared = 0; /* the parameters changed: derived tensors and packed copies are stale */
+            ctx->version++;
         }
 
         /* Dropout masks and augmentation of rank r draw from their own streams; rank 0's are one
