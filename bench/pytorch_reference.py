@@ -9,7 +9,9 @@ Prints one machine-readable line per result, starting with 'pytorch'.
 """
 import argparse
 import gzip
+import os
 import statistics
+import threading
 import struct
 import time
 
@@ -120,12 +122,28 @@ def lenet(args):
         print(f"pytorch lenet epoch {epoch} test_accuracy {100.0 * right / len(tx):.2f} seconds {seconds:.2f}", flush=True)
 
 
+def resident_bytes():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
 def throughput(args):
-    model = {"resnet20": ResNet20, "vgg11_bn": vgg11_bn}[args.model]()
+    model = {"resnet20": ResNet20, "vgg11_bn": vgg11_bn, "lenet": LeNet}[args.model]()
     opt = sgd(model, args)
     g = torch.Generator().manual_seed(args.seed)
-    x = torch.rand(args.batch, 3, 32, 32, generator=g)
+    x = torch.rand(args.batch, *((1, 28, 28) if args.model == "lenet" else (3, 32, 32)), generator=g)
     y = torch.randint(0, 10, (args.batch,), generator=g)
+    # training memory: the growth of the resident set over the steps, sampled every 0.5 ms
+    # (the model, its weights and the batch are there before; the momenta come with the first step)
+    base = resident_bytes()
+    peak, sampling = [base], [True]
+
+    def sample():
+        while sampling[0]:
+            peak[0] = max(peak[0], resident_bytes())
+            time.sleep(0.0005)
+    sampler = threading.Thread(target=sample)
+    sampler.start()
     times = []
     for step in range(args.warmup + args.steps):
         start = time.perf_counter()
@@ -134,8 +152,11 @@ def throughput(args):
         opt.step()
         if step >= args.warmup:
             times.append(time.perf_counter() - start)
+    sampling[0] = False
+    sampler.join()
     median = statistics.median(times)
-    print(f"pytorch {args.model} batch {args.batch} train_images_per_s {args.batch / median:.1f} median_step_ms {1000 * median:.1f}")
+    print(f"pytorch {args.model} batch {args.batch} train_images_per_s {args.batch / median:.1f} median_step_ms {1000 * median:.1f} "
+          f"peak_rss_growth_mb {(peak[0] - base) / 1e6:.1f}")
 
 
 def main():

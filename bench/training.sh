@@ -32,6 +32,25 @@ n = 64 * (steps + 1)
 np.save(f"{d}/x.npy", rng.random((n, 3, 32, 32), dtype=np.float32))
 np.save(f"{d}/y.npy", rng.integers(0, 10, n).astype(np.int64))
 PY
+# Training memory at batch 64: the whole trainer process's peak resident set (weights, data,
+# code included) against PyTorch's resident-set growth over its steps (printed by
+# pytorch_reference.py throughput as peak_rss_growth_mb; its weights predate the growth).
+"$PY" - "$work" <<'PY'
+import sys, numpy as np
+rng = np.random.default_rng(2)
+np.save(f"{sys.argv[1]}/lx.npy", rng.random((256, 1, 28, 28), dtype=np.float32))
+np.save(f"{sys.argv[1]}/ly.npy", rng.integers(0, 10, 256).astype(np.int64))
+PY
+for model in lenet resnet20 vgg11_bn; do
+    x=x; y=y; [ "$model" = lenet ] && { x=lx; y=ly; }
+    "$CNNC" train Examples/$model/model.net --data "$work/$x.npy" --labels "$work/$y.npy" --batch 64 \
+        --emit-trainer "$work/$model-trainer" >/dev/null
+    kb=$(OMP_NUM_THREADS=$THREADS /usr/bin/time -f "%M" "$work/$model-trainer" format=npy data="$work/$x.npy" labels="$work/$y.npy" \
+        epochs=1 steps=4 2>&1 >/dev/null | tail -1)
+    echo "cnnc $model batch 64: peak RSS $((kb / 1000)) MB (the whole trainer process)"
+done
+"$PY" bench/pytorch_reference.py throughput lenet --batch 64 --steps 4 --threads "$THREADS" | sed 's/train_images_per_s.*peak/peak/'
+
 for model in resnet20 vgg11_bn; do
     line=$(OMP_NUM_THREADS=$THREADS "$CNNC" train Examples/$model/model.net --data "$work/x.npy" --labels "$work/y.npy" \
         --test-data "$work/x.npy" --test-labels "$work/y.npy" --batch 64 --epochs 1 --lr 0.01 --no-shuffle \
