@@ -14,7 +14,7 @@ public enum CompileCommand {
         for name in frozen where model.graph.node(named: name) == nil {
             throw DriverError("error: --freeze names '\(name)', which is not a layer of '\(model.graph.name)'")
         }
-        let spec = training ? TrainingSpec(graph: try TrainChecker.trainingGraph(model.graph), frozen: Set(frozen)) : nil
+        let spec = training ? TrainingSpec(graph: try TrainChecker.trainingGraph(model.graph, batch: batch), frozen: Set(frozen)) : nil
         let prefix = prefix ?? model.graph.name
         guard isValidName(prefix) else { throw DriverError("error: prefix '\(prefix)' is not a C identifier") }
         let headerPath = String(output.dropLast(2)) + ".h"

@@ -129,7 +129,7 @@ public enum ProfileCommand {
     public static func runTraining(_ model: LoadedModel, batch: Int, iterations: Int, warmup: Int = 2,
                                    compiler: CompilerOptions, threads: Int?) throws -> String {
         let graph = try compiler.optimized(model.graph, batch: batch)
-        let training = try TrainChecker.trainingGraph(model.graph)
+        let training = try TrainChecker.trainingGraph(model.graph, batch: batch)
         let dir = try WorkDirectory(prefix: "cnnc-profile-train")
         defer { dir.cleanup() }
         let prefix = graph.name

@@ -134,9 +134,12 @@ enum TrainHarness {
 }
 
 public enum TrainChecker {
-    /// The training graph: the source graph after the training pipeline.
-    public static func trainingGraph(_ graph: Graph) throws -> Graph {
-        do { return try PassManager(passes: Pipelines.optimizing(.training), mode: .training).run(graph).graph } catch let list as DiagnosticList {
+    /// The training graph: the source graph after the training pipeline, for steps of at most
+    /// `batch` samples (select-conv-algorithm's rule for small planes depends on it).
+    public static func trainingGraph(_ graph: Graph, batch: Int = 1) throws -> Graph {
+        var manager = PassManager(passes: Pipelines.optimizing(.training), mode: .training)
+        manager.options.batch = batch
+        do { return try manager.run(graph).graph } catch let list as DiagnosticList {
             throw DriverError(list.description)
         }
     }
@@ -148,7 +151,7 @@ public enum TrainChecker {
         }
         let dir = try WorkDirectory(prefix: "cnnc-train-check")
         defer { if !options.keep { dir.cleanup() } }
-        let training = try trainingGraph(graph)
+        let training = try trainingGraph(graph, batch: options.batch)
         let inference = try CompilerOptions().optimized(graph)
         var options = options
         // Without --weights, the weights that came with the model (an ONNX file's), as `check`.

@@ -490,9 +490,9 @@ public enum TrainCommand {
         let dir = try WorkDirectory(prefix: "cnnc-train")
         defer { dir.cleanup() }
         let prefix = graph.name
-        let training = try TrainChecker.trainingGraph(graph)
-        try CompilerOptions.checkBatchFitsCInt(training, batch: o.batch)
         let ranks = try checkRanks(o)
+        let training = try TrainChecker.trainingGraph(graph, batch: o.batch / ranks)
+        try CompilerOptions.checkBatchFitsCInt(training, batch: o.batch)
         let inference = try CompilerOptions().optimized(graph)
         // A data-parallel trainer's compiled batch is one process's share.
         let c = CEmitter.emit(inference, options: COptions(

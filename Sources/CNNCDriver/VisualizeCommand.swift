@@ -82,7 +82,7 @@ public enum VisualizeCommand {
             let batch = try batchSize(kind, network, o)
             let graph = model.graph
             let inference = try CompilerOptions().optimized(graph)
-            let training = kind.needsTraining ? TrainingSpec(graph: try TrainChecker.trainingGraph(graph)) : nil
+            let training = kind.needsTraining ? TrainingSpec(graph: try TrainChecker.trainingGraph(graph, batch: batch)) : nil
             let c = CEmitter.emit(inference, options: COptions(
                 prefix: "model", maxBatch: batch, headerName: "model.h", sourceName: model.path, seed: o.seed, training: training))
             try ModelBuilder.write(c.header, to: "\(dir.path)/model.h")
