@@ -44,7 +44,8 @@ extension ONNXImporter {
     /// ConvTranspose (2-D): weight [C, K/group, kH, kW], strides, dilations, group, pads or
     /// auto_pad, output_padding, and output_shape (turned into pads as ONNX defines them: the
     /// full output's surplus over output_shape, split by auto_pad, the odd row at the start unless
-    /// SAME_UPPER); `conv_transpose`.
+    /// SAME_UPPER; an output_shape beyond the full output adds rows at the end, as ONNX Runtime
+    /// does, which is more output_padding); `conv_transpose`.
     mutating func convTranspose(_ c: NodeContext) throws {
         let x = try tensor(c, 0)
         guard x.dims.count == 4 else { throw Unsupported("\(x.dims.count - 2)-D transposed convolution; cnnc supports 2-D (input [N, C, H, W])") }
@@ -96,9 +97,14 @@ extension ONNXImporter {
         }
         var padding: Padding
         if let target {
-            let th = fullH - target[0], tw = fullW - target[1]
-            guard th >= 0, tw >= 0, th <= 8192, tw <= 8192 else {
-                throw Unsupported("output_shape \(target) beyond the full output \(fullH)x\(fullW); cnnc crops the full output only")
+            var th = fullH - target[0], tw = fullW - target[1]
+            guard th <= 8192, tw <= 8192, th >= -4096, tw >= -4096 else {
+                throw ImportError("output_shape \(target) is far from the full output \(fullH)x\(fullW)")
+            }
+            if th < 0 { outputPadding.h -= th; th = 0 }
+            if tw < 0 { outputPadding.w -= tw; tw = 0 }
+            guard outputPadding.h < max(stride.h, dilation.h), outputPadding.w < max(stride.w, dilation.w) else {
+                throw Unsupported("output_shape \(target) beyond the full output \(fullH)x\(fullW) by as many rows or columns as the stride \(stride) and the dilation \(dilation); cnnc (as PyTorch) adds fewer than that")
             }
             let upper = autoPad == "SAME_UPPER"
             padding = Padding(top: upper ? th / 2 : th - th / 2, left: upper ? tw / 2 : tw - tw / 2,
