@@ -87,7 +87,9 @@ extension ONNXImporter {
         let autoPad = try c.string("auto_pad", "NOTSET")
         var target: [Int]?
         if let shape = try c.ints("output_shape") {
-            guard shape.count == 2 || shape.count == 4 else { throw ImportError("output_shape must list [H, W], got \(shape)") }
+            guard shape.count == 2 || shape.count == 4, shape.suffix(2).allSatisfy({ $0 >= 1 && $0 <= maxDimension }) else {
+                throw ImportError("output_shape must list [H, W] from 1 to \(maxDimension), got \(shape)")
+            }
             target = Array(shape.suffix(2))
         } else if autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER" {
             guard let h = SizeArithmetic.multiply(x.dims[2], stride.h), let w = SizeArithmetic.multiply(x.dims[3], stride.w) else {
