@@ -2,7 +2,8 @@
 // without bias) and bilinear upsample (half-pixel and align_corners) next to pad's edge and
 // reflect modes, through `cnnc check` (generated C against the interpreter, 1 vs 2 threads
 // bitwise) at batch 1 and 3, unoptimized and under the sanitizers, through `check --train`,
-// through the IR text and through ONNX export and back.
+// through the IR text and through ONNX export and back; and a seeded sweep of conv_transpose
+// geometries through the C forward and the training step.
 
 import CNNCDriver
 import CNNCIR
@@ -90,6 +91,45 @@ final class DecoderOpsTests: XCTestCase {
         let actual = try Interpreter(graph: back.graph, parameters: parameters).outputs(["image": x])[0]
         XCTAssertEqual(actual.shape, expected.shape)
         for (a, e) in zip(actual.data, expected.data) { XCTAssertEqual(a, e, accuracy: 1e-5) }
+    }
+
+    /// Seeded conv_transpose geometries (stride, pad, output_pad, dilation, groups, kernel, bias)
+    /// as branches of one network, so one build checks them all: the C forward against the
+    /// interpreter, then the training step's gradients. The seed is in every failure message.
+    func testSeededGeometrySweepThroughCheckAndTraining() throws {
+        let seed: UInt64 = 77
+        var counter = 0
+        func pick(_ range: ClosedRange<Int>) -> Int {
+            counter += 1
+            let u = SeededInit.uniform(seed: seed, name: "deconv-sweep", index: counter)
+            return range.lowerBound + min(Int(u * Double(range.count)), range.count - 1)
+        }
+        var lines = ["network sweep", "input x shape=6x5x4"]
+        var pools: [String] = []
+        while pools.count < 10 {
+            let groups = [1, 2, 3, 6][pick(0...3)]
+            let filters = groups * pick(1...3)
+            let (r, s) = (pick(1...4), pick(1...4)), (sh, sw) = (pick(1...3), pick(1...3)), (dh, dw) = (pick(1...2), pick(1...2))
+            let (pt, pl, pb, pr) = (pick(0...2), pick(0...2), pick(0...2), pick(0...2))
+            let (oh, ow) = (pick(0...(max(sh, dh) - 1)), pick(0...(max(sw, dw) - 1)))
+            guard (5 - 1) * sh - pt - pb + dh * (r - 1) + oh + 1 >= 1, (4 - 1) * sw - pl - pr + dw * (s - 1) + ow + 1 >= 1 else { continue }
+            let name = "t\(pools.count)"
+            lines.append("conv_transpose \(name) from=x filters=\(filters) size=\(r)x\(s) stride=\(sh)x\(sw) pad=\(pt),\(pl),\(pb),\(pr) output_pad=\(oh)x\(ow) dilation=\(dh)x\(dw) groups=\(groups) bias=\(pick(0...1) == 1)")
+            lines.append("global_avgpool p\(pools.count)")
+            pools.append("p\(pools.count)")
+        }
+        lines += ["concat all from=\(pools.joined(separator: ","))", "flatten", "dense logits units=3"]
+        let dir = try temporaryDirectory()
+        try lines.joined(separator: "\n").write(toFile: "\(dir)/sweep.net", atomically: true, encoding: .utf8)
+        let model = try ModelLoader.load("\(dir)/sweep.net")
+        var options = CheckOptions()
+        options.batch = 2
+        let (report, passed) = try Checker.check(model, options: options)
+        XCTAssertTrue(passed, "seed \(seed):\n\(lines.joined(separator: "\n"))\n\(report)")
+        var train = TrainCheckOptions()
+        train.batch = 2
+        let (trainReport, trainPassed) = try TrainChecker.check(model, options: train)
+        XCTAssertTrue(trainPassed, "seed \(seed):\n\(lines.joined(separator: "\n"))\n\(trainReport)")
     }
 
     func testBadKeysAreDiagnosed() throws {
