@@ -114,7 +114,7 @@ struct ArenaLayout {
             case .flatten, .dropout:
                 base[node.name] = base[node.inputs[0]]
             case .conv, .dense, .activation, .prelu, .add, .binary, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn,
-                 .batchNorm, .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
+                 .batchNorm, .concat, .shuffle, .slice, .pad, .upsample, .convTranspose, .softmax, .logSoftmax:
                 base[node.name] = node.name
             }
         }
@@ -227,7 +227,7 @@ struct ArenaLayout {
         switch op {
         case .activation, .prelu, .add, .binary, .batchNorm, .softmax, .logSoftmax: return true
         case .input, .conv, .dense, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn, .flatten, .concat,
-             .shuffle, .slice, .pad, .upsample:
+             .shuffle, .slice, .pad, .upsample, .convTranspose:
             return false
         }
     }

@@ -106,7 +106,7 @@ enum BackwardKernels {
         case .conv:
             if k.takesTransposedWeights { args.append(.input("packed_t")) }
         case .input, .dense, .activation, .prelu, .add, .binary, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool,
-             .lrn, .flatten, .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
+             .lrn, .flatten, .concat, .shuffle, .slice, .pad, .upsample, .convTranspose, .softmax, .logSoftmax:
             break
         }
         args.append(.count)
@@ -169,7 +169,8 @@ enum BackwardKernels {
         case .shuffle(let groups): LayoutBackward.shuffle(k, groups: groups, &w)
         case .slice(let start, let end): LayoutBackward.slice(k, start: start, end: end, &w)
         case .pad(let a): LayoutBackward.pad(k, a, &w)
-        case .upsample(let scale): LayoutBackward.upsample(k, scale: scale, &w)
+        case .upsample(let a): LayoutBackward.upsample(k, a, &w)
+        case .convTranspose(let a): ConvTransposeBackward.emit(k, a, &w)
         case .input: fatalError("compiler bug: \(k.node.displayName) has no backward kernel")
         }
     }
@@ -186,7 +187,7 @@ enum BackwardKernels {
         case .dense(let a):
             precondition(a.epilogue.isEmpty, "compiler bug: \(k.node.displayName) has a fused epilogue in the training graph")
         case .input, .activation, .prelu, .add, .binary, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn,
-             .batchNorm, .flatten, .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
+             .batchNorm, .flatten, .concat, .shuffle, .slice, .pad, .upsample, .convTranspose, .softmax, .logSoftmax:
             break
         }
     }
@@ -1075,20 +1076,37 @@ enum LayoutBackward {
         }
     }
 
-    /// d in[c, h, w] += the sum of d out over its SH x SW block; one task per (sample, channel),
-    /// the block summed row by row.
-    static func upsample(_ k: BackwardContext, scale: Pair, _ w: inout CWriter) {
+    /// Nearest: d in[c, h, w] += the sum of d out over its SH x SW block. Bilinear: each d out
+    /// element adds its weight's share into its four sources. One task per (sample, channel),
+    /// the plane walked row by row.
+    static func upsample(_ k: BackwardContext, _ a: UpsampleAttributes, _ w: inout CWriter) {
         guard k.wantsInput() else { return }
         let x = k.x, y = k.y
-        w.line("enum { C = \(x.c), H = \(x.h), W = \(x.w), P = \(y.h), Q = \(y.w), SH = \(scale.h), SW = \(scale.w) };")
-        w.comment("one task per (sample, channel): each input element sums its block of d out")
+        w.line("enum { C = \(x.c), H = \(x.h), W = \(x.w), P = \(y.h), Q = \(y.w), SH = \(a.scale.h), SW = \(a.scale.w) };")
+        w.comment(a.mode == .nearest ? "one task per (sample, channel): each input element sums its block of d out"
+                                     : "one task per (sample, channel): each d out element feeds its four sources by weight")
         w.line("#pragma omp parallel for collapse(2) schedule(static)")
         w.block("for (int b = 0; b < n; b++)") { w in
             w.block("for (int c = 0; c < C; c++)") { w in
                 w.line("float *restrict dx = d_in + ((size_t)b * C + c) * (H * W);")
                 w.line("const float *restrict dy = d_out + ((size_t)b * C + c) * (P * Q);")
-                w.line("for (int p = 0; p < P; p++)")
-                w.line("    for (int q = 0; q < Q; q++) dx[(p / SH) * W + q / SW] += dy[p * Q + q];")
+                switch a.mode {
+                case .nearest:
+                    w.line("for (int p = 0; p < P; p++)")
+                    w.line("    for (int q = 0; q < Q; q++) dx[(p / SH) * W + q / SW] += dy[p * Q + q];")
+                case .bilinear:
+                    w.block("for (int p = 0; p < P; p++)") { w in
+                        for line in LayoutKernel.bilinearTaps(a, index: "p", size: "H", outSize: y.h, outName: "P", scale: "SH", names: ("h0", "h1", "lh")) { w.line(line) }
+                        w.block("for (int q = 0; q < Q; q++)") { w in
+                            for line in LayoutKernel.bilinearTaps(a, index: "q", size: "W", outSize: y.w, outName: "Q", scale: "SW", names: ("v0", "v1", "lv")) { w.line(line) }
+                            w.line("const float g = dy[p * Q + q];")
+                            w.line("dx[h0 * W + v0] += (1.0f - lh) * (1.0f - lv) * g;")
+                            w.line("dx[h0 * W + v1] += (1.0f - lh) * lv * g;")
+                            w.line("dx[h1 * W + v0] += lh * (1.0f - lv) * g;")
+                            w.line("dx[h1 * W + v1] += lh * lv * g;")
+                        }
+                    }
+                }
             }
         }
     }

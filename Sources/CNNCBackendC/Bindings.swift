@@ -85,6 +85,9 @@ struct Bindings {
                 arguments[node.name] = [KernelArgument(name: "weight", tensor: weight)]
                     + (bias.map { [KernelArgument(name: "bias", tensor: $0)] } ?? [])
                     + (a.epilogue.prelu.map { [KernelArgument(name: "slope", tensor: "\($0.node).weight")] } ?? [])
+            case .convTranspose(let a):
+                arguments[node.name] = [KernelArgument(name: "weight", tensor: "\(node.name).weight")]
+                    + (a.bias ? [KernelArgument(name: "bias", tensor: "\(node.name).bias")] : [])
             case .prelu:
                 arguments[node.name] = [KernelArgument(name: "weight", tensor: "\(node.name).weight")]
             case .batchNorm:

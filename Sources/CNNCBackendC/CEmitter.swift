@@ -311,7 +311,7 @@ public enum CEmitter {
             switch node.op {
             case .input, .flatten, .dropout: continue
             case .conv, .dense, .activation, .prelu, .add, .binary, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn,
-                 .batchNorm, .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
+                 .batchNorm, .concat, .shuffle, .slice, .pad, .upsample, .convTranspose, .softmax, .logSoftmax:
                 var k = KernelContext(
                     node: node, inputShapes: node.inputs.map { graph.nodes[index[$0]!].shape },
                     arguments: layout.bindings.arguments[node.name] ?? [],

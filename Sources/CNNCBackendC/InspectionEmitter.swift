@@ -44,7 +44,8 @@ enum InspectionEmitter {
                     u[4] = top; u[5] = left
                 }
                 rf[node.name] = u
-            case .globalAvgPool, .globalMaxPool, .dense, .flatten: rf[node.name] = whole
+            // A transposed conv's window has no whole step in input pixels: counted as the whole input.
+            case .globalAvgPool, .globalMaxPool, .dense, .flatten, .convTranspose: rf[node.name] = whole
             case .activation, .prelu, .dropout, .lrn, .batchNorm, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
                 rf[node.name] = ins.first
             }
@@ -104,7 +105,7 @@ enum InspectionEmitter {
             switch node.op {
             case .flatten, .batchNorm, .dropout, .input: continue
             case .conv, .dense, .activation, .prelu, .add, .binary, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn,
-                 .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
+                 .concat, .shuffle, .slice, .pad, .upsample, .convTranspose, .softmax, .logSoftmax:
                 let params = tg.parameters().filter { $0.node == node.name }
                 let k = BackwardContext(
                     node: node, inputShapes: node.inputs.map { tg.nodes[index[$0]!].shape },
@@ -208,7 +209,7 @@ enum InspectionEmitter {
                         w.line("for (size_t i = 0; i < (size_t)n * \(node.shape.count); i++) dx[i] += dy[i];")
                     }
                 case .conv, .dense, .activation, .prelu, .add, .binary, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn,
-                     .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
+                     .concat, .shuffle, .slice, .pad, .upsample, .convTranspose, .softmax, .logSoftmax:
                     guard let k = kernels[name] else { continue }
                     let extra = packedTransposed[name].map { ["t->state + \($0)"] } ?? []
                     w.line(TrainingEmitter.backwardCall(k, grad: grad, act: backwardAct, weight: weight, parameterGradient: { _ in "" }, extra: extra))

@@ -61,7 +61,7 @@ struct KernelContext {
         switch node.op {
         case .conv, .dense: return Array(["in", "residual"].prefix(inputShapes.count))
         case .input, .activation, .prelu, .add, .binary, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn, .batchNorm,
-             .flatten, .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
+             .flatten, .concat, .shuffle, .slice, .pad, .upsample, .convTranspose, .softmax, .logSoftmax:
             return inputShapes.count == 1 ? ["in"] : inputShapes.indices.map { "in\($0)" }
         }
     }
@@ -115,7 +115,8 @@ enum KernelEmitter {
             case .shuffle(let groups): LayoutKernel.shuffle(k, groups: groups, &w)
             case .slice(let start, let end): LayoutKernel.slice(k, start: start, end: end, &w)
             case .pad(let a): LayoutKernel.pad(k, a, &w)
-            case .upsample(let scale): LayoutKernel.upsample(k, scale: scale, &w)
+            case .upsample(let a): LayoutKernel.upsample(k, a, &w)
+            case .convTranspose(let a): ConvTransposeKernel.emit(k, a, &w)
             case .input, .dropout, .flatten:
                 fatalError("compiler bug: \(k.node.displayName) is a view and has no kernel")
             }
@@ -769,21 +770,61 @@ enum LayoutKernel {
         }
     }
 
-    /// out[c, p, q] = in[c, p / SH, q / SW]; one task per (sample, channel).
-    static func upsample(_ k: KernelContext, scale: Pair, _ w: inout CWriter) {
+    /// Nearest: out[c, p, q] = in[c, p / SH, q / SW]. Bilinear: out[c, p, q] mixes rows h0, h1
+    /// and columns v0, v1 by lh and lv (`bilinearTaps`). One task per (sample, channel).
+    static func upsample(_ k: KernelContext, _ a: UpsampleAttributes, _ w: inout CWriter) {
         let x = k.x, y = k.y
-        w.line("enum { C = \(x.c), H = \(x.h), W = \(x.w), P = \(y.h), Q = \(y.w), SH = \(scale.h), SW = \(scale.w) };")
+        w.line("enum { C = \(x.c), H = \(x.h), W = \(x.w), P = \(y.h), Q = \(y.w), SH = \(a.scale.h), SW = \(a.scale.w) };")
         w.line(k.strideEnum())
-        w.comment("one task per (sample, channel): each output row repeats the columns of input row p / SH")
+        switch a.mode {
+        case .nearest:
+            w.comment("one task per (sample, channel): each output row repeats the columns of input row p / SH")
+        case .bilinear:
+            w.comment("one task per (sample, channel): each output mixes its four sources (\(a.alignCorners ? "align_corners" : "half_pixel"))")
+        }
         w.line("#pragma omp parallel for collapse(2) schedule(static)")
         w.block("for (int b = 0; b < n; b++)") { w in
             w.block("for (int c = 0; c < C; c++)") { w in
                 w.line("const float *restrict xc = in + (size_t)b * IS + (size_t)c * (H * W);")
                 w.line("float *restrict o = out + (size_t)b * OS + (size_t)c * (P * Q);")
-                w.line("for (int p = 0; p < P; p++)")
-                w.line("    for (int q = 0; q < Q; q++) o[p * Q + q] = xc[(p / SH) * W + q / SW];")
+                switch a.mode {
+                case .nearest:
+                    w.line("for (int p = 0; p < P; p++)")
+                    w.line("    for (int q = 0; q < Q; q++) o[p * Q + q] = xc[(p / SH) * W + q / SW];")
+                case .bilinear:
+                    w.block("for (int p = 0; p < P; p++)") { w in
+                        for line in bilinearTaps(a, index: "p", size: "H", outSize: y.h, outName: "P", scale: "SH", names: ("h0", "h1", "lh")) { w.line(line) }
+                        w.block("for (int q = 0; q < Q; q++)") { w in
+                            for line in bilinearTaps(a, index: "q", size: "W", outSize: y.w, outName: "Q", scale: "SW", names: ("v0", "v1", "lv")) { w.line(line) }
+                            w.line("o[p * Q + q] = (1.0f - lh) * ((1.0f - lv) * xc[h0 * W + v0] + lv * xc[h0 * W + v1])")
+                            w.line("    + lh * ((1.0f - lv) * xc[h1 * W + v0] + lv * xc[h1 * W + v1]);")
+                        }
+                    }
+                }
             }
         }
+    }
+
+    /// The C of `UpsampleAttributes.taps` for output index `index` along an axis of `size`
+    /// (the same double arithmetic): the sources `names.0`, `names.1` and the weight `names.2`
+    /// of the second.
+    static func bilinearTaps(_ a: UpsampleAttributes, index: String, size: String, outSize: Int, outName: String,
+                             scale: String, names: (String, String, String)) -> [String] {
+        let (i0, i1, lambda) = names
+        let source: String
+        if a.alignCorners {
+            source = outSize > 1 ? "\(index) * (double)(\(size) - 1) / (\(outName) - 1)" : "0.0"
+        } else {
+            source = "(\(index) + 0.5) / \(scale) - 0.5"
+        }
+        return [
+            "double s\(i0) = \(source);",
+            "if (s\(i0) < 0.0) s\(i0) = 0.0;",
+            "int \(i0) = (int)s\(i0);",
+            "if (\(i0) > \(size) - 1) \(i0) = \(size) - 1;",
+            "const int \(i1) = \(i0) + 1 < \(size) ? \(i0) + 1 : \(size) - 1;",
+            "const float \(lambda) = (float)(s\(i0) - \(i0));",
+        ]
     }
 
     /// out = in[:, start ..< end], one block copy per sample.

@@ -148,7 +148,7 @@ struct TrainingLayout {
             switch node.op {
             case .flatten, .batchNorm, .dropout, .input: continue
             case .conv, .dense, .activation, .prelu, .add, .binary, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn,
-                 .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
+                 .concat, .shuffle, .slice, .pad, .upsample, .convTranspose, .softmax, .logSoftmax:
                 let params = graph.parameters().filter { $0.node == node.name }
                 let k = BackwardContext(node: node, inputShapes: node.inputs.map { graph.nodes[index[$0]!].shape }, function: "",
                                         inputNeedsGrad: node.inputs.map { plan.inputPath.contains($0) }, parameters: params,
@@ -184,7 +184,7 @@ struct TrainingLayout {
             case .flatten:
                 continue
             case .conv, .dense, .activation, .prelu, .add, .binary, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool,
-                 .lrn, .batchNorm, .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
+                 .lrn, .batchNorm, .concat, .shuffle, .slice, .pad, .upsample, .convTranspose, .softmax, .logSoftmax:
                 let size = maxBatch * node.shape.count
                 if kept.contains(node.name) {
                     activation[node.name] = .arena(arenaFloats)
@@ -355,7 +355,7 @@ enum TrainingEmitter {
                 TrainingForwardKernels.emit(k, into: &w)
                 forward.append((node, k.function))
             case .conv, .dense, .activation, .prelu, .add, .binary, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn,
-                 .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
+                 .concat, .shuffle, .slice, .pad, .upsample, .convTranspose, .softmax, .logSoftmax:
                 // an implicit convolution reads the trainer's packed copy of its weights
                 let packed = layout.packedWeight[node.name] != nil
                 let k = KernelContext(node: node, inputShapes: shapes,
@@ -448,7 +448,7 @@ enum TrainingEmitter {
                     w.line("if (training) " + timed("forward", node.name, "\(function)(\(act(node.name)), \(act(node.inputs[0])), t->seed, t->step, n);"))
                     w.line("else memcpy(\(act(node.name)), \(act(node.inputs[0])), sizeof(float) * (size_t)n * \(node.shape.count));")
                 case .input, .flatten, .conv, .dense, .activation, .prelu, .add, .binary, .maxPool, .avgPool, .globalAvgPool,
-                     .globalMaxPool, .lrn, .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
+                     .globalMaxPool, .lrn, .concat, .shuffle, .slice, .pad, .upsample, .convTranspose, .softmax, .logSoftmax:
                     let args = [act(node.name)] + node.inputs.map(act) + params.map {
                         if $0.role == "weight", let off = layout.packedWeight[node.name] { return "t->state + \(off)" }
                         return weight($0.name)

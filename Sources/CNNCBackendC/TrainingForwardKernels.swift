@@ -29,7 +29,7 @@ enum TrainingForwardKernels {
             return [.output("out"), .input("in"), KernelParameter(declaration: "uint64_t seed", name: "seed"),
                     KernelParameter(declaration: "int64_t step", name: "step"), .count]
         case .input, .conv, .dense, .activation, .prelu, .add, .binary, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool,
-             .lrn, .flatten, .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
+             .lrn, .flatten, .concat, .shuffle, .slice, .pad, .upsample, .convTranspose, .softmax, .logSoftmax:
             fatalError("compiler bug: \(k.node.displayName) has no training-mode forward kernel; use its inference kernel")
         }
     }
@@ -49,7 +49,7 @@ enum TrainingForwardKernels {
         case .dropout:
             summary = "training forward: inverted dropout with the mask of DropoutMask (seed, node, step, flat index)"
         case .input, .conv, .dense, .activation, .prelu, .add, .binary, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool,
-             .lrn, .flatten, .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
+             .lrn, .flatten, .concat, .shuffle, .slice, .pad, .upsample, .convTranspose, .softmax, .logSoftmax:
             summary = ""
         }
         BackwardKernels.writeFunction(k, signature: signature(k), arguments: args.map(\.name), summary: summary,
@@ -58,7 +58,7 @@ enum TrainingForwardKernels {
             case .batchNorm(let a): batchNorm(k, a, &w)
             case .dropout(let rate): dropout(k, rate: rate, &w)
             case .input, .conv, .dense, .activation, .prelu, .add, .binary, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool,
-                 .lrn, .flatten, .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
+                 .lrn, .flatten, .concat, .shuffle, .slice, .pad, .upsample, .convTranspose, .softmax, .logSoftmax:
                 break
             }
         }

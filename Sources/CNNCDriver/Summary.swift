@@ -102,7 +102,7 @@ public enum Summary {
             case .input:
                 column[node.name] = ""
             case .activation, .prelu, .add, .binary, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn, .batchNorm, .concat,
-                 .shuffle, .slice, .pad, .upsample,
+                 .shuffle, .slice, .pad, .upsample, .convTranspose,
                  .softmax, .logSoftmax:
                 column[node.name] = "direct"
             }

@@ -14,7 +14,7 @@ let statementWords = ["input", "output", "network"]
 let layerAliases = [
     "convolution", "conv2d", "linear", "fc", "fully_connected", "silu", "batch_norm", "bn",
     "max_pool", "avg_pool", "global_avg_pool", "gap", "global_max_pool", "log_softmax", "hard_sigmoid",
-    "hard_swish", "relu6",
+    "hard_swish", "relu6", "deconv", "conv_transpose2d",
 ]
 
 /// Every word that can start a line, in a fixed order for suggestions.

@@ -11,6 +11,10 @@ extension Graph {
             return SizeArithmetic.saturatingProduct([node.shape.count, x.c / max(a.groups, 1), a.kernel.h, a.kernel.w])
         case .dense(let a):
             return SizeArithmetic.saturatingProduct([a.units, inputShapes.first?.count ?? 0])
+        case .convTranspose(let a):
+            guard let x = inputShapes.first, x.rank == 3 else { return 0 }
+            // Every input element meets KG * R * S weights.
+            return SizeArithmetic.saturatingProduct([x.count, a.filters / max(a.groups, 1), a.kernel.h, a.kernel.w])
         case .input, .activation, .prelu, .add, .binary, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool,
              .lrn, .batchNorm, .flatten, .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
             return 0

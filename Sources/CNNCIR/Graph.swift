@@ -133,6 +133,16 @@ extension Graph {
                         ? .he(fanIn: max(fanIn, 1)) : .xavier(fanIn: max(fanIn, 1), fanOut: max(fanOut, 1)))
                 if a.bias { add("bias", [a.filters], true, .bias(fanIn: max(fanIn, 1))) }
                 addEpilogue(a.epilogue, channels: a.filters, &specs)
+            case .convTranspose(let a):
+                // Weight [C, K/G, R, S]; PyTorch computes fan_in from its second dimension.
+                let cin = inShape.rank == 3 ? inShape.c : 0
+                let kg = a.filters / max(a.groups, 1), cg = cin / max(a.groups, 1)
+                let fanIn = kg * a.kernel.h * a.kernel.w, fanOut = cg * a.kernel.h * a.kernel.w
+                add("weight", [cin, kg, a.kernel.h, a.kernel.w], true,
+                    a.initializer == .torch ? .torch(fanIn: max(fanIn, 1))
+                        : useHe(a.initializer, node, .none, users: users, index: index)
+                        ? .he(fanIn: max(fanIn, 1)) : .xavier(fanIn: max(fanIn, 1), fanOut: max(fanOut, 1)))
+                if a.bias { add("bias", [a.filters], true, .bias(fanIn: max(fanIn, 1))) }
             case .dense(let a):
                 let fanIn = inShape.count
                 add("weight", [a.units, fanIn], true,
@@ -195,6 +205,9 @@ extension Graph {
             if case .conv(var a) = g.nodes[i].op, a.initializer == .auto {
                 a.initializer = useHe(.auto, g.nodes[i], a.epilogue, users: users, index: index) ? .he : .xavier
                 g.nodes[i].op = .conv(a)
+            } else if case .convTranspose(var a) = g.nodes[i].op, a.initializer == .auto {
+                a.initializer = useHe(.auto, g.nodes[i], .none, users: users, index: index) ? .he : .xavier
+                g.nodes[i].op = .convTranspose(a)
             } else if case .dense(var a) = g.nodes[i].op, a.initializer == .auto {
                 a.initializer = useHe(.auto, g.nodes[i], a.epilogue, users: users, index: index) ? .he : .xavier
                 g.nodes[i].op = .dense(a)
@@ -217,7 +230,7 @@ extension Graph {
                 }
             case .prelu: return true
             case .batchNorm, .dropout: current = next[0]
-            case .input, .conv, .dense, .add, .binary, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn, .flatten,
+            case .input, .conv, .dense, .convTranspose, .add, .binary, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn, .flatten,
                  .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
                 return false
             }

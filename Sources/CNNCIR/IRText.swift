@@ -18,7 +18,7 @@ extension Graph {
             switch node.op {
             case .input: line += "input()"
             case .conv, .dense, .activation, .prelu, .add, .binary, .dropout, .maxPool, .avgPool,
-                 .globalAvgPool, .globalMaxPool, .lrn, .batchNorm, .flatten, .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
+                 .globalAvgPool, .globalMaxPool, .lrn, .batchNorm, .flatten, .concat, .shuffle, .slice, .pad, .upsample, .convTranspose, .softmax, .logSoftmax:
                 line += "\(node.op.keyword!.rawValue)(\(node.inputs.joined(separator: ", ")))"
             }
             for (key, value) in node.op.attributeTexts { line += " \(key)=\(value)" }

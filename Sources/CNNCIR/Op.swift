@@ -234,6 +234,67 @@ public struct ConvAttributes: Hashable, Sendable {
     }
 }
 
+/// Transposed convolution ("deconvolution", the input-gradient of a conv run forward): each input
+/// element scatters its filter tap by tap, `out[n, g*KG + k, h*sh - pt + r*dh, w*sw - pl + s*dw] +=
+/// in[n, g*CG + c, h, w] * weight[g*CG + c, k, r, s]`, then `bias[k]` is added. The output is
+/// `(H - 1)*sh - pt - pb + dh*(R - 1) + oph + 1` high (`oph`, the output padding, adds rows at the
+/// end only, where a strided conv's output size rounds down). The weight is `[C, K/G, R, S]`,
+/// PyTorch's `ConvTranspose2d` and ONNX's `ConvTranspose` layout.
+public struct ConvTransposeAttributes: Hashable, Sendable {
+    public var filters: Int
+    public var kernel: Pair
+    public var stride: Pair
+    public var padding: Padding
+    public var outputPadding: Pair
+    public var dilation: Pair
+    public var groups: Int
+    public var bias: Bool
+    public var initializer: WeightInit
+    public init(
+        filters: Int, kernel: Pair, stride: Pair = Pair(1), padding: Padding = .zero, outputPadding: Pair = Pair(0),
+        dilation: Pair = Pair(1), groups: Int = 1, bias: Bool = true, initializer: WeightInit = .auto
+    ) {
+        self.filters = filters; self.kernel = kernel; self.stride = stride; self.padding = padding
+        self.outputPadding = outputPadding; self.dilation = dilation; self.groups = groups; self.bias = bias
+        self.initializer = initializer
+    }
+}
+
+/// How `upsample` fills the new positions: a copy of the nearest source (`nearest`, whole
+/// factors, output `h` reads input `h / sh`), or interpolation between the two nearest rows and
+/// columns (`bilinear`).
+public enum UpsampleMode: String, Hashable, Sendable, CaseIterable {
+    case nearest, bilinear
+}
+
+/// Upsampling by whole factors. Bilinear reads output row `p` at the source coordinate
+/// `(p + 0.5) / sh - 0.5` (ONNX `half_pixel`, PyTorch `align_corners=False`; clamped to 0 at the
+/// start, the edge row repeated past the end) or, with `alignCorners`, `p * (H - 1) / (P - 1)`
+/// (0 when P is 1), and mixes rows `floor(src)` and the next by the fraction; columns the same.
+public struct UpsampleAttributes: Hashable, Sendable {
+    public var scale: Pair
+    public var mode: UpsampleMode
+    public var alignCorners: Bool
+    public init(scale: Pair, mode: UpsampleMode = .nearest, alignCorners: Bool = false) {
+        self.scale = scale; self.mode = mode; self.alignCorners = alignCorners
+    }
+
+    /// Bilinear: for output index `o` of `outSize` along an axis of `inSize` (scale `s`), the two
+    /// source indices and the weight of the second, computed in Double.
+    public func taps(_ o: Int, inSize: Int, outSize: Int, scale s: Int) -> (i0: Int, i1: Int, lambda: Double) {
+        var src: Double
+        if alignCorners {
+            src = outSize > 1 ? Double(o) * Double(inSize - 1) / Double(outSize - 1) : 0
+        } else {
+            src = (Double(o) + 0.5) / Double(s) - 0.5
+        }
+        if src < 0 { src = 0 }
+        let i0 = min(Int(src), inSize - 1)
+        let i1 = min(i0 + 1, inSize - 1)
+        return (i0, i1, src - Double(i0))
+    }
+}
+
 /// Fully connected layer over the flattened input: `out[n,j] = bias[j] + sum_i in[n,i] * weight[j,i]`.
 public struct DenseAttributes: Hashable, Sendable {
     public var units: Int
@@ -343,6 +404,7 @@ public enum Op: Hashable, Sendable {
     // Linear layers.
     case conv(ConvAttributes)
     case dense(DenseAttributes)
+    case convTranspose(ConvTransposeAttributes)
 
     // Element-wise.
     case activation(Activation)
@@ -369,8 +431,8 @@ public enum Op: Hashable, Sendable {
     case slice(start: Int, end: Int)
     /// Padding of a `CxHxW` value: `out[c, h, w] = in[c - cb, src(h), src(w)]` or `value`.
     case pad(PadAttributes)
-    /// Nearest-neighbour upsampling by whole factors: `out[c, h, w] = in[c, h / sh, w / sw]`.
-    case upsample(Pair)
+    /// Upsampling by whole factors, nearest (`out[c, h, w] = in[c, h / sh, w / sw]`) or bilinear.
+    case upsample(UpsampleAttributes)
     case softmax
     case logSoftmax
 }

@@ -56,7 +56,7 @@ private let kernelRange = 1...4096
 
 /// The keyword by which `.net` files and IR text name each op, and its keys.
 public enum OpKeyword: String, CaseIterable, Sendable {
-    case conv, dense
+    case conv, dense, convTranspose = "conv_transpose"
     case relu, leakyRelu = "leaky_relu", prelu, sigmoid, tanh, swish, elu
     case selu, softplus, hardsigmoid, hardswish, clip, affine
     case maxpool, avgpool, globalAvgpool = "global_avgpool", globalMaxpool = "global_maxpool", lrn, batchnorm, dropout
@@ -65,7 +65,7 @@ public enum OpKeyword: String, CaseIterable, Sendable {
     /// Whether layers of this kind own parameters (and so can be `frozen`).
     public var hasParameters: Bool {
         switch self {
-        case .conv, .dense, .prelu, .batchnorm: return true
+        case .conv, .dense, .convTranspose, .prelu, .batchnorm: return true
         default: return false
         }
     }
@@ -76,6 +76,7 @@ public enum OpKeyword: String, CaseIterable, Sendable {
         switch word {
         case "silu": return .swish
         case "convolution", "conv2d": return .conv
+        case "deconv", "conv_transpose2d": return .convTranspose
         case "linear", "fc", "fully_connected": return .dense
         case "batch_norm", "bn": return .batchnorm
         case "max_pool": return .maxpool
@@ -108,6 +109,18 @@ public enum OpKeyword: String, CaseIterable, Sendable {
                 AttributeSpec("init", .choice(["auto", "he", "xavier", "torch"]), default: "auto", "weight initialization (auto: He before ReLU-like activations, else Xavier; torch: PyTorch's default, U(+-1/sqrt(fan_in)))"),
                 AttributeSpec("algorithm", .choice(ConvAlgorithm.allCases.map(\.rawValue)), default: "auto", "direct, gemm, implicit, winograd2x2 or winograd4x4 (auto: select-conv-algorithm chooses)"),
             ] + OpKeyword.epilogueKeys
+        case .convTranspose:
+            return [
+                AttributeSpec("filters", .int(sizeRange), required: true, "number of output channels"),
+                AttributeSpec("size", .pair(kernelRange), required: true, "kernel height x width"),
+                AttributeSpec("stride", .pair(kernelRange), default: "1", "spacing of the input's elements in the output (the upsampling factor)"),
+                AttributeSpec("pad", .padding, default: "0", "rows and columns removed from the full output: P, PHxPW or t,l,b,r"),
+                AttributeSpec("output_pad", .pair(0...4096), default: "0", "rows and columns added at the bottom and right (below the stride or the dilation)"),
+                AttributeSpec("dilation", .pair(kernelRange), default: "1", "spacing of kernel taps"),
+                AttributeSpec("groups", .int(sizeRange), default: "1", "channel groups"),
+                AttributeSpec("bias", .bool, default: "true", "add a learned bias per output channel"),
+                AttributeSpec("init", .choice(["auto", "he", "xavier", "torch"]), default: "auto", "weight initialization (auto: He before ReLU-like activations, else Xavier; torch: PyTorch's default, U(+-1/sqrt(fan_in)) with fan_in = filters/groups*R*S)"),
+            ]
         case .dense:
             return [
                 AttributeSpec("units", .int(sizeRange), required: true, "number of outputs"),
@@ -182,7 +195,11 @@ public enum OpKeyword: String, CaseIterable, Sendable {
                 AttributeSpec("value", .double(-3.4028234663852886e38...3.4028234663852886e38), default: "0.0", "the constant"),
             ]
         case .upsample:
-            return [AttributeSpec("scale", .pair(1...4096), required: true, "whole factor of the height x width (nearest neighbour)")]
+            return [
+                AttributeSpec("scale", .pair(1...4096), required: true, "whole factor of the height x width"),
+                AttributeSpec("mode", .choice(UpsampleMode.allCases.map(\.rawValue)), default: "nearest", "nearest (copies) or bilinear (interpolates)"),
+                AttributeSpec("align_corners", .bool, default: "false", "bilinear: the corner pixels' centres line up (PyTorch align_corners=True); false: half-pixel centres"),
+            ]
         case .dropout:
             return [AttributeSpec("rate", .double(0...0.999999), default: "0.5", "probability of zeroing an element in training")]
         }
@@ -216,8 +233,8 @@ extension Op {
         case .input: return 0...0
         case .conv(let a): return a.epilogue.residual ? 2...2 : 1...1
         case .dense(let a): return a.epilogue.residual ? 2...2 : 1...1
-        case .activation, .prelu, .add, .binary, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn, .batchNorm,
-             .flatten, .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
+        case .convTranspose, .activation, .prelu, .add, .binary, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool,
+             .lrn, .batchNorm, .flatten, .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
             return keyword!.arity
         }
     }
@@ -228,6 +245,7 @@ extension Op {
         case .input: return nil
         case .conv: return .conv
         case .dense: return .dense
+        case .convTranspose: return .convTranspose
         case .activation(let a):
             switch a {
             case .relu: return .relu
@@ -282,6 +300,11 @@ extension Op {
         case .dense(let a):
             return [("units", "\(a.units)"), ("bias", "\(a.bias)"), ("init", a.initializer.rawValue)]
                 + Op.epilogueTexts(a.epilogue)
+        case .convTranspose(let a):
+            return [("filters", "\(a.filters)"), ("size", a.kernel.description), ("stride", a.stride.description),
+                    ("pad", a.padding.description), ("output_pad", a.outputPadding.description),
+                    ("dilation", a.dilation.description), ("groups", "\(a.groups)"), ("bias", "\(a.bias)"),
+                    ("init", a.initializer.rawValue)]
         case .activation(let act):
             switch act {
             case .relu, .sigmoid, .tanh, .swish, .softplus, .hardSwish: return []
@@ -296,7 +319,8 @@ extension Op {
         case .dropout(let rate): return [("rate", "\(rate)")]
         case .shuffle(let groups): return [("groups", "\(groups)")]
         case .slice(let start, let end): return [("start", "\(start)"), ("end", "\(end)")]
-        case .upsample(let scale): return [("scale", scale.description)]
+        case .upsample(let a):
+            return [("scale", a.scale.description), ("mode", a.mode.rawValue), ("align_corners", "\(a.alignCorners)")]
         case .pad(let a):
             return [("pad", a.padding.description), ("channels_before", "\(a.channelsBefore)"),
                     ("channels_after", "\(a.channelsAfter)"), ("mode", a.mode.rawValue), ("value", "\(a.value)")]
@@ -375,6 +399,20 @@ private struct AttributeReader {
                 initializer: WeightInit(rawValue: choice("init") ?? "auto") ?? .auto, epilogue: epilogue(),
                 algorithm: ConvAlgorithm(rawValue: choice("algorithm") ?? "auto") ?? .auto)
             return .conv(attrs)
+        case .convTranspose:
+            let kernel = pair("size") ?? Pair(1)
+            let dilation = pair("dilation") ?? Pair(1)
+            let stride = pair("stride") ?? Pair(1)
+            if texts["pad"]?.value == "same" { fail("pad", "expected P, PHxPW or t,l,b,r") }
+            let outputPadding = pair("output_pad") ?? Pair(0)
+            if outputPadding.h >= max(stride.h, dilation.h) || outputPadding.w >= max(stride.w, dilation.w) {
+                fail("output_pad", "output padding \(outputPadding) must be below the stride \(stride) or the dilation \(dilation)")
+            }
+            return .convTranspose(ConvTransposeAttributes(
+                filters: int("filters") ?? 1, kernel: kernel, stride: stride,
+                padding: padding("pad", kernel: kernel, dilation: dilation, stride: stride), outputPadding: outputPadding,
+                dilation: dilation, groups: int("groups") ?? 1, bias: bool("bias") ?? true,
+                initializer: WeightInit(rawValue: choice("init") ?? "auto") ?? .auto))
         case .dense:
             return .dense(DenseAttributes(units: int("units") ?? 1, bias: bool("bias") ?? true,
                                           initializer: WeightInit(rawValue: choice("init") ?? "auto") ?? .auto,
@@ -430,7 +468,11 @@ private struct AttributeReader {
                 padding: padding("pad", kernel: Pair(1), dilation: Pair(1), stride: Pair(1)),
                 channelsBefore: int("channels_before") ?? 0, channelsAfter: int("channels_after") ?? 0,
                 mode: PadMode(rawValue: choice("mode") ?? "constant") ?? .constant, value: double("value") ?? 0))
-        case .upsample: return .upsample(pair("scale") ?? Pair(1))
+        case .upsample:
+            let mode = UpsampleMode(rawValue: choice("mode") ?? "nearest") ?? .nearest
+            let alignCorners = bool("align_corners") ?? false
+            if alignCorners && mode != .bilinear { fail("align_corners", "needs mode=bilinear") }
+            return .upsample(UpsampleAttributes(scale: pair("scale") ?? Pair(1), mode: mode, alignCorners: alignCorners))
         case .softmax: return .softmax
         case .logsoftmax: return .logSoftmax
         }

@@ -95,6 +95,33 @@ public enum ShapeRules {
             }
             return out
 
+        case .convTranspose(let a):
+            guard x.rank == 3 else { return fail("\(name) needs a CxHxW input, got \(x)") }
+            guard x.c % a.groups == 0 else {
+                return fail("\(name) has \(x.c) input channels, not divisible by groups=\(a.groups)")
+            }
+            guard a.filters % a.groups == 0 else {
+                return fail("\(name) has filters=\(a.filters), not divisible by groups=\(a.groups)")
+            }
+            // (size - 1) * stride - pad_before - pad_after + dilation * (kernel - 1) + output_pad + 1
+            func extent(_ size: Int, _ stride: Int, _ before: Int, _ after: Int, _ dilation: Int, _ kernel: Int,
+                        _ extra: Int) -> Int? {
+                guard let spread = SizeArithmetic.multiply(size - 1, stride),
+                      let taps = SizeArithmetic.multiply(dilation, kernel - 1),
+                      let full = SizeArithmetic.add(spread, taps).flatMap({ SizeArithmetic.add($0, extra + 1) })
+                else { return nil }
+                return full - before - after
+            }
+            guard let h = extent(x.h, a.stride.h, a.padding.top, a.padding.bottom, a.dilation.h, a.kernel.h, a.outputPadding.h),
+                  let w = extent(x.w, a.stride.w, a.padding.left, a.padding.right, a.dilation.w, a.kernel.w, a.outputPadding.w),
+                  h <= maxDimension, w <= maxDimension else {
+                return fail("\(name) output is too large (limit \(maxDimension) per dimension)")
+            }
+            guard h >= 1, w >= 1 else {
+                return fail("\(name) padding \(a.padding) leaves no output from a \(x.h)x\(x.w) input (\(h)x\(w))")
+            }
+            return .success(Shape([a.filters, h, w]))
+
         case .dense(let a):
             guard x.rank >= 1 else { return fail("\(name) needs an input, got a scalar") }
             if a.epilogue.residual, inputs[1] != Shape([a.units]) {
@@ -180,7 +207,8 @@ public enum ShapeRules {
             }
             return .success(Shape([c.partialValue, h.partialValue, w.partialValue]))
 
-        case .upsample(let scale):
+        case .upsample(let u):
+            let scale = u.scale
             guard x.rank == 3 else { return fail("\(name) needs a CxHxW input, got \(x)") }
             let h = x.h.multipliedReportingOverflow(by: scale.h), w = x.w.multipliedReportingOverflow(by: scale.w)
             guard !h.overflow, !w.overflow, h.partialValue <= maxDimension, w.partialValue <= maxDimension else {

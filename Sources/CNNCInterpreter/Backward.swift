@@ -58,6 +58,11 @@ extension Interpreter {
                 input(g.input)
                 parameter("weight", g.weight)
                 if a.bias { parameter("bias", g.bias) }
+            case .convTranspose(let a):
+                let g = ConvTransposeKernel.backward(x, weight: parameter("weight"), outputGradient: dy, a)
+                input(g.input)
+                parameter("weight", g.weight)
+                if a.bias { parameter("bias", g.bias) }
             case .dense(let a):
                 let dLayer = epilogueBackward(a.epilogue, of: node, pass: pass, operands: operands, outputGradient: dy,
                                               parameterGradients: parameterGradients, into: &gradients)
@@ -112,8 +117,8 @@ extension Interpreter {
                 input(ChannelKernels.sliceBackward(x, outputGradient: dy, start: start, end: end))
             case .pad(let a):
                 input(PadKernel.backward(x, outputGradient: dy, a))
-            case .upsample(let scale):
-                input(UpsampleKernel.backward(x, outputGradient: dy, scale: scale))
+            case .upsample(let a):
+                input(UpsampleKernel.backward(x, outputGradient: dy, a))
             case .softmax:
                 input(SoftmaxKernel.backward(output: pass.values[node.name]!, outputGradient: dy))
             case .logSoftmax:

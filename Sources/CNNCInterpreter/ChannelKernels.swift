@@ -120,33 +120,61 @@ enum PadKernel {
     }
 }
 
-/// Nearest-neighbour upsampling by whole factors: `out[c, h, w] = in[c, h / sh, w / sw]`;
-/// backward sums each sh x sw block of the output gradient into its source.
+/// Upsampling by whole factors. Nearest: `out[c, h, w] = in[c, h / sh, w / sw]`; backward sums
+/// each sh x sw block of the output gradient into its source. Bilinear: each output mixes the
+/// four sources of `UpsampleAttributes.taps` (rows, then columns); backward hands each of them
+/// its weight's share of the output gradient.
 enum UpsampleKernel {
-    static func forward(_ x: Tensor, scale: Pair) -> Tensor {
+    /// Per output index along one axis: the two sources and the weight of the second.
+    static func taps(_ a: UpsampleAttributes, inSize: Int, scale: Int) -> [(i0: Int, i1: Int, lambda: Double)] {
+        (0..<(inSize * scale)).map { a.taps($0, inSize: inSize, outSize: inSize * scale, scale: scale) }
+    }
+
+    static func forward(_ x: Tensor, _ a: UpsampleAttributes) -> Tensor {
         let n = x.shape[0], channels = x.shape[1], height = x.shape[2], width = x.shape[3]
-        let oh = height * scale.h, ow = width * scale.w
+        let oh = height * a.scale.h, ow = width * a.scale.w
         var out = [Double](repeating: 0, count: n * channels * oh * ow)
-        // Per (sample, channel, output row): each output column from its source column.
+        let rows = taps(a, inSize: height, scale: a.scale.h), cols = taps(a, inSize: width, scale: a.scale.w)
+        // Per (sample, channel, output row): each output column from its source(s).
         for plane in 0..<(n * channels) {
             for h in 0..<oh {
                 for w in 0..<ow {
-                    out[(plane * oh + h) * ow + w] = x.data[(plane * height + h / scale.h) * width + w / scale.w]
+                    let o = (plane * oh + h) * ow + w
+                    switch a.mode {
+                    case .nearest:
+                        out[o] = x.data[(plane * height + h / a.scale.h) * width + w / a.scale.w]
+                    case .bilinear:
+                        let (h0, h1, lh) = rows[h], (w0, w1, lw) = cols[w]
+                        func at(_ i: Int, _ j: Int) -> Double { x.data[(plane * height + i) * width + j] }
+                        out[o] = (1 - lh) * ((1 - lw) * at(h0, w0) + lw * at(h0, w1))
+                            + lh * ((1 - lw) * at(h1, w0) + lw * at(h1, w1))
+                    }
                 }
             }
         }
         return Tensor(shape: [n, channels, oh, ow], data: out)
     }
 
-    static func backward(_ x: Tensor, outputGradient dy: Tensor, scale: Pair) -> Tensor {
+    static func backward(_ x: Tensor, outputGradient dy: Tensor, _ a: UpsampleAttributes) -> Tensor {
         let n = x.shape[0], channels = x.shape[1], height = x.shape[2], width = x.shape[3]
-        let oh = height * scale.h, ow = width * scale.w
+        let oh = height * a.scale.h, ow = width * a.scale.w
         var dx = [Double](repeating: 0, count: x.count)
-        // Per output element: its gradient added to its source.
+        let rows = taps(a, inSize: height, scale: a.scale.h), cols = taps(a, inSize: width, scale: a.scale.w)
+        // Per output element: its gradient added to its source(s), by weight.
         for plane in 0..<(n * channels) {
             for h in 0..<oh {
                 for w in 0..<ow {
-                    dx[(plane * height + h / scale.h) * width + w / scale.w] += dy.data[(plane * oh + h) * ow + w]
+                    let g = dy.data[(plane * oh + h) * ow + w]
+                    switch a.mode {
+                    case .nearest:
+                        dx[(plane * height + h / a.scale.h) * width + w / a.scale.w] += g
+                    case .bilinear:
+                        let (h0, h1, lh) = rows[h], (w0, w1, lw) = cols[w]
+                        dx[(plane * height + h0) * width + w0] += (1 - lh) * (1 - lw) * g
+                        dx[(plane * height + h0) * width + w1] += (1 - lh) * lw * g
+                        dx[(plane * height + h1) * width + w0] += lh * (1 - lw) * g
+                        dx[(plane * height + h1) * width + w1] += lh * lw * g
+                    }
                 }
             }
         }

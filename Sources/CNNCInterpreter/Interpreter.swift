@@ -112,8 +112,11 @@ public struct Interpreter: Sendable {
             return ChannelKernels.slice(x, start: start, end: end)
         case .pad(let a):
             return PadKernel.forward(x, a, output: node.shape)
-        case .upsample(let scale):
-            return UpsampleKernel.forward(x, scale: scale)
+        case .upsample(let a):
+            return UpsampleKernel.forward(x, a)
+        case .convTranspose(let a):
+            return ConvTransposeKernel.forward(x, weight: parameter("weight"), bias: a.bias ? parameter("bias") : nil, a,
+                                               output: node.shape)
         case .softmax:
             return SoftmaxKernel.forward(x)
         case .logSoftmax:

@@ -37,7 +37,7 @@ public struct FoldBatchNorm: Pass {
                 a.epilogue.batchNorm = folded
                 producer.op = .dense(a)
             case .input, .activation, .prelu, .add, .binary, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn,
-                 .batchNorm, .flatten, .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
+                 .batchNorm, .flatten, .concat, .shuffle, .slice, .pad, .upsample, .convTranspose, .softmax, .logSoftmax:
                 refuse("input '\(producer.name)' is not a conv or dense"); continue
             }
             guard g.isOnlyUser(bn.name, of: producer.name) else {

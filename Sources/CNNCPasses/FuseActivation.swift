@@ -26,7 +26,7 @@ public struct FuseActivation: Pass {
             case .activation(let a): activation = a
             case .prelu(let p): prelu = FoldedPReLU(node: node.name, shared: p.shared)
             case .input, .conv, .dense, .add, .binary, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn, .batchNorm,
-                 .flatten, .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
+                 .flatten, .concat, .shuffle, .slice, .pad, .upsample, .convTranspose, .softmax, .logSoftmax:
                 continue
             }
             func refuse(_ why: String) { remarks.append(Remark(pass: name, node: node.name, message: "not fused: \(why)")) }
@@ -37,7 +37,7 @@ public struct FuseActivation: Pass {
             case .conv(let a): epilogue = a.epilogue
             case .dense(let a): epilogue = a.epilogue
             case .input, .activation, .prelu, .add, .binary, .dropout, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn, .batchNorm,
-                 .flatten, .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
+                 .flatten, .concat, .shuffle, .slice, .pad, .upsample, .convTranspose, .softmax, .logSoftmax:
                 refuse("input '\(producerName)' is not a conv or dense"); continue
             }
             guard epilogue.activation == nil, epilogue.prelu == nil else { refuse("'\(producerName)' already has an activation"); continue }

@@ -70,6 +70,14 @@ let gradientCases: [GradientCase] = {
     add("conv", "conv_grouped_full", .conv(ConvAttributes(
         filters: 16, kernel: Pair(3), padding: Padding(top: 2, left: 1, bottom: 1, right: 2), dilation: Pair(2, 1),
         groups: 2)), [Shape([16, 7, 6])], batch: 3)
+    // Transposed convolutions: the naive scatter forward and its three gradients.
+    add("conv", "conv_transpose_strided", .convTranspose(ConvTransposeAttributes(
+        filters: 4, kernel: Pair(3), stride: Pair(2), padding: Padding(1, 1), outputPadding: Pair(1))), [Shape([3, 4, 5])])
+    add("conv", "conv_transpose_grouped_dilated", .convTranspose(ConvTransposeAttributes(
+        filters: 6, kernel: Pair(2, 3), stride: Pair(1, 2), padding: Padding(top: 0, left: 2, bottom: 1, right: 1),
+        dilation: Pair(2, 1), groups: 2, bias: false)), [Shape([4, 3, 4])], batch: 3)
+    add("conv", "conv_transpose_frozen", .convTranspose(ConvTransposeAttributes(filters: 2, kernel: Pair(4), stride: Pair(2),
+        padding: Padding(1, 1))), [Shape([3, 3, 3])], frozen: true)
     add("conv", "conv_grouped_col2im", .conv(ConvAttributes(
         filters: 8, kernel: Pair(3, 4), stride: Pair(2, 3), padding: Padding(1, 1), groups: 2, bias: false)),
         [Shape([16, 9, 10])], batch: 3)
@@ -129,8 +137,12 @@ let gradientCases: [GradientCase] = {
         [Shape([2, 3, 2])])
     add("layout", "pad_reflect", .pad(PadAttributes(padding: Padding(top: 2, left: 1, bottom: 1, right: 2), mode: .reflect)),
         [Shape([2, 3, 3])])
-    add("layout", "upsample2", .upsample(Pair(2)), [Shape([2, 3, 2])], batch: 3)
-    add("layout", "upsample3x1", .upsample(Pair(3, 1)), [Shape([3, 2, 3])])
+    add("layout", "upsample2", .upsample(UpsampleAttributes(scale: Pair(2))), [Shape([2, 3, 2])], batch: 3)
+    add("layout", "upsample3x1", .upsample(UpsampleAttributes(scale: Pair(3, 1))), [Shape([3, 2, 3])])
+    add("layout", "upsample_bilinear", .upsample(UpsampleAttributes(scale: Pair(2, 3), mode: .bilinear)), [Shape([2, 3, 4])],
+        batch: 3)
+    add("layout", "upsample_bilinear_corners", .upsample(UpsampleAttributes(scale: Pair(3, 2), mode: .bilinear, alignCorners: true)),
+        [Shape([2, 4, 1])])
     add("layout", "flatten_image", .flatten, [Shape([2, 3, 3])])
     // Pooling; quantized inputs make ties, so the first-maximum rule matters.
     add("pool", "maxpool_ceil", .maxPool(PoolAttributes(
@@ -306,7 +318,7 @@ enum CaseBuilder {
         case .batchNorm: (isBatchNorm, isDropout) = (true, false)
         case .dropout: (isBatchNorm, isDropout) = (false, true)
         case .input, .conv, .dense, .activation, .prelu, .add, .binary, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool,
-             .lrn, .flatten, .concat, .shuffle, .slice, .pad, .upsample, .softmax, .logSoftmax:
+             .lrn, .flatten, .concat, .shuffle, .slice, .pad, .upsample, .convTranspose, .softmax, .logSoftmax:
             (isBatchNorm, isDropout) = (false, false)
         }
         if isBatchNorm { arrays += "static float \(p)_saved[\(2 * node.shape.dims[0])];\n" }

@@ -198,11 +198,58 @@ final class GradientCheckTests: XCTestCase {
     }
 
     func testUpsampleNearest() throws {
-        try checkOpInTraining("upsample 2x3", .upsample(Pair(2, 3)), input: [2, 2, 3])
-        try checkOpInInference("upsample 2 (input)", .upsample(Pair(2)), input: [3, 2, 2])
-        let graph = makeGraph([input([1, 1, 2]), node("y", .upsample(Pair(2, 2)), "x")])
+        try checkOpInTraining("upsample 2x3", .upsample(UpsampleAttributes(scale: Pair(2, 3))), input: [2, 2, 3])
+        try checkOpInInference("upsample 2 (input)", .upsample(UpsampleAttributes(scale: Pair(2))), input: [3, 2, 2])
+        let graph = makeGraph([input([1, 1, 2]), node("y", .upsample(UpsampleAttributes(scale: Pair(2, 2))), "x")])
         XCTAssertEqual(try Interpreter(graph: graph, parameters: [:]).run(["x": tensor([1, 1, 1, 2], [1, 2])])["y"]?.data,
                        [1, 1, 2, 2, 1, 1, 2, 2])
+    }
+
+    func testUpsampleBilinear() throws {
+        for corners in [false, true] {
+            let op = Op.upsample(UpsampleAttributes(scale: Pair(2, 3), mode: .bilinear, alignCorners: corners))
+            try checkOpInTraining("upsample bilinear align_corners=\(corners)", op, input: [2, 3, 2])
+            try checkOpInInference("upsample bilinear align_corners=\(corners) (input)", op, input: [2, 2, 3])
+        }
+        // [1, 2] by 2, as PyTorch's F.interpolate(mode="bilinear") gives it: half-pixel centres
+        // [1, 1.25, 1.75, 2]; align_corners [1, 4/3, 5/3, 2].
+        let x = tensor([1, 1, 1, 2], [1, 2])
+        let cases: [(Bool, [Double])] = [(false, [1, 1.25, 1.75, 2]), (true, [1, 4.0 / 3, 5.0 / 3, 2])]
+        for (corners, expected) in cases {
+            let op = Op.upsample(UpsampleAttributes(scale: Pair(1, 2), mode: .bilinear, alignCorners: corners))
+            let y = try XCTUnwrap(Interpreter(graph: makeGraph([input([1, 1, 2]), node("y", op, "x")]), parameters: [:]).run(["x": x])["y"])
+            for (a, b) in zip(y.data, expected) { XCTAssertEqual(a, b, accuracy: 1e-12, "align_corners=\(corners)") }
+        }
+    }
+
+    // MARK: - Transposed convolution
+
+    func testConvTransposeGradients() throws {
+        let strided = Op.convTranspose(ConvTransposeAttributes(filters: 3, kernel: Pair(3), stride: Pair(2),
+                                                               padding: Padding(1, 1), outputPadding: Pair(1)))
+        try checkOpInTraining("conv_transpose stride=2 pad=1 output_pad=1", strided, input: [2, 3, 3])
+        try checkOpInInference("conv_transpose stride=2 (input)", strided, input: [2, 3, 2])
+        let grouped = Op.convTranspose(ConvTransposeAttributes(
+            filters: 4, kernel: Pair(2, 3), stride: Pair(1, 2), padding: Padding(top: 0, left: 2, bottom: 1, right: 0),
+            dilation: Pair(2, 1), groups: 2, bias: false))
+        try checkOpInTraining("conv_transpose groups=2 dilation=2x1 stride=1x2 asymmetric pad", grouped, input: [4, 3, 3])
+    }
+
+    func testConvTransposeScattersEachInputsFilter() throws {
+        // One channel, 2x2 input, 2x2 kernel of ones, stride 2: each input becomes a 2x2 block
+        // (plus the bias 0.5); stride 1 overlaps the blocks, the middle summing all four.
+        let x = tensor([1, 1, 2, 2], [1, 2, 3, 4])
+        let ones = Tensor(shape: [1, 1, 2, 2], data: [1, 1, 1, 1])
+        for (stride, expected) in [
+            (2, [1.5, 1.5, 2.5, 2.5, 1.5, 1.5, 2.5, 2.5, 3.5, 3.5, 4.5, 4.5, 3.5, 3.5, 4.5, 4.5]),
+            (1, [1.5, 3.5, 2.5, 4.5, 10.5, 6.5, 3.5, 7.5, 4.5]),
+        ] {
+            let op = Op.convTranspose(ConvTransposeAttributes(filters: 1, kernel: Pair(2), stride: Pair(stride)))
+            let graph = makeGraph([input([1, 2, 2]), node("y", op, "x")])
+            let y = try Interpreter(graph: graph, parameters: ["y.weight": ones, "y.bias": Tensor(shape: [1], data: [0.5])])
+                .run(["x": x])["y"]
+            XCTAssertEqual(y?.data, expected, "stride \(stride)")
+        }
     }
 
     func testConcatFeatureMapsAndVectors() throws {

@@ -57,6 +57,35 @@ final class ONNXHardeningTests: XCTestCase {
         XCTAssertEqual(try error(b), "error: node 'g' (Gather): shape [2147483648, 2147483648, 2147483648] has a negative size or more elements than fit in 64 bits")
     }
 
+    /// ConvTranspose attributes and shapes from the file: each bad one an error naming it, never a trap.
+    func testConvTransposeAttributesAreChecked() throws {
+        let cases: [([Int], [Onnx_AttributeProto], String)] = [
+            // INT64_MIN in an ints attribute is out of range (abs() of it trapped before).
+            ([4, 2, 3, 3], [.ints("output_shape", [Int.min, 5])],
+             "error: node 'y' (ConvTranspose): attribute 'output_shape' has -9223372036854775808, out of range"),
+            ([4, 2, 3, 3], [.ints("output_shape", [0, 5])],
+             "error: node 'y' (ConvTranspose): output_shape must list [H, W] from 1 to 1048576, got [0, 5]"),
+            ([4, 2, 3, 3], [.int("group", 0)], "error: node 'y' (ConvTranspose): group=0 does not divide the 4 input channels"),
+            ([4, 2, 3, 3], [.int("group", Int.max)],
+             "error: node 'y' (ConvTranspose): group=9223372036854775807 does not divide the 4 input channels"),
+            ([3, 2, 3, 3], [], "error: node 'y' (ConvTranspose): weight 'w' has shape [3, 2, 3, 3], expected 4 input channels first from input of shape [1, 4, 5, 5]"),
+            ([4, 2, 3, 3], [.ints("strides", [2, 2]), .ints("output_padding", [2, 0])],
+             "error: 'tiny.onnx' has 1 unsupported node:\n  'y' (ConvTranspose, opset 17): output_padding 2x0 not below the stride 2 or the dilation 1; cnnc (as PyTorch) adds fewer rows than that"),
+            ([4, 2, 3, 3], [.ints("output_shape", [9, 9])],
+             "error: 'tiny.onnx' has 1 unsupported node:\n  'y' (ConvTranspose, opset 17): output_shape [9, 9] beyond the full output 7x7 by as many rows or columns as the stride 1 and the dilation 1; cnnc (as PyTorch) adds fewer than that"),
+            ([4, 2, 3, 3], [.ints("pads", [4, 4, 4, 4])],
+             "error: node 'y' (ConvTranspose): conv_transpose 'y' padding 4 leaves no output from a 5x5 input (-1x-1)"),
+        ]
+        for (weight, attributes, message) in cases {
+            var b = ONNXBuilder()
+            b.input("x", [1, 4, 5, 5])
+            b.initializer("w", weight)
+            b.node("ConvTranspose", ["x", "w"], "y", attributes)
+            b.output("y")
+            XCTAssertEqual(try error(b), message)
+        }
+    }
+
     func testSliceStepNearIntMaxStops() throws {
         var b = ONNXBuilder()
         b.input("x", [1, 3, 4, 4])

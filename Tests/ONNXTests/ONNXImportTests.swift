@@ -165,8 +165,8 @@ final class ONNXImportTests: XCTestCase {
     func testResizeNearestIsUpsample() throws {
         try assertMatchesRuntime("upsample")
         let model = try importFixture("upsample")
-        XCTAssertEqual(model.graph.node(named: "up")?.op, .upsample(Pair(2)))
-        XCTAssertEqual(model.graph.node(named: "up2")?.op, .upsample(Pair(3, 1)))
+        XCTAssertEqual(model.graph.node(named: "up")?.op, .upsample(UpsampleAttributes(scale: Pair(2))))
+        XCTAssertEqual(model.graph.node(named: "up2")?.op, .upsample(UpsampleAttributes(scale: Pair(3, 1))))
         let loaded = try ModelLoader.load("\(fixtures)/upsample.onnx")
         for batch in [1, 3] {
             var options = CheckOptions()

@@ -150,12 +150,15 @@ final class ONNXRealWorldTests: XCTestCase {
         b.node("Relu", ["t"], "r")                                          // skipped: reads a failed value
         b.node("Erf", ["r"], "e")                                           // unknown: listed all the same
         b.output("e")
-        let add = "broadcasting Add of computed values [1, 4, 6, 6] and [1, 4, 1, 1]; cnnc adds equal shapes (mul, sub and div broadcast)"
+        // The gate's pattern is named: global pool -> sigmoid, one value per channel.
+        func add(_ block: Int) -> String {
+            "broadcasting Add of computed values [1, 4, 6, 6] and [1, 4, 1, 1] (a squeeze-and-excitation gate: global_avgpool 'g\(block)' -> sigmoid 's\(block)'); cnnc adds equal shapes (mul, sub and div broadcast)"
+        }
         XCTAssertEqual(try error(b), """
             error: 'tiny.onnx' has 5 unsupported nodes:
-              'se1' (Add, opset 17): \(add)
-              'se2' (Add, opset 17): \(add) (downstream of 'se1')
-              'se3' (Add, opset 17): \(add) (downstream of 'se1')
+              'se1' (Add, opset 17): \(add(1))
+              'se2' (Add, opset 17): \(add(2)) (downstream of 'se1')
+              'se3' (Add, opset 17): \(add(3)) (downstream of 'se1')
               't' (Transpose, opset 17): Transpose with perm [0, 1, 3, 2] of [1, 4, 6, 6]; cnnc transposes only the channel groups of a channel shuffle (Reshape to [N, G, C/G, H, W], perm [0, 2, 1, 3, 4], Reshape back) (downstream of 'se1')
               'e' (Erf, opset 17): no cnnc equivalent (downstream of 'se1')
               (1 more node downstream not checked: its inputs have no known shape)

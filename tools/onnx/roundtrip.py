@@ -20,7 +20,7 @@ import onnxruntime as ort
 
 MODELS = ["Examples/lenet/model.net", "Examples/resnet20/model.net", "Examples/densenet_small/model.net",
           "Examples/inception/model.net", "Examples/activations/model.net", "Examples/vgg11_bn/model.net",
-          "Tests/ONNXTests/Fixtures/newops.net"]
+          "Tests/ONNXTests/Fixtures/newops.net", "Tests/ONNXTests/Fixtures/decoder.net"]
 CHECKS = ["Tests/ONNXTests/Fixtures/resnet.onnx", "Tests/ONNXTests/Fixtures/lenet.onnx"]
 
 

@@ -114,6 +114,13 @@ public enum ONNXExporter {
                     .ints("pads", [a.padding.top, a.padding.left, a.padding.bottom, a.padding.right]),
                     .ints("dilations", [a.dilation.h, a.dilation.w]), .int("group", a.groups),
                 ])
+            case .convTranspose(let a):
+                add("ConvTranspose", x + ["\(n).weight"] + (a.bias ? ["\(n).bias"] : []), n, name: n, [
+                    .ints("kernel_shape", [a.kernel.h, a.kernel.w]), .ints("strides", [a.stride.h, a.stride.w]),
+                    .ints("pads", [a.padding.top, a.padding.left, a.padding.bottom, a.padding.right]),
+                    .ints("output_padding", [a.outputPadding.h, a.outputPadding.w]),
+                    .ints("dilations", [a.dilation.h, a.dilation.w]), .int("group", a.groups),
+                ])
             case .dense(let a):
                 var input = x[0]
                 if inputShapes[0].rank != 1 {
@@ -207,12 +214,20 @@ public enum ONNXExporter {
                     proto.initializer.append(.int64(name: "\(n)_\(key)", dims: [1], values: [v]))
                 }
                 add("Slice", [x[0], "\(n)_starts", "\(n)_ends", "\(n)_axes"], n, name: n)
-            case .upsample(let scale):
-                proto.initializer.append(.float(name: "\(n)_scales", dims: [4], values: [1, 1, Float(scale.h), Float(scale.w)]))
-                add("Resize", [x[0], "", "\(n)_scales"], n, name: n, [
-                    .string("mode", "nearest"), .string("coordinate_transformation_mode", "asymmetric"),
-                    .string("nearest_mode", "floor"),
-                ])
+            case .upsample(let a):
+                proto.initializer.append(.float(name: "\(n)_scales", dims: [4], values: [1, 1, Float(a.scale.h), Float(a.scale.w)]))
+                switch a.mode {
+                case .nearest:
+                    add("Resize", [x[0], "", "\(n)_scales"], n, name: n, [
+                        .string("mode", "nearest"), .string("coordinate_transformation_mode", "asymmetric"),
+                        .string("nearest_mode", "floor"),
+                    ])
+                case .bilinear:
+                    add("Resize", [x[0], "", "\(n)_scales"], n, name: n, [
+                        .string("mode", "linear"),
+                        .string("coordinate_transformation_mode", a.alignCorners ? "align_corners" : "half_pixel"),
+                    ])
+                }
             case .pad(let a):
                 let p = a.padding
                 proto.initializer.append(.int64(name: "\(n)_pads", dims: [8], values: [

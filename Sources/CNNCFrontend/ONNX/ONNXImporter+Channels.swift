@@ -93,6 +93,22 @@ extension ONNXImporter {
     /// Transpose: the channel groups of a channel shuffle (a [N, G, C/G, H, W] view, perm
     /// [0, 2, 1, 3, 4]) is `shuffle groups=G`; the identity permutation is nothing.
     mutating func transposeNode(_ c: NodeContext) throws {
+        if case .constant(let t)? = try value(c, 0) {
+            // A constant (PyTorch's exported F.pad transposes its [2, k] pads): permuted at import.
+            let perm = try c.ints("perm") ?? Array((0..<t.dims.count).reversed())
+            guard perm.sorted() == Array(0..<t.dims.count) else { throw ImportError("perm \(perm) is no permutation of \(t.dims.count) axes") }
+            var strides = Array(repeating: 1, count: t.dims.count)
+            for axis in stride(from: t.dims.count - 2, through: 0, by: -1) { strides[axis] = strides[axis + 1] * t.dims[axis + 1] }
+            let dims = perm.map { t.dims[$0] }
+            var out: [Double] = []
+            out.reserveCapacity(t.count)
+            func walk(_ axis: Int, _ offset: Int) {
+                if axis == dims.count { out.append(t.values[offset]); return }
+                for i in 0..<dims[axis] { walk(axis + 1, offset + i * strides[perm[axis]]) }
+            }
+            if t.count > 0 { walk(0, 0) }
+            return bind(c, 0, .constant(ConstTensor(dims: dims, values: out, isInteger: t.isInteger)))
+        }
         let x = try tensor(c, 0)
         let perm = try c.ints("perm") ?? Array((0..<x.dims.count).reversed())
         if perm == Array(0..<x.dims.count) { return bind(c, 0, .tensor(node: x.node, dims: x.dims)) }
@@ -112,17 +128,33 @@ extension ONNXImporter {
 }
 
 extension ONNXImporter {
-    /// Resize (opset 10+) and Upsample (before 10) in nearest mode by whole factors of H and W
-    /// (N and C kept) with coordinates that pick `in[h / S]`: asymmetric with floor (PyTorch's
-    /// `F.interpolate(mode="nearest")`), or half_pixel with round_prefer_floor/ceil (ONNX's
-    /// defaults); `upsample scale=SHxSW`.
+    /// Resize (opset 10+) and Upsample (before 10) by whole factors of H and W (N and C kept):
+    /// nearest with coordinates that pick `in[h / S]` (asymmetric with floor, PyTorch's
+    /// `F.interpolate(mode="nearest")`, or half_pixel with round_prefer_floor/ceil, ONNX's
+    /// defaults) becomes `upsample scale=SHxSW`; linear (opset 11+) with half_pixel or
+    /// pytorch_half_pixel (PyTorch's `mode="bilinear"`; the two agree for whole factors) or
+    /// align_corners becomes `upsample mode=bilinear`.
     mutating func resize(_ c: NodeContext) throws {
         let x = try tensor(c, 0)
         guard x.dims.count == 4 else { throw Unsupported("\(c.opType) of \(x.dims); cnnc upsamples [N, C, H, W]") }
         let mode = try c.string("mode", "nearest")
-        guard mode == "nearest" else { throw Unsupported("mode '\(mode)'; cnnc upsamples by nearest neighbour") }
+        guard mode == "nearest" || mode == "linear" else {
+            throw Unsupported("mode '\(mode)'; cnnc upsamples by nearest neighbour or linear (bilinear) interpolation")
+        }
+        var alignCorners = false
         var scales: [Double]?
-        if c.opType == "Upsample" {
+        if mode == "linear" {
+            let coordinates = c.opType == "Resize" && c.opset >= 11
+                ? try c.string("coordinate_transformation_mode", "half_pixel") : "asymmetric"
+            guard ["half_pixel", "pytorch_half_pixel", "align_corners"].contains(coordinates) else {
+                throw Unsupported("linear with coordinate_transformation_mode '\(coordinates)'; cnnc interpolates with half_pixel, pytorch_half_pixel (align_corners=False) or align_corners")
+            }
+            alignCorners = coordinates == "align_corners"
+            if case .constant(let t)? = try value(c, 2), t.count > 0 { scales = t.values }
+            else if case .constant(let t)? = try value(c, 3), t.count == 4 {
+                scales = zip(t.values, x.dims).map { $0 / Double(max($1, 1)) }
+            }
+        } else if c.opType == "Upsample" {
             if c.opset < 9, let list = c.attribute("scales")?.floats { scales = list.map(Double.init) }
             else if case .constant(let t)? = try value(c, 1) { scales = t.values }
         } else {
@@ -147,6 +179,7 @@ extension ONNXImporter {
         }
         let scale = Pair(Int(whole[2]), Int(whole[3]))
         if scale == Pair(1) { return bind(c, 0, .tensor(node: x.node, dims: x.dims)) }
-        try emit(c, .upsample(scale), inputs: [x.node])
+        try emit(c, .upsample(UpsampleAttributes(scale: scale, mode: mode == "linear" ? .bilinear : .nearest,
+                                                 alignCorners: alignCorners)), inputs: [x.node])
     }
 }

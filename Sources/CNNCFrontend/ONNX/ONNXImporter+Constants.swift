@@ -120,41 +120,68 @@ extension ONNXImporter {
         bind(c, 0, .constant(t))
     }
 
+    /// Slice of a constant of any rank: per listed axis (default 0, 1, ...) the indices from
+    /// start towards end by step (negative steps walk backwards, as PyTorch's exported F.pad
+    /// reverses its pads), ends clamped; then the kept elements gathered.
     mutating func slice(_ c: NodeContext) throws {
         guard allConstant(c) else { return try computedSlice(c) }
         let t = try requireConstant(c, 0, "data")
-        guard t.dims.count == 1 else { throw Unsupported("Slice of a constant of rank \(t.dims.count)") }
-        var starts: [Int], ends: [Int], steps = [1]
+        let dims = t.dims.isEmpty ? [t.count] : t.dims
+        var starts: [Int], ends: [Int], axes: [Int]?, steps: [Int]?
         if c.opset < 10 {
             starts = try c.ints("starts") ?? [0]; ends = try c.ints("ends") ?? [Int.max]
-            if let axes = try c.ints("axes"), axes != [0], axes != [-1] { throw ImportError("bad axes \(axes)") }
+            axes = try c.ints("axes")
         } else {
             starts = try requireConstant(c, 1, "starts").ints; ends = try requireConstant(c, 2, "ends").ints
-            if let axes = try constant(c, 3)?.ints, axes != [0], axes != [-1] { throw ImportError("bad axes \(axes)") }
-            if let s = try constant(c, 4) { steps = try s.ints }
+            axes = try constant(c, 3)?.ints
+            steps = try constant(c, 4)?.ints
         }
-        guard starts.count == 1, ends.count == 1, steps.count == 1, steps[0] != 0 else { throw ImportError("bad slice") }
-        let n = t.count, step = steps[0]
-        func clamp(_ v: Int, _ lo: Int, _ hi: Int) -> Int { min(max(v < 0 ? v + n : v, lo), hi) }
+        let axisList = try (axes ?? Array(0..<starts.count)).map { try normalizeAxis($0, rank: dims.count) }
+        let stepList = steps ?? Array(repeating: 1, count: starts.count)
+        guard ends.count == starts.count, axisList.count == starts.count, stepList.count == starts.count,
+              !stepList.contains(0), Set(axisList).count == axisList.count else {
+            throw ImportError("bad slice: starts \(starts), ends \(ends), axes \(axisList), steps \(stepList) of shape \(dims)")
+        }
+        var kept: [[Int]] = dims.map { Array(0..<$0) }
+        for (k, axis) in axisList.enumerated() {
+            let n = dims[axis], step = stepList[k]
+            func clamp(_ v: Int, _ lo: Int, _ hi: Int) -> Int { min(max(v < 0 ? (SizeArithmetic.add(v, n) ?? lo) : v, lo), hi) }
+            var list: [Int] = []
+            if step > 0 {
+                var i = clamp(starts[k], 0, n)
+                let e = clamp(ends[k], 0, n)
+                while i < e {
+                    list.append(i)
+                    guard let next = SizeArithmetic.add(i, step) else { break }
+                    i = next
+                }
+            } else {
+                var i = clamp(starts[k], -1, n - 1)
+                let e = clamp(ends[k], -1, n - 1)
+                while i > e {
+                    list.append(i)
+                    guard let next = SizeArithmetic.add(i, step) else { break }
+                    i = next
+                }
+            }
+            kept[axis] = list
+        }
+        bind(c, 0, .constant(ConstTensor(dims: kept.map(\.count), values: gather(t.values, dims: dims, kept: kept),
+                                         isInteger: t.isInteger)))
+    }
+
+    /// The elements of a row-major tensor of `dims` at every combination of the kept indices
+    /// per axis, in row-major order.
+    func gather(_ values: [Double], dims: [Int], kept: [[Int]]) -> [Double] {
+        var strides = Array(repeating: 1, count: dims.count)
+        for axis in stride(from: dims.count - 2, through: 0, by: -1) { strides[axis] = strides[axis + 1] * dims[axis + 1] }
         var out: [Double] = []
-        if step > 0 {
-            var i = clamp(starts[0], 0, n)
-            let e = clamp(ends[0], 0, n)
-            while i < e {
-                out.append(t.values[i])
-                guard let next = SizeArithmetic.add(i, step) else { break }
-                i = next
-            }
-        } else {
-            var i = clamp(starts[0], -1, n - 1)
-            let e = clamp(ends[0], -1, n - 1)
-            while i > e {
-                out.append(t.values[i])
-                guard let next = SizeArithmetic.add(i, step) else { break }
-                i = next
-            }
+        func walk(_ axis: Int, _ offset: Int) {
+            if axis == dims.count { out.append(values[offset]); return }
+            for i in kept[axis] { walk(axis + 1, offset + i * strides[axis]) }
         }
-        bind(c, 0, .constant(ConstTensor(dims: [out.count], values: out, isInteger: t.isInteger)))
+        if !kept.contains(where: \.isEmpty) { walk(0, 0) }
+        return out
     }
 
     mutating func constantOfShape(_ c: NodeContext) throws {
@@ -198,6 +225,7 @@ extension ONNXImporter {
     static let handlers: [String: Handler] = [
         // Layers with parameters or windows.
         "Conv": { try $0.conv($1) },
+        "ConvTranspose": { try $0.convTranspose($1) },
         "Gemm": { try $0.gemm($1) },
         "MatMul": { try $0.matMul($1) },
         "BatchNormalization": { try $0.batchNorm($1) },

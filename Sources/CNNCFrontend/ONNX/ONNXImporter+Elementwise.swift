@@ -67,9 +67,34 @@ extension ONNXImporter {
         if case .constant? = try value(c, 0) { return try addBias(c, tensorInput: 1, constantInput: 0) }
         let x = try tensor(c, 0), y = try tensor(c, 1)
         guard x.dims == y.dims else {
-            throw Unsupported("broadcasting Add of computed values \(x.dims) and \(y.dims); cnnc adds equal shapes (mul, sub and div broadcast)")
+            let gate = (gatePattern(y) ?? gatePattern(x)).map { " \($0)" } ?? ""
+            throw Unsupported("broadcasting Add of computed values \(x.dims) and \(y.dims)\(gate); cnnc adds equal shapes (mul, sub and div broadcast)")
         }
         try emit(c, .add, inputs: [x.node, y.node])
+    }
+
+    /// When `value` is one value per channel ([N, C, 1, 1]) computed from a global pooling
+    /// through per-channel layers (1x1 convs, dense, activations): the pattern's name and how
+    /// it was found, `(a squeeze-and-excitation gate: global_avgpool 'g' -> conv 'fc1' -> ...)`.
+    func gatePattern(_ value: (node: String, dims: [Int])) -> String? {
+        guard value.dims.count == 4, value.dims[2] == 1, value.dims[3] == 1 else { return nil }
+        var chain: [String] = []
+        var current = value.node
+        for _ in 0..<12 {
+            guard let n = node(named: current) else { return nil }
+            chain.append(n.displayName)
+            switch n.op {
+            case .globalAvgPool, .globalMaxPool:
+                return "(a squeeze-and-excitation gate: \(chain.reversed().joined(separator: " -> ")))"
+            case .conv, .dense, .activation, .prelu, .flatten, .dropout, .batchNorm, .binary, .add:
+                guard let first = n.inputs.first else { return nil }
+                current = first
+            case .input, .convTranspose, .maxPool, .avgPool, .lrn, .concat, .shuffle, .slice, .pad, .upsample,
+                 .softmax, .logSoftmax:
+                return nil
+            }
+        }
+        return nil
     }
 
     /// Sub: of a constant (`affine`, or a per-channel depthwise conv), from a constant
@@ -152,7 +177,8 @@ extension ONNXImporter {
         } else if commutative, broadcasts(a.dims, onto: b.dims) {
             try emit(c, .binary(op), inputs: [b.node, a.node])
         } else {
-            throw Unsupported("\(c.opType) of computed values \(a.dims) and \(b.dims); cnnc broadcasts the \(commutative ? "smaller" : "second") operand only when it has one value per channel ([N, C, 1, 1]) or per sample")
+            let gate = (gatePattern(a) ?? gatePattern(b)).map { " \($0)" } ?? ""
+            throw Unsupported("\(c.opType) of computed values \(a.dims) and \(b.dims)\(gate); cnnc broadcasts the \(commutative ? "smaller" : "second") operand only when it has one value per channel ([N, C, 1, 1]) or per sample")
         }
     }
 

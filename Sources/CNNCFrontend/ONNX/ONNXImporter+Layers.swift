@@ -41,6 +41,96 @@ extension ONNXImporter {
         try emit(c, .conv(attrs), inputs: [input], name: name)
     }
 
+    /// ConvTranspose (2-D): weight [C, K/group, kH, kW], strides, dilations, group, pads or
+    /// auto_pad, output_padding, and output_shape (turned into pads as ONNX defines them: the
+    /// full output's surplus over output_shape, split by auto_pad, the odd row at the start unless
+    /// SAME_UPPER; an output_shape beyond the full output adds rows at the end, as ONNX Runtime
+    /// does, which is more output_padding); `conv_transpose`.
+    mutating func convTranspose(_ c: NodeContext) throws {
+        let x = try tensor(c, 0)
+        guard x.dims.count == 4 else { throw Unsupported("\(x.dims.count - 2)-D transposed convolution; cnnc supports 2-D (input [N, C, H, W])") }
+        let w = try requireConstant(c, 1, "weight")
+        guard w.dims.count == 4 else { throw ImportError("weight '\(c.inputName(1)!)' has shape \(w.dims), expected [C, K/group, kH, kW]") }
+        let groups = try c.int("group", 1)
+        guard groups >= 1, groups <= maxDimension, x.dims[1] % groups == 0 else {
+            throw ImportError("group=\(groups) does not divide the \(x.dims[1]) input channels")
+        }
+        guard w.dims[0] == x.dims[1] else {
+            throw ImportError("weight '\(c.inputName(1)!)' has shape \(w.dims), expected \(x.dims[1]) input channels first from input of shape \(x.dims)")
+        }
+        guard let filters = SizeArithmetic.multiply(w.dims[1], groups), filters >= 1, filters <= maxDimension else {
+            throw ImportError("weight '\(c.inputName(1)!)' has shape \(w.dims): \(w.dims[1]) x group \(groups) output channels is out of range")
+        }
+        let kernel = Pair(w.dims[2], w.dims[3])
+        guard (1...4096).contains(kernel.h), (1...4096).contains(kernel.w) else {
+            throw ImportError("weight '\(c.inputName(1)!)' has kernel \(kernel.h)x\(kernel.w), expected sizes from 1 to 4096")
+        }
+        if let ks = try c.ints("kernel_shape"), ks != [kernel.h, kernel.w] {
+            throw ImportError("kernel_shape \(ks) contradicts weight shape \(w.dims)")
+        }
+        let stride = try pair(c, "strides", default: 1)
+        let dilation = try pair(c, "dilations", default: 1)
+        var outputPadding = Pair(0)
+        if let op = try c.ints("output_padding") {
+            guard op.count == 2, op.allSatisfy({ $0 >= 0 && $0 <= 4096 }) else {
+                throw ImportError("output_padding must list 2 values from 0 to 4096, got \(op)")
+            }
+            outputPadding = Pair(op[0], op[1])
+        }
+        guard outputPadding.h < max(stride.h, dilation.h), outputPadding.w < max(stride.w, dilation.w) else {
+            throw Unsupported("output_padding \(outputPadding) not below the stride \(stride) or the dilation \(dilation); cnnc (as PyTorch) adds fewer rows than that")
+        }
+        // The full output along one axis, before any padding is removed.
+        func full(_ size: Int, _ s: Int, _ k: Int, _ d: Int, _ extra: Int) -> Int { (size - 1) * s + (k - 1) * d + 1 + extra }
+        let fullH = full(x.dims[2], stride.h, kernel.h, dilation.h, outputPadding.h)
+        let fullW = full(x.dims[3], stride.w, kernel.w, dilation.w, outputPadding.w)
+        let autoPad = try c.string("auto_pad", "NOTSET")
+        var target: [Int]?
+        if let shape = try c.ints("output_shape") {
+            guard shape.count == 2 || shape.count == 4, shape.suffix(2).allSatisfy({ $0 >= 1 && $0 <= maxDimension }) else {
+                throw ImportError("output_shape must list [H, W] from 1 to \(maxDimension), got \(shape)")
+            }
+            target = Array(shape.suffix(2))
+        } else if autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER" {
+            guard let h = SizeArithmetic.multiply(x.dims[2], stride.h), let w = SizeArithmetic.multiply(x.dims[3], stride.w) else {
+                throw ImportError("output \(x.dims[2])x\(x.dims[3]) times stride \(stride) is too large")
+            }
+            target = [h, w]
+        }
+        var padding: Padding
+        if let target {
+            var th = fullH - target[0], tw = fullW - target[1]
+            guard th <= 8192, tw <= 8192, th >= -4096, tw >= -4096 else {
+                throw ImportError("output_shape \(target) is far from the full output \(fullH)x\(fullW)")
+            }
+            if th < 0 { outputPadding.h -= th; th = 0 }
+            if tw < 0 { outputPadding.w -= tw; tw = 0 }
+            guard outputPadding.h < max(stride.h, dilation.h), outputPadding.w < max(stride.w, dilation.w) else {
+                throw Unsupported("output_shape \(target) beyond the full output \(fullH)x\(fullW) by as many rows or columns as the stride \(stride) and the dilation \(dilation); cnnc (as PyTorch) adds fewer than that")
+            }
+            let upper = autoPad == "SAME_UPPER"
+            padding = Padding(top: upper ? th / 2 : th - th / 2, left: upper ? tw / 2 : tw - tw / 2,
+                              bottom: upper ? th - th / 2 : th / 2, right: upper ? tw - tw / 2 : tw / 2)
+        } else if autoPad == "VALID" {
+            padding = .zero
+        } else if autoPad == "NOTSET" || autoPad.isEmpty {
+            padding = try pads(c, input: x.dims, kernel: kernel, stride: stride, dilation: dilation)
+        } else {
+            throw ImportError("unknown auto_pad '\(autoPad)'")
+        }
+        var bias: ConstTensor?
+        if let b = try constant(c, 2) {
+            guard b.count == filters else { throw ImportError("bias '\(c.inputName(2)!)' has shape \(b.dims), expected [\(filters)]") }
+            bias = b
+        }
+        let name = layerName(c, weight: c.inputName(1))
+        let attrs = ConvTransposeAttributes(filters: filters, kernel: kernel, stride: stride, padding: padding,
+                                            outputPadding: outputPadding, dilation: dilation, groups: groups, bias: bias != nil)
+        setWeight(name, "weight", w.weight, from: c.inputName(1))
+        if let bias { setWeight(name, "bias", WeightTensor(shape: [filters], data: bias.values.map { Float($0) }), from: c.inputName(2)) }
+        try emit(c, .convTranspose(attrs), inputs: [x.node], name: name)
+    }
+
     /// Gemm: `alpha * A' B' + beta * C` with A computed ([N, K], transA=0) and B, C constant.
     mutating func gemm(_ c: NodeContext) throws {
         let a = try tensor(c, 0)

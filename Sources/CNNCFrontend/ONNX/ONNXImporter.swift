@@ -72,7 +72,8 @@ struct NodeContext {
         guard let a = attribute(name) else { return nil }
         guard a.type == .ints || a.type == .undefined else { throw ImportError("attribute '\(name)' must be a list of ints") }
         return try a.ints.map { v in
-            guard let i = Int(exactly: v), abs(i) <= 1 << 40 else { throw ImportError("attribute '\(name)' has \(v), out of range") }
+            // A range test, not abs(): abs(INT64_MIN) traps.
+            guard let i = Int(exactly: v), i >= -(1 << 40), i <= 1 << 40 else { throw ImportError("attribute '\(name)' has \(v), out of range") }
             return i
         }
     }
