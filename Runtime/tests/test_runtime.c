@@ -1080,6 +1080,78 @@ static void test_rng(void) {
  * Main
  * ------------------------------------------------------------------------------------- */
 
+/* ---------------------------------------------------------------------------------------
+ * Regular files only (issue #14): the readers refuse a FIFO (opened without blocking), a
+ * directory, a device, and a symlink to one, as the Swift side's InputFile does. An alarm
+ * turns a reader that blocks on the FIFO into a failed run instead of a hang.
+ * ------------------------------------------------------------------------------------- */
+
+/* Runs every file reader of the runtime on `path`; each must fail with CNNC_ERR_IO and a
+ * message containing `why`. */
+static void check_every_reader_refuses(const char *path, const char *why) {
+    cnnc_error err = {CNNC_OK, ""};
+    cnnc_safetensors *st = NULL;
+    CHECK_STATUS(cnnc_safetensors_open(path, &st, &err), CNNC_ERR_IO, &err);
+    CHECK_CONTAINS(err.message, why);
+    CHECK(st == NULL);
+    cnnc_array_f32 a;
+    CHECK_STATUS(cnnc_npy_read_f32(path, &a, &err), CNNC_ERR_IO, &err);
+    CHECK_CONTAINS(err.message, why);
+    cnnc_array_i64 l;
+    CHECK_STATUS(cnnc_npy_read_i64(path, &l, &err), CNNC_ERR_IO, &err);
+    CHECK_CONTAINS(err.message, why);
+    unsigned char *data = NULL;
+    size_t size = 0;
+    CHECK_STATUS(cnnc_read_file_maybe_gzip(path, &data, &size, &err), CNNC_ERR_IO, &err);
+    CHECK_CONTAINS(err.message, why);
+    CHECK(data == NULL);
+}
+
+static void test_readers_take_regular_files_only(void) {
+    alarm(30);
+    TMP_PATH(fifo, "weights.fifo");
+    CHECK(mkfifo(fifo, 0600) == 0);
+    check_every_reader_refuses(fifo, "it is a FIFO, not a regular file");
+    char expected[600];
+    snprintf(expected, sizeof expected, "cannot read '%s': it is a FIFO, not a regular file", fifo);
+    cnnc_error err = {CNNC_OK, ""};
+    cnnc_safetensors *st = NULL;
+    CHECK_STATUS(cnnc_safetensors_open(fifo, &st, &err), CNNC_ERR_IO, &err);
+    CHECK_STR(err.message, expected);
+
+    TMP_PATH(dir, "a_folder.safetensors");
+    CHECK(mkdir(dir, 0700) == 0);
+    check_every_reader_refuses(dir, "it is a directory");
+
+    if (access("/dev/null", R_OK) == 0) {
+        check_every_reader_refuses("/dev/null", "it is a character device, not a regular file");
+    }
+    /* A symlink to /dev/zero read whole would never end. */
+    TMP_PATH(zero, "zero.safetensors");
+    if (access("/dev/zero", R_OK) == 0 && symlink("/dev/zero", zero) == 0) {
+        check_every_reader_refuses(zero, "it is a character device, not a regular file");
+    }
+
+    /* A data set folder whose image file is a FIFO names it, instead of blocking. */
+    TMP_PATH(fashion, "fashion");
+    CHECK(mkdir(fashion, 0700) == 0);
+    char images[700], labels[700];
+    snprintf(images, sizeof images, "%s/train-images-idx3-ubyte.gz", fashion);
+    snprintf(labels, sizeof labels, "%s/train-labels-idx1-ubyte", fashion);
+    CHECK(mkfifo(images, 0600) == 0);
+    write_bytes(labels, "\0\0\x08\x01\0\0\0\0", 8);
+    cnnc_dataset ds;
+    CHECK_STATUS(cnnc_dataset_load_fashion_mnist(fashion, 1, &ds, &err), CNNC_ERR_IO, &err);
+    CHECK_CONTAINS(err.message, "it is a FIFO, not a regular file");
+
+    /* A missing file is still "cannot open" with the reason. */
+    TMP_PATH(missing, "missing.safetensors");
+    CHECK_STATUS(cnnc_safetensors_open(missing, &st, &err), CNNC_ERR_IO, &err);
+    snprintf(expected, sizeof expected, "cannot open '%s': no such file or directory", missing);
+    CHECK_STR(err.message, expected);
+    alarm(0);
+}
+
 int main(void) {
     snprintf(g_dir, sizeof g_dir, "/tmp/cnnc_runtime_test_XXXXXX");
     if (mkdtemp(g_dir) == NULL) {
@@ -1100,6 +1172,7 @@ int main(void) {
     test_npy_conversions();
     test_npy_errors();
     test_rng();
+    test_readers_take_regular_files_only();
     remove_temp_dir();
     printf("runtime: %d passed, %d failed\n", g_passed, g_failed);
     return g_failed != 0;
