@@ -147,6 +147,46 @@ final class HardeningTests: XCTestCase {
         XCTAssertTrue(header.contains("#define T_OUTPUT_A_SIZE 72 /* per sample: 72 */\n#define T_OUTPUT_A_2_SIZE 72 /* per sample: 72, output 'A' */"), header)
     }
 
+    /// Node names that meet once a role suffix is added: node `a`'s backward function
+    /// `train_node_a_backward` was also node `a_backward`'s forward (and `a_b`'s backward
+    /// `a_b_backward`'s forward; `a_backward_2` claims the first suffixed name). Each function
+    /// gets its own name; the training C builds with -Werror (gcc and clang) and matches the
+    /// interpreter.
+    func testNodeNamesThatMeetAfterARoleSuffixGetDistinctFunctions() throws {
+        let model = path("suffixes.net")
+        try """
+            network suffixes
+            input x shape=2x4x4
+            conv a filters=2 size=3 pad=1
+            relu a_backward
+            conv a_backward_2 filters=2 size=3 pad=1
+            batchnorm a_train_forward
+            relu a_train_forward_backward
+            dropout a_train_forward_train_forward rate=0.5
+            flatten f
+            dense a_b units=3
+            dense a_b_backward units=3
+            softmax prob
+            """.write(toFile: model, atomically: true, encoding: .utf8)
+        let out = path("out/suffixes.c")
+        let compiled = try runCNNC([model, "-o", out, "--train", "--batch", "2"])
+        XCTAssertEqual(compiled.status, 0, compiled.stderr)
+        let c = try String(contentsOfFile: out, encoding: .utf8)
+        let functions = c.split(separator: "\n").filter { $0.hasPrefix("static void train_node_") }
+            .map { $0.dropFirst("static void ".count).prefix { $0 != "(" } }
+        XCTAssertEqual(Set(functions).count, functions.count, "\(functions)")
+        XCTAssertTrue(functions.contains("train_node_a_backward_3"), "\(functions)")  // a_backward, a_backward_2 came first
+        for compiler in ["gcc", "clang-14"] {
+            let built = try runProgram(compiler, ["-std=c11", "-Wall", "-Wextra", "-Werror", "-fopenmp", "-fsyntax-only",
+                                                  "-I", path("out"), out])
+            if built.status == 127 { continue }  // not installed here
+            XCTAssertEqual(built.status, 0, "\(compiler): \(built.stderr)")
+        }
+        let result = try runCNNC(["check", "--train", model])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.hasSuffix("PASS\n"), result.stdout)
+    }
+
     /// A file name holding `*/` and `??` lands in comments of the generated C, which still build.
     func testFileNamesThatEndCommentsOrFormTrigraphsCompile() throws {
         try FileManager.default.createDirectory(atPath: path("we*"), withIntermediateDirectories: true)

@@ -2,6 +2,7 @@
 // Int(Double) trap), external data is a regular file inside the model's folder, and fixed
 // sizes of 0 or less are named as such.
 
+import CNNCDriver
 import CNNCIR
 import Foundation
 import XCTest
@@ -135,6 +136,36 @@ final class ONNXHardeningTests: XCTestCase {
         XCTAssertEqual(mkfifo("\(folder)/fifo.bin", 0o600), 0)
         XCTAssertEqual(try error(external("fifo.bin"), baseDirectory: folder),
                        "error: initializer 'w': tensor 'w': external data: cannot read '\(folder)/fifo.bin': it is a FIFO, not a regular file")
+    }
+
+    /// Node names that differ only in characters a C identifier cannot hold (`a-b`, `a_b`,
+    /// `a.b`, `a b`, `a/b`, `a:b`) become distinct cnnc names (so distinct C functions), and the
+    /// generated C, inference and training, builds with -Werror and matches the interpreter.
+    func testNamesThatDifferOnlyInMangledCharactersStayDistinct() throws {
+        var b = ONNXBuilder()
+        b.input("x", [1, 3, 4, 4])
+        b.initializer("w1", [4, 3, 3, 3])
+        b.initializer("w2", [4, 4, 1, 1])
+        b.node("Conv", ["x", "w1"], "a-b", [.ints("pads", [1, 1, 1, 1])])
+        b.node("Relu", ["a-b"], "a_b")
+        b.node("Conv", ["a_b", "w2"], "a.b")
+        b.node("Relu", ["a.b"], "a b")
+        b.node("Add", ["a b", "a_b"], "a/b")
+        b.node("GlobalAveragePool", ["a/b"], "a__b")
+        b.node("Flatten", ["a__b"], "a:b")
+        b.output("a:b")
+        let model = try b.load().get()
+        let names = model.graph.nodes.map(\.name)
+        XCTAssertEqual(names, ["x", "a_b", "a_b_2", "a_b_3", "a_b_4", "a_b_5", "a_b_6", "a_b_7"])
+        let folder = NSTemporaryDirectory() + "/cnnc-names-\(getpid())"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try b.data().write(to: URL(fileURLWithPath: "\(folder)/names.onnx"))
+        let loaded = try ModelLoader.load("\(folder)/names.onnx")
+        let (report, passed) = try Checker.check(loaded, options: CheckOptions())
+        XCTAssertTrue(passed, report)
+        let (trainReport, trainPassed) = try TrainChecker.check(loaded, options: TrainCheckOptions())
+        XCTAssertTrue(trainPassed, trainReport)
     }
 
     /// A Relu listed with two outputs is the model's mistake, named as such (it was reported
