@@ -40,27 +40,27 @@ final class HardeningTests: XCTestCase {
     func testSafetensorsSizesFromTheHeaderNeverTrap() throws {
         let negative = try safetensors("neg.safetensors", #"{"w":{"dtype":"F32","shape":[-1,-4],"data_offsets":[0,16]}}"#)
         XCTAssertEqual(message { try SafetensorsFile.read(negative) },
-                       "error: '\(negative)': tensor 'w' has shape [-1, -4]: a negative dimension or more elements than fit in 64 bits")
+                       "error: '\(negative)': invalid json in header at byte 29: expected a non-negative integer")
         let huge = try safetensors("huge.safetensors", #"{"w":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,0]}}"#)
         XCTAssertEqual(message { try SafetensorsFile.read(huge) },
-                       "error: '\(huge)': tensor 'w' has shape [4611686018427387904, 4]: a negative dimension or more elements than fit in 64 bits")
+                       "error: '\(huge)': tensor 'w': shape [4611686018427387904,4] is too large")
         let offset = try safetensors("offset.safetensors", #"{"w":{"dtype":"F32","shape":[1],"data_offsets":[9223372036854775807,3]}}"#)
         XCTAssertEqual(message { try SafetensorsFile.read(offset) },
-                       "error: '\(offset)': tensor 'w' data offsets [9223372036854775807, 3] do not fit shape [1] (4 bytes) and the 16 data bytes of the file")
+                       "error: '\(offset)': tensor 'w': data_offsets [9223372036854775807,3] end before they begin")
         let end = try safetensors("end.safetensors", #"{"w":{"dtype":"F32","shape":[1],"data_offsets":[9223372036854775804,9223372036854775807]}}"#)
         XCTAssertEqual(message { try SafetensorsFile.read(end) },
-                       "error: '\(end)': tensor 'w' data offsets [9223372036854775804, 9223372036854775807] do not fit shape [1] (4 bytes) and the 16 data bytes of the file")
+                       "error: '\(end)': tensor 'w': data_offsets [9223372036854775804,9223372036854775807] exceed the data buffer of 16 bytes")
     }
 
     func testSafetensorsOverlapAndByteOrderMarkAreRefusedAsTheCReaderDoes() throws {
         let overlap = try safetensors("overlap.safetensors", #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#)
-        XCTAssertEqual(message { try SafetensorsFile.read(overlap) }, "error: '\(overlap)': tensors 'a' and 'b' overlap")
+        XCTAssertEqual(message { try SafetensorsFile.read(overlap) }, "error: '\(overlap)': tensors 'a' and 'b' overlap: data_offsets [0,8] and [4,12]")
         let bom = try safetensors("bom.safetensors", "\u{FEFF}" + #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#)
-        XCTAssertEqual(message { try SafetensorsFile.read(bom) }, "error: '\(bom)': header does not start with '{' (byte 239)")
+        XCTAssertEqual(message { try SafetensorsFile.read(bom) }, "error: '\(bom)': invalid json in header at byte 0: expected '{' at the start of the header")
         let twice = try safetensors("twice.safetensors", #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"\u0061":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}}"#)
-        XCTAssertEqual(message { try SafetensorsFile.read(twice) }, "error: '\(twice)': duplicate tensor name 'a' in the header")
+        XCTAssertEqual(message { try SafetensorsFile.read(twice) }, "error: '\(twice)': duplicate tensor name 'a'")
         let fraction = try safetensors("fraction.safetensors", #"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0.5,4]}}"#)
-        XCTAssertEqual(message { try SafetensorsFile.read(fraction) }, "error: '\(fraction)': tensor 'a' has a malformed header entry")
+        XCTAssertEqual(message { try SafetensorsFile.read(fraction) }, "error: '\(fraction)': invalid json in header at byte 49: expected an integer")
         let fine = try safetensors("fine.safetensors", #"{"__metadata__":{"k":"v,}"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}}"#)
         XCTAssertEqual(message { try SafetensorsFile.read(fine) }, "no error")
     }
