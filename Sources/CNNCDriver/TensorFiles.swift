@@ -139,6 +139,13 @@ public enum NumpyFile {
 }
 
 public enum SafetensorsFile {
+    /// Tensors a weights file may hold besides parameters, which every weights loader skips
+    /// (the generated `<p>_load_weights` by the same rule): PyTorch's batch-norm step counter
+    /// `<layer>.num_batches_tracked` and a training checkpoint's `<parameter>.momentum`.
+    public static func isSkippedByWeightLoaders(_ name: String) -> Bool {
+        [".num_batches_tracked", ".momentum"].contains { name.utf8.count > $0.utf8.count && name.hasSuffix($0) }
+    }
+
     /// Writes float32 tensors in the given order.
     public static func write(_ tensors: [(name: String, array: FloatArray)], to path: String) throws {
         var header = "{"
@@ -163,7 +170,10 @@ public enum SafetensorsFile {
     /// the C runtime's grammar (SafetensorsHeader); its rules, also the C reader's: offsets
     /// inside the data, sizes equal to the shape times 4 (no product overflows 64 bits), no
     /// name twice, no two tensors sharing bytes (Runtime/tests/safetensors_spec.txt).
-    public static func read(_ path: String) throws -> [String: FloatArray] {
+    ///
+    /// Tensors for which `skipping` holds are checked by the same rules but not returned, and
+    /// may have any dtype (a PyTorch state_dict's I64 `num_batches_tracked`).
+    public static func read(_ path: String, skipping: (String) -> Bool = { _ in false }) throws -> [String: FloatArray] {
         let bytes = try readTensorFile(path)
         guard bytes.count >= 8 else { throw DriverError("error: '\(path)': file of \(bytes.count) bytes is too short for safetensors") }
         let n = bytes[0..<8].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
@@ -213,7 +223,7 @@ public enum SafetensorsFile {
             if e.end > furthest?.end ?? 0 { furthest = e }
         }
         var result: [String: FloatArray] = [:]
-        for e in entries {
+        for e in entries where !skipping(e.name) {
             guard e.dtype == "F32" else { throw DriverError("error: '\(path)': tensor '\(e.name)' has dtype \(e.dtype), expected F32") }
             let count = Int(e.end - e.begin) / 4
             var values = [Float](repeating: 0, count: count)

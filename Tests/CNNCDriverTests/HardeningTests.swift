@@ -65,6 +65,25 @@ final class HardeningTests: XCTestCase {
         XCTAssertEqual(message { try SafetensorsFile.read(fine) }, "no error")
     }
 
+    /// A PyTorch state_dict holds an I64 `num_batches_tracked` per batch norm: the generated
+    /// loader skips it, and so does the Swift one (`run --interpret` refused the file while the
+    /// compiled `run` took it).
+    func testBothWeightLoadersSkipTheBatchNormStepCounter() throws {
+        let model = path("bn.net")
+        try "network t\ninput x shape=3\ndense d units=3\n".write(toFile: model, atomically: true, encoding: .utf8)
+        let weights = try safetensors("w.safetensors", #"{"d.weight":{"dtype":"F32","shape":[3,3],"data_offsets":[0,36]},"d.bias":{"dtype":"F32","shape":[3],"data_offsets":[36,48]},"d.num_batches_tracked":{"dtype":"I64","shape":[],"data_offsets":[48,56]}}"#, data: 56)
+        let input = try npy("x.npy", shape: "(1, 3)", payload: [UInt8](repeating: 0, count: 12))
+        for interpret in [true, false] {
+            let r = try runCNNC(["run", model, "--input", input, "--output", path("y\(interpret).npy"), "--weights", weights]
+                                + (interpret ? ["--interpret"] : []), in: directory)
+            XCTAssertEqual(r.status, 0, "interpret \(interpret): \(r.stderr)")
+        }
+        XCTAssertTrue(SafetensorsFile.isSkippedByWeightLoaders("bn1.num_batches_tracked"))
+        XCTAssertTrue(SafetensorsFile.isSkippedByWeightLoaders("c1.weight.momentum"))
+        XCTAssertFalse(SafetensorsFile.isSkippedByWeightLoaders(".momentum"))  // as the C loader: a name before it
+        XCTAssertFalse(SafetensorsFile.isSkippedByWeightLoaders("c1.weight"))
+    }
+
     func testNumpySizesFromTheHeaderNeverTrap() throws {
         let huge = try npy("huge.npy", shape: "(4611686018427387904, 4, 3)")
         XCTAssertEqual(message { try NumpyFile.read(huge) },
