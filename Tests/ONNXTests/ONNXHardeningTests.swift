@@ -32,6 +32,27 @@ final class ONNXHardeningTests: XCTestCase {
             let b = reshape(.float(name: "s", dims: [2], values: [1, value]))
             XCTAssertEqual(try error(b), "error: node 'y' (Reshape): value \(Double(value)) of a constant used as a size or index is not an integer")
         }
+        // 2^63 and more saturate (exporters' INT64_MAX) and then fail as a size, without a trap.
+        for value: Float in [0x1p63, 0x1p100, -0x1p63] {
+            let message = try error(reshape(.float(name: "s", dims: [2], values: [1, value])))
+            XCTAssertTrue(message.hasPrefix("error: node 'y' (Reshape): "), message)
+        }
+    }
+
+    /// A graph output listed twice: two output parameters in the C API, which builds with
+    /// -Werror and matches the interpreter (it was a redefined parameter).
+    func testAnOutputListedTwiceCompiles() throws {
+        var b = ONNXBuilder()
+        b.input("x", [1, 3, 4, 4])
+        b.node("Relu", ["x"], "y")
+        b.output("y")
+        b.output("y")
+        let folder = NSTemporaryDirectory() + "/cnnc-twice-\(getpid())"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try b.data().write(to: URL(fileURLWithPath: "\(folder)/twice.onnx"))
+        let (report, passed) = try Checker.check(try ModelLoader.load("\(folder)/twice.onnx"), options: CheckOptions())
+        XCTAssertTrue(passed, report)
     }
 
     func testReshapeTargetProductOverflowIsAnError() throws {
