@@ -189,6 +189,29 @@ final class ONNXHardeningTests: XCTestCase {
         XCTAssertTrue(trainPassed, trainReport)
     }
 
+    /// Found by the fuzzer (tools/fuzz/corpus/crash-onnx-*): an ints attribute holding
+    /// INT64_MIN (abs trapped), and a pooling node listing no outputs (a reversed range
+    /// trapped; such a node is dead).
+    func testINT64MinAttributesAndNodesWithoutOutputsAreErrors() throws {
+        var b = ONNXBuilder()
+        b.input("x", [1, 3, 4, 4])
+        b.initializer("w", [2, 3, 1, 1])
+        b.node("Conv", ["x", "w"], "y", [.ints("pads", [Int(Int64.min), 0, 0, 0])])
+        b.output("y")
+        XCTAssertEqual(try error(b), "error: node 'y' (Conv): attribute 'pads' has -9223372036854775808, out of range")
+        var p = ONNXBuilder()
+        p.input("x", [1, 3, 4, 4])
+        var n = Onnx_NodeProto()
+        n.opType = "MaxPool"
+        n.name = "p"
+        n.input = ["x"]
+        n.attribute = [.ints("kernel_shape", [2, 2])]
+        p.graph.node.append(n)
+        p.node("Relu", ["x"], "y")
+        p.output("y")
+        XCTAssertEqual(try error(p), "no error")  // the pool reads x and writes nothing: dead, not a trap
+    }
+
     /// A Relu listed with two outputs is the model's mistake, named as such (it was reported
     /// as a compiler bug).
     func testAnOperatorWithMoreOutputsThanItDefinesIsTheModelsError() throws {

@@ -310,7 +310,7 @@ LOADER_MAIN = r"""
  * t_load_weights (exit 0 when it loads, 1 when refused); `loader npy FILE` reads FILE with
  * cnnc_npy_read_f32. The runtime is compiled with -fsanitize-coverage=trace-pc: each basic
  * block reached calls __sanitizer_cov_trace_pc, and the distinct blocks (as offsets from
- * main, stable under ASLR) are written to $CNNC_FUZZ_BLOCKS at exit. */
+ * write_blocks, stable under ASLR) are written to $CNNC_FUZZ_BLOCKS at exit. */
 #include "t.h"
 #include <stdint.h>
 #include <stdio.h>
