@@ -10,7 +10,9 @@
 #   make bench      benchmarks (not part of CI): inference against ONNX Runtime, training
 #                   against PyTorch; `make bench-inference` only the first
 #   make fuzz       structure-aware fuzzing of cnnc (SECONDS=60 SEED=1 FAMILY=net|names|onnx|
-#                   safetensors|npy); findings (crash, hang, C gcc refuses) go to build/fuzz/
+#                   safetensors|npy, JSON=report.json); findings (crash, hang, C gcc refuses, the
+#                   Swift and C readers disagreeing) go to build/fuzz/; prints per family the
+#                   inputs, executions, outcome classes and the C runtime's blocks reached
 
 SWIFT       ?= swift
 CC          ?= cc
@@ -120,7 +122,7 @@ test-install:
 # `make test` runs a short seeded one (a fixed number of inputs, so the same every time).
 fuzz:
 	$(SWIFT) build --product cnnc
-	python3 tools/fuzz/fuzz.py --cnnc .build/debug/cnnc --seconds $(or $(SECONDS),60) --seed $(or $(SEED),1) $(if $(FAMILY),--family $(FAMILY))
+	python3 tools/fuzz/fuzz.py --cnnc .build/debug/cnnc --seconds $(or $(SECONDS),60) --seed $(or $(SEED),1) $(if $(FAMILY),--family $(FAMILY)) $(if $(JSON),--json $(JSON))
 
 test-fuzz:
 	$(SWIFT) build --product cnnc

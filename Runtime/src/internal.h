@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 /* Returns 1 on a little-endian host. */
@@ -73,8 +74,20 @@ static inline void cnnc_store_le_f32(unsigned char *p, float f) {
     cnnc_store_le32(p, bits);
 }
 
-/* Reads the whole file at `path` into a new malloc'ed buffer (*out_bytes, *out_size; the
- * buffer has one extra NUL byte after the data). Errors: CNNC_ERR_IO, CNNC_ERR_ALLOC. */
+/* The largest file read whole into memory (64 GiB), as the Swift side's maxTensorFileSize:
+ * a larger one is refused with its size instead of exhausting memory. */
+#define CNNC_INTERNAL_MAX_FILE_BYTES ((uint64_t)1 << 36)
+
+/* Opens `path` for reading ("rb") when it is a regular file, or a symlink to one; *out_size
+ * is its size. A FIFO (opened without blocking, then refused), a directory, a device or a
+ * socket gives NULL with CNNC_ERR_IO in err ("cannot read 'p': it is a FIFO, not a regular
+ * file"), as does a file that cannot be opened. */
+FILE *cnnc_internal_open_regular(const char *path, uint64_t *out_size, cnnc_error *err);
+
+/* Reads the whole regular file at `path` (cnnc_internal_open_regular), at most
+ * CNNC_INTERNAL_MAX_FILE_BYTES and never past the size it had when opened, into a new
+ * malloc'ed buffer (*out_bytes, *out_size; the buffer has one extra NUL byte after the data).
+ * Errors: CNNC_ERR_IO, CNNC_ERR_ALLOC. */
 cnnc_status cnnc_internal_read_file(const char *path, unsigned char **out_bytes, size_t *out_size,
                                     cnnc_error *err);
 

@@ -1,51 +1,104 @@
 /*
- * io.c — internal helpers: whole-file reading, shape text, errno text, shape products.
+ * io.c — internal helpers: opening and reading the files a caller names (regular files only,
+ * size-checked), shape text, errno text, shape products.
  */
+#define _POSIX_C_SOURCE 200809L
+
 #include "internal.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+FILE *cnnc_internal_open_regular(const char *path, uint64_t *out_size, cnnc_error *err) {
+    *out_size = 0;
+    /* O_NONBLOCK: a FIFO with no writer opens at once (and is then refused) instead of
+     * blocking in open. It has no effect on a regular file; it is cleared all the same. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        char why[128];
+        cnnc_internal_errno_text(why, sizeof why, errno);
+        cnnc_error_set(err, CNNC_ERR_IO, "cannot open '%s': %s", path, why);
+        return NULL;
+    }
+    struct stat info;
+    if (fstat(fd, &info) != 0) {
+        char why[128];
+        cnnc_internal_errno_text(why, sizeof why, errno);
+        close(fd);
+        cnnc_error_set(err, CNNC_ERR_IO, "cannot read '%s': %s", path, why);
+        return NULL;
+    }
+    if (!S_ISREG(info.st_mode)) {
+        close(fd);
+        if (S_ISDIR(info.st_mode)) {
+            cnnc_error_set(err, CNNC_ERR_IO, "cannot read '%s': it is a directory", path);
+        } else {
+            const char *kind = S_ISFIFO(info.st_mode)   ? "a FIFO"
+                               : S_ISCHR(info.st_mode)  ? "a character device"
+                               : S_ISBLK(info.st_mode)  ? "a block device"
+                               : S_ISSOCK(info.st_mode) ? "a socket"
+                                                        : "something else";
+            cnnc_error_set(err, CNNC_ERR_IO, "cannot read '%s': it is %s, not a regular file",
+                           path, kind);
+        }
+        return NULL;
+    }
+    int flags = fcntl(fd, F_GETFL);
+    if (flags == -1 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) == -1) {
+        char why[128];
+        cnnc_internal_errno_text(why, sizeof why, errno);
+        close(fd);
+        cnnc_error_set(err, CNNC_ERR_IO, "cannot read '%s': %s", path, why);
+        return NULL;
+    }
+    FILE *f = fdopen(fd, "rb");
+    if (f == NULL) {
+        char why[128];
+        cnnc_internal_errno_text(why, sizeof why, errno);
+        close(fd);
+        cnnc_error_set(err, CNNC_ERR_IO, "cannot read '%s': %s", path, why);
+        return NULL;
+    }
+    *out_size = info.st_size > 0 ? (uint64_t)info.st_size : 0;
+    return f;
+}
 
 cnnc_status cnnc_internal_read_file(const char *path, unsigned char **out_bytes, size_t *out_size,
                                     cnnc_error *err) {
     *out_bytes = NULL;
     *out_size = 0;
-    FILE *f = fopen(path, "rb");
+    uint64_t file_size = 0;
+    FILE *f = cnnc_internal_open_regular(path, &file_size, err);
     if (f == NULL) {
-        char why[128];
-        cnnc_internal_errno_text(why, sizeof why, errno);
-        cnnc_error_set(err, CNNC_ERR_IO, "cannot open '%s': %s", path, why);
         return CNNC_ERR_IO;
     }
-    /* Grow the buffer geometrically; this also works for pipes and special files. */
-    size_t cap = 1 << 16, size = 0;
-    unsigned char *bytes = malloc(cap + 1);
+    if (file_size > CNNC_INTERNAL_MAX_FILE_BYTES || file_size > (uint64_t)(SIZE_MAX - 1)) {
+        fclose(f);
+        cnnc_error_set(err, CNNC_ERR_IO, "'%s' is %llu bytes; the limit is %llu", path,
+                       (unsigned long long)file_size,
+                       (unsigned long long)CNNC_INTERNAL_MAX_FILE_BYTES);
+        return CNNC_ERR_IO;
+    }
+    /* Exactly the size fstat gave: never past it, however the file grows meanwhile. */
+    size_t size = (size_t)file_size;
+    unsigned char *bytes = malloc(size + 1);
     if (bytes == NULL) {
         fclose(f);
-        cnnc_error_set(err, CNNC_ERR_ALLOC, "cannot allocate %zu bytes to read '%s'", cap, path);
+        cnnc_error_set(err, CNNC_ERR_ALLOC, "cannot allocate %zu bytes to read '%s'", size, path);
         return CNNC_ERR_ALLOC;
     }
-    for (;;) {
-        if (size == cap) {
-            size_t new_cap = cap <= (SIZE_MAX - 1) / 2 ? cap * 2 : SIZE_MAX - 1;
-            unsigned char *grown = new_cap > cap ? realloc(bytes, new_cap + 1) : NULL;
-            if (grown == NULL) {
-                free(bytes);
-                fclose(f);
-                cnnc_error_set(err, CNNC_ERR_ALLOC, "cannot allocate %zu bytes to read '%s'",
-                               new_cap, path);
-                return CNNC_ERR_ALLOC;
-            }
-            bytes = grown;
-            cap = new_cap;
-        }
-        size_t got = fread(bytes + size, 1, cap - size, f);
-        size += got;
+    size_t done = 0;
+    while (done < size) {
+        size_t got = fread(bytes + done, 1, size - done, f);
         if (got == 0) {
             break;
         }
+        done += got;
     }
     int failed = ferror(f);
     int saved_errno = errno;
@@ -55,6 +108,12 @@ cnnc_status cnnc_internal_read_file(const char *path, unsigned char **out_bytes,
         cnnc_internal_errno_text(why, sizeof why, saved_errno);
         free(bytes);
         cnnc_error_set(err, CNNC_ERR_IO, "cannot read '%s': %s", path, why);
+        return CNNC_ERR_IO;
+    }
+    if (done != size) {
+        free(bytes);
+        cnnc_error_set(err, CNNC_ERR_IO, "'%s' ended after %zu of %zu bytes while being read",
+                       path, done, size);
         return CNNC_ERR_IO;
     }
     bytes[size] = 0;

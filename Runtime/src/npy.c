@@ -278,11 +278,9 @@ static int parse_npy_header(const unsigned char *text, size_t len, npy_header *h
 /* Opens path and reads and parses its header; on success *f is positioned at the data. */
 static cnnc_status npy_open(const char *path, FILE **f_out, npy_header *h, cnnc_error *err) {
     *f_out = NULL;
-    FILE *f = fopen(path, "rb");
+    uint64_t file_size;
+    FILE *f = cnnc_internal_open_regular(path, &file_size, err);
     if (f == NULL) {
-        char why[128];
-        cnnc_internal_errno_text(why, sizeof why, errno);
-        cnnc_error_set(err, CNNC_ERR_IO, "cannot open '%s': %s", path, why);
         return CNNC_ERR_IO;
     }
     /* Magic and version, then the header length. */

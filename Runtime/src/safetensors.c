@@ -699,9 +699,12 @@ static int parse_metadata(parser *ps, cnnc_safetensors *st) {
 /* Parses the whole header object into st. */
 static int parse_header(parser *ps, cnnc_safetensors *st) {
     int seen_metadata = 0;
-    if (!expect(ps, '{', "expected '{' at the start of the header")) {
-        return 0;
+    /* The first byte itself, as the format's reference reader requires: no whitespace and no
+     * byte order mark before it (the Swift reader agrees; tests/safetensors_spec.txt). */
+    if (ps->p == ps->end || *ps->p != '{') {
+        return fail_syntax(ps, "expected '{' at the start of the header");
     }
+    ps->p++;
     if (peek(ps) == '}') {
         ps->p++;
     } else {

@@ -277,14 +277,14 @@ static void test_safetensors_hand_written(void) {
     cnnc_safetensors *st = NULL;
     cnnc_tensor_view v;
 
-    /* \u escapes (with a surrogate pair), "\/", whitespace, null metadata, unknown nested
-     * fields, an empty tensor sharing an offset, a gap, and a header length that leaves the
-     * data unaligned. */
+    /* \u escapes (with a surrogate pair), "\/", whitespace (after the first '{', which must
+     * be the first byte), null metadata, unknown nested fields, an empty tensor sharing an
+     * offset, a gap, and a header length that leaves the data unaligned. */
     const char *header =
-        " { \"\\u00e9\\ud83d\\ude00\\/x\" : { \"dtype\" : \"F32\", \"shape\" : [ 2 ],\n"
+        "{ \"\\u00e9\\ud83d\\ude00\\/x\" : { \"dtype\" : \"F32\", \"shape\" : [ 2 ],\n"
         "     \"data_offsets\" : [ 1 , 9 ], \"extra\": {\"a\": [1, -2.5e3, true, null, \"s\"]} },\n"
         "   \"__metadata__\": null,\n"
-        "   \"z\": {\"dtype\": \"U8\", \"shape\": [0], \"data_offsets\": [1, 1]} }\t ";
+        "   \"z\": {\"dtype\": \"U8\", \"shape\": [0], \"data_offsets\": [1, 1]} }\t  ";
     unsigned char data[9] = {0};
     float values[2] = {1.25f, -7.0f};
     memcpy(data + 1, values, 8);
@@ -1080,6 +1080,235 @@ static void test_rng(void) {
  * Main
  * ------------------------------------------------------------------------------------- */
 
+/* ---------------------------------------------------------------------------------------
+ * The safetensors specification shared with the Swift reader (tests/safetensors_spec.txt,
+ * whose header describes the format): every case's file is built, every tensor read as
+ * float32, and the verdict (and, when accepted, each tensor's shape and bytes) checked.
+ * ------------------------------------------------------------------------------------- */
+
+#define SPEC_PATH "tests/safetensors_spec.txt"
+
+/* Splits `line` at " | " into at most `max` fields (the last takes the rest); returns the
+ * count. */
+static int spec_fields(char *line, char **fields, int max) {
+    int n = 0;
+    fields[n++] = line;
+    while (n < max) {
+        char *bar = strstr(fields[n - 1], " | ");
+        if (bar == NULL) {
+            break;
+        }
+        *bar = 0;
+        fields[n++] = bar + 3;
+    }
+    return n;
+}
+
+/* Decodes the header field's \xHH escapes into out; returns the length. */
+static size_t spec_header(const char *text, unsigned char *out) {
+    size_t n = 0;
+    for (const char *p = text; *p != 0; p++) {
+        unsigned int byte;
+        if (p[0] == '\\' && p[1] == 'x' && sscanf(p + 2, "%2x", &byte) == 1) {
+            out[n++] = (unsigned char)byte;
+            p += 3;
+        } else {
+            out[n++] = (unsigned char)*p;
+        }
+    }
+    return n;
+}
+
+/* Reads every tensor of the open file as float32 with its own shape; 1 when all succeed. */
+static int spec_read_all(const cnnc_safetensors *st) {
+    for (size_t i = 0; i < cnnc_safetensors_count(st); i++) {
+        cnnc_error err = {CNNC_OK, ""};
+        cnnc_tensor_view v;
+        if (cnnc_safetensors_get(st, cnnc_safetensors_name(st, i), &v, &err) != CNNC_OK) {
+            return 0;
+        }
+        float *dst = malloc(v.nbytes + 4);
+        cnnc_status s = cnnc_safetensors_read_f32(st, v.name, dst, v.ndim, v.shape, &err);
+        free(dst);
+        if (s != CNNC_OK) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Checks an accepted file against "NAME[d0,...]@OFF ..." (or "-"): count, shapes, bytes. */
+static void spec_check_tensors(const char *name, const cnnc_safetensors *st, char *expected,
+                               const unsigned char *data) {
+    size_t count = 0;
+    for (char *item = strtok(expected, " "); item != NULL && strcmp(item, "-") != 0;
+         item = strtok(NULL, " ")) {
+        count++;
+        char *bracket = strchr(item, '['), *at = strrchr(item, '@');
+        if (bracket == NULL || at == NULL) {
+            printf("%s: case '%s': bad tensor '%s'\n", SPEC_PATH, name, item);
+            g_failed++;
+            continue;
+        }
+        *bracket = 0;
+        int64_t shape[CNNC_MAX_DIMS];
+        int ndim = 0;
+        uint64_t elements = 1;
+        for (char *d = bracket + 1; *d != ']' && ndim < CNNC_MAX_DIMS;) {
+            char *end;
+            shape[ndim] = strtoll(d, &end, 10);
+            elements *= (uint64_t)shape[ndim++];
+            d = *end == ',' ? end + 1 : end;
+        }
+        size_t offset = (size_t)strtoull(at + 1, NULL, 10);
+        cnnc_error err = {CNNC_OK, ""};
+        float values[64];
+        cnnc_status s = cnnc_safetensors_read_f32(st, item, values, ndim, shape, &err);
+        if (s != CNNC_OK || memcmp(values, data + offset, (size_t)elements * 4) != 0) {
+            printf("%s: case '%s': tensor '%s' not read as expected: %s\n", SPEC_PATH, name, item,
+                   s != CNNC_OK ? err.message : "other bytes");
+            g_failed++;
+        } else {
+            g_passed++;
+        }
+    }
+    CHECK(cnnc_safetensors_count(st) == count);
+}
+
+static void test_safetensors_specification(void) {
+    FILE *spec = fopen(SPEC_PATH, "r");
+    if (spec == NULL) {
+        printf("%s: cannot open (run from Runtime/)\n", SPEC_PATH);
+        g_failed++;
+        return;
+    }
+    TMP_PATH(path, "spec.safetensors");
+    char *line = NULL;
+    size_t line_cap = 0;
+    int cases = 0;
+    while (getline(&line, &line_cap, spec) > 0) {
+        line[strcspn(line, "\n")] = 0;
+        if (line[0] == '#' || line[0] == 0) {
+            continue;
+        }
+        char *f[6];
+        if (spec_fields(line, f, 6) != 6) {
+            printf("%s: malformed line '%s'\n", SPEC_PATH, line);
+            g_failed++;
+            continue;
+        }
+        cases++;
+        size_t data_size = (size_t)strtoull(f[3], NULL, 10);
+        unsigned char *file = malloc(8 + strlen(f[5]) + data_size);
+        size_t header_size = spec_header(f[5], file + 8);
+        uint64_t length = header_size;
+        size_t file_size = 8 + header_size + data_size;
+        if (strncmp(f[4], "cut:", 4) == 0) {
+            file_size = (size_t)strtoull(f[4] + 4, NULL, 10);
+        } else if (strcmp(f[4], "auto") != 0) {
+            length = strtoull(f[4], NULL, 10);
+        }
+        put_le64(file, length);
+        unsigned char *data = file + 8 + header_size;
+        for (size_t i = 0; i < data_size; i++) {
+            data[i] = (unsigned char)(37 * i + 11);
+        }
+        write_bytes(path, file, file_size);
+        cnnc_error err = {CNNC_OK, ""};
+        cnnc_safetensors *st = NULL;
+        int accepted = cnnc_safetensors_open(path, &st, &err) == CNNC_OK && spec_read_all(st);
+        int want = strcmp(f[1], "accept") == 0;
+        if (accepted != want) {
+            printf("%s: case '%s': %s, expected %s%s%s\n", SPEC_PATH, f[0],
+                   accepted ? "accepted" : "rejected", f[1], accepted ? "" : ": ",
+                   accepted ? "" : err.message);
+            g_failed++;
+        } else {
+            g_passed++;
+        }
+        if (accepted && want) {
+            spec_check_tensors(f[0], st, f[2], data);
+        }
+        cnnc_safetensors_close(st);
+        free(file);
+    }
+    free(line);
+    fclose(spec);
+    CHECK(cases > 90);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Regular files only (issue #14): the readers refuse a FIFO (opened without blocking), a
+ * directory, a device, and a symlink to one, as the Swift side's InputFile does. An alarm
+ * turns a reader that blocks on the FIFO into a failed run instead of a hang.
+ * ------------------------------------------------------------------------------------- */
+
+/* Runs every file reader of the runtime on `path`; each must fail with CNNC_ERR_IO and a
+ * message containing `why`. */
+static void check_every_reader_refuses(const char *path, const char *why) {
+    cnnc_error err = {CNNC_OK, ""};
+    cnnc_safetensors *st = NULL;
+    CHECK_STATUS(cnnc_safetensors_open(path, &st, &err), CNNC_ERR_IO, &err);
+    CHECK_CONTAINS(err.message, why);
+    CHECK(st == NULL);
+    cnnc_array_f32 a;
+    CHECK_STATUS(cnnc_npy_read_f32(path, &a, &err), CNNC_ERR_IO, &err);
+    CHECK_CONTAINS(err.message, why);
+    cnnc_array_i64 l;
+    CHECK_STATUS(cnnc_npy_read_i64(path, &l, &err), CNNC_ERR_IO, &err);
+    CHECK_CONTAINS(err.message, why);
+    unsigned char *data = NULL;
+    size_t size = 0;
+    CHECK_STATUS(cnnc_read_file_maybe_gzip(path, &data, &size, &err), CNNC_ERR_IO, &err);
+    CHECK_CONTAINS(err.message, why);
+    CHECK(data == NULL);
+}
+
+static void test_readers_take_regular_files_only(void) {
+    alarm(30);
+    TMP_PATH(fifo, "weights.fifo");
+    CHECK(mkfifo(fifo, 0600) == 0);
+    check_every_reader_refuses(fifo, "it is a FIFO, not a regular file");
+    char expected[600];
+    snprintf(expected, sizeof expected, "cannot read '%s': it is a FIFO, not a regular file", fifo);
+    cnnc_error err = {CNNC_OK, ""};
+    cnnc_safetensors *st = NULL;
+    CHECK_STATUS(cnnc_safetensors_open(fifo, &st, &err), CNNC_ERR_IO, &err);
+    CHECK_STR(err.message, expected);
+
+    TMP_PATH(dir, "a_folder.safetensors");
+    CHECK(mkdir(dir, 0700) == 0);
+    check_every_reader_refuses(dir, "it is a directory");
+
+    if (access("/dev/null", R_OK) == 0) {
+        check_every_reader_refuses("/dev/null", "it is a character device, not a regular file");
+    }
+    /* A symlink to /dev/zero read whole would never end. */
+    TMP_PATH(zero, "zero.safetensors");
+    if (access("/dev/zero", R_OK) == 0 && symlink("/dev/zero", zero) == 0) {
+        check_every_reader_refuses(zero, "it is a character device, not a regular file");
+    }
+
+    /* A data set folder whose image file is a FIFO names it, instead of blocking. */
+    TMP_PATH(fashion, "fashion");
+    CHECK(mkdir(fashion, 0700) == 0);
+    char images[700], labels[700];
+    snprintf(images, sizeof images, "%s/train-images-idx3-ubyte.gz", fashion);
+    snprintf(labels, sizeof labels, "%s/train-labels-idx1-ubyte", fashion);
+    CHECK(mkfifo(images, 0600) == 0);
+    write_bytes(labels, "\0\0\x08\x01\0\0\0\0", 8);
+    cnnc_dataset ds;
+    CHECK_STATUS(cnnc_dataset_load_fashion_mnist(fashion, 1, &ds, &err), CNNC_ERR_IO, &err);
+    CHECK_CONTAINS(err.message, "it is a FIFO, not a regular file");
+
+    /* A missing file is still "cannot open" with the reason. */
+    TMP_PATH(missing, "missing.safetensors");
+    CHECK_STATUS(cnnc_safetensors_open(missing, &st, &err), CNNC_ERR_IO, &err);
+    snprintf(expected, sizeof expected, "cannot open '%s': no such file or directory", missing);
+    CHECK_STR(err.message, expected);
+    alarm(0);
+}
+
 int main(void) {
     snprintf(g_dir, sizeof g_dir, "/tmp/cnnc_runtime_test_XXXXXX");
     if (mkdtemp(g_dir) == NULL) {
@@ -1100,6 +1329,8 @@ int main(void) {
     test_npy_conversions();
     test_npy_errors();
     test_rng();
+    test_safetensors_specification();
+    test_readers_take_regular_files_only();
     remove_temp_dir();
     printf("runtime: %d passed, %d failed\n", g_passed, g_failed);
     return g_failed != 0;

@@ -342,7 +342,9 @@ enum TrainingEmitter {
         let index = tg.indexByName()
         let classes = tg.node(named: plan.logits)!.shape.count
 
-        // Forward kernels of the training graph.
+        // Forward kernels of the training graph; names through one table, as node `a`'s
+        // backward and node `a_backward`'s forward would otherwise share one.
+        var functions = CFunctionNames()
         var forward: [(node: Node, function: String)] = []
         for node in tg.nodes {
             let shapes = node.inputs.map { tg.nodes[index[$0]!].shape }
@@ -350,7 +352,7 @@ enum TrainingEmitter {
             switch node.op {
             case .input, .flatten: continue
             case .batchNorm, .dropout:
-                let k = BackwardContext(node: node, inputShapes: shapes, function: "train_node_\(node.name)_train_forward",
+                let k = BackwardContext(node: node, inputShapes: shapes, function: functions.unique("train_node_\(node.name)_train_forward"),
                                         inputNeedsGrad: [], parameters: params, parameterNeedsGrad: [])
                 TrainingForwardKernels.emit(k, into: &w)
                 forward.append((node, k.function))
@@ -362,7 +364,7 @@ enum TrainingEmitter {
                                       arguments: params.map {
                                           KernelArgument(name: packed && $0.role == "weight" ? "packed" : $0.role, tensor: $0.name)
                                       },
-                                      function: "train_node_\(node.name)")
+                                      function: functions.unique("train_node_\(node.name)"))
                 KernelEmitter.emit(k, into: &w)
                 forward.append((node, k.function))
             }
@@ -375,7 +377,7 @@ enum TrainingEmitter {
             let params = tg.parameters().filter { $0.node == node.name }
             let k = BackwardContext(
                 node: node, inputShapes: node.inputs.map { tg.nodes[index[$0]!].shape },
-                function: "train_node_\(node.name)_backward",
+                function: functions.unique("train_node_\(node.name)_backward"),
                 inputNeedsGrad: node.inputs.map { plan.needsGrad.contains($0) }, parameters: params,
                 parameterNeedsGrad: params.map { $0.trainable && !spec.frozen.contains($0.node) })
             BackwardKernels.emit(k, into: &w)

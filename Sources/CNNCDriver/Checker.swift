@@ -166,7 +166,7 @@ public enum Checker {
     /// Reads a safetensors file into interpreter tensors (the interpreter validates names and shapes).
     public static func loadParameters(_ path: String, graph: Graph) throws -> [String: Tensor] {
         var result: [String: Tensor] = [:]
-        for (name, array) in try SafetensorsFile.read(path) where !name.hasSuffix(".num_batches_tracked") && !name.hasSuffix(".momentum") {
+        for (name, array) in try SafetensorsFile.read(path, skipping: SafetensorsFile.isSkippedByWeightLoaders) {
             result[name] = Tensor(shape: array.shape, data: array.data.map(Double.init))
         }
         return result

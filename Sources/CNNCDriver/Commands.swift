@@ -34,7 +34,9 @@ public enum CompileCommand {
             // compiler has to parse 138M float literals (VGG-16).
             guard let weights else { throw DriverError("error: --embed-weights needs --weights w.safetensors") }
             var tensors: [String: (shape: [Int], data: [Float])] = [:]
-            for (name, array) in try SafetensorsFile.read(weights) { tensors[name] = (array.shape, array.data) }
+            for (name, array) in try SafetensorsFile.read(weights, skipping: SafetensorsFile.isSkippedByWeightLoaders) {
+                tensors[name] = (array.shape, array.data)
+            }
             let blob: [Float]
             switch CEmitter.weightsBlob(graph, options: options, tensors: tensors) {
             case .success(let b): blob = b

@@ -38,7 +38,7 @@ public enum ExportCommand {
         let graph = model.graph
         var values: [String: WeightTensor] = [:]
         if let path = weights {
-            for (name, a) in try SafetensorsFile.read(path) where !name.hasSuffix(".num_batches_tracked") {
+            for (name, a) in try SafetensorsFile.read(path, skipping: SafetensorsFile.isSkippedByWeightLoaders) {
                 values[name] = WeightTensor(shape: a.shape, data: a.data)
             }
             let expected = Set(graph.parameters().map(\.name))

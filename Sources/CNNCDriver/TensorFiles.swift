@@ -139,48 +139,11 @@ public enum NumpyFile {
 }
 
 public enum SafetensorsFile {
-    /// The first key that appears twice at the top level of a JSON object, or nil. Values are
-    /// skipped by depth (strings and their escapes respected); keys compare decoded.
-    static func duplicateKey(_ json: ArraySlice<UInt8>) -> String? {
-        var i = json.startIndex
-        func skipSpace() { while i < json.endIndex, [0x20, 0x09, 0x0A, 0x0D].contains(json[i]) { i += 1 } }
-        /// The string starting at `i` (a quote), raw with its quotes; moves past it.
-        func rawString() -> ArraySlice<UInt8>? {
-            let start = i
-            i += 1
-            while i < json.endIndex, json[i] != UInt8(ascii: "\"") { i += json[i] == UInt8(ascii: "\\") ? 2 : 1 }
-            guard i < json.endIndex else { return nil }
-            i += 1
-            return json[start..<i]
-        }
-        skipSpace()
-        guard i < json.endIndex, json[i] == UInt8(ascii: "{") else { return nil }
-        i += 1
-        var seen: Set<String> = []
-        while true {
-            skipSpace()
-            guard i < json.endIndex, json[i] == UInt8(ascii: "\"") else { return nil }
-            guard let raw = rawString(),
-                  let key = try? JSONSerialization.jsonObject(with: Data(raw), options: .fragmentsAllowed) as? String else { return nil }
-            if !seen.insert(key).inserted { return key }
-            skipSpace()
-            guard i < json.endIndex, json[i] == UInt8(ascii: ":") else { return nil }
-            i += 1
-            var depth = 0
-            while i < json.endIndex {
-                let c = json[i]
-                if c == UInt8(ascii: "\"") { guard rawString() != nil else { return nil }; continue }
-                if c == UInt8(ascii: "{") || c == UInt8(ascii: "[") { depth += 1 }
-                if c == UInt8(ascii: "}") || c == UInt8(ascii: "]") {
-                    if depth == 0 { return nil }  // the end of the object
-                    depth -= 1
-                }
-                if c == UInt8(ascii: ",") && depth == 0 { break }
-                i += 1
-            }
-            guard i < json.endIndex else { return nil }
-            i += 1
-        }
+    /// Tensors a weights file may hold besides parameters, which every weights loader skips
+    /// (the generated `<p>_load_weights` by the same rule): PyTorch's batch-norm step counter
+    /// `<layer>.num_batches_tracked` and a training checkpoint's `<parameter>.momentum`.
+    public static func isSkippedByWeightLoaders(_ name: String) -> Bool {
+        [".num_batches_tracked", ".momentum"].contains { name.utf8.count > $0.utf8.count && name.hasSuffix($0) }
     }
 
     /// Writes float32 tensors in the given order.
@@ -203,8 +166,14 @@ public enum SafetensorsFile {
         try OutputFile.write(Data(out), to: path)
     }
 
-    /// Reads every F32 tensor (in header order is not preserved: returned by name).
-    public static func read(_ path: String) throws -> [String: FloatArray] {
+    /// Reads every tensor, each of which must be F32 (returned by name). The header follows
+    /// the C runtime's grammar (SafetensorsHeader); its rules, also the C reader's: offsets
+    /// inside the data, sizes equal to the shape times 4 (no product overflows 64 bits), no
+    /// name twice, no two tensors sharing bytes (Runtime/tests/safetensors_spec.txt).
+    ///
+    /// Tensors for which `skipping` holds are checked by the same rules but not returned, and
+    /// may have any dtype (a PyTorch state_dict's I64 `num_batches_tracked`).
+    public static func read(_ path: String, skipping: (String) -> Bool = { _ in false }) throws -> [String: FloatArray] {
         let bytes = try readTensorFile(path)
         guard bytes.count >= 8 else { throw DriverError("error: '\(path)': file of \(bytes.count) bytes is too short for safetensors") }
         let n = bytes[0..<8].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
@@ -212,50 +181,59 @@ public enum SafetensorsFile {
             throw DriverError("error: '\(path)': header length \(n) exceeds file size \(bytes.count)")
         }
         let headerEnd = 8 + Int(n)
-        guard let json = try? JSONSerialization.jsonObject(with: Data(bytes[8..<headerEnd])) as? [String: Any] else {
-            throw DriverError("error: '\(path)': header is not a JSON object")
+        let entries: [SafetensorsEntry]
+        do { entries = try SafetensorsHeader.parse(bytes[8..<headerEnd]) } catch {
+            throw DriverError("error: '\(path)': \(error)")
         }
-        guard bytes[8] == UInt8(ascii: "{") else {
-            throw DriverError("error: '\(path)': header does not start with '{' (byte \(bytes[8]))")
+        let dataSize = UInt64(bytes.count - headerEnd)
+        for e in entries {
+            let shape = "[" + e.shape.map(String.init).joined(separator: ",") + "]"
+            let size = SafetensorsHeader.dtypeSizes[e.dtype]!
+            guard e.begin <= e.end else {
+                throw DriverError("error: '\(path)': tensor '\(e.name)': data_offsets [\(e.begin),\(e.end)] end before they begin")
+            }
+            guard e.end <= dataSize else {
+                throw DriverError("error: '\(path)': tensor '\(e.name)': data_offsets [\(e.begin),\(e.end)] exceed the data buffer of \(dataSize) bytes")
+            }
+            // The product in 64 bits, as the C reader computes it: a zero dimension makes it 0.
+            var elements: UInt64? = e.shape.contains(0) ? 0 : 1
+            for d in e.shape where elements != 0 {
+                let (p, overflow) = elements!.multipliedReportingOverflow(by: d)
+                elements = overflow || p > UInt64.max / size ? nil : p
+                if elements == nil { break }
+            }
+            guard let elements else {
+                throw DriverError("error: '\(path)': tensor '\(e.name)': shape \(shape) is too large")
+            }
+            guard elements * size == e.end - e.begin else {
+                throw DriverError("error: '\(path)': tensor '\(e.name)': shape \(shape) of \(e.dtype) needs \(elements * size) bytes, data_offsets [\(e.begin),\(e.end)] hold \(e.end - e.begin)")
+            }
         }
-        // JSONSerialization keeps the last of two equal keys; the C reader refuses them.
-        if let duplicate = duplicateKey(bytes[8..<headerEnd]) {
-            throw DriverError("error: '\(path)': duplicate tensor name '\(duplicate)' in the header")
+        var names: Set<String> = []
+        for e in entries where !names.insert(e.name).inserted {
+            throw DriverError("error: '\(path)': duplicate tensor name '\(e.name)'")
+        }
+        // No two tensors share bytes: sorted by begin, each non-empty tensor starts at or after
+        // the furthest end so far.
+        var furthest: SafetensorsEntry? = nil
+        for e in entries.sorted(by: { ($0.begin, $0.end, $0.name) < ($1.begin, $1.end, $1.name) }) where e.end > e.begin {
+            if let f = furthest, e.begin < f.end {
+                throw DriverError("error: '\(path)': tensors '\(f.name)' and '\(e.name)' overlap: data_offsets [\(f.begin),\(f.end)] and [\(e.begin),\(e.end)]")
+            }
+            if e.end > furthest?.end ?? 0 { furthest = e }
         }
         var result: [String: FloatArray] = [:]
-        var ranges: [(begin: Int, end: Int, name: String)] = []
-        for (name, value) in json where name != "__metadata__" {
-            guard let entry = value as? [String: Any], let dtype = entry["dtype"] as? String,
-                  let shape = entry["shape"] as? [Int], let offsets = entry["data_offsets"] as? [Int],
-                  offsets.count == 2 else {
-                throw DriverError("error: '\(path)': tensor '\(name)' has a malformed header entry")
-            }
-            guard dtype == "F32" else { throw DriverError("error: '\(path)': tensor '\(name)' has dtype \(dtype), expected F32") }
-            guard let count = SizeArithmetic.product(shape), let byteCount = SizeArithmetic.multiply(count, 4) else {
-                throw DriverError("error: '\(path)': tensor '\(name)' has shape \(shape): a negative dimension or more elements than fit in 64 bits")
-            }
-            let dataSize = bytes.count - headerEnd
-            guard offsets[0] >= 0, offsets[1] >= offsets[0], offsets[1] <= dataSize, offsets[1] - offsets[0] == byteCount else {
-                throw DriverError("error: '\(path)': tensor '\(name)' data offsets \(offsets) do not fit shape \(shape) (\(byteCount) bytes) and the \(dataSize) data bytes of the file")
-            }
-            ranges.append((offsets[0], offsets[1], name))
+        for e in entries where !skipping(e.name) {
+            guard e.dtype == "F32" else { throw DriverError("error: '\(path)': tensor '\(e.name)' has dtype \(e.dtype), expected F32") }
+            let count = Int(e.end - e.begin) / 4
             var values = [Float](repeating: 0, count: count)
             bytes.withUnsafeBytes { raw in
-                let base = raw.baseAddress! + headerEnd + offsets[0]
+                let base = raw.baseAddress! + headerEnd + Int(e.begin)
                 for i in 0..<count {
                     values[i] = Float(bitPattern: UInt32(littleEndian: (base + 4 * i).loadUnaligned(as: UInt32.self)))
                 }
             }
-            result[name] = FloatArray(shape: shape, data: values)
-        }
-        // No two tensors share bytes (the C reader's rule too).
-        ranges.sort { ($0.begin, $0.end, $0.name) < ($1.begin, $1.end, $1.name) }
-        var furthest: (end: Int, name: String)? = nil
-        for r in ranges where r.end > r.begin {
-            if let f = furthest, r.begin < f.end {
-                throw DriverError("error: '\(path)': tensors '\(f.name)' and '\(r.name)' overlap")
-            }
-            if r.end > furthest?.end ?? 0 { furthest = (r.end, r.name) }
+            result[e.name] = FloatArray(shape: e.shape.map { Int($0) }, data: values)
         }
         return result
     }

@@ -50,6 +50,22 @@ func runCNNC(_ arguments: [String], in directory: String? = nil, environment: [S
                      stderr: String(decoding: errData, as: UTF8.self))
 }
 
+/// Runs `program` (found on PATH) with arguments; status 127 when it is not installed.
+func runProgram(_ program: String, _ arguments: [String]) throws -> CLIResult {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = [program] + arguments
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let outData = out.fileHandleForReading.readDataToEndOfFile()
+    let errData = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return CLIResult(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                     stderr: String(decoding: errData, as: UTF8.self))
+}
+
 /// A fresh temporary folder for one test.
 func temporaryDirectory() throws -> String {
     try WorkDirectory(prefix: "cnnc-test").path

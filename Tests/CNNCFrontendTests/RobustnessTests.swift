@@ -68,6 +68,15 @@ final class RobustnessTests: XCTestCase {
                        ["t.net:1:15: error: shape '4096x4096': expected CxHxW or F, got 2 dimensions"])
     }
 
+    /// Parameter counts are products of sizes from the input: a dense layer of 2^20 units on
+    /// 2^20 inputs has 2^40 weights, refused with the numbers (Graph's products once trapped).
+    func testHugeParameterCountsAreRefused() {
+        XCTAssertEqual(messages("input x shape=1048576\ndense d units=1048576\n"),
+                       ["t.net:2:1: error: parameter 'd.weight' of shape [1048576, 1048576] has 1099511627776 elements (limit 2147483647)"])
+        XCTAssertEqual(messages("input x shape=1024x32x32\nconv c filters=2048 size=33 pad=16\n"),
+                       ["t.net:2:1: error: parameter 'c.weight' of shape [2048, 1024, 33, 33] has 2283798528 elements (limit 2147483647)"])
+    }
+
     func testManyErrorsStopAtTheLimit() {
         let text = "input x shape=3\n" + String(repeating: "cnov\n", count: 100_000)
         var result: [String] = []

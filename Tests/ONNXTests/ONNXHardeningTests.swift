@@ -2,6 +2,7 @@
 // Int(Double) trap), external data is a regular file inside the model's folder, and fixed
 // sizes of 0 or less are named as such.
 
+import CNNCDriver
 import CNNCIR
 import Foundation
 import XCTest
@@ -31,6 +32,27 @@ final class ONNXHardeningTests: XCTestCase {
             let b = reshape(.float(name: "s", dims: [2], values: [1, value]))
             XCTAssertEqual(try error(b), "error: node 'y' (Reshape): value \(Double(value)) of a constant used as a size or index is not an integer")
         }
+        // 2^63 and more saturate (exporters' INT64_MAX) and then fail as a size, without a trap.
+        for value: Float in [0x1p63, 0x1p100, -0x1p63] {
+            let message = try error(reshape(.float(name: "s", dims: [2], values: [1, value])))
+            XCTAssertTrue(message.hasPrefix("error: node 'y' (Reshape): "), message)
+        }
+    }
+
+    /// A graph output listed twice: two output parameters in the C API, which builds with
+    /// -Werror and matches the interpreter (it was a redefined parameter).
+    func testAnOutputListedTwiceCompiles() throws {
+        var b = ONNXBuilder()
+        b.input("x", [1, 3, 4, 4])
+        b.node("Relu", ["x"], "y")
+        b.output("y")
+        b.output("y")
+        let folder = NSTemporaryDirectory() + "/cnnc-twice-\(getpid())"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try b.data().write(to: URL(fileURLWithPath: "\(folder)/twice.onnx"))
+        let (report, passed) = try Checker.check(try ModelLoader.load("\(folder)/twice.onnx"), options: CheckOptions())
+        XCTAssertTrue(passed, report)
     }
 
     func testReshapeTargetProductOverflowIsAnError() throws {
@@ -164,6 +186,59 @@ final class ONNXHardeningTests: XCTestCase {
         XCTAssertEqual(mkfifo("\(folder)/fifo.bin", 0o600), 0)
         XCTAssertEqual(try error(external("fifo.bin"), baseDirectory: folder),
                        "error: initializer 'w': tensor 'w': external data: cannot read '\(folder)/fifo.bin': it is a FIFO, not a regular file")
+    }
+
+    /// Node names that differ only in characters a C identifier cannot hold (`a-b`, `a_b`,
+    /// `a.b`, `a b`, `a/b`, `a:b`) become distinct cnnc names (so distinct C functions), and the
+    /// generated C, inference and training, builds with -Werror and matches the interpreter.
+    func testNamesThatDifferOnlyInMangledCharactersStayDistinct() throws {
+        var b = ONNXBuilder()
+        b.input("x", [1, 3, 4, 4])
+        b.initializer("w1", [4, 3, 3, 3])
+        b.initializer("w2", [4, 4, 1, 1])
+        b.node("Conv", ["x", "w1"], "a-b", [.ints("pads", [1, 1, 1, 1])])
+        b.node("Relu", ["a-b"], "a_b")
+        b.node("Conv", ["a_b", "w2"], "a.b")
+        b.node("Relu", ["a.b"], "a b")
+        b.node("Add", ["a b", "a_b"], "a/b")
+        b.node("GlobalAveragePool", ["a/b"], "a__b")
+        b.node("Flatten", ["a__b"], "a:b")
+        b.output("a:b")
+        let model = try b.load().get()
+        let names = model.graph.nodes.map(\.name)
+        XCTAssertEqual(names, ["x", "a_b", "a_b_2", "a_b_3", "a_b_4", "a_b_5", "a_b_6", "a_b_7"])
+        let folder = NSTemporaryDirectory() + "/cnnc-names-\(getpid())"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try b.data().write(to: URL(fileURLWithPath: "\(folder)/names.onnx"))
+        let loaded = try ModelLoader.load("\(folder)/names.onnx")
+        let (report, passed) = try Checker.check(loaded, options: CheckOptions())
+        XCTAssertTrue(passed, report)
+        let (trainReport, trainPassed) = try TrainChecker.check(loaded, options: TrainCheckOptions())
+        XCTAssertTrue(trainPassed, trainReport)
+    }
+
+    /// Found by the fuzzer (tools/fuzz/corpus/crash-onnx-*): an ints attribute holding
+    /// INT64_MIN (abs trapped), and a pooling node listing no outputs (a reversed range
+    /// trapped; such a node is dead).
+    func testINT64MinAttributesAndNodesWithoutOutputsAreErrors() throws {
+        var b = ONNXBuilder()
+        b.input("x", [1, 3, 4, 4])
+        b.initializer("w", [2, 3, 1, 1])
+        b.node("Conv", ["x", "w"], "y", [.ints("pads", [Int(Int64.min), 0, 0, 0])])
+        b.output("y")
+        XCTAssertEqual(try error(b), "error: node 'y' (Conv): attribute 'pads' has -9223372036854775808, out of range")
+        var p = ONNXBuilder()
+        p.input("x", [1, 3, 4, 4])
+        var n = Onnx_NodeProto()
+        n.opType = "MaxPool"
+        n.name = "p"
+        n.input = ["x"]
+        n.attribute = [.ints("kernel_shape", [2, 2])]
+        p.graph.node.append(n)
+        p.node("Relu", ["x"], "y")
+        p.output("y")
+        XCTAssertEqual(try error(p), "no error")  // the pool reads x and writes nothing: dead, not a trap
     }
 
     /// A Relu listed with two outputs is the model's mistake, named as such (it was reported

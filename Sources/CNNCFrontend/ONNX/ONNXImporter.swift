@@ -472,7 +472,8 @@ struct ONNXImporter {
     /// Refuses a node whose extra outputs (BatchNorm statistics, MaxPool indices, Dropout
     /// mask) are used.
     func requireUnused(_ c: NodeContext, outputsFrom first: Int) throws {
-        for i in first..<c.proto.output.count where !c.proto.output[i].isEmpty && (useCount[c.proto.output[i]] ?? 0) > 0 {
+        // indices, not first..<count: a node may list fewer outputs than `first`
+        for i in c.proto.output.indices where i >= first && !c.proto.output[i].isEmpty && (useCount[c.proto.output[i]] ?? 0) > 0 {
             throw Unsupported("output \(i) ('\(c.proto.output[i])') is used; cnnc computes only the first output")
         }
     }
