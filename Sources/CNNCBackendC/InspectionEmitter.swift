@@ -101,20 +101,10 @@ enum InspectionEmitter {
         // Backward kernels: every input gradient on the path, no parameter gradient.
         var kernels: [String: BackwardContext] = [:]
         for name in plan.inputBackwardOrder {
-            let node = tg.nodes[index[name]!]
-            switch node.op {
-            case .flatten, .batchNorm, .dropout, .input: continue
-            case .conv, .dense, .activation, .prelu, .add, .binary, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn,
-                 .concat, .shuffle, .slice, .pad, .upsample, .convTranspose, .softmax, .logSoftmax:
-                let params = tg.parameters().filter { $0.node == node.name }
-                let k = BackwardContext(
-                    node: node, inputShapes: node.inputs.map { tg.nodes[index[$0]!].shape },
-                    function: "inspect_node_\(node.name)_backward", inputNeedsGrad: node.inputs.map(wants),
-                    parameters: params, parameterNeedsGrad: params.map { _ in false })
-                guard k.inputNeedsGrad.contains(true) else { continue }
-                BackwardKernels.emit(k, into: &w)
-                kernels[name] = k
-            }
+            guard let k = plan.inspectionBackward(tg.nodes[index[name]!], tg, index: index,
+                                                  function: "inspect_node_\(name)_backward") else { continue }
+            BackwardKernels.emit(k, into: &w)
+            kernels[name] = k
         }
 
         // The layer table.

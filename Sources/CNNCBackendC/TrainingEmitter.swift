@@ -69,6 +69,32 @@ struct GradientPlan {
     var inputPath: Set<String> = []
     /// Nodes whose inference-mode backward runs for `<p>_input_grad`, in reverse graph order.
     var inputBackwardOrder: [String] = []
+
+    /// The backward kernel of `node` in the training step: the gradients of the inputs that
+    /// need one and of the trainable parameters not frozen.
+    func trainingBackward(_ node: Node, _ graph: Graph, index: [String: Int], frozen: Set<String>,
+                          function: String) -> BackwardContext {
+        let params = graph.parameters().filter { $0.node == node.name }
+        return BackwardContext(node: node, inputShapes: node.inputs.map { graph.nodes[index[$0]!].shape }, function: function,
+                               inputNeedsGrad: node.inputs.map { needsGrad.contains($0) }, parameters: params,
+                               parameterNeedsGrad: params.map { $0.trainable && !frozen.contains($0.node) })
+    }
+
+    /// The backward kernel of `node` in `<p>_input_grad` (input gradients on the path, no
+    /// parameter gradient), or nil where no kernel runs: a flatten is a view, batch norm and
+    /// dropout are inline affine maps there, and a node may have no input on the path.
+    func inspectionBackward(_ node: Node, _ graph: Graph, index: [String: Int], function: String) -> BackwardContext? {
+        switch node.op {
+        case .flatten, .batchNorm, .dropout, .input: return nil
+        case .conv, .dense, .activation, .prelu, .add, .binary, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn,
+             .concat, .shuffle, .slice, .pad, .upsample, .convTranspose, .softmax, .logSoftmax:
+            let params = graph.parameters().filter { $0.node == node.name }
+            let k = BackwardContext(node: node, inputShapes: node.inputs.map { graph.nodes[index[$0]!].shape }, function: function,
+                                    inputNeedsGrad: node.inputs.map { inputPath.contains($0) }, parameters: params,
+                                    parameterNeedsGrad: params.map { _ in false })
+            return k.inputNeedsGrad.contains(true) ? k : nil
+        }
+    }
 }
 
 /// Memory of the training step: activations and their gradients in the trainer's arena;
@@ -119,6 +145,13 @@ struct TrainingLayout {
     /// What `pack_parameters` packs, in graph order.
     var packings: [(node: String, weight: String, groups: Int, kg: Int, cg: Int, taps: Int, transposed: Bool)] = []
 
+    /// The value a flatten is a view of (through flattens of flattens), or the value itself.
+    static func viewRoot(_ name: String, _ graph: Graph, _ index: [String: Int]) -> String {
+        let node = graph.nodes[index[name]!]
+        if case .flatten = node.op { return viewRoot(node.inputs[0], graph, index) }
+        return name
+    }
+
     /// The values whose activations a backward kernel reads, by the kernels' own text: the
     /// training step's (`plan.backwardOrder`) and `<p>_input_grad`'s (`plan.inputBackwardOrder`:
     /// batch norm and dropout there are inline affine maps that read no activation), and the
@@ -126,10 +159,7 @@ struct TrainingLayout {
     static func readByBackward(_ spec: TrainingSpec, plan: GradientPlan) -> Set<String> {
         let graph = spec.graph
         let index = graph.indexByName()
-        func root(_ name: String) -> String {
-            if case .flatten = graph.nodes[index[name]!].op { return root(graph.nodes[index[name]!].inputs[0]) }
-            return name
-        }
+        func root(_ name: String) -> String { viewRoot(name, graph, index) }
         var read: Set<String> = [root(plan.logits)]
         func note(_ k: BackwardContext) {
             if BackwardKernels.readsOutput(k) { read.insert(root(k.node.name)) }
@@ -138,23 +168,10 @@ struct TrainingLayout {
         for name in plan.backwardOrder {
             let node = graph.nodes[index[name]!]
             if case .flatten = node.op { continue }
-            let params = graph.parameters().filter { $0.node == node.name }
-            note(BackwardContext(node: node, inputShapes: node.inputs.map { graph.nodes[index[$0]!].shape }, function: "",
-                                 inputNeedsGrad: node.inputs.map { plan.needsGrad.contains($0) }, parameters: params,
-                                 parameterNeedsGrad: params.map { $0.trainable && !spec.frozen.contains($0.node) }))
+            note(plan.trainingBackward(node, graph, index: index, frozen: spec.frozen, function: ""))
         }
         for name in plan.inputBackwardOrder {
-            let node = graph.nodes[index[name]!]
-            switch node.op {
-            case .flatten, .batchNorm, .dropout, .input: continue
-            case .conv, .dense, .activation, .prelu, .add, .binary, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn,
-                 .concat, .shuffle, .slice, .pad, .upsample, .convTranspose, .softmax, .logSoftmax:
-                let params = graph.parameters().filter { $0.node == node.name }
-                let k = BackwardContext(node: node, inputShapes: node.inputs.map { graph.nodes[index[$0]!].shape }, function: "",
-                                        inputNeedsGrad: node.inputs.map { plan.inputPath.contains($0) }, parameters: params,
-                                        parameterNeedsGrad: params.map { _ in false })
-                if k.inputNeedsGrad.contains(true) { note(k) }
-            }
+            if let k = plan.inspectionBackward(graph.nodes[index[name]!], graph, index: index, function: "") { note(k) }
         }
         return read
     }
@@ -163,10 +180,7 @@ struct TrainingLayout {
         let graph = spec.graph
         let index = graph.indexByName()
         // A flatten's activation and gradient are its input's (views), so its readers count as the input's.
-        func root(_ name: String) -> String {
-            if case .flatten = graph.nodes[index[name]!].op { return root(graph.nodes[index[name]!].inputs[0]) }
-            return name
-        }
+        func root(_ name: String) -> String { Self.viewRoot(name, graph, index) }
         let kept = Self.readByBackward(spec, plan: plan)
         var lastForwardReader: [String: Int] = [:]
         for (i, node) in graph.nodes.enumerated() {
@@ -374,12 +388,8 @@ enum TrainingEmitter {
         for name in plan.backwardOrder {
             let node = tg.nodes[index[name]!]
             if case .flatten = node.op { continue }
-            let params = tg.parameters().filter { $0.node == node.name }
-            let k = BackwardContext(
-                node: node, inputShapes: node.inputs.map { tg.nodes[index[$0]!].shape },
-                function: functions.unique("train_node_\(node.name)_backward"),
-                inputNeedsGrad: node.inputs.map { plan.needsGrad.contains($0) }, parameters: params,
-                parameterNeedsGrad: params.map { $0.trainable && !spec.frozen.contains($0.node) })
+            let k = plan.trainingBackward(node, tg, index: index, frozen: spec.frozen,
+                                          function: functions.unique("train_node_\(node.name)_backward"))
             BackwardKernels.emit(k, into: &w)
             backward[name] = k
         }

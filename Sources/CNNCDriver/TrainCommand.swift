@@ -127,24 +127,17 @@ public enum TrainCommand {
         }
 
         #ifdef CNNC_MPI
-        static void mpi_sum_doubles(void *context, double *data, size_t count) {
-            (void)context;
-            for (; count > 0; ) {
+        /* The sum over every process, in place, in chunks of at most INT_MAX elements (MPI counts are ints). */
+        static void mpi_sum(void *data, size_t count, MPI_Datatype type, size_t size) {
+            for (char *at = data; count > 0; ) {
                 const int chunk = count > INT_MAX ? INT_MAX : (int)count;
-                MPI_Allreduce(MPI_IN_PLACE, data, chunk, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
-                data += chunk;
+                MPI_Allreduce(MPI_IN_PLACE, at, chunk, type, MPI_SUM, MPI_COMM_WORLD);
+                at += (size_t)chunk * size;
                 count -= (size_t)chunk;
             }
         }
-        static void mpi_sum_floats(void *context, float *data, size_t count) {
-            (void)context;
-            for (; count > 0; ) {
-                const int chunk = count > INT_MAX ? INT_MAX : (int)count;
-                MPI_Allreduce(MPI_IN_PLACE, data, chunk, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
-                data += chunk;
-                count -= (size_t)chunk;
-            }
-        }
+        static void mpi_sum_doubles(void *context, double *data, size_t count) { (void)context; mpi_sum(data, count, MPI_DOUBLE, sizeof *data); }
+        static void mpi_sum_floats(void *context, float *data, size_t count) { (void)context; mpi_sum(data, count, MPI_FLOAT, sizeof *data); }
         static const cnnc_allreduce mpi_allreduce = {mpi_sum_doubles, mpi_sum_floats, NULL};
         #endif
 

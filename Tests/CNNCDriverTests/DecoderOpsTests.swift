@@ -55,25 +55,12 @@ final class DecoderOpsTests: XCTestCase {
 
     func testInferenceAtBatch1And3UnoptimizedAndSanitized() throws {
         let model = try model()
-        for (batch, optimize, sanitize) in [(1, true, false), (3, true, false), (2, false, false), (2, true, true)] {
-            var options = CheckOptions()
-            options.batch = batch
-            options.compiler.optimize = optimize
-            options.sanitize = sanitize
-            let (report, passed) = try Checker.check(model, options: options)
-            XCTAssertTrue(passed, "batch \(batch) optimize \(optimize) sanitize \(sanitize):\n\(report)")
-            XCTAssertTrue(report.contains("threads 1 vs 2: bitwise equal PASS"), report)
-        }
+        try assertChecksPass(model, [(1, true, false), (3, true, false), (2, false, false), (2, true, true)])
     }
 
     func testTrainingStepAtBatch1And3() throws {
         let model = try model()
-        for batch in [1, 3] {
-            var options = TrainCheckOptions()
-            options.batch = batch
-            let (report, passed) = try TrainChecker.check(model, options: options)
-            XCTAssertTrue(passed, "batch \(batch):\n\(report)")
-        }
+        try assertTrainChecksPass(model, batches: [1, 3])
     }
 
     func testExportToONNXAndBackComputesTheSame() throws {

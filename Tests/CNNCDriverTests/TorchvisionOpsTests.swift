@@ -45,25 +45,12 @@ final class TorchvisionOpsTests: XCTestCase {
 
     func testInferenceAtBatch1And3UnoptimizedAndSanitized() throws {
         let model = try model()
-        for (batch, optimize, sanitize) in [(1, true, false), (3, true, false), (3, false, false), (2, true, true)] {
-            var options = CheckOptions()
-            options.batch = batch
-            options.compiler.optimize = optimize
-            options.sanitize = sanitize
-            let (report, passed) = try Checker.check(model, options: options)
-            XCTAssertTrue(passed, "batch \(batch) optimize \(optimize) sanitize \(sanitize):\n\(report)")
-            XCTAssertTrue(report.contains("threads 1 vs 2: bitwise equal PASS"), report)
-        }
+        try assertChecksPass(model, [(1, true, false), (3, true, false), (3, false, false), (2, true, true)])
     }
 
     func testTrainingStepAtBatch1And3() throws {
         let model = try model()
-        for batch in [1, 3] {
-            var options = TrainCheckOptions()
-            options.batch = batch
-            let (report, passed) = try TrainChecker.check(model, options: options)
-            XCTAssertTrue(passed, "batch \(batch):\n\(report)")
-        }
+        try assertTrainChecksPass(model, batches: [1, 3])
     }
 
     func testIRTextRoundTripAndEveryLayoutOpThroughCheck() throws {
@@ -141,20 +128,8 @@ final class TorchvisionOpsTests: XCTestCase {
         let dir = try temporaryDirectory()
         try Self.shuffleSource.write(toFile: "\(dir)/shuffle.net", atomically: true, encoding: .utf8)
         let model = try ModelLoader.load("\(dir)/shuffle.net")
-        for (batch, optimize, sanitize) in [(1, true, false), (3, true, false), (2, false, false), (2, true, true)] {
-            var options = CheckOptions()
-            options.batch = batch
-            options.compiler.optimize = optimize
-            options.sanitize = sanitize
-            let (report, passed) = try Checker.check(model, options: options)
-            XCTAssertTrue(passed, "batch \(batch) optimize \(optimize) sanitize \(sanitize):\n\(report)")
-        }
-        for batch in [1, 3] {
-            var options = TrainCheckOptions()
-            options.batch = batch
-            let (report, passed) = try TrainChecker.check(model, options: options)
-            XCTAssertTrue(passed, "batch \(batch):\n\(report)")
-        }
+        try assertChecksPass(model, [(1, true, false), (3, true, false), (2, false, false), (2, true, true)])
+        try assertTrainChecksPass(model, batches: [1, 3])
         // Export: Reshape + Transpose + Reshape and Slice, which import back as shuffle and slice.
         try ExportCommand.run(model, output: "\(dir)/shuffle.onnx", weights: nil, seed: 3)
         let back = try ModelLoader.load("\(dir)/shuffle.onnx")
