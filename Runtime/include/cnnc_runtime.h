@@ -335,10 +335,24 @@ void cnnc_conv_pack_weights(float *dst, const float *weights, int groups, int kg
  * cnnc_conv_packed_floats(groups, cg, kg * taps) floats. */
 void cnnc_conv_pack_weights_transposed(float *dst, const float *weights, int groups, int kg, int cg, int taps);
 
-/* Whether cnnc_conv_direct computes this geometry: stride 1, output no wider than the input
- * (pad_left + pad_right <= (S-1) * dilation_w) and at most CNNC_CONV_DIRECT_MAX_TAPS taps. */
+/* Whether cnnc_conv_direct computes this geometry: at most CNNC_CONV_DIRECT_MAX_TAPS taps and
+ * an output no wider than the input (stride 1: pad_left + pad_right <= (S-1) * dilation_w) or,
+ * strided, than a phase plane (ceil(W / stride_w) columns). */
 #define CNNC_CONV_DIRECT_MAX_TAPS 49
 int cnnc_conv_direct_fits(const cnnc_conv_geometry *g);
+
+/* A strided layer's input for cnnc_conv_direct, per sample: the phase planes (a, b) that some
+ * tap reads, each [channels][ceil(H/stride_h)][ceil(W/stride_w)] holding image rows a, a +
+ * stride_h, ... and columns b, b + stride_w, ... (zeros past the image). The floats per sample
+ * (0 for stride 1, which reads the image itself), and the copy of channels [c0, c1) of one
+ * sample's image (C x H x W) into dst (that many floats). */
+size_t cnnc_conv_phase_floats(const cnnc_conv_geometry *g);
+void cnnc_conv_phase_split(const cnnc_conv_geometry *g, const float *image, float *dst, int c0, int c1);
+
+/* cnnc_conv_pack_weights (cnnc_conv_packed_floats(groups, kg, channels*R*S) floats) with each
+ * row's weights in cnnc_conv_direct's reduction order for this geometry: (phase, c, tap of the
+ * phase). For stride 1 that is (c, r, s), cnnc_conv_pack_weights' order. */
+void cnnc_conv_pack_weights_phased(float *dst, const float *weights, int groups, int kg, const cnnc_conv_geometry *g);
 
 /* Direct convolution of n samples (images image_stride apart, outputs out_stride apart, the
  * residual e->residual_stride apart) and one group on NCHW, without im2col or packing of the input:
@@ -348,7 +362,10 @@ int cnnc_conv_direct_fits(const cnnc_conv_geometry *g);
  * [0, m) (output channels, weights packed from the group's first panel: `packed` points at the
  * panel holding row 0) for positions j in [j0, j0 + nj) of [0, P*W), and stores them at
  * out[row * P*Q + p*Q + q] with the epilogue applied. Each output is one fused multiply-add chain
- * over (c, r, s) in order from 0, as cnnc_sgemm_conv computes it: the two agree bit for bit. */
+ * over (c, r, s) in order from 0, as cnnc_sgemm_conv computes it: the two agree bit for bit.
+ * Strided layers: `image` is the phase planes of cnnc_conv_phase_split (image_stride apart),
+ * W above is a phase plane's width, and the weights are packed by cnnc_conv_pack_weights_phased;
+ * the chain runs over (phase, c, tap of the phase). */
 void cnnc_conv_direct(const cnnc_conv_geometry *g, int m, const float *packed, int n, const float *image,
                       size_t image_stride, float *out, size_t out_stride, int j0, int nj, const cnnc_epilogue *e);
 

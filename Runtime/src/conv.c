@@ -14,6 +14,15 @@
  * Every output is one FMA chain over (c, r, s) in order starting from 0, the chain
  * cnnc_sgemm_conv computes: both algorithms give the same bits, whatever the thread split.
  *
+ * Strided layers run on the same kernel after one copy of the input into phase planes: with
+ * stride SH x SW, tap (r, s) of output (p, q) reads image row SH*(p + dr) + a, where
+ * a = (r*DH - PT) mod SH and dr = floor((r*DH - PT) / SH), and likewise the column. Plane (a, b)
+ * holds rows a, a + SH, ... and columns b, b + SW, ... of every channel (zeros past the edge),
+ * so in it the tap is again a shift of the output position, now numbered over the plane's
+ * width: a stride-1 convolution per phase, with that phase's taps. The reduction runs over
+ * (phase, c, tap of the phase), the order cnnc_conv_pack_weights_phased packs the weights in;
+ * no multiply is wasted (each tap belongs to one phase) and the copy is one pass over the input.
+ *
  * Micro-kernels, chosen from the compiler's predefined macros (MR = CNNC_PACK_ROWS):
  *   __AVX512F__             8 rows x 32 positions (16 zmm accumulators, k-register masks), or
  *                           8 x 16 where the plane would leave most of 32 lanes empty (4x4, 2x2)
@@ -72,11 +81,110 @@ void cnnc_conv_pack_weights_transposed(float *dst, const float *weights, int gro
         }
 }
 
+/* The order of a layer's taps in the reduction and where each reads (see the file header):
+ * phases in (a, b) order, only those some tap reads; taps in (r, s) order within a phase. With
+ * stride 1 there is one phase, the image itself, and the taps are in (r, s) order. */
+typedef struct {
+    int taps, phases;
+    int hs, ws;                                   /* a phase plane: rows and columns */
+    int first[CNNC_CONV_DIRECT_MAX_TAPS + 1];     /* phase k's taps: [first[k], first[k+1]) */
+    int phase_a[CNNC_CONV_DIRECT_MAX_TAPS], phase_b[CNNC_CONV_DIRECT_MAX_TAPS];
+    int tap[CNNC_CONV_DIRECT_MAX_TAPS];           /* place in the reduction -> r*S + s */
+    int dr[CNNC_CONV_DIRECT_MAX_TAPS], ds[CNNC_CONV_DIRECT_MAX_TAPS];
+} conv_plan;
+
+static int floor_div(int x, int d) { return x >= 0 ? x / d : -((-x + d - 1) / d); }
+
+/* Returns 0 where the geometry is outside what the plan holds (too many taps, bad sizes). */
+static int conv_plan_make(const cnnc_conv_geometry *g, conv_plan *pl) {
+    const int R = g->kernel_h, S = g->kernel_w, SH = g->stride_h, SW = g->stride_w;
+    if (R <= 0 || S <= 0 || R * S > CNNC_CONV_DIRECT_MAX_TAPS || SH <= 0 || SW <= 0) return 0;
+    if (g->height <= 0 || g->width <= 0 || g->channels <= 0) return 0;
+    pl->taps = R * S;
+    pl->hs = (g->height + SH - 1) / SH;
+    pl->ws = (g->width + SW - 1) / SW;
+    pl->phases = 0;
+    int n = 0;
+    for (int a = 0; a < SH; a++)
+        for (int b = 0; b < SW; b++) {
+            const int start = n;
+            for (int r = 0; r < R; r++)
+                for (int s = 0; s < S; s++) {
+                    const int v = r * g->dilation_h - g->pad_top, u = s * g->dilation_w - g->pad_left;
+                    const int dr = floor_div(v, SH), ds = floor_div(u, SW);
+                    if (v - dr * SH != a || u - ds * SW != b) continue;
+                    pl->tap[n] = r * S + s;
+                    pl->dr[n] = dr;
+                    pl->ds[n] = ds;
+                    n++;
+                }
+            if (n == start) continue;
+            pl->phase_a[pl->phases] = a;
+            pl->phase_b[pl->phases] = b;
+            pl->first[pl->phases++] = start;
+        }
+    pl->first[pl->phases] = n;
+    return 1;
+}
+
+size_t cnnc_conv_phase_floats(const cnnc_conv_geometry *g) {
+    conv_plan pl;
+    if (g->stride_h == 1 && g->stride_w == 1) return 0;
+    if (!conv_plan_make(g, &pl)) return 0;
+    return (size_t)pl.phases * (size_t)g->channels * (size_t)pl.hs * (size_t)pl.ws;
+}
+
+void cnnc_conv_phase_split(const cnnc_conv_geometry *g, const float *image, float *dst, int c0, int c1) {
+    conv_plan pl;
+    if (!conv_plan_make(g, &pl)) return;
+    const int H = g->height, W = g->width, SH = g->stride_h, SW = g->stride_w, hs = pl.hs, ws = pl.ws;
+    const size_t plane = (size_t)hs * ws;
+    for (int k = 0; k < pl.phases; k++) {
+        const int a = pl.phase_a[k], b = pl.phase_b[k];
+        const int cols = (W - b + SW - 1) / SW; /* columns of the phase inside the image */
+        for (int c = c0; c < c1; c++) {
+            float *restrict d = dst + ((size_t)k * g->channels + c) * plane;
+            const float *restrict x = image + (size_t)c * H * W;
+            for (int i = 0; i < hs; i++) {
+                float *restrict row = d + (size_t)i * ws;
+                const int h = SH * i + a;
+                if (h >= H) {
+                    for (int j = 0; j < ws; j++) row[j] = 0.0f;
+                    continue;
+                }
+                const float *restrict src = x + (size_t)h * W + b;
+                for (int j = 0; j < cols; j++) row[j] = src[(size_t)j * SW];
+                for (int j = cols; j < ws; j++) row[j] = 0.0f;
+            }
+        }
+    }
+}
+
+void cnnc_conv_pack_weights_phased(float *dst, const float *weights, int groups, int kg, const cnnc_conv_geometry *g) {
+    conv_plan pl;
+    if (!conv_plan_make(g, &pl)) return;
+    const int taps = pl.taps, cg = g->channels, crs = cg * taps, panels = (kg + CONV_MR - 1) / CONV_MR;
+    for (int gi = 0; gi < groups; gi++)
+        for (int t = 0; t < panels; t++) {
+            float *restrict panel = dst + ((size_t)gi * panels + t) * (size_t)crs * CONV_MR;
+            for (int i = 0; i < CONV_MR; i++) {
+                const int row = t * CONV_MR + i;
+                const float *restrict w = weights + ((size_t)gi * kg + (row < kg ? row : 0)) * (size_t)crs;
+                size_t p = 0;
+                for (int k = 0; k < pl.phases; k++)
+                    for (int c = 0; c < cg; c++)
+                        for (int u = pl.first[k]; u < pl.first[k + 1]; u++, p++)
+                            panel[p * CONV_MR + i] = row < kg ? w[(size_t)c * taps + pl.tap[u]] : 0.0f;
+            }
+        }
+}
+
 int cnnc_conv_direct_fits(const cnnc_conv_geometry *g) {
-    if (g->stride_h != 1 || g->stride_w != 1) return 0;
-    if (g->kernel_h * g->kernel_w > CNNC_CONV_DIRECT_MAX_TAPS) return 0;
-    if (g->out_w > g->width || g->out_w <= 0 || g->out_h <= 0 || g->channels <= 0) return 0;
-    if ((long long)g->out_h * g->width > INT_MAX / 2) return 0;
+    conv_plan pl;
+    if (!conv_plan_make(g, &pl)) return 0;
+    if (g->out_w > pl.ws || g->out_w <= 0 || g->out_h <= 0) return 0;
+    if ((long long)g->out_h * pl.ws > INT_MAX / 2) return 0;
+    if ((long long)pl.phases * g->channels * pl.hs * pl.ws > INT_MAX / 2) return 0;
     return 1;
 }
 
@@ -89,6 +197,17 @@ int cnnc_conv_direct_fits(const cnnc_conv_geometry *g) {
 typedef struct {
     uint32_t bits[CNNC_CONV_DIRECT_MAX_TAPS];
 } tile_masks;
+
+/* What one tile reads: `phases` planes-of-channels phase_stride floats apart, each with its
+ * taps [first[k], first[k+1]) at offsets off[t] (masks mk->bits[t]), `channels` planes of
+ * `plane` floats per phase; the packed panel holds the weights in that order. */
+typedef struct {
+    int channels, taps, phases;
+    const int *first;
+    size_t plane, phase_stride;
+    const int *off;
+    const tile_masks *mk;
+} tile_walk;
 
 /* Where a tile goes when its positions are the output's own (Q == W: position j is output
  * j): straight from the registers to `out` (rows `stride` apart, the first `rows` of the
@@ -138,8 +257,12 @@ static inline __mmask16 lane_bits(int lanes) {
     return lanes >= 16 ? (__mmask16)0xffff : lanes <= 0 ? (__mmask16)0 : (__mmask16)((1u << lanes) - 1u);
 }
 
-static void conv_tile(int channels, int taps, const int *off, const tile_masks *mk, const float *restrict ap,
-                      const float *x, size_t plane, float *restrict tile, const tile_store *d) {
+static void conv_tile(const tile_walk *wk, const float *restrict ap, const float *x0, float *restrict tile,
+                      const tile_store *d) {
+    const int channels = wk->channels, taps = wk->taps;
+    const int *off = wk->off;
+    const tile_masks *mk = wk->mk;
+    const size_t plane = wk->plane;
     __mmask16 lo[CNNC_CONV_DIRECT_MAX_TAPS], hi[CNNC_CONV_DIRECT_MAX_TAPS];
     for (int t = 0; t < taps; t++) {
         lo[t] = (__mmask16)(mk->bits[t] & 0xffffu);
@@ -148,14 +271,18 @@ static void conv_tile(int channels, int taps, const int *off, const tile_masks *
 #define DECLARE(i) __m512 c##i##0 = _mm512_setzero_ps(), c##i##1 = _mm512_setzero_ps();
     CONV_ROWS(DECLARE)
 #undef DECLARE
-    for (int c = 0; c < channels; c++, x += plane) {
-        for (int t = 0; t < taps; t++) {
-            const float *b = x + off[t];
-            const __m512 b0 = _mm512_maskz_loadu_ps(lo[t], b), b1 = _mm512_maskz_loadu_ps(hi[t], b + 16);
-#define STEP(i) { const __m512 a = _mm512_set1_ps(ap[i]); c##i##0 = _mm512_fmadd_ps(a, b0, c##i##0); c##i##1 = _mm512_fmadd_ps(a, b1, c##i##1); }
-            CONV_ROWS(STEP)
-#undef STEP
-            ap += CONV_MR;
+    for (int k = 0; k < wk->phases; k++) {
+        const int t0 = wk->first[k], t1 = wk->first[k + 1];
+        const float *x = x0 + (size_t)k * wk->phase_stride;
+        for (int c = 0; c < channels; c++, x += plane) {
+            for (int t = t0; t < t1; t++) {
+                const float *b = x + off[t];
+                const __m512 b0 = _mm512_maskz_loadu_ps(lo[t], b), b1 = _mm512_maskz_loadu_ps(hi[t], b + 16);
+    #define STEP(i) { const __m512 a = _mm512_set1_ps(ap[i]); c##i##0 = _mm512_fmadd_ps(a, b0, c##i##0); c##i##1 = _mm512_fmadd_ps(a, b1, c##i##1); }
+                CONV_ROWS(STEP)
+    #undef STEP
+                ap += CONV_MR;
+            }
         }
     }
     if (d) {
@@ -175,20 +302,28 @@ static void conv_tile(int channels, int taps, const int *off, const tile_masks *
 }
 
 /* The same over 16 positions (8 accumulators), for planes too small to fill 32 lanes. */
-static void conv_tile16(int channels, int taps, const int *off, const tile_masks *mk, const float *restrict ap,
-                        const float *x, size_t plane, float *restrict tile, const tile_store *d) {
+static void conv_tile16(const tile_walk *wk, const float *restrict ap, const float *x0, float *restrict tile,
+                      const tile_store *d) {
+    const int channels = wk->channels, taps = wk->taps;
+    const int *off = wk->off;
+    const tile_masks *mk = wk->mk;
+    const size_t plane = wk->plane;
     __mmask16 lo[CNNC_CONV_DIRECT_MAX_TAPS];
     for (int t = 0; t < taps; t++) lo[t] = (__mmask16)(mk->bits[t] & 0xffffu);
 #define DECLARE(i) __m512 c##i##0 = _mm512_setzero_ps();
     CONV_ROWS(DECLARE)
 #undef DECLARE
-    for (int c = 0; c < channels; c++, x += plane) {
-        for (int t = 0; t < taps; t++) {
-            const __m512 b0 = _mm512_maskz_loadu_ps(lo[t], x + off[t]);
-#define STEP(i) c##i##0 = _mm512_fmadd_ps(_mm512_set1_ps(ap[i]), b0, c##i##0);
-            CONV_ROWS(STEP)
-#undef STEP
-            ap += CONV_MR;
+    for (int k = 0; k < wk->phases; k++) {
+        const int t0 = wk->first[k], t1 = wk->first[k + 1];
+        const float *x = x0 + (size_t)k * wk->phase_stride;
+        for (int c = 0; c < channels; c++, x += plane) {
+            for (int t = t0; t < t1; t++) {
+                const __m512 b0 = _mm512_maskz_loadu_ps(lo[t], x + off[t]);
+    #define STEP(i) c##i##0 = _mm512_fmadd_ps(_mm512_set1_ps(ap[i]), b0, c##i##0);
+                CONV_ROWS(STEP)
+    #undef STEP
+                ap += CONV_MR;
+            }
         }
     }
     if (d) {
@@ -216,8 +351,12 @@ static __m256i lane_mask(uint32_t bits) {
     return _mm256_cmpeq_epi32(_mm256_and_si256(b, lanes), lanes);
 }
 
-static void conv_tile(int channels, int taps, const int *off, const tile_masks *mk, const float *restrict ap,
-                      const float *x, size_t plane, float *restrict tile, const tile_store *d) {
+static void conv_tile(const tile_walk *wk, const float *restrict ap, const float *x0, float *restrict tile,
+                      const tile_store *d) {
+    const int channels = wk->channels, taps = wk->taps;
+    const int *off = wk->off;
+    const tile_masks *mk = wk->mk;
+    const size_t plane = wk->plane;
     (void)d; /* the driver stores through the tile buffer on this path */
     __m256i lo[CNNC_CONV_DIRECT_MAX_TAPS], hi[CNNC_CONV_DIRECT_MAX_TAPS];
     for (int t = 0; t < taps; t++) {
@@ -227,14 +366,18 @@ static void conv_tile(int channels, int taps, const int *off, const tile_masks *
 #define DECLARE(i) __m256 c##i##0 = _mm256_setzero_ps(), c##i##1 = _mm256_setzero_ps();
     CONV_ROWS(DECLARE)
 #undef DECLARE
-    for (int c = 0; c < channels; c++, x += plane) {
-        for (int t = 0; t < taps; t++) {
-            const float *b = x + off[t];
-            const __m256 b0 = _mm256_maskload_ps(b, lo[t]), b1 = _mm256_maskload_ps(b + 8, hi[t]);
-#define STEP(i) { const __m256 a = _mm256_broadcast_ss(ap + (i)); c##i##0 = _mm256_fmadd_ps(a, b0, c##i##0); c##i##1 = _mm256_fmadd_ps(a, b1, c##i##1); }
-            CONV_ROWS(STEP)
-#undef STEP
-            ap += CONV_MR;
+    for (int k = 0; k < wk->phases; k++) {
+        const int t0 = wk->first[k], t1 = wk->first[k + 1];
+        const float *x = x0 + (size_t)k * wk->phase_stride;
+        for (int c = 0; c < channels; c++, x += plane) {
+            for (int t = t0; t < t1; t++) {
+                const float *b = x + off[t];
+                const __m256 b0 = _mm256_maskload_ps(b, lo[t]), b1 = _mm256_maskload_ps(b + 8, hi[t]);
+    #define STEP(i) { const __m256 a = _mm256_broadcast_ss(ap + (i)); c##i##0 = _mm256_fmadd_ps(a, b0, c##i##0); c##i##1 = _mm256_fmadd_ps(a, b1, c##i##1); }
+                CONV_ROWS(STEP)
+    #undef STEP
+                ap += CONV_MR;
+            }
         }
     }
 #define STORE(i) _mm256_store_ps(tile + (i) * CONV_NR, c##i##0); _mm256_store_ps(tile + (i) * CONV_NR + 8, c##i##1);
@@ -244,19 +387,27 @@ static void conv_tile(int channels, int taps, const int *off, const tile_masks *
 
 #else
 
-static void conv_tile(int channels, int taps, const int *off, const tile_masks *mk, const float *restrict ap,
-                      const float *x, size_t plane, float *restrict tile, const tile_store *d) {
+static void conv_tile(const tile_walk *wk, const float *restrict ap, const float *x0, float *restrict tile,
+                      const tile_store *d) {
+    const int channels = wk->channels;
+    const int *off = wk->off;
+    const tile_masks *mk = wk->mk;
+    const size_t plane = wk->plane;
     (void)d; /* the driver stores through the tile buffer on this path */
     float acc[CONV_MR][CONV_NR];
     for (int i = 0; i < CONV_MR; i++)
         for (int l = 0; l < CONV_NR; l++) acc[i][l] = 0.0f;
-    for (int c = 0; c < channels; c++, x += plane) {
-        for (int t = 0; t < taps; t++) {
-            float b[CONV_NR];
-            for (int l = 0; l < CONV_NR; l++) b[l] = (mk->bits[t] >> l) & 1u ? x[off[t] + l] : 0.0f;
-            for (int i = 0; i < CONV_MR; i++)
-                for (int l = 0; l < CONV_NR; l++) acc[i][l] += ap[i] * b[l];
-            ap += CONV_MR;
+    for (int k = 0; k < wk->phases; k++) {
+        const int t0 = wk->first[k], t1 = wk->first[k + 1];
+        const float *x = x0 + (size_t)k * wk->phase_stride;
+        for (int c = 0; c < channels; c++, x += plane) {
+            for (int t = t0; t < t1; t++) {
+                float b[CONV_NR];
+                for (int l = 0; l < CONV_NR; l++) b[l] = (mk->bits[t] >> l) & 1u ? x[off[t] + l] : 0.0f;
+                for (int i = 0; i < CONV_MR; i++)
+                    for (int l = 0; l < CONV_NR; l++) acc[i][l] += ap[i] * b[l];
+                ap += CONV_MR;
+            }
         }
     }
     for (int i = 0; i < CONV_MR; i++)
@@ -274,13 +425,27 @@ void cnnc_conv_direct(const cnnc_conv_geometry *g, int m, const float *packed, i
     _Alignas(64) float tile[CONV_MR * CONV_NR];
     int off[CNNC_CONV_DIRECT_MAX_TAPS];
     tile_masks mk;
-    const int H = g->height, W = g->width, P = g->out_h, Q = g->out_w, R = g->kernel_h, S = g->kernel_w;
-    const int taps = R * S, crs = g->channels * taps, total = P * W, pq = P * Q;
+    conv_plan pl;
+    if (m <= 0 || nj <= 0 || n <= 0 || !conv_plan_make(g, &pl)) return;
+    /* stride 1: the image itself; else its phase planes (cnnc_conv_phase_split) */
+    const int H = pl.hs, W = pl.ws, P = g->out_h, Q = g->out_w, taps = pl.taps;
+    const int crs = g->channels * taps, total = P * W, pq = P * Q;
     const size_t plane = (size_t)H * W;
-    if (m <= 0 || nj <= 0 || n <= 0) return;
-    for (int r = 0; r < R; r++)
-        for (int s = 0; s < S; s++)
-            off[r * S + s] = (r * g->dilation_h - g->pad_top) * W + s * g->dilation_w - g->pad_left;
+    /* the distinct row and column shifts, and which each tap takes */
+    int rows[CNNC_CONV_DIRECT_MAX_TAPS], cols[CNNC_CONV_DIRECT_MAX_TAPS], nrows = 0, ncols = 0;
+    int row_of[CNNC_CONV_DIRECT_MAX_TAPS], col_of[CNNC_CONV_DIRECT_MAX_TAPS];
+    for (int t = 0; t < taps; t++) {
+        off[t] = pl.dr[t] * W + pl.ds[t];
+        int i = 0;
+        while (i < nrows && rows[i] != pl.dr[t]) i++;
+        if (i == nrows) rows[nrows++] = pl.dr[t];
+        row_of[t] = i;
+        i = 0;
+        while (i < ncols && cols[i] != pl.ds[t]) i++;
+        if (i == ncols) cols[ncols++] = pl.ds[t];
+        col_of[t] = i;
+    }
+    const tile_walk walk = {g->channels, taps, pl.phases, pl.first, plane, (size_t)g->channels * plane, off, &mk};
     const int end = j0 + nj < total ? j0 + nj : total;
     /* tiles of NR positions, or of 16 where the plane would leave most of 32 lanes empty */
     int nr = CONV_NR;
@@ -289,23 +454,18 @@ void cnnc_conv_direct(const cnnc_conv_geometry *g, int m, const float *packed, i
 #endif
     for (int j = j0; j < end; j += nr) {
         const int lanes = end - j < nr ? end - j : nr;
-        /* masks: rows and columns of each tap that fall inside the image */
+        /* masks: the shifted rows and columns of each tap that fall inside the plane */
         uint32_t row_ok[CNNC_CONV_DIRECT_MAX_TAPS], col_ok[CNNC_CONV_DIRECT_MAX_TAPS];
-        for (int r = 0; r < R; r++) row_ok[r] = 0;
-        for (int s = 0; s < S; s++) col_ok[s] = 0;
+        for (int i = 0; i < nrows; i++) row_ok[i] = 0;
+        for (int i = 0; i < ncols; i++) col_ok[i] = 0;
         for (int l = 0; l < lanes; l++) {
             const int p = (j + l) / W, q = (j + l) % W;
-            for (int r = 0; r < R; r++) {
-                const int h = p + r * g->dilation_h - g->pad_top;
-                if (h >= 0 && h < H) row_ok[r] |= 1u << l;
-            }
-            for (int s = 0; s < S; s++) {
-                const int w = q + s * g->dilation_w - g->pad_left;
-                if (w >= 0 && w < W) col_ok[s] |= 1u << l;
-            }
+            for (int i = 0; i < nrows; i++)
+                if (p + rows[i] >= 0 && p + rows[i] < H) row_ok[i] |= 1u << l;
+            for (int i = 0; i < ncols; i++)
+                if (q + cols[i] >= 0 && q + cols[i] < W) col_ok[i] |= 1u << l;
         }
-        for (int r = 0; r < R; r++)
-            for (int s = 0; s < S; s++) mk.bits[r * S + s] = row_ok[r] & col_ok[s];
+        for (int t = 0; t < taps; t++) mk.bits[t] = row_ok[row_of[t]] & col_ok[col_of[t]];
         /* runs of lanes that are real outputs (q < Q), and where they go */
         int run_lane[CONV_NR], run_count[CONV_NR], run_out[CONV_NR], runs = 0;
         for (int l = 0; l < lanes;) {
@@ -333,16 +493,16 @@ void cnnc_conv_direct(const cnnc_conv_geometry *g, int m, const float *packed, i
                     const tile_store d = {o + (size_t)i0 * pq + j, res ? res + (size_t)i0 * pq + j : NULL,
                                           e && e->bias ? e->bias + i0 : NULL, (size_t)pq, mr, lanes, e};
                     if (nr == 16)
-                        conv_tile16(g->channels, taps, off, &mk, panel, x, plane, tile, &d);
+                        conv_tile16(&walk, panel, x, tile, &d);
                     else
-                        conv_tile(g->channels, taps, off, &mk, panel, x, plane, tile, &d);
+                        conv_tile(&walk, panel, x, tile, &d);
                     continue;
                 }
                 if (nr == 16)
-                    conv_tile16(g->channels, taps, off, &mk, panel, x, plane, tile, NULL);
+                    conv_tile16(&walk, panel, x, tile, NULL);
                 else
 #endif
-                    conv_tile(g->channels, taps, off, &mk, panel, x, plane, tile, NULL);
+                    conv_tile(&walk, panel, x, tile, NULL);
                 for (int i = 0; i < mr; i++) {
                     const int row = i0 + i;
                     const int has_bias = e && e->bias;
@@ -385,7 +545,7 @@ void cnnc_conv_direct(const cnnc_conv_geometry *g, int m, const float *packed, i
 #define WG_PART_FLOATS 9216               /* lane partial sums of one call (36 KiB of stack) */
 
 int cnnc_conv_weight_grad_direct_fits(const cnnc_conv_geometry *g) {
-    return cnnc_conv_direct_fits(g);
+    return g->stride_h == 1 && g->stride_w == 1 && cnnc_conv_direct_fits(g);
 }
 
 #if defined(__AVX512F__)

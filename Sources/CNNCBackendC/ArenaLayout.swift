@@ -13,6 +13,8 @@
 //    stays a buffer of its own, and the concat's kernel copies it, when it is a network input
 //    or output, a view (or viewed by a network output), or when it fills more than one concat
 //    slot (two concats, or twice in one); the reason is a comment in the concat's kernel.
+//  - Scratch: a kernel that needs floats only while it runs (a strided implicit convolution's
+//    phase planes) gets a buffer live at its own step alone.
 //  - In place: an element-wise kernel (activation, prelu, add, batch norm, softmax,
 //    log_softmax) may write over an input that is a whole buffer of the same size when it is
 //    that buffer's last reader. The request carries the hint (`BufferRequest.inPlaceOf`); the
@@ -174,6 +176,16 @@ struct ArenaLayout {
                                 last: last[node.name]!, parent: parent[node.name]?.concat, buffer: buffer[node.name]!))
             naiveFloats += MemoryPlanner.aligned(maxBatch * node.shape.count)
         }
+        // Scratch: floats a kernel needs only while it runs, live at its own step.
+        for (i, node) in nodes.enumerated() {
+            let input = node.inputs.first.flatMap { step[$0] }.map { nodes[$0].shape }
+            let floats = input.map { Self.scratchFloats(node.op, input: $0) } ?? 0
+            guard floats > 0 else { continue }
+            let name = Self.scratchName(node.name)
+            buffer[name] = name
+            values.append(Value(name: name, count: floats, first: i, last: i, parent: nil, buffer: name))
+            naiveFloats += MemoryPlanner.aligned(maxBatch * floats)
+        }
 
         // One request per buffer, alive from its first slice's write to its last slice's read.
         var span: [String: (first: Int, last: Int)] = [:]
@@ -208,10 +220,11 @@ struct ArenaLayout {
             inPlaceInput[name] = hint.input
             inPlaceBuffer[name] = hint.buffer
         }
+        let bufferCount = Dictionary(values.filter { buffer[$0.name] == $0.name }.map { ($0.name, $0.count) },
+                                     uniquingKeysWith: { first, _ in first })
         for v in values {
             let b = buffer[v.name]!
-            let stride = nodes[step[b]!].shape.count
-            place[v.name] = Place(offset: plan.offsets[bufferId[b]!]! + channelOffset[v.name]!, stride: stride)
+            place[v.name] = Place(offset: plan.offsets[bufferId[b]!]! + (channelOffset[v.name] ?? 0), stride: bufferCount[b]!)
         }
         for node in nodes where place[node.name] == nil && inputIndex[node.name] == nil {
             place[node.name] = place[base[node.name]!]
@@ -220,6 +233,19 @@ struct ArenaLayout {
         let problems = violations()
         guard problems.isEmpty else { fatalError("arena layout bug: \(problems.prefix(5).joined(separator: "; "))") }
     }
+
+    /// Floats per sample of the scratch a node's kernel needs while it runs (0: none): a
+    /// strided implicit convolution's phase planes of its input (`cnnc_conv_phase_split`).
+    static func scratchFloats(_ op: Op, input x: Shape) -> Int {
+        guard case .conv(let a) = op, a.algorithm == .implicit, x.rank == 3 else { return 0 }
+        return a.implicitPhaseFloats(channels: x.c, height: x.h, width: x.w)
+    }
+
+    /// The name of a node's scratch in `place` (no node name contains a space).
+    static func scratchName(_ node: String) -> String { "scratch of \(node)" }
+
+    /// The scratch of a node, if it has one.
+    func scratch(of node: String) -> Place? { place[Self.scratchName(node)] }
 
     /// Ops whose kernel may overwrite its input: each output element depends only on the
     /// input elements at the same index (softmax: the same position, read before written).

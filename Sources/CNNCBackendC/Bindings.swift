@@ -21,8 +21,10 @@ struct DerivedTensor {
         /// name or a derived tensor's label), laid out for the Winograd kernel.
         case winogradFilter(source: String, tile: Int, filters: Int, channels: Int)
         /// `cnnc_conv_pack_weights`: a [groups*kg][crs] weight (a parameter or a derived label)
-        /// in panels of CNNC_PACK_ROWS rows for the implicit and packed GEMM kernels.
-        case packedWeight(source: String, groups: Int, kg: Int, crs: Int)
+        /// in panels of CNNC_PACK_ROWS rows for the implicit and packed GEMM kernels. With a
+        /// `phased` geometry (a C initializer; strided implicit convolutions) each row is in the
+        /// kernel's phase order instead (`cnnc_conv_pack_weights_phased`).
+        case packedWeight(source: String, groups: Int, kg: Int, crs: Int, phased: String?)
     }
 
     /// Floats reserved for a packed weight: each group's rows rounded up to 24, a multiple of
@@ -70,7 +72,9 @@ struct Bindings {
                     let kg = a.filters / a.groups
                     let label = "\(node.name).weight packed"
                     derived.append(DerivedTensor(label: label, count: DerivedTensor.packedCount(groups: a.groups, kg: kg, crs: perChannel),
-                                                 recipe: .packedWeight(source: weight, groups: a.groups, kg: kg, crs: perChannel)))
+                                                 recipe: .packedWeight(source: weight, groups: a.groups, kg: kg, crs: perChannel,
+                                                                       phased: a.algorithm == .implicit && a.stride != Pair(1)
+                                                                           ? ConvKernel.geometry(a, input: inShape, output: node.shape) : nil)))
                     weightArgument = KernelArgument(name: "packed", tensor: label)
                 }
                 arguments[node.name] = [weightArgument]

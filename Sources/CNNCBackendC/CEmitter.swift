@@ -319,6 +319,7 @@ public enum CEmitter {
                 k.inputSampleStrides = node.inputs.map { layout.sampleStride($0) }
                 k.outputSampleStride = layout.sampleStride(node.name)
                 k.inPlaceInput = layout.arena.inPlaceInput[node.name]
+                k.hasScratch = layout.arena.scratch(of: node.name) != nil
                 if let refusals = layout.arena.concatRefusals[node.name] {
                     k.concatCopies = refusals.map { $0?.text }
                     // Every input already in its slice: nothing to run.
@@ -367,6 +368,7 @@ public enum CEmitter {
                 for argument in k.arguments {
                     args.append("weights + \(layout.tensorOffset[argument.tensor]!)")
                 }
+                if let scratch = layout.arena.scratch(of: k.node.name) { args.append("arena + \(scratch.offset)") }
                 args.append("n")
                 let call = "\(k.function)(\(args.joined(separator: ", ")));"
                 if o.profile {
@@ -440,9 +442,16 @@ public enum CEmitter {
                             w.line("dst[k] = beta[k] + (\(bias == nil ? "0.0f" : "b[k]") - mean[k]) * scale;")
                         }
                     }
-                case .packedWeight(let source, let groups, let kg, let crs):
-                    w.comment("\(d.label): \(groups) x \(kg) filters of \(crs) in panels of CNNC_PACK_ROWS")
-                    w.line("cnnc_conv_pack_weights(\(dst), \(src(source)), \(groups), \(kg), \(crs));")
+                case .packedWeight(let source, let groups, let kg, let crs, let phased):
+                    w.comment("\(d.label): \(groups) x \(kg) filters of \(crs) in panels of CNNC_PACK_ROWS\(phased == nil ? "" : ", in the strided kernel's phase order")")
+                    if let phased {
+                        w.block("") { w in
+                            w.line("static const cnnc_conv_geometry geometry = \(phased);")
+                            w.line("cnnc_conv_pack_weights_phased(\(dst), \(src(source)), \(groups), \(kg), &geometry);")
+                        }
+                    } else {
+                        w.line("cnnc_conv_pack_weights(\(dst), \(src(source)), \(groups), \(kg), \(crs));")
+                    }
                 case .winogradFilter(let source, let tile, let filters, let channels):
                     WinogradKernel.emitFilterTransform(label: d.label, source: src(source), destination: dst, tile: tile,
                                                        filters: filters, channels: channels, &w)

@@ -28,6 +28,9 @@ struct KernelContext {
     /// Concat only, per input: nil when its producer already wrote it into its slice of the
     /// output, else why the kernel copies it. Empty: every input is copied.
     var concatCopies: [String?] = []
+    /// Whether the function takes `float *scratch`, floats of its own in the arena for the
+    /// time it runs (`ArenaLayout.scratchFloats`): a strided implicit convolution's phase planes.
+    var hasScratch = false
 
     var x: Shape { inputShapes[0] }
     var y: Shape { node.shape }
@@ -75,6 +78,7 @@ enum KernelEmitter {
         let names = k.inputNames  // computed once: a 100,000-input add made this quadratic
         for i in k.passedInputs { args.append("const float *\(k.inRestrict(i))\(names[i])") }
         for a in k.arguments { args.append("const float *restrict \(a.name)") }
+        if k.hasScratch { args.append("float *restrict scratch") }
         args.append("int n")
         return "static void \(k.function)(\(args.joined(separator: ", ")))"
     }
@@ -154,7 +158,9 @@ public enum ConvKernel {
         case .auto, .direct: direct(k, a, &w)
         case .gemm: packed ? packedGemm(k, a, &w) : gemm(k, a, &w)
         case .implicit:
-            if packed { implicit(k, a, &w) } else if a.groupsSuitMatrixProduct(inputChannels: k.x.c) { gemm(k, a, &w) } else { direct(k, a, &w) }
+            // a strided layer needs its phase planes' scratch (inference builds; training's forward has none)
+            if packed && (a.stride == Pair(1) || k.hasScratch) { implicit(k, a, &w) }
+            else if a.groupsSuitMatrixProduct(inputChannels: k.x.c) { gemm(k, a, &w) } else { direct(k, a, &w) }
         case .winograd2x2: WinogradKernel.emit(k, a, tile: 2, &w)
         case .winograd4x4: WinogradKernel.emit(k, a, tile: 4, &w)
         }
@@ -193,28 +199,55 @@ public enum ConvKernel {
     /// Implicit GEMM (`cnnc_conv_direct`): tasks over (group and block of panels, block of
     /// positions numbered over the input's width), each over every sample; the epilogue is
     /// applied in the kernel.
+    /// The `cnnc_conv_geometry` initializer of one group of a convolution.
+    static func geometry(_ a: ConvAttributes, input x: Shape, output y: Shape) -> String {
+        let numbers = [x.c / a.groups, x.h, x.w, a.kernel.h, a.kernel.w, a.stride.h, a.stride.w, a.padding.top, a.padding.left,
+                       a.dilation.h, a.dilation.w, y.h, y.w]
+        return "{" + numbers.map(String.init).joined(separator: ", ") + "}"
+    }
+
     static func implicit(_ k: KernelContext, _ a: ConvAttributes, _ w: inout CWriter) {
         let x = k.x, y = k.y
         let cg = x.c / a.groups, kg = a.filters / a.groups
         let panels = panelsPerTask(kg: kg, crs: cg * a.kernel.h * a.kernel.w)
         let note = panels == nil ? "all of a group's rows" : "panels of 8 rows within 256 KiB"
+        // strided: positions are numbered over a phase plane of the input (scratch), not the input
+        let phased = k.hasScratch
+        let width = phased ? (x.w + a.stride.w - 1) / a.stride.w : x.w
         // about 16 tasks per sample (both cores busy at batch 1), blocks a multiple of 32 wide;
         // row blocks counted with the 8-row panels of AVX-512
         let rowBlocks = panels.map { ((kg + 7) / 8 + $0 - 1) / $0 } ?? 1
         let wanted = max(1, (16 + a.groups * rowBlocks - 1) / (a.groups * rowBlocks))
-        let flat = y.h * x.w
+        let flat = y.h * width
         let jb = min(1024, max(32, ((flat + wanted - 1) / wanted + 31) / 32 * 32))
         let pb = panels.map(String.init) ?? "PANELS"
         w.lines("""
-        enum { C = \(x.c), H = \(x.h), W = \(x.w), K = \(y.c), P = \(y.h), Q = \(y.w), R = \(a.kernel.h), S = \(a.kernel.w) };
-        enum { G = \(a.groups), CG = \(cg), KG = \(kg), CRS = CG * R * S, PQ = P * Q, FLAT = P * W };
+        enum { C = \(x.c), H = \(x.h), W = \(x.w), K = \(y.c), P = \(y.h), Q = \(y.w), R = \(a.kernel.h), S = \(a.kernel.w) };\(phased ? "\nenum { HS = (H + \(a.stride.h) - 1) / \(a.stride.h), WS = (W + \(a.stride.w) - 1) / \(a.stride.w) }; /* a phase plane */" : "")
+        enum { G = \(a.groups), CG = \(cg), KG = \(kg), CRS = CG * R * S, PQ = P * Q, FLAT = P * \(phased ? "WS" : "W") };
         enum { PANELS = (KG + CNNC_PACK_ROWS - 1) / CNNC_PACK_ROWS, PB = \(pb), MBLOCKS = (PANELS + PB - 1) / PB, JB = \(jb), JBLOCKS = (FLAT + JB - 1) / JB };
         \(k.strideEnum(residual: a.epilogue.residual))
-        static const cnnc_conv_geometry geometry = {CG, H, W, R, S, 1, 1, \(a.padding.top), \(a.padding.left), \(a.dilation.h), \(a.dilation.w), P, Q};
+        static const cnnc_conv_geometry geometry = \(geometry(a, input: x, output: y));
         """)
+        var image = "in + (size_t)g * CG * H * W, IS"
+        if phased {
+            let planes = a.implicitPhases
+            w.lines("""
+            enum { PHASES = \(planes), GPS = PHASES * CG * HS * WS, PS = G * GPS, CB = 16, CBLOCKS = (CG + CB - 1) / CB };
+            """)
+            w.comment("""
+                stride \(a.stride.h)x\(a.stride.w): the \(planes) phase planes (HS x WS) of every sample and group, one copy of the
+                input into scratch; the kernel then reads tap (r, s) as a shift within its phase's plane
+                """)
+            w.line("#pragma omp parallel for schedule(static)")
+            w.block("for (int t = 0; t < n * G * CBLOCKS; t++)") { w in
+                w.line("const int b = t / (G * CBLOCKS), g = t / CBLOCKS % G, c0 = t % CBLOCKS * CB, c1 = c0 + CB < CG ? c0 + CB : CG;")
+                w.line("cnnc_conv_phase_split(&geometry, in + (size_t)b * IS + (size_t)g * CG * H * W, scratch + (size_t)b * PS + (size_t)g * GPS, c0, c1);")
+            }
+            image = "scratch + (size_t)g * GPS, PS"
+        }
         w.comment("""
-            one task per (group and \(note), block of JB positions j = p*W + q), every sample in turn
-            so the task's packed weights stay in cache; each output one FMA chain over C*R*S
+            one task per (group and \(note), block of JB positions j = p*\(phased ? "WS" : "W") + q), every sample in turn
+            so the task's packed weights stay in cache; each output one FMA chain over C*R*S\(phased ? " (phase by phase)" : "")
             """)
         w.line("#pragma omp parallel for collapse(2) schedule(static)")
         w.block("for (int t = 0; t < G * MBLOCKS; t++)") { w in
@@ -223,13 +256,14 @@ public enum ConvKernel {
                 w.line("const int mb = KG - panel * CNNC_PACK_ROWS < PB * CNNC_PACK_ROWS ? KG - panel * CNNC_PACK_ROWS : PB * CNNC_PACK_ROWS;")
                 w.line("const int j0 = jb * JB, nj = FLAT - j0 < JB ? FLAT - j0 : JB;")
                 w.line(epilogueLine(k, a, residual: "residual + (size_t)k0 * PQ", residualStride: "RS"))
-                w.line("cnnc_conv_direct(&geometry, mb, packed + ((size_t)g * PANELS + panel) * CRS * CNNC_PACK_ROWS, n, in + (size_t)g * CG * H * W, IS, out + (size_t)k0 * PQ, OS, j0, nj, &e);")
+                w.line("cnnc_conv_direct(&geometry, mb, packed + ((size_t)g * PANELS + panel) * CRS * CNNC_PACK_ROWS, n, \(image), out + (size_t)k0 * PQ, OS, j0, nj, &e);")
                 if libraryEpilogue(a.epilogue).rest {
+                    let W = phased ? "WS" : "W"
                     w.comment("the rest of the epilogue on the task's outputs: rows p of the block, columns q < Q")
                     w.block("for (int b = 0; b < n; b++)") { w in
                         w.line("float *o = out + (size_t)b * OS + (size_t)k0 * PQ;")
-                        w.block("for (int p = j0 / W; p <= (j0 + nj - 1) / W; p++)") { w in
-                            w.line("const int q0 = p == j0 / W ? j0 % W : 0, q1e = p == (j0 + nj - 1) / W ? (j0 + nj - 1) % W + 1 : W;")
+                        w.block("for (int p = j0 / \(W); p <= (j0 + nj - 1) / \(W); p++)") { w in
+                            w.line("const int q0 = p == j0 / \(W) ? j0 % \(W) : 0, q1e = p == (j0 + nj - 1) / \(W) ? (j0 + nj - 1) % \(W) + 1 : \(W);")
                             w.line("const int q1 = q1e < Q ? q1e : Q;")
                             w.block("for (int i = 0; i < mb; i++)") { w in
                                 w.line("float *restrict row = o + (size_t)i * PQ + (size_t)p * Q;")
@@ -554,54 +588,85 @@ enum PoolKernel {
             w.block("for (int c = 0; c < C; c++)") { w in
                 w.line("const float *restrict xc = in + (size_t)b * IS + (size_t)c * (H * W);")
                 w.line("float *restrict o = out + (size_t)b * OS + (size_t)c * (P * Q);")
-                if isMax && windowsInside(a, input: x, output: y) {
-                    w.comment("""
-                        every window lies inside the input: loops of constant length, vectorized over q;
-                        NaN wins once seen (one condition, `|`: a select, not a branch)
-                        """)
+                let inner = interior(a, input: x, output: y)
+                let whole = inner.p0 == 0 && inner.p1 == y.h && inner.q0 == 0 && inner.q1 == y.w
+                if !whole {
+                    w.comment("windows cut by the padding or the far edge: clipped to the input; rows P0..<P1 and columns Q0..<Q1 (the windows inside) below")
+                    w.line("enum { P0 = \(inner.p0), P1 = \(inner.p1), Q0 = \(inner.q0), Q1 = \(inner.q1) };")
                     w.block("for (int p = 0; p < P; p++)") { w in
-                        w.line("#pragma omp simd")
-                        w.block("for (int q = 0; q < Q; q++)") { w in
-                            w.line("const float *win = xc + p * SH * W + q * SW;")
+                        w.line("const int qa = p >= P0 && p < P1 ? Q0 : Q, qb = p >= P0 && p < P1 ? Q1 : Q;")
+                        w.block("for (int q = qa == 0 ? qb : 0; q < Q; q = q + 1 == qa ? qb : q + 1)") { w in
+                            clippedWindow(a, isMax: isMax, &w)
+                        }
+                    }
+                }
+                guard inner.p0 < inner.p1 && inner.q0 < inner.q1 else { return }
+                w.comment("""
+                    windows inside the input: loops of constant length, vectorized over q\(isMax ? ";\nNaN wins once seen (one condition, `|`: a select, not a branch)" : "")
+                    """)
+                w.block("for (int p = \(whole ? "0" : "P0"); p < \(whole ? "P" : "P1"); p++)") { w in
+                    w.line("#pragma omp simd")
+                    w.block("for (int q = \(whole ? "0" : "Q0"); q < \(whole ? "Q" : "Q1"); q++)") { w in
+                        w.line("const float *win = xc + (p * SH - PT) * W + q * SW - PL;")
+                        if isMax {
                             w.line("float m = -INFINITY;")
                             w.line("for (int r = 0; r < R; r++)")
                             w.line("    for (int s = 0; s < S; s++) { const float e = win[r * W + s]; m = ((e > m) | (e != e)) ? e : m; }")
                             w.line("o[p * Q + q] = m;")
-                        }
-                    }
-                    return
-                }
-                w.block("for (int p = 0; p < P; p++)") { w in
-                    w.block("for (int q = 0; q < Q; q++)") { w in
-                        w.line("int h0 = p * SH - PT, w0 = q * SW - PL;")
-                        w.line("int h1 = h0 + R, w1 = w0 + S;")
-                        if !isMax && a.countIncludePad {
-                            w.comment("the divisor counts padding up to the padded edge (PyTorch)")
-                            w.line("if (h1 > H + PB) h1 = H + PB;")
-                            w.line("if (w1 > W + PR) w1 = W + PR;")
-                            w.line("const int padded = (h1 - h0) * (w1 - w0);")
-                        }
-                        w.line("if (h0 < 0) h0 = 0;")
-                        w.line("if (w0 < 0) w0 = 0;")
-                        w.line("if (h1 > H) h1 = H;")
-                        w.line("if (w1 > W) w1 = W;")
-                        if isMax {
-                            w.comment("NaN wins once seen, as in the interpreter and PyTorch")
-                            w.line("float m = -INFINITY;")
-                            w.line("for (int h = h0; h < h1; h++)")
-                            w.line("    for (int v = w0; v < w1; v++) { const float e = xc[h * W + v]; m = (e > m || e != e) ? e : m; }")
-                            w.line("o[p * Q + q] = m;")
                         } else {
                             w.line("float sum = 0.0f;")
-                            w.line("for (int h = h0; h < h1; h++)")
-                            w.line("    for (int v = w0; v < w1; v++) sum += xc[h * W + v];")
-                            let divisor = a.countIncludePad ? "padded" : "(h1 - h0) * (w1 - w0)"
-                            w.line("o[p * Q + q] = sum / (float)(\(divisor));")
+                            w.line("for (int r = 0; r < R; r++)")
+                            w.line("    for (int s = 0; s < S; s++) sum += win[r * W + s];")
+                            w.line("o[p * Q + q] = sum / (float)(R * S);")
                         }
                     }
                 }
             }
         }
+    }
+
+    /// One output (p, q) of a window clipped to the input, with PyTorch's divisor for average
+    /// pooling (padding counted up to the padded edge where count_include_pad is set).
+    static func clippedWindow(_ a: PoolAttributes, isMax: Bool, _ w: inout CWriter) {
+        w.line("int h0 = p * SH - PT, w0 = q * SW - PL;")
+        w.line("int h1 = h0 + R, w1 = w0 + S;")
+        if !isMax && a.countIncludePad {
+            w.comment("the divisor counts padding up to the padded edge (PyTorch)")
+            w.line("if (h1 > H + PB) h1 = H + PB;")
+            w.line("if (w1 > W + PR) w1 = W + PR;")
+            w.line("const int padded = (h1 - h0) * (w1 - w0);")
+        }
+        w.line("if (h0 < 0) h0 = 0;")
+        w.line("if (w0 < 0) w0 = 0;")
+        w.line("if (h1 > H) h1 = H;")
+        w.line("if (w1 > W) w1 = W;")
+        if isMax {
+            w.comment("NaN wins once seen, as in the interpreter and PyTorch")
+            w.line("float m = -INFINITY;")
+            w.line("for (int h = h0; h < h1; h++)")
+            w.line("    for (int v = w0; v < w1; v++) { const float e = xc[h * W + v]; m = (e > m || e != e) ? e : m; }")
+            w.line("o[p * Q + q] = m;")
+        } else {
+            w.line("float sum = 0.0f;")
+            w.line("for (int h = h0; h < h1; h++)")
+            w.line("    for (int v = w0; v < w1; v++) sum += xc[h * W + v];")
+            let divisor = a.countIncludePad ? "padded" : "(h1 - h0) * (w1 - w0)"
+            w.line("o[p * Q + q] = sum / (float)(\(divisor));")
+        }
+    }
+
+    /// The outputs whose windows lie wholly inside the input: rows p0..<p1, columns q0..<q1
+    /// (empty ranges where none does). Those loop over the window's constant size.
+    static func interior(_ a: PoolAttributes, input x: Shape, output y: Shape) -> (p0: Int, p1: Int, q0: Int, q1: Int) {
+        func range(pad: Int, stride: Int, kernel: Int, size: Int, outputs: Int) -> (Int, Int) {
+            let lo = min(outputs, (pad + stride - 1) / stride)
+            let room = size + pad - kernel
+            let hi = room < 0 ? 0 : min(outputs, room / stride + 1)
+            return (lo, max(lo, hi))
+        }
+        let (p0, p1) = range(pad: a.padding.top, stride: a.stride.h, kernel: a.kernel.h, size: x.h, outputs: y.h)
+        let (q0, q1) = range(pad: a.padding.left, stride: a.stride.w, kernel: a.kernel.w, size: x.w, outputs: y.w)
+        return (p0, p1, q0, q1)
     }
 
     /// Whether every pooling window lies inside the input (no padding, none cut off at the

@@ -266,7 +266,7 @@ struct TrainingLayout {
         for node in graph.nodes {
             guard case .conv(let a) = node.op, let x = shapes[node.inputs[0]], let weight = weights[node.name] else { continue }
             let cg = x.c / a.groups, kg = a.filters / a.groups, taps = a.kernel.h * a.kernel.w
-            if a.algorithm == .implicit {
+            if a.algorithm == .implicit && a.stride == Pair(1) {  // strided: the forward runs the GEMM (no scratch)
                 packedWeight[node.name] = stateFloats
                 stateFloats += alignUp(DerivedTensor.packedCount(groups: a.groups, kg: kg, crs: cg * taps))
                 packings.append((node.name, weight, a.groups, kg, cg, taps, false))

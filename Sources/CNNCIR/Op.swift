@@ -142,10 +142,11 @@ public enum ConvAlgorithm: String, Hashable, Sendable, CaseIterable {
     case direct
     /// A matrix product per group, out[K x P*Q] = W[K x C*R*S] * im2col(x), over the batch.
     case gemm
-    /// Stride-1 implicit GEMM on NCHW: the im2col rows of a block of output positions are read
-    /// straight from the input (masked runs, no copy), weights packed once, the epilogue
-    /// applied while a tile is in cache (`cnnc_conv_direct`). Needs stride 1, an output no wider
-    /// than the input and at most 49 taps (`ConvAttributes.implicitApplies`).
+    /// Implicit GEMM on NCHW: the im2col rows of a block of output positions are read straight
+    /// from the input (masked runs, no copy; a strided layer from its input's phase planes,
+    /// copied once), weights packed once, the epilogue applied while a tile is in cache
+    /// (`cnnc_conv_direct`). Needs an output no wider than the input (strided: than a phase
+    /// plane) and at most 49 taps (`ConvAttributes.implicitApplies`).
     case implicit
     /// Winograd F(2x2, 3x3): 4x4 input tiles, 2x2 outputs, 16 multiplies instead of 36.
     case winograd2x2
@@ -213,10 +214,35 @@ public struct ConvAttributes: Hashable, Sendable {
     public static let implicitMaxTaps = 49
 
     /// Whether `algorithm=implicit` can run this layer on an input `inputWidth` wide producing
-    /// `outputWidth` columns: stride 1, the output no wider than the input (positions are
-    /// numbered over the input's width) and at most `implicitMaxTaps` taps.
+    /// `outputWidth` columns: at most `implicitMaxTaps` taps and the output no wider than the
+    /// plane its positions are numbered over: the input (stride 1) or, strided, one of the
+    /// input's phase planes (`ceil(W / stride)` columns; see `implicitPhases`).
     public func implicitApplies(inputWidth: Int, outputWidth: Int) -> Bool {
-        stride == Pair(1) && outputWidth <= inputWidth && kernel.h * kernel.w <= Self.implicitMaxTaps
+        guard stride.h >= 1 && stride.w >= 1 else { return false }
+        return outputWidth <= (inputWidth + stride.w - 1) / stride.w && kernel.h * kernel.w <= Self.implicitMaxTaps
+    }
+
+    /// The phase planes a strided implicit convolution reads (`cnnc_conv_phase_split`): the
+    /// (row, column) residues modulo the stride that some tap reads, `(r*dh - pad_top) mod sh`
+    /// and `(s*dw - pad_left) mod sw`. 0 for stride 1, which reads its input in place.
+    public var implicitPhases: Int {
+        guard stride != Pair(1), stride.h >= 1, stride.w >= 1 else { return 0 }
+        func mod(_ v: Int, _ m: Int) -> Int { ((v % m) + m) % m }
+        var used = Set<Int>()
+        for r in 0..<kernel.h {
+            for s in 0..<kernel.w {
+                used.insert(mod(r * dilation.h - padding.top, stride.h) * stride.w + mod(s * dilation.w - padding.left, stride.w))
+            }
+        }
+        return used.count
+    }
+
+    /// Floats per sample of a strided implicit convolution's phase planes (its scratch in the
+    /// arena) for an input of `channels` x `height` x `width`; 0 for stride 1.
+    public func implicitPhaseFloats(channels: Int, height: Int, width: Int) -> Int {
+        let phases = implicitPhases
+        guard phases > 0 else { return 0 }
+        return phases * channels * ((height + stride.h - 1) / stride.h) * ((width + stride.w - 1) / stride.w)
     }
 
     /// Whether the groups are wide enough for a matrix product (depthwise and narrow grouped

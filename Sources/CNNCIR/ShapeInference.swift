@@ -88,7 +88,7 @@ public enum ShapeRules {
             let out = window(name, x, kernel: a.kernel, stride: a.stride, padding: a.padding,
                              dilation: a.dilation, ceilMode: false, channels: a.filters)
             if a.algorithm == .implicit, case .success(let y) = out, !a.implicitApplies(inputWidth: x.w, outputWidth: y.w) {
-                return fail("\(name) algorithm=implicit needs stride 1, an output no wider than the input (got \(y.w) from \(x.w)) and at most \(ConvAttributes.implicitMaxTaps) taps")
+                return fail("\(name) algorithm=implicit needs an output no wider than the input divided by the stride (got \(y.w) from \(x.w) at stride \(a.stride.w)) and at most \(ConvAttributes.implicitMaxTaps) taps")
             }
             if a.epilogue.residual, case .success(let y) = out, inputs[1] != y {
                 return fail("\(name) residual input '\(node.inputs[1])' is \(inputs[1]), expected \(y)")

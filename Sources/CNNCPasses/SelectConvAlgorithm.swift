@@ -4,10 +4,14 @@
 //   c = conv(x) ... algorithm=auto  ->  ... algorithm=implicit | gemm | direct | winograd4x4 | winograd2x2
 //
 // Candidates, with what each costs (C, K channels, R S kernel, P Q output, W input width):
-//   implicit     stride-1 implicit GEMM on NCHW (cnnc_conv_direct): K*C*R*S*P*W multiplies
+//   implicit     implicit GEMM on NCHW (cnnc_conv_direct): K*C*R*S*P*W multiplies
 //                (positions numbered over the input's width: the W - Q extra columns are
 //                computed and dropped), no copy of the input, weights packed once, epilogue in
-//                the kernel. Needs stride 1, Q <= W and at most 49 taps.
+//                the kernel. Strided layers read their input's phase planes (rows and columns
+//                a, a + stride, ...: one copy of the input, cnnc_conv_phase_split) and number
+//                positions over a plane's width ceil(W / stride); no tap is computed twice.
+//                Needs Q <= that width and at most 49 taps; inference only (training runs
+//                strided layers on the GEMM, whose backward it has).
 //   gemm         the packed matrix product with im2col packed per call (cnnc_sgemm_conv_packed):
 //                K*C*R*S*P*Q multiplies plus a copy of C*R*S*P*Q floats; any stride.
 //   direct       the plain loop nest: depthwise and narrow grouped layers, where a matrix
@@ -27,10 +31,10 @@
 //      tile buffers fit on a task's stack (measured per layer, 1 thread: F(4x4) beat the
 //      implicit GEMM by 13-25% on 64-128 channels at 16x16-56x56 and lost by 14% at 256
 //      channels 14x14, by 30% on ResNet-20's 64 channels at 8x8 and by 4-5x at 512 channels);
-//   3. implicit when it applies, its extra columns cost less than im2col's copy (W/Q <= 1.5)
-//      and a sample's plane fills at least half of its vector lanes (P*W positions in tiles
-//      of 32 or 16; a 2x2 plane fills a quarter) or the batch is too small to do better
-//      (fewer than 16 positions over the batch);
+//   3. implicit when it applies, its extra columns cost less than im2col's copy (W/Q <= 1.5,
+//      W the width positions are numbered over) and a sample's plane fills at least half of
+//      its vector lanes (P*W positions in tiles of 32 or 16; a 2x2 plane fills a quarter) or
+//      the batch is too small to do better (fewer than 16 positions over the batch);
 //   4. else gemm: its columns run over the whole batch.
 // Training builds pack their weights once per step (the trainer's state holds the packed
 // copy) but never transform them: the same rule without step 2.
@@ -108,14 +112,24 @@ public struct SelectConvAlgorithm: Pass {
         } else {
             notWinograd = "Winograd's error estimate is over the budget"
         }
+        let strided = a.stride != Pair(1)
+        if strided && options.mode == .training {
+            return (.gemm, "stride \(a.stride): training runs strided layers on the GEMM (\(notWinograd))")
+        }
         if a.implicitApplies(inputWidth: x.w, outputWidth: y.w) {
-            guard 2 * x.w <= 3 * y.w else { return (.gemm, "implicit would compute \(x.w) columns for \(y.w) (\(notWinograd))") }
-            let lanes = Self.implicitLaneUse(outputHeight: y.h, inputWidth: x.w)
+            // positions are numbered over the plane the taps read: the input, or a phase plane
+            let width = (x.w + a.stride.w - 1) / a.stride.w
+            guard 2 * width <= 3 * y.w else { return (.gemm, "implicit would compute \(width) columns for \(y.w) (\(notWinograd))") }
+            let lanes = Self.implicitLaneUse(outputHeight: y.h, inputWidth: width)
             if lanes < 0.5 && options.batch * y.h * y.w >= 16 {
                 return (.gemm, "a \(y.h)x\(y.w) plane fills \(Int(lanes * 100))% of the implicit GEMM's lanes; the batch of \(options.batch) fills the GEMM's (\(notWinograd))")
             }
+            if strided {
+                let phases = a.implicitPhases
+                return (.implicit, "stride \(a.stride) on \(phases) phase plane\(phases == 1 ? "" : "s") of the input (\(notWinograd))")
+            }
             return (.implicit, "stride 1 (\(notWinograd))")
         }
-        return (.gemm, a.stride != Pair(1) ? "stride \(a.stride) (\(notWinograd))" : "output wider than the input or over 49 taps (\(notWinograd))")
+        return (.gemm, strided ? "stride \(a.stride), output wider than a phase plane or over 49 taps (\(notWinograd))" : "output wider than the input or over 49 taps (\(notWinograd))")
     }
 }

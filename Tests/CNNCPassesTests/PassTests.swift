@@ -238,13 +238,16 @@ final class OtherPassTests: XCTestCase {
         XCTAssertEqual(chosen["big"], .implicit)
         XCTAssertEqual(chosen["one"], .implicit)
         XCTAssertEqual(chosen["grouped"], .direct, "4 filters per group: too narrow")
-        XCTAssertEqual(chosen["strided"], .gemm)
+        XCTAssertEqual(chosen["strided"], .implicit, "stride 2 on its input's phase planes")
         XCTAssertEqual(chosen["depthwise"], .direct)
         XCTAssertEqual(chosen["pinned"], .direct)
         XCTAssertEqual(chosen["valid"], .gemm, "9x9 valid on 16 wide: 16 columns computed for 8")
         XCTAssertEqual(chosen["overpadded"], .gemm, "output wider than the input")
         XCTAssertTrue(narrowRemarks.contains {
             $0.description == "[select-conv-algorithm] big: implicit: stride 1 (8 -> 8 channels, below --winograd-min-channels 64)"
+        }, "\(narrowRemarks)")
+        XCTAssertTrue(narrowRemarks.contains {
+            $0.description == "[select-conv-algorithm] strided: implicit: stride 2x2 on 4 phase planes of the input (8 -> 8 channels, below --winograd-min-channels 64)"
         }, "\(narrowRemarks)")
         XCTAssertTrue(narrowRemarks.contains {
             $0.description == "[select-conv-algorithm] depthwise: direct: groups of 1 -> 1 channels are too narrow for a matrix product"
@@ -263,7 +266,7 @@ final class OtherPassTests: XCTestCase {
         between.options.winogradMinChannels = 1
         between.options.winogradErrorBudget = 5e-6
         XCTAssertEqual(algorithms(try between.run(g).graph)["big"], .winograd2x2)
-        XCTAssertEqual(algorithms(after)["strided"], .gemm)
+        XCTAssertEqual(algorithms(after)["strided"], .implicit, "Winograd is stride 1 only")
         try assertEquivalent(g, after)
         // --no-winograd and an error budget too small for any tile: the implicit GEMM.
         var off = PassManager(passes: [SelectConvAlgorithm()])
@@ -278,7 +281,7 @@ final class OtherPassTests: XCTestCase {
         // of the rule unchanged.
         let training = try PassManager(passes: [SelectConvAlgorithm()], mode: .training).run(g).graph
         XCTAssertEqual(algorithms(training)["big"], .implicit)
-        XCTAssertEqual(algorithms(training)["strided"], .gemm)
+        XCTAssertEqual(algorithms(training)["strided"], .gemm, "training runs strided layers on the GEMM")
         XCTAssertEqual(algorithms(training)["depthwise"], .direct)
     }
 
@@ -291,9 +294,16 @@ final class OtherPassTests: XCTestCase {
     }
 
     func testImplicitAlgorithmIsCheckedByShapeInference() {
-        switch NetFrontend.parse("input x shape=2x8x8\nconv c filters=2 size=3 stride=2 algorithm=implicit\n", path: "t.net") {
-        case .success: XCTFail("a strided implicit convolution was accepted")
-        case .failure(let list): XCTAssertTrue(list.description.contains("algorithm=implicit needs stride 1"), list.description)
+        // stride 2 with pad 3 on 8 columns: 7 output columns, wider than a 4-column phase plane
+        switch NetFrontend.parse("input x shape=2x8x8\nconv c filters=2 size=1 stride=2 pad=3 algorithm=implicit\n", path: "t.net") {
+        case .success: XCTFail("an implicit convolution wider than its phase planes was accepted")
+        case .failure(let list):
+            XCTAssertTrue(list.description.contains("algorithm=implicit needs an output no wider than the input divided by the stride (got 7 from 8 at stride 2)"),
+                          list.description)
+        }
+        // a strided implicit convolution whose output fits the phase planes is accepted
+        if case .failure(let list) = NetFrontend.parse("input x shape=2x8x8\nconv c filters=2 size=3 stride=2 pad=1 algorithm=implicit\n", path: "t.net") {
+            XCTFail(list.description)
         }
     }
 
