@@ -228,7 +228,7 @@ public enum ConvKernel {
         \(k.strideEnum(residual: a.epilogue.residual))
         static const cnnc_conv_geometry geometry = \(geometry(a, input: x, output: y));
         """)
-        var image = "in + (size_t)g * CG * H * W, IS"
+        var image = { (sample: String) in "in + \(sample)(size_t)g * CG * H * W, IS" }
         if phased {
             let planes = a.implicitPhases
             w.lines("""
@@ -243,36 +243,52 @@ public enum ConvKernel {
                 w.line("const int b = t / (G * CBLOCKS), g = t / CBLOCKS % G, c0 = t % CBLOCKS * CB, c1 = c0 + CB < CG ? c0 + CB : CG;")
                 w.line("cnnc_conv_phase_split(&geometry, in + (size_t)b * IS + (size_t)g * CG * H * W, scratch + (size_t)b * PS + (size_t)g * GPS, c0, c1);")
             }
-            image = "scratch + (size_t)g * GPS, PS"
+            image = { (sample: String) in "scratch + \(sample.isEmpty ? "" : "(size_t)b * PS + ")(size_t)g * GPS, PS" }
         }
-        w.comment("""
-            one task per (group and \(note), block of JB positions j = p*\(phased ? "WS" : "W") + q), every sample in turn
-            so the task's packed weights stay in cache; each output one FMA chain over C*R*S\(phased ? " (phase by phase)" : "")
-            """)
-        w.line("#pragma omp parallel for collapse(2) schedule(static)")
-        w.block("for (int t = 0; t < G * MBLOCKS; t++)") { w in
-            w.block("for (int jb = 0; jb < JBLOCKS; jb++)") { w in
-                w.line("const int g = t / MBLOCKS, panel = (t % MBLOCKS) * PB, k0 = g * KG + panel * CNNC_PACK_ROWS;")
-                w.line("const int mb = KG - panel * CNNC_PACK_ROWS < PB * CNNC_PACK_ROWS ? KG - panel * CNNC_PACK_ROWS : PB * CNNC_PACK_ROWS;")
-                w.line("const int j0 = jb * JB, nj = FLAT - j0 < JB ? FLAT - j0 : JB;")
-                w.line(epilogueLine(k, a, residual: "residual + (size_t)k0 * PQ", residualStride: "RS"))
-                w.line("cnnc_conv_direct(&geometry, mb, packed + ((size_t)g * PANELS + panel) * CRS * CNNC_PACK_ROWS, n, \(image), out + (size_t)k0 * PQ, OS, j0, nj, &e);")
-                if libraryEpilogue(a.epilogue).rest {
-                    let W = phased ? "WS" : "W"
-                    w.comment("the rest of the epilogue on the task's outputs: rows p of the block, columns q < Q")
-                    w.block("for (int b = 0; b < n; b++)") { w in
-                        w.line("float *o = out + (size_t)b * OS + (size_t)k0 * PQ;")
-                        w.block("for (int p = j0 / \(W); p <= (j0 + nj - 1) / \(W); p++)") { w in
-                            w.line("const int q0 = p == j0 / \(W) ? j0 % \(W) : 0, q1e = p == (j0 + nj - 1) / \(W) ? (j0 + nj - 1) % \(W) + 1 : \(W);")
-                            w.line("const int q1 = q1e < Q ? q1e : Q;")
-                            w.block("for (int i = 0; i < mb; i++)") { w in
-                                w.line("float *restrict row = o + (size_t)i * PQ + (size_t)p * Q;")
-                                if let pr = a.epilogue.prelu { w.line("const float a = slope[\(pr.shared ? "0" : "k0 + i")];") }
-                                w.line("for (int q = q0; q < q1; q++) { const float v = row[q]; row[q] = \(Epilogues.value(a.epilogue, "v")); }")
-                            }
-                        }
+        let W = phased ? "WS" : "W"
+        // One task's calls: every sample (`oneSample` false) or sample b alone.
+        func task(_ w: inout CWriter, oneSample: Bool) {
+            let shift = { (stride: String) in oneSample ? "(size_t)b * \(stride) + " : "" }
+            w.line("const int g = t / MBLOCKS, panel = (t % MBLOCKS) * PB, k0 = g * KG + panel * CNNC_PACK_ROWS;")
+            w.line("const int mb = KG - panel * CNNC_PACK_ROWS < PB * CNNC_PACK_ROWS ? KG - panel * CNNC_PACK_ROWS : PB * CNNC_PACK_ROWS;")
+            w.line("const int j0 = jb * JB, nj = FLAT - j0 < JB ? FLAT - j0 : JB;")
+            w.line(epilogueLine(k, a, residual: "residual + \(shift("RS"))(size_t)k0 * PQ", residualStride: "RS"))
+            w.line("cnnc_conv_direct(&geometry, mb, packed + ((size_t)g * PANELS + panel) * CRS * CNNC_PACK_ROWS, \(oneSample ? "1" : "n"), \(image(shift("IS"))), out + \(shift("OS"))(size_t)k0 * PQ, OS, j0, nj, &e);")
+            guard libraryEpilogue(a.epilogue).rest else { return }
+            w.comment("the rest of the epilogue on the task's outputs: rows p of the block, columns q < Q")
+            w.block(oneSample ? "" : "for (int b = 0; b < n; b++)") { w in
+                w.line("float *o = out + (size_t)b * OS + (size_t)k0 * PQ;")
+                w.block("for (int p = j0 / \(W); p <= (j0 + nj - 1) / \(W); p++)") { w in
+                    w.line("const int q0 = p == j0 / \(W) ? j0 % \(W) : 0, q1e = p == (j0 + nj - 1) / \(W) ? (j0 + nj - 1) % \(W) + 1 : \(W);")
+                    w.line("const int q1 = q1e < Q ? q1e : Q;")
+                    w.block("for (int i = 0; i < mb; i++)") { w in
+                        w.line("float *restrict row = o + (size_t)i * PQ + (size_t)p * Q;")
+                        if let pr = a.epilogue.prelu { w.line("const float a = slope[\(pr.shared ? "0" : "k0 + i")];") }
+                        w.line("for (int q = q0; q < q1; q++) { const float v = row[q]; row[q] = \(Epilogues.value(a.epilogue, "v")); }")
                     }
                 }
+            }
+        }
+        w.block("if (n >= 4)") { w in
+            w.comment("""
+                a batch: one task per (sample, block of JB positions j = p*\(W) + q), every group and panel in turn,
+                so the sample's input block stays in cache while the packed weights stream past it
+                """)
+            w.line("#pragma omp parallel for collapse(2) schedule(static)")
+            w.block("for (int b = 0; b < n; b++)") { w in
+                w.block("for (int jb = 0; jb < JBLOCKS; jb++)") { w in
+                    w.block("for (int t = 0; t < G * MBLOCKS; t++)") { w in task(&w, oneSample: true) }
+                }
+            }
+        }
+        w.block("else") { w in
+            w.comment("""
+                one task per (group and \(note), block of JB positions j = p*\(W) + q), every sample in turn
+                so the task's packed weights stay in cache; each output one FMA chain over C*R*S\(phased ? " (phase by phase)" : "")
+                """)
+            w.line("#pragma omp parallel for collapse(2) schedule(static)")
+            w.block("for (int t = 0; t < G * MBLOCKS; t++)") { w in
+                w.block("for (int jb = 0; jb < JBLOCKS; jb++)") { w in task(&w, oneSample: false) }
             }
         }
     }
