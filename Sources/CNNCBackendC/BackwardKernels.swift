@@ -48,7 +48,7 @@ struct BackwardContext {
     /// A convolution whose input gradient runs on the implicit kernel: it takes the weights
     /// packed transposed and flipped (`packed_t`, from the trainer's state).
     var takesTransposedWeights: Bool {
-        if case .conv(let a) = node.op { return ConvBackward.inputUsesImplicit(x: x, y: y, a) }
+        if case .conv(let a) = node.op { return ConvBackward.inputTakesPackedTransposed(x: x, y: y, a) }
         return false
     }
 
@@ -399,15 +399,27 @@ enum ConvBackward {
         }
     }
 
+    /// The input gradient as the full convolution on the GEMM (im2col of d out packed per call,
+    /// the filters packed once per step): stride 1 where the implicit kernel does not take it,
+    /// with at least 32 input channels. The full convolution's im2col copies KG*R*S floats per
+    /// position for CG rows: with fewer input channels the product W^T * d out and col2im's
+    /// scatter cost less (LeNet's c2, 6 channels: 11.2 -> 6.8 ms a step at batch 64).
+    static func inputUsesFullGemm(x: Shape, y: Shape, _ a: ConvAttributes) -> Bool {
+        groupsSuitProduct(x: x, a) && !inputUsesImplicit(x: x, y: y, a) && a.stride == Pair(1) && x.c / a.groups >= 32
+    }
+
+    /// Whether the backward reads the filters packed transposed and flipped (`packed_t`, packed
+    /// once per step by the trainer): the implicit and the full-convolution GEMM input gradients.
+    static func inputTakesPackedTransposed(x: Shape, y: Shape, _ a: ConvAttributes) -> Bool {
+        inputUsesImplicit(x: x, y: y, a) || inputUsesFullGemm(x: x, y: y, a)
+    }
+
     static func input(_ k: BackwardContext, _ a: ConvAttributes, _ w: inout CWriter) {
         if !groupsSuitProduct(x: k.x, a) {
             inputDirect(&w)
-        } else if k.takesTransposedWeights {
+        } else if inputUsesImplicit(x: k.x, y: k.y, a) {
             inputImplicit(k, a, &w)
-        } else if a.stride.h == 1 && a.stride.w == 1 && k.x.c / a.groups >= 32 {
-            // the full convolution's im2col copies KG*R*S floats per position for CG rows:
-            // with fewer than 32 input channels the product W^T * d out and col2im's scatter
-            // cost less (LeNet's c2, 6 channels: 11.2 -> 6.8 ms a step at batch 64)
+        } else if inputUsesFullGemm(x: k.x, y: k.y, a) {
             inputFullConvolution(k, a, &w)
         } else {
             inputColumns(&w)
@@ -417,29 +429,32 @@ enum ConvBackward {
     /// Stride 1: d in is the "full" convolution of d out with the filters transposed and
     /// flipped, one product per group over the batch like the forward's, no buffer.
     static func inputFullConvolution(_ k: BackwardContext, _ a: ConvAttributes, _ w: inout CWriter) {
-        let cg = k.x.c / a.groups
         w.comment("""
         d in[CG x n*H*W] += flip(W)^T[CG x KG*R*S] * im2col_full(d out) per group, through the
         runtime's GEMM: the full convolution of d out (padding (R-1)*DH - PT, (S-1)*DW - PL) with
-        the transposed, flipped filters; one task per (group, block of up to 256 input channels,
-        block of columns): large blocks, since each task packs its block of each operand (columns
-        in multiples of 32, about 4 per batch); each element is one FMA chain over KG*R*S
+        packed_t, the filters transposed and flipped, packed once per step; one task per (group,
+        block of PB panels of input channels, block of columns): each task packs its block of
+        im2col_full(d out) once for all its rows, so with 8 or more column blocks a task takes all
+        of a group's rows (columns in multiples of 32, about 4 per batch); each element is one
+        FMA chain over KG*R*S
         """)
         w.block("") { w in
             w.lines("""
-            enum { G = C / CG, HW = H * W, RS = R * S, MB = \(cg <= 256 ? cg : 128), MBLOCKS = (CG + MB - 1) / MB };
+            enum { G = C / CG, HW = H * W, KRS = KG * R * S, PANELS = (CG + CNNC_PACK_ROWS - 1) / CNNC_PACK_ROWS };
             static const cnnc_conv_geometry full = {KG, P, Q, R, S, 1, 1, (R - 1) * DH - PT, (S - 1) * DW - PL, DH, DW, H, W};
             const int total = n * HW;
             int nb = (total / 4 + 31) / 32 * 32;
             nb = nb < 64 ? 64 : nb > 256 ? 256 : nb;
             const int nblocks = (total + nb - 1) / nb;
+            const int PB = nblocks * G >= 8 || PANELS <= 16 ? PANELS : 16, MBLOCKS = (PANELS + PB - 1) / PB;
             """)
             w.line("#pragma omp parallel for collapse(2) schedule(static)")
             w.block("for (int t = 0; t < G * MBLOCKS; t++)") { w in
                 w.block("for (int jb = 0; jb < nblocks; jb++)") { w in
-                    w.line("const int g = t / MBLOCKS, c0 = (t % MBLOCKS) * MB, mb = CG - c0 < MB ? CG - c0 : MB;")
+                    w.line("const int g = t / MBLOCKS, panel = (t % MBLOCKS) * PB, c0 = panel * CNNC_PACK_ROWS;")
+                    w.line("const int mb = CG - c0 < PB * CNNC_PACK_ROWS ? CG - c0 : PB * CNNC_PACK_ROWS;")
                     w.line("const int j0 = jb * nb, nn = total - j0 < nb ? total - j0 : nb;")
-                    w.line("cnnc_sgemm_conv_input_grad(mb, nn, weight + ((size_t)g * KG * CG + c0) * RS, CG * RS, &full, d_out + (size_t)g * KG * P * Q, (size_t)K * P * Q, j0, d_in + (size_t)(g * CG + c0) * HW, (size_t)C * HW, 1);")
+                    w.line("cnnc_sgemm_conv_input_grad_packed(mb, nn, packed_t + ((size_t)g * PANELS + panel) * KRS * CNNC_PACK_ROWS, &full, d_out + (size_t)g * KG * P * Q, (size_t)K * P * Q, j0, d_in + (size_t)(g * CG + c0) * HW, (size_t)C * HW, 1);")
                 }
             }
         }

@@ -160,6 +160,7 @@ public enum ConvKernel {
         case .implicit:
             // a strided layer needs its phase planes' scratch (inference builds; training's forward has none)
             if packed && (a.stride == Pair(1) || k.hasScratch) { implicit(k, a, &w) }
+            else if packed { packedGemm(k, a, &w) }
             else if a.groupsSuitMatrixProduct(inputChannels: k.x.c) { gemm(k, a, &w) } else { direct(k, a, &w) }
         case .winograd2x2: WinogradKernel.emit(k, a, tile: 2, &w)
         case .winograd4x4: WinogradKernel.emit(k, a, tile: 4, &w)
@@ -298,13 +299,10 @@ public enum ConvKernel {
     static func packedGemm(_ k: KernelContext, _ a: ConvAttributes, _ w: inout CWriter) {
         let x = k.x, y = k.y
         let cg = x.c / a.groups, kg = a.filters / a.groups
-        // 16 panels (128 rows with AVX-512) per task: every task packs its im2col columns
-        // once, so fewer, taller tasks pack less
-        let (pb, note) = kg <= 128 ? ("PANELS", "all of a group's rows") : ("16", "16 panels of rows")
         w.lines("""
         enum { C = \(x.c), H = \(x.h), W = \(x.w), K = \(y.c), P = \(y.h), Q = \(y.w), R = \(a.kernel.h), S = \(a.kernel.w) };
         enum { G = \(a.groups), CG = \(cg), KG = \(kg), CRS = CG * R * S, PQ = P * Q };
-        enum { PANELS = (KG + CNNC_PACK_ROWS - 1) / CNNC_PACK_ROWS, PB = \(pb), MBLOCKS = (PANELS + PB - 1) / PB };
+        enum { PANELS = (KG + CNNC_PACK_ROWS - 1) / CNNC_PACK_ROWS };
         \(k.strideEnum(residual: a.epilogue.residual))
         static const cnnc_conv_geometry geometry = {CG, H, W, R, S, \(a.stride.h), \(a.stride.w), \(a.padding.top), \(a.padding.left), \(a.dilation.h), \(a.dilation.w), P, Q};
         """)
@@ -313,7 +311,13 @@ public enum ConvKernel {
         w.line("int nb = (total / 16 + 31) / 32 * 32;")
         w.line("nb = nb < 32 ? 32 : nb > 512 ? 512 : nb;")
         w.line("const int nblocks = (total + nb - 1) / nb;")
-        w.comment("one task per (group and \(note), block of columns); each output one FMA chain over C*R*S")
+        w.comment("""
+            every task packs its block of im2col columns (CRS x nb) once for all its rows: with 8 or more
+            column blocks a task takes all of a group's rows (each block packed once), else 16 panels of
+            rows (more tasks for the cores, each block packed once per 16 panels)
+            """)
+        w.line("const int PB = nblocks * G >= 8 || PANELS <= 16 ? PANELS : 16, MBLOCKS = (PANELS + PB - 1) / PB;")
+        w.comment("one task per (group and block of PB panels, block of columns); each output one FMA chain over C*R*S")
         w.line("#pragma omp parallel for collapse(2) schedule(static)")
         w.block("for (int t = 0; t < G * MBLOCKS; t++)") { w in
             w.block("for (int jb = 0; jb < nblocks; jb++)") { w in

@@ -136,8 +136,8 @@ struct TrainingLayout {
     var stateFloats = 0
     /// Trainable, unfrozen parameters in table order.
     var updated: [ParameterSpec] = []
-    /// Per convolution, where the state holds its weights packed for the implicit kernel (those
-    /// whose forward algorithm is `implicit`) and transposed and flipped for the input gradient
+    /// Per convolution, where the state holds its weights packed for the forward's kernel (those
+    /// whose forward algorithm is `implicit` or a dense `gemm`) and transposed and flipped for the input gradient
     /// (`ConvBackward.inputUsesImplicit`): repacked by `pack_parameters` whenever the
     /// parameters changed.
     var packedWeight: [String: Int] = [:]
@@ -266,12 +266,14 @@ struct TrainingLayout {
         for node in graph.nodes {
             guard case .conv(let a) = node.op, let x = shapes[node.inputs[0]], let weight = weights[node.name] else { continue }
             let cg = x.c / a.groups, kg = a.filters / a.groups, taps = a.kernel.h * a.kernel.w
-            if a.algorithm == .implicit && a.stride == Pair(1) {  // strided: the forward runs the GEMM (no scratch)
+            // implicit: the forward's kernel reads packed panels; gemm: the packed GEMM (im2col
+            // packed per call, weights not): one packing per step instead of one per task
+            if a.algorithm == .implicit || (a.algorithm == .gemm && a.groupsSuitMatrixProduct(inputChannels: x.c)) {
                 packedWeight[node.name] = stateFloats
                 stateFloats += alignUp(DerivedTensor.packedCount(groups: a.groups, kg: kg, crs: cg * taps))
                 packings.append((node.name, weight, a.groups, kg, cg, taps, false))
             }
-            if ConvBackward.inputUsesImplicit(x: x, y: node.shape, a) {
+            if ConvBackward.inputTakesPackedTransposed(x: x, y: node.shape, a) {
                 packedTransposed[node.name] = stateFloats
                 stateFloats += alignUp(DerivedTensor.packedCount(groups: a.groups, kg: cg, crs: kg * taps))
                 packings.append((node.name, weight, a.groups, kg, cg, taps, true))

@@ -439,6 +439,12 @@ void cnnc_sgemm_conv_input_grad(int m, int n, const float *weight, int ldw, cons
                                 const float *d_out, size_t d_out_stride, int col0, float *d_in, size_t d_in_stride,
                                 int accumulate);
 
+/* The same product with A packed once by cnnc_conv_pack_weights_transposed (`packed_t` at the
+ * panel holding row 0 of the call, a multiple of CNNC_PACK_ROWS): no packing of A per call. */
+void cnnc_sgemm_conv_input_grad_packed(int m, int n, const float *packed_t, const cnnc_conv_geometry *g,
+                                       const float *d_out, size_t d_out_stride, int col0, float *d_in,
+                                       size_t d_in_stride, int accumulate);
+
 /* The floats of cnnc_conv_input_grad_col2im's column buffer (on the stack, beside the
  * CNNC_SGEMM_STACK_BYTES of the product it calls). */
 #define CNNC_COL2IM_FLOATS 16384
@@ -3010,6 +3016,16 @@ void cnnc_sgemm_conv_input_grad(int m, int n, const float *weight, int ldw, cons
     /* C's columns are the input positions col0.. of all samples: segments of H*W */
     const c_dest cd = {d_in, hw, hw, d_in_stride, col0};
     gemm_driver(m, n, g->channels * rs, &as, &bs, &cd, accumulate, NULL, NULL);
+}
+
+void cnnc_sgemm_conv_input_grad_packed(int m, int n, const float *packed_t, const cnnc_conv_geometry *g,
+                                       const float *d_out, size_t d_out_stride, int col0, float *d_in,
+                                       size_t d_in_stride, int accumulate) {
+    const int rs = g->kernel_h * g->kernel_w, hw = g->out_h * g->out_w;
+    const a_source as = {NULL, 0, 0, INT_MAX, 0, 0, 0};
+    const b_source bs = {B_IM2COL, d_out, 0, g, d_out_stride, 0, col0};
+    const c_dest cd = {d_in, hw, hw, d_in_stride, col0};
+    gemm_driver(m, n, g->channels * rs, &as, &bs, &cd, accumulate, packed_t, NULL);
 }
 
 /* Adds columns [j0, j0 + count) (output positions of one sample) of the block's rows (c, r, s)
