@@ -218,12 +218,45 @@ static void mobilenet_case(int size, int stride) {
     free(weights);
 }
 
+/* Every narrow plane (widths and heights 1 to 5) with every pair of pads up to 3 before and
+ * after and strides 1 to 3: the edges of the strided deinterleave. */
+static void narrow_cases(void) {
+    cnnc_rng rng;
+    rng.seed = 7;
+    rng.counter = 0;
+    for (int W = 1; W <= 5; W++)
+        for (int stride = 1; stride <= 3; stride++)
+            for (int pad = 0; pad <= 15; pad++) {
+                const int before = pad % 4, after = pad / 4; /* top and left, bottom and right */
+                cnnc_conv_geometry g = {1, W, W, 3, 3, stride, stride, before, before, 1, 1, 0, 0};
+                if (W + before + after < 3) continue;
+                g.out_h = g.out_w = (W + before + after - 3) / stride + 1;
+                const size_t pq = (size_t)g.out_h * g.out_w;
+                float *weights = random_floats(&rng, 18), *image = random_floats(&rng, (size_t)2 * W * W + 64);
+                float *got = malloc(sizeof(float) * 2 * pq), *ref = malloc(sizeof(float) * 2 * pq);
+                for (int i = 0; i < 64; i++) image[2 * W * W + i] = NAN; /* past the planes: never read */
+                cnnc_conv_depthwise(&g, 2, 1, weights, image, got, NULL);
+                cnnc_conv_depthwise_reference(&g, 2, 1, weights, image, ref, NULL);
+                double worst = 0.0;
+                for (size_t i = 0; i < 2 * pq; i++) {
+                    const double err = fabs((double)got[i] - ref[i]) / (1.0 + fabs((double)ref[i]));
+                    if (!(err <= worst)) worst = err;
+                }
+                CHECK(worst <= 1e-6 * 11);
+                free(ref);
+                free(got);
+                free(image);
+                free(weights);
+            }
+}
+
 int main(void) {
     cnnc_rng rng;
     rng.seed = 20261207;
     rng.counter = 0;
     for (g_case = 0; g_case < 2000; g_case++) sweep_case(&rng);
     g_case = -1;
+    narrow_cases();
     const int sizes[5] = {7, 14, 28, 56, 112};
     for (int i = 0; i < 5; i++) {
         mobilenet_case(sizes[i], 1);

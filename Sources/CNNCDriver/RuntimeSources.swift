@@ -2416,28 +2416,29 @@ cnnc_status cnnc_dataset_normalize(cnnc_dataset *ds, const float *mean, const fl
  * depthwise.c — depthwise convolution (groups == input channels) on NCHW, one plane at a time.
  *
  * A depthwise layer has nothing for a matrix product to reuse: each output plane is one input
- * plane convolved with its own R x S filter. The kernel walks an output row in vectors of L
- * output columns, keeps each vector's sum in one register while all its taps (r, s) are added,
- * then applies the epilogue (bias, residual, ReLU / leaky / clip) in registers and stores the
- * vector once. Output columns whose taps all lie inside the image (the interior) load their
- * taps without masks; the border vectors load with lane masks and add only the taps inside the
- * image (masked FMA: a padding tap contributes nothing, not 0 * weight). Rows whose tap row
- * lies in the padding are skipped.
+ * plane convolved with its own R x S filter. The old loop nest read and wrote every output
+ * row once per tap; here each vector of L outputs keeps its sum in one register while all its
+ * taps are added, gets the epilogue (bias, residual, ReLU / leaky / clip) in registers and is
+ * stored once.
  *
- * Strided columns (stride_w > 1) are deinterleaved once per input row into stride_w phase
- * rows (phase f holds columns f, f + SW, f + 2 SW, ...), kept in a small ring of the rows the
- * current output row needs: every tap of a vector of strided outputs is then again one
- * contiguous load (for stride 2 the deinterleave is two loads and two permutes per 32 floats).
+ * To make every tap one plain load, a band of output rows first copies the input rows it needs
+ * into zero-padded phase planes: for strides SH x SW, phase plane (a, b) holds padded rows
+ * p*SH + a and columns q*SW + b (stride 1: one padded copy; stride 2: four planes, the columns
+ * deinterleaved with two permutes per 32 floats). With output positions numbered j = p*ws + q
+ * (ws = Q + (S-1)*DW/SW, the columns q >= Q computed and dropped), tap (r, s) of every output
+ * is then at one constant offset from j: the inner loop is R*S FMAs on unmasked loads with the
+ * weights in registers; only the stores are masked where a vector crosses the end of a row.
  *
- * Every output is one fused multiply-add chain over its taps inside the image, (r, s) in
- * order from 0, then (+ bias) (+ residual) and the activation: the split of planes between
- * calls or threads never changes a bit.
+ * Every output is one fused multiply-add chain over all R*S taps, (r, s) in order from 0, the
+ * taps in the padding multiplied as zeros (as cnnc_conv_direct does; with finite weights that
+ * adds exactly nothing), then (+ bias) (+ residual) and the activation: the split of planes
+ * between calls or threads never changes a bit.
  *
  * Paths, from the compiler's predefined macros:
- *   __AVX512F__             16 lanes, k-register masks, vpermt2ps for stride 2
- *   __AVX2__ and __FMA__    8 lanes, vector masks (vmaskmovps, blend), shuffles for stride 2
- *   otherwise (or kernels over DW_MAX_TAPS_SIDE wide or high, or strided rows that do not
- *   fit the ring's stack buffer)   plain C, the same order of taps per output
+ *   __AVX512F__             16 lanes, k-register masks, vpermt2ps to deinterleave stride 2
+ *   __AVX2__ and __FMA__    8 lanes, vector masks (vmaskmovps), shuffles for stride 2
+ *   otherwise, or over DW_MAX_TAPS taps, or rows too wide for DW_SCRATCH_FLOATS of phase
+ *   planes: plain C, each output's taps inside the image in (r, s) order (padding skipped)
  */
 
 #include <stdint.h>
@@ -2447,9 +2448,8 @@ cnnc_status cnnc_dataset_normalize(cnnc_dataset *ds, const float *mean, const fl
 #include <immintrin.h>
 #endif
 
-#define DW_MAX_TAPS_SIDE 32     /* the vector path's largest R and S */
-#define DW_MAX_RING 64          /* its most deinterleaved rows, (R-1)*DH + 1 */
-#define DW_RING_FLOATS 8192     /* their floats (32 KiB of stack) */
+#define DW_MAX_TAPS 64          /* the vector path's most taps R*S */
+#define DW_SCRATCH_FLOATS 16384 /* its phase planes (64 KiB of stack) */
 #define DW_ROW_CHUNK 64         /* the plain path's outputs per pass over the taps */
 
 /* ---------------------------------------------------------------------------------------
@@ -2546,16 +2546,12 @@ static inline dw_mask dw_lanes(int lo, int hi) {
     if (hi <= lo) return 0;
     return (dw_mask)(((1u << (hi - lo)) - 1u) << lo);
 }
-static inline int dw_any(dw_mask m) { return m != 0; }
 static inline dw_vec dw_zero(void) { return _mm512_setzero_ps(); }
 static inline dw_vec dw_fma(float w, const float *p, dw_vec acc) {
     return _mm512_fmadd_ps(_mm512_set1_ps(w), _mm512_loadu_ps(p), acc);
 }
-/* acc + w * p[l] in the lanes of m; acc as it is elsewhere (p is not read there). */
-static inline dw_vec dw_fma_masked(float w, const float *p, dw_vec acc, dw_mask m) {
-    return _mm512_mask3_fmadd_ps(_mm512_set1_ps(w), _mm512_maskz_loadu_ps(m, p), acc, m);
-}
-static inline dw_vec dw_load_masked(const float *p, dw_mask m) { return _mm512_maskz_loadu_ps(m, p); }
+/* v with the lanes of m loaded from p. */
+static inline dw_vec dw_load_merge(dw_vec v, const float *p, dw_mask m) { return _mm512_mask_loadu_ps(v, m, p); }
 static inline void dw_store_masked(float *p, dw_vec v, dw_mask m) { _mm512_mask_storeu_ps(p, m, v); }
 static inline void dw_store(float *p, dw_vec v) { _mm512_storeu_ps(p, v); }
 static inline dw_vec dw_load(const float *p) { return _mm512_loadu_ps(p); }
@@ -2597,8 +2593,12 @@ static void dw_deinterleave2(const float *src, int width, float *dst0, float *ds
         _mm512_storeu_ps(dst0 + j, _mm512_permutex2var_ps(a, even, b));
         _mm512_storeu_ps(dst1 + j, _mm512_permutex2var_ps(a, odd, b));
     }
-    for (int i = j; i < n0; i++) dst0[i] = src[2 * i];
-    for (int i = j; i < n1; i++) dst1[i] = src[2 * i + 1];
+    if (2 * j < width) { /* the last 1 to 31 floats, masked */
+        const __m512 a = _mm512_maskz_loadu_ps(dw_lanes(0, width - 2 * j), src + 2 * j);
+        const __m512 b = _mm512_maskz_loadu_ps(dw_lanes(0, width - 2 * j - 16), src + 2 * j + 16);
+        _mm512_mask_storeu_ps(dst0 + j, dw_lanes(0, n0 - j), _mm512_permutex2var_ps(a, even, b));
+        _mm512_mask_storeu_ps(dst1 + j, dw_lanes(0, n1 - j), _mm512_permutex2var_ps(a, odd, b));
+    }
 }
 
 #else /* AVX2 and FMA */
@@ -2613,16 +2613,13 @@ static inline dw_mask dw_lanes(int lo, int hi) {
     const __m256i b = _mm256_cmpgt_epi32(_mm256_set1_epi32(hi), index);     /* index < hi */
     return _mm256_and_si256(a, b);
 }
-static inline int dw_any(dw_mask m) { return !_mm256_testz_si256(m, m); }
 static inline dw_vec dw_zero(void) { return _mm256_setzero_ps(); }
 static inline dw_vec dw_fma(float w, const float *p, dw_vec acc) {
     return _mm256_fmadd_ps(_mm256_set1_ps(w), _mm256_loadu_ps(p), acc);
 }
-static inline dw_vec dw_fma_masked(float w, const float *p, dw_vec acc, dw_mask m) {
-    const dw_vec sum = _mm256_fmadd_ps(_mm256_set1_ps(w), _mm256_maskload_ps(p, m), acc);
-    return _mm256_blendv_ps(acc, sum, _mm256_castsi256_ps(m));
+static inline dw_vec dw_load_merge(dw_vec v, const float *p, dw_mask m) {
+    return _mm256_blendv_ps(v, _mm256_maskload_ps(p, m), _mm256_castsi256_ps(m));
 }
-static inline dw_vec dw_load_masked(const float *p, dw_mask m) { return _mm256_maskload_ps(p, m); }
 static inline void dw_store_masked(float *p, dw_vec v, dw_mask m) { _mm256_maskstore_ps(p, m, v); }
 static inline void dw_store(float *p, dw_vec v) { _mm256_storeu_ps(p, v); }
 static inline dw_vec dw_load(const float *p) { return _mm256_loadu_ps(p); }
@@ -2669,142 +2666,182 @@ static void dw_deinterleave2(const float *src, int width, float *dst0, float *ds
 #endif
 
 /* ---------------------------------------------------------------------------------------
- * The vector path
+ * The vector path: bands of output rows over zero-padded phase planes
  * ------------------------------------------------------------------------------------- */
 
-/* Where tap s of output column q is read: rows are phase rows (the input row itself for
- * stride 1), tap s of column q at row + tap[s] + q; valid for q in [lo[s], hi[s]). The
- * interior [qlo, qhi) has every tap valid. */
+/* How a plane is computed: in bands of `band` output rows. For each band the padded input
+ * rows it needs are copied into SH*SW phase planes (phase (a, b) holds padded rows
+ * p*SH + a, columns q*SW + b; zeros in the padding), each `stride` floats with rows `ws`
+ * wide, so that tap (r, s) of output (p, q) is element (p + r*DH/SH) * ws + q + s*DW/SW of
+ * phase plane (r*DH % SH, s*DW % SW): output positions numbered j = p*ws + q read every tap
+ * at a constant offset off[t] from j. */
 typedef struct {
-    int tap[DW_MAX_TAPS_SIDE], lo[DW_MAX_TAPS_SIDE], hi[DW_MAX_TAPS_SIDE];
-    int qlo, qhi;
-    int phase_floats; /* floats of one phase row in the ring: ceil(W / SW) */
-} dw_columns;
+    int ws, rows_extra, cols_extra, band;
+    size_t stride;
+    int ntaps;
+    int off[DW_MAX_TAPS];
+} dw_plan;
 
-static int dw_vector_fits(const cnnc_conv_geometry *g) {
-    if (g->kernel_h > DW_MAX_TAPS_SIDE || g->kernel_w > DW_MAX_TAPS_SIDE) return 0;
-    if (g->stride_w == 1) return 1;
-    const long long ring = (long long)(g->kernel_h - 1) * g->dilation_h + 1;
-    const long long phase = (g->width + g->stride_w - 1) / g->stride_w;
-    return ring <= DW_MAX_RING && ring * g->stride_w * phase <= DW_RING_FLOATS;
-}
-
-static void dw_plan_columns(const cnnc_conv_geometry *g, dw_columns *c) {
-    const int SW = g->stride_w, Q = g->out_w;
-    c->phase_floats = (g->width + SW - 1) / SW;
-    c->qlo = 0;
-    c->qhi = Q;
-    for (int s = 0; s < g->kernel_w; s++) {
-        /* column q*SW + d of the input is column q + floor(d / SW) of phase d mod SW */
-        const int d = s * g->dilation_w - g->pad_left;
-        const int phase = ((d % SW) + SW) % SW, shift = (d - phase) / SW;
-        c->tap[s] = SW == 1 ? d : phase * c->phase_floats + shift;
-        dw_tap_columns(g, s, &c->lo[s], &c->hi[s]);
-        if (c->lo[s] > c->qlo) c->qlo = c->lo[s];
-        if (c->hi[s] < c->qhi) c->qhi = c->hi[s];
-    }
-    if (c->qhi < c->qlo) c->qhi = c->qlo;
-}
-
-/* The sum of one vector of outputs from column q0 over the rows' taps; `S` is a constant
- * where the caller has one, so the taps unroll. */
-#if defined(__GNUC__)
-__attribute__((always_inline))
-#endif
-static inline dw_vec dw_sum(int nrows, const float *const *rows, const float *const *wrow, const dw_columns *c,
-                            int S, int q0, int interior) {
-    dw_vec acc = dw_zero();
-    if (interior) {
-        for (int i = 0; i < nrows; i++)
-            for (int s = 0; s < S; s++) acc = dw_fma(wrow[i][s], rows[i] + c->tap[s] + q0, acc);
-    } else {
-        for (int i = 0; i < nrows; i++)
-            for (int s = 0; s < S; s++) {
-                const dw_mask m = dw_lanes(c->lo[s] - q0, c->hi[s] - q0);
-                if (dw_any(m)) acc = dw_fma_masked(wrow[i][s], rows[i] + c->tap[s] + q0, acc, m);
-            }
-    }
-    return acc;
-}
-
-/* (v + bias) + residual, then the activation. */
-static inline dw_vec dw_epilogue(dw_vec v, int has_bias, float bias, const float *res, const cnnc_epilogue *e) {
-    if (has_bias) v = dw_add(v, dw_broadcast(bias));
-    if (res) v = dw_add(v, dw_load(res));
-    return e ? dw_activation(v, e) : v;
-}
-static inline dw_vec dw_epilogue_masked(dw_vec v, int has_bias, float bias, const float *res, dw_mask m,
-                                        const cnnc_epilogue *e) {
-    if (has_bias) v = dw_add(v, dw_broadcast(bias));
-    if (res) v = dw_add(v, dw_load_masked(res, m));
-    return e ? dw_activation(v, e) : v;
-}
-
-/* One output row: the vectors of columns, interior ones without masks. */
-#if defined(__GNUC__)
-__attribute__((always_inline))
-#endif
-static inline void dw_row(int nrows, const float *const *rows, const float *const *wrow, const dw_columns *c,
-                          int S, int Q, float *o, const float *res, int has_bias, float bias, const cnnc_epilogue *e) {
-    for (int q0 = 0; q0 < Q; q0 += DW_L) {
-        if (q0 >= c->qlo && q0 + DW_L <= c->qhi) {
-            const dw_vec v = dw_sum(nrows, rows, wrow, c, S, q0, 1);
-            dw_store(o + q0, dw_epilogue(v, has_bias, bias, res ? res + q0 : NULL, e));
-        } else {
-            const dw_mask m = dw_lanes(0, Q - q0);
-            const dw_vec v = dw_sum(nrows, rows, wrow, c, S, q0, 0);
-            dw_store_masked(o + q0, dw_epilogue_masked(v, has_bias, bias, res ? res + q0 : NULL, m, e), m);
+/* Plans g; returns 0 when the vector path cannot run it (then the plain one does). */
+static int dw_make_plan(const cnnc_conv_geometry *g, dw_plan *pl) {
+    const int SH = g->stride_h, SW = g->stride_w, R = g->kernel_h, S = g->kernel_w;
+    if (R * S > DW_MAX_TAPS) return 0;
+    pl->rows_extra = (R - 1) * g->dilation_h / SH;
+    pl->cols_extra = (S - 1) * g->dilation_w / SW;
+    pl->ws = g->out_w + pl->cols_extra;
+    /* SH*SW phase planes of (band + rows_extra) rows and slack for the last vector */
+    const long long per_plane = (long long)DW_SCRATCH_FLOATS / ((long long)SH * SW);
+    const long long band = (per_plane - pl->cols_extra - DW_L) / pl->ws - pl->rows_extra;
+    if (band < 1) return 0;
+    pl->band = band < g->out_h ? (int)band : g->out_h;
+    pl->stride = (size_t)(pl->band + pl->rows_extra) * pl->ws + (size_t)pl->cols_extra + DW_L;
+    pl->ntaps = R * S;
+    for (int r = 0; r < R; r++)
+        for (int s = 0; s < S; s++) {
+            const int dr = r * g->dilation_h, ds = s * g->dilation_w;
+            pl->off[r * S + s] = (int)((size_t)((dr % SH) * SW + ds % SW) * pl->stride) + (dr / SH) * pl->ws + ds / SW;
         }
+    return 1;
+}
+
+/* dst[j] = value for j in [0, n), in vectors (the library's memset and memcpy are slow for
+ * rows this short on some of these machines, and a copy loop would be turned into a call). */
+static inline void dw_fill(float *dst, int n, float value) {
+    const dw_vec v = dw_broadcast(value);
+    int j = 0;
+    for (; j + DW_L <= n; j += DW_L) dw_store(dst + j, v);
+    if (j < n) dw_store_masked(dst + j, v, dw_lanes(0, n - j));
+}
+static inline void dw_copy(float *dst, const float *src, int n) {
+    int j = 0;
+    for (; j + DW_L <= n; j += DW_L) dw_store(dst + j, dw_load(src + j));
+    if (j < n) {
+        const dw_mask m = dw_lanes(0, n - j);
+        dw_store_masked(dst + j, dw_load_merge(dw_zero(), src + j, m), m);
     }
 }
 
-/* Writes the phase rows of input row x into dst (phase f at dst + f * phase_floats). */
-static void dw_deinterleave(const float *x, int W, int SW, int phase_floats, float *dst) {
-    if (SW == 2) {
-        dw_deinterleave2(x, W, dst, dst + phase_floats);
-        return;
-    }
-    for (int f = 0; f < SW; f++)
-        for (int j = 0; j * SW + f < W; j++) dst[(size_t)f * phase_floats + j] = x[(size_t)j * SW + f];
+/* Phase b of one padded row: dst[j] = padded column j*SW + b, i.e. input column
+ * j*SW + b - PL of src where that lies in [0, W), else 0, for j < ws. */
+static void dw_phase_row(const float *src, int W, int PL, int SW, int b, int ws, float *dst) {
+    /* j with j*SW + b - PL in [0, W): [lo, hi) */
+    int lo = PL - b <= 0 ? 0 : (PL - b + SW - 1) / SW;
+    int hi = W + PL - b <= 0 ? 0 : (W + PL - b + SW - 1) / SW;
+    if (hi > ws) hi = ws;
+    if (lo > hi) lo = hi;
+    dw_fill(dst, lo, 0.0f);
+    if (SW == 1)
+        dw_copy(dst + lo, src + lo - PL, hi - lo);
+    else
+        for (int j = lo; j < hi; j++) dst[j] = src[j * SW + b - PL];
+    dw_fill(dst + hi, ws - hi, 0.0f);
 }
 
-static void dw_plane_vector(const cnnc_conv_geometry *g, const dw_columns *c, const float *w, const float *x,
-                            float *o, const float *res, int has_bias, float bias, const cnnc_epilogue *e) {
-    _Alignas(64) float ring[DW_RING_FLOATS];
-    int ring_row[DW_MAX_RING];
-    const int H = g->height, W = g->width, P = g->out_h, Q = g->out_w, R = g->kernel_h, S = g->kernel_w;
-    const int SW = g->stride_w, slots = (R - 1) * g->dilation_h + 1;
-    const size_t slot_floats = (size_t)SW * c->phase_floats;
-    if (SW > 1)
-        for (int i = 0; i < slots; i++) ring_row[i] = -1;
-    const float *rows[DW_MAX_TAPS_SIDE];
-    const float *wrow[DW_MAX_TAPS_SIDE];
-    for (int p = 0; p < P; p++) {
-        /* the rows of the taps inside the image, deinterleaved into the ring when strided */
-        int nrows = 0;
-        for (int r = 0; r < R; r++) {
-            const int h = p * g->stride_h - g->pad_top + r * g->dilation_h;
-            if (h < 0 || h >= H) continue;
-            if (SW == 1) {
-                rows[nrows] = x + (size_t)h * W;
-            } else {
-                const int slot = h % slots;
-                float *dst = ring + (size_t)slot * slot_floats;
-                if (ring_row[slot] != h) {
-                    dw_deinterleave(x + (size_t)h * W, W, SW, c->phase_floats, dst);
-                    ring_row[slot] = h;
+/* Copies the padded input rows of output rows [p0, p0 + np) into the phase planes. */
+static void dw_fill_band(const cnnc_conv_geometry *g, const dw_plan *pl, const float *x, int p0, int np, float *scratch) {
+    const int SH = g->stride_h, SW = g->stride_w, H = g->height, W = g->width, PL = g->pad_left, ws = pl->ws;
+    const int rows = np + pl->rows_extra;
+    for (int a = 0; a < SH; a++)
+        for (int i = 0; i < rows; i++) {
+            const int h = (p0 + i) * SH + a - g->pad_top;
+            float *dst = scratch + (size_t)a * SW * pl->stride + (size_t)i * ws;
+            if (h < 0 || h >= H) {
+                for (int b = 0; b < SW; b++) dw_fill(dst + (size_t)b * pl->stride, ws, 0.0f);
+                continue;
+            }
+            const float *src = x + (size_t)h * W;
+            if (SW == 2) {
+                /* both phases at once where columns 2j - PL and 2j + 1 - PL both lie inside */
+                int lo = (PL + 1) / 2, hi = (W + PL) / 2; /* 2j >= PL and 2j + 1 - PL <= W - 1 */
+                if (hi > ws) hi = ws;
+                if (lo > hi) lo = hi;
+                dw_deinterleave2(src + 2 * lo - PL, 2 * (hi - lo), dst + lo, dst + pl->stride + lo);
+                for (int b = 0; b < 2; b++) {
+                    float *d = dst + (size_t)b * pl->stride;
+                    for (int j = 0; j < lo; j++) d[j] = j * 2 + b - PL >= 0 && j * 2 + b - PL < W ? src[j * 2 + b - PL] : 0.0f;
+                    for (int j = hi; j < ws; j++) d[j] = j * 2 + b - PL >= 0 && j * 2 + b - PL < W ? src[j * 2 + b - PL] : 0.0f;
                 }
-                rows[nrows] = dst;
+            } else {
+                for (int b = 0; b < SW; b++) dw_phase_row(src, W, PL, SW, b, ws, dst + (size_t)b * pl->stride);
             }
-            wrow[nrows] = w + r * S;
-            nrows++;
         }
-        float *orow = o + (size_t)p * Q;
-        const float *rrow = res ? res + (size_t)p * Q : NULL;
-        if (S == 3)
-            dw_row(nrows, rows, wrow, c, 3, Q, orow, rrow, has_bias, bias, e);
+    /* slack after the rows, read by the last vector's dropped lanes */
+    const size_t used = (size_t)rows * ws;
+    for (int f = 0; f < SH * SW; f++) dw_fill(scratch + (size_t)f * pl->stride + used, (int)(pl->stride - used), 0.0f);
+}
+
+/* (v + bias) + residual (when `res`), then the activation. */
+static inline dw_vec dw_epilogue(dw_vec v, int has_bias, float bias, int res, dw_vec residual, const cnnc_epilogue *e) {
+    if (has_bias) v = dw_add(v, dw_broadcast(bias));
+    if (res) v = dw_add(v, residual);
+    return e ? dw_activation(v, e) : v;
+}
+
+/* One band: vectors of positions j = p*ws + q over [0, np*ws), each the FMA chain of its
+ * `ntaps` taps (a constant where the caller has one, so the weights stay in registers; wt and
+ * off are the caller's locals, which no output store can change), then the epilogue and the
+ * stores of the lanes with q < Q: straight when the vector lies inside one output row, else
+ * one masked store per row it touches. */
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
+static inline void dw_band(int ntaps, const float *wt, const int *off, const float *base, int ws, int np, int Q,
+                           float *o, const float *res, int has_bias, float bias, const cnnc_epilogue *e) {
+    const int total = np * ws;
+    int row = 0, q = 0; /* of position j */
+    for (int j = 0; j < total; j += DW_L) {
+        dw_vec acc = dw_zero();
+        for (int t = 0; t < ntaps; t++) acc = dw_fma(wt[t], base + off[t] + j, acc);
+        if (q + DW_L <= Q) {
+            const size_t at = (size_t)row * Q + q;
+            dw_store(o + at, dw_epilogue(acc, has_bias, bias, res != NULL, res ? dw_load(res + at) : dw_zero(), e));
+        } else {
+            /* the rows the lanes fall in: lanes [lane, lane + n) are row sr's columns from sq */
+            ptrdiff_t at[DW_L + 1];
+            dw_mask mk[DW_L + 1];
+            int segments = 0;
+            for (int lane = 0, sr = row, sq = q; lane < DW_L && sr < np; sr++, sq = 0) {
+                const int n = ws - sq < DW_L - lane ? ws - sq : DW_L - lane;
+                if (sq < Q) {
+                    at[segments] = (ptrdiff_t)sr * Q + sq - lane;
+                    mk[segments] = dw_lanes(lane, lane + (Q - sq < n ? Q - sq : n));
+                    segments++;
+                }
+                lane += n;
+            }
+            dw_vec r = dw_zero();
+            if (res)
+                for (int i = 0; i < segments; i++) r = dw_load_merge(r, res + at[i], mk[i]);
+            const dw_vec v = dw_epilogue(acc, has_bias, bias, res != NULL, r, e);
+            for (int i = 0; i < segments; i++) dw_store_masked(o + at[i], v, mk[i]);
+        }
+        q += DW_L;
+        while (q >= ws) {
+            q -= ws;
+            row++;
+        }
+    }
+}
+
+static void dw_plane_vector(const cnnc_conv_geometry *g, const dw_plan *pl, const float *w, const float *x,
+                            float *o, const float *res, int has_bias, float bias, const cnnc_epilogue *e,
+                            float *scratch) {
+    const int P = g->out_h, Q = g->out_w;
+    float wt[DW_MAX_TAPS];
+    int off[DW_MAX_TAPS];
+    for (int t = 0; t < pl->ntaps; t++) {
+        wt[t] = w[t];
+        off[t] = pl->off[t];
+    }
+    for (int p0 = 0; p0 < P; p0 += pl->band) {
+        const int np = P - p0 < pl->band ? P - p0 : pl->band;
+        dw_fill_band(g, pl, x, p0, np, scratch);
+        float *ob = o + (size_t)p0 * Q;
+        const float *rb = res ? res + (size_t)p0 * Q : NULL;
+        if (pl->ntaps == 9)
+            dw_band(9, wt, off, scratch, pl->ws, np, Q, ob, rb, has_bias, bias, e);
         else
-            dw_row(nrows, rows, wrow, c, S, Q, orow, rrow, has_bias, bias, e);
+            dw_band(pl->ntaps, wt, off, scratch, pl->ws, np, Q, ob, rb, has_bias, bias, e);
     }
 }
 
@@ -2820,9 +2857,10 @@ void cnnc_conv_depthwise(const cnnc_conv_geometry *g, int m, int multiplier, con
     const size_t plane = (size_t)g->height * g->width, pq = (size_t)g->out_h * g->out_w;
     if (m <= 0 || multiplier <= 0 || g->out_h <= 0 || g->out_w <= 0) return;
 #if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
-    const int vector = dw_vector_fits(g);
-    dw_columns c;
-    if (vector) dw_plan_columns(g, &c);
+    _Alignas(64) float scratch[DW_SCRATCH_FLOATS];
+    dw_plan pl;
+    memset(&pl, 0, sizeof pl);
+    const int vector = dw_make_plan(g, &pl);
 #endif
     for (int k = 0; k < m; k++) {
         const float *w = weights + (size_t)k * R * S, *x = image + (size_t)(k / multiplier) * plane;
@@ -2832,7 +2870,7 @@ void cnnc_conv_depthwise(const cnnc_conv_geometry *g, int m, int multiplier, con
         const float bias = has_bias ? e->bias[k] : 0.0f;
 #if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
         if (vector) {
-            dw_plane_vector(g, &c, w, x, o, res, has_bias, bias, e);
+            dw_plane_vector(g, &pl, w, x, o, res, has_bias, bias, e, scratch);
             continue;
         }
 #endif
@@ -2841,9 +2879,8 @@ void cnnc_conv_depthwise(const cnnc_conv_geometry *g, int m, int multiplier, con
 }
 
 /* The runtime is also compiled as one file (tools/embed_runtime.py): keep these names local. */
-#undef DW_MAX_TAPS_SIDE
-#undef DW_MAX_RING
-#undef DW_RING_FLOATS
+#undef DW_MAX_TAPS
+#undef DW_SCRATCH_FLOATS
 #undef DW_ROW_CHUNK
 #undef DW_L
 
