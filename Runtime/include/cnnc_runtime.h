@@ -369,6 +369,22 @@ void cnnc_conv_pack_weights_phased(float *dst, const float *weights, int groups,
 void cnnc_conv_direct(const cnnc_conv_geometry *g, int m, const float *packed, int n, const float *image,
                       size_t image_stride, float *out, size_t out_stride, int j0, int nj, const cnnc_epilogue *e);
 
+/* Depthwise convolution of one sample (groups == input channels, K = multiplier * C): m output
+ * planes, plane i reading input plane i / multiplier at image + (i / multiplier) * H*W with the
+ * filter weights[i][R][S] (unpacked, R*S floats apart) and written to out + i * P*Q, with the
+ * epilogue applied (bias[i] from the call's first plane; the residual laid out like out).
+ * The call's first plane must be the first of its input plane's multiplier. Any kernel size,
+ * stride, padding and dilation; g->channels is unused. Each output is one fused multiply-add
+ * chain over its taps inside the image, (r, s) in order from 0 (padding taps add nothing),
+ * then (+ bias) (+ residual) and the activation: splitting planes between calls or threads
+ * gives the same bits. Vector paths from __AVX512F__ (16 lanes) or __AVX2__ with __FMA__ (8). */
+void cnnc_conv_depthwise(const cnnc_conv_geometry *g, int m, int multiplier, const float *weights,
+                         const float *image, float *out, const cnnc_epilogue *e);
+
+/* The naive reference of cnnc_conv_depthwise (same arguments), summing in double; for tests. */
+void cnnc_conv_depthwise_reference(const cnnc_conv_geometry *g, int m, int multiplier, const float *weights,
+                                   const float *image, float *out, const cnnc_epilogue *e);
+
 /* Whether cnnc_conv_weight_grad_direct computes this geometry: cnnc_conv_direct's (stride 1,
  * output no wider than the input, at most CNNC_CONV_DIRECT_MAX_TAPS taps). */
 int cnnc_conv_weight_grad_direct_fits(const cnnc_conv_geometry *g);

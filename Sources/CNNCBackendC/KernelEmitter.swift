@@ -146,7 +146,8 @@ func cFloat(_ v: Double) -> String {
 }
 
 /// Convolution kernels. Direct: each (sample, output channel) plane is one task, accumulated
-/// tap by tap over in-bounds rows and columns only. GEMM: per group, out[KG x n*P*Q] =
+/// tap by tap over in-bounds rows and columns only. Depthwise: the runtime's
+/// `cnnc_conv_depthwise` on blocks of planes of one sample. GEMM: per group, out[KG x n*P*Q] =
 /// W[KG x CG*R*S] * im2col(x) over the whole batch, through the runtime's `cnnc_sgemm_conv`
 /// (im2col is implicit in its packing), in tasks of (rows, columns) blocks.
 public enum ConvKernel {
@@ -156,6 +157,7 @@ public enum ConvKernel {
         let packed = k.arguments.contains { $0.name == "packed" }
         switch a.unoptimizedAlgorithm(inputChannels: k.x.c) {
         case .auto, .direct: direct(k, a, &w)
+        case .depthwise: depthwise(k, a, &w)
         case .gemm: packed ? packedGemm(k, a, &w) : gemm(k, a, &w)
         case .implicit:
             // a strided layer needs its phase planes' scratch (inference builds; training's forward has none)
@@ -388,6 +390,38 @@ public enum ConvKernel {
                 }
             }
             w.line("j += run;")
+        }
+    }
+
+    /// Depthwise (`cnnc_conv_depthwise`, weights as they are): one task per (sample, block of
+    /// input channels and their output planes), about 16 blocks per sample so that batch 1 keeps
+    /// every core busy; bias, residual and the ReLU family applied in the kernel.
+    static func depthwise(_ k: KernelContext, _ a: ConvAttributes, _ w: inout CWriter) {
+        let x = k.x, y = k.y
+        let multiplier = a.filters / a.groups
+        let cb = max(1, (x.c + 15) / 16)
+        w.lines("""
+        enum { C = \(x.c), H = \(x.h), W = \(x.w), K = \(y.c), P = \(y.h), Q = \(y.w), R = \(a.kernel.h), S = \(a.kernel.w) };
+        enum { M = \(multiplier), CB = \(cb), CBLOCKS = (C + CB - 1) / CB, PQ = P * Q }; /* M output planes per input plane */
+        \(k.strideEnum(residual: a.epilogue.residual))
+        static const cnnc_conv_geometry geometry = {1, H, W, R, S, \(a.stride.h), \(a.stride.w), \(a.padding.top), \(a.padding.left), \(a.dilation.h), \(a.dilation.w), P, Q};
+        """)
+        w.comment("one task per (sample, block of CB input channels and their CB*M output planes); each output one FMA chain over its taps")
+        w.line("#pragma omp parallel for collapse(2) schedule(static)")
+        w.block("for (int b = 0; b < n; b++)") { w in
+            w.block("for (int cb = 0; cb < CBLOCKS; cb++)") { w in
+                w.line("const int c0 = cb * CB, nc = C - c0 < CB ? C - c0 : CB, k0 = c0 * M;")
+                w.line(epilogueLine(k, a, residual: "residual + (size_t)b * RS + (size_t)k0 * PQ", residualStride: "RS"))
+                w.line("cnnc_conv_depthwise(&geometry, nc * M, M, weight + (size_t)k0 * (R * S), in + (size_t)b * IS + (size_t)c0 * (H * W), out + (size_t)b * OS + (size_t)k0 * PQ, &e);")
+                if libraryEpilogue(a.epilogue).rest {
+                    w.comment("the rest of the epilogue on the task's planes")
+                    w.block("for (int i = 0; i < nc * M; i++)") { w in
+                        w.line("float *restrict o = out + (size_t)b * OS + (size_t)(k0 + i) * PQ;")
+                        if let pr = a.epilogue.prelu { w.line("const float a = slope[\(pr.shared ? "0" : "k0 + i")];") }
+                        w.line("for (int j = 0; j < PQ; j++) { const float v = o[j]; o[j] = \(Epilogues.value(a.epilogue, "v")); }")
+                    }
+                }
+            }
         }
     }
 

@@ -377,6 +377,22 @@ void cnnc_conv_pack_weights_phased(float *dst, const float *weights, int groups,
 void cnnc_conv_direct(const cnnc_conv_geometry *g, int m, const float *packed, int n, const float *image,
                       size_t image_stride, float *out, size_t out_stride, int j0, int nj, const cnnc_epilogue *e);
 
+/* Depthwise convolution of one sample (groups == input channels, K = multiplier * C): m output
+ * planes, plane i reading input plane i / multiplier at image + (i / multiplier) * H*W with the
+ * filter weights[i][R][S] (unpacked, R*S floats apart) and written to out + i * P*Q, with the
+ * epilogue applied (bias[i] from the call's first plane; the residual laid out like out).
+ * The call's first plane must be the first of its input plane's multiplier. Any kernel size,
+ * stride, padding and dilation; g->channels is unused. Each output is one fused multiply-add
+ * chain over its taps inside the image, (r, s) in order from 0 (padding taps add nothing),
+ * then (+ bias) (+ residual) and the activation: splitting planes between calls or threads
+ * gives the same bits. Vector paths from __AVX512F__ (16 lanes) or __AVX2__ with __FMA__ (8). */
+void cnnc_conv_depthwise(const cnnc_conv_geometry *g, int m, int multiplier, const float *weights,
+                         const float *image, float *out, const cnnc_epilogue *e);
+
+/* The naive reference of cnnc_conv_depthwise (same arguments), summing in double; for tests. */
+void cnnc_conv_depthwise_reference(const cnnc_conv_geometry *g, int m, int multiplier, const float *weights,
+                                   const float *image, float *out, const cnnc_epilogue *e);
+
 /* Whether cnnc_conv_weight_grad_direct computes this geometry: cnnc_conv_direct's (stride 1,
  * output no wider than the input, at most CNNC_CONV_DIRECT_MAX_TAPS taps). */
 int cnnc_conv_weight_grad_direct_fits(const cnnc_conv_geometry *g);
@@ -2577,6 +2593,479 @@ cnnc_status cnnc_dataset_normalize(cnnc_dataset *ds, const float *mean, const fl
     }
     return CNNC_OK;
 }
+
+/* ---- depthwise.c ---- */
+/*
+ * depthwise.c — depthwise convolution (groups == input channels) on NCHW, one plane at a time.
+ *
+ * A depthwise layer has nothing for a matrix product to reuse: each output plane is one input
+ * plane convolved with its own R x S filter. The old loop nest read and wrote every output
+ * row once per tap; here each vector of L outputs keeps its sum in one register while all its
+ * taps are added, gets the epilogue (bias, residual, ReLU / leaky / clip) in registers and is
+ * stored once.
+ *
+ * To make every tap one plain load, a band of output rows first copies the input rows it needs
+ * into zero-padded phase planes: for strides SH x SW, phase plane (a, b) holds padded rows
+ * p*SH + a and columns q*SW + b (stride 1: one padded copy; stride 2: four planes, the columns
+ * deinterleaved with two permutes per 32 floats). With output positions numbered j = p*ws + q
+ * (ws = Q + (S-1)*DW/SW, the columns q >= Q computed and dropped), tap (r, s) of every output
+ * is then at one constant offset from j: the inner loop is R*S FMAs on unmasked loads with the
+ * weights in registers; only the stores are masked where a vector crosses the end of a row.
+ *
+ * Every output is one fused multiply-add chain over all R*S taps, (r, s) in order from 0, the
+ * taps in the padding multiplied as zeros (as cnnc_conv_direct does; with finite weights that
+ * adds exactly nothing), then (+ bias) (+ residual) and the activation: the split of planes
+ * between calls or threads never changes a bit.
+ *
+ * Paths, from the compiler's predefined macros:
+ *   __AVX512F__             16 lanes, k-register masks, vpermt2ps to deinterleave stride 2
+ *   __AVX2__ and __FMA__    8 lanes, vector masks (vmaskmovps), shuffles for stride 2
+ *   otherwise, or over DW_MAX_TAPS taps, or rows too wide for DW_SCRATCH_FLOATS of phase
+ *   planes: plain C, each output's taps inside the image in (r, s) order (padding skipped)
+ */
+
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#include <immintrin.h>
+#endif
+
+#define DW_MAX_TAPS 64          /* the vector path's most taps R*S */
+#define DW_SCRATCH_FLOATS 16384 /* its phase planes (64 KiB of stack) */
+#define DW_ROW_CHUNK 64         /* the plain path's outputs per pass over the taps */
+
+/* ---------------------------------------------------------------------------------------
+ * The reference: double sums over the taps inside the image, then the epilogue
+ * ------------------------------------------------------------------------------------- */
+
+void cnnc_conv_depthwise_reference(const cnnc_conv_geometry *g, int m, int multiplier, const float *weights,
+                                   const float *image, float *out, const cnnc_epilogue *e) {
+    const int H = g->height, W = g->width, P = g->out_h, Q = g->out_w, R = g->kernel_h, S = g->kernel_w;
+    for (int k = 0; k < m; k++) {
+        const float *x = image + (size_t)(k / multiplier) * H * W;
+        const float *w = weights + (size_t)k * R * S;
+        for (int p = 0; p < P; p++)
+            for (int q = 0; q < Q; q++) {
+                double sum = 0.0;
+                for (int r = 0; r < R; r++)
+                    for (int s = 0; s < S; s++) {
+                        const int h = p * g->stride_h - g->pad_top + r * g->dilation_h;
+                        const int c = q * g->stride_w - g->pad_left + s * g->dilation_w;
+                        if (h < 0 || h >= H || c < 0 || c >= W) continue;
+                        sum += (double)w[r * S + s] * x[(size_t)h * W + c];
+                    }
+                const size_t at = ((size_t)k * P + p) * Q + q;
+                float one[1] = {(float)sum};
+                cnnc_internal_epilogue_row(one, one, e && e->residual ? e->residual + at : NULL, 1,
+                                           e && e->bias != NULL, e && e->bias ? e->bias[k] : 0.0f, e);
+                out[at] = one[0];
+            }
+    }
+}
+
+/* ---------------------------------------------------------------------------------------
+ * The plain path: rows in chunks, taps outer, each output's chain in (r, s) order
+ * ------------------------------------------------------------------------------------- */
+
+/* The output columns [*lo, *hi) whose tap s (column q*SW - PL + s*DW) lies inside [0, W). */
+static void dw_tap_columns(const cnnc_conv_geometry *g, int s, int *lo, int *hi) {
+    const int d = s * g->dilation_w - g->pad_left, SW = g->stride_w;
+    /* q*SW + d >= 0  <=>  q >= ceil(-d / SW);  q*SW + d < W  <=>  q < ceil((W - d) / SW) */
+    int a = -d <= 0 ? 0 : (-d + SW - 1) / SW;
+    int b = g->width - d <= 0 ? 0 : (g->width - d + SW - 1) / SW;
+    if (b > g->out_w) b = g->out_w;
+    if (a > b) a = b;
+    *lo = a;
+    *hi = b;
+}
+
+static void dw_plane_plain(const cnnc_conv_geometry *g, const float *w, const float *x, float *o,
+                           const float *res, int has_bias, float bias, const cnnc_epilogue *e) {
+    const int H = g->height, W = g->width, P = g->out_h, Q = g->out_w, R = g->kernel_h, S = g->kernel_w;
+    const int SW = g->stride_w;
+    float acc[DW_ROW_CHUNK];
+    for (int p = 0; p < P; p++) {
+        for (int q0 = 0; q0 < Q; q0 += DW_ROW_CHUNK) {
+            const int n = Q - q0 < DW_ROW_CHUNK ? Q - q0 : DW_ROW_CHUNK;
+            for (int i = 0; i < n; i++) acc[i] = 0.0f;
+            /* taps outer, columns inner: each output still sums its taps in (r, s) order */
+            for (int r = 0; r < R; r++) {
+                const int h = p * g->stride_h - g->pad_top + r * g->dilation_h;
+                if (h < 0 || h >= H) continue;
+                const float *row = x + (size_t)h * W;
+                for (int s = 0; s < S; s++) {
+                    int lo, hi;
+                    dw_tap_columns(g, s, &lo, &hi);
+                    if (lo < q0) lo = q0;
+                    if (hi > q0 + n) hi = q0 + n;
+                    const float wv = w[r * S + s];
+                    const float *src = row + s * g->dilation_w - g->pad_left;
+                    for (int q = lo; q < hi; q++) acc[q - q0] += wv * src[(size_t)q * SW];
+                }
+            }
+            const size_t at = (size_t)p * Q + q0;
+            cnnc_internal_epilogue_row(o + at, acc, res ? res + at : NULL, n, has_bias, bias, e);
+        }
+    }
+}
+
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+
+/* ---------------------------------------------------------------------------------------
+ * Vectors: L lanes, masks, masked FMA, the epilogue in registers
+ * ------------------------------------------------------------------------------------- */
+
+#if defined(__AVX512F__)
+
+#define DW_L 16
+typedef __m512 dw_vec;
+typedef __mmask16 dw_mask;
+
+/* Lanes [lo, hi) of a vector, clamped to [0, L). */
+static inline dw_mask dw_lanes(int lo, int hi) {
+    if (lo < 0) lo = 0;
+    if (hi > DW_L) hi = DW_L;
+    if (hi <= lo) return 0;
+    return (dw_mask)(((1u << (hi - lo)) - 1u) << lo);
+}
+static inline dw_vec dw_zero(void) { return _mm512_setzero_ps(); }
+static inline dw_vec dw_fma(float w, const float *p, dw_vec acc) {
+    return _mm512_fmadd_ps(_mm512_set1_ps(w), _mm512_loadu_ps(p), acc);
+}
+/* v with the lanes of m loaded from p. */
+static inline dw_vec dw_load_merge(dw_vec v, const float *p, dw_mask m) { return _mm512_mask_loadu_ps(v, m, p); }
+static inline void dw_store_masked(float *p, dw_vec v, dw_mask m) { _mm512_mask_storeu_ps(p, m, v); }
+static inline void dw_store(float *p, dw_vec v) { _mm512_storeu_ps(p, v); }
+static inline dw_vec dw_load(const float *p) { return _mm512_loadu_ps(p); }
+
+/* act(v) as cnnc_internal_epilogue_row computes it (NaN: ReLU gives 0, leaky and clip keep it). */
+static inline dw_vec dw_activation(dw_vec v, const cnnc_epilogue *e) {
+    switch (e->activation) {
+    case CNNC_ACT_NONE:
+        break;
+    case CNNC_ACT_RELU: /* v > 0 ? v : 0 */
+        v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ), v);
+        break;
+    case CNNC_ACT_LEAKY: { /* v > 0 ? v : alpha * v */
+        const __mmask16 pos = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ);
+        v = _mm512_mask_mov_ps(_mm512_mul_ps(v, _mm512_set1_ps(e->alpha)), pos, v);
+        break;
+    }
+    case CNNC_ACT_CLIP: { /* v < low ? low : (v > high ? high : v) */
+        const __mmask16 lo = _mm512_cmp_ps_mask(v, _mm512_set1_ps(e->low), _CMP_LT_OQ);
+        const __mmask16 hi = _mm512_cmp_ps_mask(v, _mm512_set1_ps(e->high), _CMP_GT_OQ);
+        v = _mm512_mask_mov_ps(v, hi, _mm512_set1_ps(e->high));
+        v = _mm512_mask_mov_ps(v, lo, _mm512_set1_ps(e->low));
+        break;
+    }
+    }
+    return v;
+}
+static inline dw_vec dw_add(dw_vec a, dw_vec b) { return _mm512_add_ps(a, b); }
+static inline dw_vec dw_broadcast(float v) { return _mm512_set1_ps(v); }
+
+/* dst0[j] = src[2j], dst1[j] = src[2j + 1] for j < n0 and j < n1 (the phases' lengths). */
+static void dw_deinterleave2(const float *src, int width, float *dst0, float *dst1) {
+    const int n0 = (width + 1) / 2, n1 = width / 2;
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    int j = 0;
+    for (; 2 * j + 32 <= width; j += 16) {
+        const __m512 a = _mm512_loadu_ps(src + 2 * j), b = _mm512_loadu_ps(src + 2 * j + 16);
+        _mm512_storeu_ps(dst0 + j, _mm512_permutex2var_ps(a, even, b));
+        _mm512_storeu_ps(dst1 + j, _mm512_permutex2var_ps(a, odd, b));
+    }
+    if (2 * j < width) { /* the last 1 to 31 floats, masked */
+        const __m512 a = _mm512_maskz_loadu_ps(dw_lanes(0, width - 2 * j), src + 2 * j);
+        const __m512 b = _mm512_maskz_loadu_ps(dw_lanes(0, width - 2 * j - 16), src + 2 * j + 16);
+        _mm512_mask_storeu_ps(dst0 + j, dw_lanes(0, n0 - j), _mm512_permutex2var_ps(a, even, b));
+        _mm512_mask_storeu_ps(dst1 + j, dw_lanes(0, n1 - j), _mm512_permutex2var_ps(a, odd, b));
+    }
+}
+
+#else /* AVX2 and FMA */
+
+#define DW_L 8
+typedef __m256 dw_vec;
+typedef __m256i dw_mask;
+
+static inline dw_mask dw_lanes(int lo, int hi) {
+    const __m256i index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i a = _mm256_cmpgt_epi32(index, _mm256_set1_epi32(lo - 1)); /* index >= lo */
+    const __m256i b = _mm256_cmpgt_epi32(_mm256_set1_epi32(hi), index);     /* index < hi */
+    return _mm256_and_si256(a, b);
+}
+static inline dw_vec dw_zero(void) { return _mm256_setzero_ps(); }
+static inline dw_vec dw_fma(float w, const float *p, dw_vec acc) {
+    return _mm256_fmadd_ps(_mm256_set1_ps(w), _mm256_loadu_ps(p), acc);
+}
+static inline dw_vec dw_load_merge(dw_vec v, const float *p, dw_mask m) {
+    return _mm256_blendv_ps(v, _mm256_maskload_ps(p, m), _mm256_castsi256_ps(m));
+}
+static inline void dw_store_masked(float *p, dw_vec v, dw_mask m) { _mm256_maskstore_ps(p, m, v); }
+static inline void dw_store(float *p, dw_vec v) { _mm256_storeu_ps(p, v); }
+static inline dw_vec dw_load(const float *p) { return _mm256_loadu_ps(p); }
+
+static inline dw_vec dw_activation(dw_vec v, const cnnc_epilogue *e) {
+    switch (e->activation) {
+    case CNNC_ACT_NONE:
+        break;
+    case CNNC_ACT_RELU: /* v > 0 ? v : 0: the ordered compare is false for NaN */
+        v = _mm256_and_ps(_mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GT_OQ), v);
+        break;
+    case CNNC_ACT_LEAKY: {
+        const __m256 pos = _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GT_OQ);
+        v = _mm256_blendv_ps(_mm256_mul_ps(v, _mm256_set1_ps(e->alpha)), v, pos);
+        break;
+    }
+    case CNNC_ACT_CLIP: {
+        const __m256 low = _mm256_set1_ps(e->low), high = _mm256_set1_ps(e->high);
+        const __m256 lo = _mm256_cmp_ps(v, low, _CMP_LT_OQ), hi = _mm256_cmp_ps(v, high, _CMP_GT_OQ);
+        v = _mm256_blendv_ps(v, high, hi);
+        v = _mm256_blendv_ps(v, low, lo);
+        break;
+    }
+    }
+    return v;
+}
+static inline dw_vec dw_add(dw_vec a, dw_vec b) { return _mm256_add_ps(a, b); }
+static inline dw_vec dw_broadcast(float v) { return _mm256_set1_ps(v); }
+
+static void dw_deinterleave2(const float *src, int width, float *dst0, float *dst1) {
+    const int n0 = (width + 1) / 2, n1 = width / 2;
+    int j = 0;
+    for (; 2 * j + 16 <= width; j += 8) {
+        const __m256 a = _mm256_loadu_ps(src + 2 * j), b = _mm256_loadu_ps(src + 2 * j + 8);
+        /* a0 a2 b0 b2 | a4 a6 b4 b6 -> a0 a2 a4 a6 b0 b2 b4 b6 (and the odd lanes alike) */
+        const __m256 e = _mm256_shuffle_ps(a, b, 0x88), o = _mm256_shuffle_ps(a, b, 0xDD);
+        _mm256_storeu_ps(dst0 + j, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), 0xD8)));
+        _mm256_storeu_ps(dst1 + j, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o), 0xD8)));
+    }
+    for (int i = j; i < n0; i++) dst0[i] = src[2 * i];
+    for (int i = j; i < n1; i++) dst1[i] = src[2 * i + 1];
+}
+
+#endif
+
+/* ---------------------------------------------------------------------------------------
+ * The vector path: bands of output rows over zero-padded phase planes
+ * ------------------------------------------------------------------------------------- */
+
+/* How a plane is computed: in bands of `band` output rows. For each band the padded input
+ * rows it needs are copied into SH*SW phase planes (phase (a, b) holds padded rows
+ * p*SH + a, columns q*SW + b; zeros in the padding), each `stride` floats with rows `ws`
+ * wide, so that tap (r, s) of output (p, q) is element (p + r*DH/SH) * ws + q + s*DW/SW of
+ * phase plane (r*DH % SH, s*DW % SW): output positions numbered j = p*ws + q read every tap
+ * at a constant offset off[t] from j. */
+typedef struct {
+    int ws, rows_extra, cols_extra, band;
+    size_t stride;
+    int ntaps;
+    int off[DW_MAX_TAPS];
+} dw_plan;
+
+/* Plans g; returns 0 when the vector path cannot run it (then the plain one does). */
+static int dw_make_plan(const cnnc_conv_geometry *g, dw_plan *pl) {
+    const int SH = g->stride_h, SW = g->stride_w, R = g->kernel_h, S = g->kernel_w;
+    if (R * S > DW_MAX_TAPS) return 0;
+    pl->rows_extra = (R - 1) * g->dilation_h / SH;
+    pl->cols_extra = (S - 1) * g->dilation_w / SW;
+    pl->ws = g->out_w + pl->cols_extra;
+    /* SH*SW phase planes of (band + rows_extra) rows and slack for the last vector */
+    const long long per_plane = (long long)DW_SCRATCH_FLOATS / ((long long)SH * SW);
+    const long long band = (per_plane - pl->cols_extra - DW_L) / pl->ws - pl->rows_extra;
+    if (band < 1) return 0;
+    pl->band = band < g->out_h ? (int)band : g->out_h;
+    pl->stride = (size_t)(pl->band + pl->rows_extra) * pl->ws + (size_t)pl->cols_extra + DW_L;
+    pl->ntaps = R * S;
+    for (int r = 0; r < R; r++)
+        for (int s = 0; s < S; s++) {
+            const int dr = r * g->dilation_h, ds = s * g->dilation_w;
+            pl->off[r * S + s] = (int)((size_t)((dr % SH) * SW + ds % SW) * pl->stride) + (dr / SH) * pl->ws + ds / SW;
+        }
+    return 1;
+}
+
+/* dst[j] = value for j in [0, n), in vectors (the library's memset and memcpy are slow for
+ * rows this short on some of these machines, and a copy loop would be turned into a call). */
+static inline void dw_fill(float *dst, int n, float value) {
+    const dw_vec v = dw_broadcast(value);
+    int j = 0;
+    for (; j + DW_L <= n; j += DW_L) dw_store(dst + j, v);
+    if (j < n) dw_store_masked(dst + j, v, dw_lanes(0, n - j));
+}
+static inline void dw_copy(float *dst, const float *src, int n) {
+    int j = 0;
+    for (; j + DW_L <= n; j += DW_L) dw_store(dst + j, dw_load(src + j));
+    if (j < n) {
+        const dw_mask m = dw_lanes(0, n - j);
+        dw_store_masked(dst + j, dw_load_merge(dw_zero(), src + j, m), m);
+    }
+}
+
+/* Phase b of one padded row: dst[j] = padded column j*SW + b, i.e. input column
+ * j*SW + b - PL of src where that lies in [0, W), else 0, for j < ws. */
+static void dw_phase_row(const float *src, int W, int PL, int SW, int b, int ws, float *dst) {
+    /* j with j*SW + b - PL in [0, W): [lo, hi) */
+    int lo = PL - b <= 0 ? 0 : (PL - b + SW - 1) / SW;
+    int hi = W + PL - b <= 0 ? 0 : (W + PL - b + SW - 1) / SW;
+    if (hi > ws) hi = ws;
+    if (lo > hi) lo = hi;
+    dw_fill(dst, lo, 0.0f);
+    if (SW == 1)
+        dw_copy(dst + lo, src + lo - PL, hi - lo);
+    else
+        for (int j = lo; j < hi; j++) dst[j] = src[j * SW + b - PL];
+    dw_fill(dst + hi, ws - hi, 0.0f);
+}
+
+/* Copies the padded input rows of output rows [p0, p0 + np) into the phase planes. */
+static void dw_fill_band(const cnnc_conv_geometry *g, const dw_plan *pl, const float *x, int p0, int np, float *scratch) {
+    const int SH = g->stride_h, SW = g->stride_w, H = g->height, W = g->width, PL = g->pad_left, ws = pl->ws;
+    const int rows = np + pl->rows_extra;
+    for (int a = 0; a < SH; a++)
+        for (int i = 0; i < rows; i++) {
+            const int h = (p0 + i) * SH + a - g->pad_top;
+            float *dst = scratch + (size_t)a * SW * pl->stride + (size_t)i * ws;
+            if (h < 0 || h >= H) {
+                for (int b = 0; b < SW; b++) dw_fill(dst + (size_t)b * pl->stride, ws, 0.0f);
+                continue;
+            }
+            const float *src = x + (size_t)h * W;
+            if (SW == 2) {
+                /* both phases at once where columns 2j - PL and 2j + 1 - PL both lie inside */
+                int lo = (PL + 1) / 2, hi = (W + PL) / 2; /* 2j >= PL and 2j + 1 - PL <= W - 1 */
+                if (hi > ws) hi = ws;
+                if (lo > hi) lo = hi;
+                dw_deinterleave2(src + 2 * lo - PL, 2 * (hi - lo), dst + lo, dst + pl->stride + lo);
+                for (int b = 0; b < 2; b++) {
+                    float *d = dst + (size_t)b * pl->stride;
+                    for (int j = 0; j < lo; j++) d[j] = j * 2 + b - PL >= 0 && j * 2 + b - PL < W ? src[j * 2 + b - PL] : 0.0f;
+                    for (int j = hi; j < ws; j++) d[j] = j * 2 + b - PL >= 0 && j * 2 + b - PL < W ? src[j * 2 + b - PL] : 0.0f;
+                }
+            } else {
+                for (int b = 0; b < SW; b++) dw_phase_row(src, W, PL, SW, b, ws, dst + (size_t)b * pl->stride);
+            }
+        }
+    /* slack after the rows, read by the last vector's dropped lanes */
+    const size_t used = (size_t)rows * ws;
+    for (int f = 0; f < SH * SW; f++) dw_fill(scratch + (size_t)f * pl->stride + used, (int)(pl->stride - used), 0.0f);
+}
+
+/* (v + bias) + residual (when `res`), then the activation. */
+static inline dw_vec dw_epilogue(dw_vec v, int has_bias, float bias, int res, dw_vec residual, const cnnc_epilogue *e) {
+    if (has_bias) v = dw_add(v, dw_broadcast(bias));
+    if (res) v = dw_add(v, residual);
+    return e ? dw_activation(v, e) : v;
+}
+
+/* One band: vectors of positions j = p*ws + q over [0, np*ws), each the FMA chain of its
+ * `ntaps` taps (a constant where the caller has one, so the weights stay in registers; wt and
+ * off are the caller's locals, which no output store can change), then the epilogue and the
+ * stores of the lanes with q < Q: straight when the vector lies inside one output row, else
+ * one masked store per row it touches. */
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
+static inline void dw_band(int ntaps, const float *wt, const int *off, const float *base, int ws, int np, int Q,
+                           float *o, const float *res, int has_bias, float bias, const cnnc_epilogue *e) {
+    const int total = np * ws;
+    int row = 0, q = 0; /* of position j */
+    for (int j = 0; j < total; j += DW_L) {
+        dw_vec acc = dw_zero();
+        for (int t = 0; t < ntaps; t++) acc = dw_fma(wt[t], base + off[t] + j, acc);
+        if (q + DW_L <= Q) {
+            const size_t at = (size_t)row * Q + q;
+            dw_store(o + at, dw_epilogue(acc, has_bias, bias, res != NULL, res ? dw_load(res + at) : dw_zero(), e));
+        } else {
+            /* the rows the lanes fall in: lanes [lane, lane + n) are row sr's columns from sq */
+            ptrdiff_t at[DW_L + 1];
+            dw_mask mk[DW_L + 1];
+            int segments = 0;
+            for (int lane = 0, sr = row, sq = q; lane < DW_L && sr < np; sr++, sq = 0) {
+                const int n = ws - sq < DW_L - lane ? ws - sq : DW_L - lane;
+                if (sq < Q) {
+                    at[segments] = (ptrdiff_t)sr * Q + sq - lane;
+                    mk[segments] = dw_lanes(lane, lane + (Q - sq < n ? Q - sq : n));
+                    segments++;
+                }
+                lane += n;
+            }
+            dw_vec r = dw_zero();
+            if (res)
+                for (int i = 0; i < segments; i++) r = dw_load_merge(r, res + at[i], mk[i]);
+            const dw_vec v = dw_epilogue(acc, has_bias, bias, res != NULL, r, e);
+            for (int i = 0; i < segments; i++) dw_store_masked(o + at[i], v, mk[i]);
+        }
+        q += DW_L;
+        while (q >= ws) {
+            q -= ws;
+            row++;
+        }
+    }
+}
+
+static void dw_plane_vector(const cnnc_conv_geometry *g, const dw_plan *pl, const float *w, const float *x,
+                            float *o, const float *res, int has_bias, float bias, const cnnc_epilogue *e,
+                            float *scratch) {
+    const int P = g->out_h, Q = g->out_w;
+    float wt[DW_MAX_TAPS];
+    int off[DW_MAX_TAPS];
+    for (int t = 0; t < pl->ntaps; t++) {
+        wt[t] = w[t];
+        off[t] = pl->off[t];
+    }
+    for (int p0 = 0; p0 < P; p0 += pl->band) {
+        const int np = P - p0 < pl->band ? P - p0 : pl->band;
+        dw_fill_band(g, pl, x, p0, np, scratch);
+        float *ob = o + (size_t)p0 * Q;
+        const float *rb = res ? res + (size_t)p0 * Q : NULL;
+        if (pl->ntaps == 9)
+            dw_band(9, wt, off, scratch, pl->ws, np, Q, ob, rb, has_bias, bias, e);
+        else
+            dw_band(pl->ntaps, wt, off, scratch, pl->ws, np, Q, ob, rb, has_bias, bias, e);
+    }
+}
+
+#endif /* vector paths */
+
+/* ---------------------------------------------------------------------------------------
+ * The entry
+ * ------------------------------------------------------------------------------------- */
+
+void cnnc_conv_depthwise(const cnnc_conv_geometry *g, int m, int multiplier, const float *weights,
+                         const float *image, float *out, const cnnc_epilogue *e) {
+    const int R = g->kernel_h, S = g->kernel_w;
+    const size_t plane = (size_t)g->height * g->width, pq = (size_t)g->out_h * g->out_w;
+    if (m <= 0 || multiplier <= 0 || g->out_h <= 0 || g->out_w <= 0) return;
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+    _Alignas(64) float scratch[DW_SCRATCH_FLOATS];
+    dw_plan pl;
+    memset(&pl, 0, sizeof pl);
+    const int vector = dw_make_plan(g, &pl);
+#endif
+    for (int k = 0; k < m; k++) {
+        const float *w = weights + (size_t)k * R * S, *x = image + (size_t)(k / multiplier) * plane;
+        float *o = out + (size_t)k * pq;
+        const float *res = e && e->residual ? e->residual + (size_t)k * pq : NULL;
+        const int has_bias = e && e->bias;
+        const float bias = has_bias ? e->bias[k] : 0.0f;
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+        if (vector) {
+            dw_plane_vector(g, &pl, w, x, o, res, has_bias, bias, e, scratch);
+            continue;
+        }
+#endif
+        dw_plane_plain(g, w, x, o, res, has_bias, bias, e);
+    }
+}
+
+/* The runtime is also compiled as one file (tools/embed_runtime.py): keep these names local. */
+#undef DW_MAX_TAPS
+#undef DW_SCRATCH_FLOATS
+#undef DW_ROW_CHUNK
+#undef DW_L
 
 /* ---- gemm.c ---- */
 /*

@@ -138,8 +138,13 @@ public enum WeightInit: String, Hashable, Sendable {
 /// The algorithm a convolution runs with; `auto` lets the passes choose (direct when none does).
 public enum ConvAlgorithm: String, Hashable, Sendable, CaseIterable {
     case auto
-    /// The direct loop nest: the reference, and what depthwise and narrow grouped layers run.
+    /// The direct loop nest: the reference, and what narrow grouped layers run.
     case direct
+    /// Depthwise (`groups` equal to the input channels, any channel multiplier `filters / groups`):
+    /// the runtime's vector kernel `cnnc_conv_depthwise`, one output plane at a time, each vector
+    /// of outputs summed over all its taps in a register and stored once with the epilogue applied.
+    /// Any kernel size, stride, padding and dilation (`ConvAttributes.isDepthwise`).
+    case depthwise
     /// A matrix product per group, out[K x P*Q] = W[K x C*R*S] * im2col(x), over the batch.
     case gemm
     /// Implicit GEMM on NCHW: the im2col rows of a block of output positions are read straight
@@ -243,6 +248,12 @@ public struct ConvAttributes: Hashable, Sendable {
         let phases = implicitPhases
         guard phases > 0 else { return 0 }
         return phases * channels * ((height + stride.h - 1) / stride.h) * ((width + stride.w - 1) / stride.w)
+    }
+
+    /// Whether `algorithm=depthwise` can run this layer: one group per input channel (each
+    /// output channel reads one input plane; `filters / groups` is the channel multiplier).
+    public func isDepthwise(inputChannels: Int) -> Bool {
+        groups > 1 && groups == inputChannels && filters % groups == 0
     }
 
     /// Whether the groups are wide enough for a matrix product (depthwise and narrow grouped

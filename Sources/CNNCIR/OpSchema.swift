@@ -107,7 +107,7 @@ public enum OpKeyword: String, CaseIterable, Sendable {
                 AttributeSpec("groups", .int(sizeRange), default: "1", "channel groups (groups = channels: depthwise)"),
                 AttributeSpec("bias", .bool, default: "true", "add a learned bias per output channel"),
                 AttributeSpec("init", .choice(["auto", "he", "xavier", "torch"]), default: "auto", "weight initialization (auto: He before ReLU-like activations, else Xavier; torch: PyTorch's default, U(+-1/sqrt(fan_in)))"),
-                AttributeSpec("algorithm", .choice(ConvAlgorithm.allCases.map(\.rawValue)), default: "auto", "direct, gemm, implicit, winograd2x2 or winograd4x4 (auto: select-conv-algorithm chooses)"),
+                AttributeSpec("algorithm", .choice(ConvAlgorithm.allCases.map(\.rawValue)), default: "auto", "direct, depthwise, gemm, implicit, winograd2x2 or winograd4x4 (auto: select-conv-algorithm chooses)"),
             ] + OpKeyword.epilogueKeys
         case .convTranspose:
             return [

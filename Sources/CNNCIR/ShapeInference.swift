@@ -85,6 +85,9 @@ public enum ShapeRules {
                     return fail("\(name) algorithm=\(a.algorithm.rawValue) needs a 3x3 kernel, stride 1, dilation 1 and groups 1")
                 }
             }
+            if a.algorithm == .depthwise, !a.isDepthwise(inputChannels: x.c) {
+                return fail("\(name) algorithm=depthwise needs groups equal to the input channels (\(x.c)), got groups=\(a.groups)")
+            }
             let out = window(name, x, kernel: a.kernel, stride: a.stride, padding: a.padding,
                              dilation: a.dilation, ceilMode: false, channels: a.filters)
             if a.algorithm == .implicit, case .success(let y) = out, !a.implicitApplies(inputWidth: x.w, outputWidth: y.w) {

@@ -1,7 +1,7 @@
 // select-conv-algorithm: the one place that decides how each convolution runs; the choice is
 // written into the IR (`algorithm=`), so `summary`, `--print-ir-after` and the backend agree.
 //
-//   c = conv(x) ... algorithm=auto  ->  ... algorithm=implicit | gemm | direct | winograd4x4 | winograd2x2
+//   c = conv(x) ... algorithm=auto  ->  ... algorithm=implicit | gemm | depthwise | direct | winograd4x4 | winograd2x2
 //
 // Candidates, with what each costs (C, K channels, R S kernel, P Q output, W input width):
 //   implicit     implicit GEMM on NCHW (cnnc_conv_direct): K*C*R*S*P*W multiplies
@@ -14,8 +14,12 @@
 //                strided layers on the GEMM, whose backward it has).
 //   gemm         the packed matrix product with im2col packed per call (cnnc_sgemm_conv_packed):
 //                K*C*R*S*P*Q multiplies plus a copy of C*R*S*P*Q floats; any stride.
-//   direct       the plain loop nest: depthwise and narrow grouped layers, where a matrix
-//                product has nothing to reuse.
+//   depthwise    groups == C (any multiplier K/C): cnnc_conv_depthwise, each vector of outputs
+//                summed over its R*S taps in a register and stored once with the epilogue;
+//                K*R*S*P*Q multiplies, any stride, padding and dilation. Measured on MobileNetV2's
+//                17 3x3 layers against direct (docs/passes.md).
+//   direct       the plain loop nest: narrow grouped layers, where a matrix product has
+//                nothing to reuse (it reads and writes each output row once per tap).
 //   winograd     F(m x m, 3x3) on the GEMM: (m+2)^2 / (9 m^2) of the multiplies plus input and
 //                output transforms of O(C + K) per tile; its rounding error grows with the tile
 //                and the reduction length 9C:
@@ -24,7 +28,7 @@
 //                docs/passes.md), and must stay within the budget (1e-4).
 // Rule (inference), per layer, from the measured throughput of each kernel on this project's
 // machines (docs/passes.md, "Choosing the convolution algorithm"):
-//   1. groups too narrow for a matrix product -> direct;
+//   1. depthwise (groups == C) -> depthwise; other groups too narrow for a matrix product -> direct;
 //   2. Winograd when allowed (not --no-winograd), the layer is 3x3 stride 1 dilation 1 dense,
 //      both channel counts reach --winograd-min-channels (64), input plus output channels are
 //      at most 512, the output is at least 16x16, the error estimate is within budget and the
@@ -37,7 +41,8 @@
 //      the batch is too small to do better (fewer than 16 positions over the batch);
 //   4. else gemm: its columns run over the whole batch.
 // Training builds pack their weights once per step (the trainer's state holds the packed
-// copy) but never transform them: the same rule without step 2.
+// copy) but never transform them: the same rule without step 2 (depthwise reads the raw
+// weights, so its training forward runs the same kernel; its backward has its own).
 // Refuses: an algorithm the user pinned (kept as written).
 
 import CNNCIR
@@ -46,7 +51,7 @@ import CNNCIR
 public struct SelectConvAlgorithm: Pass {
     public init() {}
     public let name = "select-conv-algorithm"
-    public let summary = "choose each convolution's algorithm (implicit GEMM, packed GEMM, Winograd, direct) and record it in the IR"
+    public let summary = "choose each convolution's algorithm (implicit GEMM, packed GEMM, Winograd, depthwise, direct) and record it in the IR"
     public let modes: Set<PipelineMode> = [.inference, .training]
 
     /// The largest per-task Winograd tile scratch (input transforms and products) kept on the stack.
@@ -86,6 +91,10 @@ public struct SelectConvAlgorithm: Pass {
 
     /// The algorithm for one layer and the reason, as the rule above says.
     func choose(_ a: ConvAttributes, input x: Shape, output y: Shape, options: PassOptions) -> (ConvAlgorithm, String) {
+        if a.isDepthwise(inputChannels: x.c) {
+            let multiplier = a.filters / a.groups
+            return (.depthwise, "depthwise (groups = \(x.c) channels\(multiplier > 1 ? ", multiplier \(multiplier)" : "")): each output's taps in a register, stored once")
+        }
         guard a.groupsSuitMatrixProduct(inputChannels: x.c) else {
             return (.direct, "groups of \(x.c / a.groups) -> \(a.filters / a.groups) channels are too narrow for a matrix product")
         }

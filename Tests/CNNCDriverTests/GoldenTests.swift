@@ -144,6 +144,43 @@ final class PipelineGoldenTests: XCTestCase {
         }
     }
 
+    /// Depthwise layers (stride 1 and 2, a channel multiplier of 2, 5x5 dilated, a batch norm
+    /// and ReLU6 folded in, a residual) pick `depthwise` and match the interpreter, bitwise equal
+    /// at 1 and 2 threads; also at -O0 (the loop nest) for comparison.
+    func testDepthwiseLayersPickTheDepthwiseKernel() throws {
+        let dir = try temporaryDirectory()
+        let text = """
+            network depthwise
+            input x shape=6x19x23
+            conv d1 filters=6 size=3 pad=1 groups=6 bias=false
+            batchnorm bn1
+            relu6 r1
+            conv d2 filters=12 size=3 stride=2 pad=1 groups=6
+            relu r2
+            conv d3 filters=12 size=5 pad=4 dilation=2 groups=12
+            add s from=d3,r2
+            conv d4 filters=12 size=3 stride=2 groups=12 act=leaky_relu:0.1
+            output d4
+            """
+        try text.write(toFile: "\(dir)/dw.net", atomically: true, encoding: .utf8)
+        let model = try ModelLoader.load("\(dir)/dw.net")
+        let optimized = try CompilerOptions().optimized(model.graph)
+        let depthwise = optimized.nodes.compactMap { node -> String? in
+            guard case .conv(let a) = node.op, a.algorithm == .depthwise else { return nil }
+            return node.name
+        }
+        XCTAssertEqual(depthwise, ["d1", "d2", "d3", "d4"])
+        for optimize in [true, false] {
+            for batch in [1, 3] {
+                var options = CheckOptions()
+                options.batch = batch
+                options.compiler.optimize = optimize
+                let (report, passed) = try Checker.check(model, options: options)
+                XCTAssertTrue(passed, "batch \(batch) -O\(optimize ? 2 : 0):\n\(report)")
+            }
+        }
+    }
+
     func testSeededConvolutionSweep() throws {
         var state: UInt64 = 20261125
         func next(_ n: Int) -> Int {
@@ -161,7 +198,7 @@ final class PipelineGoldenTests: XCTestCase {
             let groups = winograd ? 1 : [1, 1, c][next(3)]
             let filters = groups == 1 ? k : groups * (1 + next(2))
             let pad = next(size)
-            let algorithm = winograd ? (case_ % 3 == 0 ? "winograd2x2" : "winograd4x4") : (case_ % 2 == 0 ? "gemm" : "direct")
+            let algorithm = winograd ? (case_ % 3 == 0 ? "winograd2x2" : "winograd4x4") : (case_ % 2 == 0 ? "gemm" : groups == c && groups > 1 ? "depthwise" : "direct")
             let text = """
                 network sweep
                 input x shape=\(c)x\(h)x\(w)

@@ -239,7 +239,7 @@ final class OtherPassTests: XCTestCase {
         XCTAssertEqual(chosen["one"], .implicit)
         XCTAssertEqual(chosen["grouped"], .direct, "4 filters per group: too narrow")
         XCTAssertEqual(chosen["strided"], .implicit, "stride 2 on its input's phase planes")
-        XCTAssertEqual(chosen["depthwise"], .direct)
+        XCTAssertEqual(chosen["depthwise"], .depthwise)
         XCTAssertEqual(chosen["pinned"], .direct)
         XCTAssertEqual(chosen["valid"], .gemm, "9x9 valid on 16 wide: 16 columns computed for 8")
         XCTAssertEqual(chosen["overpadded"], .gemm, "output wider than the input")
@@ -250,7 +250,10 @@ final class OtherPassTests: XCTestCase {
             $0.description == "[select-conv-algorithm] strided: implicit: stride 2 on 4 phase planes of the input (not a 3x3 stride-1 dense convolution)"
         }, "\(narrowRemarks)")
         XCTAssertTrue(narrowRemarks.contains {
-            $0.description == "[select-conv-algorithm] depthwise: direct: groups of 1 -> 1 channels are too narrow for a matrix product"
+            $0.description == "[select-conv-algorithm] depthwise: depthwise: depthwise (groups = 8 channels): each output's taps in a register, stored once"
+        }, "\(narrowRemarks)")
+        XCTAssertTrue(narrowRemarks.contains {
+            $0.description == "[select-conv-algorithm] grouped: direct: groups of 4 -> 4 channels are too narrow for a matrix product"
         }, "\(narrowRemarks)")
         XCTAssertFalse(narrowRemarks.contains { $0.node == "pinned" }, "a pinned algorithm is not touched")
         try assertEquivalent(g, narrow)
@@ -282,7 +285,7 @@ final class OtherPassTests: XCTestCase {
         let training = try PassManager(passes: [SelectConvAlgorithm()], mode: .training).run(g).graph
         XCTAssertEqual(algorithms(training)["big"], .implicit)
         XCTAssertEqual(algorithms(training)["strided"], .gemm, "training runs strided layers on the GEMM")
-        XCTAssertEqual(algorithms(training)["depthwise"], .direct)
+        XCTAssertEqual(algorithms(training)["depthwise"], .depthwise)
     }
 
     func testWinogradRefusesTilesTooLargeForTheStack() throws {
@@ -291,6 +294,13 @@ final class OtherPassTests: XCTestCase {
         if case .conv(let a) = after.node(named: "wide")!.op { XCTAssertEqual(a.algorithm, .implicit) }
         XCTAssertEqual(remarks.map(\.description),
                        ["[select-conv-algorithm] wide: implicit: stride 1 (Winograd tile buffers for 1024 -> 1024 channels exceed 256 KiB of stack)"])
+    }
+
+    func testDepthwiseAlgorithmIsCheckedByShapeInference() {
+        switch NetFrontend.parse("input x shape=4x8x8\nconv c filters=4 size=3 groups=2 algorithm=depthwise\n", path: "t.net") {
+        case .success: XCTFail("a grouped (not depthwise) convolution was accepted with algorithm=depthwise")
+        case .failure(let list): XCTAssertTrue(list.description.contains("algorithm=depthwise needs groups equal to the input channels (4), got groups=2"), list.description)
+        }
     }
 
     func testImplicitAlgorithmIsCheckedByShapeInference() {
