@@ -98,8 +98,6 @@ public struct SelectConvAlgorithm: Pass {
             notWinograd = "not a 3x3 stride-1 dense convolution"
         } else if min(x.c, a.filters) < options.winogradMinChannels {
             notWinograd = "\(x.c) -> \(a.filters) channels, below --winograd-min-channels \(options.winogradMinChannels)"
-        } else if 36 * (x.c + a.filters) * 4 > Self.maxTileBytes {
-            notWinograd = "Winograd tile buffers for \(x.c) -> \(a.filters) channels exceed \(Self.maxTileBytes / 1024) KiB of stack"
         } else if x.c + a.filters > Self.winogradMaxChannelSum {
             notWinograd = "\(x.c) + \(a.filters) channels: Winograd's per-tile products lose to the implicit GEMM above \(Self.winogradMaxChannelSum)"
         } else if min(y.h, y.w) < Self.winogradMinPlane {
