@@ -59,8 +59,8 @@ enum WinogradKernel {
         return out.isEmpty ? "0.0f" : out
     }
 
-    /// The stack a task's transform buffers may use: select-conv-algorithm's limit for one tile
-    /// (`SelectConvAlgorithm.maxTileBytes`), so a layer it accepts always gets at least one tile.
+    /// The stack F(2x2)'s task buffers may use (16 x (C + K) floats per tile: one tile fits for
+    /// every layer select-conv-algorithm gives Winograd, at most 512 channels in all).
     static let stackBudget = 256 * 1024
 
     /// Tiles per task: a multiple of 8 (the micro-kernel's rows) up to 32, as many as keep the

@@ -54,10 +54,6 @@ public struct SelectConvAlgorithm: Pass {
     public let summary = "choose each convolution's algorithm (implicit GEMM, packed GEMM, Winograd, direct) and record it in the IR"
     public let modes: Set<PipelineMode> = [.inference, .training]
 
-    /// The stack F(2x2)'s generated kernel gives a task's tile buffers (F(4x4) uses the
-    /// runtime's per-thread workspace instead).
-    public static let maxTileBytes = 256 * 1024
-
     /// Winograd only up to this many input plus output channels and from this output size:
     /// measured per layer against the implicit GEMM (docs/passes.md); below 14x14 a sample has
     /// too few tiles to pay for reading the transformed filters (4x the weights) per block.
