@@ -477,6 +477,47 @@ int cnnc_sgemm_block_columns(void);
 void cnnc_sgemm_reference(int m, int n, int k, const float *a, int lda, int trans_a, const float *b,
                           int ldb, int trans_b, float *c, int ldc, int accumulate);
 
+/* ---------------------------------------------------------------------------------------
+ * Winograd F(4x4, 3x3) for stride-1, dilation-1, 3x3 convolutions of one group (winograd.c)
+ *
+ * Output tiles of 4x4 are numbered over one sample's TH x TW grid (TH = ceil(P/4),
+ * TW = ceil(Q/4)), t = th * TW + tw; a block is nt consecutive tiles t0 .. t0 + nt - 1 of one
+ * sample. Per block: cnnc_winograd_f4_input, cnnc_winograd_f4_multiply, cnnc_winograd_f4_output,
+ * with V and M in a workspace of cnnc_winograd_f4_workspace_floats floats (V first, M after
+ * 36 * C * nt floats). Each output is one FMA chain over the channels in order in the
+ * transform domain: block sizes and thread splits do not change the bits.
+ * ------------------------------------------------------------------------------------- */
+
+/* The floats cnnc_winograd_f4_pack_weights writes: 36 sets of cnnc_conv_packed_floats(1, k, c). */
+size_t cnnc_winograd_f4_packed_floats(int k, int c);
+
+/* U = G g G^T (in double) of the weights [k][c][3][3], position e's k x c matrix packed as
+ * cnnc_conv_pack_weights packs a [k][c] weight, at dst + e * cnnc_conv_packed_floats(1, k, c). */
+void cnnc_winograd_f4_pack_weights(float *dst, const float *weights, int k, int c);
+
+/* V and M of a block of nt tiles, k output and c input channels: 36 * (c + k) * nt floats. */
+size_t cnnc_winograd_f4_workspace_floats(int k, int c, int nt);
+
+/* The calling thread's workspace of at least `floats` floats (64-byte aligned): one buffer per
+ * thread, grown on the first larger request and kept, so steady-state calls allocate nothing.
+ * NULL when it cannot grow (out of memory). */
+float *cnnc_winograd_workspace(size_t floats);
+
+/* V[e][c][u] = (B^T d B)[e] of channel c of tile t0 + u (u < nt) of one sample's image
+ * (c x height x width, the geometry's), pixels outside the image (the padding) read as 0. */
+void cnnc_winograd_f4_input(const cnnc_conv_geometry *g, const float *image, int t0, int nt, float *v);
+
+/* M[e][i][u] = sum over c in order of U_e[i][c] * V[e][c][u], rows i < k, on cnnc_conv_direct;
+ * `packed` from cnnc_winograd_f4_pack_weights. */
+void cnnc_winograd_f4_multiply(int k, int c, const float *packed, const float *v, float *m, int nt);
+
+/* Y = A^T M A of each tile and output channel i < k, with e's bias, residual (laid out like
+ * out: out and e->residual point at the sample) and activation, stored at
+ * out[i * P*Q + p * Q + q] for the outputs that exist. m NULL (no workspace): those outputs
+ * are set to NaN. */
+void cnnc_winograd_f4_output(const cnnc_conv_geometry *g, int k, const float *m, int t0, int nt, float *out,
+                             const cnnc_epilogue *e);
+
 /* One element of im2col(image) as cnnc_conv_geometry defines it; for tests and references. */
 float cnnc_im2col_at(const cnnc_conv_geometry *g, const float *image, int row, int col);
 

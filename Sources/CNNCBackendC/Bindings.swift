@@ -18,7 +18,9 @@ struct DerivedTensor {
         /// `beta[k] + (bias[k] - mean[k]) * gamma[k] / sqrt(var[k] + eps)` (bias 0 when absent).
         case foldedBias(bias: String?, batchNorm: FoldedBatchNorm, channels: Int)
         /// Winograd filter transform `G g G^T` of a K x C x 3 x 3 weight (source: a parameter
-        /// name or a derived tensor's label), laid out for the Winograd kernel.
+        /// name or a derived tensor's label), laid out for the Winograd kernel: F(4x4) as 36
+        /// sets of `cnnc_conv_pack_weights` panels (`cnnc_winograd_f4_pack_weights`), each
+        /// `packedCount(1, K, C)` floats reserved; F(2x2) as [16][C][K].
         case winogradFilter(source: String, tile: Int, filters: Int, channels: Int)
         /// `cnnc_conv_pack_weights`: a [groups*kg][crs] weight (a parameter or a derived label)
         /// in panels of CNNC_PACK_ROWS rows for the implicit and packed GEMM kernels. With a
@@ -63,7 +65,10 @@ struct Bindings {
                 if a.algorithm == .winograd2x2 || a.algorithm == .winograd4x4 {
                     let tile = a.algorithm == .winograd2x2 ? 2 : 4
                     let label = "\(node.name).weight winograd F(\(tile)x\(tile),3x3)"
-                    derived.append(DerivedTensor(label: label, count: (tile + 2) * (tile + 2) * a.filters * inShape.c,
+                    // F(4x4): 36 packed panel sets for the implicit GEMM; F(2x2): [16][C][K]
+                    let count = tile == 4 ? 36 * DerivedTensor.packedCount(groups: 1, kg: a.filters, crs: inShape.c)
+                        : (tile + 2) * (tile + 2) * a.filters * inShape.c
+                    derived.append(DerivedTensor(label: label, count: count,
                                                  recipe: .winogradFilter(source: weight, tile: tile, filters: a.filters, channels: inShape.c)))
                     weight = label
                 }

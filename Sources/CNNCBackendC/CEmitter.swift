@@ -452,6 +452,9 @@ public enum CEmitter {
                     } else {
                         w.line("cnnc_conv_pack_weights(\(dst), \(src(source)), \(groups), \(kg), \(crs));")
                     }
+                case .winogradFilter(let source, 4, let filters, let channels):
+                    w.comment("\(d.label): U = G g G^T, 36 sets of \(filters) x \(channels) in panels of CNNC_PACK_ROWS")
+                    w.line("cnnc_winograd_f4_pack_weights(\(dst), \(src(source)), \(filters), \(channels));")
                 case .winogradFilter(let source, let tile, let filters, let channels):
                     WinogradKernel.emitFilterTransform(label: d.label, source: src(source), destination: dst, tile: tile,
                                                        filters: filters, channels: channels, &w)

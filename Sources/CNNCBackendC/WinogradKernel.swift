@@ -6,7 +6,10 @@
 //
 // The filter transform U = G g G^T runs once in `<p>_prepare`; the kernel transforms a
 // block of input tiles, multiplies them by U with one GEMM per transform-domain position, and
-// transforms back. Tiles that hang over the bottom/right edge read zeros and write only the
+// transforms back. F(4x4) runs on the runtime's three steps (Runtime/src/winograd.c: gathers
+// and scatters over 16 or 8 tiles, the products on the implicit GEMM with U packed once);
+// F(2x2), which select-conv-algorithm picks only where F(4x4)'s error estimate is over budget
+// (over 771 input channels) or the user pins it, keeps the C generated per layer below. Tiles that hang over the bottom/right edge read zeros and write only the
 // outputs that exist, so every size works (odd sizes, 1xN, outputs smaller than a tile).
 //
 // Matrices: F(2x2, 3x3)
@@ -56,8 +59,8 @@ enum WinogradKernel {
         return out.isEmpty ? "0.0f" : out
     }
 
-    /// The stack a task's transform buffers may use: select-conv-algorithm's limit for one tile
-    /// (`SelectConvAlgorithm.maxTileBytes`), so a layer it accepts always gets at least one tile.
+    /// The stack F(2x2)'s task buffers may use (16 x (C + K) floats per tile: one tile fits for
+    /// every layer select-conv-algorithm gives Winograd, at most 512 channels in all).
     static let stackBudget = 256 * 1024
 
     /// Tiles per task: a multiple of 8 (the micro-kernel's rows) up to 32, as many as keep the
@@ -68,10 +71,66 @@ enum WinogradKernel {
         return fit >= 8 ? min(32, fit / 8 * 8) : fit
     }
 
-    /// The forward kernel: one task per block of TB tiles over the batch. The products in the
-    /// transform domain are, per position e of the (m+2)^2, Mt_e[TB x K] = V_e[TB x C] *
-    /// U_e[C x K], one `cnnc_sgemm` each.
+    /// Tiles per block of F(4x4): two 16-lane vectors of the transforms, one 32-wide tile of the
+    /// implicit GEMM's micro-kernel (AVX-512; two of 16 with AVX2).
+    static let tilesPerBlock = 32
+
+    /// The forward kernel. F(4x4): a schedule of the runtime's three steps (winograd.c), one
+    /// task per (sample, block of NT tiles). F(2x2): the per-layer C below.
     static func emit(_ k: KernelContext, _ a: ConvAttributes, tile m: Int, _ w: inout CWriter) {
+        if m == 4 { return emitLibrary(k, a, &w) }
+        emitGenerated(k, a, tile: m, &w)
+    }
+
+    /// F(4x4) on the runtime: per task, V = B^T d B of the block's tiles (gathers), the 36
+    /// products M_e = U_e V_e on the implicit GEMM, Y = A^T M A with bias, residual and the
+    /// ReLU family (scatters); activations the library does not apply follow on the block.
+    static func emitLibrary(_ k: KernelContext, _ a: ConvAttributes, _ w: inout CWriter) {
+        let x = k.x, y = k.y
+        let e = a.epilogue
+        let lib = ConvKernel.libraryEpilogue(e)
+        w.lines("""
+        enum { C = \(x.c), H = \(x.h), W = \(x.w), K = \(y.c), P = \(y.h), Q = \(y.w) };
+        enum { TW = (Q + 3) / 4, TILES = (P + 3) / 4 * TW, NT = \(tilesPerBlock), BLOCKS = (TILES + NT - 1) / NT };
+        \(k.strideEnum(residual: e.residual))
+        static const cnnc_conv_geometry geometry = \(ConvKernel.geometry(a, input: x, output: y));
+        """)
+        w.comment("""
+            weight is U = G g G^T in 36 sets of packed panels; one task per (sample, block of NT 4x4 tiles),
+            V and M in the thread's workspace (NULL: out of memory, the block's outputs become NaN)
+            """)
+        w.line("#pragma omp parallel for collapse(2) schedule(static)")
+        w.block("for (int b = 0; b < n; b++)") { w in
+            w.block("for (int blk = 0; blk < BLOCKS; blk++)") { w in
+                w.line("const int t0 = blk * NT, nt = TILES - t0 < NT ? TILES - t0 : NT;")
+                w.line("float *v = cnnc_winograd_workspace(cnnc_winograd_f4_workspace_floats(K, C, NT));")
+                w.line("float *m = v ? v + (size_t)36 * C * NT : NULL;")
+                let bias = k.hasBias ? "bias" : "NULL", res = e.residual ? "residual + (size_t)b * RS" : "NULL"
+                w.line("const cnnc_epilogue e = {\(bias), \(res), 0, \(lib.activation), \(lib.alpha), \(lib.low), \(lib.high)};")
+                w.block("if (v)") { w in
+                    w.line("cnnc_winograd_f4_input(&geometry, in + (size_t)b * IS, t0, nt, v);")
+                    w.line("cnnc_winograd_f4_multiply(K, C, weight, v, m, nt);")
+                }
+                w.line("cnnc_winograd_f4_output(&geometry, K, m, t0, nt, out + (size_t)b * OS, &e);")
+                guard lib.rest else { return }
+                w.comment("the rest of the epilogue on the block's outputs")
+                w.block("for (int k = 0; k < K; k++)") { w in
+                    if let p = e.prelu { w.line("const float a = slope[\(p.shared ? "0" : "k")];") }
+                    w.block("for (int t = t0; t < t0 + nt; t++)") { w in
+                        w.block("for (int i = 0; i < 4 && t / TW * 4 + i < P; i++)") { w in
+                            w.line("float *restrict row = out + (size_t)b * OS + (size_t)k * (P * Q) + (size_t)(t / TW * 4 + i) * Q + t % TW * 4;")
+                            w.line("for (int j = 0; j < 4 && t % TW * 4 + j < Q; j++) { const float v = row[j]; row[j] = \(Epilogues.value(e, "v")); }")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// F(2x2), generated per layer: one task per block of TB tiles over the batch. The products
+    /// in the transform domain are, per position e of the (m+2)^2, Mt_e[TB x K] = V_e[TB x C] *
+    /// U_e[C x K], one `cnnc_sgemm` each.
+    static func emitGenerated(_ k: KernelContext, _ a: ConvAttributes, tile m: Int, _ w: inout CWriter) {
         let x = k.x, y = k.y
         let t = matrices(tile: m)
         let alpha = m + 2

@@ -485,6 +485,47 @@ int cnnc_sgemm_block_columns(void);
 void cnnc_sgemm_reference(int m, int n, int k, const float *a, int lda, int trans_a, const float *b,
                           int ldb, int trans_b, float *c, int ldc, int accumulate);
 
+/* ---------------------------------------------------------------------------------------
+ * Winograd F(4x4, 3x3) for stride-1, dilation-1, 3x3 convolutions of one group (winograd.c)
+ *
+ * Output tiles of 4x4 are numbered over one sample's TH x TW grid (TH = ceil(P/4),
+ * TW = ceil(Q/4)), t = th * TW + tw; a block is nt consecutive tiles t0 .. t0 + nt - 1 of one
+ * sample. Per block: cnnc_winograd_f4_input, cnnc_winograd_f4_multiply, cnnc_winograd_f4_output,
+ * with V and M in a workspace of cnnc_winograd_f4_workspace_floats floats (V first, M after
+ * 36 * C * nt floats). Each output is one FMA chain over the channels in order in the
+ * transform domain: block sizes and thread splits do not change the bits.
+ * ------------------------------------------------------------------------------------- */
+
+/* The floats cnnc_winograd_f4_pack_weights writes: 36 sets of cnnc_conv_packed_floats(1, k, c). */
+size_t cnnc_winograd_f4_packed_floats(int k, int c);
+
+/* U = G g G^T (in double) of the weights [k][c][3][3], position e's k x c matrix packed as
+ * cnnc_conv_pack_weights packs a [k][c] weight, at dst + e * cnnc_conv_packed_floats(1, k, c). */
+void cnnc_winograd_f4_pack_weights(float *dst, const float *weights, int k, int c);
+
+/* V and M of a block of nt tiles, k output and c input channels: 36 * (c + k) * nt floats. */
+size_t cnnc_winograd_f4_workspace_floats(int k, int c, int nt);
+
+/* The calling thread's workspace of at least `floats` floats (64-byte aligned): one buffer per
+ * thread, grown on the first larger request and kept, so steady-state calls allocate nothing.
+ * NULL when it cannot grow (out of memory). */
+float *cnnc_winograd_workspace(size_t floats);
+
+/* V[e][c][u] = (B^T d B)[e] of channel c of tile t0 + u (u < nt) of one sample's image
+ * (c x height x width, the geometry's), pixels outside the image (the padding) read as 0. */
+void cnnc_winograd_f4_input(const cnnc_conv_geometry *g, const float *image, int t0, int nt, float *v);
+
+/* M[e][i][u] = sum over c in order of U_e[i][c] * V[e][c][u], rows i < k, on cnnc_conv_direct;
+ * `packed` from cnnc_winograd_f4_pack_weights. */
+void cnnc_winograd_f4_multiply(int k, int c, const float *packed, const float *v, float *m, int nt);
+
+/* Y = A^T M A of each tile and output channel i < k, with e's bias, residual (laid out like
+ * out: out and e->residual point at the sample) and activation, stored at
+ * out[i * P*Q + p * Q + q] for the outputs that exist. m NULL (no workspace): those outputs
+ * are set to NaN. */
+void cnnc_winograd_f4_output(const cnnc_conv_geometry *g, int k, const float *m, int t0, int nt, float *out,
+                             const cnnc_epilogue *e);
+
 /* One element of im2col(image) as cnnc_conv_geometry defines it; for tests and references. */
 float cnnc_im2col_at(const cnnc_conv_geometry *g, const float *image, int row, int col);
 
@@ -6924,6 +6965,376 @@ void cnnc_error_set(cnnc_error *err, cnnc_status s, const char *fmt, ...) {
         snprintf(err->message, sizeof err->message, "%s", cnnc_status_string(s));
     }
 }
+
+/* ---- winograd.c ---- */
+/*
+ * winograd.c — Winograd F(4x4, 3x3) for stride-1 3x3 convolutions on NCHW, in three steps per
+ * block of NT output tiles of one sample (Lavin and Gray, "Fast algorithms for convolutional
+ * neural networks", 2016). With d the 6x6 input patch of one channel and g one 3x3 filter,
+ * each 4x4 output tile is
+ *
+ *   Y = A^T [ sum_c U_kc .* (B^T d_c B) ] A,   U_kc = G g_kc G^T (once, in <model>_prepare)
+ *
+ *   B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
+ *   G   = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
+ *   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
+ *
+ * 1. cnnc_winograd_f4_input: V[e][c][u] = (B^T d_cu B)[e] for the block's tiles u, vectorized
+ *    over tiles (16 lanes with AVX-512, 8 with AVX2 + FMA, 1 in plain C): the 36 pixels of a
+ *    patch are masked gathers relative to the sample's image, pixels outside it masked to 0
+ *    (the padding), then B^T along the columns into a 6x6 buffer of vectors and B along its rows.
+ * 2. cnnc_winograd_f4_multiply: M_e[K][NT] = U_e[K][C] * V_e[C][NT] for the 36 positions e, on
+ *    the implicit GEMM (cnnc_conv_direct with a 1x1 kernel over a 1 x NT plane of C channels),
+ *    U_e packed once into panels (cnnc_winograd_f4_pack_weights): every output one FMA chain
+ *    over c in order, so neither the block size nor the thread split changes a bit.
+ * 3. cnnc_winograd_f4_output: Y = A^T M A per tile and output channel, vectorized over tiles
+ *    (contiguous loads of M_e[k][u..]), then bias, residual (gathered) and the activation as
+ *    conv.c applies them, scattered to the outputs that exist (tiles over the bottom or right
+ *    edge write only real outputs).
+ *
+ * Every lane runs the same operations whatever its place in the block, so the result of a
+ * tile does not depend on how the tiles are split into blocks.
+ */
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#include <immintrin.h>
+#endif
+
+#define WINO_E 36 /* transform-domain positions: 6 x 6 */
+
+/* ---------------------------------------------------------------------------------------
+ * The filter transform and the workspace
+ * ------------------------------------------------------------------------------------- */
+
+size_t cnnc_winograd_f4_packed_floats(int k, int c) {
+    return WINO_E * cnnc_conv_packed_floats(1, k, c);
+}
+
+void cnnc_winograd_f4_pack_weights(float *dst, const float *weights, int k, int c) {
+    static const double G[6][3] = {{1.0 / 4, 0, 0},           {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                   {-1.0 / 6, 1.0 / 6, -1.0 / 6}, {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                   {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
+    const size_t set = cnnc_conv_packed_floats(1, k, c);
+    if (set == 0) return;
+    memset(dst, 0, sizeof(float) * WINO_E * set);
+    /* U = G g G^T in double, each position's K x C matrix in cnnc_conv_pack_weights' panels */
+    for (int kk = 0; kk < k; kk++)
+        for (int cc = 0; cc < c; cc++) {
+            const float *f = weights + ((size_t)kk * c + cc) * 9;
+            double r[6][3];
+            for (int i = 0; i < 6; i++)
+                for (int j = 0; j < 3; j++)
+                    r[i][j] = G[i][0] * f[j] + G[i][1] * f[3 + j] + G[i][2] * f[6 + j];
+            const size_t at = (size_t)(kk / CNNC_PACK_ROWS) * c * CNNC_PACK_ROWS + (size_t)cc * CNNC_PACK_ROWS +
+                              (size_t)(kk % CNNC_PACK_ROWS);
+            for (int i = 0; i < 6; i++)
+                for (int j = 0; j < 6; j++)
+                    dst[(size_t)(i * 6 + j) * set + at] = (float)(r[i][0] * G[j][0] + r[i][1] * G[j][1] + r[i][2] * G[j][2]);
+        }
+}
+
+/* The workspace is one buffer per thread, grown to the largest request and then kept: V and M
+ * of a block (36 x (C + K) x NT floats, 590 KB at 64 + 64 channels and 32 tiles, 4.7 MB at
+ * 512 + 512) are too big for a task's stack, and the arena's scratch is shared by all tasks (it
+ * would need one slice per task and so a task count fixed when the arena is planned, whatever
+ * the thread count). A thread-local buffer needs neither: after the first pass no call
+ * allocates, and each thread's buffer stays in its own core's cache from block to block. */
+static _Thread_local float *wino_buffer;
+static _Thread_local size_t wino_capacity;
+
+float *cnnc_winograd_workspace(size_t floats) {
+    if (floats <= wino_capacity && wino_buffer) return wino_buffer;
+    const size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
+    float *p = aligned_alloc(64, bytes > 0 ? bytes : 64);
+    if (!p) return NULL;
+    free(wino_buffer);
+    wino_buffer = p;
+    wino_capacity = floats;
+    return p;
+}
+
+size_t cnnc_winograd_f4_workspace_floats(int k, int c, int nt) {
+    return (size_t)WINO_E * ((size_t)c + (size_t)k) * (size_t)nt;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Vectors of tiles: the operations each instruction set provides
+ * ------------------------------------------------------------------------------------- */
+
+#if defined(__AVX512F__)
+
+#define WINO_L 16
+typedef __m512 wvec;
+typedef __mmask16 wmask;
+typedef __m512i windex;
+static inline wvec w_add(wvec a, wvec b) { return _mm512_add_ps(a, b); }
+static inline wvec w_sub(wvec a, wvec b) { return _mm512_sub_ps(a, b); }
+static inline wvec w_fma(float a, wvec b, wvec c) { return _mm512_fmadd_ps(_mm512_set1_ps(a), b, c); }
+static inline wvec w_fnma(float a, wvec b, wvec c) { return _mm512_fnmadd_ps(_mm512_set1_ps(a), b, c); }
+static inline wmask w_mask(uint32_t bits) { return (wmask)(bits & 0xffffu); }
+static inline windex w_index(const int *base, int add) { return _mm512_add_epi32(_mm512_loadu_si512(base), _mm512_set1_epi32(add)); }
+static inline wvec w_gather(const float *base, wmask m, windex idx) {
+    return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, idx, base, 4);
+}
+static inline wvec w_load(const float *p, int lanes) { return _mm512_maskz_loadu_ps(w_mask(lanes >= 16 ? 0xffffu : (1u << lanes) - 1u), p); }
+static inline void w_store(float *p, wvec v, int lanes) { _mm512_mask_storeu_ps(p, w_mask(lanes >= 16 ? 0xffffu : (1u << lanes) - 1u), v); }
+static inline void w_scatter(float *base, wmask m, windex idx, wvec v) { _mm512_mask_i32scatter_ps(base, m, idx, v, 4); }
+static inline wvec w_bias(wvec v, float b) { return _mm512_add_ps(v, _mm512_set1_ps(b)); }
+static inline wvec w_set1(float a) { return _mm512_set1_ps(a); }
+/* v = act(v) as conv.c's store_epilogue computes it (NaN kept where the scalar code keeps it) */
+static inline wvec w_activate(wvec v, const cnnc_epilogue *e) {
+    switch (e->activation) {
+    case CNNC_ACT_NONE:
+        break;
+    case CNNC_ACT_RELU:
+        v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ), v);
+        break;
+    case CNNC_ACT_LEAKY: {
+        const __mmask16 pos = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ);
+        v = _mm512_mask_mov_ps(_mm512_mul_ps(v, _mm512_set1_ps(e->alpha)), pos, v);
+        break;
+    }
+    case CNNC_ACT_CLIP: {
+        const __mmask16 lo = _mm512_cmp_ps_mask(v, _mm512_set1_ps(e->low), _CMP_LT_OQ);
+        const __mmask16 hi = _mm512_cmp_ps_mask(v, _mm512_set1_ps(e->high), _CMP_GT_OQ);
+        v = _mm512_mask_mov_ps(v, hi, _mm512_set1_ps(e->high));
+        v = _mm512_mask_mov_ps(v, lo, _mm512_set1_ps(e->low));
+        break;
+    }
+    }
+    return v;
+}
+
+#elif defined(__AVX2__) && defined(__FMA__)
+
+#define WINO_L 8
+typedef __m256 wvec;
+typedef __m256i wmask;
+typedef __m256i windex;
+static inline wvec w_add(wvec a, wvec b) { return _mm256_add_ps(a, b); }
+static inline wvec w_sub(wvec a, wvec b) { return _mm256_sub_ps(a, b); }
+static inline wvec w_fma(float a, wvec b, wvec c) { return _mm256_fmadd_ps(_mm256_set1_ps(a), b, c); }
+static inline wvec w_fnma(float a, wvec b, wvec c) { return _mm256_fnmadd_ps(_mm256_set1_ps(a), b, c); }
+static inline wmask w_mask(uint32_t bits) {
+    const __m256i lanes = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    const __m256i b = _mm256_set1_epi32((int)bits);
+    return _mm256_cmpeq_epi32(_mm256_and_si256(b, lanes), lanes);
+}
+static inline windex w_index(const int *base, int add) {
+    return _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)base), _mm256_set1_epi32(add));
+}
+static inline wvec w_gather(const float *base, wmask m, windex idx) {
+    return _mm256_mask_i32gather_ps(_mm256_setzero_ps(), base, idx, _mm256_castsi256_ps(m), 4);
+}
+static inline wvec w_load(const float *p, int lanes) { return _mm256_maskload_ps(p, w_mask(lanes >= 8 ? 0xffu : (1u << lanes) - 1u)); }
+static inline void w_store(float *p, wvec v, int lanes) { _mm256_maskstore_ps(p, w_mask(lanes >= 8 ? 0xffu : (1u << lanes) - 1u), v); }
+static inline void w_scatter(float *base, wmask m, windex idx, wvec v) {
+    /* AVX2 has no scatter: the lanes one by one */
+    _Alignas(32) float lane[8];
+    _Alignas(32) int at[8], on[8];
+    _mm256_store_ps(lane, v);
+    _mm256_store_si256((__m256i *)at, idx);
+    _mm256_store_si256((__m256i *)on, m);
+    for (int l = 0; l < 8; l++)
+        if (on[l]) base[at[l]] = lane[l];
+}
+static inline wvec w_bias(wvec v, float b) { return _mm256_add_ps(v, _mm256_set1_ps(b)); }
+static inline wvec w_set1(float a) { return _mm256_set1_ps(a); }
+static inline wvec w_activate(wvec v, const cnnc_epilogue *e) {
+    switch (e->activation) {
+    case CNNC_ACT_NONE:
+        break;
+    case CNNC_ACT_RELU: /* v > 0 ? v : 0 (NaN -> 0) */
+        v = _mm256_and_ps(_mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GT_OQ), v);
+        break;
+    case CNNC_ACT_LEAKY: {
+        const __m256 pos = _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GT_OQ);
+        v = _mm256_blendv_ps(_mm256_mul_ps(v, _mm256_set1_ps(e->alpha)), v, pos);
+        break;
+    }
+    case CNNC_ACT_CLIP: {
+        const __m256 lo = _mm256_cmp_ps(v, _mm256_set1_ps(e->low), _CMP_LT_OQ);
+        const __m256 hi = _mm256_cmp_ps(v, _mm256_set1_ps(e->high), _CMP_GT_OQ);
+        v = _mm256_blendv_ps(v, _mm256_set1_ps(e->high), hi);
+        v = _mm256_blendv_ps(v, _mm256_set1_ps(e->low), lo);
+        break;
+    }
+    }
+    return v;
+}
+
+#else
+
+#define WINO_L 1
+typedef float wvec;
+typedef int wmask;
+typedef int windex;
+static inline wvec w_add(wvec a, wvec b) { return a + b; }
+static inline wvec w_sub(wvec a, wvec b) { return a - b; }
+static inline wvec w_fma(float a, wvec b, wvec c) { return a * b + c; }
+static inline wvec w_fnma(float a, wvec b, wvec c) { return c - a * b; }
+static inline wmask w_mask(uint32_t bits) { return (int)(bits & 1u); }
+static inline windex w_index(const int *base, int add) { return base[0] + add; }
+static inline wvec w_gather(const float *base, wmask m, windex idx) { return m ? base[idx] : 0.0f; }
+static inline wvec w_load(const float *p, int lanes) { return lanes > 0 ? p[0] : 0.0f; }
+static inline void w_store(float *p, wvec v, int lanes) { if (lanes > 0) p[0] = v; }
+static inline void w_scatter(float *base, wmask m, windex idx, wvec v) { if (m) base[idx] = v; }
+static inline wvec w_bias(wvec v, float b) { return v + b; }
+static inline wvec w_set1(float a) { return a; }
+static inline wvec w_activate(wvec v, const cnnc_epilogue *e) {
+    float one[1] = {v};
+    cnnc_internal_epilogue_row(one, one, NULL, 1, 0, 0.0f, e);
+    return one[0];
+}
+
+#endif
+
+/* r = B^T d over six vectors (a column or a row of a patch) */
+static inline void wino_bt(const wvec *d, wvec *r) {
+    r[0] = w_fma(4.0f, d[0], w_fnma(5.0f, d[2], d[4]));
+    r[1] = w_fnma(4.0f, w_add(d[1], d[2]), w_add(d[3], d[4]));
+    r[2] = w_fma(4.0f, w_sub(d[1], d[2]), w_sub(d[4], d[3]));
+    r[3] = w_fma(2.0f, w_sub(d[3], d[1]), w_sub(d[4], d[2]));
+    r[4] = w_fma(2.0f, w_sub(d[1], d[3]), w_sub(d[4], d[2]));
+    r[5] = w_fma(4.0f, d[1], w_fnma(5.0f, d[3], d[5]));
+}
+
+/* y = A^T m over six vectors */
+static inline void wino_at(const wvec *m, wvec *y) {
+    const wvec a = w_add(m[1], m[2]), b = w_sub(m[1], m[2]), c = w_add(m[3], m[4]), d = w_sub(m[3], m[4]);
+    y[0] = w_add(w_add(m[0], a), c);
+    y[1] = w_fma(2.0f, d, b);
+    y[2] = w_fma(4.0f, c, a);
+    y[3] = w_add(w_fma(8.0f, d, b), m[5]);
+}
+
+/* Where a vector of tiles t0 + u0 + l (l < lanes) lies: the top-left corner's offset base[l]
+ * from pixel (0, 0) of its plane (rows `width` apart), and per row i and column j of the patch
+ * (or tile) the lanes whose pixel lies inside [0, height) x [0, width). */
+typedef struct {
+    _Alignas(64) int base[WINO_L > 1 ? WINO_L : 1];
+    uint32_t row_ok[6], col_ok[6];
+} wino_lanes;
+
+static void wino_place(wino_lanes *pl, int t, int lanes, int tiles_w, int shift_h, int shift_w, int height,
+                       int width, int rows) {
+    for (int i = 0; i < rows; i++) pl->row_ok[i] = pl->col_ok[i] = 0;
+    for (int l = 0; l < WINO_L; l++) {
+        if (l >= lanes) {
+            pl->base[l] = 0;
+            continue;
+        }
+        const int h0 = (t + l) / tiles_w * 4 - shift_h, w0 = (t + l) % tiles_w * 4 - shift_w;
+        pl->base[l] = h0 * width + w0;
+        for (int i = 0; i < rows; i++) {
+            if (h0 + i >= 0 && h0 + i < height) pl->row_ok[i] |= 1u << l;
+            if (w0 + i >= 0 && w0 + i < width) pl->col_ok[i] |= 1u << l;
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------------------------
+ * The three steps
+ * ------------------------------------------------------------------------------------- */
+
+void cnnc_winograd_f4_input(const cnnc_conv_geometry *g, const float *image, int t0, int nt, float *v) {
+    const int C = g->channels, H = g->height, W = g->width, TW = (g->out_w + 3) / 4;
+    const size_t plane = (size_t)H * W, cn = (size_t)C * nt;
+    for (int u0 = 0; u0 < nt; u0 += WINO_L) {
+        const int lanes = nt - u0 < WINO_L ? nt - u0 : WINO_L;
+        wino_lanes pl;
+        wino_place(&pl, t0 + u0, lanes, TW, g->pad_top, g->pad_left, H, W, 6);
+        wmask mask[36];
+        windex idx[36];
+        for (int i = 0; i < 6; i++)
+            for (int j = 0; j < 6; j++) {
+                mask[i * 6 + j] = w_mask(pl.row_ok[i] & pl.col_ok[j]);
+                idx[i * 6 + j] = w_index(pl.base, i * W + j);
+            }
+        /* per channel: B^T along each column of the patch, then B along each row */
+        for (int c = 0; c < C; c++) {
+            const float *x = image + (size_t)c * plane;
+            wvec r[6][6];
+            for (int j = 0; j < 6; j++) {
+                wvec d[6], col[6];
+                for (int i = 0; i < 6; i++) d[i] = w_gather(x, mask[i * 6 + j], idx[i * 6 + j]);
+                wino_bt(d, col);
+                for (int i = 0; i < 6; i++) r[i][j] = col[i];
+            }
+            float *dst = v + (size_t)c * nt + u0;
+            for (int i = 0; i < 6; i++) {
+                wvec row[6];
+                wino_bt(r[i], row);
+                for (int j = 0; j < 6; j++) w_store(dst + (size_t)(i * 6 + j) * cn, row[j], lanes);
+            }
+        }
+    }
+}
+
+void cnnc_winograd_f4_multiply(int k, int c, const float *packed, const float *v, float *m, int nt) {
+    /* M_e = U_e * V_e as a 1x1 convolution of a 1 x nt plane of c channels into k */
+    const cnnc_conv_geometry g = {c, 1, nt, 1, 1, 1, 1, 0, 0, 1, 1, 1, nt};
+    const size_t set = cnnc_conv_packed_floats(1, k, c);
+    for (int e = 0; e < WINO_E; e++)
+        cnnc_conv_direct(&g, k, packed + (size_t)e * set, 1, v + (size_t)e * c * nt, 0, m + (size_t)e * k * nt, 0, 0,
+                         nt, NULL);
+}
+
+void cnnc_winograd_f4_output(const cnnc_conv_geometry *g, int k, const float *m, int t0, int nt, float *out,
+                             const cnnc_epilogue *e) {
+    const int P = g->out_h, Q = g->out_w, TW = (Q + 3) / 4;
+    const size_t pq = (size_t)P * Q, kn = (size_t)k * nt;
+    for (int u0 = 0; u0 < nt; u0 += WINO_L) {
+        const int lanes = nt - u0 < WINO_L ? nt - u0 : WINO_L;
+        wino_lanes pl;
+        wino_place(&pl, t0 + u0, lanes, TW, 0, 0, P, Q, 4);
+        wmask mask[16];
+        windex idx[16];
+        for (int i = 0; i < 4; i++)
+            for (int j = 0; j < 4; j++) {
+                mask[i * 4 + j] = w_mask(pl.row_ok[i] & pl.col_ok[j]);
+                idx[i * 4 + j] = w_index(pl.base, i * Q + j);
+            }
+        /* per output channel: A^T along each column of M, A along each row, then the epilogue */
+        for (int kk = 0; kk < k; kk++) {
+            float *o = out + (size_t)kk * pq;
+            if (!m) {
+                /* no workspace (out of memory): the block's outputs are NaN, not stale */
+                const wvec nan = w_set1(NAN);
+                for (int i = 0; i < 16; i++) w_scatter(o, mask[i], idx[i], nan);
+                continue;
+            }
+            const float *mk = m + (size_t)kk * nt + u0;
+            wvec s[4][6];
+            for (int j = 0; j < 6; j++) {
+                wvec col[6], y[4];
+                for (int i = 0; i < 6; i++) col[i] = w_load(mk + (size_t)(i * 6 + j) * kn, lanes);
+                wino_at(col, y);
+                for (int i = 0; i < 4; i++) s[i][j] = y[i];
+            }
+            const float *res = e && e->residual ? e->residual + (size_t)kk * pq : NULL;
+            for (int i = 0; i < 4; i++) {
+                wvec y[4];
+                wino_at(s[i], y);
+                for (int j = 0; j < 4; j++) {
+                    wvec val = y[j];
+                    if (e && e->bias) val = w_bias(val, e->bias[kk]);
+                    if (res) val = w_add(val, w_gather(res, mask[i * 4 + j], idx[i * 4 + j]));
+                    if (e) val = w_activate(val, e);
+                    w_scatter(o, mask[i * 4 + j], idx[i * 4 + j], val);
+                }
+            }
+        }
+    }
+}
+
+/* The runtime is also compiled as one file (tools/embed_runtime.py): keep these names local. */
+#undef WINO_E
+#undef WINO_L
 
 """####
 

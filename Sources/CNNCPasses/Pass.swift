@@ -30,7 +30,7 @@ public struct PassOptions: Sendable {
     /// select-conv-algorithm for the estimate it is compared with).
     public var winogradErrorBudget: Double = 1e-4
     /// Fewest input and output channels for Winograd (see select-conv-algorithm).
-    public var winogradMinChannels = 64
+    public var winogradMinChannels = 32
     public init() {}
 }
 

@@ -29,12 +29,17 @@
 // Rule (inference), per layer, from the measured throughput of each kernel on this project's
 // machines (docs/passes.md, "Choosing the convolution algorithm"):
 //   1. depthwise (groups == C) -> depthwise; other groups too narrow for a matrix product -> direct;
-//   2. Winograd when allowed (not --no-winograd), the layer is 3x3 stride 1 dilation 1 dense,
-//      both channel counts reach --winograd-min-channels (64), input plus output channels are
-//      at most 512, the output is at least 16x16, the error estimate is within budget and the
-//      tile buffers fit on a task's stack (measured per layer, 1 thread: F(4x4) beat the
-//      implicit GEMM by 13-25% on 64-128 channels at 16x16-56x56 and lost by 14% at 256
-//      channels 14x14, by 30% on ResNet-20's 64 channels at 8x8 and by 4-5x at 512 channels);
+//   2. Winograd F(4x4) when allowed (not --no-winograd), the layer is 3x3 stride 1 dilation 1
+//      dense, both channel counts reach --winograd-min-channels (32), input plus output
+//      channels are at most 512, the output is at least 14x14 (16 tiles of 4x4 or more) and
+//      the error estimate is within budget (F(2x2) where only its estimate is). Measured per
+//      layer against the implicit GEMM (1 thread, batch 1, Zen 4, best of 3 runs'
+//      medians; docs/passes.md): F(4x4) on the runtime's kernel won by 1.8-2.0x on 64 -> 64 at
+//      56x56, 2.05-2.2x on 128 -> 128 at 28x28, 2.2-2.3x on 256 -> 256 at 14x14, 2.2x on
+//      64 -> 128 at 16x16 and 1.2-1.4x on 32 -> 32 at 16x16; it lost on 16 -> 16 at 32x32
+//      (0.86-0.97x), on every 8x8 plane (0.44-0.76x: 4 tiles per sample re-read U, 4x the
+//      weights, for few tiles), 512 -> 512 at 7x7 (0.91-0.93x) and 4x4 or 2x2 planes (0.23x).
+//      Above 512 channels in all it is not measured on a plane of 14x14 or more;
 //   3. implicit when it applies, its extra columns cost less than im2col's copy (W/Q <= 1.5,
 //      W the width positions are numbered over) and a sample's plane fills at least half of
 //      its vector lanes (P*W positions in tiles of 32 or 16; a 2x2 plane fills a quarter) or
@@ -54,14 +59,11 @@ public struct SelectConvAlgorithm: Pass {
     public let summary = "choose each convolution's algorithm (implicit GEMM, packed GEMM, Winograd, depthwise, direct) and record it in the IR"
     public let modes: Set<PipelineMode> = [.inference, .training]
 
-    /// The largest per-task Winograd tile scratch (input transforms and products) kept on the stack.
-    public static let maxTileBytes = 256 * 1024
-
     /// Winograd only up to this many input plus output channels and from this output size:
-    /// measured per layer against the implicit GEMM (docs/passes.md), the transforms and the
-    /// per-tile products cost more than the multiplies they save outside that range.
+    /// measured per layer against the implicit GEMM (docs/passes.md); below 14x14 a sample has
+    /// too few tiles to pay for reading the transformed filters (4x the weights) per block.
     public static let winogradMaxChannelSum = 512
-    public static let winogradMinPlane = 16
+    public static let winogradMinPlane = 14
 
     /// The estimated relative error of F(m x m, 3x3) over `channels` input channels.
     public static func estimatedError(tile: Int, channels: Int) -> Double {
@@ -107,14 +109,12 @@ public struct SelectConvAlgorithm: Pass {
             notWinograd = "not a 3x3 stride-1 dense convolution"
         } else if min(x.c, a.filters) < options.winogradMinChannels {
             notWinograd = "\(x.c) -> \(a.filters) channels, below --winograd-min-channels \(options.winogradMinChannels)"
-        } else if 36 * (x.c + a.filters) * 4 > Self.maxTileBytes {
-            notWinograd = "Winograd tile buffers for \(x.c) -> \(a.filters) channels exceed \(Self.maxTileBytes / 1024) KiB of stack"
         } else if x.c + a.filters > Self.winogradMaxChannelSum {
-            notWinograd = "\(x.c) + \(a.filters) channels: Winograd's per-tile products lose to the implicit GEMM above \(Self.winogradMaxChannelSum)"
+            notWinograd = "\(x.c) + \(a.filters) channels: Winograd loses to the implicit GEMM above \(Self.winogradMaxChannelSum) (not measured beyond)"
         } else if min(y.h, y.w) < Self.winogradMinPlane {
             notWinograd = "a \(y.h)x\(y.w) output has too few Winograd tiles (below \(Self.winogradMinPlane)x\(Self.winogradMinPlane) the implicit GEMM wins)"
         } else if Self.estimatedError(tile: 4, channels: x.c) <= options.winogradErrorBudget {
-            // the output is at least winogradMinPlane (16) wide and high: whole tiles of 4 fit
+            // the output is at least winogradMinPlane (14) wide and high: whole tiles of 4 fit
             return (.winograd4x4, "3x3 stride 1, \(x.c) -> \(a.filters) channels, error estimate within budget")
         } else if Self.estimatedError(tile: 2, channels: x.c) <= options.winogradErrorBudget {
             return (.winograd2x2, "3x3 stride 1, \(x.c) -> \(a.filters) channels, F(4x4) over the error budget")

@@ -35,7 +35,7 @@ struct OptimizationOptions: ParsableArguments {
     var noOptimization = false
     @Flag(help: "Never choose Winograd for 3x3 convolutions (select-conv-algorithm picks among the others).")
     var noWinograd = false
-    @Option(name: .customLong("winograd-min-channels"), help: "Winograd only where input and output have at least this many channels (default 64).")
+    @Option(name: .customLong("winograd-min-channels"), help: "Winograd only where input and output have at least this many channels (default 32).")
     var winogradMinChannels: Int = CompilerOptions().winogradMinChannels
     @Option(name: .customLong("disable-pass"), help: "Skip a pass (repeatable; cnnc passes lists them).")
     var disabledPasses: [String] = []

@@ -244,7 +244,7 @@ final class OtherPassTests: XCTestCase {
         XCTAssertEqual(chosen["valid"], .gemm, "9x9 valid on 16 wide: 16 columns computed for 8")
         XCTAssertEqual(chosen["overpadded"], .gemm, "output wider than the input")
         XCTAssertTrue(narrowRemarks.contains {
-            $0.description == "[select-conv-algorithm] big: implicit: stride 1 (8 -> 8 channels, below --winograd-min-channels 64)"
+            $0.description == "[select-conv-algorithm] big: implicit: stride 1 (8 -> 8 channels, below --winograd-min-channels 32)"
         }, "\(narrowRemarks)")
         XCTAssertTrue(narrowRemarks.contains {
             $0.description == "[select-conv-algorithm] strided: implicit: stride 2 on 4 phase planes of the input (not a 3x3 stride-1 dense convolution)"
@@ -288,12 +288,29 @@ final class OtherPassTests: XCTestCase {
         XCTAssertEqual(algorithms(training)["depthwise"], .depthwise)
     }
 
-    func testWinogradRefusesTilesTooLargeForTheStack() throws {
-        let g = net("input x shape=1024x4x4\nconv wide filters=1024 size=3 pad=1\n")
+    func testWinogradLimits() throws {
+        // F(4x4)'s buffers live in the runtime's per-thread workspace: no stack limit, but the
+        // measured channel and plane limits (SelectConvAlgorithm.winogradMaxChannelSum, winogradMinPlane).
+        let g = net("""
+            input x shape=256x14x14
+            conv mid filters=256 size=3 pad=1
+            conv wide filters=1024 size=3 pad=1
+            conv small filters=256 size=3 pad=1 from=x stride=2
+            conv late filters=256 size=3 pad=1 from=small
+            """)
         let (after, remarks) = try runPasses([SelectConvAlgorithm()], on: g)
-        if case .conv(let a) = after.node(named: "wide")!.op { XCTAssertEqual(a.algorithm, .implicit) }
-        XCTAssertEqual(remarks.map(\.description),
-                       ["[select-conv-algorithm] wide: implicit: stride 1 (Winograd tile buffers for 1024 -> 1024 channels exceed 256 KiB of stack)"])
+        func algorithms(_ graph: Graph) -> [String: ConvAlgorithm] {
+            var out: [String: ConvAlgorithm] = [:]
+            for node in graph.nodes { if case .conv(let a) = node.op { out[node.name] = a.algorithm } }
+            return out
+        }
+        XCTAssertEqual(algorithms(after)["mid"], .winograd4x4, "256 -> 256 at 14x14")
+        XCTAssertEqual(algorithms(after)["wide"], .implicit)
+        XCTAssertEqual(algorithms(after)["late"], .implicit, "7x7: too few tiles")
+        XCTAssertTrue(remarks.contains {
+            $0.description == "[select-conv-algorithm] wide: implicit: stride 1 (256 + 1024 channels: Winograd loses to the implicit GEMM above 512 (not measured beyond))"
+        }, "\(remarks)")
+        try assertEquivalent(g, after)
     }
 
     func testDepthwiseAlgorithmIsCheckedByShapeInference() {

@@ -1,0 +1,172 @@
+/*
+ * test_winograd.c — tests of the Winograd F(4x4, 3x3) steps (winograd.c) against the naive
+ * double reference cnnc_conv_reference.
+ *
+ * A seeded sweep over geometries (1 to 70 channels, planes from 1x1 to 21x40 including 1xN and
+ * planes smaller than a tile, padding 0 or 1 on each side) and epilogues (bias, residual,
+ * ReLU / leaky / clip): the outputs must be within Winograd's rounding of the reference, give
+ * the same bits for blocks of 32 tiles and of a random size, and never write past the output.
+ * A second sweep puts NaN into the input, the bias or the residual: every output the reference
+ * makes NaN is NaN. Built plain, with -march=native (AVX-512 or AVX2 gathers) and under
+ * ASan/UBSan; `-mavx2 -mfma` by hand tests the AVX2 path on an AVX-512 machine.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "cnnc_runtime.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int g_passed, g_failed, g_case;
+#define CHECK(cond) \
+    ((cond) ? (void)g_passed++ : (void)(g_failed++, printf("%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond)))
+
+static float *random_floats(cnnc_rng *rng, size_t count) {
+    float *m = malloc(sizeof(float) * (count > 0 ? count : 1));
+    for (size_t i = 0; i < count; i++) m[i] = cnnc_rng_next_uniform(rng) * 2.0f - 1.0f;
+    return m;
+}
+
+static int uniform_int(cnnc_rng *rng, int lo, int hi) {
+    return lo + (int)(cnnc_rng_next_uniform(rng) * (float)(hi - lo + 1)) % (hi - lo + 1);
+}
+
+/* The whole layer for one sample through the three steps, in blocks of nt tiles. */
+static void winograd(const cnnc_conv_geometry *g, int k, const float *packed, const float *image, float *out,
+                     const cnnc_epilogue *e, int nt) {
+    const int tiles = ((g->out_h + 3) / 4) * ((g->out_w + 3) / 4);
+    float *v = cnnc_winograd_workspace(cnnc_winograd_f4_workspace_floats(k, g->channels, nt));
+    float *m = v ? v + (size_t)36 * g->channels * nt : NULL;
+    for (int t0 = 0; t0 < tiles; t0 += nt) {
+        const int count = tiles - t0 < nt ? tiles - t0 : nt;
+        if (v) {
+            cnnc_winograd_f4_input(g, image, t0, count, v);
+            cnnc_winograd_f4_multiply(k, g->channels, packed, v, m, count);
+        }
+        cnnc_winograd_f4_output(g, k, m, t0, count, out, e);
+    }
+}
+
+static cnnc_conv_geometry random_geometry(cnnc_rng *rng) {
+    cnnc_conv_geometry g = {0};
+    g.channels = uniform_int(rng, 0, 3) == 0 ? uniform_int(rng, 21, 70) : uniform_int(rng, 1, 20);
+    g.kernel_h = g.kernel_w = 3;
+    g.stride_h = g.stride_w = g.dilation_h = g.dilation_w = 1;
+    const int pad_t = uniform_int(rng, 0, 1), pad_b = uniform_int(rng, 0, 1);
+    const int pad_l = uniform_int(rng, 0, 1), pad_r = uniform_int(rng, 0, 1);
+    /* outputs of 1xN, Nx1 and smaller than a tile now and then */
+    const int shape = uniform_int(rng, 0, 5);
+    g.out_h = shape == 0 ? 1 : shape == 2 ? uniform_int(rng, 1, 3) : uniform_int(rng, 1, 19);
+    g.out_w = shape == 1 ? 1 : shape == 2 ? uniform_int(rng, 1, 3) : uniform_int(rng, 1, 38);
+    g.height = g.out_h + 2 - pad_t - pad_b; /* at least 1 */
+    g.width = g.out_w + 2 - pad_l - pad_r;
+    g.pad_top = pad_t;
+    g.pad_left = pad_l;
+    return g;
+}
+
+/* |w| * |x| summed over the taps of output (k, p, q): the scale of its rounding error. */
+static double magnitude(const cnnc_conv_geometry *g, const float *weights, const float *image, int k, int p, int q) {
+    double mag = 0.0;
+    for (int c = 0; c < g->channels; c++)
+        for (int r = 0; r < 3; r++)
+            for (int s = 0; s < 3; s++) {
+                const int h = p - g->pad_top + r, w = q - g->pad_left + s;
+                if (h < 0 || h >= g->height || w < 0 || w >= g->width) continue;
+                mag += fabs((double)weights[(((size_t)k * g->channels + c) * 3 + r) * 3 + s] *
+                            image[((size_t)c * g->height + h) * g->width + w]);
+            }
+    return mag;
+}
+
+static void sweep_case(cnnc_rng *rng, int with_nan) {
+    cnnc_conv_geometry g = random_geometry(rng);
+    const int k = uniform_int(rng, 1, 40), pq = g.out_h * g.out_w;
+    const size_t image_size = (size_t)g.channels * g.height * g.width, out_size = (size_t)k * pq;
+    float *weights = random_floats(rng, (size_t)k * g.channels * 9);
+    float *bias = random_floats(rng, (size_t)k);
+    float *image = random_floats(rng, image_size);
+    float *residual = random_floats(rng, out_size);
+    float *packed = malloc(sizeof(float) * cnnc_winograd_f4_packed_floats(k, g.channels));
+    float *expect = malloc(sizeof(float) * out_size);
+    float *got = malloc(sizeof(float) * (out_size + 16));
+    float *again = malloc(sizeof(float) * (out_size + 16));
+    cnnc_epilogue e = {0};
+    if (uniform_int(rng, 0, 1)) e.bias = bias;
+    if (uniform_int(rng, 0, 2) == 0) e.residual = residual;
+    e.activation = (cnnc_activation)uniform_int(rng, 0, 3);
+    e.alpha = 0.125f;
+    e.low = -0.5f;
+    e.high = 0.75f;
+    if (with_nan) {
+        /* a NaN where an activation keeps it: no ReLU (it turns NaN into 0) */
+        if (e.activation == CNNC_ACT_RELU || e.activation == CNNC_ACT_LEAKY) e.activation = CNNC_ACT_NONE;
+        const int where = uniform_int(rng, 0, 2);
+        if (where == 0) image[uniform_int(rng, 0, (int)image_size - 1)] = NAN;
+        else if (where == 1) { e.bias = bias; bias[uniform_int(rng, 0, k - 1)] = NAN; }
+        else { e.residual = residual; residual[uniform_int(rng, 0, (int)out_size - 1)] = NAN; }
+    }
+    cnnc_winograd_f4_pack_weights(packed, weights, k, g.channels);
+    cnnc_conv_reference(&g, k, weights, image, expect, &e);
+    for (size_t i = 0; i < out_size + 16; i++) got[i] = again[i] = 12345.0f;
+    const int nt = uniform_int(rng, 1, 37);
+    winograd(&g, k, packed, image, got, &e, 32);
+    winograd(&g, k, packed, image, again, &e, nt);
+
+    /* the tiles whose 6x6 patch holds a NaN pixel: Winograd spreads it over the whole tile */
+    int close = 1, nan_kept = 1, bitwise = memcmp(got, again, sizeof(float) * out_size) == 0, guard = 1;
+    for (int i = 0; i < 16; i++) guard &= got[out_size + i] == 12345.0f && again[out_size + i] == 12345.0f;
+    for (int kk = 0; kk < k; kk++)
+        for (int p = 0; p < g.out_h; p++)
+            for (int q = 0; q < g.out_w; q++) {
+                const size_t at = (size_t)kk * pq + (size_t)p * g.out_w + q;
+                const float a = got[at], b = expect[at];
+                if (isnan(b)) {
+                    if (!isnan(a)) nan_kept = 0;
+                    continue;
+                }
+                if (isnan(a)) {
+                    int patch_nan = 0;
+                    const int h0 = p / 4 * 4 - g.pad_top, w0 = q / 4 * 4 - g.pad_left;
+                    for (int c = 0; c < g.channels; c++)
+                        for (int i = 0; i < 6; i++)
+                            for (int j = 0; j < 6; j++)
+                                if (h0 + i >= 0 && h0 + i < g.height && w0 + j >= 0 && w0 + j < g.width &&
+                                    isnan(image[((size_t)c * g.height + h0 + i) * g.width + w0 + j]))
+                                    patch_nan = 1;
+                    if (!patch_nan) close = 0;
+                    continue;
+                }
+                double mag = magnitude(&g, weights, image, kk, p, q);
+                if (e.bias) mag += fabs(e.bias[kk]);
+                if (e.residual) mag += fabs(e.residual[at]);
+                if (fabs((double)a - b) > 2e-5 * mag + 1e-6) {
+                    if (close)
+                        printf("  case %d: (%d,%d,%d) winograd %.9g, reference %.9g, error %.3g (magnitude %.3g)\n", g_case,
+                               kk, p, q, a, b, fabs((double)a - b), mag);
+                    close = 0;
+                }
+            }
+    CHECK(close);
+    CHECK(nan_kept);
+    CHECK(bitwise);
+    CHECK(guard);
+    if (!close || !nan_kept || !bitwise || !guard)
+        printf("  case %d%s: C=%d K=%d H=%d W=%d pad %d,%d out %dx%d act %d bias %d residual %d nt %d\n", g_case,
+               with_nan ? " (NaN)" : "", g.channels, k, g.height, g.width, g.pad_top, g.pad_left, g.out_h, g.out_w,
+               (int)e.activation, e.bias != NULL, e.residual != NULL, nt);
+    free(weights); free(bias); free(image); free(residual); free(packed); free(expect); free(got); free(again);
+}
+
+int main(void) {
+    cnnc_rng rng;
+    rng.seed = 20261206;
+    rng.counter = 0;
+    for (g_case = 0; g_case < 300; g_case++) sweep_case(&rng, 0);
+    for (g_case = 0; g_case < 100; g_case++) sweep_case(&rng, 1);
+    printf("test_winograd: %d passed, %d failed (seed %llu, micro-kernel rows %d)\n", g_passed, g_failed,
+           (unsigned long long)rng.seed, CNNC_PACK_ROWS);
+    return g_failed == 0 ? 0 : 1;
+}
