@@ -66,7 +66,9 @@ final class BenchTests: XCTestCase {
         let lines = r.stdout.split(separator: "\n").map(String.init)
         XCTAssertTrue(lines.first?.hasPrefix("profile of 'resnet20', batch 1, 1 thread, median of 3 passes") ?? false, r.stdout)
         XCTAssertTrue(lines.contains { $0.hasPrefix("conv1 ") && $0.contains("conv implicit") }, r.stdout)
-        XCTAssertTrue(lines.contains { $0.hasPrefix("layer2_0_downsample_0 ") && $0.contains("conv gemm") }, r.stdout)
+        // the 1x1 stride-2 shortcut on the implicit kernel over its input's phase plane
+        XCTAssertTrue(lines.contains { $0.hasPrefix("layer2_0_downsample_0 ") && $0.contains("conv implicit") }, r.stdout)
+        XCTAssertTrue(lines.contains { $0.hasPrefix("layer2_1_conv1 ") && $0.contains("conv winograd4x4") }, r.stdout)
         XCTAssertTrue(lines.contains { $0.hasPrefix("fc ") && $0.contains("dense") }, r.stdout)
         // 21 convolutions (BN, ReLU and the adds fused into them), the pool, the classifier
         XCTAssertEqual(lines.filter { $0.contains(" conv ") || $0.contains(" dense ") || $0.contains("global_avgpool") }.count, 23,
