@@ -409,9 +409,12 @@ enum ConvBackward {
     }
 
     /// Whether the backward reads the filters packed transposed and flipped (`packed_t`, packed
-    /// once per step by the trainer): the implicit and the full-convolution GEMM input gradients.
+    /// once per step by the trainer): the implicit input gradient. The full-convolution GEMM
+    /// could read them too (`cnnc_sgemm_conv_input_grad_packed`), but that copy put VGG-11-BN's
+    /// trainer at 311 MB against PyTorch's 293 (its 2x2 layers' filters twice more, 38 MB with
+    /// the forward's packed copy) for 2% of a step: it packs them per task instead.
     static func inputTakesPackedTransposed(x: Shape, y: Shape, _ a: ConvAttributes) -> Bool {
-        inputUsesImplicit(x: x, y: y, a) || inputUsesFullGemm(x: x, y: y, a)
+        inputUsesImplicit(x: x, y: y, a)
     }
 
     static func input(_ k: BackwardContext, _ a: ConvAttributes, _ w: inout CWriter) {
@@ -432,15 +435,14 @@ enum ConvBackward {
         w.comment("""
         d in[CG x n*H*W] += flip(W)^T[CG x KG*R*S] * im2col_full(d out) per group, through the
         runtime's GEMM: the full convolution of d out (padding (R-1)*DH - PT, (S-1)*DW - PL) with
-        packed_t, the filters transposed and flipped, packed once per step; one task per (group,
-        block of PB panels of input channels, block of columns): each task packs its block of
-        im2col_full(d out) once for all its rows, so with 8 or more column blocks a task takes all
-        of a group's rows (columns in multiples of 32, about 4 per batch); each element is one
-        FMA chain over KG*R*S
+        the filters transposed and flipped; one task per (group, block of PB panels of input
+        channels, block of columns): each task packs its block of each operand once for all its
+        rows, so with 8 or more column blocks a task takes all of a group's rows (columns in
+        multiples of 32, about 4 per batch); each element is one FMA chain over KG*R*S
         """)
         w.block("") { w in
             w.lines("""
-            enum { G = C / CG, HW = H * W, KRS = KG * R * S, PANELS = (CG + CNNC_PACK_ROWS - 1) / CNNC_PACK_ROWS };
+            enum { G = C / CG, HW = H * W, RS = R * S, PANELS = (CG + CNNC_PACK_ROWS - 1) / CNNC_PACK_ROWS };
             static const cnnc_conv_geometry full = {KG, P, Q, R, S, 1, 1, (R - 1) * DH - PT, (S - 1) * DW - PL, DH, DW, H, W};
             const int total = n * HW;
             int nb = (total / 4 + 31) / 32 * 32;
@@ -454,7 +456,7 @@ enum ConvBackward {
                     w.line("const int g = t / MBLOCKS, panel = (t % MBLOCKS) * PB, c0 = panel * CNNC_PACK_ROWS;")
                     w.line("const int mb = CG - c0 < PB * CNNC_PACK_ROWS ? CG - c0 : PB * CNNC_PACK_ROWS;")
                     w.line("const int j0 = jb * nb, nn = total - j0 < nb ? total - j0 : nb;")
-                    w.line("cnnc_sgemm_conv_input_grad_packed(mb, nn, packed_t + ((size_t)g * PANELS + panel) * KRS * CNNC_PACK_ROWS, &full, d_out + (size_t)g * KG * P * Q, (size_t)K * P * Q, j0, d_in + (size_t)(g * CG + c0) * HW, (size_t)C * HW, 1);")
+                    w.line("cnnc_sgemm_conv_input_grad(mb, nn, weight + ((size_t)g * KG * CG + c0) * RS, CG * RS, &full, d_out + (size_t)g * KG * P * Q, (size_t)K * P * Q, j0, d_in + (size_t)(g * CG + c0) * HW, (size_t)C * HW, 1);")
                 }
             }
         }

@@ -256,11 +256,11 @@ public enum ConvKernel {
             w.line("const int mb = KG - panel * CNNC_PACK_ROWS < PB * CNNC_PACK_ROWS ? KG - panel * CNNC_PACK_ROWS : PB * CNNC_PACK_ROWS;")
             w.line("const int j0 = jb * JB, nj = FLAT - j0 < JB ? FLAT - j0 : JB;")
             w.line(epilogueLine(k, a, residual: "residual + \(shift("RS"))(size_t)k0 * PQ", residualStride: "RS"))
-            w.line("cnnc_conv_direct(&geometry, mb, packed + ((size_t)g * PANELS + panel) * CRS * CNNC_PACK_ROWS, \(oneSample ? "1" : "n"), \(image(shift("IS"))), out + \(shift("OS"))(size_t)k0 * PQ, OS, j0, nj, &e);")
+            w.line("cnnc_conv_direct(&geometry, mb, packed + ((size_t)g * PANELS + panel) * CRS * CNNC_PACK_ROWS, \(oneSample ? "nbs" : "n"), \(image(shift("IS"))), out + \(shift("OS"))(size_t)k0 * PQ, OS, j0, nj, &e);")
             guard libraryEpilogue(a.epilogue).rest else { return }
             w.comment("the rest of the epilogue on the task's outputs: rows p of the block, columns q < Q")
-            w.block(oneSample ? "" : "for (int b = 0; b < n; b++)") { w in
-                w.line("float *o = out + (size_t)b * OS + (size_t)k0 * PQ;")
+            w.block(oneSample ? "for (int bb = b; bb < b + nbs; bb++)" : "for (int bb = 0; bb < n; bb++)") { w in
+                w.line("float *o = out + (size_t)bb * OS + (size_t)k0 * PQ;")
                 w.block("for (int p = j0 / \(W); p <= (j0 + nj - 1) / \(W); p++)") { w in
                     w.line("const int q0 = p == j0 / \(W) ? j0 % \(W) : 0, q1e = p == (j0 + nj - 1) / \(W) ? (j0 + nj - 1) % \(W) + 1 : \(W);")
                     w.line("const int q1 = q1e < Q ? q1e : Q;")
@@ -272,14 +272,22 @@ public enum ConvKernel {
                 }
             }
         }
+        // samples per task in the batch order: as many as keep their inputs within 256 KiB
+        let sampleFloats = max(1, (phased ? a.implicitPhaseFloats(channels: x.c, height: x.h, width: x.w) : x.c * x.h * x.w))
+        let samplesPerTask = max(1, 65536 / sampleFloats)
         w.block("if (n >= 4)") { w in
             w.comment("""
-                a batch: one task per (sample, block of JB positions j = p*\(W) + q), every group and panel in turn,
-                so the sample's input block stays in cache while the packed weights stream past it
+                a batch: one task per (block of SB samples, block of JB positions j = p*\(W) + q), every group and
+                panel in turn, so the samples' input block stays in cache while the packed weights stream past it;
+                SB samples' inputs fit 256 KiB (\(samplesPerTask) here), and there are at least 8 sample blocks
                 """)
+            w.line("int sb = n / 8;")
+            w.line("sb = sb < 1 ? 1 : sb > \(samplesPerTask) ? \(samplesPerTask) : sb;")
+            w.line("const int sblocks = (n + sb - 1) / sb;")
             w.line("#pragma omp parallel for collapse(2) schedule(static)")
-            w.block("for (int b = 0; b < n; b++)") { w in
+            w.block("for (int s = 0; s < sblocks; s++)") { w in
                 w.block("for (int jb = 0; jb < JBLOCKS; jb++)") { w in
+                    w.line("const int b = s * sb, nbs = n - b < sb ? n - b : sb;")
                     w.block("for (int t = 0; t < G * MBLOCKS; t++)") { w in task(&w, oneSample: true) }
                 }
             }

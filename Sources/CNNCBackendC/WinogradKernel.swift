@@ -99,10 +99,13 @@ enum WinogradKernel {
             weight is U = G g G^T in 36 sets of packed panels; one task per (sample, block of NT 4x4 tiles),
             V and M in the thread's workspace (NULL: out of memory, the block's outputs become NaN)
             """)
+        w.comment("blocks of equal size, at most NT tiles; a single sample of 16 tiles or more in two blocks at least, one per core")
+        w.line("const int blocks = n == 1 && BLOCKS < 2 && TILES >= 16 ? 2 : BLOCKS, per = (TILES + blocks - 1) / blocks;")
         w.line("#pragma omp parallel for collapse(2) schedule(static)")
         w.block("for (int b = 0; b < n; b++)") { w in
-            w.block("for (int blk = 0; blk < BLOCKS; blk++)") { w in
-                w.line("const int t0 = blk * NT, nt = TILES - t0 < NT ? TILES - t0 : NT;")
+            w.block("for (int blk = 0; blk < blocks; blk++)") { w in
+                w.line("const int t0 = blk * per, nt = TILES - t0 < per ? TILES - t0 : per;")
+                w.line("if (nt <= 0) continue;")
                 w.line("float *v = cnnc_winograd_workspace(cnnc_winograd_f4_workspace_floats(K, C, NT));")
                 w.line("float *m = v ? v + (size_t)36 * C * NT : NULL;")
                 let bias = k.hasBias ? "bias" : "NULL", res = e.residual ? "residual + (size_t)b * RS" : "NULL"
