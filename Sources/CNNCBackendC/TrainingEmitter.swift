@@ -137,7 +137,7 @@ struct TrainingLayout {
     /// Trainable, unfrozen parameters in table order.
     var updated: [ParameterSpec] = []
     /// Per convolution, where the state holds its weights packed for the forward's kernel (those
-    /// whose forward algorithm is `implicit` or a dense `gemm`) and transposed and flipped for the input gradient
+    /// whose forward algorithm is `implicit`) and transposed and flipped for the input gradient
     /// (`ConvBackward.inputUsesImplicit`): repacked by `pack_parameters` whenever the
     /// parameters changed.
     var packedWeight: [String: Int] = [:]
@@ -266,9 +266,10 @@ struct TrainingLayout {
         for node in graph.nodes {
             guard case .conv(let a) = node.op, let x = shapes[node.inputs[0]], let weight = weights[node.name] else { continue }
             let cg = x.c / a.groups, kg = a.filters / a.groups, taps = a.kernel.h * a.kernel.w
-            // implicit: the forward's kernel reads packed panels; gemm: the packed GEMM (im2col
-            // packed per call, weights not): one packing per step instead of one per task
-            if a.algorithm == .implicit || (a.algorithm == .gemm && a.groupsSuitMatrixProduct(inputChannels: x.c)) {
+            // implicit: the forward's kernel reads packed panels. A gemm layer's forward could
+            // read a packed copy too (the packed GEMM), but for VGG-11-BN's 2x2 layers that copy
+            // (19 MB) put the trainer at 292 MB against PyTorch's 288: it packs per task instead.
+            if a.algorithm == .implicit {
                 packedWeight[node.name] = stateFloats
                 stateFloats += alignUp(DerivedTensor.packedCount(groups: a.groups, kg: kg, crs: cg * taps))
                 packings.append((node.name, weight, a.groups, kg, cg, taps, false))
