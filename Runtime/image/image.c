@@ -46,9 +46,8 @@ void cnnc_image_free(cnnc_image *img) {
 static cnnc_status png_begin(const char *path, FILE **file, png_image *image, cnnc_error *err) {
     memset(image, 0, sizeof *image);
     image->version = PNG_IMAGE_VERSION;
-    *file = fopen(path, "rb");
+    *file = cnnc_file_open(path, "rb", err);
     if (*file == NULL) {
-        cnnc_error_set(err, CNNC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
         return CNNC_ERR_IO;
     }
     png_byte signature[8];
@@ -139,8 +138,14 @@ cnnc_status cnnc_png_write(const char *path, const cnnc_image *img, cnnc_error *
     image.width = (png_uint_32)img->width;
     image.height = (png_uint_32)img->height;
     image.format = png_format(img->channels);
-    if (!png_image_write_to_file(&image, path, 0, img->pixels, 0, NULL)) {
-        cnnc_error_set(err, CNNC_ERR_IO, "%s: cannot write: %s", path, image.message);
+    FILE *file = cnnc_file_open(path, "wb", err);
+    if (file == NULL) {
+        return CNNC_ERR_IO;
+    }
+    int written = png_image_write_to_stdio(&image, file, 0, img->pixels, 0, NULL);
+    if (fclose(file) != 0 || !written) {
+        cnnc_error_set(err, CNNC_ERR_IO, "cannot write '%s': %s", path,
+                       written ? "the file could not be closed" : image.message);
         remove(path);
         return CNNC_ERR_IO;
     }

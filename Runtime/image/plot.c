@@ -186,9 +186,8 @@ static int parse_number(const char *field, double *v) {
 
 cnnc_status cnnc_log_read(const char *path, cnnc_log_table *out, cnnc_error *err) {
     memset(out, 0, sizeof *out);
-    FILE *f = fopen(path, "r");
+    FILE *f = cnnc_file_open(path, "r", err);
     if (f == NULL) {
-        cnnc_error_set(err, CNNC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
         return CNNC_ERR_IO;
     }
     static const char *const names[7] = {"epoch", "step", "loss", "accuracy", "lr", "test_loss", "test_accuracy"};

@@ -550,6 +550,16 @@ cnnc_status cnnc_gunzip(const unsigned char *in, size_t in_size, unsigned char *
 /* Returns 1 when data starts with the gzip magic bytes 1f 8b, else 0. */
 int cnnc_is_gzip(const unsigned char *data, size_t size);
 
+/* Opens a file the caller named, never blocking and never touching anything but a regular
+ * file: mode "r"/"rb" opens a regular file (or a symlink to one) for reading; "w"/"wb"
+ * creates or truncates one, "a"/"ab" creates or appends to one. A FIFO (with or without the
+ * other end open), a directory, a device or a socket gives NULL with CNNC_ERR_IO in err
+ * ("cannot write 'p': it is a FIFO, not a regular file"), as does a file that cannot be
+ * opened ("cannot open 'p': ..." / "cannot create 'p': ..."). Close it with fclose. Every
+ * file reader and writer of the runtime, the picture unit and generated code opens through
+ * this. */
+FILE *cnnc_file_open(const char *path, const char *mode, cnnc_error *err);
+
 /* Reads the whole file at `path`; when it starts with the gzip magic it is decompressed
  * (as cnnc_gunzip, messages starting with the path). *data (released with cnnc_file_free)
  * receives the bytes, *size their number. Errors: CNNC_ERR_IO, CNNC_ERR_FORMAT,

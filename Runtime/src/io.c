@@ -14,6 +14,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* The kind of a file that is not a regular one, for messages. */
+static const char *file_kind(mode_t mode) {
+    return S_ISDIR(mode)    ? "a directory"
+           : S_ISFIFO(mode) ? "a FIFO"
+           : S_ISCHR(mode)  ? "a character device"
+           : S_ISBLK(mode)  ? "a block device"
+           : S_ISSOCK(mode) ? "a socket"
+                            : "something else";
+}
+
 FILE *cnnc_internal_open_regular(const char *path, uint64_t *out_size, cnnc_error *err) {
     *out_size = 0;
     /* O_NONBLOCK: a FIFO with no writer opens at once (and is then refused) instead of
@@ -38,13 +48,8 @@ FILE *cnnc_internal_open_regular(const char *path, uint64_t *out_size, cnnc_erro
         if (S_ISDIR(info.st_mode)) {
             cnnc_error_set(err, CNNC_ERR_IO, "cannot read '%s': it is a directory", path);
         } else {
-            const char *kind = S_ISFIFO(info.st_mode)   ? "a FIFO"
-                               : S_ISCHR(info.st_mode)  ? "a character device"
-                               : S_ISBLK(info.st_mode)  ? "a block device"
-                               : S_ISSOCK(info.st_mode) ? "a socket"
-                                                        : "something else";
             cnnc_error_set(err, CNNC_ERR_IO, "cannot read '%s': it is %s, not a regular file",
-                           path, kind);
+                           path, file_kind(info.st_mode));
         }
         return NULL;
     }
@@ -66,6 +71,56 @@ FILE *cnnc_internal_open_regular(const char *path, uint64_t *out_size, cnnc_erro
     }
     *out_size = info.st_size > 0 ? (uint64_t)info.st_size : 0;
     return f;
+}
+
+/* Creates (or truncates, or appends to) the regular file at `path` for writing. O_NONBLOCK:
+ * a FIFO with no reader fails at once with ENXIO instead of blocking in open, and one with a
+ * reader is refused after fstat; truncation comes after the check, so nothing but a regular
+ * file is ever truncated. */
+static FILE *create_regular(const char *path, int append, cnnc_error *err) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_NONBLOCK | O_CLOEXEC | (append ? O_APPEND : 0),
+                  0666);
+    if (fd < 0) {
+        int saved = errno;
+        struct stat info;
+        if (saved == ENXIO && stat(path, &info) == 0 && !S_ISREG(info.st_mode)) {
+            cnnc_error_set(err, CNNC_ERR_IO, "cannot write '%s': it is %s, not a regular file",
+                           path, file_kind(info.st_mode));
+        } else {
+            char why[128];
+            cnnc_internal_errno_text(why, sizeof why, saved);
+            cnnc_error_set(err, CNNC_ERR_IO, "cannot create '%s': %s", path, why);
+        }
+        return NULL;
+    }
+    struct stat info;
+    int flags = -1;
+    if (fstat(fd, &info) == 0 && !S_ISREG(info.st_mode)) {
+        close(fd);
+        cnnc_error_set(err, CNNC_ERR_IO, "cannot write '%s': it is %s, not a regular file", path,
+                       file_kind(info.st_mode));
+        return NULL;
+    }
+    FILE *f = NULL;
+    if ((append || ftruncate(fd, 0) == 0) && (flags = fcntl(fd, F_GETFL)) != -1 &&
+        fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != -1) {
+        f = fdopen(fd, append ? "ab" : "wb");
+    }
+    if (f == NULL) {
+        char why[128];
+        cnnc_internal_errno_text(why, sizeof why, errno);
+        close(fd);
+        cnnc_error_set(err, CNNC_ERR_IO, "cannot create '%s': %s", path, why);
+    }
+    return f;
+}
+
+FILE *cnnc_file_open(const char *path, const char *mode, cnnc_error *err) {
+    if (mode[0] == 'r') {
+        uint64_t size;
+        return cnnc_internal_open_regular(path, &size, err);
+    }
+    return create_regular(path, mode[0] == 'a', err);
 }
 
 cnnc_status cnnc_internal_read_file(const char *path, unsigned char **out_bytes, size_t *out_size,

@@ -535,11 +535,8 @@ cnnc_status cnnc_npy_write_f32(const char *path, const float *data, int ndim, co
     }
     header[len++] = '\n';
 
-    FILE *f = fopen(path, "wb");
+    FILE *f = cnnc_file_open(path, "wb", err);
     if (f == NULL) {
-        char why[128];
-        cnnc_internal_errno_text(why, sizeof why, errno);
-        cnnc_error_set(err, CNNC_ERR_IO, "cannot create '%s': %s", path, why);
         return CNNC_ERR_IO;
     }
     unsigned char prefix[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, 0, 0};

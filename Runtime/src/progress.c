@@ -175,11 +175,8 @@ cnnc_status cnnc_log_open(const char *path, int append, cnnc_log **out, cnnc_err
         return CNNC_ERR_ALLOC;
     }
     memcpy(log->path, path, length + 1);
-    log->file = fopen(path, append ? "a" : "w");
+    log->file = cnnc_file_open(path, append ? "a" : "w", err);
     if (log->file == NULL) {
-        char why[128];
-        cnnc_internal_errno_text(why, sizeof why, errno);
-        cnnc_error_set(err, CNNC_ERR_IO, "cannot open training log '%s': %s", path, why);
         free(log);
         return CNNC_ERR_IO;
     }

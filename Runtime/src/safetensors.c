@@ -1308,11 +1308,8 @@ cnnc_status cnnc_safetensors_write_f32(const char *path, const cnnc_tensor_f32 *
         free(counts);
         return s;
     }
-    FILE *f = fopen(path, "wb");
+    FILE *f = cnnc_file_open(path, "wb", err);
     if (f == NULL) {
-        char why[128];
-        cnnc_internal_errno_text(why, sizeof why, errno);
-        cnnc_error_set(err, CNNC_ERR_IO, "cannot create '%s': %s", path, why);
         free(header.p);
         free(counts);
         return CNNC_ERR_IO;

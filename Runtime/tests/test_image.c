@@ -76,7 +76,7 @@ static void test_png_palette_and_errors(void) {
 
     TMP_PATH(missing, "missing.png");
     CHECK_STATUS(cnnc_png_read(missing, &img, &err), CNNC_ERR_IO, &err);
-    CHECK_CONTAINS(err.message, "missing.png: cannot open");
+    CHECK_CONTAINS(err.message, "missing.png': no such file or directory");
     TMP_PATH(text, "text.png");
     write_bytes(text, "hello, this is not a picture", 28);
     CHECK_STATUS(cnnc_png_read(text, &img, &err), CNNC_ERR_FORMAT, &err);
@@ -94,6 +94,27 @@ static void test_png_palette_and_errors(void) {
     TMP_PATH(nodir, "no/such/dir.png");
     cnnc_image q = pattern(2, 2, 1);
     CHECK_STATUS(cnnc_png_write(nodir, &q, &err), CNNC_ERR_IO, &err);
+    /* Regular files only (issue #14): a FIFO with no reader, a directory and a device are
+     * refused at once, for reading and for writing (an alarm turns a block into a failure). */
+    alarm(30);
+    TMP_PATH(fifo, "picture.fifo");
+    CHECK(mkfifo(fifo, 0600) == 0);
+    CHECK_STATUS(cnnc_png_write(fifo, &q, &err), CNNC_ERR_IO, &err);
+    CHECK_CONTAINS(err.message, "it is a FIFO, not a regular file");
+    CHECK_STATUS(cnnc_png_read(fifo, &img, &err), CNNC_ERR_IO, &err);
+    CHECK_CONTAINS(err.message, "it is a FIFO, not a regular file");
+    cnnc_log_table t;
+    CHECK_STATUS(cnnc_log_read(fifo, &t, &err), CNNC_ERR_IO, &err);
+    CHECK_CONTAINS(err.message, "it is a FIFO, not a regular file");
+    TMP_PATH(folder, "folder.png");
+    CHECK(mkdir(folder, 0700) == 0);
+    CHECK_STATUS(cnnc_png_write(folder, &q, &err), CNNC_ERR_IO, &err);
+    CHECK_CONTAINS(err.message, "folder.png'");
+    if (access("/dev/null", W_OK) == 0) {
+        CHECK_STATUS(cnnc_png_write("/dev/null", &q, &err), CNNC_ERR_IO, &err);
+        CHECK_CONTAINS(err.message, "it is a character device, not a regular file");
+    }
+    alarm(0);
     cnnc_image_free(&q);
     CHECK_STATUS(cnnc_image_create(&img, 0, 5, 3, &err), CNNC_ERR_ARGUMENT, &err);
 }

@@ -1309,6 +1309,65 @@ static void test_readers_take_regular_files_only(void) {
     alarm(0);
 }
 
+/* The writers create regular files only: a FIFO with no reader fails at once instead of
+ * blocking in open (and one with a reader would be refused after fstat), a directory and a
+ * device are refused, and nothing but a regular file is truncated. */
+static void check_every_writer_refuses(const char *path, const char *why) {
+    cnnc_error err = {CNNC_OK, ""};
+    const float values[2] = {1.0f, 2.0f};
+    const int64_t shape[1] = {2};
+    CHECK_STATUS(cnnc_npy_write_f32(path, values, 1, shape, &err), CNNC_ERR_IO, &err);
+    CHECK_CONTAINS(err.message, why);
+    cnnc_tensor_f32 t = {"w", 1, shape, values};
+    CHECK_STATUS(cnnc_safetensors_write_f32(path, &t, 1, NULL, &err), CNNC_ERR_IO, &err);
+    CHECK_CONTAINS(err.message, why);
+    cnnc_log *log = NULL;
+    CHECK_STATUS(cnnc_log_open(path, 0, &log, &err), CNNC_ERR_IO, &err);
+    CHECK_CONTAINS(err.message, why);
+    CHECK_STATUS(cnnc_log_open(path, 1, &log, &err), CNNC_ERR_IO, &err);
+    CHECK_CONTAINS(err.message, why);
+    CHECK(log == NULL);
+    CHECK(cnnc_file_open(path, "wb", &err) == NULL);
+    CHECK_CONTAINS(err.message, why);
+}
+
+static void test_writers_take_regular_files_only(void) {
+    alarm(30);
+    TMP_PATH(fifo, "out.fifo");
+    CHECK(mkfifo(fifo, 0600) == 0);
+    check_every_writer_refuses(fifo, "it is a FIFO, not a regular file");
+    char expected[600];
+    snprintf(expected, sizeof expected, "cannot write '%s': it is a FIFO, not a regular file", fifo);
+    cnnc_error err = {CNNC_OK, ""};
+    CHECK(cnnc_file_open(fifo, "w", &err) == NULL);
+    CHECK_STR(err.message, expected);
+
+    TMP_PATH(dir, "a_folder.npy");
+    CHECK(mkdir(dir, 0700) == 0);
+    check_every_writer_refuses(dir, "a_folder.npy");
+    if (access("/dev/null", W_OK) == 0) {
+        check_every_writer_refuses("/dev/null", "it is a character device, not a regular file");
+    }
+
+    /* A regular file is truncated on "w" and kept on "a". */
+    TMP_PATH(plain, "plain.txt");
+    write_bytes(plain, "0123456789", 10);
+    FILE *f = cnnc_file_open(plain, "a", &err);
+    CHECK(f != NULL && fputs("ab", f) >= 0 && fclose(f) == 0);
+    size_t size = 0;
+    unsigned char *bytes = read_bytes(plain, &size);
+    CHECK(size == 12 && memcmp(bytes, "0123456789ab", 12) == 0);
+    free(bytes);
+    f = cnnc_file_open(plain, "wb", &err);
+    CHECK(f != NULL && fputs("x", f) >= 0 && fclose(f) == 0);
+    bytes = read_bytes(plain, &size);
+    CHECK(size == 1 && bytes[0] == 'x');
+    free(bytes);
+    f = cnnc_file_open(plain, "r", &err);
+    CHECK(f != NULL && fgetc(f) == 'x' && fclose(f) == 0);
+    alarm(0);
+}
+
 int main(void) {
     snprintf(g_dir, sizeof g_dir, "/tmp/cnnc_runtime_test_XXXXXX");
     if (mkdtemp(g_dir) == NULL) {
@@ -1331,6 +1390,7 @@ int main(void) {
     test_rng();
     test_safetensors_specification();
     test_readers_take_regular_files_only();
+    test_writers_take_regular_files_only();
     remove_temp_dir();
     printf("runtime: %d passed, %d failed\n", g_passed, g_failed);
     return g_failed != 0;

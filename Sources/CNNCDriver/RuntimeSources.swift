@@ -558,6 +558,16 @@ cnnc_status cnnc_gunzip(const unsigned char *in, size_t in_size, unsigned char *
 /* Returns 1 when data starts with the gzip magic bytes 1f 8b, else 0. */
 int cnnc_is_gzip(const unsigned char *data, size_t size);
 
+/* Opens a file the caller named, never blocking and never touching anything but a regular
+ * file: mode "r"/"rb" opens a regular file (or a symlink to one) for reading; "w"/"wb"
+ * creates or truncates one, "a"/"ab" creates or appends to one. A FIFO (with or without the
+ * other end open), a directory, a device or a socket gives NULL with CNNC_ERR_IO in err
+ * ("cannot write 'p': it is a FIFO, not a regular file"), as does a file that cannot be
+ * opened ("cannot open 'p': ..." / "cannot create 'p': ..."). Close it with fclose. Every
+ * file reader and writer of the runtime, the picture unit and generated code opens through
+ * this. */
+FILE *cnnc_file_open(const char *path, const char *mode, cnnc_error *err);
+
 /* Reads the whole file at `path`; when it starts with the gzip magic it is decompressed
  * (as cnnc_gunzip, messages starting with the path). *data (released with cnnc_file_free)
  * receives the bytes, *size their number. Errors: CNNC_ERR_IO, CNNC_ERR_FORMAT,
@@ -4454,6 +4464,16 @@ void cnnc_file_free(unsigned char *data) {
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* The kind of a file that is not a regular one, for messages. */
+static const char *file_kind(mode_t mode) {
+    return S_ISDIR(mode)    ? "a directory"
+           : S_ISFIFO(mode) ? "a FIFO"
+           : S_ISCHR(mode)  ? "a character device"
+           : S_ISBLK(mode)  ? "a block device"
+           : S_ISSOCK(mode) ? "a socket"
+                            : "something else";
+}
+
 FILE *cnnc_internal_open_regular(const char *path, uint64_t *out_size, cnnc_error *err) {
     *out_size = 0;
     /* O_NONBLOCK: a FIFO with no writer opens at once (and is then refused) instead of
@@ -4478,13 +4498,8 @@ FILE *cnnc_internal_open_regular(const char *path, uint64_t *out_size, cnnc_erro
         if (S_ISDIR(info.st_mode)) {
             cnnc_error_set(err, CNNC_ERR_IO, "cannot read '%s': it is a directory", path);
         } else {
-            const char *kind = S_ISFIFO(info.st_mode)   ? "a FIFO"
-                               : S_ISCHR(info.st_mode)  ? "a character device"
-                               : S_ISBLK(info.st_mode)  ? "a block device"
-                               : S_ISSOCK(info.st_mode) ? "a socket"
-                                                        : "something else";
             cnnc_error_set(err, CNNC_ERR_IO, "cannot read '%s': it is %s, not a regular file",
-                           path, kind);
+                           path, file_kind(info.st_mode));
         }
         return NULL;
     }
@@ -4506,6 +4521,56 @@ FILE *cnnc_internal_open_regular(const char *path, uint64_t *out_size, cnnc_erro
     }
     *out_size = info.st_size > 0 ? (uint64_t)info.st_size : 0;
     return f;
+}
+
+/* Creates (or truncates, or appends to) the regular file at `path` for writing. O_NONBLOCK:
+ * a FIFO with no reader fails at once with ENXIO instead of blocking in open, and one with a
+ * reader is refused after fstat; truncation comes after the check, so nothing but a regular
+ * file is ever truncated. */
+static FILE *create_regular(const char *path, int append, cnnc_error *err) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_NONBLOCK | O_CLOEXEC | (append ? O_APPEND : 0),
+                  0666);
+    if (fd < 0) {
+        int saved = errno;
+        struct stat info;
+        if (saved == ENXIO && stat(path, &info) == 0 && !S_ISREG(info.st_mode)) {
+            cnnc_error_set(err, CNNC_ERR_IO, "cannot write '%s': it is %s, not a regular file",
+                           path, file_kind(info.st_mode));
+        } else {
+            char why[128];
+            cnnc_internal_errno_text(why, sizeof why, saved);
+            cnnc_error_set(err, CNNC_ERR_IO, "cannot create '%s': %s", path, why);
+        }
+        return NULL;
+    }
+    struct stat info;
+    int flags = -1;
+    if (fstat(fd, &info) == 0 && !S_ISREG(info.st_mode)) {
+        close(fd);
+        cnnc_error_set(err, CNNC_ERR_IO, "cannot write '%s': it is %s, not a regular file", path,
+                       file_kind(info.st_mode));
+        return NULL;
+    }
+    FILE *f = NULL;
+    if ((append || ftruncate(fd, 0) == 0) && (flags = fcntl(fd, F_GETFL)) != -1 &&
+        fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != -1) {
+        f = fdopen(fd, append ? "ab" : "wb");
+    }
+    if (f == NULL) {
+        char why[128];
+        cnnc_internal_errno_text(why, sizeof why, errno);
+        close(fd);
+        cnnc_error_set(err, CNNC_ERR_IO, "cannot create '%s': %s", path, why);
+    }
+    return f;
+}
+
+FILE *cnnc_file_open(const char *path, const char *mode, cnnc_error *err) {
+    if (mode[0] == 'r') {
+        uint64_t size;
+        return cnnc_internal_open_regular(path, &size, err);
+    }
+    return create_regular(path, mode[0] == 'a', err);
 }
 
 cnnc_status cnnc_internal_read_file(const char *path, unsigned char **out_bytes, size_t *out_size,
@@ -5156,11 +5221,8 @@ cnnc_status cnnc_npy_write_f32(const char *path, const float *data, int ndim, co
     }
     header[len++] = '\n';
 
-    FILE *f = fopen(path, "wb");
+    FILE *f = cnnc_file_open(path, "wb", err);
     if (f == NULL) {
-        char why[128];
-        cnnc_internal_errno_text(why, sizeof why, errno);
-        cnnc_error_set(err, CNNC_ERR_IO, "cannot create '%s': %s", path, why);
         return CNNC_ERR_IO;
     }
     unsigned char prefix[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, 0, 0};
@@ -5368,11 +5430,8 @@ cnnc_status cnnc_log_open(const char *path, int append, cnnc_log **out, cnnc_err
         return CNNC_ERR_ALLOC;
     }
     memcpy(log->path, path, length + 1);
-    log->file = fopen(path, append ? "a" : "w");
+    log->file = cnnc_file_open(path, append ? "a" : "w", err);
     if (log->file == NULL) {
-        char why[128];
-        cnnc_internal_errno_text(why, sizeof why, errno);
-        cnnc_error_set(err, CNNC_ERR_IO, "cannot open training log '%s': %s", path, why);
         free(log);
         return CNNC_ERR_IO;
     }
@@ -6809,11 +6868,8 @@ cnnc_status cnnc_safetensors_write_f32(const char *path, const cnnc_tensor_f32 *
         free(counts);
         return s;
     }
-    FILE *f = fopen(path, "wb");
+    FILE *f = cnnc_file_open(path, "wb", err);
     if (f == NULL) {
-        char why[128];
-        cnnc_internal_errno_text(why, sizeof why, errno);
-        cnnc_error_set(err, CNNC_ERR_IO, "cannot create '%s': %s", path, why);
         free(header.p);
         free(counts);
         return CNNC_ERR_IO;
@@ -7607,9 +7663,8 @@ void cnnc_image_free(cnnc_image *img) {
 static cnnc_status png_begin(const char *path, FILE **file, png_image *image, cnnc_error *err) {
     memset(image, 0, sizeof *image);
     image->version = PNG_IMAGE_VERSION;
-    *file = fopen(path, "rb");
+    *file = cnnc_file_open(path, "rb", err);
     if (*file == NULL) {
-        cnnc_error_set(err, CNNC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
         return CNNC_ERR_IO;
     }
     png_byte signature[8];
@@ -7700,8 +7755,14 @@ cnnc_status cnnc_png_write(const char *path, const cnnc_image *img, cnnc_error *
     image.width = (png_uint_32)img->width;
     image.height = (png_uint_32)img->height;
     image.format = png_format(img->channels);
-    if (!png_image_write_to_file(&image, path, 0, img->pixels, 0, NULL)) {
-        cnnc_error_set(err, CNNC_ERR_IO, "%s: cannot write: %s", path, image.message);
+    FILE *file = cnnc_file_open(path, "wb", err);
+    if (file == NULL) {
+        return CNNC_ERR_IO;
+    }
+    int written = png_image_write_to_stdio(&image, file, 0, img->pixels, 0, NULL);
+    if (fclose(file) != 0 || !written) {
+        cnnc_error_set(err, CNNC_ERR_IO, "cannot write '%s': %s", path,
+                       written ? "the file could not be closed" : image.message);
         remove(path);
         return CNNC_ERR_IO;
     }
@@ -8215,9 +8276,8 @@ static int parse_number(const char *field, double *v) {
 
 cnnc_status cnnc_log_read(const char *path, cnnc_log_table *out, cnnc_error *err) {
     memset(out, 0, sizeof *out);
-    FILE *f = fopen(path, "r");
+    FILE *f = cnnc_file_open(path, "r", err);
     if (f == NULL) {
-        cnnc_error_set(err, CNNC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
         return CNNC_ERR_IO;
     }
     static const char *const names[7] = {"epoch", "step", "loss", "accuracy", "lr", "test_loss", "test_accuracy"};
