@@ -2,6 +2,8 @@
 // the folders missing above them are created and named in one line on stderr
 // (`created folder out/`), and a path that cannot be written gets an error naming the part
 // that failed and why (a file where a folder should be, permission denied, a full disk).
+// Only regular files are written: a FIFO, a device, a socket or a folder at the path is
+// refused at once, without blocking in open (a FIFO with no reader) and without truncating.
 // Every file cnnc writes goes through here; files the generated C programs write (the
 // trainer's checkpoints and log, `run`'s outputs, pictures) are `prepare`d first.
 
@@ -18,6 +20,7 @@ public enum OutputFile {
     /// Creates the folders missing above `path` (one line on stderr when it made any);
     /// throws naming the part of the path that is not a folder or cannot be created.
     public static func prepare(_ path: String) throws {
+        try refuseIfNotRegular(path)
         var folder = path
         while folder.hasSuffix("/") { folder.removeLast() }
         guard let slash = folder.lastIndex(of: "/") else { return }
@@ -52,9 +55,24 @@ public enum OutputFile {
     /// Writes `data` to `path` (replacing what is there), creating the folders above it.
     public static func write(_ data: Data, to path: String) throws {
         try prepare(path)
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o666)
-        guard fd >= 0 else { throw DriverError("error: cannot write '\(path)': \(reason(errno))") }
+        // O_NONBLOCK: a FIFO with no reader fails with ENXIO instead of blocking; anything
+        // but a regular file is refused before O_TRUNC's work is done by ftruncate.
+        let fd = open(path, O_WRONLY | O_CREAT | O_NONBLOCK | O_CLOEXEC, 0o666)
+        guard fd >= 0 else {
+            let code = errno
+            try refuseIfNotRegular(path)
+            throw DriverError("error: cannot write '\(path)': \(reason(code))")
+        }
         defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw DriverError("error: cannot write '\(path)': \(reason(errno))") }
+        guard info.st_mode & S_IFMT == S_IFREG else {
+            throw DriverError("error: cannot write '\(path)': it is \(kind(info.st_mode)), not a regular file")
+        }
+        let flags = fcntl(fd, F_GETFL)
+        guard ftruncate(fd, 0) == 0, flags != -1, fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != -1 else {
+            throw DriverError("error: cannot write '\(path)': \(reason(errno))")
+        }
         try data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) in
             var offset = 0
             while offset < bytes.count {
@@ -76,6 +94,25 @@ public enum OutputFile {
     #else
     private static let systemWrite = Darwin.write
     #endif
+
+    /// Throws when something other than a regular file (or a link to one) is at `path`.
+    static func refuseIfNotRegular(_ path: String) throws {
+        var info = stat()
+        guard stat(path, &info) == 0, info.st_mode & S_IFMT != S_IFREG else { return }
+        throw DriverError("error: cannot write '\(path)': it is \(kind(info.st_mode)), not a regular file")
+    }
+
+    /// What a file of this mode is, for messages ("a FIFO").
+    static func kind(_ mode: mode_t) -> String {
+        switch mode & S_IFMT {
+        case S_IFDIR: return "a folder"
+        case S_IFIFO: return "a FIFO"
+        case S_IFCHR: return "a character device"
+        case S_IFBLK: return "a block device"
+        case S_IFSOCK: return "a socket"
+        default: return "something else"
+        }
+    }
 
     /// The C library's message for an errno value, lower-case ("permission denied").
     static func reason(_ code: Int32) -> String {

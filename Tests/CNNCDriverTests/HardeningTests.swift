@@ -132,6 +132,44 @@ final class HardeningTests: XCTestCase {
         XCTAssertEqual(bench.stderr, "error: cannot read '\(weights)': it is a FIFO, not a regular file\n")
     }
 
+    /// Output paths naming a FIFO (no reader: open would block), a device or a folder fail
+    /// at once with the path, for what cnnc writes itself (`-o`, `export`) and for what it
+    /// hands to generated C (`run --output`, `train --save` and `--log`).
+    func testOutputFIFOsAndDevicesFailAtOnce() throws {
+        let model = path("relu.net")
+        try "network t\ninput x shape=3\nrelu\n".write(toFile: model, atomically: true, encoding: .utf8)
+        let fifoC = path("out.c"), fifoONNX = path("out.onnx"), fifoNPY = path("y.npy")
+        for fifo in [fifoC, fifoONNX, fifoNPY] { XCTAssertEqual(mkfifo(fifo, 0o600), 0) }
+        let compile = try runCNNC([model, "-o", fifoC])
+        XCTAssertEqual(compile.status, 1)
+        XCTAssertEqual(compile.stderr, "error: cannot write '\(fifoC)': it is a FIFO, not a regular file\n")
+        let export = try runCNNC(["export", model, "-o", fifoONNX])
+        XCTAssertEqual(export.status, 1)
+        XCTAssertEqual(export.stderr, "error: cannot write '\(fifoONNX)': it is a FIFO, not a regular file\n")
+        let input = try npy("x.npy", shape: "(1, 3)", payload: [UInt8](repeating: 0, count: 12))
+        for mode in [[], ["--interpret"]] {
+            let run = try runCNNC(["run", model, "--input", input, "--output", fifoNPY] + mode)
+            XCTAssertEqual(run.status, 1, "\(mode)")
+            XCTAssertEqual(run.stderr, "error: cannot write '\(fifoNPY)': it is a FIFO, not a regular file\n", "\(mode)")
+        }
+        let folder = path("folder.c")
+        XCTAssertEqual(mkdir(folder, 0o700), 0)
+        let intoFolder = try runCNNC([model, "-o", folder])
+        XCTAssertEqual(intoFolder.status, 1)
+        XCTAssertEqual(intoFolder.stderr, "error: cannot write '\(folder)': it is a folder, not a regular file\n")
+        if access("/dev/null", W_OK) == 0 {
+            let device = try runCNNC(["run", model, "--input", input, "--output", "/dev/null", "--interpret"])
+            XCTAssertEqual(device.status, 1)
+            XCTAssertEqual(device.stderr, "error: cannot write '/dev/null': it is a character device, not a regular file\n")
+        }
+        // Nothing was truncated or replaced: the FIFOs are still FIFOs.
+        for fifo in [fifoC, fifoONNX, fifoNPY] {
+            var info = stat()
+            XCTAssertEqual(stat(fifo, &info), 0)
+            XCTAssertEqual(info.st_mode & S_IFMT, S_IFIFO)
+        }
+    }
+
     // MARK: - Names that reach C
 
     /// Layer, input and output names that are C keywords, macros, typedefs, the entry points'
