@@ -23,6 +23,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -480,13 +484,37 @@ void cnnc_sgemm_reference(int m, int n, int k, const float *a, int lda, int tran
 /* ---------------------------------------------------------------------------------------
  * Winograd F(4x4, 3x3) for stride-1, dilation-1, 3x3 convolutions of one group (winograd.c)
  *
- * Output tiles of 4x4 are numbered over one sample's TH x TW grid (TH = ceil(P/4),
- * TW = ceil(Q/4)), t = th * TW + tw; a block is nt consecutive tiles t0 .. t0 + nt - 1 of one
- * sample. Per block: cnnc_winograd_f4_input, cnnc_winograd_f4_multiply, cnnc_winograd_f4_output,
- * with V and M in a workspace of cnnc_winograd_f4_workspace_floats floats (V first, M after
- * 36 * C * nt floats). Each output is one FMA chain over the channels in order in the
- * transform domain: block sizes and thread splits do not change the bits.
+ * Output tiles of 4x4 are numbered over a batch: tile t is tile t % TILES of sample t / TILES,
+ * numbered over the sample's TH x TW grid (TH = ceil(P/4), TW = ceil(Q/4), TILES = TH * TW)
+ * as th * TW + tw. A block is nt consecutive tiles t0 .. t0 + nt - 1, which may span samples
+ * (a batch of small planes fills whole blocks). Per block: cnnc_winograd_f4_input,
+ * cnnc_winograd_f4_multiply, cnnc_winograd_f4_output, with V and M in a caller's workspace of
+ * cnnc_winograd_f4_workspace_floats floats (V first, M after 36 * C * nt floats). Each output
+ * is one FMA chain over the channels in order in the transform domain: block sizes and thread
+ * splits do not change the bits.
  * ------------------------------------------------------------------------------------- */
+
+/* Threads for a parallel region whose threads each own one of `most` workspaces: OpenMP's
+ * thread count for the next region, at most `most` (1 without OpenMP). Inline, so it follows
+ * how the including file is compiled. */
+static inline int cnnc_team_size(int most) {
+#ifdef _OPENMP
+    const int threads = omp_get_max_threads();
+    return threads < most ? threads : most;
+#else
+    (void)most;
+    return 1;
+#endif
+}
+
+/* The calling thread's number in its team, from 0 (0 without OpenMP): its workspace's index. */
+static inline int cnnc_thread_index(void) {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
 
 /* The floats cnnc_winograd_f4_pack_weights writes: 36 sets of cnnc_conv_packed_floats(1, k, c). */
 size_t cnnc_winograd_f4_packed_floats(int k, int c);
@@ -498,25 +526,22 @@ void cnnc_winograd_f4_pack_weights(float *dst, const float *weights, int k, int 
 /* V and M of a block of nt tiles, k output and c input channels: 36 * (c + k) * nt floats. */
 size_t cnnc_winograd_f4_workspace_floats(int k, int c, int nt);
 
-/* The calling thread's workspace of at least `floats` floats (64-byte aligned): one buffer per
- * thread, grown on the first larger request and kept, so steady-state calls allocate nothing.
- * NULL when it cannot grow (out of memory). */
-float *cnnc_winograd_workspace(size_t floats);
-
-/* V[e][c][u] = (B^T d B)[e] of channel c of tile t0 + u (u < nt) of one sample's image
- * (c x height x width, the geometry's), pixels outside the image (the padding) read as 0. */
-void cnnc_winograd_f4_input(const cnnc_conv_geometry *g, const float *image, int t0, int nt, float *v);
+/* V[e][c][u] = (B^T d B)[e] of channel c of tile t0 + u (u < nt) of the batch `images` (samples
+ * of c x height x width, the geometry's, `image_stride` floats apart), pixels outside the
+ * image (the padding) read as 0. */
+void cnnc_winograd_f4_input(const cnnc_conv_geometry *g, const float *images, size_t image_stride, int t0, int nt,
+                            float *v);
 
 /* M[e][i][u] = sum over c in order of U_e[i][c] * V[e][c][u], rows i < k, on cnnc_conv_direct;
  * `packed` from cnnc_winograd_f4_pack_weights. */
 void cnnc_winograd_f4_multiply(int k, int c, const float *packed, const float *v, float *m, int nt);
 
-/* Y = A^T M A of each tile and output channel i < k, with e's bias, residual (laid out like
- * out: out and e->residual point at the sample) and activation, stored at
- * out[i * P*Q + p * Q + q] for the outputs that exist. m NULL (no workspace): those outputs
- * are set to NaN. */
+/* Y = A^T M A of each tile t0 + u and output channel i < k, with e's bias, residual (laid out
+ * like the output, e->residual_stride floats between samples; e->residual and out point at
+ * sample 0) and activation, stored at out[b * out_stride + i * P*Q + p * Q + q] for the
+ * outputs that exist. */
 void cnnc_winograd_f4_output(const cnnc_conv_geometry *g, int k, const float *m, int t0, int nt, float *out,
-                             const cnnc_epilogue *e);
+                             size_t out_stride, const cnnc_epilogue *e);
 
 /* One element of im2col(image) as cnnc_conv_geometry defines it; for tests and references. */
 float cnnc_im2col_at(const cnnc_conv_geometry *g, const float *image, int row, int col);

@@ -28,6 +28,7 @@
  */
 #include "internal.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,26 +70,6 @@ void cnnc_winograd_f4_pack_weights(float *dst, const float *weights, int k, int 
         }
 }
 
-/* The workspace is one buffer per thread, grown to the largest request and then kept: V and M
- * of a block (36 x (C + K) x NT floats, 590 KB at 64 + 64 channels and 32 tiles, 4.7 MB at
- * 512 + 512) are too big for a task's stack, and the arena's scratch is shared by all tasks (it
- * would need one slice per task and so a task count fixed when the arena is planned, whatever
- * the thread count). A thread-local buffer needs neither: after the first pass no call
- * allocates, and each thread's buffer stays in its own core's cache from block to block. */
-static _Thread_local float *wino_buffer;
-static _Thread_local size_t wino_capacity;
-
-float *cnnc_winograd_workspace(size_t floats) {
-    if (floats <= wino_capacity && wino_buffer) return wino_buffer;
-    const size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
-    float *p = aligned_alloc(64, bytes > 0 ? bytes : 64);
-    if (!p) return NULL;
-    free(wino_buffer);
-    wino_buffer = p;
-    wino_capacity = floats;
-    return p;
-}
-
 size_t cnnc_winograd_f4_workspace_floats(int k, int c, int nt) {
     return (size_t)WINO_E * ((size_t)c + (size_t)k) * (size_t)nt;
 }
@@ -116,7 +97,6 @@ static inline wvec w_load(const float *p, int lanes) { return _mm512_maskz_loadu
 static inline void w_store(float *p, wvec v, int lanes) { _mm512_mask_storeu_ps(p, w_mask(lanes >= 16 ? 0xffffu : (1u << lanes) - 1u), v); }
 static inline void w_scatter(float *base, wmask m, windex idx, wvec v) { _mm512_mask_i32scatter_ps(base, m, idx, v, 4); }
 static inline wvec w_bias(wvec v, float b) { return _mm512_add_ps(v, _mm512_set1_ps(b)); }
-static inline wvec w_set1(float a) { return _mm512_set1_ps(a); }
 /* v = act(v) as conv.c's store_epilogue computes it (NaN kept where the scalar code keeps it) */
 static inline wvec w_activate(wvec v, const cnnc_epilogue *e) {
     switch (e->activation) {
@@ -175,7 +155,6 @@ static inline void w_scatter(float *base, wmask m, windex idx, wvec v) {
         if (on[l]) base[at[l]] = lane[l];
 }
 static inline wvec w_bias(wvec v, float b) { return _mm256_add_ps(v, _mm256_set1_ps(b)); }
-static inline wvec w_set1(float a) { return _mm256_set1_ps(a); }
 static inline wvec w_activate(wvec v, const cnnc_epilogue *e) {
     switch (e->activation) {
     case CNNC_ACT_NONE:
@@ -216,7 +195,6 @@ static inline wvec w_load(const float *p, int lanes) { return lanes > 0 ? p[0] :
 static inline void w_store(float *p, wvec v, int lanes) { if (lanes > 0) p[0] = v; }
 static inline void w_scatter(float *base, wmask m, windex idx, wvec v) { if (m) base[idx] = v; }
 static inline wvec w_bias(wvec v, float b) { return v + b; }
-static inline wvec w_set1(float a) { return a; }
 static inline wvec w_activate(wvec v, const cnnc_epilogue *e) {
     float one[1] = {v};
     cnnc_internal_epilogue_row(one, one, NULL, 1, 0, 0.0f, e);
@@ -244,24 +222,30 @@ static inline void wino_at(const wvec *m, wvec *y) {
     y[3] = w_add(w_fma(8.0f, d, b), m[5]);
 }
 
-/* Where a vector of tiles t0 + u0 + l (l < lanes) lies: the top-left corner's offset base[l]
- * from pixel (0, 0) of its plane (rows `width` apart), and per row i and column j of the patch
- * (or tile) the lanes whose pixel lies inside [0, height) x [0, width). */
+/* Where a vector of tiles t + l (l < lanes) of the batch lies: tile t + l is tile (t + l) % tiles
+ * of sample (t + l) / tiles. base[l] is the offset of its top-left corner from pixel (0, 0) of
+ * the plane of the group's first sample b0 (planes `stride` floats apart, rows `width` apart),
+ * rbase[l] the same in a tensor of `rstride` floats per sample (the residual); per row i and
+ * column j of the patch (or tile), the lanes whose pixel lies inside [0, height) x [0, width). */
 typedef struct {
     _Alignas(64) int base[WINO_L > 1 ? WINO_L : 1];
+    _Alignas(64) int rbase[WINO_L > 1 ? WINO_L : 1];
     uint32_t row_ok[6], col_ok[6];
 } wino_lanes;
 
-static void wino_place(wino_lanes *pl, int t, int lanes, int tiles_w, int shift_h, int shift_w, int height,
-                       int width, int rows) {
+static void wino_place(wino_lanes *pl, int t, int lanes, int tiles, int tiles_w, size_t stride, size_t rstride,
+                       int shift_h, int shift_w, int height, int width, int rows) {
+    const int b0 = t / tiles;
     for (int i = 0; i < rows; i++) pl->row_ok[i] = pl->col_ok[i] = 0;
     for (int l = 0; l < WINO_L; l++) {
         if (l >= lanes) {
-            pl->base[l] = 0;
+            pl->base[l] = pl->rbase[l] = 0;
             continue;
         }
-        const int h0 = (t + l) / tiles_w * 4 - shift_h, w0 = (t + l) % tiles_w * 4 - shift_w;
-        pl->base[l] = h0 * width + w0;
+        const int b = (t + l) / tiles, local = (t + l) % tiles;
+        const int h0 = local / tiles_w * 4 - shift_h, w0 = local % tiles_w * 4 - shift_w;
+        pl->base[l] = (int)((size_t)(b - b0) * stride) + h0 * width + w0;
+        pl->rbase[l] = (int)((size_t)(b - b0) * rstride) + h0 * width + w0;
         for (int i = 0; i < rows; i++) {
             if (h0 + i >= 0 && h0 + i < height) pl->row_ok[i] |= 1u << l;
             if (w0 + i >= 0 && w0 + i < width) pl->col_ok[i] |= 1u << l;
@@ -269,17 +253,29 @@ static void wino_place(wino_lanes *pl, int t, int lanes, int tiles_w, int shift_
     }
 }
 
+/* The lanes of the group of tiles from t: up to WINO_L and the `left` tiles of the block, and
+ * only tiles of t's sample where offsets across WINO_L samples `reach` floats apart might not
+ * fit an int (a sample of over 2^27 floats). */
+static inline int wino_group(int t, int left, int tiles, size_t reach) {
+    int lanes = left < WINO_L ? left : WINO_L;
+    if (reach > (size_t)INT_MAX / (WINO_L + 1) && lanes > tiles - t % tiles) lanes = tiles - t % tiles;
+    return lanes;
+}
+
 /* ---------------------------------------------------------------------------------------
  * The three steps
  * ------------------------------------------------------------------------------------- */
 
-void cnnc_winograd_f4_input(const cnnc_conv_geometry *g, const float *image, int t0, int nt, float *v) {
+void cnnc_winograd_f4_input(const cnnc_conv_geometry *g, const float *images, size_t image_stride, int t0, int nt,
+                            float *v) {
     const int C = g->channels, H = g->height, W = g->width, TW = (g->out_w + 3) / 4;
+    const int tiles = (g->out_h + 3) / 4 * TW;
     const size_t plane = (size_t)H * W, cn = (size_t)C * nt;
-    for (int u0 = 0; u0 < nt; u0 += WINO_L) {
-        const int lanes = nt - u0 < WINO_L ? nt - u0 : WINO_L;
+    for (int u0 = 0, lanes; u0 < nt; u0 += lanes) {
+        lanes = wino_group(t0 + u0, nt - u0, tiles, image_stride);
         wino_lanes pl;
-        wino_place(&pl, t0 + u0, lanes, TW, g->pad_top, g->pad_left, H, W, 6);
+        wino_place(&pl, t0 + u0, lanes, tiles, TW, image_stride, 0, g->pad_top, g->pad_left, H, W, 6);
+        const float *image = images + (size_t)((t0 + u0) / tiles) * image_stride;
         wmask mask[36];
         windex idx[36];
         for (int i = 0; i < 6; i++)
@@ -317,29 +313,30 @@ void cnnc_winograd_f4_multiply(int k, int c, const float *packed, const float *v
 }
 
 void cnnc_winograd_f4_output(const cnnc_conv_geometry *g, int k, const float *m, int t0, int nt, float *out,
-                             const cnnc_epilogue *e) {
-    const int P = g->out_h, Q = g->out_w, TW = (Q + 3) / 4;
+                             size_t out_stride, const cnnc_epilogue *e) {
+    const int P = g->out_h, Q = g->out_w, TW = (Q + 3) / 4, tiles = (P + 3) / 4 * TW;
     const size_t pq = (size_t)P * Q, kn = (size_t)k * nt;
-    for (int u0 = 0; u0 < nt; u0 += WINO_L) {
-        const int lanes = nt - u0 < WINO_L ? nt - u0 : WINO_L;
+    const int has_residual = e && e->residual;
+    const size_t rstride = has_residual ? e->residual_stride : out_stride;
+    const int own_index = rstride != out_stride;
+    for (int u0 = 0, lanes; u0 < nt; u0 += lanes) {
+        lanes = wino_group(t0 + u0, nt - u0, tiles, out_stride > rstride ? out_stride : rstride);
         wino_lanes pl;
-        wino_place(&pl, t0 + u0, lanes, TW, 0, 0, P, Q, 4);
+        wino_place(&pl, t0 + u0, lanes, tiles, TW, out_stride, rstride, 0, 0, P, Q, 4);
+        const size_t b0 = (size_t)((t0 + u0) / tiles);
+        float *sample = out + b0 * out_stride;
+        const float *residual = has_residual ? e->residual + b0 * rstride : NULL;
         wmask mask[16];
-        windex idx[16];
+        windex idx[16], ridx[16];
         for (int i = 0; i < 4; i++)
             for (int j = 0; j < 4; j++) {
                 mask[i * 4 + j] = w_mask(pl.row_ok[i] & pl.col_ok[j]);
                 idx[i * 4 + j] = w_index(pl.base, i * Q + j);
+                ridx[i * 4 + j] = own_index ? w_index(pl.rbase, i * Q + j) : idx[i * 4 + j];
             }
         /* per output channel: A^T along each column of M, A along each row, then the epilogue */
         for (int kk = 0; kk < k; kk++) {
-            float *o = out + (size_t)kk * pq;
-            if (!m) {
-                /* no workspace (out of memory): the block's outputs are NaN, not stale */
-                const wvec nan = w_set1(NAN);
-                for (int i = 0; i < 16; i++) w_scatter(o, mask[i], idx[i], nan);
-                continue;
-            }
+            float *o = sample + (size_t)kk * pq;
             const float *mk = m + (size_t)kk * nt + u0;
             wvec s[4][6];
             for (int j = 0; j < 6; j++) {
@@ -348,14 +345,14 @@ void cnnc_winograd_f4_output(const cnnc_conv_geometry *g, int k, const float *m,
                 wino_at(col, y);
                 for (int i = 0; i < 4; i++) s[i][j] = y[i];
             }
-            const float *res = e && e->residual ? e->residual + (size_t)kk * pq : NULL;
+            const float *res = residual ? residual + (size_t)kk * pq : NULL;
             for (int i = 0; i < 4; i++) {
                 wvec y[4];
                 wino_at(s[i], y);
                 for (int j = 0; j < 4; j++) {
                     wvec val = y[j];
                     if (e && e->bias) val = w_bias(val, e->bias[kk]);
-                    if (res) val = w_add(val, w_gather(res, mask[i * 4 + j], idx[i * 4 + j]));
+                    if (res) val = w_add(val, w_gather(res, mask[i * 4 + j], ridx[i * 4 + j]));
                     if (e) val = w_activate(val, e);
                     w_scatter(o, mask[i * 4 + j], idx[i * 4 + j], val);
                 }

@@ -3,9 +3,11 @@
  * double reference cnnc_conv_reference.
  *
  * A seeded sweep over geometries (1 to 70 channels, planes from 1x1 to 21x40 including 1xN and
- * planes smaller than a tile, padding 0 or 1 on each side) and epilogues (bias, residual,
+ * planes smaller than a tile, padding 0 or 1 on each side), batches of 1 to 4 samples whose
+ * input, output and residual lie apart by strides of their own, and epilogues (bias, residual,
  * ReLU / leaky / clip): the outputs must be within Winograd's rounding of the reference, give
- * the same bits for blocks of 32 tiles and of a random size, and never write past the output.
+ * the same bits for blocks of 32 tiles and of a random size (blocks span samples), and never
+ * write past the output or into the gaps between its samples.
  * A second sweep puts NaN into the input, the bias or the residual: every output the reference
  * makes NaN is NaN. Built plain, with -march=native (AVX-512 or AVX2 gathers) and under
  * ASan/UBSan; `-mavx2 -mfma` by hand tests the AVX2 path on an AVX-512 machine.
@@ -33,20 +35,20 @@ static int uniform_int(cnnc_rng *rng, int lo, int hi) {
     return lo + (int)(cnnc_rng_next_uniform(rng) * (float)(hi - lo + 1)) % (hi - lo + 1);
 }
 
-/* The whole layer for one sample through the three steps, in blocks of nt tiles. */
-static void winograd(const cnnc_conv_geometry *g, int k, const float *packed, const float *image, float *out,
-                     const cnnc_epilogue *e, int nt) {
-    const int tiles = ((g->out_h + 3) / 4) * ((g->out_w + 3) / 4);
-    float *v = cnnc_winograd_workspace(cnnc_winograd_f4_workspace_floats(k, g->channels, nt));
-    float *m = v ? v + (size_t)36 * g->channels * nt : NULL;
-    for (int t0 = 0; t0 < tiles; t0 += nt) {
-        const int count = tiles - t0 < nt ? tiles - t0 : nt;
-        if (v) {
-            cnnc_winograd_f4_input(g, image, t0, count, v);
-            cnnc_winograd_f4_multiply(k, g->channels, packed, v, m, count);
-        }
-        cnnc_winograd_f4_output(g, k, m, t0, count, out, e);
+/* The whole layer for n samples through the three steps, in blocks of nt tiles over the
+ * batch (blocks span samples), V and M in one workspace. */
+static void winograd(const cnnc_conv_geometry *g, int k, const float *packed, int n, const float *images,
+                     size_t image_stride, float *out, size_t out_stride, const cnnc_epilogue *e, int nt) {
+    const int total = n * ((g->out_h + 3) / 4) * ((g->out_w + 3) / 4);
+    float *v = malloc(sizeof(float) * cnnc_winograd_f4_workspace_floats(k, g->channels, nt));
+    float *m = v + (size_t)36 * g->channels * nt;
+    for (int t0 = 0; t0 < total; t0 += nt) {
+        const int count = total - t0 < nt ? total - t0 : nt;
+        cnnc_winograd_f4_input(g, images, image_stride, t0, count, v);
+        cnnc_winograd_f4_multiply(k, g->channels, packed, v, m, count);
+        cnnc_winograd_f4_output(g, k, m, t0, count, out, out_stride, e);
     }
+    free(v);
 }
 
 static cnnc_conv_geometry random_geometry(cnnc_rng *rng) {
@@ -83,19 +85,24 @@ static double magnitude(const cnnc_conv_geometry *g, const float *weights, const
 
 static void sweep_case(cnnc_rng *rng, int with_nan) {
     cnnc_conv_geometry g = random_geometry(rng);
-    const int k = uniform_int(rng, 1, 40), pq = g.out_h * g.out_w;
+    const int k = uniform_int(rng, 1, 40), pq = g.out_h * g.out_w, n = uniform_int(rng, 1, 4);
+    /* samples of the input, output and residual lie apart by their size plus a gap of their own */
     const size_t image_size = (size_t)g.channels * g.height * g.width, out_size = (size_t)k * pq;
+    const size_t is = image_size + (size_t)uniform_int(rng, 0, 3), os = out_size + (size_t)uniform_int(rng, 0, 3);
+    const size_t rs = uniform_int(rng, 0, 1) ? os : out_size + (size_t)uniform_int(rng, 0, 5);
+    const size_t out_all = (size_t)n * os;
     float *weights = random_floats(rng, (size_t)k * g.channels * 9);
     float *bias = random_floats(rng, (size_t)k);
-    float *image = random_floats(rng, image_size);
-    float *residual = random_floats(rng, out_size);
+    float *image = random_floats(rng, (size_t)n * is);
+    float *residual = random_floats(rng, (size_t)n * rs);
     float *packed = malloc(sizeof(float) * cnnc_winograd_f4_packed_floats(k, g.channels));
-    float *expect = malloc(sizeof(float) * out_size);
-    float *got = malloc(sizeof(float) * (out_size + 16));
-    float *again = malloc(sizeof(float) * (out_size + 16));
+    float *expect = malloc(sizeof(float) * out_all);
+    float *got = malloc(sizeof(float) * (out_all + 16));
+    float *again = malloc(sizeof(float) * (out_all + 16));
     cnnc_epilogue e = {0};
     if (uniform_int(rng, 0, 1)) e.bias = bias;
     if (uniform_int(rng, 0, 2) == 0) e.residual = residual;
+    e.residual_stride = rs;
     e.activation = (cnnc_activation)uniform_int(rng, 0, 3);
     e.alpha = 0.125f;
     e.low = -0.5f;
@@ -103,27 +110,35 @@ static void sweep_case(cnnc_rng *rng, int with_nan) {
     if (with_nan) {
         /* a NaN where an activation keeps it: no ReLU (it turns NaN into 0) */
         if (e.activation == CNNC_ACT_RELU || e.activation == CNNC_ACT_LEAKY) e.activation = CNNC_ACT_NONE;
-        const int where = uniform_int(rng, 0, 2);
-        if (where == 0) image[uniform_int(rng, 0, (int)image_size - 1)] = NAN;
+        const int where = uniform_int(rng, 0, 2), b = uniform_int(rng, 0, n - 1);
+        if (where == 0) image[(size_t)b * is + (size_t)uniform_int(rng, 0, (int)image_size - 1)] = NAN;
         else if (where == 1) { e.bias = bias; bias[uniform_int(rng, 0, k - 1)] = NAN; }
-        else { e.residual = residual; residual[uniform_int(rng, 0, (int)out_size - 1)] = NAN; }
+        else { e.residual = residual; residual[(size_t)b * rs + (size_t)uniform_int(rng, 0, (int)out_size - 1)] = NAN; }
     }
     cnnc_winograd_f4_pack_weights(packed, weights, k, g.channels);
-    cnnc_conv_reference(&g, k, weights, image, expect, &e);
-    for (size_t i = 0; i < out_size + 16; i++) got[i] = again[i] = 12345.0f;
+    for (int b = 0; b < n; b++) {
+        cnnc_epilogue one = e;
+        if (e.residual) one.residual = residual + (size_t)b * rs;
+        cnnc_conv_reference(&g, k, weights, image + (size_t)b * is, expect + (size_t)b * os, &one);
+    }
+    for (size_t i = 0; i < out_all + 16; i++) got[i] = again[i] = 12345.0f;
     const int nt = uniform_int(rng, 1, 37);
-    winograd(&g, k, packed, image, got, &e, 32);
-    winograd(&g, k, packed, image, again, &e, nt);
+    winograd(&g, k, packed, n, image, is, got, os, &e, 32);
+    winograd(&g, k, packed, n, image, is, again, os, &e, nt);
 
     /* the tiles whose 6x6 patch holds a NaN pixel: Winograd spreads it over the whole tile */
-    int close = 1, nan_kept = 1, bitwise = memcmp(got, again, sizeof(float) * out_size) == 0, guard = 1;
-    for (int i = 0; i < 16; i++) guard &= got[out_size + i] == 12345.0f && again[out_size + i] == 12345.0f;
+    int close = 1, nan_kept = 1, bitwise = memcmp(got, again, sizeof(float) * out_all) == 0, guard = 1;
+    for (int i = 0; i < 16; i++) guard &= got[out_all + i] == 12345.0f && again[out_all + i] == 12345.0f;
+    for (int b = 0; b < n; b++)
+        for (size_t i = out_size; i < os; i++) guard &= got[(size_t)b * os + i] == 12345.0f;
+    for (int b = 0; b < n; b++)
     for (int kk = 0; kk < k; kk++)
         for (int p = 0; p < g.out_h; p++)
             for (int q = 0; q < g.out_w; q++) {
-                const size_t at = (size_t)kk * pq + (size_t)p * g.out_w + q;
-                const float a = got[at], b = expect[at];
-                if (isnan(b)) {
+                const size_t at = (size_t)b * os + (size_t)kk * pq + (size_t)p * g.out_w + q;
+                const float a = got[at], r = expect[at];
+                const float *sample = image + (size_t)b * is;
+                if (isnan(r)) {
                     if (!isnan(a)) nan_kept = 0;
                     continue;
                 }
@@ -134,18 +149,18 @@ static void sweep_case(cnnc_rng *rng, int with_nan) {
                         for (int i = 0; i < 6; i++)
                             for (int j = 0; j < 6; j++)
                                 if (h0 + i >= 0 && h0 + i < g.height && w0 + j >= 0 && w0 + j < g.width &&
-                                    isnan(image[((size_t)c * g.height + h0 + i) * g.width + w0 + j]))
+                                    isnan(sample[((size_t)c * g.height + h0 + i) * g.width + w0 + j]))
                                     patch_nan = 1;
                     if (!patch_nan) close = 0;
                     continue;
                 }
-                double mag = magnitude(&g, weights, image, kk, p, q);
+                double mag = magnitude(&g, weights, sample, kk, p, q);
                 if (e.bias) mag += fabs(e.bias[kk]);
-                if (e.residual) mag += fabs(e.residual[at]);
-                if (fabs((double)a - b) > 2e-5 * mag + 1e-6) {
+                if (e.residual) mag += fabs(e.residual[(size_t)b * rs + (size_t)kk * pq + (size_t)p * g.out_w + q]);
+                if (fabs((double)a - r) > 2e-5 * mag + 1e-6) {
                     if (close)
-                        printf("  case %d: (%d,%d,%d) winograd %.9g, reference %.9g, error %.3g (magnitude %.3g)\n", g_case,
-                               kk, p, q, a, b, fabs((double)a - b), mag);
+                        printf("  case %d: (%d,%d,%d,%d) winograd %.9g, reference %.9g, error %.3g (magnitude %.3g)\n",
+                               g_case, b, kk, p, q, a, r, fabs((double)a - r), mag);
                     close = 0;
                 }
             }
@@ -154,9 +169,9 @@ static void sweep_case(cnnc_rng *rng, int with_nan) {
     CHECK(bitwise);
     CHECK(guard);
     if (!close || !nan_kept || !bitwise || !guard)
-        printf("  case %d%s: C=%d K=%d H=%d W=%d pad %d,%d out %dx%d act %d bias %d residual %d nt %d\n", g_case,
-               with_nan ? " (NaN)" : "", g.channels, k, g.height, g.width, g.pad_top, g.pad_left, g.out_h, g.out_w,
-               (int)e.activation, e.bias != NULL, e.residual != NULL, nt);
+        printf("  case %d%s: n=%d C=%d K=%d H=%d W=%d pad %d,%d out %dx%d act %d bias %d residual %d nt %d strides %zu %zu %zu\n",
+               g_case, with_nan ? " (NaN)" : "", n, g.channels, k, g.height, g.width, g.pad_top, g.pad_left, g.out_h,
+               g.out_w, (int)e.activation, e.bias != NULL, e.residual != NULL, nt, is, os, rs);
     free(weights); free(bias); free(image); free(residual); free(packed); free(expect); free(got); free(again);
 }
 

@@ -179,7 +179,7 @@ struct ArenaLayout {
         // Scratch: floats a kernel needs only while it runs, live at its own step.
         for (i, node) in nodes.enumerated() {
             let input = node.inputs.first.flatMap { step[$0] }.map { nodes[$0].shape }
-            let floats = input.map { Self.scratchFloats(node.op, input: $0) } ?? 0
+            let floats = input.map { Self.scratchFloats(node.op, input: $0, output: node.shape, maxBatch: maxBatch) } ?? 0
             guard floats > 0 else { continue }
             let name = Self.scratchName(node.name)
             buffer[name] = name
@@ -235,10 +235,20 @@ struct ArenaLayout {
     }
 
     /// Floats per sample of the scratch a node's kernel needs while it runs (0: none): a
-    /// strided implicit convolution's phase planes of its input (`cnnc_conv_phase_split`).
-    static func scratchFloats(_ op: Op, input x: Shape) -> Int {
-        guard case .conv(let a) = op, a.algorithm == .implicit, x.rank == 3 else { return 0 }
-        return a.implicitPhaseFloats(channels: x.c, height: x.h, width: x.w)
+    /// strided implicit convolution's phase planes of its input (`cnnc_conv_phase_split`);
+    /// F(4x4)'s workspaces (`WinogradKernel.workspaceFloats`, not per sample: their total
+    /// over `maxBatch`, rounded up, so the arena holds at least the total).
+    static func scratchFloats(_ op: Op, input x: Shape, output y: Shape, maxBatch: Int) -> Int {
+        guard case .conv(let a) = op, x.rank == 3 else { return 0 }
+        switch a.algorithm {
+        case .implicit:
+            return a.implicitPhaseFloats(channels: x.c, height: x.h, width: x.w)
+        case .winograd4x4:
+            let total = WinogradKernel.workspaceFloats(channels: x.c, filters: y.c, output: y, maxBatch: maxBatch)
+            return (total + maxBatch - 1) / maxBatch
+        case .auto, .gemm, .direct, .depthwise, .winograd2x2:
+            return 0
+        }
     }
 
     /// The name of a node's scratch in `place` (no node name contains a space).

@@ -320,6 +320,7 @@ public enum CEmitter {
                 k.outputSampleStride = layout.sampleStride(node.name)
                 k.inPlaceInput = layout.arena.inPlaceInput[node.name]
                 k.hasScratch = layout.arena.scratch(of: node.name) != nil
+                k.maxBatch = o.maxBatch
                 if let refusals = layout.arena.concatRefusals[node.name] {
                     k.concatCopies = refusals.map { $0?.text }
                     // Every input already in its slice: nothing to run.

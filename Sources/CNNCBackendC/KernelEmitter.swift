@@ -29,8 +29,11 @@ struct KernelContext {
     /// output, else why the kernel copies it. Empty: every input is copied.
     var concatCopies: [String?] = []
     /// Whether the function takes `float *scratch`, floats of its own in the arena for the
-    /// time it runs (`ArenaLayout.scratchFloats`): a strided implicit convolution's phase planes.
+    /// time it runs (`ArenaLayout.scratchFloats`): a strided implicit convolution's phase
+    /// planes, Winograd's workspaces.
     var hasScratch = false
+    /// The largest batch the function is called with (`<P>_MAX_BATCH`).
+    var maxBatch = 1
 
     var x: Shape { inputShapes[0] }
     var y: Shape { node.shape }

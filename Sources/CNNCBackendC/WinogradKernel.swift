@@ -75,51 +75,77 @@ enum WinogradKernel {
     /// implicit GEMM's micro-kernel (AVX-512; two of 16 with AVX2).
     static let tilesPerBlock = 32
 
+    /// The most workspaces a layer has: the most threads that share its blocks.
+    static let maxSlices = 16
+
+    /// Blocks of F(4x4) for a batch of `n`: tiles are numbered over the batch and cut into
+    /// blocks of equal size, at most `tilesPerBlock`; 16 tiles or more make two blocks at
+    /// least (one per core). The C of `emitLibrary` computes the same at run time.
+    static func blocks(tiles: Int, batch n: Int) -> Int {
+        let total = n * tiles
+        let blocks = (total + tilesPerBlock - 1) / tilesPerBlock
+        return blocks < 2 && total >= 16 ? 2 : blocks
+    }
+
+    /// The arena floats F(4x4) needs while it runs at batches up to `maxBatch`: one workspace
+    /// (V and M of a block, 36 x (C + K) x NT floats) per thread that can work on its blocks,
+    /// as many as the blocks of the largest batch and at most `maxSlices`.
+    static func workspaceFloats(channels c: Int, filters k: Int, output y: Shape, maxBatch: Int) -> Int {
+        let tiles = (y.h + 3) / 4 * ((y.w + 3) / 4)
+        let slices = min(maxSlices, max(1, blocks(tiles: tiles, batch: maxBatch)))
+        return slices * 36 * (c + k) * tilesPerBlock
+    }
+
     /// The forward kernel. F(4x4): a schedule of the runtime's three steps (winograd.c), one
-    /// task per (sample, block of NT tiles). F(2x2): the per-layer C below.
+    /// task per block of NT tiles of the batch. F(2x2): the per-layer C below.
     static func emit(_ k: KernelContext, _ a: ConvAttributes, tile m: Int, _ w: inout CWriter) {
         if m == 4 { return emitLibrary(k, a, &w) }
         emitGenerated(k, a, tile: m, &w)
     }
 
-    /// F(4x4) on the runtime: per task, V = B^T d B of the block's tiles (gathers), the 36
+    /// F(4x4) on the runtime: per block, V = B^T d B of the block's tiles (gathers), the 36
     /// products M_e = U_e V_e on the implicit GEMM, Y = A^T M A with bias, residual and the
     /// ReLU family (scatters); activations the library does not apply follow on the block.
+    /// Blocks span samples, so a batch of small planes (8x8: 4 tiles a sample) fills them.
+    /// V and M live in the arena's scratch, one workspace per thread of the team, which has
+    /// at most as many threads as there are workspaces.
     static func emitLibrary(_ k: KernelContext, _ a: ConvAttributes, _ w: inout CWriter) {
         let x = k.x, y = k.y
         let e = a.epilogue
         let lib = ConvKernel.libraryEpilogue(e)
         w.lines("""
         enum { C = \(x.c), H = \(x.h), W = \(x.w), K = \(y.c), P = \(y.h), Q = \(y.w) };
-        enum { TW = (Q + 3) / 4, TILES = (P + 3) / 4 * TW, NT = \(tilesPerBlock), BLOCKS = (TILES + NT - 1) / NT };
+        enum { TW = (Q + 3) / 4, TILES = (P + 3) / 4 * TW, NT = \(tilesPerBlock), WS = 36 * (C + K) * NT };
         \(k.strideEnum(residual: e.residual))
         static const cnnc_conv_geometry geometry = \(ConvKernel.geometry(a, input: x, output: y));
         """)
         w.comment("""
-            weight is U = G g G^T in 36 sets of packed panels; one task per (sample, block of NT 4x4 tiles),
-            V and M in the thread's workspace (NULL: out of memory, the block's outputs become NaN)
+            weight is U = G g G^T in 36 sets of packed panels; tiles numbered over the batch, in blocks of
+            equal size (at most NT tiles; 16 tiles or more make two blocks, one per core); V and M of a block
+            in the team's thread's workspace of WS floats in scratch (at most SLICES threads)
             """)
-        w.comment("blocks of equal size, at most NT tiles; a single sample of 16 tiles or more in two blocks at least, one per core")
-        w.line("const int blocks = n == 1 && BLOCKS < 2 && TILES >= 16 ? 2 : BLOCKS, per = (TILES + blocks - 1) / blocks;")
-        w.line("#pragma omp parallel for collapse(2) schedule(static)")
-        w.block("for (int b = 0; b < n; b++)") { w in
+        let slices = min(maxSlices, max(1, blocks(tiles: (y.h + 3) / 4 * ((y.w + 3) / 4), batch: k.maxBatch)))
+        w.line("enum { SLICES = \(slices) };")
+        w.line("const int total = n * TILES, full = (total + NT - 1) / NT;")
+        w.line("const int blocks = full < 2 && total >= 16 ? 2 : full, per = (total + blocks - 1) / blocks;")
+        let bias = k.hasBias ? "bias" : "NULL", res = e.residual ? "residual" : "NULL"
+        w.line("const cnnc_epilogue e = {\(bias), \(res), \(e.residual ? "RS" : "0"), \(lib.activation), \(lib.alpha), \(lib.low), \(lib.high)};")
+        w.line("#pragma omp parallel num_threads(cnnc_team_size(SLICES))")
+        w.block("") { w in
+            w.line("float *restrict v = scratch + (size_t)cnnc_thread_index() * WS, *restrict m = v + (size_t)36 * C * NT;")
+            w.line("#pragma omp for schedule(static)")
             w.block("for (int blk = 0; blk < blocks; blk++)") { w in
-                w.line("const int t0 = blk * per, nt = TILES - t0 < per ? TILES - t0 : per;")
+                w.line("const int t0 = blk * per, nt = total - t0 < per ? total - t0 : per;")
                 w.line("if (nt <= 0) continue;")
-                w.line("float *v = cnnc_winograd_workspace(cnnc_winograd_f4_workspace_floats(K, C, NT));")
-                w.line("float *m = v ? v + (size_t)36 * C * NT : NULL;")
-                let bias = k.hasBias ? "bias" : "NULL", res = e.residual ? "residual + (size_t)b * RS" : "NULL"
-                w.line("const cnnc_epilogue e = {\(bias), \(res), 0, \(lib.activation), \(lib.alpha), \(lib.low), \(lib.high)};")
-                w.block("if (v)") { w in
-                    w.line("cnnc_winograd_f4_input(&geometry, in + (size_t)b * IS, t0, nt, v);")
-                    w.line("cnnc_winograd_f4_multiply(K, C, weight, v, m, nt);")
-                }
-                w.line("cnnc_winograd_f4_output(&geometry, K, m, t0, nt, out + (size_t)b * OS, &e);")
+                w.line("cnnc_winograd_f4_input(&geometry, in, IS, t0, nt, v);")
+                w.line("cnnc_winograd_f4_multiply(K, C, weight, v, m, nt);")
+                w.line("cnnc_winograd_f4_output(&geometry, K, m, t0, nt, out, OS, &e);")
                 guard lib.rest else { return }
                 w.comment("the rest of the epilogue on the block's outputs")
-                w.block("for (int k = 0; k < K; k++)") { w in
-                    if let p = e.prelu { w.line("const float a = slope[\(p.shared ? "0" : "k")];") }
-                    w.block("for (int t = t0; t < t0 + nt; t++)") { w in
+                w.block("for (int u = t0; u < t0 + nt; u++)") { w in
+                    w.line("const int b = u / TILES, t = u % TILES;")
+                    w.block("for (int k = 0; k < K; k++)") { w in
+                        if let p = e.prelu { w.line("const float a = slope[\(p.shared ? "0" : "k")];") }
                         w.block("for (int i = 0; i < 4 && t / TW * 4 + i < P; i++)") { w in
                             w.line("float *restrict row = out + (size_t)b * OS + (size_t)k * (P * Q) + (size_t)(t / TW * 4 + i) * Q + t % TW * 4;")
                             w.line("for (int j = 0; j < 4 && t % TW * 4 + j < Q; j++) { const float v = row[j]; row[j] = \(Epilogues.value(e, "v")); }")

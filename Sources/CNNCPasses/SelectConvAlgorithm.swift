@@ -31,15 +31,17 @@
 //   1. depthwise (groups == C) -> depthwise; other groups too narrow for a matrix product -> direct;
 //   2. Winograd F(4x4) when allowed (not --no-winograd), the layer is 3x3 stride 1 dilation 1
 //      dense, both channel counts reach --winograd-min-channels (32), input plus output
-//      channels are at most 512, the output is at least 14x14 (16 tiles of 4x4 or more) and
-//      the error estimate is within budget (F(2x2) where only its estimate is). Measured per
-//      layer against the implicit GEMM (1 thread, batch 1, Zen 4, best of 3 runs'
-//      medians; docs/passes.md): F(4x4) on the runtime's kernel won by 1.8-2.0x on 64 -> 64 at
-//      56x56, 2.05-2.2x on 128 -> 128 at 28x28, 2.2-2.3x on 256 -> 256 at 14x14, 2.2x on
-//      64 -> 128 at 16x16 and 1.2-1.4x on 32 -> 32 at 16x16; it lost on 16 -> 16 at 32x32
-//      (0.86-0.97x), on every 8x8 plane (0.44-0.76x: 4 tiles per sample re-read U, 4x the
-//      weights, for few tiles), 512 -> 512 at 7x7 (0.91-0.93x) and 4x4 or 2x2 planes (0.23x).
-//      Above 512 channels in all it is not measured on a plane of 14x14 or more;
+//      channels are at most 1024, the batch has at least 16 tiles of 4x4 (tiles are numbered
+//      over the batch and blocks span samples), the output fills at least a quarter of its
+//      tiles (2x2 and larger) and the error estimate is within budget (F(2x2) where only its
+//      estimate is). Measured per layer against the implicit GEMM (1 thread, Zen 4, best of 3
+//      runs' medians; docs/passes.md): at batch 1 F(4x4) on the runtime's kernel won by
+//      1.8-2.0x on 64 -> 64 at 56x56, 2.05-2.2x on 128 -> 128 at 28x28, 2.2-2.3x on 256 -> 256
+//      at 14x14, 2.2x on 64 -> 128 at 16x16 and 1.2-1.4x on 32 -> 32 at 16x16; it lost on
+//      16 -> 16 at 32x32 (0.86-0.97x) and on planes of 4 tiles or fewer (8x8, 7x7: 0.44-0.93x,
+//      when blocks held one sample's tiles). At batch 32, with blocks over the batch: 2.0x on
+//      64 -> 64 at 8x8 (ResNet-20), 2.2x on 256 -> 256 at 8x8 and 512 -> 512 at 4x4, 1.5x on
+//      512 -> 512 at 2x2 against the GEMM (VGG-11-BN);
 //   3. implicit when it applies, its extra columns cost less than im2col's copy (W/Q <= 1.5,
 //      W the width positions are numbered over) and a sample's plane fills at least half of
 //      its vector lanes (P*W positions in tiles of 32 or 16; a 2x2 plane fills a quarter) or
@@ -59,11 +61,13 @@ public struct SelectConvAlgorithm: Pass {
     public let summary = "choose each convolution's algorithm (implicit GEMM, packed GEMM, Winograd, depthwise, direct) and record it in the IR"
     public let modes: Set<PipelineMode> = [.inference, .training]
 
-    /// Winograd only up to this many input plus output channels and from this output size:
-    /// measured per layer against the implicit GEMM (docs/passes.md); below 14x14 a sample has
-    /// too few tiles to pay for reading the transformed filters (4x the weights) per block.
-    public static let winogradMaxChannelSum = 512
-    public static let winogradMinPlane = 14
+    /// Winograd only up to this many input plus output channels (measured up to 512 + 512,
+    /// docs/passes.md), where the batch has this many 4x4 tiles (blocks of tiles span samples:
+    /// fewer would re-read the transformed filters, 4x the weights, for a few tiles), and where
+    /// the tiles cover a plane at least this much (a 2x2 output uses a quarter of its tile).
+    public static let winogradMaxChannelSum = 1024
+    public static let winogradMinTiles = 16
+    public static let winogradMinTileUse = 0.25
 
     /// The estimated relative error of F(m x m, 3x3) over `channels` input channels.
     public static func estimatedError(tile: Int, channels: Int) -> Double {
@@ -111,11 +115,12 @@ public struct SelectConvAlgorithm: Pass {
             notWinograd = "\(x.c) -> \(a.filters) channels, below --winograd-min-channels \(options.winogradMinChannels)"
         } else if x.c + a.filters > Self.winogradMaxChannelSum {
             notWinograd = "\(x.c) + \(a.filters) channels: Winograd loses to the implicit GEMM above \(Self.winogradMaxChannelSum) (not measured beyond)"
-        } else if min(y.h, y.w) < Self.winogradMinPlane {
-            notWinograd = "a \(y.h)x\(y.w) output has too few Winograd tiles (below \(Self.winogradMinPlane)x\(Self.winogradMinPlane) the implicit GEMM wins)"
+        } else if options.batch * ((y.h + 3) / 4) * ((y.w + 3) / 4) < Self.winogradMinTiles {
+            notWinograd = "a \(y.h)x\(y.w) output at batch \(options.batch) has \(options.batch * ((y.h + 3) / 4) * ((y.w + 3) / 4)) Winograd tiles (below \(Self.winogradMinTiles) the implicit GEMM wins)"
+        } else if Double(y.h * y.w) < Self.winogradMinTileUse * Double(((y.h + 3) / 4) * ((y.w + 3) / 4) * 16) {
+            notWinograd = "a \(y.h)x\(y.w) output fills under \(Int(Self.winogradMinTileUse * 100))% of its 4x4 tiles"
         } else if Self.estimatedError(tile: 4, channels: x.c) <= options.winogradErrorBudget {
-            // the output is at least winogradMinPlane (14) wide and high: whole tiles of 4 fit
-            return (.winograd4x4, "3x3 stride 1, \(x.c) -> \(a.filters) channels, error estimate within budget")
+            return (.winograd4x4, "3x3 stride 1, \(x.c) -> \(a.filters) channels, \(options.batch * ((y.h + 3) / 4) * ((y.w + 3) / 4)) tiles of 4x4 over the batch, error estimate within budget")
         } else if Self.estimatedError(tile: 2, channels: x.c) <= options.winogradErrorBudget {
             return (.winograd2x2, "3x3 stride 1, \(x.c) -> \(a.filters) channels, F(4x4) over the error budget")
         } else {

@@ -2,6 +2,7 @@
 // real compiler and OpenMP, against the interpreter) at batch 1 and a larger batch, 1 vs 2
 // threads bitwise, and an ASan+UBSan build of the small models.
 
+import CNNCBackendC
 import CNNCDriver
 import CNNCIR
 import CNNCInterpreter
@@ -179,6 +180,37 @@ final class PipelineGoldenTests: XCTestCase {
                 XCTAssertTrue(passed, "batch \(batch) -O\(optimize ? 2 : 0):\n\(report)")
             }
         }
+    }
+
+    /// F(4x4) numbers its tiles over the batch, so a block spans samples (an 8x7 output has 4
+    /// tiles a sample; batch 5 makes two blocks of 10): inputs, outputs and residuals that are
+    /// concat slices (sample strides of 336 -> 560, 560 -> 280 with a residual of 560) match
+    /// the interpreter at batch 1 and 5, bitwise equal at 1, 2 and 3 threads.
+    func testWinogradBlocksSpanSamplesWithStridedTensors() throws {
+        let dir = try temporaryDirectory()
+        try """
+            network wino_batch
+            input x shape=6x8x7
+            conv a filters=5 size=3 pad=1 algorithm=winograd4x4
+            conv b filters=5 size=3 pad=1 algorithm=winograd4x4 from=x
+            concat c from=a,b
+            conv d filters=5 size=3 pad=1 algorithm=winograd4x4 from=c
+            add s from=d,a
+            relu r
+            output r, c
+            """.write(toFile: "\(dir)/wino.net", atomically: true, encoding: .utf8)
+        let model = try ModelLoader.load("\(dir)/wino.net")
+        for batch in [1, 5] {
+            var options = CheckOptions()
+            options.batch = batch
+            options.threads = [1, 2, 3]
+            let (report, passed) = try Checker.check(model, options: options)
+            XCTAssertTrue(passed, "batch \(batch):\n\(report)")
+        }
+        let c = CEmitter.emit(try CompilerOptions().optimized(model.graph, batch: 5),
+                              options: COptions(prefix: "wino_batch", maxBatch: 5, headerName: "w.h", sourceName: "w.c"))
+        XCTAssertTrue(c.source.contains("enum { IS = 560, OS = 280, RS = 560 }; /* sample strides */"), "the fused residual is a concat slice")
+        XCTAssertEqual(c.source.components(separatedBy: "cnnc_winograd_f4_input(&geometry, in, IS, t0, nt, v);").count - 1, 3)
     }
 
     func testSeededConvolutionSweep() throws {

@@ -289,8 +289,9 @@ final class OtherPassTests: XCTestCase {
     }
 
     func testWinogradLimits() throws {
-        // F(4x4)'s buffers live in the runtime's per-thread workspace: no stack limit, but the
-        // measured channel and plane limits (SelectConvAlgorithm.winogradMaxChannelSum, winogradMinPlane).
+        // F(4x4)'s buffers live in the arena's workspaces: no stack limit, but the measured
+        // channel and tile limits (SelectConvAlgorithm.winogradMaxChannelSum, winogradMinTiles,
+        // winogradMinTileUse); tiles are counted over the batch.
         let g = net("""
             input x shape=256x14x14
             conv mid filters=256 size=3 pad=1
@@ -308,9 +309,21 @@ final class OtherPassTests: XCTestCase {
         XCTAssertEqual(algorithms(after)["wide"], .implicit)
         XCTAssertEqual(algorithms(after)["late"], .implicit, "7x7: too few tiles")
         XCTAssertTrue(remarks.contains {
-            $0.description == "[select-conv-algorithm] wide: implicit: stride 1 (256 + 1024 channels: Winograd loses to the implicit GEMM above 512 (not measured beyond))"
+            $0.description == "[select-conv-algorithm] wide: implicit: stride 1 (256 + 1024 channels: Winograd loses to the implicit GEMM above 1024 (not measured beyond))"
+        }, "\(remarks)")
+        XCTAssertTrue(remarks.contains {
+            $0.description.hasPrefix("[select-conv-algorithm] late: implicit: stride 1 (a 7x7 output at batch 1 has 4 Winograd tiles (below 16")
         }, "\(remarks)")
         try assertEquivalent(g, after)
+        // At batch 32 the 7x7 layer has 128 tiles over the batch (blocks span samples): Winograd.
+        // A 2x2 output fills a quarter of its tile (still Winograd); a 1x1 output does not.
+        var batched = PassManager(passes: [SelectConvAlgorithm()])
+        batched.options.batch = 32
+        let large = algorithms(try batched.run(g).graph)
+        XCTAssertEqual(large["late"], .winograd4x4)
+        XCTAssertEqual(large["wide"], .implicit)
+        XCTAssertEqual(algorithms(try batched.run(net("input x shape=64x2x2\nconv two filters=64 size=3 pad=1\n")).graph)["two"], .winograd4x4)
+        XCTAssertNotEqual(algorithms(try batched.run(net("input x shape=64x1x1\nconv dot filters=64 size=3 pad=1\n")).graph)["dot"], .winograd4x4)
     }
 
     func testDepthwiseAlgorithmIsCheckedByShapeInference() {
