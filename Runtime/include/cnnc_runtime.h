@@ -489,8 +489,11 @@ void cnnc_sgemm_reference(int m, int n, int k, const float *a, int lda, int tran
  * as th * TW + tw. A block is nt consecutive tiles t0 .. t0 + nt - 1, which may span samples
  * (a batch of small planes fills whole blocks). Per block: cnnc_winograd_f4_input,
  * cnnc_winograd_f4_multiply, cnnc_winograd_f4_output, with V and M in a caller's workspace of
- * cnnc_winograd_f4_workspace_floats floats (V first, M after 36 * C * nt floats). Each output
- * is one FMA chain over the channels in order in the transform domain: block sizes and thread
+ * cnnc_winograd_f4_workspace_floats floats (V first, M after 36 * C * nt floats). Each step
+ * takes a range, so threads can share one block: the input transform of channels [c0, c1),
+ * the products and output transform of output channels [k0, k1) (k0 a multiple of
+ * CNNC_PACK_ROWS); the whole block is c0 = 0, c1 = C, k0 = 0, k1 = K. Each output is one FMA
+ * chain over the channels in order in the transform domain: block sizes, ranges and thread
  * splits do not change the bits.
  * ------------------------------------------------------------------------------------- */
 
@@ -503,6 +506,15 @@ static inline int cnnc_team_size(int most) {
     return threads < most ? threads : most;
 #else
     (void)most;
+    return 1;
+#endif
+}
+
+/* The number of threads in the calling thread's team (1 without OpenMP). */
+static inline int cnnc_team_threads(void) {
+#ifdef _OPENMP
+    return omp_get_num_threads();
+#else
     return 1;
 #endif
 }
@@ -526,22 +538,23 @@ void cnnc_winograd_f4_pack_weights(float *dst, const float *weights, int k, int 
 /* V and M of a block of nt tiles, k output and c input channels: 36 * (c + k) * nt floats. */
 size_t cnnc_winograd_f4_workspace_floats(int k, int c, int nt);
 
-/* V[e][c][u] = (B^T d B)[e] of channel c of tile t0 + u (u < nt) of the batch `images` (samples
- * of c x height x width, the geometry's, `image_stride` floats apart), pixels outside the
- * image (the padding) read as 0. */
+/* V[e][c][u] = (B^T d B)[e] of channel c in [c0, c1) of tile t0 + u (u < nt) of the batch
+ * `images` (samples of C x height x width, the geometry's, `image_stride` floats apart),
+ * pixels outside the image (the padding) read as 0; V is laid out for all C channels. */
 void cnnc_winograd_f4_input(const cnnc_conv_geometry *g, const float *images, size_t image_stride, int t0, int nt,
-                            float *v);
+                            int c0, int c1, float *v);
 
-/* M[e][i][u] = sum over c in order of U_e[i][c] * V[e][c][u], rows i < k, on cnnc_conv_direct;
- * `packed` from cnnc_winograd_f4_pack_weights. */
-void cnnc_winograd_f4_multiply(int k, int c, const float *packed, const float *v, float *m, int nt);
+/* M[e][i][u] = sum over c in order of U_e[i][c] * V[e][c][u] for rows i in [k0, k1) of k, on
+ * cnnc_conv_direct (k0 a multiple of CNNC_PACK_ROWS); `packed` from
+ * cnnc_winograd_f4_pack_weights; M is laid out for all k rows. */
+void cnnc_winograd_f4_multiply(int k, int c, const float *packed, const float *v, float *m, int nt, int k0, int k1);
 
-/* Y = A^T M A of each tile t0 + u and output channel i < k, with e's bias, residual (laid out
- * like the output, e->residual_stride floats between samples; e->residual and out point at
- * sample 0) and activation, stored at out[b * out_stride + i * P*Q + p * Q + q] for the
- * outputs that exist. */
+/* Y = A^T M A of each tile t0 + u and output channel i in [k0, k1) of k, with e's bias,
+ * residual (laid out like the output, e->residual_stride floats between samples; e->residual
+ * and out point at sample 0) and activation, stored at out[b * out_stride + i * P*Q + p * Q + q]
+ * for the outputs that exist. */
 void cnnc_winograd_f4_output(const cnnc_conv_geometry *g, int k, const float *m, int t0, int nt, float *out,
-                             size_t out_stride, const cnnc_epilogue *e);
+                             size_t out_stride, const cnnc_epilogue *e, int k0, int k1);
 
 /* One element of im2col(image) as cnnc_conv_geometry defines it; for tests and references. */
 float cnnc_im2col_at(const cnnc_conv_geometry *g, const float *image, int row, int col);

@@ -267,7 +267,7 @@ static inline int wino_group(int t, int left, int tiles, size_t reach) {
  * ------------------------------------------------------------------------------------- */
 
 void cnnc_winograd_f4_input(const cnnc_conv_geometry *g, const float *images, size_t image_stride, int t0, int nt,
-                            float *v) {
+                            int c0, int c1, float *v) {
     const int C = g->channels, H = g->height, W = g->width, TW = (g->out_w + 3) / 4;
     const int tiles = (g->out_h + 3) / 4 * TW;
     const size_t plane = (size_t)H * W, cn = (size_t)C * nt;
@@ -284,7 +284,7 @@ void cnnc_winograd_f4_input(const cnnc_conv_geometry *g, const float *images, si
                 idx[i * 6 + j] = w_index(pl.base, i * W + j);
             }
         /* per channel: B^T along each column of the patch, then B along each row */
-        for (int c = 0; c < C; c++) {
+        for (int c = c0; c < c1; c++) {
             const float *x = image + (size_t)c * plane;
             wvec r[6][6];
             for (int j = 0; j < 6; j++) {
@@ -303,17 +303,19 @@ void cnnc_winograd_f4_input(const cnnc_conv_geometry *g, const float *images, si
     }
 }
 
-void cnnc_winograd_f4_multiply(int k, int c, const float *packed, const float *v, float *m, int nt) {
-    /* M_e = U_e * V_e as a 1x1 convolution of a 1 x nt plane of c channels into k */
+void cnnc_winograd_f4_multiply(int k, int c, const float *packed, const float *v, float *m, int nt, int k0, int k1) {
+    /* M_e = U_e * V_e as a 1x1 convolution of a 1 x nt plane of c channels into rows k0 .. k1 - 1
+     * of k: their panels start at row k0 (a multiple of CNNC_PACK_ROWS), k0 * c floats in */
+    if (k1 <= k0) return;
     const cnnc_conv_geometry g = {c, 1, nt, 1, 1, 1, 1, 0, 0, 1, 1, 1, nt};
     const size_t set = cnnc_conv_packed_floats(1, k, c);
     for (int e = 0; e < WINO_E; e++)
-        cnnc_conv_direct(&g, k, packed + (size_t)e * set, 1, v + (size_t)e * c * nt, 0, m + (size_t)e * k * nt, 0, 0,
-                         nt, NULL);
+        cnnc_conv_direct(&g, k1 - k0, packed + (size_t)e * set + (size_t)k0 * c, 1, v + (size_t)e * c * nt, 0,
+                         m + ((size_t)e * k + k0) * nt, 0, 0, nt, NULL);
 }
 
 void cnnc_winograd_f4_output(const cnnc_conv_geometry *g, int k, const float *m, int t0, int nt, float *out,
-                             size_t out_stride, const cnnc_epilogue *e) {
+                             size_t out_stride, const cnnc_epilogue *e, int k0, int k1) {
     const int P = g->out_h, Q = g->out_w, TW = (Q + 3) / 4, tiles = (P + 3) / 4 * TW;
     const size_t pq = (size_t)P * Q, kn = (size_t)k * nt;
     const int has_residual = e && e->residual;
@@ -335,7 +337,7 @@ void cnnc_winograd_f4_output(const cnnc_conv_geometry *g, int k, const float *m,
                 ridx[i * 4 + j] = own_index ? w_index(pl.rbase, i * Q + j) : idx[i * 4 + j];
             }
         /* per output channel: A^T along each column of M, A along each row, then the epilogue */
-        for (int kk = 0; kk < k; kk++) {
+        for (int kk = k0; kk < k1; kk++) {
             float *o = sample + (size_t)kk * pq;
             const float *mk = m + (size_t)kk * nt + u0;
             wvec s[4][6];

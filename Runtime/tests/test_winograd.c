@@ -6,7 +6,8 @@
  * planes smaller than a tile, padding 0 or 1 on each side), batches of 1 to 4 samples whose
  * input, output and residual lie apart by strides of their own, and epilogues (bias, residual,
  * ReLU / leaky / clip): the outputs must be within Winograd's rounding of the reference, give
- * the same bits for blocks of 32 tiles and of a random size (blocks span samples), and never
+ * the same bits for blocks of 32 tiles and of a random size (blocks span samples) shared by 1
+ * to 4 parts of the channels and output channels (as threads share a block), and never
  * write past the output or into the gaps between its samples.
  * A second sweep puts NaN into the input, the bias or the residual: every output the reference
  * makes NaN is NaN. Built plain, with -march=native (AVX-512 or AVX2 gathers) and under
@@ -36,17 +37,24 @@ static int uniform_int(cnnc_rng *rng, int lo, int hi) {
 }
 
 /* The whole layer for n samples through the three steps, in blocks of nt tiles over the
- * batch (blocks span samples), V and M in one workspace. */
+ * batch (blocks span samples), V and M in one workspace. With `parts` > 1 each block is done
+ * as that many threads sharing it would: the input transform in parts of the channels, the
+ * products and output transform in parts of the output channels' panels (in reverse order). */
 static void winograd(const cnnc_conv_geometry *g, int k, const float *packed, int n, const float *images,
-                     size_t image_stride, float *out, size_t out_stride, const cnnc_epilogue *e, int nt) {
-    const int total = n * ((g->out_h + 3) / 4) * ((g->out_w + 3) / 4);
-    float *v = malloc(sizeof(float) * cnnc_winograd_f4_workspace_floats(k, g->channels, nt));
-    float *m = v + (size_t)36 * g->channels * nt;
+                     size_t image_stride, float *out, size_t out_stride, const cnnc_epilogue *e, int nt, int parts) {
+    const int total = n * ((g->out_h + 3) / 4) * ((g->out_w + 3) / 4), C = g->channels;
+    const int panels = (k + CNNC_PACK_ROWS - 1) / CNNC_PACK_ROWS;
+    float *v = malloc(sizeof(float) * cnnc_winograd_f4_workspace_floats(k, C, nt));
+    float *m = v + (size_t)36 * C * nt;
     for (int t0 = 0; t0 < total; t0 += nt) {
         const int count = total - t0 < nt ? total - t0 : nt;
-        cnnc_winograd_f4_input(g, images, image_stride, t0, count, v);
-        cnnc_winograd_f4_multiply(k, g->channels, packed, v, m, count);
-        cnnc_winograd_f4_output(g, k, m, t0, count, out, out_stride, e);
+        for (int j = 0; j < parts; j++) cnnc_winograd_f4_input(g, images, image_stride, t0, count, C * j / parts, C * (j + 1) / parts, v);
+        for (int j = parts - 1; j >= 0; j--) {
+            const int k0 = panels * j / parts * CNNC_PACK_ROWS, p1 = panels * (j + 1) / parts * CNNC_PACK_ROWS;
+            const int k1 = p1 < k ? p1 : k;
+            cnnc_winograd_f4_multiply(k, C, packed, v, m, count, k0, k1);
+            cnnc_winograd_f4_output(g, k, m, t0, count, out, out_stride, e, k0, k1);
+        }
     }
     free(v);
 }
@@ -123,8 +131,8 @@ static void sweep_case(cnnc_rng *rng, int with_nan) {
     }
     for (size_t i = 0; i < out_all + 16; i++) got[i] = again[i] = 12345.0f;
     const int nt = uniform_int(rng, 1, 37);
-    winograd(&g, k, packed, n, image, is, got, os, &e, 32);
-    winograd(&g, k, packed, n, image, is, again, os, &e, nt);
+    winograd(&g, k, packed, n, image, is, got, os, &e, 32, 1);
+    winograd(&g, k, packed, n, image, is, again, os, &e, nt, uniform_int(rng, 1, 4));
 
     /* the tiles whose 6x6 patch holds a NaN pixel: Winograd spreads it over the whole tile */
     int close = 1, nan_kept = 1, bitwise = memcmp(got, again, sizeof(float) * out_all) == 0, guard = 1;

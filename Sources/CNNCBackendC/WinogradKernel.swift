@@ -79,25 +79,26 @@ enum WinogradKernel {
     static let maxSlices = 16
 
     /// Blocks of F(4x4) for a batch of `n`: tiles are numbered over the batch and cut into
-    /// blocks of equal size, at most `tilesPerBlock`; 16 tiles or more make two blocks at
-    /// least (one per core). The C of `emitLibrary` computes the same at run time.
+    /// blocks of `tilesPerBlock` (the last one shorter). The C of `emitLibrary` computes the
+    /// same at run time.
     static func blocks(tiles: Int, batch n: Int) -> Int {
-        let total = n * tiles
-        let blocks = (total + tilesPerBlock - 1) / tilesPerBlock
-        return blocks < 2 && total >= 16 ? 2 : blocks
+        (n * tiles + tilesPerBlock - 1) / tilesPerBlock
     }
 
     /// The arena floats F(4x4) needs while it runs at batches up to `maxBatch`: one workspace
-    /// (V and M of a block, 36 x (C + K) x NT floats) per thread that can work on its blocks,
-    /// as many as the blocks of the largest batch and at most `maxSlices`.
+    /// (V and M of a block, 36 x (C + K) x NT floats) per thread that can work on its own
+    /// block, as many as the blocks of the largest batch and at most `maxSlices` (a team
+    /// that shares blocks uses the first).
     static func workspaceFloats(channels c: Int, filters k: Int, output y: Shape, maxBatch: Int) -> Int {
-        let tiles = (y.h + 3) / 4 * ((y.w + 3) / 4)
-        let slices = min(maxSlices, max(1, blocks(tiles: tiles, batch: maxBatch)))
-        return slices * 36 * (c + k) * tilesPerBlock
+        slices(output: y, maxBatch: maxBatch) * 36 * (c + k) * tilesPerBlock
     }
 
-    /// The forward kernel. F(4x4): a schedule of the runtime's three steps (winograd.c), one
-    /// task per block of NT tiles of the batch. F(2x2): the per-layer C below.
+    static func slices(output y: Shape, maxBatch: Int) -> Int {
+        min(maxSlices, max(1, blocks(tiles: (y.h + 3) / 4 * ((y.w + 3) / 4), batch: maxBatch)))
+    }
+
+    /// The forward kernel. F(4x4): a schedule of the runtime's three steps (winograd.c) over
+    /// blocks of NT tiles of the batch. F(2x2): the per-layer C below.
     static func emit(_ k: KernelContext, _ a: ConvAttributes, tile m: Int, _ w: inout CWriter) {
         if m == 4 { return emitLibrary(k, a, &w) }
         emitGenerated(k, a, tile: m, &w)
@@ -107,8 +108,12 @@ enum WinogradKernel {
     /// products M_e = U_e V_e on the implicit GEMM, Y = A^T M A with bias, residual and the
     /// ReLU family (scatters); activations the library does not apply follow on the block.
     /// Blocks span samples, so a batch of small planes (8x8: 4 tiles a sample) fills them.
-    /// V and M live in the arena's scratch, one workspace per thread of the team, which has
-    /// at most as many threads as there are workspaces.
+    /// With at least as many blocks as threads, each thread takes whole blocks in a workspace
+    /// of its own in the arena's scratch (the team has at most as many threads as there are
+    /// workspaces); with fewer (a single sample of 14x14: 16 tiles), the team shares each
+    /// block: the input transform split over the input channels, the products and output
+    /// transform over panels of output channels, a barrier between. Either way each output
+    /// is computed by the same operations, so the bits do not depend on the thread count.
     static func emitLibrary(_ k: KernelContext, _ a: ConvAttributes, _ w: inout CWriter) {
         let x = k.x, y = k.y
         let e = a.epilogue
@@ -116,42 +121,62 @@ enum WinogradKernel {
         w.lines("""
         enum { C = \(x.c), H = \(x.h), W = \(x.w), K = \(y.c), P = \(y.h), Q = \(y.w) };
         enum { TW = (Q + 3) / 4, TILES = (P + 3) / 4 * TW, NT = \(tilesPerBlock), WS = 36 * (C + K) * NT };
+        enum { SLICES = \(slices(output: y, maxBatch: k.maxBatch)), PANELS = (K + CNNC_PACK_ROWS - 1) / CNNC_PACK_ROWS };
         \(k.strideEnum(residual: e.residual))
         static const cnnc_conv_geometry geometry = \(ConvKernel.geometry(a, input: x, output: y));
         """)
         w.comment("""
-            weight is U = G g G^T in 36 sets of packed panels; tiles numbered over the batch, in blocks of
-            equal size (at most NT tiles; 16 tiles or more make two blocks, one per core); V and M of a block
-            in the team's thread's workspace of WS floats in scratch (at most SLICES threads)
+            weight is U = G g G^T in 36 sets of packed panels; tiles numbered over the batch, in blocks of NT;
+            V and M of a block in a workspace of WS floats in scratch (SLICES of them)
             """)
-        let slices = min(maxSlices, max(1, blocks(tiles: (y.h + 3) / 4 * ((y.w + 3) / 4), batch: k.maxBatch)))
-        w.line("enum { SLICES = \(slices) };")
-        w.line("const int total = n * TILES, full = (total + NT - 1) / NT;")
-        w.line("const int blocks = full < 2 && total >= 16 ? 2 : full, per = (total + blocks - 1) / blocks;")
+        w.line("const int total = n * TILES, blocks = (total + NT - 1) / NT, threads = cnnc_team_size(\(maxSlices));")
         let bias = k.hasBias ? "bias" : "NULL", res = e.residual ? "residual" : "NULL"
         w.line("const cnnc_epilogue e = {\(bias), \(res), \(e.residual ? "RS" : "0"), \(lib.activation), \(lib.alpha), \(lib.low), \(lib.high)};")
+        func rest(_ w: inout CWriter, k0: String, k1: String) {
+            guard lib.rest else { return }
+            w.comment("the rest of the epilogue on the block's outputs")
+            w.block("for (int u = t0; u < t0 + nt; u++)") { w in
+                w.line("const int b = u / TILES, t = u % TILES;")
+                w.block("for (int k = \(k0); k < \(k1); k++)") { w in
+                    if let p = e.prelu { w.line("const float a = slope[\(p.shared ? "0" : "k")];") }
+                    w.block("for (int i = 0; i < 4 && t / TW * 4 + i < P; i++)") { w in
+                        w.line("float *restrict row = out + (size_t)b * OS + (size_t)k * (P * Q) + (size_t)(t / TW * 4 + i) * Q + t % TW * 4;")
+                        w.line("for (int j = 0; j < 4 && t % TW * 4 + j < Q; j++) { const float v = row[j]; row[j] = \(Epilogues.value(e, "v")); }")
+                    }
+                }
+            }
+        }
+        w.block("if (blocks < threads)") { w in
+            w.comment("fewer blocks than threads: the team shares each block, in the first workspace")
+            w.line("#pragma omp parallel num_threads(threads)")
+            w.block("") { w in
+                w.line("const int T = cnnc_team_threads(), j = cnnc_thread_index();")
+                w.line("const int c0 = C * j / T, c1 = C * (j + 1) / T, k0 = PANELS * j / T * CNNC_PACK_ROWS;")
+                w.line("const int k1 = PANELS * (j + 1) / T * CNNC_PACK_ROWS < K ? PANELS * (j + 1) / T * CNNC_PACK_ROWS : K;")
+                w.line("float *restrict v = scratch, *restrict m = scratch + (size_t)36 * C * NT;")
+                w.block("for (int blk = 0; blk < blocks; blk++)") { w in
+                    w.line("const int t0 = blk * NT, nt = total - t0 < NT ? total - t0 : NT;")
+                    w.line("cnnc_winograd_f4_input(&geometry, in, IS, t0, nt, c0, c1, v);")
+                    w.line("#pragma omp barrier")
+                    w.line("cnnc_winograd_f4_multiply(K, C, weight, v, m, nt, k0, k1);")
+                    w.line("cnnc_winograd_f4_output(&geometry, K, m, t0, nt, out, OS, &e, k0, k1);")
+                    rest(&w, k0: "k0", k1: "k1")
+                    w.line("#pragma omp barrier")
+                }
+            }
+            w.line("return;")
+        }
+        w.comment("each thread takes whole blocks, in its own workspace")
         w.line("#pragma omp parallel num_threads(cnnc_team_size(SLICES))")
         w.block("") { w in
             w.line("float *restrict v = scratch + (size_t)cnnc_thread_index() * WS, *restrict m = v + (size_t)36 * C * NT;")
             w.line("#pragma omp for schedule(static)")
             w.block("for (int blk = 0; blk < blocks; blk++)") { w in
-                w.line("const int t0 = blk * per, nt = total - t0 < per ? total - t0 : per;")
-                w.line("if (nt <= 0) continue;")
-                w.line("cnnc_winograd_f4_input(&geometry, in, IS, t0, nt, v);")
-                w.line("cnnc_winograd_f4_multiply(K, C, weight, v, m, nt);")
-                w.line("cnnc_winograd_f4_output(&geometry, K, m, t0, nt, out, OS, &e);")
-                guard lib.rest else { return }
-                w.comment("the rest of the epilogue on the block's outputs")
-                w.block("for (int u = t0; u < t0 + nt; u++)") { w in
-                    w.line("const int b = u / TILES, t = u % TILES;")
-                    w.block("for (int k = 0; k < K; k++)") { w in
-                        if let p = e.prelu { w.line("const float a = slope[\(p.shared ? "0" : "k")];") }
-                        w.block("for (int i = 0; i < 4 && t / TW * 4 + i < P; i++)") { w in
-                            w.line("float *restrict row = out + (size_t)b * OS + (size_t)k * (P * Q) + (size_t)(t / TW * 4 + i) * Q + t % TW * 4;")
-                            w.line("for (int j = 0; j < 4 && t % TW * 4 + j < Q; j++) { const float v = row[j]; row[j] = \(Epilogues.value(e, "v")); }")
-                        }
-                    }
-                }
+                w.line("const int t0 = blk * NT, nt = total - t0 < NT ? total - t0 : NT;")
+                w.line("cnnc_winograd_f4_input(&geometry, in, IS, t0, nt, 0, C, v);")
+                w.line("cnnc_winograd_f4_multiply(K, C, weight, v, m, nt, 0, K);")
+                w.line("cnnc_winograd_f4_output(&geometry, K, m, t0, nt, out, OS, &e, 0, K);")
+                rest(&w, k0: "0", k1: "K")
             }
         }
     }

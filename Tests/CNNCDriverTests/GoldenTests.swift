@@ -183,9 +183,11 @@ final class PipelineGoldenTests: XCTestCase {
     }
 
     /// F(4x4) numbers its tiles over the batch, so a block spans samples (an 8x7 output has 4
-    /// tiles a sample; batch 5 makes two blocks of 10): inputs, outputs and residuals that are
-    /// concat slices (sample strides of 336 -> 560, 560 -> 280 with a residual of 560) match
-    /// the interpreter at batch 1 and 5, bitwise equal at 1, 2 and 3 threads.
+    /// tiles a sample; batch 20 makes blocks of 32, 32 and 16): inputs, outputs and residuals
+    /// that are concat slices (sample strides of 336 -> 560, 560 -> 280 with a residual of 560)
+    /// match the interpreter at batch 1, 5 and 20, bitwise equal at 1, 2 and 3 threads: one
+    /// thread, threads that share a block (fewer blocks than threads: batch 1 and 5) and
+    /// threads that take whole blocks (batch 20 at 2 threads).
     func testWinogradBlocksSpanSamplesWithStridedTensors() throws {
         let dir = try temporaryDirectory()
         try """
@@ -200,7 +202,7 @@ final class PipelineGoldenTests: XCTestCase {
             output r, c
             """.write(toFile: "\(dir)/wino.net", atomically: true, encoding: .utf8)
         let model = try ModelLoader.load("\(dir)/wino.net")
-        for batch in [1, 5] {
+        for batch in [1, 5, 20] {
             var options = CheckOptions()
             options.batch = batch
             options.threads = [1, 2, 3]
@@ -210,7 +212,8 @@ final class PipelineGoldenTests: XCTestCase {
         let c = CEmitter.emit(try CompilerOptions().optimized(model.graph, batch: 5),
                               options: COptions(prefix: "wino_batch", maxBatch: 5, headerName: "w.h", sourceName: "w.c"))
         XCTAssertTrue(c.source.contains("enum { IS = 560, OS = 280, RS = 560 }; /* sample strides */"), "the fused residual is a concat slice")
-        XCTAssertEqual(c.source.components(separatedBy: "cnnc_winograd_f4_input(&geometry, in, IS, t0, nt, v);").count - 1, 3)
+        XCTAssertEqual(c.source.components(separatedBy: "cnnc_winograd_f4_input(&geometry, in, IS, t0, nt, 0, C, v);").count - 1, 3)
+        XCTAssertEqual(c.source.components(separatedBy: "cnnc_winograd_f4_input(&geometry, in, IS, t0, nt, c0, c1, v);").count - 1, 3)
     }
 
     func testSeededConvolutionSweep() throws {
