@@ -451,12 +451,6 @@ void cnnc_sgemm_conv_input_grad(int m, int n, const float *weight, int ldw, cons
                                 const float *d_out, size_t d_out_stride, int col0, float *d_in, size_t d_in_stride,
                                 int accumulate);
 
-/* The same product with A packed once by cnnc_conv_pack_weights_transposed (`packed_t` at the
- * panel holding row 0 of the call, a multiple of CNNC_PACK_ROWS): no packing of A per call. */
-void cnnc_sgemm_conv_input_grad_packed(int m, int n, const float *packed_t, const cnnc_conv_geometry *g,
-                                       const float *d_out, size_t d_out_stride, int col0, float *d_in,
-                                       size_t d_in_stride, int accumulate);
-
 /* The floats of cnnc_conv_input_grad_col2im's column buffer (on the stack, beside the
  * CNNC_SGEMM_STACK_BYTES of the product it calls). */
 #define CNNC_COL2IM_FLOATS 16384

@@ -230,27 +230,7 @@ typedef struct {
 static inline __m512 store_epilogue(__m512 v, int row, __mmask16 m, const float *res, const tile_store *d) {
     if (d->bias) v = _mm512_add_ps(v, _mm512_set1_ps(d->bias[row]));
     if (d->residual) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, res));
-    if (!d->e) return v;
-    switch (d->e->activation) {
-    case CNNC_ACT_NONE:
-        break;
-    case CNNC_ACT_RELU: /* v > 0 ? v : 0 (NaN -> 0) */
-        v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ), v);
-        break;
-    case CNNC_ACT_LEAKY: { /* v > 0 ? v : alpha * v */
-        const __mmask16 pos = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ);
-        v = _mm512_mask_mov_ps(_mm512_mul_ps(v, _mm512_set1_ps(d->e->alpha)), pos, v);
-        break;
-    }
-    case CNNC_ACT_CLIP: { /* v < low ? low : (v > high ? high : v); NaN stays */
-        const __mmask16 lo = _mm512_cmp_ps_mask(v, _mm512_set1_ps(d->e->low), _CMP_LT_OQ);
-        const __mmask16 hi = _mm512_cmp_ps_mask(v, _mm512_set1_ps(d->e->high), _CMP_GT_OQ);
-        v = _mm512_mask_mov_ps(v, hi, _mm512_set1_ps(d->e->high));
-        v = _mm512_mask_mov_ps(v, lo, _mm512_set1_ps(d->e->low));
-        break;
-    }
-    }
-    return v;
+    return d->e ? cnnc_internal_activate16(v, d->e) : v;
 }
 
 static inline __mmask16 lane_bits(int lanes) {

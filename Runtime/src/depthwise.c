@@ -147,29 +147,8 @@ static inline void dw_store_masked(float *p, dw_vec v, dw_mask m) { _mm512_mask_
 static inline void dw_store(float *p, dw_vec v) { _mm512_storeu_ps(p, v); }
 static inline dw_vec dw_load(const float *p) { return _mm512_loadu_ps(p); }
 
-/* act(v) as cnnc_internal_epilogue_row computes it (NaN: ReLU gives 0, leaky and clip keep it). */
-static inline dw_vec dw_activation(dw_vec v, const cnnc_epilogue *e) {
-    switch (e->activation) {
-    case CNNC_ACT_NONE:
-        break;
-    case CNNC_ACT_RELU: /* v > 0 ? v : 0 */
-        v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ), v);
-        break;
-    case CNNC_ACT_LEAKY: { /* v > 0 ? v : alpha * v */
-        const __mmask16 pos = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ);
-        v = _mm512_mask_mov_ps(_mm512_mul_ps(v, _mm512_set1_ps(e->alpha)), pos, v);
-        break;
-    }
-    case CNNC_ACT_CLIP: { /* v < low ? low : (v > high ? high : v) */
-        const __mmask16 lo = _mm512_cmp_ps_mask(v, _mm512_set1_ps(e->low), _CMP_LT_OQ);
-        const __mmask16 hi = _mm512_cmp_ps_mask(v, _mm512_set1_ps(e->high), _CMP_GT_OQ);
-        v = _mm512_mask_mov_ps(v, hi, _mm512_set1_ps(e->high));
-        v = _mm512_mask_mov_ps(v, lo, _mm512_set1_ps(e->low));
-        break;
-    }
-    }
-    return v;
-}
+/* act(v): the runtime's one vector activation (internal.h). */
+static inline dw_vec dw_activation(dw_vec v, const cnnc_epilogue *e) { return cnnc_internal_activate16(v, e); }
 static inline dw_vec dw_add(dw_vec a, dw_vec b) { return _mm512_add_ps(a, b); }
 static inline dw_vec dw_broadcast(float v) { return _mm512_set1_ps(v); }
 
@@ -208,28 +187,7 @@ static inline void dw_store_masked(float *p, dw_vec v, dw_mask m) { _mm256_masks
 static inline void dw_store(float *p, dw_vec v) { _mm256_storeu_ps(p, v); }
 static inline dw_vec dw_load(const float *p) { return _mm256_loadu_ps(p); }
 
-static inline dw_vec dw_activation(dw_vec v, const cnnc_epilogue *e) {
-    switch (e->activation) {
-    case CNNC_ACT_NONE:
-        break;
-    case CNNC_ACT_RELU: /* v > 0 ? v : 0: the ordered compare is false for NaN */
-        v = _mm256_and_ps(_mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GT_OQ), v);
-        break;
-    case CNNC_ACT_LEAKY: {
-        const __m256 pos = _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GT_OQ);
-        v = _mm256_blendv_ps(_mm256_mul_ps(v, _mm256_set1_ps(e->alpha)), v, pos);
-        break;
-    }
-    case CNNC_ACT_CLIP: {
-        const __m256 low = _mm256_set1_ps(e->low), high = _mm256_set1_ps(e->high);
-        const __m256 lo = _mm256_cmp_ps(v, low, _CMP_LT_OQ), hi = _mm256_cmp_ps(v, high, _CMP_GT_OQ);
-        v = _mm256_blendv_ps(v, high, hi);
-        v = _mm256_blendv_ps(v, low, lo);
-        break;
-    }
-    }
-    return v;
-}
+static inline dw_vec dw_activation(dw_vec v, const cnnc_epilogue *e) { return cnnc_internal_activate8(v, e); }
 static inline dw_vec dw_add(dw_vec a, dw_vec b) { return _mm256_add_ps(a, b); }
 static inline dw_vec dw_broadcast(float v) { return _mm256_set1_ps(v); }
 

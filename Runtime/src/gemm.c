@@ -438,16 +438,6 @@ void cnnc_sgemm_conv_input_grad(int m, int n, const float *weight, int ldw, cons
     gemm_driver(m, n, g->channels * rs, &as, &bs, &cd, accumulate, NULL, NULL);
 }
 
-void cnnc_sgemm_conv_input_grad_packed(int m, int n, const float *packed_t, const cnnc_conv_geometry *g,
-                                       const float *d_out, size_t d_out_stride, int col0, float *d_in,
-                                       size_t d_in_stride, int accumulate) {
-    const int rs = g->kernel_h * g->kernel_w, hw = g->out_h * g->out_w;
-    const a_source as = {NULL, 0, 0, INT_MAX, 0, 0, 0};
-    const b_source bs = {B_IM2COL, d_out, 0, g, d_out_stride, 0, col0};
-    const c_dest cd = {d_in, hw, hw, d_in_stride, col0};
-    gemm_driver(m, n, g->channels * rs, &as, &bs, &cd, accumulate, packed_t, NULL);
-}
-
 /* Adds columns [j0, j0 + count) (output positions of one sample) of the block's rows (c, r, s)
  * of cols (row stride ld) into the input planes they came from, skipping the padding: for each
  * row, one run of one output row p at a time. */

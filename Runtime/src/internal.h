@@ -2,7 +2,8 @@
  * internal.h — helpers shared by the runtime's source files; not part of the public API.
  *
  * Little-endian loads and stores (independent of the host's byte order), whole-file
- * reading, shape formatting and error messages that quote errno.
+ * reading, shape formatting, error messages that quote errno, and the kernels' activation on
+ * vectors.
  */
 #ifndef CNNC_INTERNAL_H
 #define CNNC_INTERNAL_H
@@ -13,6 +14,63 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#include <immintrin.h>
+#endif
+
+/* act(v) of the epilogue e on a vector, as cnnc_internal_epilogue_row computes it per float:
+ * ReLU v > 0 ? v : 0 (NaN gives 0), leaky v > 0 ? v : alpha * v and clip v < low ? low :
+ * v > high ? high : v (NaN stays), by ordered comparisons. The kernels (conv.c, depthwise.c,
+ * winograd.c) apply their epilogue through these. */
+#if defined(__AVX512F__)
+static inline __m512 cnnc_internal_activate16(__m512 v, const cnnc_epilogue *e) {
+    switch (e->activation) {
+    case CNNC_ACT_NONE:
+        break;
+    case CNNC_ACT_RELU:
+        v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ), v);
+        break;
+    case CNNC_ACT_LEAKY: {
+        const __mmask16 pos = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ);
+        v = _mm512_mask_mov_ps(_mm512_mul_ps(v, _mm512_set1_ps(e->alpha)), pos, v);
+        break;
+    }
+    case CNNC_ACT_CLIP: {
+        const __mmask16 lo = _mm512_cmp_ps_mask(v, _mm512_set1_ps(e->low), _CMP_LT_OQ);
+        const __mmask16 hi = _mm512_cmp_ps_mask(v, _mm512_set1_ps(e->high), _CMP_GT_OQ);
+        v = _mm512_mask_mov_ps(v, hi, _mm512_set1_ps(e->high));
+        v = _mm512_mask_mov_ps(v, lo, _mm512_set1_ps(e->low));
+        break;
+    }
+    }
+    return v;
+}
+#endif
+#if defined(__AVX2__) && defined(__FMA__)
+static inline __m256 cnnc_internal_activate8(__m256 v, const cnnc_epilogue *e) {
+    switch (e->activation) {
+    case CNNC_ACT_NONE:
+        break;
+    case CNNC_ACT_RELU:
+        v = _mm256_and_ps(_mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GT_OQ), v);
+        break;
+    case CNNC_ACT_LEAKY: {
+        const __m256 pos = _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GT_OQ);
+        v = _mm256_blendv_ps(_mm256_mul_ps(v, _mm256_set1_ps(e->alpha)), v, pos);
+        break;
+    }
+    case CNNC_ACT_CLIP: {
+        const __m256 low = _mm256_set1_ps(e->low), high = _mm256_set1_ps(e->high);
+        const __m256 lo = _mm256_cmp_ps(v, low, _CMP_LT_OQ), hi = _mm256_cmp_ps(v, high, _CMP_GT_OQ);
+        v = _mm256_blendv_ps(v, high, hi);
+        v = _mm256_blendv_ps(v, low, lo);
+        break;
+    }
+    }
+    return v;
+}
+#endif
 
 /* Returns 1 on a little-endian host. */
 static inline int cnnc_internal_host_is_little_endian(void) {

@@ -97,29 +97,8 @@ static inline wvec w_load(const float *p, int lanes) { return _mm512_maskz_loadu
 static inline void w_store(float *p, wvec v, int lanes) { _mm512_mask_storeu_ps(p, w_mask(lanes >= 16 ? 0xffffu : (1u << lanes) - 1u), v); }
 static inline void w_scatter(float *base, wmask m, windex idx, wvec v) { _mm512_mask_i32scatter_ps(base, m, idx, v, 4); }
 static inline wvec w_bias(wvec v, float b) { return _mm512_add_ps(v, _mm512_set1_ps(b)); }
-/* v = act(v) as conv.c's store_epilogue computes it (NaN kept where the scalar code keeps it) */
-static inline wvec w_activate(wvec v, const cnnc_epilogue *e) {
-    switch (e->activation) {
-    case CNNC_ACT_NONE:
-        break;
-    case CNNC_ACT_RELU:
-        v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ), v);
-        break;
-    case CNNC_ACT_LEAKY: {
-        const __mmask16 pos = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ);
-        v = _mm512_mask_mov_ps(_mm512_mul_ps(v, _mm512_set1_ps(e->alpha)), pos, v);
-        break;
-    }
-    case CNNC_ACT_CLIP: {
-        const __mmask16 lo = _mm512_cmp_ps_mask(v, _mm512_set1_ps(e->low), _CMP_LT_OQ);
-        const __mmask16 hi = _mm512_cmp_ps_mask(v, _mm512_set1_ps(e->high), _CMP_GT_OQ);
-        v = _mm512_mask_mov_ps(v, hi, _mm512_set1_ps(e->high));
-        v = _mm512_mask_mov_ps(v, lo, _mm512_set1_ps(e->low));
-        break;
-    }
-    }
-    return v;
-}
+/* act(v): the runtime's one vector activation (internal.h). */
+static inline wvec w_activate(wvec v, const cnnc_epilogue *e) { return cnnc_internal_activate16(v, e); }
 
 #elif defined(__AVX2__) && defined(__FMA__)
 
@@ -155,28 +134,7 @@ static inline void w_scatter(float *base, wmask m, windex idx, wvec v) {
         if (on[l]) base[at[l]] = lane[l];
 }
 static inline wvec w_bias(wvec v, float b) { return _mm256_add_ps(v, _mm256_set1_ps(b)); }
-static inline wvec w_activate(wvec v, const cnnc_epilogue *e) {
-    switch (e->activation) {
-    case CNNC_ACT_NONE:
-        break;
-    case CNNC_ACT_RELU: /* v > 0 ? v : 0 (NaN -> 0) */
-        v = _mm256_and_ps(_mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GT_OQ), v);
-        break;
-    case CNNC_ACT_LEAKY: {
-        const __m256 pos = _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GT_OQ);
-        v = _mm256_blendv_ps(_mm256_mul_ps(v, _mm256_set1_ps(e->alpha)), v, pos);
-        break;
-    }
-    case CNNC_ACT_CLIP: {
-        const __m256 lo = _mm256_cmp_ps(v, _mm256_set1_ps(e->low), _CMP_LT_OQ);
-        const __m256 hi = _mm256_cmp_ps(v, _mm256_set1_ps(e->high), _CMP_GT_OQ);
-        v = _mm256_blendv_ps(v, _mm256_set1_ps(e->high), hi);
-        v = _mm256_blendv_ps(v, _mm256_set1_ps(e->low), lo);
-        break;
-    }
-    }
-    return v;
-}
+static inline wvec w_activate(wvec v, const cnnc_epilogue *e) { return cnnc_internal_activate8(v, e); }
 
 #else
 

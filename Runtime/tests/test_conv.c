@@ -13,25 +13,13 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "cnnc_runtime.h"
+#include "sweep.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int g_passed, g_failed;
-#define CHECK(cond) \
-    ((cond) ? (void)g_passed++ : (void)(g_failed++, printf("%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond)))
-
-static float *random_floats(cnnc_rng *rng, size_t count) {
-    float *m = malloc(sizeof(float) * (count > 0 ? count : 1));
-    for (size_t i = 0; i < count; i++) m[i] = cnnc_rng_next_uniform(rng) * 2.0f - 1.0f;
-    return m;
-}
-
-static int uniform_int(cnnc_rng *rng, int lo, int hi) {
-    return lo + (int)(cnnc_rng_next_uniform(rng) * (float)(hi - lo + 1)) % (hi - lo + 1);
-}
 
 /* The epilogue as the generated code applied it before the kernels did: (sum + bias) +
  * residual, then the activation. */
@@ -47,7 +35,6 @@ static float apply(float v, int k, size_t at, const cnnc_epilogue *e) {
     return v;
 }
 
-static int g_case;
 
 static void sweep_case(cnnc_rng *rng) {
     cnnc_conv_geometry g;

@@ -15,32 +15,19 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "cnnc_runtime.h"
+#include "sweep.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int g_passed, g_failed, g_case;
-#define CHECK(cond)                                                                                        \
-    ((cond) ? (void)g_passed++                                                                             \
-            : (void)(g_failed++, printf("%s:%d: case %d: check failed: %s\n", __FILE__, __LINE__, g_case, #cond)))
 
 #if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
 #define VECTOR_BUILD 1
 #else
 #define VECTOR_BUILD 0
 #endif
-
-static float *random_floats(cnnc_rng *rng, size_t count) {
-    float *m = malloc(sizeof(float) * (count > 0 ? count : 1));
-    for (size_t i = 0; i < count; i++) m[i] = cnnc_rng_next_uniform(rng) * 2.0f - 1.0f;
-    return m;
-}
-
-static int uniform_int(cnnc_rng *rng, int lo, int hi) {
-    return lo + (int)(cnnc_rng_next_uniform(rng) * (float)(hi - lo + 1)) % (hi - lo + 1);
-}
 
 /* The epilogue as cnnc_internal_epilogue_row applies it: (sum + bias) + residual, then the
  * activation. */

@@ -16,25 +16,13 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "cnnc_runtime.h"
+#include "sweep.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int g_passed, g_failed, g_case;
-#define CHECK(cond) \
-    ((cond) ? (void)g_passed++ : (void)(g_failed++, printf("%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond)))
-
-static float *random_floats(cnnc_rng *rng, size_t count) {
-    float *m = malloc(sizeof(float) * (count > 0 ? count : 1));
-    for (size_t i = 0; i < count; i++) m[i] = cnnc_rng_next_uniform(rng) * 2.0f - 1.0f;
-    return m;
-}
-
-static int uniform_int(cnnc_rng *rng, int lo, int hi) {
-    return lo + (int)(cnnc_rng_next_uniform(rng) * (float)(hi - lo + 1)) % (hi - lo + 1);
-}
 
 /* The whole layer for n samples through the three steps, in blocks of nt tiles over the
  * batch (blocks span samples), V and M in one workspace. With `parts` > 1 each block is done

@@ -410,9 +410,10 @@ enum ConvBackward {
 
     /// Whether the backward reads the filters packed transposed and flipped (`packed_t`, packed
     /// once per step by the trainer): the implicit input gradient. The full-convolution GEMM
-    /// could read them too (`cnnc_sgemm_conv_input_grad_packed`), but that copy put VGG-11-BN's
-    /// trainer at 311 MB against PyTorch's 293 (its 2x2 layers' filters twice more, 38 MB with
-    /// the forward's packed copy) for 2% of a step: it packs them per task instead.
+    /// could read them too (a packed variant of `cnnc_sgemm_conv_input_grad`, since removed),
+    /// but that copy put VGG-11-BN's trainer at 311 MB against PyTorch's 293 (its 2x2 layers'
+    /// filters twice more, 38 MB with the forward's packed copy) for 2% of a step: it packs them
+    /// per task instead.
     static func inputTakesPackedTransposed(x: Shape, y: Shape, _ a: ConvAttributes) -> Bool {
         inputUsesImplicit(x: x, y: y, a)
     }

@@ -459,12 +459,6 @@ void cnnc_sgemm_conv_input_grad(int m, int n, const float *weight, int ldw, cons
                                 const float *d_out, size_t d_out_stride, int col0, float *d_in, size_t d_in_stride,
                                 int accumulate);
 
-/* The same product with A packed once by cnnc_conv_pack_weights_transposed (`packed_t` at the
- * panel holding row 0 of the call, a multiple of CNNC_PACK_ROWS): no packing of A per call. */
-void cnnc_sgemm_conv_input_grad_packed(int m, int n, const float *packed_t, const cnnc_conv_geometry *g,
-                                       const float *d_out, size_t d_out_stride, int col0, float *d_in,
-                                       size_t d_in_stride, int accumulate);
-
 /* The floats of cnnc_conv_input_grad_col2im's column buffer (on the stack, beside the
  * CNNC_SGEMM_STACK_BYTES of the product it calls). */
 #define CNNC_COL2IM_FLOATS 16384
@@ -915,7 +909,8 @@ typedef struct cnnc_allreduce {
  * internal.h — helpers shared by the runtime's source files; not part of the public API.
  *
  * Little-endian loads and stores (independent of the host's byte order), whole-file
- * reading, shape formatting and error messages that quote errno.
+ * reading, shape formatting, error messages that quote errno, and the kernels' activation on
+ * vectors.
  */
 #ifndef CNNC_INTERNAL_H
 #define CNNC_INTERNAL_H
@@ -926,6 +921,63 @@ typedef struct cnnc_allreduce {
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#include <immintrin.h>
+#endif
+
+/* act(v) of the epilogue e on a vector, as cnnc_internal_epilogue_row computes it per float:
+ * ReLU v > 0 ? v : 0 (NaN gives 0), leaky v > 0 ? v : alpha * v and clip v < low ? low :
+ * v > high ? high : v (NaN stays), by ordered comparisons. The kernels (conv.c, depthwise.c,
+ * winograd.c) apply their epilogue through these. */
+#if defined(__AVX512F__)
+static inline __m512 cnnc_internal_activate16(__m512 v, const cnnc_epilogue *e) {
+    switch (e->activation) {
+    case CNNC_ACT_NONE:
+        break;
+    case CNNC_ACT_RELU:
+        v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ), v);
+        break;
+    case CNNC_ACT_LEAKY: {
+        const __mmask16 pos = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ);
+        v = _mm512_mask_mov_ps(_mm512_mul_ps(v, _mm512_set1_ps(e->alpha)), pos, v);
+        break;
+    }
+    case CNNC_ACT_CLIP: {
+        const __mmask16 lo = _mm512_cmp_ps_mask(v, _mm512_set1_ps(e->low), _CMP_LT_OQ);
+        const __mmask16 hi = _mm512_cmp_ps_mask(v, _mm512_set1_ps(e->high), _CMP_GT_OQ);
+        v = _mm512_mask_mov_ps(v, hi, _mm512_set1_ps(e->high));
+        v = _mm512_mask_mov_ps(v, lo, _mm512_set1_ps(e->low));
+        break;
+    }
+    }
+    return v;
+}
+#endif
+#if defined(__AVX2__) && defined(__FMA__)
+static inline __m256 cnnc_internal_activate8(__m256 v, const cnnc_epilogue *e) {
+    switch (e->activation) {
+    case CNNC_ACT_NONE:
+        break;
+    case CNNC_ACT_RELU:
+        v = _mm256_and_ps(_mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GT_OQ), v);
+        break;
+    case CNNC_ACT_LEAKY: {
+        const __m256 pos = _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GT_OQ);
+        v = _mm256_blendv_ps(_mm256_mul_ps(v, _mm256_set1_ps(e->alpha)), v, pos);
+        break;
+    }
+    case CNNC_ACT_CLIP: {
+        const __m256 low = _mm256_set1_ps(e->low), high = _mm256_set1_ps(e->high);
+        const __m256 lo = _mm256_cmp_ps(v, low, _CMP_LT_OQ), hi = _mm256_cmp_ps(v, high, _CMP_GT_OQ);
+        v = _mm256_blendv_ps(v, high, hi);
+        v = _mm256_blendv_ps(v, low, lo);
+        break;
+    }
+    }
+    return v;
+}
+#endif
 
 /* Returns 1 on a little-endian host. */
 static inline int cnnc_internal_host_is_little_endian(void) {
@@ -1650,27 +1702,7 @@ typedef struct {
 static inline __m512 store_epilogue(__m512 v, int row, __mmask16 m, const float *res, const tile_store *d) {
     if (d->bias) v = _mm512_add_ps(v, _mm512_set1_ps(d->bias[row]));
     if (d->residual) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, res));
-    if (!d->e) return v;
-    switch (d->e->activation) {
-    case CNNC_ACT_NONE:
-        break;
-    case CNNC_ACT_RELU: /* v > 0 ? v : 0 (NaN -> 0) */
-        v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ), v);
-        break;
-    case CNNC_ACT_LEAKY: { /* v > 0 ? v : alpha * v */
-        const __mmask16 pos = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ);
-        v = _mm512_mask_mov_ps(_mm512_mul_ps(v, _mm512_set1_ps(d->e->alpha)), pos, v);
-        break;
-    }
-    case CNNC_ACT_CLIP: { /* v < low ? low : (v > high ? high : v); NaN stays */
-        const __mmask16 lo = _mm512_cmp_ps_mask(v, _mm512_set1_ps(d->e->low), _CMP_LT_OQ);
-        const __mmask16 hi = _mm512_cmp_ps_mask(v, _mm512_set1_ps(d->e->high), _CMP_GT_OQ);
-        v = _mm512_mask_mov_ps(v, hi, _mm512_set1_ps(d->e->high));
-        v = _mm512_mask_mov_ps(v, lo, _mm512_set1_ps(d->e->low));
-        break;
-    }
-    }
-    return v;
+    return d->e ? cnnc_internal_activate16(v, d->e) : v;
 }
 
 static inline __mmask16 lane_bits(int lanes) {
@@ -2832,29 +2864,8 @@ static inline void dw_store_masked(float *p, dw_vec v, dw_mask m) { _mm512_mask_
 static inline void dw_store(float *p, dw_vec v) { _mm512_storeu_ps(p, v); }
 static inline dw_vec dw_load(const float *p) { return _mm512_loadu_ps(p); }
 
-/* act(v) as cnnc_internal_epilogue_row computes it (NaN: ReLU gives 0, leaky and clip keep it). */
-static inline dw_vec dw_activation(dw_vec v, const cnnc_epilogue *e) {
-    switch (e->activation) {
-    case CNNC_ACT_NONE:
-        break;
-    case CNNC_ACT_RELU: /* v > 0 ? v : 0 */
-        v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ), v);
-        break;
-    case CNNC_ACT_LEAKY: { /* v > 0 ? v : alpha * v */
-        const __mmask16 pos = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ);
-        v = _mm512_mask_mov_ps(_mm512_mul_ps(v, _mm512_set1_ps(e->alpha)), pos, v);
-        break;
-    }
-    case CNNC_ACT_CLIP: { /* v < low ? low : (v > high ? high : v) */
-        const __mmask16 lo = _mm512_cmp_ps_mask(v, _mm512_set1_ps(e->low), _CMP_LT_OQ);
-        const __mmask16 hi = _mm512_cmp_ps_mask(v, _mm512_set1_ps(e->high), _CMP_GT_OQ);
-        v = _mm512_mask_mov_ps(v, hi, _mm512_set1_ps(e->high));
-        v = _mm512_mask_mov_ps(v, lo, _mm512_set1_ps(e->low));
-        break;
-    }
-    }
-    return v;
-}
+/* act(v): the runtime's one vector activation (internal.h). */
+static inline dw_vec dw_activation(dw_vec v, const cnnc_epilogue *e) { return cnnc_internal_activate16(v, e); }
 static inline dw_vec dw_add(dw_vec a, dw_vec b) { return _mm512_add_ps(a, b); }
 static inline dw_vec dw_broadcast(float v) { return _mm512_set1_ps(v); }
 
@@ -2893,28 +2904,7 @@ static inline void dw_store_masked(float *p, dw_vec v, dw_mask m) { _mm256_masks
 static inline void dw_store(float *p, dw_vec v) { _mm256_storeu_ps(p, v); }
 static inline dw_vec dw_load(const float *p) { return _mm256_loadu_ps(p); }
 
-static inline dw_vec dw_activation(dw_vec v, const cnnc_epilogue *e) {
-    switch (e->activation) {
-    case CNNC_ACT_NONE:
-        break;
-    case CNNC_ACT_RELU: /* v > 0 ? v : 0: the ordered compare is false for NaN */
-        v = _mm256_and_ps(_mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GT_OQ), v);
-        break;
-    case CNNC_ACT_LEAKY: {
-        const __m256 pos = _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GT_OQ);
-        v = _mm256_blendv_ps(_mm256_mul_ps(v, _mm256_set1_ps(e->alpha)), v, pos);
-        break;
-    }
-    case CNNC_ACT_CLIP: {
-        const __m256 low = _mm256_set1_ps(e->low), high = _mm256_set1_ps(e->high);
-        const __m256 lo = _mm256_cmp_ps(v, low, _CMP_LT_OQ), hi = _mm256_cmp_ps(v, high, _CMP_GT_OQ);
-        v = _mm256_blendv_ps(v, high, hi);
-        v = _mm256_blendv_ps(v, low, lo);
-        break;
-    }
-    }
-    return v;
-}
+static inline dw_vec dw_activation(dw_vec v, const cnnc_epilogue *e) { return cnnc_internal_activate8(v, e); }
 static inline dw_vec dw_add(dw_vec a, dw_vec b) { return _mm256_add_ps(a, b); }
 static inline dw_vec dw_broadcast(float v) { return _mm256_set1_ps(v); }
 
@@ -3573,16 +3563,6 @@ void cnnc_sgemm_conv_input_grad(int m, int n, const float *weight, int ldw, cons
     /* C's columns are the input positions col0.. of all samples: segments of H*W */
     const c_dest cd = {d_in, hw, hw, d_in_stride, col0};
     gemm_driver(m, n, g->channels * rs, &as, &bs, &cd, accumulate, NULL, NULL);
-}
-
-void cnnc_sgemm_conv_input_grad_packed(int m, int n, const float *packed_t, const cnnc_conv_geometry *g,
-                                       const float *d_out, size_t d_out_stride, int col0, float *d_in,
-                                       size_t d_in_stride, int accumulate) {
-    const int rs = g->kernel_h * g->kernel_w, hw = g->out_h * g->out_w;
-    const a_source as = {NULL, 0, 0, INT_MAX, 0, 0, 0};
-    const b_source bs = {B_IM2COL, d_out, 0, g, d_out_stride, 0, col0};
-    const c_dest cd = {d_in, hw, hw, d_in_stride, col0};
-    gemm_driver(m, n, g->channels * rs, &as, &bs, &cd, accumulate, packed_t, NULL);
 }
 
 /* Adds columns [j0, j0 + count) (output positions of one sample) of the block's rows (c, r, s)
@@ -7138,29 +7118,8 @@ static inline wvec w_load(const float *p, int lanes) { return _mm512_maskz_loadu
 static inline void w_store(float *p, wvec v, int lanes) { _mm512_mask_storeu_ps(p, w_mask(lanes >= 16 ? 0xffffu : (1u << lanes) - 1u), v); }
 static inline void w_scatter(float *base, wmask m, windex idx, wvec v) { _mm512_mask_i32scatter_ps(base, m, idx, v, 4); }
 static inline wvec w_bias(wvec v, float b) { return _mm512_add_ps(v, _mm512_set1_ps(b)); }
-/* v = act(v) as conv.c's store_epilogue computes it (NaN kept where the scalar code keeps it) */
-static inline wvec w_activate(wvec v, const cnnc_epilogue *e) {
-    switch (e->activation) {
-    case CNNC_ACT_NONE:
-        break;
-    case CNNC_ACT_RELU:
-        v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ), v);
-        break;
-    case CNNC_ACT_LEAKY: {
-        const __mmask16 pos = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ);
-        v = _mm512_mask_mov_ps(_mm512_mul_ps(v, _mm512_set1_ps(e->alpha)), pos, v);
-        break;
-    }
-    case CNNC_ACT_CLIP: {
-        const __mmask16 lo = _mm512_cmp_ps_mask(v, _mm512_set1_ps(e->low), _CMP_LT_OQ);
-        const __mmask16 hi = _mm512_cmp_ps_mask(v, _mm512_set1_ps(e->high), _CMP_GT_OQ);
-        v = _mm512_mask_mov_ps(v, hi, _mm512_set1_ps(e->high));
-        v = _mm512_mask_mov_ps(v, lo, _mm512_set1_ps(e->low));
-        break;
-    }
-    }
-    return v;
-}
+/* act(v): the runtime's one vector activation (internal.h). */
+static inline wvec w_activate(wvec v, const cnnc_epilogue *e) { return cnnc_internal_activate16(v, e); }
 
 #elif defined(__AVX2__) && defined(__FMA__)
 
@@ -7196,28 +7155,7 @@ static inline void w_scatter(float *base, wmask m, windex idx, wvec v) {
         if (on[l]) base[at[l]] = lane[l];
 }
 static inline wvec w_bias(wvec v, float b) { return _mm256_add_ps(v, _mm256_set1_ps(b)); }
-static inline wvec w_activate(wvec v, const cnnc_epilogue *e) {
-    switch (e->activation) {
-    case CNNC_ACT_NONE:
-        break;
-    case CNNC_ACT_RELU: /* v > 0 ? v : 0 (NaN -> 0) */
-        v = _mm256_and_ps(_mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GT_OQ), v);
-        break;
-    case CNNC_ACT_LEAKY: {
-        const __m256 pos = _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GT_OQ);
-        v = _mm256_blendv_ps(_mm256_mul_ps(v, _mm256_set1_ps(e->alpha)), v, pos);
-        break;
-    }
-    case CNNC_ACT_CLIP: {
-        const __m256 lo = _mm256_cmp_ps(v, _mm256_set1_ps(e->low), _CMP_LT_OQ);
-        const __m256 hi = _mm256_cmp_ps(v, _mm256_set1_ps(e->high), _CMP_GT_OQ);
-        v = _mm256_blendv_ps(v, _mm256_set1_ps(e->high), hi);
-        v = _mm256_blendv_ps(v, _mm256_set1_ps(e->low), lo);
-        break;
-    }
-    }
-    return v;
-}
+static inline wvec w_activate(wvec v, const cnnc_epilogue *e) { return cnnc_internal_activate8(v, e); }
 
 #else
 
