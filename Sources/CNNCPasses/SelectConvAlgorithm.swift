@@ -41,7 +41,7 @@
 //      16 -> 16 at 32x32 (0.86-0.97x) and on planes of 4 tiles or fewer (8x8, 7x7: 0.44-0.93x,
 //      when blocks held one sample's tiles). At batch 32, with blocks over the batch: 2.0x on
 //      64 -> 64 at 8x8 (ResNet-20), 2.2x on 256 -> 256 at 8x8 and 512 -> 512 at 4x4, 1.5x on
-//      512 -> 512 at 2x2 against the GEMM (VGG-11-BN);
+//      512 -> 512 at 2x2 against the GEMM (VGG-11-BN), 2.9x on 512 -> 512 at 7x7 (ResNet-18);
 //   3. implicit when it applies, its extra columns cost less than im2col's copy (W/Q <= 1.5,
 //      W the width positions are numbered over) and a sample's plane fills at least half of
 //      its vector lanes (P*W positions in tiles of 32 or 16; a 2x2 plane fills a quarter) or
