@@ -22,7 +22,8 @@
 /* act(v) of the epilogue e on a vector, as cnnc_internal_epilogue_row computes it per float:
  * ReLU v > 0 ? v : 0 (NaN gives 0), leaky v > 0 ? v : alpha * v and clip v < low ? low :
  * v > high ? high : v (NaN stays), by ordered comparisons. The kernels (conv.c, depthwise.c,
- * winograd.c) apply their epilogue through these. */
+ * winograd.c) apply their epilogue through these, one width per build (the kernels use the
+ * 8-lane one only without AVX-512; clang refuses an unused one in the one-file runtime). */
 #if defined(__AVX512F__)
 static inline __m512 cnnc_internal_activate16(__m512 v, const cnnc_epilogue *e) {
     switch (e->activation) {
@@ -46,8 +47,7 @@ static inline __m512 cnnc_internal_activate16(__m512 v, const cnnc_epilogue *e) 
     }
     return v;
 }
-#endif
-#if defined(__AVX2__) && defined(__FMA__)
+#elif defined(__AVX2__) && defined(__FMA__)
 static inline __m256 cnnc_internal_activate8(__m256 v, const cnnc_epilogue *e) {
     switch (e->activation) {
     case CNNC_ACT_NONE:
