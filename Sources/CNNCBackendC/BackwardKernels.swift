@@ -7,7 +7,9 @@
 //
 // Signature of every backward function, in this order (the training emitter passes
 // arguments positionally):
-//   1. float *restrict d_in (or d_in0, d_in1, ...) for each input that needs a gradient
+//   1. float *restrict d_in (or d_in0, d_in1, ...) for each input that needs a gradient; without
+//      restrict where the node reads the same value twice (add(a, a), concat(a, a)): both
+//      pointers are that value's gradient, and each adds its share into it
 //   2. float *restrict d_<role> for each trainable, unfrozen parameter, in parameters() order
 //   3. const float *restrict d_out
 //   4. const float *restrict out            the node's forward output
@@ -74,6 +76,10 @@ struct KernelParameter {
     static func output(_ name: String) -> KernelParameter {
         KernelParameter(declaration: "float *restrict \(name)", name: name)
     }
+    /// An output that another argument may point at too (no `restrict`).
+    static func sharedOutput(_ name: String) -> KernelParameter {
+        KernelParameter(declaration: "float *\(name)", name: name)
+    }
     static func input(_ name: String) -> KernelParameter {
         KernelParameter(declaration: "const float *restrict \(name)", name: name)
     }
@@ -90,7 +96,13 @@ enum BackwardKernels {
     /// The arguments of the backward function, in the contract's order.
     static func arguments(_ k: BackwardContext) -> [KernelParameter] {
         var args: [KernelParameter] = []
-        for (i, name) in k.inputNames.enumerated() where k.inputNeedsGrad[i] { args.append(.output("d_\(name)")) }
+        // an input read twice gets the same gradient pointer twice: those may not be restrict
+        var uses: [String: Int] = [:]
+        for input in k.node.inputs { uses[input, default: 0] += 1 }
+        for (i, name) in k.inputNames.enumerated() where k.inputNeedsGrad[i] {
+            let shared = i < k.node.inputs.count && uses[k.node.inputs[i], default: 0] > 1
+            args.append(shared ? .sharedOutput("d_\(name)") : .output("d_\(name)"))
+        }
         for (p, wanted) in zip(k.parameters, k.parameterNeedsGrad) where wanted { args.append(.output("d_\(p.role)")) }
         args.append(.input("d_out"))
         args.append(.input("out"))
@@ -121,7 +133,7 @@ enum BackwardKernels {
     /// Writes one complete static function: header comment, signature, body.
     static func emit(_ k: BackwardContext, into w: inout CWriter) {
         check(k)
-        let wanted = arguments(k).filter { $0.declaration.hasPrefix("float *") }.map(\.name)
+        let wanted = arguments(k).filter { $0.declaration.hasPrefix("float *") }.map(\.name)  // restrict or not
         let summary = wanted.isEmpty
             ? "backward: no gradient is wanted here"
             : "backward: adds into \(wanted.joined(separator: ", ")) (zeroed by the caller once per step)"

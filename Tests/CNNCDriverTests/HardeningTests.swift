@@ -170,6 +170,29 @@ final class HardeningTests: XCTestCase {
         }
     }
 
+    /// A node that reads one value twice (add(a, a), concat(a, a), mul(b, b); found by the
+    /// fuzzer, onnx seed 11, as an 8-input add listing one activation twice) passes that
+    /// value's gradient twice to its backward kernel: the two pointers are not `restrict`
+    /// (gcc -Werror=restrict refused the call, and with restrict the two additions into one
+    /// gradient were undefined), and the gradients match the interpreter's.
+    func testBackwardOfANodeReadingOneValueTwice() throws {
+        let model = path("twice.net")
+        try """
+            network twice
+            input x shape=4x8x8
+            conv a filters=4 size=3 pad=1
+            add s from=a,a
+            concat c from=s,a,s
+            conv b filters=2 size=3 pad=1
+            mul m from=b,b
+            flatten
+            dense d units=3
+            """.write(toFile: model, atomically: true, encoding: .utf8)
+        let result = try runCNNC(["check", model, "--train"])
+        XCTAssertEqual(result.status, 0, result.stdout + result.stderr)
+        XCTAssertTrue(result.stdout.hasSuffix("PASS\n"), result.stdout)
+    }
+
     // MARK: - Names that reach C
 
     /// Layer, input and output names that are C keywords, macros, typedefs, the entry points'
