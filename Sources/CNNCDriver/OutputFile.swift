@@ -8,6 +8,7 @@
 // trainer's checkpoints and log, `run`'s outputs, pictures) are `prepare`d first.
 
 import Foundation
+import CNNCIR
 
 #if canImport(Glibc)
 import Glibc
@@ -67,7 +68,7 @@ public enum OutputFile {
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw DriverError("error: cannot write '\(path)': \(reason(errno))") }
         guard info.st_mode & S_IFMT == S_IFREG else {
-            throw DriverError("error: cannot write '\(path)': it is \(kind(info.st_mode)), not a regular file")
+            throw DriverError("error: cannot write '\(path)': it is \(InputFile.kind(info.st_mode)), not a regular file")
         }
         let flags = fcntl(fd, F_GETFL)
         guard ftruncate(fd, 0) == 0, flags != -1, fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != -1 else {
@@ -99,19 +100,7 @@ public enum OutputFile {
     static func refuseIfNotRegular(_ path: String) throws {
         var info = stat()
         guard stat(path, &info) == 0, info.st_mode & S_IFMT != S_IFREG else { return }
-        throw DriverError("error: cannot write '\(path)': it is \(kind(info.st_mode)), not a regular file")
-    }
-
-    /// What a file of this mode is, for messages ("a FIFO").
-    static func kind(_ mode: mode_t) -> String {
-        switch mode & S_IFMT {
-        case S_IFDIR: return "a folder"
-        case S_IFIFO: return "a FIFO"
-        case S_IFCHR: return "a character device"
-        case S_IFBLK: return "a block device"
-        case S_IFSOCK: return "a socket"
-        default: return "something else"
-        }
+        throw DriverError("error: cannot write '\(path)': it is \(InputFile.kind(info.st_mode)), not a regular file")
     }
 
     /// The C library's message for an errno value, lower-case ("permission denied").

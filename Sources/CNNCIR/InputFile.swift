@@ -57,6 +57,19 @@ public enum InputFile {
         close(fd)
     }
 
+    /// What a file that is not a regular one is, for messages ("a FIFO"); the C runtime's
+    /// `file_kind` (io.c) says the same.
+    public static func kind(_ mode: mode_t) -> String {
+        switch mode & S_IFMT {
+        case S_IFDIR: return "a directory"
+        case S_IFIFO: return "a FIFO"
+        case S_IFCHR: return "a character device"
+        case S_IFBLK: return "a block device"
+        case S_IFSOCK: return "a socket"
+        default: return "something else"
+        }
+    }
+
     /// Opens a regular file without blocking (a FIFO with no writer opens at once, then
     /// fstat refuses it); returns the descriptor and the size.
     private static func openRegular(_ path: String) throws -> (Int32, Int) {
@@ -72,9 +85,7 @@ public enum InputFile {
         guard type == S_IFREG else {
             close(fd)
             if type == S_IFDIR { throw InputFileError("cannot read '\(path)': it is a directory") }
-            let kind = type == S_IFIFO ? "a FIFO" : type == S_IFCHR ? "a character device"
-                : type == S_IFBLK ? "a block device" : type == S_IFSOCK ? "a socket" : "something else"
-            throw InputFileError("cannot read '\(path)': it is \(kind), not a regular file")
+            throw InputFileError("cannot read '\(path)': it is \(kind(info.st_mode)), not a regular file")
         }
         return (fd, Int(info.st_size))
     }

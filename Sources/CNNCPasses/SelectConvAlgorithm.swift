@@ -104,6 +104,8 @@ public struct SelectConvAlgorithm: Pass {
         guard a.groupsSuitMatrixProduct(inputChannels: x.c) else {
             return (.direct, "groups of \(x.c / a.groups) -> \(a.filters / a.groups) channels are too narrow for a matrix product")
         }
+        // 4x4 output tiles of a sample, and over the batch the code is built for
+        let sampleTiles = ((y.h + 3) / 4) * ((y.w + 3) / 4), batchTiles = options.batch * sampleTiles
         var notWinograd: String
         if options.mode == .training {
             notWinograd = "training does not transform filters"
@@ -115,12 +117,12 @@ public struct SelectConvAlgorithm: Pass {
             notWinograd = "\(x.c) -> \(a.filters) channels, below --winograd-min-channels \(options.winogradMinChannels)"
         } else if x.c + a.filters > Self.winogradMaxChannelSum {
             notWinograd = "\(x.c) + \(a.filters) channels: Winograd loses to the implicit GEMM above \(Self.winogradMaxChannelSum) (not measured beyond)"
-        } else if options.batch * ((y.h + 3) / 4) * ((y.w + 3) / 4) < Self.winogradMinTiles {
-            notWinograd = "a \(y.h)x\(y.w) output at batch \(options.batch) has \(options.batch * ((y.h + 3) / 4) * ((y.w + 3) / 4)) Winograd tiles (below \(Self.winogradMinTiles) the implicit GEMM wins)"
-        } else if Double(y.h * y.w) < Self.winogradMinTileUse * Double(((y.h + 3) / 4) * ((y.w + 3) / 4) * 16) {
+        } else if batchTiles < Self.winogradMinTiles {
+            notWinograd = "a \(y.h)x\(y.w) output at batch \(options.batch) has \(batchTiles) Winograd tiles (below \(Self.winogradMinTiles) the implicit GEMM wins)"
+        } else if Double(y.h * y.w) < Self.winogradMinTileUse * Double(sampleTiles * 16) {
             notWinograd = "a \(y.h)x\(y.w) output fills under \(Int(Self.winogradMinTileUse * 100))% of its 4x4 tiles"
         } else if Self.estimatedError(tile: 4, channels: x.c) <= options.winogradErrorBudget {
-            return (.winograd4x4, "3x3 stride 1, \(x.c) -> \(a.filters) channels, \(options.batch * ((y.h + 3) / 4) * ((y.w + 3) / 4)) tiles of 4x4 over the batch, error estimate within budget")
+            return (.winograd4x4, "3x3 stride 1, \(x.c) -> \(a.filters) channels, \(batchTiles) tiles of 4x4 over the batch, error estimate within budget")
         } else if Self.estimatedError(tile: 2, channels: x.c) <= options.winogradErrorBudget {
             return (.winograd2x2, "3x3 stride 1, \(x.c) -> \(a.filters) channels, F(4x4) over the error budget")
         } else {

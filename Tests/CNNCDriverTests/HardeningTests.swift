@@ -156,7 +156,7 @@ final class HardeningTests: XCTestCase {
         XCTAssertEqual(mkdir(folder, 0o700), 0)
         let intoFolder = try runCNNC([model, "-o", folder])
         XCTAssertEqual(intoFolder.status, 1)
-        XCTAssertEqual(intoFolder.stderr, "error: cannot write '\(folder)': it is a folder, not a regular file\n")
+        XCTAssertEqual(intoFolder.stderr, "error: cannot write '\(folder)': it is a directory, not a regular file\n")
         if access("/dev/null", W_OK) == 0 {
             let device = try runCNNC(["run", model, "--input", input, "--output", "/dev/null", "--interpret"])
             XCTAssertEqual(device.status, 1)
