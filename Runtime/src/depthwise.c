@@ -226,7 +226,7 @@ static int dw_make_plan(const cnnc_conv_geometry *g, dw_plan *pl) {
     pl->rows_extra = (R - 1) * g->dilation_h / SH;
     pl->cols_extra = (S - 1) * g->dilation_w / SW;
     pl->ws = g->out_w + pl->cols_extra;
-    /* SH*SW phase planes of (band + rows_extra) rows and slack for the last vector */
+    /* SH*SW phase planes of (band + rows_extra) rows and slack for the last group of four vectors, which may read past the band */
     const long long per_plane = (long long)DW_SCRATCH_FLOATS / ((long long)SH * SW);
     const long long band = (per_plane - pl->cols_extra - 4 * DW_L) / pl->ws - pl->rows_extra;
     if (band < 1) return 0;
