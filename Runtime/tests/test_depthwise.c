@@ -79,14 +79,26 @@ static void sweep_case(cnnc_rng *rng) {
     g.stride_w = uniform_int(rng, 0, 2) == 0 ? g.stride_h : uniform_int(rng, 1, 3);
     const int span_h = (g.kernel_h - 1) * g.dilation_h, span_w = (g.kernel_w - 1) * g.dilation_w;
     /* pads: same, valid or asymmetric within the kernel's span, sometimes one past it */
-    const int pad_t = uniform_int(rng, 0, span_h + 1), pad_b = uniform_int(rng, 0, span_h + 1 - pad_t);
-    const int pad_l = uniform_int(rng, 0, span_w + 1), pad_r = uniform_int(rng, 0, span_w + 1 - pad_l);
+    int pad_t = uniform_int(rng, 0, span_h + 1), pad_b = uniform_int(rng, 0, span_h + 1 - pad_t);
+    int pad_l = uniform_int(rng, 0, span_w + 1), pad_r = uniform_int(rng, 0, span_w + 1 - pad_l);
     g.height = uniform_int(rng, 1, 20);
     g.width = uniform_int(rng, 1, 40);
     if (g.height + pad_t + pad_b <= span_h) g.height = span_h + 1;
     if (g.width + pad_l + pad_r <= span_w) g.width = span_w + 1;
     g.pad_top = pad_t;
     g.pad_left = pad_l;
+    if (uniform_int(rng, 0, 2) == 0) {
+        /* "same" padding for the stride (the output ceil(H / SH) x ceil(W / SW), the flat
+         * path's shapes): the total pad split either way */
+        const int need_h = ((g.height + g.stride_h - 1) / g.stride_h - 1) * g.stride_h + span_h + 1 - g.height;
+        const int need_w = ((g.width + g.stride_w - 1) / g.stride_w - 1) * g.stride_w + span_w + 1 - g.width;
+        pad_t = need_h > 0 ? uniform_int(rng, 0, need_h) : 0;
+        pad_b = need_h > 0 ? need_h - pad_t : 0;
+        pad_l = need_w > 0 ? uniform_int(rng, 0, need_w) : 0;
+        pad_r = need_w > 0 ? need_w - pad_l : 0;
+        g.pad_top = pad_t;
+        g.pad_left = pad_l;
+    }
     g.out_h = (g.height + pad_t + pad_b - span_h - 1) / g.stride_h + 1;
     g.out_w = (g.width + pad_l + pad_r - span_w - 1) / g.stride_w + 1;
     g.channels = 1;
