@@ -400,6 +400,11 @@ static void conv_tile(const tile_walk *wk, const float *restrict ap, const float
  * The driver: tiles of NR positions, panels of MR channels, stores with the epilogue
  * ------------------------------------------------------------------------------------- */
 
+/* Bits [a, b) of a 32-lane mask (0 <= a <= b <= 32). */
+static inline uint32_t conv_lane_span(int a, int b) {
+    return b - a >= 32 ? 0xffffffffu : ((1u << (b - a)) - 1u) << a;
+}
+
 void cnnc_conv_direct(const cnnc_conv_geometry *g, int m, const float *packed, int n, const float *image,
                       size_t image_stride, float *out, size_t out_stride, int j0, int nj, const cnnc_epilogue *e) {
     _Alignas(64) float tile[CONV_MR * CONV_NR];
@@ -434,31 +439,31 @@ void cnnc_conv_direct(const cnnc_conv_geometry *g, int m, const float *packed, i
 #endif
     for (int j = j0; j < end; j += nr) {
         const int lanes = end - j < nr ? end - j : nr;
-        /* masks: the shifted rows and columns of each tap that fall inside the plane */
+        /* masks: the shifted rows and columns of each tap that fall inside the plane; and the
+         * runs of lanes that are real outputs (q < Q), and where they go. The tile's lanes go
+         * in segments of one row (p fixed, q counting up from qs), one division per tile. */
         uint32_t row_ok[CNNC_CONV_DIRECT_MAX_TAPS], col_ok[CNNC_CONV_DIRECT_MAX_TAPS];
         for (int i = 0; i < nrows; i++) row_ok[i] = 0;
         for (int i = 0; i < ncols; i++) col_ok[i] = 0;
-        for (int l = 0; l < lanes; l++) {
-            const int p = (j + l) / W, q = (j + l) % W;
-            for (int i = 0; i < nrows; i++)
-                if (p + rows[i] >= 0 && p + rows[i] < H) row_ok[i] |= 1u << l;
-            for (int i = 0; i < ncols; i++)
-                if (q + cols[i] >= 0 && q + cols[i] < W) col_ok[i] |= 1u << l;
-        }
-        for (int t = 0; t < taps; t++) mk.bits[t] = row_ok[row_of[t]] & col_ok[col_of[t]];
-        /* runs of lanes that are real outputs (q < Q), and where they go */
         int run_lane[CONV_NR], run_count[CONV_NR], run_out[CONV_NR], runs = 0;
-        for (int l = 0; l < lanes;) {
-            const int p = (j + l) / W, q = (j + l) % W;
-            int len = W - q < lanes - l ? W - q : lanes - l;
-            if (q < Q) {
+        for (int l = 0, p = j / W, qs = j % W, len; l < lanes; l += len, p++, qs = 0) {
+            len = W - qs < lanes - l ? W - qs : lanes - l;
+            const uint32_t seg = conv_lane_span(l, l + len);
+            for (int i = 0; i < nrows; i++)
+                if (p + rows[i] >= 0 && p + rows[i] < H) row_ok[i] |= seg;
+            for (int i = 0; i < ncols; i++) {
+                /* q in [qs, qs + len) with q + cols[i] in [0, W) */
+                const int lo = qs > -cols[i] ? qs : -cols[i], hi = qs + len < W - cols[i] ? qs + len : W - cols[i];
+                if (lo < hi) col_ok[i] |= conv_lane_span(l + lo - qs, l + hi - qs);
+            }
+            if (qs < Q) {
                 run_lane[runs] = l;
-                run_count[runs] = (Q - q < len ? Q - q : len);
-                run_out[runs] = p * Q + q;
+                run_count[runs] = Q - qs < len ? Q - qs : len;
+                run_out[runs] = p * Q + qs;
                 runs++;
             }
-            l += len;
         }
+        for (int t = 0; t < taps; t++) mk.bits[t] = row_ok[row_of[t]] & col_ok[col_of[t]];
         /* the tile of every sample, masks and runs shared; rows in panels */
         for (int b = 0; b < n; b++) {
             const float *x = image + (size_t)b * image_stride + j;

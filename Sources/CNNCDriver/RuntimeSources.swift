@@ -1872,6 +1872,11 @@ static void conv_tile(const tile_walk *wk, const float *restrict ap, const float
  * The driver: tiles of NR positions, panels of MR channels, stores with the epilogue
  * ------------------------------------------------------------------------------------- */
 
+/* Bits [a, b) of a 32-lane mask (0 <= a <= b <= 32). */
+static inline uint32_t conv_lane_span(int a, int b) {
+    return b - a >= 32 ? 0xffffffffu : ((1u << (b - a)) - 1u) << a;
+}
+
 void cnnc_conv_direct(const cnnc_conv_geometry *g, int m, const float *packed, int n, const float *image,
                       size_t image_stride, float *out, size_t out_stride, int j0, int nj, const cnnc_epilogue *e) {
     _Alignas(64) float tile[CONV_MR * CONV_NR];
@@ -1906,31 +1911,31 @@ void cnnc_conv_direct(const cnnc_conv_geometry *g, int m, const float *packed, i
 #endif
     for (int j = j0; j < end; j += nr) {
         const int lanes = end - j < nr ? end - j : nr;
-        /* masks: the shifted rows and columns of each tap that fall inside the plane */
+        /* masks: the shifted rows and columns of each tap that fall inside the plane; and the
+         * runs of lanes that are real outputs (q < Q), and where they go. The tile's lanes go
+         * in segments of one row (p fixed, q counting up from qs), one division per tile. */
         uint32_t row_ok[CNNC_CONV_DIRECT_MAX_TAPS], col_ok[CNNC_CONV_DIRECT_MAX_TAPS];
         for (int i = 0; i < nrows; i++) row_ok[i] = 0;
         for (int i = 0; i < ncols; i++) col_ok[i] = 0;
-        for (int l = 0; l < lanes; l++) {
-            const int p = (j + l) / W, q = (j + l) % W;
-            for (int i = 0; i < nrows; i++)
-                if (p + rows[i] >= 0 && p + rows[i] < H) row_ok[i] |= 1u << l;
-            for (int i = 0; i < ncols; i++)
-                if (q + cols[i] >= 0 && q + cols[i] < W) col_ok[i] |= 1u << l;
-        }
-        for (int t = 0; t < taps; t++) mk.bits[t] = row_ok[row_of[t]] & col_ok[col_of[t]];
-        /* runs of lanes that are real outputs (q < Q), and where they go */
         int run_lane[CONV_NR], run_count[CONV_NR], run_out[CONV_NR], runs = 0;
-        for (int l = 0; l < lanes;) {
-            const int p = (j + l) / W, q = (j + l) % W;
-            int len = W - q < lanes - l ? W - q : lanes - l;
-            if (q < Q) {
+        for (int l = 0, p = j / W, qs = j % W, len; l < lanes; l += len, p++, qs = 0) {
+            len = W - qs < lanes - l ? W - qs : lanes - l;
+            const uint32_t seg = conv_lane_span(l, l + len);
+            for (int i = 0; i < nrows; i++)
+                if (p + rows[i] >= 0 && p + rows[i] < H) row_ok[i] |= seg;
+            for (int i = 0; i < ncols; i++) {
+                /* q in [qs, qs + len) with q + cols[i] in [0, W) */
+                const int lo = qs > -cols[i] ? qs : -cols[i], hi = qs + len < W - cols[i] ? qs + len : W - cols[i];
+                if (lo < hi) col_ok[i] |= conv_lane_span(l + lo - qs, l + hi - qs);
+            }
+            if (qs < Q) {
                 run_lane[runs] = l;
-                run_count[runs] = (Q - q < len ? Q - q : len);
-                run_out[runs] = p * Q + q;
+                run_count[runs] = Q - qs < len ? Q - qs : len;
+                run_out[runs] = p * Q + qs;
                 runs++;
             }
-            l += len;
         }
+        for (int t = 0; t < taps; t++) mk.bits[t] = row_ok[row_of[t]] & col_ok[col_of[t]];
         /* the tile of every sample, masks and runs shared; rows in panels */
         for (int b = 0; b < n; b++) {
             const float *x = image + (size_t)b * image_stride + j;
@@ -7284,6 +7289,11 @@ void cnnc_error_set(cnnc_error *err, cnnc_status s, const char *fmt, ...) {
 #endif
 
 #define WINO_E 36 /* transform-domain positions: 6 x 6 */
+/* Whether the AVX-512 transforms go by segments of tile rows (else gathers): rows of at least
+ * WINO_SEGMENT_MIN tiles */
+#define WINO_SEGMENT_MIN 8
+#define WINO_MAX_BLOCK 64 /* the segmented input transform's tiles per part of a block */
+#define WINO_SEGMENTS(g) (((g)->out_w + 3) / 4 >= WINO_SEGMENT_MIN)
 
 /* ---------------------------------------------------------------------------------------
  * The filter transform and the workspace
@@ -7466,12 +7476,200 @@ static inline int wino_group(int t, int left, int tiles, size_t reach) {
     return lanes;
 }
 
+
+#if defined(__AVX512F__)
+
+/* ---------------------------------------------------------------------------------------
+ * AVX-512: the transforms on runs of tiles of one tile row, without gathers or scatters
+ *
+ * A block's tiles come in runs of one tile row of one sample (a segment, at most 16 tiles).
+ * For the input, the six image rows under a segment are read whole (contiguous loads, the
+ * padding masked to 0) and B^T is applied down the columns for every column at once; the
+ * patch columns of tile l (4l .. 4l + 5 from the segment's first) are then taken out by a
+ * four-way deinterleave (8 permutes) and B is applied along them, 16 tiles to a vector. The
+ * output undoes it: A^T M A per tile, the four columns of each output row interleaved back
+ * into contiguous outputs (8 permutes), the epilogue on them and masked stores. Every output
+ * goes through the same operations in the same order as with the gathers, so the bits are
+ * the same; only the loads and stores differ. (Zen 4 runs a 16-lane gather in about 40
+ * cycles: 36 per tile group and channel made the input transform cost more than the products
+ * on 16- and 32-channel layers.)
+ * ------------------------------------------------------------------------------------- */
+
+/* c_j[l] = x[4l + j] for the 64 floats a, b, c, d (x[0..15], x[16..31], ...) */
+static inline void wino_deinterleave4(__m512 a, __m512 b, __m512 c, __m512 d, __m512 *c0, __m512 *c1, __m512 *c2,
+                                      __m512 *c3) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    const __m512 p0 = _mm512_permutex2var_ps(a, even, b), p1 = _mm512_permutex2var_ps(a, odd, b);
+    const __m512 q0 = _mm512_permutex2var_ps(c, even, d), q1 = _mm512_permutex2var_ps(c, odd, d);
+    *c0 = _mm512_permutex2var_ps(p0, even, q0);
+    *c2 = _mm512_permutex2var_ps(p0, odd, q0);
+    *c1 = _mm512_permutex2var_ps(p1, even, q1);
+    *c3 = _mm512_permutex2var_ps(p1, odd, q1);
+}
+
+/* The inverse: o_m[i] = x[16m + i] where x[4l + j] = y_j[l]. */
+static inline void wino_interleave4(__m512 y0, __m512 y1, __m512 y2, __m512 y3, __m512 *o) {
+    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    const __m512 e0 = _mm512_permutex2var_ps(y0, lo, y2), e1 = _mm512_permutex2var_ps(y0, hi, y2);
+    const __m512 f0 = _mm512_permutex2var_ps(y1, lo, y3), f1 = _mm512_permutex2var_ps(y1, hi, y3);
+    o[0] = _mm512_permutex2var_ps(e0, lo, f0);
+    o[1] = _mm512_permutex2var_ps(e0, hi, f0);
+    o[2] = _mm512_permutex2var_ps(e1, lo, f1);
+    o[3] = _mm512_permutex2var_ps(e1, hi, f1);
+}
+
+/* v shifted down one lane, `next` into lane 15 */
+static inline __m512 wino_next_lane(__m512 v, float next) {
+    return _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(_mm512_set1_ps(next)), _mm512_castps_si512(v), 1));
+}
+
+/* A segment: n <= 16 tiles from column tile col0 of tile row tr of one sample. */
+typedef struct {
+    int tr, col0, n;
+} wino_segment;
+
+/* The segment of the block's tile u (t0 + u of the batch) and its sample. */
+static inline wino_segment wino_segment_at(int t, int left, int tiles, int tw, int *sample) {
+    const int local = t % tiles;
+    wino_segment sg = {local / tw, local % tw, 0};
+    sg.n = tw - sg.col0;
+    if (sg.n > left) sg.n = left;
+    if (sg.n > 16) sg.n = 16;
+    *sample = t / tiles;
+    return sg;
+}
+
+/* V of channel plane x for the segment: dst[(i*6 + j) * cn + l] for tile l < n. */
+static void wino_input_segment(const cnnc_conv_geometry *g, const float *x, wino_segment sg, const __mmask16 *colmask,
+                               float *dst, size_t cn) {
+    const int H = g->height, W = g->width, zlen = 4 * sg.n + 2, nvz = (zlen + 15) / 16;
+    const int h0 = 4 * sg.tr - g->pad_top, w0 = 4 * sg.col0 - g->pad_left;
+    _Alignas(64) float t[6][80];
+    /* B^T down every column z of the six rows (rows outside the image are 0) */
+    for (int vz = 0; vz < nvz; vz++) {
+        wvec d[6], col[6];
+        for (int r = 0; r < 6; r++) {
+            const int h = h0 + r;
+            d[r] = h >= 0 && h < H ? _mm512_maskz_loadu_ps(colmask[vz], x + (ptrdiff_t)h * W + w0 + 16 * vz) : _mm512_setzero_ps();
+        }
+        wino_bt(d, col);
+        for (int i = 0; i < 6; i++) _mm512_store_ps(&t[i][16 * vz], col[i]);
+    }
+    /* B along the six columns of each tile's patch: z = 4l .. 4l + 5 */
+    const __mmask16 lanes = (__mmask16)((1u << sg.n) - 1u);
+    for (int i = 0; i < 6; i++) {
+        __m512 q[4];
+        for (int m = 0; m < 4; m++) q[m] = m < nvz ? _mm512_load_ps(&t[i][16 * m]) : _mm512_setzero_ps();
+        wvec d[6], row[6];
+        wino_deinterleave4(q[0], q[1], q[2], q[3], &d[0], &d[1], &d[2], &d[3]);
+        d[4] = wino_next_lane(d[0], zlen > 64 ? t[i][64] : 0.0f);
+        d[5] = wino_next_lane(d[1], zlen > 65 ? t[i][65] : 0.0f);
+        wino_bt(d, row);
+        for (int j = 0; j < 6; j++) _mm512_mask_storeu_ps(dst + (size_t)(i * 6 + j) * cn, lanes, row[j]);
+    }
+}
+
+/* The lanes of each vector of the segment's 4n + 2 patch columns that lie inside the image. */
+static void wino_segment_columns(const cnnc_conv_geometry *g, wino_segment sg, __mmask16 *colmask) {
+    const int zlen = 4 * sg.n + 2, w0 = 4 * sg.col0 - g->pad_left;
+    for (int vz = 0; vz < 5; vz++) {
+        uint32_t bits = 0;
+        for (int l = 0; l < 16; l++) {
+            const int z = 16 * vz + l, w = w0 + z;
+            if (z < zlen && w >= 0 && w < g->width) bits |= 1u << l;
+        }
+        colmask[vz] = (__mmask16)bits;
+    }
+}
+
+static void wino_input_segments(const cnnc_conv_geometry *g, const float *images, size_t image_stride, int t0, int nt,
+                                int c0, int c1, float *v) {
+    const int C = g->channels, TW = (g->out_w + 3) / 4, tiles = (g->out_h + 3) / 4 * TW;
+    const size_t plane = (size_t)g->height * g->width, cn = (size_t)C * nt;
+    /* the block's segments and their columns' masks (a block of nt tiles has at most
+     * nt segments; blocks are at most WINO_MAX_BLOCK tiles here, else in parts) */
+    for (int p0 = 0; p0 < nt; p0 += WINO_MAX_BLOCK) {
+        const int pn = nt - p0 < WINO_MAX_BLOCK ? nt - p0 : WINO_MAX_BLOCK;
+        wino_segment sg[WINO_MAX_BLOCK];
+        int sample[WINO_MAX_BLOCK], at[WINO_MAX_BLOCK], count = 0;
+        __mmask16 colmask[WINO_MAX_BLOCK][5];
+        for (int u = 0; u < pn; count++) {
+            sg[count] = wino_segment_at(t0 + p0 + u, pn - u, tiles, TW, &sample[count]);
+            wino_segment_columns(g, sg[count], colmask[count]);
+            at[count] = p0 + u;
+            u += sg[count].n;
+        }
+        /* channel by channel, so that the pieces of each row of V are written one after another */
+        for (int c = c0; c < c1; c++)
+            for (int i = 0; i < count; i++)
+                wino_input_segment(g, images + (size_t)sample[i] * image_stride + (size_t)c * plane, sg[i], colmask[i],
+                                   v + (size_t)c * nt + at[i], cn);
+    }
+}
+
+static void wino_output_segments(const cnnc_conv_geometry *g, int k, const float *m, int t0, int nt, float *out,
+                                 size_t out_stride, const cnnc_epilogue *e, int k0, int k1) {
+    const int P = g->out_h, Q = g->out_w, TW = (Q + 3) / 4, tiles = (P + 3) / 4 * TW;
+    const size_t pq = (size_t)P * Q, kn = (size_t)k * nt;
+    const int has_residual = e && e->residual;
+    for (int u = 0; u < nt;) {
+        int b;
+        const wino_segment sg = wino_segment_at(t0 + u, nt - u, tiles, TW, &b);
+        const __mmask16 lanes = (__mmask16)((1u << sg.n) - 1u);
+        const int q0 = 4 * sg.col0, ncol = 4 * sg.n < Q - q0 ? 4 * sg.n : Q - q0;
+        __mmask16 store[4];
+        for (int v4 = 0; v4 < 4; v4++) {
+            const int left = ncol - 16 * v4;
+            store[v4] = (__mmask16)(left >= 16 ? 0xffffu : left > 0 ? (1u << left) - 1u : 0u);
+        }
+        float *sample = out + (size_t)b * out_stride;
+        const float *rsample = has_residual ? e->residual + (size_t)b * e->residual_stride : NULL;
+        for (int kk = k0; kk < k1; kk++) {
+            const float *mk = m + (size_t)kk * nt + u;
+            wvec s[4][6];
+            for (int j = 0; j < 6; j++) {
+                wvec col[6], y[4];
+                for (int i = 0; i < 6; i++) col[i] = _mm512_maskz_loadu_ps(lanes, mk + (size_t)(i * 6 + j) * kn);
+                wino_at(col, y);
+                for (int i = 0; i < 4; i++) s[i][j] = y[i];
+            }
+            for (int i = 0; i < 4; i++) {
+                const int p = 4 * sg.tr + i;
+                if (p >= P) break;
+                wvec y[4], o[4];
+                wino_at(s[i], y);
+                wino_interleave4(y[0], y[1], y[2], y[3], o);
+                float *row = sample + (size_t)kk * pq + (size_t)p * Q + q0;
+                const float *rrow = rsample ? rsample + (size_t)kk * pq + (size_t)p * Q + q0 : NULL;
+                for (int v4 = 0; v4 < 4 && store[v4]; v4++) {
+                    wvec val = o[v4];
+                    if (e && e->bias) val = w_bias(val, e->bias[kk]);
+                    if (rrow) val = w_add(val, _mm512_maskz_loadu_ps(store[v4], rrow + 16 * v4));
+                    if (e) val = w_activate(val, e);
+                    _mm512_mask_storeu_ps(row + 16 * v4, store[v4], val);
+                }
+            }
+        }
+        u += sg.n;
+    }
+}
+
+#endif /* AVX-512 segments */
+
 /* ---------------------------------------------------------------------------------------
  * The three steps
  * ------------------------------------------------------------------------------------- */
 
 void cnnc_winograd_f4_input(const cnnc_conv_geometry *g, const float *images, size_t image_stride, int t0, int nt,
                             int c0, int c1, float *v) {
+#if defined(__AVX512F__)
+    if (WINO_SEGMENTS(g)) {
+        wino_input_segments(g, images, image_stride, t0, nt, c0, c1, v);
+        return;
+    }
+#endif
     const int C = g->channels, H = g->height, W = g->width, TW = (g->out_w + 3) / 4;
     const int tiles = (g->out_h + 3) / 4 * TW;
     const size_t plane = (size_t)H * W, cn = (size_t)C * nt;
@@ -7520,6 +7718,12 @@ void cnnc_winograd_f4_multiply(int k, int c, const float *packed, const float *v
 
 void cnnc_winograd_f4_output(const cnnc_conv_geometry *g, int k, const float *m, int t0, int nt, float *out,
                              size_t out_stride, const cnnc_epilogue *e, int k0, int k1) {
+#if defined(__AVX512F__)
+    if (WINO_SEGMENTS(g)) {
+        wino_output_segments(g, k, m, t0, nt, out, out_stride, e, k0, k1);
+        return;
+    }
+#endif
     const int P = g->out_h, Q = g->out_w, TW = (Q + 3) / 4, tiles = (P + 3) / 4 * TW;
     const size_t pq = (size_t)P * Q, kn = (size_t)k * nt;
     const int has_residual = e && e->residual;
@@ -7570,6 +7774,9 @@ void cnnc_winograd_f4_output(const cnnc_conv_geometry *g, int k, const float *m,
 /* The runtime is also compiled as one file (tools/embed_runtime.py): keep these names local. */
 #undef WINO_E
 #undef WINO_L
+#undef WINO_SEGMENT_MIN
+#undef WINO_SEGMENTS
+#undef WINO_MAX_BLOCK
 
 """####
 
