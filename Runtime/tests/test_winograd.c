@@ -10,7 +10,7 @@
  * to 4 parts of the channels and output channels (as threads share a block), and never
  * write past the output or into the gaps between its samples.
  * A second sweep puts NaN into the input, the bias or the residual: every output the reference
- * makes NaN is NaN. Built plain, with -march=native (AVX-512 or AVX2 gathers) and under
+ * makes NaN is NaN. Built plain, with -march=native (AVX-512 row chunks or AVX2 gathers) and under
  * ASan/UBSan; `-mavx2 -mfma` by hand tests the AVX2 path on an AVX-512 machine.
  */
 #define _POSIX_C_SOURCE 200809L

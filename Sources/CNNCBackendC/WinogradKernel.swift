@@ -6,8 +6,9 @@
 //
 // The filter transform U = G g G^T runs once in `<p>_prepare`; the kernel transforms a
 // block of input tiles, multiplies them by U with one GEMM per transform-domain position, and
-// transforms back. F(4x4) runs on the runtime's three steps (Runtime/src/winograd.c: gathers
-// and scatters over 16 or 8 tiles, the products on the implicit GEMM with U packed once);
+// transforms back. F(4x4) runs on the runtime's three steps (Runtime/src/winograd.c: the
+// transforms vectorized over 16 or 8 tiles, whole image rows and permutes with AVX-512, gathers
+// and scatters with AVX2; the products on the implicit GEMM with U packed once);
 // F(2x2), which select-conv-algorithm picks only where F(4x4)'s error estimate is over budget
 // (over 771 input channels) or the user pins it, keeps the C generated per layer below. Tiles that hang over the bottom/right edge read zeros and write only the
 // outputs that exist, so every size works (odd sizes, 1xN, outputs smaller than a tile).
@@ -104,9 +105,9 @@ enum WinogradKernel {
         emitGenerated(k, a, tile: m, &w)
     }
 
-    /// F(4x4) on the runtime: per block, V = B^T d B of the block's tiles (gathers), the 36
-    /// products M_e = U_e V_e on the implicit GEMM, Y = A^T M A with bias, residual and the
-    /// ReLU family (scatters); activations the library does not apply follow on the block.
+    /// F(4x4) on the runtime: per block, V = B^T d B of the block's tiles, the 36 products
+    /// M_e = U_e V_e on the implicit GEMM, Y = A^T M A with bias, residual and the ReLU
+    /// family; activations the library does not apply follow on the block.
     /// Blocks span samples, so a batch of small planes (8x8: 4 tiles a sample) fills them.
     /// With at least as many blocks as threads, each thread takes whole blocks in a workspace
     /// of its own in the arena's scratch (the team has at most as many threads as there are

@@ -7263,17 +7263,19 @@ void cnnc_error_set(cnnc_error *err, cnnc_status s, const char *fmt, ...) {
  *   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
  *
  * 1. cnnc_winograd_f4_input: V[e][c][u] = (B^T d_cu B)[e] for the block's tiles u, vectorized
- *    over tiles (16 lanes with AVX-512, 8 with AVX2 + FMA, 1 in plain C): the 36 pixels of a
- *    patch are masked gathers relative to the sample's image, pixels outside it masked to 0
- *    (the padding), then B^T along the columns into a 6x6 buffer of vectors and B along its rows.
+ *    over tiles (16 lanes with AVX-512, 8 with AVX2 + FMA, 1 in plain C), B^T along the columns
+ *    of each patch, then B along its rows. AVX-512 reads the image rows whole (see "AVX-512:
+ *    the transforms on runs of tiles" below); AVX2 and plain C gather the 36 pixels of each
+ *    patch relative to the sample's image, pixels outside it masked to 0 (the padding).
  * 2. cnnc_winograd_f4_multiply: M_e[K][NT] = U_e[K][C] * V_e[C][NT] for the 36 positions e, on
  *    the implicit GEMM (cnnc_conv_direct with a 1x1 kernel over a 1 x NT plane of C channels),
  *    U_e packed once into panels (cnnc_winograd_f4_pack_weights): every output one FMA chain
  *    over c in order, so neither the block size nor the thread split changes a bit.
  * 3. cnnc_winograd_f4_output: Y = A^T M A per tile and output channel, vectorized over tiles
- *    (contiguous loads of M_e[k][u..]), then bias, residual (gathered) and the activation as
- *    conv.c applies them, scattered to the outputs that exist (tiles over the bottom or right
- *    edge write only real outputs).
+ *    (contiguous loads of M_e[k][u..]), then bias, residual and the activation as conv.c
+ *    applies them, stored to the outputs that exist (tiles over the bottom or right edge write
+ *    only real outputs): AVX-512 interleaves each output row back and stores it whole, AVX2
+ *    and plain C gather the residual and scatter.
  *
  * Every lane runs the same operations whatever its place in the block, so the result of a
  * tile does not depend on how the tiles are split into blocks.
@@ -7289,11 +7291,6 @@ void cnnc_error_set(cnnc_error *err, cnnc_status s, const char *fmt, ...) {
 #endif
 
 #define WINO_E 36 /* transform-domain positions: 6 x 6 */
-/* Whether the AVX-512 transforms go by segments of tile rows (else gathers): rows of at least
- * WINO_SEGMENT_MIN tiles */
-#define WINO_SEGMENT_MIN 8
-#define WINO_MAX_BLOCK 64 /* the segmented input transform's tiles per part of a block */
-#define WINO_SEGMENTS(g) (((g)->out_w + 3) / 4 >= WINO_SEGMENT_MIN)
 
 /* ---------------------------------------------------------------------------------------
  * The filter transform and the workspace
@@ -7482,18 +7479,24 @@ static inline int wino_group(int t, int left, int tiles, size_t reach) {
 /* ---------------------------------------------------------------------------------------
  * AVX-512: the transforms on runs of tiles of one tile row, without gathers or scatters
  *
- * A block's tiles come in runs of one tile row of one sample (a segment, at most 16 tiles).
- * For the input, the six image rows under a segment are read whole (contiguous loads, the
- * padding masked to 0) and B^T is applied down the columns for every column at once; the
- * patch columns of tile l (4l .. 4l + 5 from the segment's first) are then taken out by a
- * four-way deinterleave (8 permutes) and B is applied along them, 16 tiles to a vector. The
- * output undoes it: A^T M A per tile, the four columns of each output row interleaved back
- * into contiguous outputs (8 permutes), the epilogue on them and masked stores. Every output
- * goes through the same operations in the same order as with the gathers, so the bits are
- * the same; only the loads and stores differ. (Zen 4 runs a 16-lane gather in about 40
- * cycles: 36 per tile group and channel made the input transform cost more than the products
- * on 16- and 32-channel layers.)
+ * A block's tiles go 16 lanes at a time in chunks of pieces: a piece is a run of n tiles of
+ * one tile row of one sample and takes n + 1 lanes (the last one unused), so that piece s's
+ * patch columns are 4n + 2 consecutive floats from z = 4 * (its first lane) of a row buffer
+ * t and tile lane L always reads t[4L .. 4L + 5]. (A piece is cut where the chunk is full.)
+ * For the input, the six image rows under each piece are read whole (contiguous loads, the
+ * padding masked to 0) and B^T is applied down all its columns at once into t; then a
+ * four-way deinterleave of t (8 permutes) gives each lane its tile's six columns, B is
+ * applied along them, and the used lanes are compressed into V. The output undoes it: the
+ * lanes of M expanded to the chunk's layout, A^T M A per lane, the four columns of each output
+ * row interleaved back into the layout of t (8 permutes), each piece's outputs shifted out of
+ * it (one permute per 16 outputs), the epilogue on them and masked stores. Every output goes
+ * through the same operations in the same order as with the gathers, so the bits are the
+ * same; only the loads and stores differ. (Zen 4 runs a 16-lane gather in about 40 cycles:
+ * 36 per tile group and channel made the input transform cost more than the products on 16-
+ * and 32-channel layers.)
  * ------------------------------------------------------------------------------------- */
+
+#define WINO_PIECES 8 /* the most pieces in a chunk: 16 lanes of pieces of one tile */
 
 /* c_j[l] = x[4l + j] for the 64 floats a, b, c, d (x[0..15], x[16..31], ...) */
 static inline void wino_deinterleave4(__m512 a, __m512 b, __m512 c, __m512 d, __m512 *c0, __m512 *c1, __m512 *c2,
@@ -7525,55 +7528,49 @@ static inline __m512 wino_next_lane(__m512 v, float next) {
     return _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(_mm512_set1_ps(next)), _mm512_castps_si512(v), 1));
 }
 
-/* A segment: n <= 16 tiles from column tile col0 of tile row tr of one sample. */
+/* Floats x[s .. s + 15] of the 80 in o[0..4] (s < 64). */
+static inline __m512 wino_window(const __m512 *o, int s) {
+    const __m512i at = _mm512_add_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                        _mm512_set1_epi32(s % 16));
+    return _mm512_permutex2var_ps(o[s / 16], at, o[s / 16 + 1]);
+}
+
+/* A chunk: up to WINO_PIECES pieces, piece s of n[s] tiles from column tile col0[s] of tile
+ * row tr[s] of sample b[s], its first lane lane[s]; `used` the lanes that are tiles, `tiles`
+ * their number (the block's tiles u0 .. u0 + tiles - 1, in order). */
 typedef struct {
-    int tr, col0, n;
-} wino_segment;
+    int pieces, tiles;
+    __mmask16 used;
+    int b[WINO_PIECES], tr[WINO_PIECES], col0[WINO_PIECES], n[WINO_PIECES], lane[WINO_PIECES];
+} wino_chunk;
 
-/* The segment of the block's tile u (t0 + u of the batch) and its sample. */
-static inline wino_segment wino_segment_at(int t, int left, int tiles, int tw, int *sample) {
-    const int local = t % tiles;
-    wino_segment sg = {local / tw, local % tw, 0};
-    sg.n = tw - sg.col0;
-    if (sg.n > left) sg.n = left;
-    if (sg.n > 16) sg.n = 16;
-    *sample = t / tiles;
-    return sg;
-}
-
-/* V of channel plane x for the segment: dst[(i*6 + j) * cn + l] for tile l < n. */
-static void wino_input_segment(const cnnc_conv_geometry *g, const float *x, wino_segment sg, const __mmask16 *colmask,
-                               float *dst, size_t cn) {
-    const int H = g->height, W = g->width, zlen = 4 * sg.n + 2, nvz = (zlen + 15) / 16;
-    const int h0 = 4 * sg.tr - g->pad_top, w0 = 4 * sg.col0 - g->pad_left;
-    _Alignas(64) float t[6][80];
-    /* B^T down every column z of the six rows (rows outside the image are 0) */
-    for (int vz = 0; vz < nvz; vz++) {
-        wvec d[6], col[6];
-        for (int r = 0; r < 6; r++) {
-            const int h = h0 + r;
-            d[r] = h >= 0 && h < H ? _mm512_maskz_loadu_ps(colmask[vz], x + (ptrdiff_t)h * W + w0 + 16 * vz) : _mm512_setzero_ps();
-        }
-        wino_bt(d, col);
-        for (int i = 0; i < 6; i++) _mm512_store_ps(&t[i][16 * vz], col[i]);
-    }
-    /* B along the six columns of each tile's patch: z = 4l .. 4l + 5 */
-    const __mmask16 lanes = (__mmask16)((1u << sg.n) - 1u);
-    for (int i = 0; i < 6; i++) {
-        __m512 q[4];
-        for (int m = 0; m < 4; m++) q[m] = m < nvz ? _mm512_load_ps(&t[i][16 * m]) : _mm512_setzero_ps();
-        wvec d[6], row[6];
-        wino_deinterleave4(q[0], q[1], q[2], q[3], &d[0], &d[1], &d[2], &d[3]);
-        d[4] = wino_next_lane(d[0], zlen > 64 ? t[i][64] : 0.0f);
-        d[5] = wino_next_lane(d[1], zlen > 65 ? t[i][65] : 0.0f);
-        wino_bt(d, row);
-        for (int j = 0; j < 6; j++) _mm512_mask_storeu_ps(dst + (size_t)(i * 6 + j) * cn, lanes, row[j]);
+/* The chunk of tiles t, t + 1, ... (at most `left`) of the batch. */
+static void wino_chunk_at(int t, int left, int tiles, int tw, wino_chunk *ch) {
+    ch->pieces = ch->tiles = 0;
+    ch->used = 0;
+    int lane = 0;
+    while (left > 0 && lane <= 14 && ch->pieces < WINO_PIECES) {
+        const int local = t % tiles, col0 = local % tw;
+        int n = tw - col0;
+        if (n > left) n = left;
+        if (n > 15 - lane) n = 15 - lane;
+        const int s = ch->pieces++;
+        ch->b[s] = t / tiles;
+        ch->tr[s] = local / tw;
+        ch->col0[s] = col0;
+        ch->n[s] = n;
+        ch->lane[s] = lane;
+        ch->used |= (__mmask16)(((1u << n) - 1u) << lane);
+        ch->tiles += n;
+        lane += n + 1;
+        t += n;
+        left -= n;
     }
 }
 
-/* The lanes of each vector of the segment's 4n + 2 patch columns that lie inside the image. */
-static void wino_segment_columns(const cnnc_conv_geometry *g, wino_segment sg, __mmask16 *colmask) {
-    const int zlen = 4 * sg.n + 2, w0 = 4 * sg.col0 - g->pad_left;
+/* The lanes of each vector of piece s's 4n + 2 patch columns that lie inside the image. */
+static void wino_piece_columns(const cnnc_conv_geometry *g, const wino_chunk *ch, int s, __mmask16 *colmask) {
+    const int zlen = 4 * ch->n[s] + 2, w0 = 4 * ch->col0[s] - g->pad_left;
     for (int vz = 0; vz < 5; vz++) {
         uint32_t bits = 0;
         for (int l = 0; l < 16; l++) {
@@ -7584,79 +7581,110 @@ static void wino_segment_columns(const cnnc_conv_geometry *g, wino_segment sg, _
     }
 }
 
-static void wino_input_segments(const cnnc_conv_geometry *g, const float *images, size_t image_stride, int t0, int nt,
-                                int c0, int c1, float *v) {
-    const int C = g->channels, TW = (g->out_w + 3) / 4, tiles = (g->out_h + 3) / 4 * TW;
-    const size_t plane = (size_t)g->height * g->width, cn = (size_t)C * nt;
-    /* the block's segments and their columns' masks (a block of nt tiles has at most
-     * nt segments; blocks are at most WINO_MAX_BLOCK tiles here, else in parts) */
-    for (int p0 = 0; p0 < nt; p0 += WINO_MAX_BLOCK) {
-        const int pn = nt - p0 < WINO_MAX_BLOCK ? nt - p0 : WINO_MAX_BLOCK;
-        wino_segment sg[WINO_MAX_BLOCK];
-        int sample[WINO_MAX_BLOCK], at[WINO_MAX_BLOCK], count = 0;
-        __mmask16 colmask[WINO_MAX_BLOCK][5];
-        for (int u = 0; u < pn; count++) {
-            sg[count] = wino_segment_at(t0 + p0 + u, pn - u, tiles, TW, &sample[count]);
-            wino_segment_columns(g, sg[count], colmask[count]);
-            at[count] = p0 + u;
-            u += sg[count].n;
+/* V of channel c for the chunk: dst[(i*6 + j) * cn + u] for its tiles u. t: the row buffer,
+ * [6][160], whose floats past the chunk's pieces are finite (they feed unused lanes only). */
+static void wino_input_chunk(const cnnc_conv_geometry *g, const float *images, size_t image_stride, size_t coff,
+                             const wino_chunk *ch, __mmask16 (*colmask)[5], float (*t)[160], float *dst, size_t cn) {
+    const int H = g->height, W = g->width;
+    /* B^T down every column z of each piece's six rows (rows outside the image are 0), at
+     * t[i][4 * lane + z]; a vector past the piece spills into the next one's (written after
+     * it) or past the chunk */
+    for (int s = 0; s < ch->pieces; s++) {
+        const float *x = images + (size_t)ch->b[s] * image_stride + coff;
+        const int zlen = 4 * ch->n[s] + 2, nvz = (zlen + 15) / 16;
+        const int h0 = 4 * ch->tr[s] - g->pad_top, w0 = 4 * ch->col0[s] - g->pad_left, z0 = 4 * ch->lane[s];
+        for (int vz = 0; vz < nvz; vz++) {
+            wvec d[6], col[6];
+            for (int r = 0; r < 6; r++) {
+                const int h = h0 + r;
+                d[r] = h >= 0 && h < H ? _mm512_maskz_loadu_ps(colmask[s][vz], x + (ptrdiff_t)h * W + w0 + 16 * vz)
+                                       : _mm512_setzero_ps();
+            }
+            wino_bt(d, col);
+            for (int i = 0; i < 6; i++) _mm512_storeu_ps(&t[i][z0 + 16 * vz], col[i]);
         }
-        /* channel by channel, so that the pieces of each row of V are written one after another */
-        for (int c = c0; c < c1; c++)
-            for (int i = 0; i < count; i++)
-                wino_input_segment(g, images + (size_t)sample[i] * image_stride + (size_t)c * plane, sg[i], colmask[i],
-                                   v + (size_t)c * nt + at[i], cn);
+    }
+    /* B along the six columns of each lane's patch: t[i][4L .. 4L + 5]; the used lanes kept */
+    const __mmask16 first = (__mmask16)((1u << ch->tiles) - 1u);
+    for (int i = 0; i < 6; i++) {
+        wvec d[6], row[6];
+        wino_deinterleave4(_mm512_load_ps(&t[i][0]), _mm512_load_ps(&t[i][16]), _mm512_load_ps(&t[i][32]),
+                           _mm512_load_ps(&t[i][48]), &d[0], &d[1], &d[2], &d[3]);
+        d[4] = wino_next_lane(d[0], t[i][64]);
+        d[5] = wino_next_lane(d[1], t[i][65]);
+        wino_bt(d, row);
+        for (int j = 0; j < 6; j++)
+            _mm512_mask_storeu_ps(dst + (size_t)(i * 6 + j) * cn, first, _mm512_maskz_compress_ps(ch->used, row[j]));
     }
 }
 
-static void wino_output_segments(const cnnc_conv_geometry *g, int k, const float *m, int t0, int nt, float *out,
-                                 size_t out_stride, const cnnc_epilogue *e, int k0, int k1) {
+static void wino_input_chunks(const cnnc_conv_geometry *g, const float *images, size_t image_stride, int t0, int nt,
+                              int c0, int c1, float *v) {
+    const int C = g->channels, TW = (g->out_w + 3) / 4, tiles = (g->out_h + 3) / 4 * TW;
+    const size_t plane = (size_t)g->height * g->width, cn = (size_t)C * nt;
+    _Alignas(64) float t[6][160];
+    memset(t, 0, sizeof t);
+    for (int u = 0; u < nt;) {
+        wino_chunk ch;
+        wino_chunk_at(t0 + u, nt - u, tiles, TW, &ch);
+        __mmask16 colmask[WINO_PIECES][5];
+        for (int s = 0; s < ch.pieces; s++) wino_piece_columns(g, &ch, s, colmask[s]);
+        for (int c = c0; c < c1; c++)
+            wino_input_chunk(g, images, image_stride, (size_t)c * plane, &ch, colmask, t, v + (size_t)c * nt + u, cn);
+        u += ch.tiles;
+    }
+}
+
+static void wino_output_chunks(const cnnc_conv_geometry *g, int k, const float *m, int t0, int nt, float *out,
+                               size_t out_stride, const cnnc_epilogue *e, int k0, int k1) {
     const int P = g->out_h, Q = g->out_w, TW = (Q + 3) / 4, tiles = (P + 3) / 4 * TW;
     const size_t pq = (size_t)P * Q, kn = (size_t)k * nt;
     const int has_residual = e && e->residual;
     for (int u = 0; u < nt;) {
-        int b;
-        const wino_segment sg = wino_segment_at(t0 + u, nt - u, tiles, TW, &b);
-        const __mmask16 lanes = (__mmask16)((1u << sg.n) - 1u);
-        const int q0 = 4 * sg.col0, ncol = 4 * sg.n < Q - q0 ? 4 * sg.n : Q - q0;
-        __mmask16 store[4];
-        for (int v4 = 0; v4 < 4; v4++) {
-            const int left = ncol - 16 * v4;
-            store[v4] = (__mmask16)(left >= 16 ? 0xffffu : left > 0 ? (1u << left) - 1u : 0u);
-        }
-        float *sample = out + (size_t)b * out_stride;
-        const float *rsample = has_residual ? e->residual + (size_t)b * e->residual_stride : NULL;
+        wino_chunk ch;
+        wino_chunk_at(t0 + u, nt - u, tiles, TW, &ch);
+        const __mmask16 first = (__mmask16)((1u << ch.tiles) - 1u);
         for (int kk = k0; kk < k1; kk++) {
             const float *mk = m + (size_t)kk * nt + u;
-            wvec s[4][6];
+            wvec sum[4][6];
             for (int j = 0; j < 6; j++) {
                 wvec col[6], y[4];
-                for (int i = 0; i < 6; i++) col[i] = _mm512_maskz_loadu_ps(lanes, mk + (size_t)(i * 6 + j) * kn);
+                for (int i = 0; i < 6; i++)
+                    col[i] = _mm512_maskz_expand_ps(ch.used, _mm512_maskz_loadu_ps(first, mk + (size_t)(i * 6 + j) * kn));
                 wino_at(col, y);
-                for (int i = 0; i < 4; i++) s[i][j] = y[i];
+                for (int i = 0; i < 4; i++) sum[i][j] = y[i];
             }
             for (int i = 0; i < 4; i++) {
-                const int p = 4 * sg.tr + i;
-                if (p >= P) break;
-                wvec y[4], o[4];
-                wino_at(s[i], y);
+                wvec y[4], o[5];
+                wino_at(sum[i], y);
                 wino_interleave4(y[0], y[1], y[2], y[3], o);
-                float *row = sample + (size_t)kk * pq + (size_t)p * Q + q0;
-                const float *rrow = rsample ? rsample + (size_t)kk * pq + (size_t)p * Q + q0 : NULL;
-                for (int v4 = 0; v4 < 4 && store[v4]; v4++) {
-                    wvec val = o[v4];
-                    if (e && e->bias) val = w_bias(val, e->bias[kk]);
-                    if (rrow) val = w_add(val, _mm512_maskz_loadu_ps(store[v4], rrow + 16 * v4));
-                    if (e) val = w_activate(val, e);
-                    _mm512_mask_storeu_ps(row + 16 * v4, store[v4], val);
+                o[4] = _mm512_setzero_ps();
+                for (int s = 0; s < ch.pieces; s++) {
+                    const int p = 4 * ch.tr[s] + i, q0 = 4 * ch.col0[s];
+                    if (p >= P) continue;
+                    const int ncol = 4 * ch.n[s] < Q - q0 ? 4 * ch.n[s] : Q - q0;
+                    const size_t at = (size_t)kk * pq + (size_t)p * Q + q0;
+                    float *row = out + (size_t)ch.b[s] * out_stride + at;
+                    const float *rrow = has_residual ? e->residual + (size_t)ch.b[s] * e->residual_stride + at : NULL;
+                    for (int v16 = 0; 16 * v16 < ncol; v16++) {
+                        const int left = ncol - 16 * v16;
+                        const __mmask16 keep = (__mmask16)(left >= 16 ? 0xffffu : (1u << left) - 1u);
+                        wvec val = wino_window(o, 4 * ch.lane[s] + 16 * v16);
+                        if (e && e->bias) val = w_bias(val, e->bias[kk]);
+                        if (rrow) val = w_add(val, _mm512_maskz_loadu_ps(keep, rrow + 16 * v16));
+                        if (e) val = w_activate(val, e);
+                        _mm512_mask_storeu_ps(row + 16 * v16, keep, val);
+                    }
                 }
             }
         }
-        u += sg.n;
+        u += ch.tiles;
     }
 }
 
-#endif /* AVX-512 segments */
+#undef WINO_PIECES
+
+#endif /* AVX-512 chunks */
 
 /* ---------------------------------------------------------------------------------------
  * The three steps
@@ -7665,10 +7693,8 @@ static void wino_output_segments(const cnnc_conv_geometry *g, int k, const float
 void cnnc_winograd_f4_input(const cnnc_conv_geometry *g, const float *images, size_t image_stride, int t0, int nt,
                             int c0, int c1, float *v) {
 #if defined(__AVX512F__)
-    if (WINO_SEGMENTS(g)) {
-        wino_input_segments(g, images, image_stride, t0, nt, c0, c1, v);
-        return;
-    }
+    wino_input_chunks(g, images, image_stride, t0, nt, c0, c1, v);
+    return;
 #endif
     const int C = g->channels, H = g->height, W = g->width, TW = (g->out_w + 3) / 4;
     const int tiles = (g->out_h + 3) / 4 * TW;
@@ -7719,10 +7745,8 @@ void cnnc_winograd_f4_multiply(int k, int c, const float *packed, const float *v
 void cnnc_winograd_f4_output(const cnnc_conv_geometry *g, int k, const float *m, int t0, int nt, float *out,
                              size_t out_stride, const cnnc_epilogue *e, int k0, int k1) {
 #if defined(__AVX512F__)
-    if (WINO_SEGMENTS(g)) {
-        wino_output_segments(g, k, m, t0, nt, out, out_stride, e, k0, k1);
-        return;
-    }
+    wino_output_chunks(g, k, m, t0, nt, out, out_stride, e, k0, k1);
+    return;
 #endif
     const int P = g->out_h, Q = g->out_w, TW = (Q + 3) / 4, tiles = (P + 3) / 4 * TW;
     const size_t pq = (size_t)P * Q, kn = (size_t)k * nt;
@@ -7774,9 +7798,6 @@ void cnnc_winograd_f4_output(const cnnc_conv_geometry *g, int k, const float *m,
 /* The runtime is also compiled as one file (tools/embed_runtime.py): keep these names local. */
 #undef WINO_E
 #undef WINO_L
-#undef WINO_SEGMENT_MIN
-#undef WINO_SEGMENTS
-#undef WINO_MAX_BLOCK
 
 """####
 
