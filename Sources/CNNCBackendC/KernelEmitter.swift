@@ -216,17 +216,26 @@ public enum ConvKernel {
         let x = k.x, y = k.y
         let cg = x.c / a.groups, kg = a.filters / a.groups
         let panels = panelsPerTask(kg: kg, crs: cg * a.kernel.h * a.kernel.w)
-        let note = panels == nil ? "all of a group's rows" : "panels of 8 rows within 256 KiB"
+        let note = "an equal share of a group's panels, at most PB of them"
         // strided: positions are numbered over a phase plane of the input (scratch), not the input
         let phased = k.hasScratch
         let width = phased ? (x.w + a.stride.w - 1) / a.stride.w : x.w
         // about 16 tasks per sample (both cores busy at batch 1), blocks a multiple of 32 wide;
-        // row blocks counted with the 8-row panels of AVX-512
-        let rowBlocks = panels.map { ((kg + 7) / 8 + $0 - 1) / $0 } ?? 1
-        let wanted = max(1, (16 + a.groups * rowBlocks - 1) / (a.groups * rowBlocks))
+        // row blocks counted with the 8-row panels of AVX-512. Where the positions make few
+        // blocks (small planes), the rows are cut into more blocks, to an even number of tasks;
+        // a task's rows are an equal share of the panels (PANELS * i / MBLOCKS onwards), so
+        // no task is left with a remainder (MobileNetV2's 7x7 1x1 layers had blocks of 51, 51
+        // and 18 panels: one thread did 153 panel tiles, the other 87).
+        let allPanels = (kg + 7) / 8
+        let capBlocks = panels.map { (allPanels + $0 - 1) / $0 } ?? 1
+        let wanted = max(1, (16 + a.groups * capBlocks - 1) / (a.groups * capBlocks))
         let flat = y.h * width
         let jb = min(1024, max(32, ((flat + wanted - 1) / wanted + 31) / 32 * 32))
-        let pb = panels.map(String.init) ?? "PANELS"
+        let jblocks = (flat + jb - 1) / jb
+        var rowBlocks = max(capBlocks, min(allPanels, (16 + a.groups * jblocks - 1) / (a.groups * jblocks)))
+        if (a.groups * rowBlocks * jblocks) % 2 == 1 && rowBlocks < allPanels { rowBlocks += 1 }
+        // PB: the most panels a task takes (MBLOCKS = rowBlocks with AVX-512's 8-row panels)
+        let pb = String((allPanels + rowBlocks - 1) / rowBlocks)
         w.lines("""
         enum { C = \(x.c), H = \(x.h), W = \(x.w), K = \(y.c), P = \(y.h), Q = \(y.w), R = \(a.kernel.h), S = \(a.kernel.w) };\(phased ? "\nenum { HS = (H + \(a.stride.h) - 1) / \(a.stride.h), WS = (W + \(a.stride.w) - 1) / \(a.stride.w) }; /* a phase plane */" : "")
         enum { G = \(a.groups), CG = \(cg), KG = \(kg), CRS = CG * R * S, PQ = P * Q, FLAT = P * \(phased ? "WS" : "W") };
@@ -255,8 +264,8 @@ public enum ConvKernel {
         // One task's calls: every sample (`oneSample` false) or sample b alone.
         func task(_ w: inout CWriter, oneSample: Bool) {
             let shift = { (stride: String) in oneSample ? "(size_t)b * \(stride) + " : "" }
-            w.line("const int g = t / MBLOCKS, panel = (t % MBLOCKS) * PB, k0 = g * KG + panel * CNNC_PACK_ROWS;")
-            w.line("const int mb = KG - panel * CNNC_PACK_ROWS < PB * CNNC_PACK_ROWS ? KG - panel * CNNC_PACK_ROWS : PB * CNNC_PACK_ROWS;")
+            w.line("const int g = t / MBLOCKS, panel = PANELS * (t % MBLOCKS) / MBLOCKS, pend = PANELS * (t % MBLOCKS + 1) / MBLOCKS;")
+            w.line("const int k0 = g * KG + panel * CNNC_PACK_ROWS, mb = KG - panel * CNNC_PACK_ROWS < (pend - panel) * CNNC_PACK_ROWS ? KG - panel * CNNC_PACK_ROWS : (pend - panel) * CNNC_PACK_ROWS;")
             w.line("const int j0 = jb * JB, nj = FLAT - j0 < JB ? FLAT - j0 : JB;")
             w.line(epilogueLine(k, a, residual: "residual + \(shift("RS"))(size_t)k0 * PQ", residualStride: "RS"))
             w.line("cnnc_conv_direct(&geometry, mb, packed + ((size_t)g * PANELS + panel) * CRS * CNNC_PACK_ROWS, \(oneSample ? "nbs" : "n"), \(image(shift("IS"))), out + \(shift("OS"))(size_t)k0 * PQ, OS, j0, nj, &e);")
