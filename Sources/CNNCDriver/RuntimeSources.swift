@@ -7291,6 +7291,10 @@ void cnnc_error_set(cnnc_error *err, cnnc_status s, const char *fmt, ...) {
 #endif
 
 #define WINO_E 36 /* transform-domain positions: 6 x 6 */
+/* AVX-512 stores the outputs by rows for rows of at least this many tiles, one run of a tile
+ * row per vector; shorter rows scatter (1 thread, Zen 4, 64 channels of 8x8: rows 0.29 ms, the
+ * scatter 0.15; 16 channels of 32x32: by rows 0.50, scatter 0.53) */
+#define WINO_ROW_OUTPUT_TILES 8
 
 /* ---------------------------------------------------------------------------------------
  * The filter transform and the workspace
@@ -7486,10 +7490,11 @@ static inline int wino_group(int t, int left, int tiles, size_t reach) {
  * For the input, the six image rows under each piece are read whole (contiguous loads, the
  * padding masked to 0) and B^T is applied down all its columns at once into t; then a
  * four-way deinterleave of t (8 permutes) gives each lane its tile's six columns, B is
- * applied along them, and the used lanes are compressed into V. The output undoes it: the
- * lanes of M expanded to the chunk's layout, A^T M A per lane, the four columns of each output
- * row interleaved back into the layout of t (8 permutes), each piece's outputs shifted out of
- * it (one permute per 16 outputs), the epilogue on them and masked stores. Every output goes
+ * applied along them, and the used lanes are compressed into V. The output undoes it for
+ * rows of 8 or more tiles, one piece per vector: A^T M A per lane, the four columns of each
+ * output row interleaved back (8 permutes), the epilogue on them and masked stores (several
+ * short pieces per vector cost more than the scatter: each needs its own shift, epilogue and
+ * store). Every output goes
  * through the same operations in the same order as with the gathers, so the bits are the
  * same; only the loads and stores differ. (Zen 4 runs a 16-lane gather in about 40 cycles:
  * 36 per tile group and channel made the input transform cost more than the products on 16-
@@ -7544,12 +7549,12 @@ typedef struct {
     int b[WINO_PIECES], tr[WINO_PIECES], col0[WINO_PIECES], n[WINO_PIECES], lane[WINO_PIECES];
 } wino_chunk;
 
-/* The chunk of tiles t, t + 1, ... (at most `left`) of the batch. */
-static void wino_chunk_at(int t, int left, int tiles, int tw, wino_chunk *ch) {
+/* The chunk of tiles t, t + 1, ... (at most `left`) of the batch, of at most `most` pieces. */
+static void wino_chunk_at(int t, int left, int tiles, int tw, int most, wino_chunk *ch) {
     ch->pieces = ch->tiles = 0;
     ch->used = 0;
     int lane = 0;
-    while (left > 0 && lane <= 14 && ch->pieces < WINO_PIECES) {
+    while (left > 0 && lane <= 14 && ch->pieces < most) {
         const int local = t % tiles, col0 = local % tw;
         int n = tw - col0;
         if (n > left) n = left;
@@ -7626,7 +7631,7 @@ static void wino_input_chunks(const cnnc_conv_geometry *g, const float *images, 
     memset(t, 0, sizeof t);
     for (int u = 0; u < nt;) {
         wino_chunk ch;
-        wino_chunk_at(t0 + u, nt - u, tiles, TW, &ch);
+        wino_chunk_at(t0 + u, nt - u, tiles, TW, WINO_PIECES, &ch);
         __mmask16 colmask[WINO_PIECES][5];
         for (int s = 0; s < ch.pieces; s++) wino_piece_columns(g, &ch, s, colmask[s]);
         for (int c = c0; c < c1; c++)
@@ -7642,7 +7647,7 @@ static void wino_output_chunks(const cnnc_conv_geometry *g, int k, const float *
     const int has_residual = e && e->residual;
     for (int u = 0; u < nt;) {
         wino_chunk ch;
-        wino_chunk_at(t0 + u, nt - u, tiles, TW, &ch);
+        wino_chunk_at(t0 + u, nt - u, tiles, TW, 1, &ch);
         const __mmask16 first = (__mmask16)((1u << ch.tiles) - 1u);
         for (int kk = k0; kk < k1; kk++) {
             const float *mk = m + (size_t)kk * nt + u;
@@ -7745,8 +7750,10 @@ void cnnc_winograd_f4_multiply(int k, int c, const float *packed, const float *v
 void cnnc_winograd_f4_output(const cnnc_conv_geometry *g, int k, const float *m, int t0, int nt, float *out,
                              size_t out_stride, const cnnc_epilogue *e, int k0, int k1) {
 #if defined(__AVX512F__)
-    wino_output_chunks(g, k, m, t0, nt, out, out_stride, e, k0, k1);
-    return;
+    if ((g->out_w + 3) / 4 >= WINO_ROW_OUTPUT_TILES) {
+        wino_output_chunks(g, k, m, t0, nt, out, out_stride, e, k0, k1);
+        return;
+    }
 #endif
     const int P = g->out_h, Q = g->out_w, TW = (Q + 3) / 4, tiles = (P + 3) / 4 * TW;
     const size_t pq = (size_t)P * Q, kn = (size_t)k * nt;
@@ -7798,6 +7805,7 @@ void cnnc_winograd_f4_output(const cnnc_conv_geometry *g, int k, const float *m,
 /* The runtime is also compiled as one file (tools/embed_runtime.py): keep these names local. */
 #undef WINO_E
 #undef WINO_L
+#undef WINO_ROW_OUTPUT_TILES
 
 """####
 
