@@ -407,14 +407,6 @@ typedef struct {
     int off[DW_MAX_TAPS];
 } dw_flat;
 
-/* Bits [lo, hi) of a lane mask, clamped to [0, L). */
-static unsigned dw_range_bits(long long lo, long long hi) {
-    if (lo < 0) lo = 0;
-    if (hi > DW_L) hi = DW_L;
-    if (hi <= lo) return 0;
-    return (unsigned)(((1ull << (hi - lo)) - 1ull) << lo);
-}
-
 static int dw_floor_div(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
 /* Plans g for the flat path and makes its masks; 0 when it cannot run g. */
@@ -459,7 +451,7 @@ static int dw_make_flat(const cnnc_conv_geometry *g, dw_flat *fl, uint16_t *mask
             const long long rlo = (long long)(d < 0 ? -d : 0) * Q;
             long long rhi = ((long long)fl->hc - d < P ? (long long)fl->hc - d : P) * Q;
             if (rhi > positions) rhi = positions;
-            rows[r] = dw_range_bits(rlo - base, rhi - base);
+            rows[r] = dw_lanes((int)(rlo - base), (int)(rhi - base));
         }
         for (int c = 0; c < S; c++) {
             const int qa = dk[c] < 0 ? -dk[c] : 0, qb = fl->wc - dk[c] < Q ? fl->wc - dk[c] : Q;
@@ -468,7 +460,7 @@ static int dw_make_flat(const cnnc_conv_geometry *g, dw_flat *fl, uint16_t *mask
             if (qa < qb)
                 for (int ls = 0, qs = q0; ls < DW_L; ls += Q - qs, qs = 0) {
                     const int lo = ls + qa - qs, hi = ls + qb - qs, end = ls + Q - qs;
-                    bits |= dw_range_bits(lo < ls ? ls : lo, hi < end ? hi : end);
+                    bits |= dw_lanes(lo < ls ? ls : lo, hi < end ? hi : end);
                 }
             cols[c] = bits;
         }

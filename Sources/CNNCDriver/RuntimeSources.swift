@@ -3129,14 +3129,6 @@ typedef struct {
     int off[DW_MAX_TAPS];
 } dw_flat;
 
-/* Bits [lo, hi) of a lane mask, clamped to [0, L). */
-static unsigned dw_range_bits(long long lo, long long hi) {
-    if (lo < 0) lo = 0;
-    if (hi > DW_L) hi = DW_L;
-    if (hi <= lo) return 0;
-    return (unsigned)(((1ull << (hi - lo)) - 1ull) << lo);
-}
-
 static int dw_floor_div(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
 /* Plans g for the flat path and makes its masks; 0 when it cannot run g. */
@@ -3181,7 +3173,7 @@ static int dw_make_flat(const cnnc_conv_geometry *g, dw_flat *fl, uint16_t *mask
             const long long rlo = (long long)(d < 0 ? -d : 0) * Q;
             long long rhi = ((long long)fl->hc - d < P ? (long long)fl->hc - d : P) * Q;
             if (rhi > positions) rhi = positions;
-            rows[r] = dw_range_bits(rlo - base, rhi - base);
+            rows[r] = dw_lanes((int)(rlo - base), (int)(rhi - base));
         }
         for (int c = 0; c < S; c++) {
             const int qa = dk[c] < 0 ? -dk[c] : 0, qb = fl->wc - dk[c] < Q ? fl->wc - dk[c] : Q;
@@ -3190,7 +3182,7 @@ static int dw_make_flat(const cnnc_conv_geometry *g, dw_flat *fl, uint16_t *mask
             if (qa < qb)
                 for (int ls = 0, qs = q0; ls < DW_L; ls += Q - qs, qs = 0) {
                     const int lo = ls + qa - qs, hi = ls + qb - qs, end = ls + Q - qs;
-                    bits |= dw_range_bits(lo < ls ? ls : lo, hi < end ? hi : end);
+                    bits |= dw_lanes(lo < ls ? ls : lo, hi < end ? hi : end);
                 }
             cols[c] = bits;
         }
@@ -7533,13 +7525,6 @@ static inline __m512 wino_next_lane(__m512 v, float next) {
     return _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(_mm512_set1_ps(next)), _mm512_castps_si512(v), 1));
 }
 
-/* Floats x[s .. s + 15] of the 80 in o[0..4] (s < 64). */
-static inline __m512 wino_window(const __m512 *o, int s) {
-    const __m512i at = _mm512_add_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                        _mm512_set1_epi32(s % 16));
-    return _mm512_permutex2var_ps(o[s / 16], at, o[s / 16 + 1]);
-}
-
 /* A chunk: up to WINO_PIECES pieces, piece s of n[s] tiles from column tile col0[s] of tile
  * row tr[s] of sample b[s], its first lane lane[s]; `used` the lanes that are tiles, `tiles`
  * their number (the block's tiles u0 .. u0 + tiles - 1, in order). */
@@ -7646,40 +7631,34 @@ static void wino_output_chunks(const cnnc_conv_geometry *g, int k, const float *
     const size_t pq = (size_t)P * Q, kn = (size_t)k * nt;
     const int has_residual = e && e->residual;
     for (int u = 0; u < nt;) {
+        /* one piece per vector, from lane 0: its lanes are M's tiles as they lie */
         wino_chunk ch;
         wino_chunk_at(t0 + u, nt - u, tiles, TW, 1, &ch);
-        const __mmask16 first = (__mmask16)((1u << ch.tiles) - 1u);
+        const int q0 = 4 * ch.col0[0], ncol = 4 * ch.n[0] < Q - q0 ? 4 * ch.n[0] : Q - q0;
         for (int kk = k0; kk < k1; kk++) {
             const float *mk = m + (size_t)kk * nt + u;
             wvec sum[4][6];
             for (int j = 0; j < 6; j++) {
                 wvec col[6], y[4];
-                for (int i = 0; i < 6; i++)
-                    col[i] = _mm512_maskz_expand_ps(ch.used, _mm512_maskz_loadu_ps(first, mk + (size_t)(i * 6 + j) * kn));
+                for (int i = 0; i < 6; i++) col[i] = _mm512_maskz_loadu_ps(ch.used, mk + (size_t)(i * 6 + j) * kn);
                 wino_at(col, y);
                 for (int i = 0; i < 4; i++) sum[i][j] = y[i];
             }
-            for (int i = 0; i < 4; i++) {
-                wvec y[4], o[5];
+            for (int i = 0; i < 4 && 4 * ch.tr[0] + i < P; i++) {
+                wvec y[4], o[4];
                 wino_at(sum[i], y);
                 wino_interleave4(y[0], y[1], y[2], y[3], o);
-                o[4] = _mm512_setzero_ps();
-                for (int s = 0; s < ch.pieces; s++) {
-                    const int p = 4 * ch.tr[s] + i, q0 = 4 * ch.col0[s];
-                    if (p >= P) continue;
-                    const int ncol = 4 * ch.n[s] < Q - q0 ? 4 * ch.n[s] : Q - q0;
-                    const size_t at = (size_t)kk * pq + (size_t)p * Q + q0;
-                    float *row = out + (size_t)ch.b[s] * out_stride + at;
-                    const float *rrow = has_residual ? e->residual + (size_t)ch.b[s] * e->residual_stride + at : NULL;
-                    for (int v16 = 0; 16 * v16 < ncol; v16++) {
-                        const int left = ncol - 16 * v16;
-                        const __mmask16 keep = (__mmask16)(left >= 16 ? 0xffffu : (1u << left) - 1u);
-                        wvec val = wino_window(o, 4 * ch.lane[s] + 16 * v16);
-                        if (e && e->bias) val = w_bias(val, e->bias[kk]);
-                        if (rrow) val = w_add(val, _mm512_maskz_loadu_ps(keep, rrow + 16 * v16));
-                        if (e) val = w_activate(val, e);
-                        _mm512_mask_storeu_ps(row + 16 * v16, keep, val);
-                    }
+                const size_t at = (size_t)kk * pq + (size_t)(4 * ch.tr[0] + i) * Q + q0;
+                float *row = out + (size_t)ch.b[0] * out_stride + at;
+                const float *rrow = has_residual ? e->residual + (size_t)ch.b[0] * e->residual_stride + at : NULL;
+                for (int v16 = 0; 16 * v16 < ncol; v16++) {
+                    const int left = ncol - 16 * v16;
+                    const __mmask16 keep = (__mmask16)(left >= 16 ? 0xffffu : (1u << left) - 1u);
+                    wvec val = o[v16];
+                    if (e && e->bias) val = w_bias(val, e->bias[kk]);
+                    if (rrow) val = w_add(val, _mm512_maskz_loadu_ps(keep, rrow + 16 * v16));
+                    if (e) val = w_activate(val, e);
+                    _mm512_mask_storeu_ps(row + 16 * v16, keep, val);
                 }
             }
         }
