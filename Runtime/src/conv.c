@@ -26,7 +26,8 @@
  * Micro-kernels, chosen from the compiler's predefined macros (MR = CNNC_PACK_ROWS):
  *   __AVX512F__             8 rows x 32 positions (16 zmm accumulators, k-register masks), or
  *                           8 x 16 where the plane would leave most of 32 lanes empty (4x4, 2x2)
- *   __AVX2__ and __FMA__    6 rows x 16 positions (12 ymm accumulators, vector masks)
+ *   __AVX2__ and __FMA__    6 rows x 16 positions (12 ymm accumulators, vector masks), or 4 rows
+ *                           for a last panel of at most 4 real rows
  *   otherwise               4 rows x 16 positions in plain C
  */
 #include "internal.h"
@@ -207,6 +208,8 @@ typedef struct {
     size_t plane, phase_stride;
     const int *off;
     const tile_masks *mk;
+    int inside; /* 1: every tap's whole vectors of this tile lie inside the sample's planes;
+                 * 2: and no tap masks a lane */
 } tile_walk;
 
 /* Where a tile goes when its positions are the output's own (Q == W: position j is output
@@ -324,6 +327,7 @@ static void conv_tile16(const tile_walk *wk, const float *restrict ap, const flo
 #elif defined(__AVX2__) && defined(__FMA__)
 
 #define CONV_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
+#define CONV_ROWS4(X) X(0) X(1) X(2) X(3)
 
 static __m256i lane_mask(uint32_t bits) {
     const __m256i lanes = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
@@ -331,39 +335,85 @@ static __m256i lane_mask(uint32_t bits) {
     return _mm256_cmpeq_epi32(_mm256_and_si256(b, lanes), lanes);
 }
 
-static void conv_tile(const tile_walk *wk, const float *restrict ap, const float *x0, float *restrict tile,
-                      const tile_store *d) {
-    const int channels = wk->channels, taps = wk->taps;
-    const int *off = wk->off;
-    const tile_masks *mk = wk->mk;
-    const size_t plane = wk->plane;
-    (void)d; /* the driver stores through the tile buffer on this path */
-    __m256i lo[CNNC_CONV_DIRECT_MAX_TAPS], hi[CNNC_CONV_DIRECT_MAX_TAPS];
-    for (int t = 0; t < taps; t++) {
-        lo[t] = lane_mask(mk->bits[t] & 0xffu);
-        hi[t] = lane_mask((mk->bits[t] >> 8) & 0xffu);
-    }
-#define DECLARE(i) __m256 c##i##0 = _mm256_setzero_ps(), c##i##1 = _mm256_setzero_ps();
-    CONV_ROWS(DECLARE)
-#undef DECLARE
-    for (int k = 0; k < wk->phases; k++) {
-        const int t0 = wk->first[k], t1 = wk->first[k + 1];
-        const float *x = x0 + (size_t)k * wk->phase_stride;
-        for (int c = 0; c < channels; c++, x += plane) {
-            for (int t = t0; t < t1; t++) {
-                const float *b = x + off[t];
-                const __m256 b0 = _mm256_maskload_ps(b, lo[t]), b1 = _mm256_maskload_ps(b + 8, hi[t]);
-    #define STEP(i) { const __m256 a = _mm256_broadcast_ss(ap + (i)); c##i##0 = _mm256_fmadd_ps(a, b0, c##i##0); c##i##1 = _mm256_fmadd_ps(a, b1, c##i##1); }
-                CONV_ROWS(STEP)
-    #undef STEP
-                ap += CONV_MR;
-            }
-        }
-    }
-#define STORE(i) _mm256_store_ps(tile + (i) * CONV_NR, c##i##0); _mm256_store_ps(tile + (i) * CONV_NR + 8, c##i##1);
-    CONV_ROWS(STORE)
-#undef STORE
+/* v = act((sum + bias) + residual) on 8 lanes, as cnnc_internal_epilogue_row computes it. */
+static inline __m256 store_epilogue(__m256 v, int row, __m256i m, const float *res, const tile_store *d) {
+    if (d->bias) v = _mm256_add_ps(v, _mm256_set1_ps(d->bias[row]));
+    if (d->residual) v = _mm256_add_ps(v, _mm256_maskload_ps(res, m));
+    return d->e ? cnnc_internal_activate8(v, d->e) : v;
 }
+
+/* The AVX2 micro-kernel over 16 positions, for the rows ROWS lists (6, the panel; or 4, for a
+ * last panel of at most 4 real rows: its other rows are zeros and would cost a third of the
+ * multiplies). Where every read of the tile stays inside the sample's planes (wk->inside), the
+ * taps load whole vectors and clear the masked lanes with an AND, which Zen 3 runs on any FP
+ * pipe; elsewhere vmaskmovps, which never touches memory under a clear lane. The masked lanes
+ * are +0.0 either way: the same bits. */
+#define CONV_TILE_AVX2(NAME, ROWS)                                                                       \
+static void NAME(const tile_walk *wk, const float *restrict ap, const float *x0, float *restrict tile,   \
+                 const tile_store *d) {                                                                 \
+    const int channels = wk->channels, taps = wk->taps;                                                 \
+    const int *off = wk->off;                                                                           \
+    const tile_masks *mk = wk->mk;                                                                      \
+    const size_t plane = wk->plane;                                                                     \
+    __m256i lo[CNNC_CONV_DIRECT_MAX_TAPS], hi[CNNC_CONV_DIRECT_MAX_TAPS];                               \
+    for (int t = 0; t < taps; t++) {                                                                    \
+        lo[t] = lane_mask(mk->bits[t] & 0xffu);                                                         \
+        hi[t] = lane_mask((mk->bits[t] >> 8) & 0xffu);                                                  \
+    }                                                                                                   \
+    ROWS(DECLARE)                                                                                       \
+    for (int k = 0; k < wk->phases; k++) {                                                              \
+        const int t0 = wk->first[k], t1 = wk->first[k + 1];                                             \
+        const float *x = x0 + (size_t)k * wk->phase_stride;                                             \
+        if (wk->inside == 2) {                                                                          \
+            for (int c = 0; c < channels; c++, x += plane)                                              \
+                for (int t = t0; t < t1; t++) {                                                         \
+                    const float *b = x + off[t];                                                        \
+                    const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);                  \
+                    ROWS(STEP)                                                                          \
+                    ap += CONV_MR;                                                                      \
+                }                                                                                       \
+        } else if (wk->inside) {                                                                        \
+            for (int c = 0; c < channels; c++, x += plane)                                              \
+                for (int t = t0; t < t1; t++) {                                                         \
+                    const float *b = x + off[t];                                                        \
+                    const __m256 b0 = _mm256_and_ps(_mm256_loadu_ps(b), _mm256_castsi256_ps(lo[t]));    \
+                    const __m256 b1 = _mm256_and_ps(_mm256_loadu_ps(b + 8), _mm256_castsi256_ps(hi[t]));\
+                    ROWS(STEP)                                                                          \
+                    ap += CONV_MR;                                                                      \
+                }                                                                                       \
+        } else {                                                                                        \
+            for (int c = 0; c < channels; c++, x += plane)                                              \
+                for (int t = t0; t < t1; t++) {                                                         \
+                    const float *b = x + off[t];                                                        \
+                    const __m256 b0 = _mm256_maskload_ps(b, lo[t]), b1 = _mm256_maskload_ps(b + 8, hi[t]); \
+                    ROWS(STEP)                                                                          \
+                    ap += CONV_MR;                                                                      \
+                }                                                                                       \
+        }                                                                                               \
+    }                                                                                                   \
+    if (d) {                                                                                            \
+        const __m256i m0 = lane_mask(d->lanes >= 8 ? 0xffu : (1u << d->lanes) - 1u);                    \
+        const __m256i m1 = lane_mask(d->lanes >= 16 ? 0xffu : d->lanes <= 8 ? 0u : (1u << (d->lanes - 8)) - 1u); \
+        ROWS(STORE_OUT)                                                                                 \
+        return;                                                                                         \
+    }                                                                                                   \
+    ROWS(STORE_TILE)                                                                                    \
+}
+
+#define DECLARE(i) __m256 c##i##0 = _mm256_setzero_ps(), c##i##1 = _mm256_setzero_ps();
+#define STEP(i) { const __m256 a = _mm256_broadcast_ss(ap + (i)); c##i##0 = _mm256_fmadd_ps(a, b0, c##i##0); c##i##1 = _mm256_fmadd_ps(a, b1, c##i##1); }
+#define STORE_OUT(i) if ((i) < d->rows) {                                                                \
+        float *o = d->out + (size_t)(i) * d->stride;                                                    \
+        const float *r = d->residual ? d->residual + (size_t)(i) * d->stride : NULL;                    \
+        _mm256_maskstore_ps(o, m0, store_epilogue(c##i##0, i, m0, r, d));                               \
+        _mm256_maskstore_ps(o + 8, m1, store_epilogue(c##i##1, i, m1, r ? r + 8 : NULL, d)); }
+#define STORE_TILE(i) _mm256_store_ps(tile + (i) * CONV_NR, c##i##0); _mm256_store_ps(tile + (i) * CONV_NR + 8, c##i##1);
+CONV_TILE_AVX2(conv_tile, CONV_ROWS)
+CONV_TILE_AVX2(conv_tile4, CONV_ROWS4)
+#undef DECLARE
+#undef STEP
+#undef STORE_OUT
+#undef STORE_TILE
 
 #else
 
@@ -430,7 +480,16 @@ void cnnc_conv_direct(const cnnc_conv_geometry *g, int m, const float *packed, i
         if (i == ncols) cols[ncols++] = pl.ds[t];
         col_of[t] = i;
     }
-    const tile_walk walk = {g->channels, taps, pl.phases, pl.first, plane, (size_t)g->channels * plane, off, &mk};
+    tile_walk walk = {g->channels, taps, pl.phases, pl.first, plane, (size_t)g->channels * plane, off, &mk, 0};
+    /* the reach of a tile's reads around its first position: [j + lowest, j + highest) */
+    int lowest = 0, highest = 0;
+    for (int t = 0; t < taps; t++) {
+        if (t == 0 || off[t] < lowest) lowest = off[t];
+        if (t == 0 || off[t] > highest) highest = off[t];
+    }
+    const long long span = (long long)pl.phases * g->channels * (long long)plane;
+    const long long reach = (long long)(pl.phases - 1) * g->channels * (long long)plane +
+                            (long long)(g->channels - 1) * (long long)plane + highest + CONV_NR;
     const int end = j0 + nj < total ? j0 + nj : total;
     /* tiles of NR positions, or of 16 where the plane would leave most of 32 lanes empty */
     int nr = CONV_NR;
@@ -464,6 +523,12 @@ void cnnc_conv_direct(const cnnc_conv_geometry *g, int m, const float *packed, i
             }
         }
         for (int t = 0; t < taps; t++) mk.bits[t] = row_ok[row_of[t]] & col_ok[col_of[t]];
+        walk.inside = j + lowest >= 0 && j + reach <= span;
+        if (walk.inside) {
+            uint32_t all = 0xffffu;
+            for (int t = 0; t < taps; t++) all &= mk.bits[t];
+            if (all == 0xffffu) walk.inside = 2; /* and no lane masked: plain loads */
+        }
         /* the tile of every sample, masks and runs shared; rows in panels */
         for (int b = 0; b < n; b++) {
             const float *x = image + (size_t)b * image_stride + j;
@@ -472,19 +537,31 @@ void cnnc_conv_direct(const cnnc_conv_geometry *g, int m, const float *packed, i
             for (int i0 = 0; i0 < m; i0 += CONV_MR) {
                 const int mr = m - i0 < CONV_MR ? m - i0 : CONV_MR;
                 const float *panel = packed + (size_t)(i0 / CONV_MR) * crs * CONV_MR;
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
                 if (Q == W) {
                     /* positions are the output's own: straight from the registers */
                     const tile_store d = {o + (size_t)i0 * pq + j, res ? res + (size_t)i0 * pq + j : NULL,
                                           e && e->bias ? e->bias + i0 : NULL, (size_t)pq, mr, lanes, e};
+#if defined(__AVX512F__)
                     if (nr == 16)
                         conv_tile16(&walk, panel, x, tile, &d);
                     else
+#else
+                    if (mr <= 4)
+                        conv_tile4(&walk, panel, x, tile, &d);
+                    else
+#endif
                         conv_tile(&walk, panel, x, tile, &d);
                     continue;
                 }
+#endif
+#if defined(__AVX512F__)
                 if (nr == 16)
                     conv_tile16(&walk, panel, x, tile, NULL);
+                else
+#elif defined(__AVX2__) && defined(__FMA__)
+                if (mr <= 4)
+                    conv_tile4(&walk, panel, x, tile, NULL);
                 else
 #endif
                     conv_tile(&walk, panel, x, tile, NULL);
