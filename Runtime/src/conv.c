@@ -335,10 +335,12 @@ static __m256i lane_mask(uint32_t bits) {
     return _mm256_cmpeq_epi32(_mm256_and_si256(b, lanes), lanes);
 }
 
-/* v = act((sum + bias) + residual) on 8 lanes, as cnnc_internal_epilogue_row computes it. */
-static inline __m256 store_epilogue(__m256 v, int row, __m256i m, const float *res, const tile_store *d) {
+/* v = act((sum + bias) + residual) on 8 lanes, as cnnc_internal_epilogue_row computes it; the
+ * residual's lanes m, or all of them with `whole` (Zen 3 runs vmaskmovps far slower than plain
+ * loads and stores, so whole tiles use those). */
+static inline __m256 store_epilogue(__m256 v, int row, __m256i m, const float *res, const tile_store *d, int whole) {
     if (d->bias) v = _mm256_add_ps(v, _mm256_set1_ps(d->bias[row]));
-    if (d->residual) v = _mm256_add_ps(v, _mm256_maskload_ps(res, m));
+    if (d->residual) v = _mm256_add_ps(v, whole ? _mm256_loadu_ps(res) : _mm256_maskload_ps(res, m));
     return d->e ? cnnc_internal_activate8(v, d->e) : v;
 }
 
@@ -405,8 +407,13 @@ static void NAME(const tile_walk *wk, const float *restrict ap, const float *x0,
 #define STORE_OUT(i) if ((i) < d->rows) {                                                                \
         float *o = d->out + (size_t)(i) * d->stride;                                                    \
         const float *r = d->residual ? d->residual + (size_t)(i) * d->stride : NULL;                    \
-        _mm256_maskstore_ps(o, m0, store_epilogue(c##i##0, i, m0, r, d));                               \
-        _mm256_maskstore_ps(o + 8, m1, store_epilogue(c##i##1, i, m1, r ? r + 8 : NULL, d)); }
+        if (d->lanes >= 16) {                                                                           \
+            _mm256_storeu_ps(o, store_epilogue(c##i##0, i, m0, r, d, 1));                               \
+            _mm256_storeu_ps(o + 8, store_epilogue(c##i##1, i, m1, r ? r + 8 : NULL, d, 1));            \
+        } else {                                                                                        \
+            _mm256_maskstore_ps(o, m0, store_epilogue(c##i##0, i, m0, r, d, 0));                        \
+            _mm256_maskstore_ps(o + 8, m1, store_epilogue(c##i##1, i, m1, r ? r + 8 : NULL, d, 0));     \
+        } }
 #define STORE_TILE(i) _mm256_store_ps(tile + (i) * CONV_NR, c##i##0); _mm256_store_ps(tile + (i) * CONV_NR + 8, c##i##1);
 CONV_TILE_AVX2(conv_tile, CONV_ROWS)
 CONV_TILE_AVX2(conv_tile4, CONV_ROWS4)

@@ -127,8 +127,16 @@ static inline windex w_index(const int *base, int add) {
 static inline wvec w_gather(const float *base, wmask m, windex idx) {
     return _mm256_mask_i32gather_ps(_mm256_setzero_ps(), base, idx, _mm256_castsi256_ps(m), 4);
 }
-static inline wvec w_load(const float *p, int lanes) { return _mm256_maskload_ps(p, w_mask(lanes >= 8 ? 0xffu : (1u << lanes) - 1u)); }
-static inline void w_store(float *p, wvec v, int lanes) { _mm256_maskstore_ps(p, w_mask(lanes >= 8 ? 0xffu : (1u << lanes) - 1u), v); }
+/* whole vectors with plain loads and stores: Zen 3 runs vmaskmovps, the store above all, far slower */
+static inline wvec w_load(const float *p, int lanes) {
+    return lanes >= 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, w_mask((1u << lanes) - 1u));
+}
+static inline void w_store(float *p, wvec v, int lanes) {
+    if (lanes >= 8)
+        _mm256_storeu_ps(p, v);
+    else
+        _mm256_maskstore_ps(p, w_mask((1u << lanes) - 1u), v);
+}
 static inline void w_scatter(float *base, wmask m, windex idx, wvec v) {
     /* AVX2 has no scatter: the lanes one by one */
     _Alignas(32) float lane[8];
