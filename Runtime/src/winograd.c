@@ -13,8 +13,9 @@
  * 1. cnnc_winograd_f4_input: V[e][c][u] = (B^T d_cu B)[e] for the block's tiles u, vectorized
  *    over tiles (16 lanes with AVX-512, 8 with AVX2 + FMA, 1 in plain C), B^T along the columns
  *    of each patch, then B along its rows. AVX-512 reads the image rows whole (see "AVX-512:
- *    the transforms on runs of tiles" below); AVX2 and plain C gather the 36 pixels of each
- *    patch relative to the sample's image, pixels outside it masked to 0 (the padding).
+ *    the transforms on runs of tiles" below), AVX2 too where tile rows fill its 8-lane pieces
+ *    ("AVX2: the input transform on runs of tiles"); otherwise AVX2 and plain C gather the 36
+ *    pixels of each patch relative to the sample's image, pixels outside it masked to 0.
  * 2. cnnc_winograd_f4_multiply: M_e[K][NT] = U_e[K][C] * V_e[C][NT] for the 36 positions e, on
  *    the implicit GEMM (cnnc_conv_direct with a 1x1 kernel over a 1 x NT plane of C channels),
  *    U_e packed once into panels (cnnc_winograd_f4_pack_weights): every output one FMA chain
@@ -435,6 +436,106 @@ static void wino_output_chunks(const cnnc_conv_geometry *g, int k, const float *
 
 #endif /* AVX-512 chunks */
 
+#if !defined(__AVX512F__) && defined(__AVX2__) && defined(__FMA__)
+
+/* ---------------------------------------------------------------------------------------
+ * AVX2: the input transform on runs of tiles of one tile row, without gathers
+ *
+ * Zen 3 runs an 8-lane gather far slower than the loads it replaces: 36 of them per channel
+ * and 8 tiles made the input transform cost about half as much as the products. Where its tile
+ * rows fill the pieces well (wino_rows_pay), the block goes in pieces of up to 8 tiles
+ * of one tile row of one sample (lane l = tile l of the piece). Patch row i of the piece is
+ * 4n + 2 consecutive floats of an image row from column 4 * col0 - pad_left: four masked loads
+ * (columns outside the image and past the piece read as 0, as the gathers' masks make them) and
+ * a 4 x 4 transpose per 128-bit half give every lane its columns 0-3; columns 4 and 5 are
+ * columns 0 and 1 one lane on, with floats 32 and 33 of the run in lane 7. Then B^T and B as
+ * the gathers' path applies them: the same bits.
+ * ------------------------------------------------------------------------------------- */
+
+/* Pieces cost about the same whatever their length, and a tile row of TW tiles takes
+ * ceil(TW / 8) of them: the rows pay where they fill at least 70% of their lanes (TW = 6-8,
+ * 12-16, 17 and up but 25-27 and alike). 1 thread, Zen 3, input transform: 64 channels of
+ * 56x56 (TW 14) 0.50 -> 0.45 ms, 16 of 32x32 (TW 8) 0.031 -> 0.022, but 32 of 16x16 (TW 4,
+ * half the lanes) 0.020 -> 0.027. */
+static inline int wino_rows_pay(int tw) { return tw * 10 >= 7 * 8 * ((tw + 7) / 8); }
+
+/* c_j[l] = x[4l + j] (j < 4) for the 32 floats a, b, c, d (x[0..7], x[8..15], ...) */
+static inline void wino_deinterleave4_avx2(__m256 a, __m256 b, __m256 c, __m256 d, __m256 *col) {
+    const __m256 p0 = _mm256_permute2f128_ps(a, c, 0x20), p1 = _mm256_permute2f128_ps(a, c, 0x31); /* tiles 0|4, 1|5 */
+    const __m256 p2 = _mm256_permute2f128_ps(b, d, 0x20), p3 = _mm256_permute2f128_ps(b, d, 0x31); /* tiles 2|6, 3|7 */
+    const __m256 t0 = _mm256_unpacklo_ps(p0, p1), t1 = _mm256_unpackhi_ps(p0, p1);
+    const __m256 t2 = _mm256_unpacklo_ps(p2, p3), t3 = _mm256_unpackhi_ps(p2, p3);
+    col[0] = _mm256_shuffle_ps(t0, t2, 0x44);
+    col[1] = _mm256_shuffle_ps(t0, t2, 0xEE);
+    col[2] = _mm256_shuffle_ps(t1, t3, 0x44);
+    col[3] = _mm256_shuffle_ps(t1, t3, 0xEE);
+}
+
+/* v one lane on (lane l gets lane l + 1), `next` into lane 7 */
+static inline __m256 wino_next_lane_avx2(__m256 v, float next) {
+    const __m256i on = _mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 7);
+    return _mm256_blend_ps(_mm256_permutevar8x32_ps(v, on), _mm256_set1_ps(next), 0x80);
+}
+
+static void wino_input_rows(const cnnc_conv_geometry *g, const float *images, size_t image_stride, int t0, int nt,
+                            int c0, int c1, float *v) {
+    const int C = g->channels, H = g->height, W = g->width, TW = (g->out_w + 3) / 4;
+    const int tiles = (g->out_h + 3) / 4 * TW;
+    const size_t plane = (size_t)H * W, cn = (size_t)C * nt;
+    for (int u = 0, n; u < nt; u += n) {
+        const int t = t0 + u, b = t / tiles, local = t % tiles, tr = local / TW, col0 = local % TW;
+        n = TW - col0 < 8 ? TW - col0 : 8;
+        if (n > nt - u) n = nt - u;
+        const int h0 = 4 * tr - g->pad_top, w0 = 4 * col0 - g->pad_left, run = 4 * n + 2;
+        /* the run's floats that are image columns: [lo, hi) of [0, run) */
+        const int lo = w0 < 0 ? -w0 : 0, hi = W - w0 < run ? W - w0 : run;
+        __m256i m[4];
+        for (int q = 0; q < 4; q++) {
+            uint32_t bits = 0;
+            for (int x = 0; x < 8; x++)
+                if (8 * q + x >= lo && 8 * q + x < hi) bits |= 1u << x;
+            m[q] = w_mask(bits);
+        }
+        const int has32 = 32 >= lo && 32 < hi, has33 = 33 >= lo && 33 < hi;
+        const float *image = images + (size_t)b * image_stride;
+        /* whole stores where the vector ends inside the block's row of V; the lanes past the
+         * piece are rewritten by the next piece (Zen 3's masked store is slow) */
+        const int store_lanes = u + 8 <= nt ? 8 : n;
+        for (int c = c0; c < c1; c++) {
+            const float *x = image + (size_t)c * plane;
+            wvec d[6][6];
+            for (int i = 0; i < 6; i++) {
+                if (h0 + i < 0 || h0 + i >= H) {
+                    for (int j = 0; j < 6; j++) d[i][j] = _mm256_setzero_ps();
+                    continue;
+                }
+                /* the run starts at column w0 of row h0 + i: offsets from the row's start */
+                const float *rowp = x + (size_t)(h0 + i) * W;
+                const __m256 a = _mm256_maskload_ps(rowp + w0, m[0]), bb = _mm256_maskload_ps(rowp + w0 + 8, m[1]);
+                const __m256 cc = _mm256_maskload_ps(rowp + w0 + 16, m[2]), dd = _mm256_maskload_ps(rowp + w0 + 24, m[3]);
+                wino_deinterleave4_avx2(a, bb, cc, dd, d[i]);
+                d[i][4] = wino_next_lane_avx2(d[i][0], has32 ? rowp[w0 + 32] : 0.0f);
+                d[i][5] = wino_next_lane_avx2(d[i][1], has33 ? rowp[w0 + 33] : 0.0f);
+            }
+            wvec r[6][6];
+            for (int j = 0; j < 6; j++) {
+                wvec dj[6], col[6];
+                for (int i = 0; i < 6; i++) dj[i] = d[i][j];
+                wino_bt(dj, col);
+                for (int i = 0; i < 6; i++) r[i][j] = col[i];
+            }
+            float *dst = v + (size_t)c * nt + u;
+            for (int i = 0; i < 6; i++) {
+                wvec row[6];
+                wino_bt(r[i], row);
+                for (int j = 0; j < 6; j++) w_store(dst + (size_t)(i * 6 + j) * cn, row[j], store_lanes);
+            }
+        }
+    }
+}
+
+#endif /* AVX2 rows */
+
 /* ---------------------------------------------------------------------------------------
  * The three steps
  * ------------------------------------------------------------------------------------- */
@@ -444,6 +545,11 @@ void cnnc_winograd_f4_input(const cnnc_conv_geometry *g, const float *images, si
 #if defined(__AVX512F__)
     wino_input_chunks(g, images, image_stride, t0, nt, c0, c1, v);
     return;
+#elif defined(__AVX2__) && defined(__FMA__)
+    if (wino_rows_pay((g->out_w + 3) / 4)) {
+        wino_input_rows(g, images, image_stride, t0, nt, c0, c1, v);
+        return;
+    }
 #endif
     const int C = g->channels, H = g->height, W = g->width, TW = (g->out_w + 3) / 4;
     const int tiles = (g->out_h + 3) / 4 * TW;

@@ -54,10 +54,11 @@ static cnnc_conv_geometry random_geometry(cnnc_rng *rng) {
     g.stride_h = g.stride_w = g.dilation_h = g.dilation_w = 1;
     const int pad_t = uniform_int(rng, 0, 1), pad_b = uniform_int(rng, 0, 1);
     const int pad_l = uniform_int(rng, 0, 1), pad_r = uniform_int(rng, 0, 1);
-    /* outputs of 1xN, Nx1 and smaller than a tile now and then */
+    /* outputs of 1xN, Nx1 and smaller than a tile now and then; rows of up to 18 tiles (AVX2
+     * cuts rows of over 8 into pieces) */
     const int shape = uniform_int(rng, 0, 5);
     g.out_h = shape == 0 ? 1 : shape == 2 ? uniform_int(rng, 1, 3) : uniform_int(rng, 1, 19);
-    g.out_w = shape == 1 ? 1 : shape == 2 ? uniform_int(rng, 1, 3) : uniform_int(rng, 1, 38);
+    g.out_w = shape == 1 ? 1 : shape == 2 ? uniform_int(rng, 1, 3) : shape == 3 ? uniform_int(rng, 1, 70) : uniform_int(rng, 1, 38);
     g.height = g.out_h + 2 - pad_t - pad_b; /* at least 1 */
     g.width = g.out_w + 2 - pad_l - pad_r;
     g.pad_top = pad_t;
