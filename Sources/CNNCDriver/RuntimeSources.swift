@@ -2950,7 +2950,7 @@ static inline dw_vec dw_fma(float w, const float *p, dw_vec acc) {
 static inline dw_vec dw_fma_vec(dw_vec w, dw_vec x, dw_vec acc) { return _mm512_fmadd_ps(w, x, acc); }
 /* v with the lanes of m loaded from p. */
 static inline dw_vec dw_load_merge(dw_vec v, const float *p, dw_mask m) { return _mm512_mask_loadu_ps(v, m, p); }
-static inline void dw_store_masked(float *p, dw_vec v, dw_mask m) { _mm512_mask_storeu_ps(p, m, v); }
+static inline void dw_store_part(float *p, dw_vec v, int n) { _mm512_mask_storeu_ps(p, (__mmask16)((1u << n) - 1u), v); }
 static inline void dw_store(float *p, dw_vec v) { _mm512_storeu_ps(p, v); }
 static inline dw_vec dw_load(const float *p) { return _mm512_loadu_ps(p); }
 /* The lanes of bits (bit i: lane i) loaded from p, 0 in the others (which read nothing). */
@@ -2994,7 +2994,23 @@ static inline dw_vec dw_fma(float w, const float *p, dw_vec acc) {
 static inline dw_vec dw_load_merge(dw_vec v, const float *p, dw_mask m) {
     return _mm256_blendv_ps(v, _mm256_maskload_ps(p, m), _mm256_castsi256_ps(m));
 }
-static inline void dw_store_masked(float *p, dw_vec v, dw_mask m) { _mm256_maskstore_ps(p, m, v); }
+/* The first n (< 8) lanes of v: Zen 3 runs vmaskmovps stores far slower than these. */
+static inline void dw_store_part(float *p, dw_vec v, int n) {
+    __m128 h = _mm256_castps256_ps128(v);
+    if (n >= 4) {
+        _mm_storeu_ps(p, h);
+        h = _mm256_extractf128_ps(v, 1);
+        p += 4;
+        n -= 4;
+    }
+    if (n >= 2) {
+        _mm_storel_pi((__m64 *)(void *)p, h);
+        h = _mm_movehl_ps(h, h);
+        p += 2;
+        n -= 2;
+    }
+    if (n >= 1) _mm_store_ss(p, h);
+}
 static inline void dw_store(float *p, dw_vec v) { _mm256_storeu_ps(p, v); }
 static inline dw_vec dw_load(const float *p) { return _mm256_loadu_ps(p); }
 
@@ -3058,7 +3074,7 @@ static inline void dw_fill(float *dst, int n, float value) {
     const dw_vec v = dw_broadcast(value);
     int j = 0;
     for (; j + DW_L <= n; j += DW_L) dw_store(dst + j, v);
-    if (j < n) dw_store_masked(dst + j, v, dw_lanes(0, n - j));
+    if (j < n) dw_store_part(dst + j, v, n - j);
 }
 
 /* Phase b of one padded row for strides of 3 or more: dst[j] = padded column j*SW + b, i.e.
@@ -3127,7 +3143,7 @@ __attribute__((always_inline))
 #endif
 static inline void dw_band(int ntaps, const float *wt, const int *off, const float *base, int ws, int np, int Q,
                            float *o, const float *res, int has_bias, float bias, const cnnc_epilogue *e,
-                           float *tmp) {
+                           float *tmp, size_t room) {
     const int total = np * ws;
     for (int j = 0; j < total; j += 4 * DW_L) {
         dw_vec a0 = dw_zero(), a1 = dw_zero(), a2 = dw_zero(), a3 = dw_zero();
@@ -3153,7 +3169,13 @@ static inline void dw_band(int ntaps, const float *wt, const int *off, const flo
         if (q < Q) {
             const dw_mask m = dw_lanes(0, Q - q);
             const dw_vec r = rp ? dw_load_merge(dw_zero(), rp + q, m) : dw_zero();
-            dw_store_masked(op + q, dw_epilogue(dw_load(t + q), has_bias, bias, rp != NULL, r, e), m);
+            const dw_vec v = dw_epilogue(dw_load(t + q), has_bias, bias, rp != NULL, r, e);
+            /* a whole vector where its lanes past the row land on later rows of this plane,
+             * which are stored after it (room: the floats from o to the plane's end) */
+            if ((size_t)p * Q + q + DW_L <= room)
+                dw_store(op + q, v);
+            else
+                dw_store_part(op + q, v, Q - q);
         }
     }
 }
@@ -3173,10 +3195,14 @@ static void dw_plane_vector(const cnnc_conv_geometry *g, const dw_plan *pl, cons
         dw_fill_band(g, pl, x, p0, np, scratch);
         float *ob = o + (size_t)p0 * Q;
         const float *rb = res ? res + (size_t)p0 * Q : NULL;
+        /* the rows' whole-vector tails may run on into later rows of the plane, unless the
+         * residual shares the plane's memory (it would be overwritten before it is read) */
+        const size_t room = (size_t)(P - p0) * Q;
+        const int shared = res && res < o + (size_t)P * Q && o < res + (size_t)P * Q;
         if (pl->ntaps == 9)
-            dw_band(9, wt, off, scratch, pl->ws, np, Q, ob, rb, has_bias, bias, e, tmp);
+            dw_band(9, wt, off, scratch, pl->ws, np, Q, ob, rb, has_bias, bias, e, tmp, shared ? 0 : room);
         else
-            dw_band(pl->ntaps, wt, off, scratch, pl->ws, np, Q, ob, rb, has_bias, bias, e, tmp);
+            dw_band(pl->ntaps, wt, off, scratch, pl->ws, np, Q, ob, rb, has_bias, bias, e, tmp, shared ? 0 : room);
     }
 }
 
