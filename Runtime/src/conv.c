@@ -411,8 +411,9 @@ static void NAME(const tile_walk *wk, const float *restrict ap, const float *x0,
             _mm256_storeu_ps(o, store_epilogue(c##i##0, i, m0, r, d, 1));                               \
             _mm256_storeu_ps(o + 8, store_epilogue(c##i##1, i, m1, r ? r + 8 : NULL, d, 1));            \
         } else {                                                                                        \
-            _mm256_maskstore_ps(o, m0, store_epilogue(c##i##0, i, m0, r, d, 0));                        \
-            _mm256_maskstore_ps(o + 8, m1, store_epilogue(c##i##1, i, m1, r ? r + 8 : NULL, d, 0));     \
+            cnnc_internal_store_part8(o, store_epilogue(c##i##0, i, m0, r, d, 0), d->lanes);             \
+            if (d->lanes > 8)                                                                           \
+                cnnc_internal_store_part8(o + 8, store_epilogue(c##i##1, i, m1, r ? r + 8 : NULL, d, 0), d->lanes - 8); \
         } }
 #define STORE_TILE(i) _mm256_store_ps(tile + (i) * CONV_NR, c##i##0); _mm256_store_ps(tile + (i) * CONV_NR + 8, c##i##1);
 CONV_TILE_AVX2(conv_tile, CONV_ROWS)

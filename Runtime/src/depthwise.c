@@ -188,23 +188,7 @@ static inline dw_vec dw_fma(float w, const float *p, dw_vec acc) {
 static inline dw_vec dw_load_merge(dw_vec v, const float *p, dw_mask m) {
     return _mm256_blendv_ps(v, _mm256_maskload_ps(p, m), _mm256_castsi256_ps(m));
 }
-/* The first n (< 8) lanes of v: Zen 3 runs vmaskmovps stores far slower than these. */
-static inline void dw_store_part(float *p, dw_vec v, int n) {
-    __m128 h = _mm256_castps256_ps128(v);
-    if (n >= 4) {
-        _mm_storeu_ps(p, h);
-        h = _mm256_extractf128_ps(v, 1);
-        p += 4;
-        n -= 4;
-    }
-    if (n >= 2) {
-        _mm_storel_pi((__m64 *)(void *)p, h);
-        h = _mm_movehl_ps(h, h);
-        p += 2;
-        n -= 2;
-    }
-    if (n >= 1) _mm_store_ss(p, h);
-}
+static inline void dw_store_part(float *p, dw_vec v, int n) { cnnc_internal_store_part8(p, v, n); }
 static inline void dw_store(float *p, dw_vec v) { _mm256_storeu_ps(p, v); }
 static inline dw_vec dw_load(const float *p) { return _mm256_loadu_ps(p); }
 

@@ -70,6 +70,30 @@ static inline __m256 cnnc_internal_activate8(__m256 v, const cnnc_epilogue *e) {
     }
     return v;
 }
+
+/* The first n lanes of v (0 <= n <= 8) to p, with plain stores of 4, 2 and 1 floats: Zen 3 runs
+ * the masked vmaskmovps store far slower (1x1 convolution 16 -> 96 channels at 56x56, 1 thread:
+ * 0.39 ms with it, 0.23 without). */
+static inline void cnnc_internal_store_part8(float *p, __m256 v, int n) {
+    if (n >= 8) {
+        _mm256_storeu_ps(p, v);
+        return;
+    }
+    __m128 h = _mm256_castps256_ps128(v);
+    if (n >= 4) {
+        _mm_storeu_ps(p, h);
+        h = _mm256_extractf128_ps(v, 1);
+        p += 4;
+        n -= 4;
+    }
+    if (n >= 2) {
+        _mm_storel_pi((__m64 *)(void *)p, h);
+        h = _mm_movehl_ps(h, h);
+        p += 2;
+        n -= 2;
+    }
+    if (n >= 1) _mm_store_ss(p, h);
+}
 #endif
 
 /* Returns 1 on a little-endian host. */

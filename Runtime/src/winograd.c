@@ -132,12 +132,7 @@ static inline wvec w_gather(const float *base, wmask m, windex idx) {
 static inline wvec w_load(const float *p, int lanes) {
     return lanes >= 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, w_mask((1u << lanes) - 1u));
 }
-static inline void w_store(float *p, wvec v, int lanes) {
-    if (lanes >= 8)
-        _mm256_storeu_ps(p, v);
-    else
-        _mm256_maskstore_ps(p, w_mask((1u << lanes) - 1u), v);
-}
+static inline void w_store(float *p, wvec v, int lanes) { cnnc_internal_store_part8(p, v, lanes); }
 static inline void w_scatter(float *base, wmask m, windex idx, wvec v) {
     /* AVX2 has no scatter: the lanes one by one */
     _Alignas(32) float lane[8];
