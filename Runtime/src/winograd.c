@@ -24,7 +24,8 @@
  *    (contiguous loads of M_e[k][u..]), then bias, residual and the activation as conv.c
  *    applies them, stored to the outputs that exist (tiles over the bottom or right edge write
  *    only real outputs): AVX-512 interleaves each output row back and stores it whole, AVX2
- *    and plain C gather the residual and scatter.
+ *    too where tile rows fill its pieces; otherwise AVX2 and plain C gather the residual and
+ *    scatter.
  *
  * Every lane runs the same operations whatever its place in the block, so the result of a
  * tile does not depend on how the tiles are split into blocks.
@@ -531,6 +532,74 @@ static void wino_input_rows(const cnnc_conv_geometry *g, const float *images, si
 
 #endif /* AVX2 rows */
 
+#if !defined(__AVX512F__) && defined(__AVX2__) && defined(__FMA__)
+
+/* ---------------------------------------------------------------------------------------
+ * AVX2: the output transform on runs of tiles, without the lane-by-lane scatter
+ *
+ * AVX2 has no scatter instruction: storing 16 outputs of 8 tiles lane by lane is 128 scalar
+ * stores per output channel. Where tile rows fill the pieces well (wino_rows_pay), the block
+ * goes in the input transform's pieces (one per vector, from lane 0, M's tiles as they lie):
+ * A^T M A per lane as the scatter path computes it, the four columns of each output row
+ * interleaved back (12 shuffles for 32 floats), then the epilogue and plain stores of the
+ * row's run (4/2/1-float stores at its end). Same operations per output in the same order: the
+ * same bits.
+ * ------------------------------------------------------------------------------------- */
+
+/* o[m][x] = float 8m + x of the row where float 4l + j is y_j[l] */
+static inline void wino_interleave4_avx2(__m256 y0, __m256 y1, __m256 y2, __m256 y3, __m256 *o) {
+    const __m256 a = _mm256_unpacklo_ps(y0, y1), b = _mm256_unpackhi_ps(y0, y1);
+    const __m256 c = _mm256_unpacklo_ps(y2, y3), d = _mm256_unpackhi_ps(y2, y3);
+    const __m256 e0 = _mm256_shuffle_ps(a, c, 0x44), e1 = _mm256_shuffle_ps(a, c, 0xEE); /* tiles 0|4, 1|5 */
+    const __m256 e2 = _mm256_shuffle_ps(b, d, 0x44), e3 = _mm256_shuffle_ps(b, d, 0xEE); /* tiles 2|6, 3|7 */
+    o[0] = _mm256_permute2f128_ps(e0, e1, 0x20);
+    o[1] = _mm256_permute2f128_ps(e2, e3, 0x20);
+    o[2] = _mm256_permute2f128_ps(e0, e1, 0x31);
+    o[3] = _mm256_permute2f128_ps(e2, e3, 0x31);
+}
+
+static void wino_output_rows(const cnnc_conv_geometry *g, int k, const float *m, int t0, int nt, float *out,
+                             size_t out_stride, const cnnc_epilogue *e, int k0, int k1) {
+    const int P = g->out_h, Q = g->out_w, TW = (Q + 3) / 4, tiles = (P + 3) / 4 * TW;
+    const size_t pq = (size_t)P * Q, kn = (size_t)k * nt;
+    const int has_residual = e && e->residual;
+    for (int u = 0, n; u < nt; u += n) {
+        /* the piece: tiles t0 + u .. t0 + u + n - 1, of tile row tr of sample b from column tile col0 */
+        const int t = t0 + u, b = t / tiles, local = t % tiles, tr = local / TW, col0 = local % TW;
+        n = TW - col0 < 8 ? TW - col0 : 8;
+        if (n > nt - u) n = nt - u;
+        const int q0 = 4 * col0, ncol = 4 * n < Q - q0 ? 4 * n : Q - q0;
+        for (int kk = k0; kk < k1; kk++) {
+            const float *mk = m + (size_t)kk * nt + u;
+            wvec sum[4][6];
+            for (int j = 0; j < 6; j++) {
+                wvec col[6], y[4];
+                for (int i = 0; i < 6; i++) col[i] = w_load(mk + (size_t)(i * 6 + j) * kn, n);
+                wino_at(col, y);
+                for (int i = 0; i < 4; i++) sum[i][j] = y[i];
+            }
+            for (int i = 0; i < 4 && 4 * tr + i < P; i++) {
+                wvec y[4], o[4];
+                wino_at(sum[i], y);
+                wino_interleave4_avx2(y[0], y[1], y[2], y[3], o);
+                const size_t at = (size_t)kk * pq + (size_t)(4 * tr + i) * Q + q0;
+                float *row = out + (size_t)b * out_stride + at;
+                const float *rrow = has_residual ? e->residual + (size_t)b * e->residual_stride + at : NULL;
+                for (int v8 = 0; 8 * v8 < ncol; v8++) {
+                    const int left = ncol - 8 * v8;
+                    wvec val = o[v8];
+                    if (e && e->bias) val = w_bias(val, e->bias[kk]);
+                    if (rrow) val = w_add(val, w_load(rrow + 8 * v8, left));
+                    if (e) val = w_activate(val, e);
+                    w_store(row + 8 * v8, val, left);
+                }
+            }
+        }
+    }
+}
+
+#endif /* AVX2 rows */
+
 /* ---------------------------------------------------------------------------------------
  * The three steps
  * ------------------------------------------------------------------------------------- */
@@ -597,6 +666,11 @@ void cnnc_winograd_f4_output(const cnnc_conv_geometry *g, int k, const float *m,
 #if defined(__AVX512F__)
     if ((g->out_w + 3) / 4 >= WINO_ROW_OUTPUT_TILES) {
         wino_output_chunks(g, k, m, t0, nt, out, out_stride, e, k0, k1);
+        return;
+    }
+#elif defined(__AVX2__) && defined(__FMA__)
+    if (wino_rows_pay((g->out_w + 3) / 4)) {
+        wino_output_rows(g, k, m, t0, nt, out, out_stride, e, k0, k1);
         return;
     }
 #endif
