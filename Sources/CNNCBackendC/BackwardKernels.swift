@@ -341,6 +341,26 @@ enum ConvBackward {
             && fillsLanes(positions: x.h * y.w)
     }
 
+    /// The floats of one sample's d out padded for `inputPaddedImplicit` (zero rows and
+    /// columns around it so that the full convolution needs no padding), or nil where that
+    /// path does not apply: stride 1, a "valid"-like layer whose input is wider than its output
+    /// (so `inputUsesImplicit` cannot number positions over d out's width), the full
+    /// convolution's padding not negative on any side, at most 49 taps, the padded rows at most
+    /// half again as wide as d in's, and the buffer at most 16,384 floats (64 KiB of stack).
+    static func inputPaddedFloats(x: Shape, y: Shape, _ a: ConvAttributes) -> Int? {
+        guard groupsSuitProduct(x: x, a), a.stride == Pair(1), a.kernel.h * a.kernel.w <= 49,
+              !inputUsesImplicit(x: x, y: y, a) else { return nil }
+        let reachH = (a.kernel.h - 1) * a.dilation.h, reachW = (a.kernel.w - 1) * a.dilation.w
+        let top = reachH - a.padding.top, left = reachW - a.padding.left
+        let bottom = reachH - a.padding.bottom, right = reachW - a.padding.right
+        guard top >= 0, left >= 0, bottom >= 0, right >= 0 else { return nil }
+        // every factor is bounded by 16,384 floats before any product that could overflow
+        let hp = x.h + reachH, wp = x.w + reachW, kg = a.filters / a.groups
+        guard hp <= 16_384, wp <= 16_384, kg <= 16_384, hp * wp <= 16_384, kg * hp * wp <= 16_384 else { return nil }
+        guard 2 * wp <= 3 * x.w, fillsLanes(positions: x.h * wp) else { return nil }
+        return kg * hp * wp
+    }
+
     /// d weight through `cnnc_conv_weight_grad_direct`: no im2col, the reduction along
     /// contiguous positions.
     static func weightDirect(_ k: BackwardContext, _ a: ConvAttributes, _ w: inout CWriter) {
@@ -415,7 +435,8 @@ enum ConvBackward {
     /// the filters packed once per step): stride 1 where the implicit kernel does not take it,
     /// with at least 32 input channels. The full convolution's im2col copies KG*R*S floats per
     /// position for CG rows: with fewer input channels the product W^T * d out and col2im's
-    /// scatter cost less (LeNet's c2, 6 channels: 11.2 -> 6.8 ms a step at batch 64).
+    /// scatter cost less (LeNet's c2, 6 channels: 11.2 -> 6.8 ms a step at batch 64; it now
+    /// takes `inputPaddedImplicit`: c2's backward 5.4 -> 2.6-3.8 ms at 1 thread, Zen 3).
     static func inputUsesFullGemm(x: Shape, y: Shape, _ a: ConvAttributes) -> Bool {
         groupsSuitProduct(x: x, a) && !inputUsesImplicit(x: x, y: y, a) && a.stride == Pair(1) && x.c / a.groups >= 32
     }
@@ -427,7 +448,7 @@ enum ConvBackward {
     /// filters twice more, 38 MB with the forward's packed copy) for 2% of a step: it packs them
     /// per task instead.
     static func inputTakesPackedTransposed(x: Shape, y: Shape, _ a: ConvAttributes) -> Bool {
-        inputUsesImplicit(x: x, y: y, a)
+        inputUsesImplicit(x: x, y: y, a) || inputPaddedFloats(x: x, y: y, a) != nil
     }
 
     static func input(_ k: BackwardContext, _ a: ConvAttributes, _ w: inout CWriter) {
@@ -435,6 +456,8 @@ enum ConvBackward {
             inputDirect(&w)
         } else if inputUsesImplicit(x: k.x, y: k.y, a) {
             inputImplicit(k, a, &w)
+        } else if inputPaddedFloats(x: k.x, y: k.y, a) != nil {
+            inputPaddedImplicit(&w)
         } else if inputUsesFullGemm(x: k.x, y: k.y, a) {
             inputFullConvolution(k, a, &w)
         } else {
@@ -507,6 +530,41 @@ enum ConvBackward {
                     w.line("float *dst = d_in + (size_t)(g * CG + c0) * HW;")
                     w.line("const cnnc_epilogue e = {NULL, dst, (size_t)C * HW, CNNC_ACT_NONE, 0.0f, 0.0f, 0.0f};")
                     w.line("cnnc_conv_direct(&full, mb, packed_t + ((size_t)g * PANELS + panel) * KRS * CNNC_PACK_ROWS, n, d_out + (size_t)g * KG * P * Q, (size_t)K * P * Q, dst, (size_t)C * HW, j0, nj, &e);")
+                }
+            }
+        }
+    }
+
+    /// Stride 1 where d in is wider than d out (LeNet's c2, 6 x 14x14 from 16 x 10x10): per
+    /// sample and group, d out copied into a zero-padded buffer on the stack, then the implicit
+    /// kernel runs the full convolution over it with no padding (positions numbered over the
+    /// padded width), the filters packed transposed and flipped once per step, the sums added to
+    /// d in through the epilogue's residual. The zeros are the ones the masked loads of
+    /// `inputImplicit` read: each sum is the same FMA chain over KG*R*S.
+    static func inputPaddedImplicit(_ w: inout CWriter) {
+        w.comment("""
+        d in[CG x H*W] += flip(W)^T[CG x KG*R*S] * d out per sample and group, on the implicit
+        kernel over d out padded with (R-1)*DH - PT rows above, (S-1)*DW - PL columns left (a
+        stack buffer of KG x HP x WP), with packed_t, the filters transposed and flipped; one
+        task per (sample, group); each sum one FMA chain over KG*R*S, added to d in
+        """)
+        w.block("") { w in
+            w.lines("""
+            enum { G = C / CG, HW = H * W, RS = R * S, KRS = KG * RS, PANELS = (CG + CNNC_PACK_ROWS - 1) / CNNC_PACK_ROWS };
+            enum { HP = H + (R - 1) * DH, WP = W + (S - 1) * DW, FT = (R - 1) * DH - PT, FL = (S - 1) * DW - PL };
+            static const cnnc_conv_geometry full = {KG, HP, WP, R, S, 1, 1, 0, 0, DH, DW, H, W};
+            """)
+            w.line("#pragma omp parallel for collapse(2) schedule(static)")
+            w.block("for (int b = 0; b < n; b++)") { w in
+                w.block("for (int g = 0; g < G; g++)") { w in
+                    w.line("float padded[KG * HP * WP];")
+                    w.line("memset(padded, 0, sizeof padded);")
+                    w.line("for (int k = 0; k < KG; k++)")
+                    w.line("    for (int p = 0; p < P; p++)")
+                    w.line("        memcpy(padded + ((size_t)k * HP + FT + p) * WP + FL, d_out + (((size_t)b * K + (size_t)g * KG + k) * P + p) * Q, sizeof(float) * Q);")
+                    w.line("float *dst = d_in + ((size_t)b * C + (size_t)g * CG) * HW;")
+                    w.line("const cnnc_epilogue e = {NULL, dst, 0, CNNC_ACT_NONE, 0.0f, 0.0f, 0.0f};")
+                    w.line("cnnc_conv_direct(&full, CG, packed_t + (size_t)g * PANELS * KRS * CNNC_PACK_ROWS, 1, padded, 0, dst, 0, 0, H * WP, &e);")
                 }
             }
         }

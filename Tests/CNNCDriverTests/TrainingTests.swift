@@ -34,6 +34,37 @@ final class TrainingTests: XCTestCase {
         }
     }
 
+    /// Stride-1 layers whose input is wider than their output (no padding, or less than the
+    /// kernel's reach) take the input gradient on the implicit kernel over a zero-padded copy
+    /// of d out, against the interpreter and 1 vs 2 threads.
+    func testPaddedImplicitInputGradient() throws {
+        let dir = try temporaryDirectory()
+        let path = "\(dir)/padded.net"
+        try """
+        network padded
+        input image shape=4x16x15
+        conv a filters=6 size=3
+        relu
+        conv b filters=8 size=3 dilation=2
+        relu
+        conv c filters=5 size=5 pad=1
+        relu
+        dense logits units=3
+        """.write(toFile: path, atomically: true, encoding: .utf8)
+        let emitted = try runCNNC([path, "-o", "\(dir)/out/padded.c", "--train", "--batch", "3"])
+        XCTAssertEqual(emitted.status, 0, emitted.stdout + emitted.stderr)
+        let code = try String(contentsOfFile: "\(dir)/out/padded.c", encoding: .utf8)
+        // b (6 x 14x13 -> 8 x 10x9, dilated) and c (8 x 10x9 -> 5 x 8x7, pad 1) in the training
+        // step, and a, b and c where the input gradients for saliency run
+        XCTAssertEqual(code.components(separatedBy: "float padded[KG * HP * WP];").count - 1, 5, "padded input gradients")
+        var o = TrainCheckOptions()
+        o.batch = 3
+        o.steps = 2
+        let (report, passed) = try TrainChecker.check(try ModelLoader.load(path), options: o)
+        XCTAssertTrue(passed, report)
+        XCTAssertTrue(report.contains("threads 1 vs 2: bitwise equal PASS"), report)
+    }
+
     func testFrozenLayersAndSanitizers() throws {
         try checkTrain("lenet", frozen: ["c1", "f1"], sanitize: true)
         try checkTrain("resnet20", batch: 2, steps: 2, frozen: ["conv1", "bn1"])
