@@ -732,9 +732,12 @@ final class BackwardKernelTests: XCTestCase {
         let image = [Shape([3, 8, 8])]
         let cases: [(BackwardContext, String)] = [
             (context(.conv(ConvAttributes(filters: 4, kernel: Pair(3))), image),
-             "static void node_l_backward(float *restrict d_in, float *restrict d_weight, float *restrict d_bias, const float *restrict d_out, const float *restrict out, const float *restrict in, const float *restrict weight, const float *restrict bias, int n)"),
+             "static void node_l_backward(float *restrict d_in, float *restrict d_weight, float *restrict d_bias, const float *restrict d_out, const float *restrict out, const float *restrict in, const float *restrict weight, const float *restrict bias, const float *restrict packed_t, int n)"),
             (context(.conv(ConvAttributes(filters: 4, kernel: Pair(3), bias: false)), image, needs: [false]),
-             "static void node_l_backward(float *restrict d_weight, const float *restrict d_out, const float *restrict out, const float *restrict in, const float *restrict weight, int n)"),
+             "static void node_l_backward(float *restrict d_weight, const float *restrict d_out, const float *restrict out, const float *restrict in, const float *restrict weight, const float *restrict packed_t, int n)"),
+            // "same" padding: the input gradient on the implicit kernel over d out itself
+            (context(.conv(ConvAttributes(filters: 4, kernel: Pair(3), padding: Padding(1, 1))), image),
+             "static void node_l_backward(float *restrict d_in, float *restrict d_weight, float *restrict d_bias, const float *restrict d_out, const float *restrict out, const float *restrict in, const float *restrict weight, const float *restrict bias, const float *restrict packed_t, int n)"),
             (context(.dense(DenseAttributes(units: 3)), image, frozen: true),
              "static void node_l_backward(float *restrict d_in, const float *restrict d_out, const float *restrict out, const float *restrict in, const float *restrict weight, const float *restrict bias, int n)"),
             (context(.batchNorm(BatchNormAttributes()), image),
