@@ -7817,6 +7817,21 @@ static void wino_output_chunks(const cnnc_conv_geometry *g, int k, const float *
  * half the lanes) 0.020 -> 0.027. */
 static inline int wino_rows_pay(int tw) { return tw * 10 >= 7 * 8 * ((tw + 7) / 8); }
 
+/* The piece at tile t0 + u of a block of nt tiles (u < nt), `tiles` per sample, TW per tile
+ * row: up to 8 tiles of tile row tr of sample b from column tile col0, not past the row or the
+ * block. */
+typedef struct {
+    int b, tr, col0, n;
+} wino_piece;
+
+static inline wino_piece wino_piece_at(int t0, int u, int nt, int tiles, int tw) {
+    const int t = t0 + u, local = t % tiles;
+    wino_piece pc = {t / tiles, local / tw, local % tw, 0};
+    pc.n = tw - pc.col0 < 8 ? tw - pc.col0 : 8;
+    if (pc.n > nt - u) pc.n = nt - u;
+    return pc;
+}
+
 /* c_j[l] = x[4l + j] (j < 4) for the 32 floats a, b, c, d (x[0..7], x[8..15], ...) */
 static inline void wino_deinterleave4_avx2(__m256 a, __m256 b, __m256 c, __m256 d, __m256 *col) {
     const __m256 p0 = _mm256_permute2f128_ps(a, c, 0x20), p1 = _mm256_permute2f128_ps(a, c, 0x31); /* tiles 0|4, 1|5 */
@@ -7841,9 +7856,9 @@ static void wino_input_rows(const cnnc_conv_geometry *g, const float *images, si
     const int tiles = (g->out_h + 3) / 4 * TW;
     const size_t plane = (size_t)H * W, cn = (size_t)C * nt;
     for (int u = 0, n; u < nt; u += n) {
-        const int t = t0 + u, b = t / tiles, local = t % tiles, tr = local / TW, col0 = local % TW;
-        n = TW - col0 < 8 ? TW - col0 : 8;
-        if (n > nt - u) n = nt - u;
+        const wino_piece pc = wino_piece_at(t0, u, nt, tiles, TW);
+        const int b = pc.b, tr = pc.tr, col0 = pc.col0;
+        n = pc.n;
         const int h0 = 4 * tr - g->pad_top, w0 = 4 * col0 - g->pad_left, run = 4 * n + 2;
         /* the run's floats that are image columns: [lo, hi) of [0, run) */
         const int lo = w0 < 0 ? -w0 : 0, hi = W - w0 < run ? W - w0 : run;
@@ -7892,10 +7907,6 @@ static void wino_input_rows(const cnnc_conv_geometry *g, const float *images, si
     }
 }
 
-#endif /* AVX2 rows */
-
-#if !defined(__AVX512F__) && defined(__AVX2__) && defined(__FMA__)
-
 /* ---------------------------------------------------------------------------------------
  * AVX2: the output transform on runs of tiles, without the lane-by-lane scatter
  *
@@ -7927,9 +7938,9 @@ static void wino_output_rows(const cnnc_conv_geometry *g, int k, const float *m,
     const int has_residual = e && e->residual;
     for (int u = 0, n; u < nt; u += n) {
         /* the piece: tiles t0 + u .. t0 + u + n - 1, of tile row tr of sample b from column tile col0 */
-        const int t = t0 + u, b = t / tiles, local = t % tiles, tr = local / TW, col0 = local % TW;
-        n = TW - col0 < 8 ? TW - col0 : 8;
-        if (n > nt - u) n = nt - u;
+        const wino_piece pc = wino_piece_at(t0, u, nt, tiles, TW);
+        const int b = pc.b, tr = pc.tr, col0 = pc.col0;
+        n = pc.n;
         const int q0 = 4 * col0, ncol = 4 * n < Q - q0 ? 4 * n : Q - q0;
         for (int kk = k0; kk < k1; kk++) {
             const float *mk = m + (size_t)kk * nt + u;
