@@ -305,6 +305,14 @@ typedef struct {
 #define CNNC_PACK_ROWS 4
 #endif
 
+/* The output channels cnnc_conv_weight_grad_direct's micro-kernel takes at once: 8 with
+ * AVX-512, else 4. A call with fewer rows costs as much as one with this many. */
+#if defined(__AVX512F__)
+#define CNNC_WG_ROWS 8
+#else
+#define CNNC_WG_ROWS 4
+#endif
+
 /* What a convolution or matrix product does to each finished output before storing it, in
  * this order: v = sum (+ bias[row]) (+ residual), then the activation. */
 typedef enum {
@@ -402,6 +410,13 @@ int cnnc_conv_weight_grad_direct_fits(const cnnc_conv_geometry *g);
  * gives the same bits. */
 void cnnc_conv_weight_grad_direct(const cnnc_conv_geometry *g, int m, const float *d_out, size_t d_out_stride,
                                   int n, const float *image, size_t image_stride, float *d_weight, int ldw);
+
+/* cnnc_conv_weight_grad_direct for the taps [tap0, tap1) of every filter only (0 <= tap0 <
+ * tap1 <= R*S; taps numbered r*S + s; d_weight and ldw as there): each weight's bits are those
+ * of the whole call, so callers may split taps between threads too. */
+void cnnc_conv_weight_grad_direct_taps(const cnnc_conv_geometry *g, int m, int tap0, int tap1, const float *d_out,
+                                       size_t d_out_stride, int n, const float *image, size_t image_stride,
+                                       float *d_weight, int ldw);
 
 /* The same product as cnnc_sgemm_conv with the weights packed by cnnc_conv_pack_weights
  * (`packed` at the panel of row 0) and the epilogue applied to each finished tile (bias from

@@ -595,24 +595,26 @@ void cnnc_conv_direct(const cnnc_conv_geometry *g, int m, const float *packed, i
  * of positions is again one masked load at image + c*H*W + j + off[r,s], and
  * d weight[k][c][r][s] = sum over samples and j of d_out[k][j] * that load: a product whose
  * reduction runs along contiguous memory. Where the output is narrower than the input
- * (Q < W), each chunk's rows of d_out are first spread to that numbering, zeros at q >= Q. The micro-kernel keeps WG_MR rows x 3 taps of
- * one channel as vectors of lane partial sums; the plane is walked in chunks of WG_CHUNK
- * positions (their masks and rows of d_out stay in L1), the partial sums of a tile go to a
- * buffer between chunks, and each weight's lanes are summed in lane order at the end. The
- * order of every sum depends only on the geometry and n: the caller may split rows and
- * channels between threads and gets the same bits.
+ * (Q < W), each chunk's rows of d_out are first spread to that numbering, zeros at q >= Q. The
+ * micro-kernel keeps WG_MR rows x 3 taps of one channel as vectors of lane partial sums over a
+ * block of samples; the plane is walked in chunks of WG_CHUNK positions (their masks and rows
+ * of d_out stay in L1), the partial sums of a tile go to a buffer between blocks and chunks,
+ * and each weight's lanes are summed in lane order at the end. The order of every sum depends
+ * only on the geometry and n (chunk, then sample, then vector, then lane): the caller may
+ * split rows, channels and taps between threads and gets the same bits.
  * ------------------------------------------------------------------------------------- */
 
+#define WG_MR CNNC_WG_ROWS
 #if defined(__AVX512F__)
 #define WG_L 16
-#define WG_MR 8
 #else
 #define WG_L 8
-#define WG_MR 4
 #endif
 #define WG_VECTORS 64                     /* vectors of positions per chunk */
 #define WG_CHUNK (WG_VECTORS * WG_L)
 #define WG_PART_FLOATS 9216               /* lane partial sums of one call (36 KiB of stack) */
+#define WG_SPREAD_FLOATS 8192             /* rows of d out spread to the input's width (32 KiB) */
+#define WG_L1_FLOATS 4096                 /* what a block of samples may keep in L1 (16 KiB) */
 
 int cnnc_conv_weight_grad_direct_fits(const cnnc_conv_geometry *g) {
     return g->stride_h == 1 && g->stride_w == 1 && cnnc_conv_direct_fits(g);
@@ -622,25 +624,30 @@ int cnnc_conv_weight_grad_direct_fits(const cnnc_conv_geometry *g) {
 
 #define WG_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
 
-/* part[i][u][lane] += sum over the nv vectors of dy[i] * (x at tap u), rows i < 8, taps u < 3. */
-static void wg_tile(int nv, const float *const *dy, const float *x, const int *off, const uint32_t *bits,
-                    const uint32_t *valid, float *restrict part) {
+/* part[i][u][lane] += sum over samples b < nb and vectors v < nv of (dy[i] + b * dy_stride)[v]
+ * * (x + b * x_stride at tap u)[v], rows i < 8, taps u < 3, in the order b then v. */
+static void wg_tile(int nb, int nv, int full, const float *const *dy, size_t dy_stride, const float *x, size_t x_stride,
+                    const int *off, const uint32_t *bits, const uint32_t *valid, float *restrict part) {
+    (void)full; /* the masked loads cost no more than plain ones here */
 #define DECLARE(i) __m512 a##i##0 = _mm512_load_ps(part + ((i) * 3 + 0) * WG_L), \
                           a##i##1 = _mm512_load_ps(part + ((i) * 3 + 1) * WG_L), \
                           a##i##2 = _mm512_load_ps(part + ((i) * 3 + 2) * WG_L);
     WG_ROWS(DECLARE)
 #undef DECLARE
-    for (int v = 0; v < nv; v++) {
-        const float *xv = x + v * WG_L;
-        const __m512 x0 = _mm512_maskz_loadu_ps((__mmask16)bits[v * 3 + 0], xv + off[0]);
-        const __m512 x1 = _mm512_maskz_loadu_ps((__mmask16)bits[v * 3 + 1], xv + off[1]);
-        const __m512 x2 = _mm512_maskz_loadu_ps((__mmask16)bits[v * 3 + 2], xv + off[2]);
-        const __mmask16 live = (__mmask16)valid[v];
-#define STEP(i) { const __m512 d = _mm512_maskz_loadu_ps(live, dy[i] + v * WG_L); \
+    for (int b = 0; b < nb; b++, x += x_stride) {
+        const size_t db = (size_t)b * dy_stride;
+        for (int v = 0; v < nv; v++) {
+            const float *xv = x + v * WG_L;
+            const __m512 x0 = _mm512_maskz_loadu_ps((__mmask16)bits[v * 3 + 0], xv + off[0]);
+            const __m512 x1 = _mm512_maskz_loadu_ps((__mmask16)bits[v * 3 + 1], xv + off[1]);
+            const __m512 x2 = _mm512_maskz_loadu_ps((__mmask16)bits[v * 3 + 2], xv + off[2]);
+            const __mmask16 live = (__mmask16)valid[v];
+#define STEP(i) { const __m512 d = _mm512_maskz_loadu_ps(live, dy[i] + db + v * WG_L); \
                   a##i##0 = _mm512_fmadd_ps(d, x0, a##i##0); a##i##1 = _mm512_fmadd_ps(d, x1, a##i##1); \
                   a##i##2 = _mm512_fmadd_ps(d, x2, a##i##2); }
-        WG_ROWS(STEP)
+            WG_ROWS(STEP)
 #undef STEP
+        }
     }
 #define STORE(i) _mm512_store_ps(part + ((i) * 3 + 0) * WG_L, a##i##0); _mm512_store_ps(part + ((i) * 3 + 1) * WG_L, a##i##1); \
                  _mm512_store_ps(part + ((i) * 3 + 2) * WG_L, a##i##2);
@@ -654,25 +661,48 @@ static void wg_tile(int nv, const float *const *dy, const float *x, const int *o
 
 #define WG_ROWS(X) X(0) X(1) X(2) X(3)
 
-static void wg_tile(int nv, const float *const *dy, const float *x, const int *off, const uint32_t *bits,
-                    const uint32_t *valid, float *restrict part) {
+/* Lane l's sign bit set where bit l of `bits` is (what vmaskmovps reads): one shift by a
+ * constant it may take from memory, so the mask needs no register of its own. */
+static inline __m256i wg_sign_mask(uint32_t bits) {
+    return _mm256_sllv_epi32(_mm256_set1_epi32((int)bits), _mm256_setr_epi32(31, 30, 29, 28, 27, 26, 25, 24));
+}
+
+/* As the AVX-512 tile on 4 rows. Its 12 accumulators, 3 taps and one row of d out take all 16
+ * ymm registers: d out is read with plain loads for the whole vectors (`full` of the nv), the
+ * lane mask only for the last, so that no accumulator is spilled to the stack (a spilled one
+ * makes every step wait for a store to be forwarded: 18 cycles a vector instead of 6). */
+static void wg_tile(int nb, int nv, int full, const float *const *dy, size_t dy_stride, const float *x, size_t x_stride,
+                    const int *off, const uint32_t *bits, const uint32_t *valid, float *restrict part) {
 #define DECLARE(i) __m256 a##i##0 = _mm256_load_ps(part + ((i) * 3 + 0) * WG_L), \
                           a##i##1 = _mm256_load_ps(part + ((i) * 3 + 1) * WG_L), \
                           a##i##2 = _mm256_load_ps(part + ((i) * 3 + 2) * WG_L);
     WG_ROWS(DECLARE)
 #undef DECLARE
-    for (int v = 0; v < nv; v++) {
-        const float *xv = x + v * WG_L;
-        const __m256 x0 = _mm256_maskload_ps(xv + off[0], lane_mask(bits[v * 3 + 0]));
-        const __m256 x1 = _mm256_maskload_ps(xv + off[1], lane_mask(bits[v * 3 + 1]));
-        const __m256 x2 = _mm256_maskload_ps(xv + off[2], lane_mask(bits[v * 3 + 2]));
-        const __m256i live = lane_mask(valid[v]);
-#define STEP(i) { const __m256 d = _mm256_maskload_ps(dy[i] + v * WG_L, live); \
-                  a##i##0 = _mm256_fmadd_ps(d, x0, a##i##0); a##i##1 = _mm256_fmadd_ps(d, x1, a##i##1); \
-                  a##i##2 = _mm256_fmadd_ps(d, x2, a##i##2); }
-        WG_ROWS(STEP)
+#define TAPS(v)                                                                                 \
+    const float *xv = x + (v) * WG_L;                                                           \
+    const __m256 x0 = _mm256_maskload_ps(xv + off[0], wg_sign_mask(bits[(v) * 3 + 0]));         \
+    const __m256 x1 = _mm256_maskload_ps(xv + off[1], wg_sign_mask(bits[(v) * 3 + 1]));         \
+    const __m256 x2 = _mm256_maskload_ps(xv + off[2], wg_sign_mask(bits[(v) * 3 + 2]));
+#define FMAS(i, d) a##i##0 = _mm256_fmadd_ps(d, x0, a##i##0); a##i##1 = _mm256_fmadd_ps(d, x1, a##i##1); \
+                   a##i##2 = _mm256_fmadd_ps(d, x2, a##i##2);
+    for (int b = 0; b < nb; b++, x += x_stride) {
+        const size_t db = (size_t)b * dy_stride;
+        for (int v = 0; v < full; v++) {
+            TAPS(v)
+#define STEP(i) { __m256 d = _mm256_loadu_ps(dy[i] + db + v * WG_L); __asm__("" : "+x"(d)); FMAS(i, d) }
+            WG_ROWS(STEP)
 #undef STEP
+        }
+        if (full < nv) {
+            TAPS(full)
+            const __m256i live = wg_sign_mask(valid[full]);
+#define STEP(i) { const __m256 d = _mm256_maskload_ps(dy[i] + db + full * WG_L, live); FMAS(i, d) }
+            WG_ROWS(STEP)
+#undef STEP
+        }
     }
+#undef TAPS
+#undef FMAS
 #define STORE(i) _mm256_store_ps(part + ((i) * 3 + 0) * WG_L, a##i##0); _mm256_store_ps(part + ((i) * 3 + 1) * WG_L, a##i##1); \
                  _mm256_store_ps(part + ((i) * 3 + 2) * WG_L, a##i##2);
     WG_ROWS(STORE)
@@ -683,38 +713,43 @@ static void wg_tile(int nv, const float *const *dy, const float *x, const int *o
 
 #else
 
-static void wg_tile(int nv, const float *const *dy, const float *x, const int *off, const uint32_t *bits,
-                    const uint32_t *valid, float *restrict part) {
-    for (int v = 0; v < nv; v++) {
-        const float *xv = x + v * WG_L;
-        for (int u = 0; u < 3; u++)
-            for (int l = 0; l < WG_L; l++) {
-                const float xl = (bits[v * 3 + u] >> l) & 1u ? xv[off[u] + l] : 0.0f;
-                for (int i = 0; i < WG_MR; i++) {
-                    const float d = (valid[v] >> l) & 1u ? dy[i][v * WG_L + l] : 0.0f;
-                    part[(i * 3 + u) * WG_L + l] += d * xl;
+static void wg_tile(int nb, int nv, int full, const float *const *dy, size_t dy_stride, const float *x, size_t x_stride,
+                    const int *off, const uint32_t *bits, const uint32_t *valid, float *restrict part) {
+    (void)full;
+    for (int b = 0; b < nb; b++, x += x_stride)
+        for (int v = 0; v < nv; v++) {
+            const float *xv = x + v * WG_L;
+            for (int u = 0; u < 3; u++)
+                for (int l = 0; l < WG_L; l++) {
+                    const float xl = (bits[v * 3 + u] >> l) & 1u ? xv[off[u] + l] : 0.0f;
+                    for (int i = 0; i < WG_MR; i++) {
+                        const float d = (valid[v] >> l) & 1u ? dy[i][(size_t)b * dy_stride + v * WG_L + l] : 0.0f;
+                        part[(i * 3 + u) * WG_L + l] += d * xl;
+                    }
                 }
-            }
-    }
+        }
 }
 
 #endif
 
-void cnnc_conv_weight_grad_direct(const cnnc_conv_geometry *g, int m, const float *d_out, size_t d_out_stride,
-                                  int n, const float *image, size_t image_stride, float *d_weight, int ldw) {
+void cnnc_conv_weight_grad_direct_taps(const cnnc_conv_geometry *g, int m, int tap0, int tap1, const float *d_out,
+                                       size_t d_out_stride, int n, const float *image, size_t image_stride,
+                                       float *d_weight, int ldw) {
     _Alignas(64) float part[WG_PART_FLOATS];
-    _Alignas(64) float spread[WG_MR * WG_CHUNK];
+    _Alignas(64) float spread[WG_SPREAD_FLOATS];
     uint32_t bits[WG_VECTORS * (CNNC_CONV_DIRECT_MAX_TAPS + 2)], valid[WG_VECTORS];
     int off[CNNC_CONV_DIRECT_MAX_TAPS + 2];
     const int H = g->height, W = g->width, P = g->out_h, Q = g->out_w, R = g->kernel_h, S = g->kernel_w;
-    const int taps = R * S, triples = (taps + 2) / 3, total = P * W, channels = g->channels;
+    const int taps = R * S, total = P * W, channels = g->channels;
     const size_t plane = (size_t)H * W, pq = (size_t)P * Q;
-    if (m <= 0 || n <= 0 || channels <= 0) return;
-    for (int r = 0; r < R; r++)
-        for (int s = 0; s < S; s++)
-            off[r * S + s] = (r * g->dilation_h - g->pad_top) * W + s * g->dilation_w - g->pad_left;
-    off[taps] = off[taps + 1] = 0;
-    /* channels per block: one row tile's partial sums (WG_MR x taps rounded to triples) fit */
+    if (m <= 0 || n <= 0 || channels <= 0 || tap0 < 0 || tap1 > taps || tap0 >= tap1) return;
+    /* the taps [tap0, tap1) in triples, the last one padded with taps that read nothing */
+    const int nt = tap1 - tap0, triples = (nt + 2) / 3;
+    for (int u = 0; u < triples * 3; u++) {
+        const int t = tap0 + u;
+        off[u] = u < nt ? ((t / S) * g->dilation_h - g->pad_top) * W + (t % S) * g->dilation_w - g->pad_left : 0;
+    }
+    /* channels per block: one row tile's partial sums (WG_MR x the triples) fit */
     const int per_channel = WG_MR * triples * 3 * WG_L;
     int cb = WG_PART_FLOATS / per_channel;
     if (cb < 1) cb = 1; /* taps <= 49: 8 x 51 x 16 floats per channel fit */
@@ -744,46 +779,66 @@ void cnnc_conv_weight_grad_direct(const cnnc_conv_geometry *g, int m, const floa
                     }
                     valid[v] = live;
                     /* by triple of taps, then vector: what one wg_tile call reads */
-                    for (int t = 0; t < triples * 3; t++)
-                        bits[((size_t)(t / 3) * WG_VECTORS + v) * 3 + t % 3] = t < taps ? row_ok[t / S] & col_ok[t % S] : 0;
+                    for (int u = 0; u < triples * 3; u++)
+                        bits[((size_t)(u / 3) * WG_VECTORS + v) * 3 + u % 3] =
+                            u < nt ? row_ok[(tap0 + u) / S] & col_ok[(tap0 + u) % S] : 0;
                 }
-                for (int b = 0; b < n; b++) {
+                /* samples in blocks, each tile's lane sums kept in registers over a block: as
+                 * many as keep a channel's rows of the image and of d out in L1 (WG_L1_FLOATS)
+                 * while its triples of taps pass over them, and, where the output is narrower
+                 * than the input, as many as the rows of d out spread to the input's width fit
+                 * (q >= Q holding 0) */
+                const int rs = nv * WG_L;
+                int sb = WG_L1_FLOATS / ((WG_MR + 1) * rs);
+                if (Q != W && sb > WG_SPREAD_FLOATS / (WG_MR * rs)) sb = WG_SPREAD_FLOATS / (WG_MR * rs);
+                if (sb < 1) sb = 1;
+                for (int b0 = 0; b0 < n; b0 += sb) {
+                    const int nb = n - b0 < sb ? n - b0 : sb;
                     const float *dy[WG_MR];
+                    size_t dy_stride;
                     if (Q == W) {
                         for (int i = 0; i < WG_MR; i++)
-                            dy[i] = d_out + (size_t)b * d_out_stride + (size_t)(i0 + (i < mr ? i : 0)) * pq + j0;
+                            dy[i] = d_out + (size_t)b0 * d_out_stride + (size_t)(i0 + (i < mr ? i : 0)) * pq + j0;
+                        dy_stride = d_out_stride;
                     } else {
-                        /* rows of d out spread over the input's width: q >= Q holds 0 */
-                        for (int i = 0; i < mr; i++) {
-                            const float *src = d_out + (size_t)b * d_out_stride + (size_t)(i0 + i) * pq;
-                            float *dst = spread + (size_t)i * WG_CHUNK;
-                            for (int l = 0; l < len;) {
-                                const int j = j0 + l, p = j / W, q = j % W, run = W - q < len - l ? W - q : len - l;
-                                for (int u = 0; u < run; u++) dst[l + u] = q + u < Q ? src[(size_t)p * Q + q + u] : 0.0f;
-                                l += run;
+                        for (int b = 0; b < nb; b++)
+                            for (int i = 0; i < mr; i++) {
+                                const float *src = d_out + (size_t)(b0 + b) * d_out_stride + (size_t)(i0 + i) * pq;
+                                float *dst = spread + ((size_t)b * WG_MR + i) * rs;
+                                for (int l = 0; l < len;) {
+                                    const int j = j0 + l, p = j / W, q = j % W, run = W - q < len - l ? W - q : len - l;
+                                    for (int u = 0; u < run; u++) dst[l + u] = q + u < Q ? src[(size_t)p * Q + q + u] : 0.0f;
+                                    l += run;
+                                }
                             }
-                        }
-                        for (int i = 0; i < WG_MR; i++) dy[i] = spread + (size_t)(i < mr ? i : 0) * WG_CHUNK;
+                        for (int i = 0; i < WG_MR; i++) dy[i] = spread + (size_t)(i < mr ? i : 0) * rs;
+                        dy_stride = (size_t)WG_MR * rs;
                     }
                     for (int c = 0; c < nc; c++) {
-                        const float *x = image + (size_t)b * image_stride + (size_t)(c0 + c) * plane + j0;
+                        const float *x = image + (size_t)b0 * image_stride + (size_t)(c0 + c) * plane + j0;
                         for (int t = 0; t < triples; t++)
-                            wg_tile(nv, dy, x, off + 3 * t, bits + (size_t)t * WG_VECTORS * 3, valid,
-                                    part + ((size_t)c * triples + t) * WG_MR * 3 * WG_L);
+                            wg_tile(nb, nv, len / WG_L, dy, dy_stride, x, image_stride, off + 3 * t, bits + (size_t)t * WG_VECTORS * 3,
+                                    valid, part + ((size_t)c * triples + t) * WG_MR * 3 * WG_L);
                     }
                 }
             }
             /* each weight: its lanes in order, added to d weight */
             for (int i = 0; i < mr; i++)
                 for (int c = 0; c < nc; c++)
-                    for (int t = 0; t < taps; t++) {
-                        const float *lanes = part + (((size_t)c * triples + t / 3) * WG_MR * 3 + (size_t)i * 3 + t % 3) * WG_L;
+                    for (int u = 0; u < nt; u++) {
+                        const float *lanes = part + (((size_t)c * triples + u / 3) * WG_MR * 3 + (size_t)i * 3 + u % 3) * WG_L;
                         float sum = 0.0f;
                         for (int l = 0; l < WG_L; l++) sum += lanes[l];
-                        d_weight[(size_t)(i0 + i) * ldw + (size_t)(c0 + c) * taps + t] += sum;
+                        d_weight[(size_t)(i0 + i) * ldw + (size_t)(c0 + c) * taps + tap0 + u] += sum;
                     }
         }
     }
+}
+
+void cnnc_conv_weight_grad_direct(const cnnc_conv_geometry *g, int m, const float *d_out, size_t d_out_stride,
+                                  int n, const float *image, size_t image_stride, float *d_weight, int ldw) {
+    cnnc_conv_weight_grad_direct_taps(g, m, 0, g->kernel_h * g->kernel_w, d_out, d_out_stride, n, image, image_stride,
+                                      d_weight, ldw);
 }
 
 void cnnc_conv_reference(const cnnc_conv_geometry *g, int m, const float *weights, const float *image,
@@ -820,3 +875,5 @@ void cnnc_conv_reference(const cnnc_conv_geometry *g, int m, const float *weight
 #undef WG_VECTORS
 #undef WG_CHUNK
 #undef WG_PART_FLOATS
+#undef WG_SPREAD_FLOATS
+#undef WG_L1_FLOATS

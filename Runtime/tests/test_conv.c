@@ -241,7 +241,7 @@ static cnnc_conv_geometry same_width_geometry(cnnc_rng *rng) {
     return g;
 }
 
-/* cnnc_conv_weight_grad_direct against a double reference, and split by rows and channels;
+/* cnnc_conv_weight_grad_direct against a double reference, and split by rows, channels and taps;
  * every other case with an output narrower than the input (pad_left + pad_right < span). */
 static void weight_grad_case(cnnc_rng *rng) {
     cnnc_conv_geometry g = same_width_geometry(rng);
@@ -253,7 +253,8 @@ static void weight_grad_case(cnnc_rng *rng) {
     }
     CHECK(cnnc_conv_weight_grad_direct_fits(&g));
     const int m = uniform_int(rng, 1, 20), taps = g.kernel_h * g.kernel_w, crs = g.channels * taps;
-    const int batch = uniform_int(rng, 1, 3), pq = g.out_h * g.out_w;
+    /* a few cases with enough samples for several of the kernel's sample blocks */
+    const int batch = g_case % 5 == 2 ? uniform_int(rng, 4, 24) : uniform_int(rng, 1, 3), pq = g.out_h * g.out_w;
     const size_t image_size = (size_t)g.channels * g.height * g.width, out_size = (size_t)m * pq;
     float *images = random_floats(rng, image_size * batch), *d_out = random_floats(rng, out_size * batch);
     float *start = random_floats(rng, (size_t)m * crs);
@@ -275,7 +276,14 @@ static void weight_grad_case(cnnc_rng *rng) {
                                      images + (size_t)ch0 * g.height * g.width, image_size,
                                      split + (size_t)r0 * crs + (size_t)ch0 * taps, crs);
     }
-    int close = 1, same = memcmp(whole, split, sizeof(float) * (size_t)m * crs) == 0;
+    int same = memcmp(whole, split, sizeof(float) * (size_t)m * crs) == 0;
+    /* taps split at t1 (cnnc_conv_weight_grad_direct_taps): the same bits */
+    const int t1 = uniform_int(rng, 1, taps);
+    memcpy(split, start, sizeof(float) * (size_t)m * crs);
+    cnnc_conv_weight_grad_direct_taps(&g, m, 0, t1, d_out, out_size, batch, images, image_size, split, crs);
+    if (t1 < taps) cnnc_conv_weight_grad_direct_taps(&g, m, t1, taps, d_out, out_size, batch, images, image_size, split, crs);
+    same = same && memcmp(whole, split, sizeof(float) * (size_t)m * crs) == 0;
+    int close = 1;
     for (int i = 0; i < m; i++)
         for (int c = 0; c < g.channels; c++)
             for (int r = 0; r < g.kernel_h; r++)

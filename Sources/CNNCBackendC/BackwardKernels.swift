@@ -43,6 +43,10 @@ struct BackwardContext {
     var parameters: [ParameterSpec]
     /// Per parameter: trainable and not frozen (a `d_<role>` argument).
     var parameterNeedsGrad: [Bool]
+    /// Per input: this kernel is the only writer of the input's gradient, so it writes every
+    /// element instead of adding into a buffer the caller zeroed (`BackwardKernels.canAssign`
+    /// says where a kernel can; empty: it adds everywhere).
+    var assignsInput: [Bool] = []
 
     var x: Shape { inputShapes[0] }
     var y: Shape { node.shape }
@@ -61,6 +65,9 @@ struct BackwardContext {
 
     /// Whether input `i`'s gradient is wanted.
     func wantsInput(_ i: Int = 0) -> Bool { inputNeedsGrad[i] }
+
+    /// Whether input `i`'s gradient is written, not added into (see `assignsInput`).
+    func assigns(_ i: Int = 0) -> Bool { i < assignsInput.count && assignsInput[i] }
 
     /// Whether the gradient of the parameter with this role is wanted.
     func wantsParameter(_ role: String) -> Bool {
@@ -134,11 +141,35 @@ enum BackwardKernels {
     static func emit(_ k: BackwardContext, into w: inout CWriter) {
         check(k)
         let wanted = arguments(k).filter { $0.declaration.hasPrefix("float *") }.map(\.name)  // restrict or not
-        let summary = wanted.isEmpty
-            ? "backward: no gradient is wanted here"
-            : "backward: adds into \(wanted.joined(separator: ", ")) (zeroed by the caller once per step)"
+        let written = k.assignsInput.indices.filter { k.assigns($0) && k.wantsInput($0) }.map { "d_" + k.inputNames[$0] }
+        let added = wanted.filter { !written.contains($0) }
+        var summary = wanted.isEmpty ? "backward: no gradient is wanted here" : "backward:"
+        if !written.isEmpty { summary += " writes every element of \(written.joined(separator: ", ")) (its only writer)" }
+        if !written.isEmpty && !added.isEmpty { summary += ";" }
+        if !added.isEmpty { summary += " adds into \(added.joined(separator: ", ")) (zeroed by the caller once per step)" }
         writeFunction(k, signature: signature(k), arguments: arguments(k).map(\.name), summary: summary,
                       into: &w) { body(k, &$0) }
+    }
+
+    /// Whether the kernel of `k` can write input `i`'s gradient whole instead of adding into a
+    /// zeroed buffer (where it is that gradient's only writer, the caller then skips the
+    /// zeroing): element-wise activations (d in = d out * f'), pooling (each task zeroes its
+    /// own plane, then adds: parallel and in cache, where the caller's memset ran on one
+    /// thread), dense (the GEMM without accumulation) and the convolutions whose input
+    /// gradient runs on the implicit kernel (no residual in the epilogue). The sums are the
+    /// same; only an exact zero may come out as -0 where 0 + (-0) gave +0.
+    static func canAssign(_ k: BackwardContext, _ i: Int) -> Bool {
+        guard i == 0, k.inputShapes.count == 1, k.wantsInput(0) else { return false }
+        switch k.node.op {
+        case .activation, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .dense:
+            return true
+        case .conv(let a):
+            return ConvBackward.groupsSuitProduct(x: k.x, a)
+                && (ConvBackward.inputUsesImplicit(x: k.x, y: k.y, a) || ConvBackward.inputPaddedFloats(x: k.x, y: k.y, a) != nil)
+        case .input, .prelu, .add, .binary, .dropout, .flatten, .lrn, .batchNorm, .softmax, .logSoftmax, .concat,
+             .shuffle, .slice, .pad, .upsample, .convTranspose:
+            return false
+        }
     }
 
     /// Whether the backward of `k.node` reads its forward output `out` (sigmoid, tanh, softmax,
@@ -361,30 +392,36 @@ enum ConvBackward {
         return kg * hp * wp
     }
 
-    /// d weight through `cnnc_conv_weight_grad_direct`: no im2col, the reduction along
+    /// d weight through `cnnc_conv_weight_grad_direct_taps`: no im2col, the reduction along
     /// contiguous positions.
     static func weightDirect(_ k: BackwardContext, _ a: ConvAttributes, _ w: inout CWriter) {
-        let cg = k.x.c / a.groups, kg = a.filters / a.groups
-        // tasks of 8 rows (the AVX-512 tile) and 8 channels (whose lane sums fill the kernel's
-        // buffer for 3x3): several tasks even for 16 -> 16 channels
-        let mb = min(kg, 8), cb = min(cg, 8)
+        let cg = k.x.c / a.groups
+        // tasks of the micro-kernel's rows and 8 channels (whose lane sums fill the kernel's
+        // buffer for 3x3); where that makes fewer than 8 tasks (LeNet's c1: 6 filters of one
+        // channel was one task, the other thread idle), the taps are split too
+        let cb = min(cg, 8)
         w.comment("""
         d weight[k][c][r][s] += sum over samples and positions of d out[k] * in[c] at tap (r, s),
-        in the runtime (cnnc_conv_weight_grad_direct: no im2col, the sum along contiguous
-        positions); one task per (group, block of \(mb) output channels, block of \(cb) input
-        channels), each weight summed in an order the blocks do not change
+        in the runtime (cnnc_conv_weight_grad_direct_taps: no im2col, the sum along contiguous
+        positions); one task per (group, block of CNNC_WG_ROWS output channels, block of \(cb)
+        input channels, block of taps in triples: at least 8 tasks where the taps allow), each
+        weight summed in an order the blocks do not change
         """)
         w.lines("""
-        enum { CRS = CG * R * S, PQ = P * Q, MB = \(mb), MBLOCKS = (KG + MB - 1) / MB, CB = \(cb), CBLOCKS = (CG + CB - 1) / CB };
+        enum { CRS = CG * R * S, PQ = P * Q, RS = R * S, MB = CNNC_WG_ROWS, MBLOCKS = (KG + MB - 1) / MB, CB = \(cb), CBLOCKS = (CG + CB - 1) / CB };
+        enum { TRIPLES = (RS + 2) / 3, BASE = (K / KG) * MBLOCKS * CBLOCKS, WANT = BASE >= 8 ? 1 : (8 + BASE - 1) / BASE, TBLOCKS = WANT < TRIPLES ? WANT : TRIPLES };
         """)
-        w.line("#pragma omp parallel for collapse(2) schedule(static)")
+        w.line("#pragma omp parallel for collapse(3) schedule(static)")
         w.block("for (int t = 0; t < (K / KG) * MBLOCKS; t++)") { w in
             w.block("for (int cb = 0; cb < CBLOCKS; cb++)") { w in
-                w.line("const int g = t / MBLOCKS, k0 = g * KG + (t % MBLOCKS) * MB;")
-                w.line("const int mb = (g + 1) * KG - k0 < MB ? (g + 1) * KG - k0 : MB;")
-                w.line("const int c0 = cb * CB, nc = CG - c0 < CB ? CG - c0 : CB;")
-                w.line("const cnnc_conv_geometry geometry = {nc, H, W, R, S, 1, 1, PT, PL, DH, DW, P, Q};")
-                w.line("cnnc_conv_weight_grad_direct(&geometry, mb, d_out + (size_t)k0 * PQ, (size_t)K * PQ, n, in + (size_t)(g * CG + c0) * H * W, (size_t)C * H * W, d_weight + (size_t)k0 * CRS + (size_t)c0 * R * S, CRS);")
+                w.block("for (int tb = 0; tb < TBLOCKS; tb++)") { w in
+                    w.line("const int g = t / MBLOCKS, k0 = g * KG + (t % MBLOCKS) * MB;")
+                    w.line("const int mb = (g + 1) * KG - k0 < MB ? (g + 1) * KG - k0 : MB;")
+                    w.line("const int c0 = cb * CB, nc = CG - c0 < CB ? CG - c0 : CB;")
+                    w.line("const int tap0 = 3 * (TRIPLES * tb / TBLOCKS), tap1 = 3 * (TRIPLES * (tb + 1) / TBLOCKS) < RS ? 3 * (TRIPLES * (tb + 1) / TBLOCKS) : RS;")
+                    w.line("const cnnc_conv_geometry geometry = {nc, H, W, R, S, 1, 1, PT, PL, DH, DW, P, Q};")
+                    w.line("cnnc_conv_weight_grad_direct_taps(&geometry, mb, tap0, tap1, d_out + (size_t)k0 * PQ, (size_t)K * PQ, n, in + (size_t)(g * CG + c0) * H * W, (size_t)C * H * W, d_weight + (size_t)k0 * CRS + (size_t)c0 * R * S, CRS);")
+                }
             }
         }
     }
@@ -457,7 +494,7 @@ enum ConvBackward {
         } else if inputUsesImplicit(x: k.x, y: k.y, a) {
             inputImplicit(k, a, &w)
         } else if inputPaddedFloats(x: k.x, y: k.y, a) != nil {
-            inputPaddedImplicit(&w)
+            inputPaddedImplicit(k, &w)
         } else if inputUsesFullGemm(x: k.x, y: k.y, a) {
             inputFullConvolution(k, a, &w)
         } else {
@@ -513,7 +550,7 @@ enum ConvBackward {
         d in[CG x H*W] += flip(W)^T[CG x KG*R*S] * d out per group, on the implicit kernel: the
         full convolution of d out (padding (R-1)*DH - PT, (S-1)*DW - PL) with packed_t, the
         filters transposed and flipped; one task per (group and block of panels, block of JB
-        positions), every sample in turn; each sum one FMA chain over KG*R*S, added to d in
+        positions), every sample in turn; each sum one FMA chain over KG*R*S, \(k.assigns() ? "written to d in" : "added to d in")
         """)
         w.block("") { w in
             w.lines("""
@@ -528,7 +565,7 @@ enum ConvBackward {
                     w.line("const int mb = CG - c0 < PB * CNNC_PACK_ROWS ? CG - c0 : PB * CNNC_PACK_ROWS;")
                     w.line("const int j0 = jb * JB, nj = FLAT - j0 < JB ? FLAT - j0 : JB;")
                     w.line("float *dst = d_in + (size_t)(g * CG + c0) * HW;")
-                    w.line("const cnnc_epilogue e = {NULL, dst, (size_t)C * HW, CNNC_ACT_NONE, 0.0f, 0.0f, 0.0f};")
+                    w.line("const cnnc_epilogue e = {NULL, \(k.assigns() ? "NULL, 0" : "dst, (size_t)C * HW"), CNNC_ACT_NONE, 0.0f, 0.0f, 0.0f};")
                     w.line("cnnc_conv_direct(&full, mb, packed_t + ((size_t)g * PANELS + panel) * KRS * CNNC_PACK_ROWS, n, d_out + (size_t)g * KG * P * Q, (size_t)K * P * Q, dst, (size_t)C * HW, j0, nj, &e);")
                 }
             }
@@ -541,12 +578,12 @@ enum ConvBackward {
     /// padded width), the filters packed transposed and flipped once per step, the sums added to
     /// d in through the epilogue's residual. The zeros are the ones the masked loads of
     /// `inputImplicit` read: each sum is the same FMA chain over KG*R*S.
-    static func inputPaddedImplicit(_ w: inout CWriter) {
+    static func inputPaddedImplicit(_ k: BackwardContext, _ w: inout CWriter) {
         w.comment("""
         d in[CG x H*W] += flip(W)^T[CG x KG*R*S] * d out per sample and group, on the implicit
         kernel over d out padded with (R-1)*DH - PT rows above, (S-1)*DW - PL columns left (a
         stack buffer of KG x HP x WP), with packed_t, the filters transposed and flipped; one
-        task per (sample, group); each sum one FMA chain over KG*R*S, added to d in
+        task per (sample, group); each sum one FMA chain over KG*R*S, \(k.assigns() ? "written to d in" : "added to d in")
         """)
         w.block("") { w in
             w.lines("""
@@ -563,7 +600,7 @@ enum ConvBackward {
                     w.line("    for (int p = 0; p < P; p++)")
                     w.line("        memcpy(padded + ((size_t)k * HP + FT + p) * WP + FL, d_out + (((size_t)b * K + (size_t)g * KG + k) * P + p) * Q, sizeof(float) * Q);")
                     w.line("float *dst = d_in + ((size_t)b * C + (size_t)g * CG) * HW;")
-                    w.line("const cnnc_epilogue e = {NULL, dst, 0, CNNC_ACT_NONE, 0.0f, 0.0f, 0.0f};")
+                    w.line("const cnnc_epilogue e = {NULL, \(k.assigns() ? "NULL" : "dst"), 0, CNNC_ACT_NONE, 0.0f, 0.0f, 0.0f};")
                     w.line("cnnc_conv_direct(&full, CG, packed_t + (size_t)g * PANELS * KRS * CNNC_PACK_ROWS, 1, padded, 0, dst, 0, 0, H * WP, &e);")
                 }
             }
@@ -645,10 +682,10 @@ enum DenseBackward {
             }
         }
         if k.wantsInput() {
-            w.comment("d in[n x I] += d out[n x J] * weight[J x I] (GEMM); one task per block of 256 inputs, units in order")
+            w.comment("d in[n x I] \(k.assigns() ? "=" : "+=") d out[n x J] * weight[J x I] (GEMM); one task per block of 256 inputs, units in order")
             w.line("#pragma omp parallel for schedule(static)")
             w.block("for (int i0 = 0; i0 < I; i0 += 256)") { w in
-                w.line("cnnc_sgemm(n, I - i0 < 256 ? I - i0 : 256, J, d_out, J, 0, weight + i0, I, 0, d_in + i0, I, 1);")
+                w.line("cnnc_sgemm(n, I - i0 < 256 ? I - i0 : 256, J, d_out, J, 0, weight + i0, I, 0, d_in + i0, I, \(k.assigns() ? 0 : 1));")
             }
         }
     }
@@ -700,11 +737,11 @@ enum ElementwiseBackward {
     static func activation(_ k: BackwardContext, _ act: Activation, _ w: inout CWriter) {
         guard k.wantsInput() else { return }
         w.line("const size_t total = (size_t)n * \(k.y.count);")
-        w.comment("d in += d out * f'(x), element by element")
+        w.comment("d in \(k.assigns() ? "=" : "+=") d out * f'(x), element by element")
         w.line("#pragma omp parallel for\(act.isPiecewiseLinear ? " simd" : "") schedule(static)")
         w.block("for (size_t i = 0; i < total; i++)") { w in
             for line in derivative(act) { w.line(line) }
-            w.line("d_in[i] += d_out[i] * dydx;")
+            w.line("d_in[i] \(k.assigns() ? "=" : "+=") d_out[i] * dydx;")
         }
     }
 
@@ -858,13 +895,16 @@ enum PoolBackward {
     }
 
     /// The (sample, channel) plane loops, with `dx`, `xc` and `dy` pointing at the plane.
-    static func planes(_ w: inout CWriter, readsInput: Bool, _ body: (inout CWriter) -> Void) {
+    /// Where the kernel is its input gradient's only writer (`k.assigns()`), each task zeroes
+    /// its plane first.
+    static func planes(_ k: BackwardContext, _ w: inout CWriter, readsInput: Bool, _ body: (inout CWriter) -> Void) {
         w.line("#pragma omp parallel for collapse(2) schedule(static)")
         w.block("for (int b = 0; b < n; b++)") { w in
             w.block("for (int c = 0; c < C; c++)") { w in
                 if readsInput { w.line("const float *restrict xc = in + ((size_t)b * C + c) * (H * W);") }
                 w.line("const float *restrict dy = d_out + ((size_t)b * C + c) * (P * Q);")
                 w.line("float *restrict dx = d_in + ((size_t)b * C + c) * (H * W);")
+                if k.assigns() { w.line("memset(dx, 0, sizeof(float) * (H * W)); /* the only writer: its plane, zeroed here */") }
                 w.block("for (int p = 0; p < P; p++)") { w in
                     w.block("for (int q = 0; q < Q; q++)", body)
                 }
@@ -881,7 +921,7 @@ enum PoolBackward {
         when larger, or NaN); padding never wins
         """)
         if PoolKernel.windowsInside(a, input: k.x, output: k.y) {
-            planes(&w, readsInput: true) { w in
+            planes(k, &w, readsInput: true) { w in
                 w.comment("every window lies inside the input: loops of constant length")
                 w.line("const int at = p * SH * W + q * SW;")
                 w.line("float m = -INFINITY;")
@@ -898,7 +938,7 @@ enum PoolBackward {
             }
             return
         }
-        planes(&w, readsInput: true) { w in
+        planes(k, &w, readsInput: true) { w in
             w.line("int h0 = p * SH - PT, w0 = q * SW - PL;")
             w.line("int h1 = h0 + R, w1 = w0 + S;")
             w.line("if (h0 < 0) h0 = 0;")
@@ -925,7 +965,7 @@ enum PoolBackward {
         one task per (sample, channel) plane: each output's gradient over the forward's divisor
         goes to every real element of its window
         """)
-        planes(&w, readsInput: false) { w in
+        planes(k, &w, readsInput: false) { w in
             w.line("int h0 = p * SH - PT, w0 = q * SW - PL;")
             w.line("int h1 = h0 + R, w1 = w0 + S;")
             w.comment("the window end stops at the padded edge; count_include_pad counts up to it")
@@ -953,7 +993,7 @@ enum PoolBackward {
             w.block("for (int c = 0; c < C; c++)") { w in
                 w.line("const float share = d_out[(size_t)b * C + c] / (float)HW;")
                 w.line("float *restrict dx = d_in + ((size_t)b * C + c) * HW;")
-                w.line("for (int i = 0; i < HW; i++) dx[i] += share;")
+                w.line("for (int i = 0; i < HW; i++) dx[i] \(k.assigns() ? "=" : "+=") share;")
             }
         }
     }
@@ -971,6 +1011,7 @@ enum PoolBackward {
                 w.line("const float *restrict xc = in + ((size_t)b * C + c) * HW;")
                 w.line("int best = 0;")
                 w.line("for (int i = 1; i < HW; i++) if (xc[i] > xc[best] || (xc[i] != xc[i] && xc[best] == xc[best])) best = i;")
+                if k.assigns() { w.line("memset(d_in + ((size_t)b * C + c) * HW, 0, sizeof(float) * HW); /* the only writer: its plane, zeroed here */") }
                 w.line("d_in[((size_t)b * C + c) * HW + best] += d_out[(size_t)b * C + c];")
             }
         }

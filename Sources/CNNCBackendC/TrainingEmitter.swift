@@ -386,13 +386,30 @@ enum TrainingEmitter {
                 forward.append((node, k.function))
             }
         }
-        // Backward kernels.
+        // Backward kernels. A gradient with one writer (one reader of the value, reading it
+        // once, a flatten standing for its input; not the logits, which the loss seeds) is
+        // written whole by that kernel where it can (`BackwardKernels.canAssign`), not zeroed
+        // and added into: the zeroing was a serial memset per step, as large as the value.
         var backward: [String: BackwardContext] = [:]
+        func root(_ name: String) -> String { TrainingLayout.viewRoot(name, tg, index) }
         for name in plan.backwardOrder {
             let node = tg.nodes[index[name]!]
             if case .flatten = node.op { continue }
-            let k = plan.trainingBackward(node, tg, index: index, frozen: spec.frozen,
-                                          function: functions.unique("train_node_\(node.name)_backward"))
+            backward[name] = plan.trainingBackward(node, tg, index: index, frozen: spec.frozen,
+                                                   function: functions.unique("train_node_\(node.name)_backward"))
+        }
+        var writers: [String: Int] = [:]
+        for k in backward.values {
+            for (i, input) in k.node.inputs.enumerated() where k.wantsInput(i) { writers[root(input), default: 0] += 1 }
+        }
+        var assigned: Set<String> = []
+        for name in plan.backwardOrder {
+            guard var k = backward[name] else { continue }
+            k.assignsInput = k.node.inputs.indices.map { i in
+                let value = root(k.node.inputs[i])
+                return writers[value] == 1 && value != root(plan.logits) && BackwardKernels.canAssign(k, i)
+            }
+            for (i, input) in k.node.inputs.enumerated() where k.assigns(i) { assigned.insert(root(input)) }
             BackwardKernels.emit(k, into: &w)
             backward[name] = k
         }
@@ -570,10 +587,10 @@ enum TrainingEmitter {
                 w.line("cnnc_error_set(&ctx->error, CNNC_ERR_NUMERIC, \"loss is %g at step %lld\", (double)batch_loss, (long long)t->step);")
                 w.line("return CNNC_ERR_NUMERIC;")
             }
-            w.comment("backward, in reverse graph order; each kernel adds into its gradients, zeroed just before their last reader's backward")
+            w.comment("backward, in reverse graph order; each kernel adds into its gradients, zeroed just before their last reader's backward, or writes a gradient it alone writes")
             let runs = Set(plan.backwardOrder)
             for i in tg.nodes.indices.reversed() {
-                for name in layout.zeroAt[i] ?? [] where plan.needsGrad.contains(name) { w.line(zero(name)) }
+                for name in layout.zeroAt[i] ?? [] where plan.needsGrad.contains(name) && !assigned.contains(name) { w.line(zero(name)) }
                 let node = tg.nodes[i]
                 guard runs.contains(node.name) else { continue }
                 if case .flatten = node.op { continue }
