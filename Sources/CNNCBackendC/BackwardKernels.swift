@@ -155,18 +155,19 @@ enum BackwardKernels {
     /// zeroed buffer (where it is that gradient's only writer, the caller then skips the
     /// zeroing): element-wise activations (d in = d out * f'), pooling (each task zeroes its
     /// own plane, then adds: parallel and in cache, where the caller's memset ran on one
-    /// thread), dense (the GEMM without accumulation) and the convolutions whose input
+    /// thread), dense (the GEMM without accumulation), batch norm in training (its last loop
+    /// gives every element) and the convolutions whose input
     /// gradient runs on the implicit kernel (no residual in the epilogue). The sums are the
     /// same; only an exact zero may come out as -0 where 0 + (-0) gave +0.
     static func canAssign(_ k: BackwardContext, _ i: Int) -> Bool {
         guard i == 0, k.inputShapes.count == 1, k.wantsInput(0) else { return false }
         switch k.node.op {
-        case .activation, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .dense:
+        case .activation, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .dense, .batchNorm:
             return true
         case .conv(let a):
             return ConvBackward.groupsSuitProduct(x: k.x, a)
                 && (ConvBackward.inputUsesImplicit(x: k.x, y: k.y, a) || ConvBackward.inputPaddedFloats(x: k.x, y: k.y, a) != nil)
-        case .input, .prelu, .add, .binary, .dropout, .flatten, .lrn, .batchNorm, .softmax, .logSoftmax, .concat,
+        case .input, .prelu, .add, .binary, .dropout, .flatten, .lrn, .softmax, .logSoftmax, .concat,
              .shuffle, .slice, .pad, .upsample, .convTranspose:
             return false
         }
@@ -386,10 +387,11 @@ enum ConvBackward {
         let bottom = reachH - a.padding.bottom, right = reachW - a.padding.right
         guard top >= 0, left >= 0, bottom >= 0, right >= 0 else { return nil }
         // every factor is bounded by 16,384 floats before any product that could overflow
-        let hp = x.h + reachH, wp = x.w + reachW, kg = a.filters / a.groups
-        guard hp <= 16_384, wp <= 16_384, kg <= 16_384, hp * wp <= 16_384, kg * hp * wp <= 16_384 else { return nil }
-        guard 2 * wp <= 3 * x.w, fillsLanes(positions: x.h * wp) else { return nil }
-        return kg * hp * wp
+        // rows of d in's width plus the forward's right padding (`inputPaddedImplicit`)
+        let hp = x.h + reachH, wb = x.w + a.padding.right, kg = a.filters / a.groups
+        guard hp <= 16_384, wb <= 16_384, kg <= 16_384, hp * wb <= 16_384, kg * hp * wb <= 16_384 else { return nil }
+        guard 2 * wb <= 3 * x.w, fillsLanes(positions: x.h * wb) else { return nil }
+        return kg * hp * wb
     }
 
     /// d weight through `cnnc_conv_weight_grad_direct_taps`: no im2col, the reduction along
@@ -456,12 +458,17 @@ enum ConvBackward {
     }
 
     static func bias(_ w: inout CWriter) {
-        w.comment("d bias: one task per output channel, summed over samples then positions")
+        w.comment("""
+        d bias: one task per output channel, summed over samples, each sample's positions in
+        vector lanes (omp simd: an order fixed by the build, not the thread count; one chain of
+        n*P*Q additions was 0.2 ms of LeNet's step)
+        """)
         w.line("#pragma omp parallel for schedule(static)")
         w.block("for (int k = 0; k < K; k++)") { w in
             w.line("float acc = 0.0f;")
             w.block("for (int b = 0; b < n; b++)") { w in
                 w.line("const float *restrict dy = d_out + ((size_t)b * K + k) * (P * Q);")
+                w.line("#pragma omp simd reduction(+:acc)")
                 w.line("for (int i = 0; i < P * Q; i++) acc += dy[i];")
             }
             w.line("d_bias[k] += acc;")
@@ -494,7 +501,7 @@ enum ConvBackward {
         } else if inputUsesImplicit(x: k.x, y: k.y, a) {
             inputImplicit(k, a, &w)
         } else if inputPaddedFloats(x: k.x, y: k.y, a) != nil {
-            inputPaddedImplicit(k, &w)
+            inputPaddedImplicit(k, a, &w)
         } else if inputUsesFullGemm(x: k.x, y: k.y, a) {
             inputFullConvolution(k, a, &w)
         } else {
@@ -574,34 +581,41 @@ enum ConvBackward {
 
     /// Stride 1 where d in is wider than d out (LeNet's c2, 6 x 14x14 from 16 x 10x10): per
     /// sample and group, d out copied into a zero-padded buffer on the stack, then the implicit
-    /// kernel runs the full convolution over it with no padding (positions numbered over the
-    /// padded width), the filters packed transposed and flipped once per step, the sums added to
-    /// d in through the epilogue's residual. The zeros are the ones the masked loads of
+    /// kernel runs the full convolution over it with no padding, the filters packed transposed
+    /// and flipped once per step, the sums added to d in through the epilogue's residual (or
+    /// written). The buffer's rows are d in's width plus the forward's right padding, WB = W +
+    /// PR = FL + Q: the full convolution's zero columns on the left of each row, d out's row,
+    /// and no room for the zero columns on the right, which the kernel's column masks stand
+    /// for (a tap past the row's end is masked, not read from the next row). So positions are
+    /// numbered over WB, not over W + (S-1)*DW: LeNet's c2 computes 196 positions a sample, all
+    /// of them d in's, where the padded width had 252, and its tiles go straight from the
+    /// registers to d in (Q == W). The zeros are the ones the masked loads of
     /// `inputImplicit` read: each sum is the same FMA chain over KG*R*S.
-    static func inputPaddedImplicit(_ k: BackwardContext, _ w: inout CWriter) {
+    static func inputPaddedImplicit(_ k: BackwardContext, _ a: ConvAttributes, _ w: inout CWriter) {
         w.comment("""
         d in[CG x H*W] += flip(W)^T[CG x KG*R*S] * d out per sample and group, on the implicit
-        kernel over d out padded with (R-1)*DH - PT rows above, (S-1)*DW - PL columns left (a
-        stack buffer of KG x HP x WP), with packed_t, the filters transposed and flipped; one
-        task per (sample, group); each sum one FMA chain over KG*R*S, \(k.assigns() ? "written to d in" : "added to d in")
+        kernel over d out padded with (R-1)*DH - PT rows above, (S-1)*DW - PL columns left, rows
+        of WB = W + PR floats (the columns past them masked: zeros), a stack buffer of KG x HP x
+        WB, with packed_t, the filters transposed and flipped; one task per (sample, group);
+        each sum one FMA chain over KG*R*S, \(k.assigns() ? "written to d in" : "added to d in")
         """)
         w.block("") { w in
             w.lines("""
             enum { G = C / CG, HW = H * W, RS = R * S, KRS = KG * RS, PANELS = (CG + CNNC_PACK_ROWS - 1) / CNNC_PACK_ROWS };
-            enum { HP = H + (R - 1) * DH, WP = W + (S - 1) * DW, FT = (R - 1) * DH - PT, FL = (S - 1) * DW - PL };
-            static const cnnc_conv_geometry full = {KG, HP, WP, R, S, 1, 1, 0, 0, DH, DW, H, W};
+            enum { HP = H + (R - 1) * DH, WB = W + \(a.padding.right), FT = (R - 1) * DH - PT, FL = (S - 1) * DW - PL };
+            static const cnnc_conv_geometry full = {KG, HP, WB, R, S, 1, 1, 0, 0, DH, DW, H, W};
             """)
             w.line("#pragma omp parallel for collapse(2) schedule(static)")
             w.block("for (int b = 0; b < n; b++)") { w in
                 w.block("for (int g = 0; g < G; g++)") { w in
-                    w.line("float padded[KG * HP * WP];")
+                    w.line("float padded[KG * HP * WB];")
                     w.line("memset(padded, 0, sizeof padded);")
                     w.line("for (int k = 0; k < KG; k++)")
                     w.line("    for (int p = 0; p < P; p++)")
-                    w.line("        memcpy(padded + ((size_t)k * HP + FT + p) * WP + FL, d_out + (((size_t)b * K + (size_t)g * KG + k) * P + p) * Q, sizeof(float) * Q);")
+                    w.line("        memcpy(padded + ((size_t)k * HP + FT + p) * WB + FL, d_out + (((size_t)b * K + (size_t)g * KG + k) * P + p) * Q, sizeof(float) * Q);")
                     w.line("float *dst = d_in + ((size_t)b * C + (size_t)g * CG) * HW;")
                     w.line("const cnnc_epilogue e = {NULL, \(k.assigns() ? "NULL" : "dst"), 0, CNNC_ACT_NONE, 0.0f, 0.0f, 0.0f};")
-                    w.line("cnnc_conv_direct(&full, CG, packed_t + (size_t)g * PANELS * KRS * CNNC_PACK_ROWS, 1, padded, 0, dst, 0, 0, H * WP, &e);")
+                    w.line("cnnc_conv_direct(&full, CG, packed_t + (size_t)g * PANELS * KRS * CNNC_PACK_ROWS, 1, padded, 0, dst, 0, 0, H * WB, &e);")
                 }
             }
         }
@@ -920,6 +934,39 @@ enum PoolBackward {
         element of its window clipped to the input (row-major scan; a later element wins only
         when larger, or NaN); padding never wins
         """)
+        if k.assigns() && PoolKernel.windowsInside(a, input: k.x, output: k.y) && a.stride.h == a.kernel.h
+            && a.stride.w == a.kernel.w && k.y.h * a.kernel.h == k.x.h && k.y.w * a.kernel.w == k.x.w {
+            // The windows tile the plane (LeNet's 2x2 pools): every element lies in one window
+            // and is written once, d out or 0, with no zeroing and no read of d in.
+            w.comment("the windows tile the plane: each element gets its window's d out where it is the window's first maximal element, else 0")
+            w.line("#pragma omp parallel for collapse(2) schedule(static)")
+            w.block("for (int b = 0; b < n; b++)") { w in
+                w.block("for (int c = 0; c < C; c++)") { w in
+                    w.line("const float *restrict xc = in + ((size_t)b * C + c) * (H * W);")
+                    w.line("const float *restrict dy = d_out + ((size_t)b * C + c) * (P * Q);")
+                    w.line("float *restrict dx = d_in + ((size_t)b * C + c) * (H * W);")
+                    w.block("for (int p = 0; p < P; p++)") { w in
+                        w.block("for (int q = 0; q < Q; q++)") { w in
+                            w.line("const int at = p * SH * W + q * SW;")
+                            w.line("float m = -INFINITY;")
+                            w.line("int best = 0;")
+                            w.block("for (int r = 0; r < R; r++)") { w in
+                                w.block("for (int s = 0; s < S; s++)") { w in
+                                    w.line("const float e = xc[at + r * W + s];")
+                                    w.line("const int take = (e > m) | (e != e); /* a select, not a branch */")
+                                    w.line("best = take ? r * W + s : best;")
+                                    w.line("m = take ? e : m;")
+                                }
+                            }
+                            w.line("const float g = dy[p * Q + q];")
+                            w.line("for (int r = 0; r < R; r++)")
+                            w.line("    for (int s = 0; s < S; s++) dx[at + r * W + s] = r * W + s == best ? g : 0.0f;")
+                        }
+                    }
+                }
+            }
+            return
+        }
         if PoolKernel.windowsInside(a, input: k.x, output: k.y) {
             planes(k, &w, readsInput: true) { w in
                 w.comment("every window lies inside the input: loops of constant length")
@@ -1112,7 +1159,7 @@ enum NormBackward {
                 w.line("#pragma omp simd")
                 w.block("for (int i = 0; i < INNER; i++)") { w in
                     w.line("const double xhat = ((double)xc[i] - mean) * invstd;")
-                    w.line("dx[i] += (float)(scale * (dy[i] - mean_dy - xhat * mean_dy_xhat));")
+                    w.line("dx[i] \(k.assigns() ? "=" : "+=") (float)(scale * (dy[i] - mean_dy - xhat * mean_dy_xhat));")
                 }
             }
         }
