@@ -1708,6 +1708,12 @@ int cnnc_conv_direct_fits(const cnnc_conv_geometry *g) {
  * (r, s) lies inside the image. */
 typedef struct {
     uint32_t bits[CNNC_CONV_DIRECT_MAX_TAPS];
+#if !defined(__AVX512F__) && defined(__AVX2__) && defined(__FMA__)
+    /* the bits as lane masks of lanes 0-7 and 8-15, made once per tile by the driver (not per
+     * sample and panel: LeNet's c1, 25 taps of one channel, spent as long making them as
+     * multiplying); left unset where no tap masks a lane (tile_walk.inside == 2) */
+    __m256i lo[CNNC_CONV_DIRECT_MAX_TAPS], hi[CNNC_CONV_DIRECT_MAX_TAPS];
+#endif
 } tile_masks;
 
 /* What one tile reads: `phases` planes-of-channels phase_stride floats apart, each with its
@@ -1864,15 +1870,11 @@ static inline __m256 store_epilogue(__m256 v, int row, __m256i m, const float *r
 #define CONV_TILE_AVX2(NAME, ROWS)                                                                       \
 static void NAME(const tile_walk *wk, const float *restrict ap, const float *x0, float *restrict tile,   \
                  const tile_store *d) {                                                                 \
-    const int channels = wk->channels, taps = wk->taps;                                                 \
+    const int channels = wk->channels;                                                                  \
     const int *off = wk->off;                                                                           \
     const tile_masks *mk = wk->mk;                                                                      \
     const size_t plane = wk->plane;                                                                     \
-    __m256i lo[CNNC_CONV_DIRECT_MAX_TAPS], hi[CNNC_CONV_DIRECT_MAX_TAPS];                               \
-    for (int t = 0; t < taps; t++) {                                                                    \
-        lo[t] = lane_mask(mk->bits[t] & 0xffu);                                                         \
-        hi[t] = lane_mask((mk->bits[t] >> 8) & 0xffu);                                                  \
-    }                                                                                                   \
+    const __m256i *lo = mk->lo, *hi = mk->hi;                                                           \
     ROWS(DECLARE)                                                                                       \
     for (int k = 0; k < wk->phases; k++) {                                                              \
         const int t0 = wk->first[k], t1 = wk->first[k + 1];                                             \
@@ -1911,6 +1913,14 @@ static void NAME(const tile_walk *wk, const float *restrict ap, const float *x0,
         return;                                                                                         \
     }                                                                                                   \
     ROWS(STORE_TILE)                                                                                    \
+}
+
+/* The tile's lane masks as vectors (tile_masks.lo, .hi). */
+static void conv_masks_fill(tile_masks *mk, int taps) {
+    for (int t = 0; t < taps; t++) {
+        mk->lo[t] = lane_mask(mk->bits[t] & 0xffu);
+        mk->hi[t] = lane_mask((mk->bits[t] >> 8) & 0xffu);
+    }
 }
 
 #define DECLARE(i) __m256 c##i##0 = _mm256_setzero_ps(), c##i##1 = _mm256_setzero_ps();
@@ -2048,6 +2058,9 @@ void cnnc_conv_direct(const cnnc_conv_geometry *g, int m, const float *packed, i
             for (int t = 0; t < taps; t++) all &= mk.bits[t];
             if (all == 0xffffu) walk.inside = 2; /* and no lane masked: plain loads */
         }
+#if !defined(__AVX512F__) && defined(__AVX2__) && defined(__FMA__)
+        if (walk.inside != 2) conv_masks_fill(&mk, taps);
+#endif
         /* the tile of every sample, masks and runs shared; rows in panels */
         for (int b = 0; b < n; b++) {
             const float *x = image + (size_t)b * image_stride + j;
