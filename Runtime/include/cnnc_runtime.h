@@ -418,6 +418,21 @@ void cnnc_conv_weight_grad_direct_taps(const cnnc_conv_geometry *g, int m, int t
                                        size_t d_out_stride, int n, const float *image, size_t image_stride,
                                        float *d_weight, int ldw);
 
+/* Whether cnnc_conv_weight_grad_filters computes this geometry: no padding on the top and
+ * left, and every tap of every output inside the image (no padding at all), at most
+ * CNNC_CONV_DIRECT_MAX_TAPS taps; any stride and dilation. */
+int cnnc_conv_weight_grad_filters_fits(const cnnc_conv_geometry *g);
+
+/* The weight gradient of cnnc_conv_weight_grad_direct_taps (same arguments, same sums, taps
+ * [tap0, tap1)) with the filters in the vector lanes, over the output's own positions: for
+ * layers whose output is much narrower than their input (where the direct kernel walks many
+ * positions that are not outputs). Each weight is one chain over samples, then positions in
+ * order: splitting rows, channels and taps between calls gives the same bits (not those of the
+ * direct kernel). Does nothing where cnnc_conv_weight_grad_filters_fits is 0. */
+void cnnc_conv_weight_grad_filters(const cnnc_conv_geometry *g, int m, int tap0, int tap1, const float *d_out,
+                                   size_t d_out_stride, int n, const float *image, size_t image_stride,
+                                   float *d_weight, int ldw);
+
 /* The same product as cnnc_sgemm_conv with the weights packed by cnnc_conv_pack_weights
  * (`packed` at the panel of row 0) and the epilogue applied to each finished tile (bias from
  * row 0; the residual's samples residual_stride apart, its rows P*Q apart like c's). */

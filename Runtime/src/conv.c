@@ -854,6 +854,147 @@ void cnnc_conv_weight_grad_direct(const cnnc_conv_geometry *g, int m, const floa
                                       d_weight, ldw);
 }
 
+/* ---------------------------------------------------------------------------------------
+ * Weight gradient with the filters in the lanes
+ *
+ * Where the output is much narrower than the input (LeNet's c2: 10 of every 14 positions of
+ * the direct kernel's numbering are outputs) and no tap of any output leaves the image (no
+ * padding), the product runs over the output's own positions instead: each sample's d out is
+ * transposed to rows of WGF_ROWS filters per position (the transpose in 8 x 8 blocks), and for
+ * a channel and a group of WGF_TAPS taps, acc[tap][filter] += x at the tap (one broadcast) *
+ * the position's row of d out, position by position. No masks and no junk positions. Each
+ * weight is one chain over samples, then positions in order, in its own lane: the caller may
+ * split filters, channels and taps between threads and gets the same bits.
+ * ------------------------------------------------------------------------------------- */
+
+#define WGF_ROWS 16  /* filters per call: two 8-lane vectors */
+#define WGF_TAPS 6   /* taps per group: 12 accumulators */
+#define WGF_CHUNK 128 /* positions transposed at a time (8 KiB) */
+
+int cnnc_conv_weight_grad_filters_fits(const cnnc_conv_geometry *g) {
+    if (g->pad_top != 0 || g->pad_left != 0 || g->stride_h <= 0 || g->stride_w <= 0 || g->dilation_h <= 0 ||
+        g->dilation_w <= 0 || g->kernel_h <= 0 || g->kernel_w <= 0 || g->out_h <= 0 || g->out_w <= 0 ||
+        g->channels <= 0 || g->kernel_h * g->kernel_w > CNNC_CONV_DIRECT_MAX_TAPS)
+        return 0;
+    const long long last_h = (long long)(g->out_h - 1) * g->stride_h + (long long)(g->kernel_h - 1) * g->dilation_h;
+    const long long last_w = (long long)(g->out_w - 1) * g->stride_w + (long long)(g->kernel_w - 1) * g->dilation_w;
+    return last_h < g->height && last_w < g->width && (long long)g->height * g->width <= INT_MAX / 2 &&
+           (long long)g->out_h * g->out_w <= INT_MAX / 2;
+}
+
+#if defined(__AVX2__) && defined(__FMA__)
+
+/* part[t][f] += sum over the len positions j of x[xo[j] + toff[t]] * dyt[j][f], t < 6, f < 16 */
+static void wgf_tile(int len, const float *x, const int *xo, const int *toff, const float *dyt, float *restrict part) {
+#define DECLARE(t) __m256 a##t##0 = _mm256_load_ps(part + (t) * 16), a##t##1 = _mm256_load_ps(part + (t) * 16 + 8);
+    DECLARE(0) DECLARE(1) DECLARE(2) DECLARE(3) DECLARE(4) DECLARE(5)
+#undef DECLARE
+    const int o0 = toff[0], o1 = toff[1], o2 = toff[2], o3 = toff[3], o4 = toff[4], o5 = toff[5];
+    for (int j = 0; j < len; j++) {
+        const float *xp = x + xo[j];
+        const __m256 d0 = _mm256_load_ps(dyt + (size_t)j * 16), d1 = _mm256_load_ps(dyt + (size_t)j * 16 + 8);
+#define STEP(t) { const __m256 v = _mm256_broadcast_ss(xp + o##t); a##t##0 = _mm256_fmadd_ps(v, d0, a##t##0); \
+                  a##t##1 = _mm256_fmadd_ps(v, d1, a##t##1); }
+        STEP(0) STEP(1) STEP(2) STEP(3) STEP(4) STEP(5)
+#undef STEP
+    }
+#define STORE(t) _mm256_store_ps(part + (t) * 16, a##t##0); _mm256_store_ps(part + (t) * 16 + 8, a##t##1);
+    STORE(0) STORE(1) STORE(2) STORE(3) STORE(4) STORE(5)
+#undef STORE
+}
+
+/* dyt[j][f] = rows[f][j] for j < len, f < 16 (rows `stride` floats apart; f >= m: 0) */
+static void wgf_transpose(const float *rows, size_t stride, int m, int len, float *restrict dyt) {
+    int j = 0;
+    if (m == 16)
+        for (; j + 8 <= len; j += 8)
+            for (int h = 0; h < 2; h++) {
+                __m256 r[8], t[8];
+                for (int f = 0; f < 8; f++) r[f] = _mm256_loadu_ps(rows + (size_t)(8 * h + f) * stride + j);
+                for (int f = 0; f < 8; f += 2) {
+                    t[f] = _mm256_unpacklo_ps(r[f], r[f + 1]);
+                    t[f + 1] = _mm256_unpackhi_ps(r[f], r[f + 1]);
+                }
+                for (int f = 0; f < 8; f += 4) {
+                    r[f] = _mm256_shuffle_ps(t[f], t[f + 2], 0x44);
+                    r[f + 1] = _mm256_shuffle_ps(t[f], t[f + 2], 0xEE);
+                    r[f + 2] = _mm256_shuffle_ps(t[f + 1], t[f + 3], 0x44);
+                    r[f + 3] = _mm256_shuffle_ps(t[f + 1], t[f + 3], 0xEE);
+                }
+                /* r[0..3]: positions j+0, j+1, j+2, j+3 of filters 0-3 (low half) and j+4.. (high
+                 * half); r[4..7] likewise for filters 4-7 */
+                for (int u = 0; u < 4; u++) {
+                    _mm256_store_ps(dyt + (size_t)(j + u) * 16 + 8 * h, _mm256_permute2f128_ps(r[u], r[u + 4], 0x20));
+                    _mm256_store_ps(dyt + (size_t)(j + u + 4) * 16 + 8 * h, _mm256_permute2f128_ps(r[u], r[u + 4], 0x31));
+                }
+            }
+    for (; j < len; j++)
+        for (int f = 0; f < 16; f++) dyt[(size_t)j * 16 + f] = f < m ? rows[(size_t)f * stride + j] : 0.0f;
+}
+
+#else
+
+static void wgf_tile(int len, const float *x, const int *xo, const int *toff, const float *dyt, float *restrict part) {
+    for (int j = 0; j < len; j++)
+        for (int t = 0; t < WGF_TAPS; t++) {
+            const float v = x[xo[j] + toff[t]];
+            for (int f = 0; f < WGF_ROWS; f++) part[t * 16 + f] += v * dyt[(size_t)j * 16 + f];
+        }
+}
+
+static void wgf_transpose(const float *rows, size_t stride, int m, int len, float *restrict dyt) {
+    for (int j = 0; j < len; j++)
+        for (int f = 0; f < 16; f++) dyt[(size_t)j * 16 + f] = f < m ? rows[(size_t)f * stride + j] : 0.0f;
+}
+
+#endif
+
+void cnnc_conv_weight_grad_filters(const cnnc_conv_geometry *g, int m, int tap0, int tap1, const float *d_out,
+                                   size_t d_out_stride, int n, const float *image, size_t image_stride,
+                                   float *d_weight, int ldw) {
+    _Alignas(64) float part[WG_PART_FLOATS];
+    _Alignas(64) float dyt[WGF_CHUNK * WGF_ROWS];
+    int xo[WGF_CHUNK], toff[CNNC_CONV_DIRECT_MAX_TAPS + WGF_TAPS];
+    const int W = g->width, P = g->out_h, Q = g->out_w, S = g->kernel_w, taps = g->kernel_h * S;
+    const int channels = g->channels, pq = P * Q;
+    const size_t plane = (size_t)g->height * W;
+    if (m <= 0 || n <= 0 || tap0 < 0 || tap1 > taps || tap0 >= tap1 || !cnnc_conv_weight_grad_filters_fits(g)) return;
+    const int nt = tap1 - tap0, groups = (nt + WGF_TAPS - 1) / WGF_TAPS;
+    /* the group's taps past the last read offset 0 (inside the image); their sums are dropped */
+    for (int u = 0; u < groups * WGF_TAPS; u++) {
+        const int t = tap0 + u;
+        toff[u] = u < nt ? (t / S) * g->dilation_h * W + (t % S) * g->dilation_w : 0;
+    }
+    const int per_channel = groups * WGF_TAPS * WGF_ROWS;
+    const int cb = WG_PART_FLOATS / per_channel; /* >= 1: taps <= 49 make at most 9 groups */
+    for (int i0 = 0; i0 < m; i0 += WGF_ROWS) {
+        const int mr = m - i0 < WGF_ROWS ? m - i0 : WGF_ROWS;
+        for (int c0 = 0; c0 < channels; c0 += cb) {
+            const int nc = channels - c0 < cb ? channels - c0 : cb;
+            memset(part, 0, sizeof(float) * (size_t)nc * per_channel);
+            for (int b = 0; b < n; b++)
+                for (int j0 = 0; j0 < pq; j0 += WGF_CHUNK) {
+                    const int len = pq - j0 < WGF_CHUNK ? pq - j0 : WGF_CHUNK;
+                    wgf_transpose(d_out + (size_t)b * d_out_stride + (size_t)i0 * pq + j0, (size_t)pq, mr, len, dyt);
+                    for (int l = 0; l < len; l++) {
+                        const int p = (j0 + l) / Q, q = (j0 + l) % Q;
+                        xo[l] = p * g->stride_h * W + q * g->stride_w;
+                    }
+                    for (int c = 0; c < nc; c++) {
+                        const float *x = image + (size_t)b * image_stride + (size_t)(c0 + c) * plane;
+                        for (int k = 0; k < groups; k++)
+                            wgf_tile(len, x, xo, toff + k * WGF_TAPS, dyt, part + ((size_t)c * groups + k) * WGF_TAPS * WGF_ROWS);
+                    }
+                }
+            for (int i = 0; i < mr; i++)
+                for (int c = 0; c < nc; c++)
+                    for (int u = 0; u < nt; u++)
+                        d_weight[(size_t)(i0 + i) * ldw + (size_t)(c0 + c) * taps + tap0 + u] +=
+                            part[((size_t)c * groups + u / WGF_TAPS) * WGF_TAPS * WGF_ROWS + (size_t)(u % WGF_TAPS) * WGF_ROWS + i];
+        }
+    }
+}
+
 void cnnc_conv_reference(const cnnc_conv_geometry *g, int m, const float *weights, const float *image,
                          float *out, const cnnc_epilogue *e) {
     const int P = g->out_h, Q = g->out_w, R = g->kernel_h, S = g->kernel_w;
@@ -890,3 +1031,6 @@ void cnnc_conv_reference(const cnnc_conv_geometry *g, int m, const float *weight
 #undef WG_PART_FLOATS
 #undef WG_SPREAD_FLOATS
 #undef WG_L1_FLOATS
+#undef WGF_ROWS
+#undef WGF_TAPS
+#undef WGF_CHUNK

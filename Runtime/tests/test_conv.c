@@ -241,6 +241,36 @@ static cnnc_conv_geometry same_width_geometry(cnnc_rng *rng) {
     return g;
 }
 
+/* Whether got (m x C*R*S) is start plus the weight gradient of g over `batch` samples of d_out
+ * (m x P*Q each) and images (C x H*W each), summed in double, within 1e-5 of the terms'
+ * magnitudes. */
+static int weight_grad_close(const cnnc_conv_geometry *g, int m, int batch, const float *d_out, const float *images,
+                             const float *start, const float *got) {
+    const int crs = g->channels * g->kernel_h * g->kernel_w, pq = g->out_h * g->out_w;
+    const size_t image_size = (size_t)g->channels * g->height * g->width, out_size = (size_t)m * pq;
+    int close = 1;
+    for (int i = 0; i < m; i++)
+        for (int c = 0; c < g->channels; c++)
+            for (int r = 0; r < g->kernel_h; r++)
+                for (int s = 0; s < g->kernel_w; s++) {
+                    const size_t at = (size_t)i * crs + ((size_t)c * g->kernel_h + r) * g->kernel_w + s;
+                    double sum = start[at], mag = fabs(sum);
+                    for (int b = 0; b < batch; b++)
+                        for (int p = 0; p < g->out_h; p++)
+                            for (int q = 0; q < g->out_w; q++) {
+                                const int h = p * g->stride_h - g->pad_top + r * g->dilation_h;
+                                const int w = q * g->stride_w - g->pad_left + s * g->dilation_w;
+                                if (h < 0 || h >= g->height || w < 0 || w >= g->width) continue;
+                                const double term = (double)d_out[b * out_size + (size_t)i * pq + (size_t)p * g->out_w + q] *
+                                                    images[b * image_size + ((size_t)c * g->height + h) * g->width + w];
+                                sum += term;
+                                mag += fabs(term);
+                            }
+                    if (fabs(got[at] - sum) > 1e-5 * mag + 1e-6) close = 0;
+                }
+    return close;
+}
+
 /* cnnc_conv_weight_grad_direct against a double reference, and split by rows, channels and taps;
  * every other case with an output narrower than the input (pad_left + pad_right < span). */
 static void weight_grad_case(cnnc_rng *rng) {
@@ -283,31 +313,63 @@ static void weight_grad_case(cnnc_rng *rng) {
     cnnc_conv_weight_grad_direct_taps(&g, m, 0, t1, d_out, out_size, batch, images, image_size, split, crs);
     if (t1 < taps) cnnc_conv_weight_grad_direct_taps(&g, m, t1, taps, d_out, out_size, batch, images, image_size, split, crs);
     same = same && memcmp(whole, split, sizeof(float) * (size_t)m * crs) == 0;
-    int close = 1;
-    for (int i = 0; i < m; i++)
-        for (int c = 0; c < g.channels; c++)
-            for (int r = 0; r < g.kernel_h; r++)
-                for (int s = 0; s < g.kernel_w; s++) {
-                    double sum = start[(size_t)i * crs + ((size_t)c * g.kernel_h + r) * g.kernel_w + s], mag = fabs(sum);
-                    for (int b = 0; b < batch; b++)
-                        for (int p = 0; p < g.out_h; p++)
-                            for (int q = 0; q < g.out_w; q++) {
-                                const int h = p - g.pad_top + r * g.dilation_h, w = q - g.pad_left + s * g.dilation_w;
-                                if (h < 0 || h >= g.height || w < 0 || w >= g.width) continue;
-                                const double term = (double)d_out[b * out_size + (size_t)i * pq + (size_t)p * g.out_w + q] *
-                                                    images[b * image_size + ((size_t)c * g.height + h) * g.width + w];
-                                sum += term;
-                                mag += fabs(term);
-                            }
-                    const float got = whole[(size_t)i * crs + ((size_t)c * g.kernel_h + r) * g.kernel_w + s];
-                    if (fabs(got - sum) > 1e-5 * mag + 1e-6) close = 0;
-                }
+    const int close = weight_grad_close(&g, m, batch, d_out, images, start, whole);
     CHECK(close);
     CHECK(same);
     if (!close || !same)
         printf("  weight grad case %d: C=%d H=%d W=%d R=%d S=%d pad %d,%d dil %d,%d P=%d m=%d batch %d\n", g_case,
                g.channels, g.height, g.width, g.kernel_h, g.kernel_w, g.pad_top, g.pad_left, g.dilation_h,
                g.dilation_w, g.out_h, m, batch);
+    free(images); free(d_out); free(start); free(whole); free(split);
+}
+
+/* cnnc_conv_weight_grad_filters against a double reference (no padding, any stride and
+ * dilation, rows past one 16-filter block), and split by rows, channels and taps: the same bits. */
+static void weight_grad_filters_case(cnnc_rng *rng) {
+    cnnc_conv_geometry g;
+    memset(&g, 0, sizeof g);
+    g.channels = uniform_int(rng, 1, 12);
+    g.kernel_h = uniform_int(rng, 1, 5);
+    g.kernel_w = uniform_int(rng, 1, 5);
+    g.stride_h = uniform_int(rng, 1, 2);
+    g.stride_w = uniform_int(rng, 1, 2);
+    g.dilation_h = uniform_int(rng, 1, 2);
+    g.dilation_w = uniform_int(rng, 1, 2);
+    g.height = (g.kernel_h - 1) * g.dilation_h + uniform_int(rng, 1, 20);
+    g.width = (g.kernel_w - 1) * g.dilation_w + uniform_int(rng, 1, 20);
+    g.out_h = (g.height - (g.kernel_h - 1) * g.dilation_h - 1) / g.stride_h + 1;
+    g.out_w = (g.width - (g.kernel_w - 1) * g.dilation_w - 1) / g.stride_w + 1;
+    CHECK(cnnc_conv_weight_grad_filters_fits(&g));
+    const int m = uniform_int(rng, 1, 40), taps = g.kernel_h * g.kernel_w, crs = g.channels * taps;
+    const int batch = uniform_int(rng, 1, 4), pq = g.out_h * g.out_w;
+    const size_t image_size = (size_t)g.channels * g.height * g.width, out_size = (size_t)m * pq;
+    float *images = random_floats(rng, image_size * batch), *d_out = random_floats(rng, out_size * batch);
+    float *start = random_floats(rng, (size_t)m * crs);
+    float *whole = malloc(sizeof(float) * (size_t)m * crs), *split = malloc(sizeof(float) * (size_t)m * crs);
+    memcpy(whole, start, sizeof(float) * (size_t)m * crs);
+    memcpy(split, start, sizeof(float) * (size_t)m * crs);
+    cnnc_conv_weight_grad_filters(&g, m, 0, taps, d_out, out_size, batch, images, image_size, whole, crs);
+    /* rows split at m1, channels at c1, taps at t1 */
+    const int m1 = uniform_int(rng, 0, m), c1 = uniform_int(rng, 0, g.channels), t1 = uniform_int(rng, 1, taps);
+    for (int part = 0; part < 8; part++) {
+        const int r0 = part & 1 ? m1 : 0, rows = part & 1 ? m - m1 : m1;
+        const int ch0 = part & 2 ? c1 : 0, chs = part & 2 ? g.channels - c1 : c1;
+        const int ta = part & 4 ? t1 : 0, tb = part & 4 ? taps : t1;
+        if (rows == 0 || chs == 0 || ta >= tb) continue;
+        cnnc_conv_geometry gg = g;
+        gg.channels = chs;
+        cnnc_conv_weight_grad_filters(&gg, rows, ta, tb, d_out + (size_t)r0 * pq, out_size, batch,
+                                      images + (size_t)ch0 * g.height * g.width, image_size,
+                                      split + (size_t)r0 * crs + (size_t)ch0 * taps, crs);
+    }
+    const int same = memcmp(whole, split, sizeof(float) * (size_t)m * crs) == 0;
+    const int close = weight_grad_close(&g, m, batch, d_out, images, start, whole);
+    CHECK(close);
+    CHECK(same);
+    if (!close || !same)
+        printf("  weight grad (filters) case %d: C=%d H=%d W=%d R=%d S=%d stride %d,%d dil %d,%d m=%d batch %d\n", g_case,
+               g.channels, g.height, g.width, g.kernel_h, g.kernel_w, g.stride_h, g.stride_w, g.dilation_h,
+               g.dilation_w, m, batch);
     free(images); free(d_out); free(start); free(whole); free(split);
 }
 
@@ -370,6 +432,7 @@ int main(void) {
     test_pack_layout();
     for (g_case = 0; g_case < 400; g_case++) sweep_case(&rng);
     for (g_case = 0; g_case < 200; g_case++) weight_grad_case(&rng);
+    for (g_case = 0; g_case < 200; g_case++) weight_grad_filters_case(&rng);
     for (g_case = 0; g_case < 200; g_case++) transposed_input_grad_case(&rng);
     printf("test_conv: %d passed, %d failed (seed %llu, micro-kernel rows %d)\n", g_passed, g_failed,
            (unsigned long long)rng.seed, CNNC_PACK_ROWS);

@@ -45,7 +45,7 @@ final class TrainingTests: XCTestCase {
         input image shape=4x16x15
         conv a filters=6 size=3
         relu
-        conv b filters=8 size=3 dilation=2
+        conv b filters=16 size=3 dilation=2
         relu
         conv c filters=5 size=5 pad=1
         relu
@@ -54,9 +54,11 @@ final class TrainingTests: XCTestCase {
         let emitted = try runCNNC([path, "-o", "\(dir)/out/padded.c", "--train", "--batch", "3"])
         XCTAssertEqual(emitted.status, 0, emitted.stdout + emitted.stderr)
         let code = try String(contentsOfFile: "\(dir)/out/padded.c", encoding: .utf8)
-        // b (6 x 14x13 -> 8 x 10x9, dilated) and c (8 x 10x9 -> 5 x 8x7, pad 1) in the training
-        // step, and a, b and c where the input gradients for saliency run
-        XCTAssertEqual(code.components(separatedBy: "float padded[KG * HP * WP];").count - 1, 5, "padded input gradients")
+        // b (6 x 14x13 -> 16 x 10x9, dilated) and c (16 x 10x9 -> 5 x 8x7, pad 1) in the
+        // training step, and a, b and c where the input gradients for saliency run
+        XCTAssertEqual(code.components(separatedBy: "float padded[KG * HP * WB];").count - 1, 5, "padded input gradients")
+        // b's weight gradient with the filters in the lanes (16 filters, 9 of 13 columns outputs)
+        XCTAssertEqual(code.components(separatedBy: "cnnc_conv_weight_grad_filters(").count - 1, 1, "weight gradient by filters")
         var o = TrainCheckOptions()
         o.batch = 3
         o.steps = 2
