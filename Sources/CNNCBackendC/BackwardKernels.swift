@@ -950,15 +950,16 @@ enum PoolBackward {
 
     /// The (sample, channel) plane loops, with `dx`, `xc` and `dy` pointing at the plane.
     /// Where the kernel is its input gradient's only writer (`k.assigns()`), each task zeroes
-    /// its plane first.
-    static func planes(_ k: BackwardContext, _ w: inout CWriter, readsInput: Bool, _ body: (inout CWriter) -> Void) {
+    /// its plane first, unless the body writes every element itself (`writesWhole`).
+    static func planes(_ k: BackwardContext, _ w: inout CWriter, readsInput: Bool, writesWhole: Bool = false,
+                       _ body: (inout CWriter) -> Void) {
         w.line("#pragma omp parallel for collapse(2) schedule(static)")
         w.block("for (int b = 0; b < n; b++)") { w in
             w.block("for (int c = 0; c < C; c++)") { w in
                 if readsInput { w.line("const float *restrict xc = in + ((size_t)b * C + c) * (H * W);") }
                 w.line("const float *restrict dy = d_out + ((size_t)b * C + c) * (P * Q);")
                 w.line("float *restrict dx = d_in + ((size_t)b * C + c) * (H * W);")
-                if k.assigns() { w.line("memset(dx, 0, sizeof(float) * (H * W)); /* the only writer: its plane, zeroed here */") }
+                if k.assigns() && !writesWhole { w.line("memset(dx, 0, sizeof(float) * (H * W)); /* the only writer: its plane, zeroed here */") }
                 w.block("for (int p = 0; p < P; p++)") { w in
                     w.block("for (int q = 0; q < Q; q++)", body)
                 }
@@ -996,21 +997,11 @@ enum PoolBackward {
             // The windows tile the plane (LeNet's 2x2 pools): every element lies in one window
             // and is written once, d out or 0, with no zeroing and no read of d in.
             w.comment("the windows tile the plane: each element gets its window's d out where it is the window's first maximal element, else 0")
-            w.line("#pragma omp parallel for collapse(2) schedule(static)")
-            w.block("for (int b = 0; b < n; b++)") { w in
-                w.block("for (int c = 0; c < C; c++)") { w in
-                    w.line("const float *restrict xc = in + ((size_t)b * C + c) * (H * W);")
-                    w.line("const float *restrict dy = d_out + ((size_t)b * C + c) * (P * Q);")
-                    w.line("float *restrict dx = d_in + ((size_t)b * C + c) * (H * W);")
-                    w.block("for (int p = 0; p < P; p++)") { w in
-                        w.block("for (int q = 0; q < Q; q++)") { w in
-                            windowArgmax(&w)
-                            w.line("const float g = dy[p * Q + q];")
-                            w.line("for (int r = 0; r < R; r++)")
-                            w.line("    for (int s = 0; s < S; s++) dx[at + r * W + s] = r * W + s == best ? g : 0.0f;")
-                        }
-                    }
-                }
+            planes(k, &w, readsInput: true, writesWhole: true) { w in
+                windowArgmax(&w)
+                w.line("const float g = dy[p * Q + q];")
+                w.line("for (int r = 0; r < R; r++)")
+                w.line("    for (int s = 0; s < S; s++) dx[at + r * W + s] = r * W + s == best ? g : 0.0f;")
             }
             return
         }
