@@ -534,6 +534,17 @@ static inline int cnnc_team_size(int most) {
 #endif
 }
 
+/* How many blocks to cut each of `tasks` tasks into (at most `most`) so that the next
+ * parallel region's threads get equal shares: team / gcd(tasks, team), for kernels whose bits do
+ * not depend on the cut (1 without OpenMP). */
+static inline int cnnc_blocks_for_team(int tasks, int most) {
+    int a = cnnc_team_size(1 << 20), b = tasks > 0 ? tasks : 1;
+    const int team = a;
+    while (b != 0) { const int r = a % b; a = b; b = r; }
+    const int blocks = team / a;
+    return blocks < most ? blocks : most > 0 ? most : 1;
+}
+
 /* The number of threads in the calling thread's team (1 without OpenMP). */
 static inline int cnnc_team_threads(void) {
 #ifdef _OPENMP

@@ -323,12 +323,13 @@ static void weight_grad_case(cnnc_rng *rng) {
     free(images); free(d_out); free(start); free(whole); free(split);
 }
 
-/* cnnc_conv_weight_grad_filters against a double reference (no padding, any stride and
- * dilation, rows past one 16-filter block), and split by rows, channels and taps: the same bits. */
+/* cnnc_conv_weight_grad_filters against a double reference (padding on any side or none, any
+ * stride and dilation, rows past one 16-filter block, channels past one block of pairs), and
+ * split by rows, channels and taps: the same bits. */
 static void weight_grad_filters_case(cnnc_rng *rng) {
     cnnc_conv_geometry g;
     memset(&g, 0, sizeof g);
-    g.channels = uniform_int(rng, 1, 12);
+    g.channels = uniform_int(rng, 0, 4) == 0 ? uniform_int(rng, 13, 40) : uniform_int(rng, 1, 12);
     g.kernel_h = uniform_int(rng, 1, 5);
     g.kernel_w = uniform_int(rng, 1, 5);
     g.stride_h = uniform_int(rng, 1, 2);
@@ -337,11 +338,15 @@ static void weight_grad_filters_case(cnnc_rng *rng) {
     g.dilation_w = uniform_int(rng, 1, 2);
     g.height = (g.kernel_h - 1) * g.dilation_h + uniform_int(rng, 1, 20);
     g.width = (g.kernel_w - 1) * g.dilation_w + uniform_int(rng, 1, 20);
-    g.out_h = (g.height - (g.kernel_h - 1) * g.dilation_h - 1) / g.stride_h + 1;
-    g.out_w = (g.width - (g.kernel_w - 1) * g.dilation_w - 1) / g.stride_w + 1;
+    const int padded = uniform_int(rng, 0, 1), pad_bottom = padded ? uniform_int(rng, 0, 2) : 0;
+    const int pad_right = padded ? uniform_int(rng, 0, 2) : 0;
+    g.pad_top = padded ? uniform_int(rng, 0, 2) : 0;
+    g.pad_left = padded ? uniform_int(rng, 0, 2) : 0;
+    g.out_h = (g.height + g.pad_top + pad_bottom - (g.kernel_h - 1) * g.dilation_h - 1) / g.stride_h + 1;
+    g.out_w = (g.width + g.pad_left + pad_right - (g.kernel_w - 1) * g.dilation_w - 1) / g.stride_w + 1;
     CHECK(cnnc_conv_weight_grad_filters_fits(&g));
     const int m = uniform_int(rng, 1, 40), taps = g.kernel_h * g.kernel_w, crs = g.channels * taps;
-    const int batch = uniform_int(rng, 1, 4), pq = g.out_h * g.out_w;
+    const int batch = uniform_int(rng, 1, 7), pq = g.out_h * g.out_w;
     const size_t image_size = (size_t)g.channels * g.height * g.width, out_size = (size_t)m * pq;
     float *images = random_floats(rng, image_size * batch), *d_out = random_floats(rng, out_size * batch);
     float *start = random_floats(rng, (size_t)m * crs);
@@ -367,9 +372,9 @@ static void weight_grad_filters_case(cnnc_rng *rng) {
     CHECK(close);
     CHECK(same);
     if (!close || !same)
-        printf("  weight grad (filters) case %d: C=%d H=%d W=%d R=%d S=%d stride %d,%d dil %d,%d m=%d batch %d\n", g_case,
-               g.channels, g.height, g.width, g.kernel_h, g.kernel_w, g.stride_h, g.stride_w, g.dilation_h,
-               g.dilation_w, m, batch);
+        printf("  weight grad (filters) case %d: C=%d H=%d W=%d R=%d S=%d pad %d,%d stride %d,%d dil %d,%d m=%d batch %d\n",
+               g_case, g.channels, g.height, g.width, g.kernel_h, g.kernel_w, g.pad_top, g.pad_left, g.stride_h,
+               g.stride_w, g.dilation_h, g.dilation_w, m, batch);
     free(images); free(d_out); free(start); free(whole); free(split);
 }
 
@@ -425,11 +430,24 @@ static void transposed_input_grad_case(cnnc_rng *rng) {
     free(weights); free(d_out); free(d_in); free(start); free(packed);
 }
 
+/* The filters kernel pads a sample's planes on its stack: planes too large for that are refused
+ * where padded (the direct kernel takes them) and taken where nothing is padded. */
+static void test_filters_fits(void) {
+    cnnc_conv_geometry g = {3, 224, 224, 3, 3, 1, 1, 1, 1, 1, 1, 224, 224};
+    CHECK(!cnnc_conv_weight_grad_filters_fits(&g));
+    g.pad_top = g.pad_left = 0;
+    g.out_h = g.out_w = 222;
+    CHECK(cnnc_conv_weight_grad_filters_fits(&g));
+    g.pad_left = -1;
+    CHECK(!cnnc_conv_weight_grad_filters_fits(&g));
+}
+
 int main(void) {
     cnnc_rng rng;
     rng.seed = 20261206;
     rng.counter = 0;
     test_pack_layout();
+    test_filters_fits();
     for (g_case = 0; g_case < 400; g_case++) sweep_case(&rng);
     for (g_case = 0; g_case < 200; g_case++) weight_grad_case(&rng);
     for (g_case = 0; g_case < 200; g_case++) weight_grad_filters_case(&rng);

@@ -401,35 +401,63 @@ enum ConvBackward {
     }
 
     /// The weight gradient with the filters in the lanes (`cnnc_conv_weight_grad_filters`):
-    /// stride 1 and no padding, so that every tap of every output lies inside the image, at
-    /// least 8 filters a group, and where those fill 16-filter blocks at least as well as the
-    /// outputs fill the direct kernel's positions (P x W, of which P x Q are outputs). LeNet's
-    /// c2 (16 filters; 10 of every 14 positions): 1.35 -> 0.54 ms at batch 64, 1 thread, Zen 3.
+    /// any stride, padding and dilation the runtime computes (`filtersFit`), at least 8 filters
+    /// a group, and where those fill their 16-filter blocks at least half as well as the
+    /// outputs fill the direct kernel's positions (P x W of which P x Q are outputs, stride 1):
+    /// the direct kernel runs at about half the filters kernel's rate per useful lane (ResNet's
+    /// 16-channel 3x3 layer at batch 64, 1 thread, Zen 3: 11.2 ms direct, 5.4 ms filters; LeNet's
+    /// c2: 1.35 -> 0.54 ms). Where the direct kernel does not apply (strides, small planes) it
+    /// replaces the GEMM.
     static func weightUsesFilters(x: Shape, y: Shape, _ a: ConvAttributes) -> Bool {
         let kg = a.filters / a.groups
-        guard groupsSuitProduct(x: x, a), a.stride == Pair(1), a.padding.top == 0, a.padding.left == 0,
-              a.padding.bottom == 0, a.padding.right == 0, a.kernel.h * a.kernel.w <= 49, kg >= 8,
-              y.w < x.w, x.h * x.w <= Int(Int32.max) / 2, y.h * y.w <= Int(Int32.max) / 2 else { return false }
-        return kg * x.w >= (kg + 15) / 16 * 16 * y.w
+        guard groupsSuitProduct(x: x, a), kg >= 8, filtersFit(x: x, y: y, a) else { return false }
+        guard weightUsesDirect(x: x, y: y, a) else { return true }
+        return 2 * kg * x.w >= (kg + 15) / 16 * 16 * y.w
+    }
+
+    /// `cnnc_conv_weight_grad_filters_fits` in Swift (checked arithmetic): at most 49 taps; where
+    /// a tap can leave the image (padding, or reads past the bottom or right), a sample's
+    /// channel, zero-bordered, at most 16,384 floats (the kernel's stack buffer).
+    static func filtersFit(x: Shape, y: Shape, _ a: ConvAttributes) -> Bool {
+        let limit = Int(Int32.max) / 4
+        let all = [a.padding.top, a.padding.left, x.h, x.w, y.h, y.w]
+        guard a.kernel.h * a.kernel.w <= 49, all.allSatisfy({ $0 >= 0 && $0 <= limit }), y.h >= 1, y.w >= 1,
+              a.stride.h >= 1, a.stride.w >= 1, a.dilation.h >= 1, a.dilation.w >= 1,
+              let spanH = SizeArithmetic.multiply(y.h - 1, a.stride.h),
+              let tapsH = SizeArithmetic.multiply(a.kernel.h - 1, a.dilation.h),
+              let spanW = SizeArithmetic.multiply(y.w - 1, a.stride.w),
+              let tapsW = SizeArithmetic.multiply(a.kernel.w - 1, a.dilation.w),
+              let reachH = SizeArithmetic.add(spanH, tapsH + 1), let reachW = SizeArithmetic.add(spanW, tapsW + 1)
+        else { return false }
+        let hp = max(reachH, x.h + a.padding.top), wp = max(reachW, x.w + a.padding.left)
+        guard let plane = SizeArithmetic.multiply(hp, wp), hp <= limit * 2, wp <= limit * 2, plane <= limit * 2
+        else { return false }
+        let padded = a.padding.top != 0 || a.padding.left != 0 || hp != x.h || wp != x.w
+        return !padded || plane <= 16_384
     }
 
     /// d weight through `cnnc_conv_weight_grad_filters`: one task per (group, block of 16
-    /// filters, input channel); each weight one chain over samples and positions.
+    /// filters, block of input channels: at least 8 tasks where the channels allow).
     static func weightFilters(_ k: BackwardContext, _ a: ConvAttributes, _ w: inout CWriter) {
         w.comment("""
         d weight[k][c][r][s] += sum over samples and positions of d out[k] * in[c] at tap (r, s),
         in the runtime (cnnc_conv_weight_grad_filters: the filters in the vector lanes, over the
-        output's own positions; no tap leaves the image); one task per (group, block of 16
-        filters, input channel), each weight one chain over samples, then positions
+        output's own positions, each sample's channels zero-bordered where taps leave the image);
+        one task per (group, block of 16 filters, block of input channels), the channels cut
+        only as far as the threads need to share the tasks evenly: every task reads all of its
+        filters' d out (ResNet's 16-channel layer at 1 thread: 5.6 ms whole, 11.5 ms in 8
+        blocks); each weight one chain over samples, then positions, whatever the cut
         """)
         w.line("enum { CRS = CG * R * S, PQ = P * Q, RS = R * S, MB = 16, MBLOCKS = (KG + MB - 1) / MB };")
-        w.line("static const cnnc_conv_geometry geometry = {1, H, W, R, S, 1, 1, 0, 0, DH, DW, P, Q};")
+        w.line("const int cblocks = cnnc_blocks_for_team((K / KG) * MBLOCKS, CG);")
         w.line("#pragma omp parallel for collapse(2) schedule(static)")
         w.block("for (int t = 0; t < (K / KG) * MBLOCKS; t++)") { w in
-            w.block("for (int c = 0; c < CG; c++)") { w in
+            w.block("for (int cb = 0; cb < cblocks; cb++)") { w in
                 w.line("const int g = t / MBLOCKS, k0 = g * KG + (t % MBLOCKS) * MB;")
                 w.line("const int mb = (g + 1) * KG - k0 < MB ? (g + 1) * KG - k0 : MB;")
-                w.line("cnnc_conv_weight_grad_filters(&geometry, mb, 0, RS, d_out + (size_t)k0 * PQ, (size_t)K * PQ, n, in + (size_t)(g * CG + c) * H * W, (size_t)C * H * W, d_weight + (size_t)k0 * CRS + (size_t)c * RS, CRS);")
+                w.line("const int c0 = CG * cb / cblocks, c1 = CG * (cb + 1) / cblocks;")
+                w.line("const cnnc_conv_geometry geometry = {c1 - c0, H, W, R, S, SH, SW, PT, PL, DH, DW, P, Q};")
+                w.line("cnnc_conv_weight_grad_filters(&geometry, mb, 0, RS, d_out + (size_t)k0 * PQ, (size_t)K * PQ, n, in + (size_t)(g * CG + c0) * H * W, (size_t)C * H * W, d_weight + (size_t)k0 * CRS + (size_t)c0 * RS, CRS);")
             }
         }
     }
@@ -596,24 +624,51 @@ enum ConvBackward {
         w.comment("""
         d in[CG x H*W] += flip(W)^T[CG x KG*R*S] * d out per group, on the implicit kernel: the
         full convolution of d out (padding (R-1)*DH - PT, (S-1)*DW - PL) with packed_t, the
-        filters transposed and flipped; one task per (group and block of panels, block of JB
-        positions), every sample in turn; each sum one FMA chain over KG*R*S, \(k.assigns() ? "written to d in" : "added to d in")
+        filters transposed and flipped; each sum one FMA chain over KG*R*S, \(k.assigns() ? "written to d in" : "added to d in"),
+        whatever the tasks (below)
         """)
+        // a task's calls: every sample, or the SB samples from b (as the forward's batch tasks)
+        func task(_ w: inout CWriter, oneSample: Bool) {
+            let shift = { (stride: String) in oneSample ? "(size_t)b * \(stride) + " : "" }
+            w.line("const int g = t / MBLOCKS, panel = (t % MBLOCKS) * PB, c0 = panel * CNNC_PACK_ROWS;")
+            w.line("const int mb = CG - c0 < PB * CNNC_PACK_ROWS ? CG - c0 : PB * CNNC_PACK_ROWS;")
+            w.line("const int j0 = jb * JB, nj = FLAT - j0 < JB ? FLAT - j0 : JB;")
+            w.line("float *dst = d_in + \(shift("(size_t)C * HW"))(size_t)(g * CG + c0) * HW;")
+            w.line("const cnnc_epilogue e = {NULL, \(k.assigns() ? "NULL, 0" : "dst, (size_t)C * HW"), CNNC_ACT_NONE, 0.0f, 0.0f, 0.0f};")
+            w.line("cnnc_conv_direct(&full, mb, packed_t + ((size_t)g * PANELS + panel) * KRS * CNNC_PACK_ROWS, \(oneSample ? "nbs" : "n"), d_out + \(shift("(size_t)K * P * Q"))(size_t)g * KG * P * Q, (size_t)K * P * Q, dst, (size_t)C * HW, j0, nj, &e);")
+        }
+        // samples per task in the batch order: as many as keep their d out within 256 KiB
+        let samplesPerTask = max(1, 65536 / max(1, k.y.c * k.y.h * k.y.w))
         w.block("") { w in
             w.lines("""
             enum { G = C / CG, HW = H * W, RS = R * S, KRS = KG * RS, FLAT = H * Q };
             enum { PANELS = (CG + CNNC_PACK_ROWS - 1) / CNNC_PACK_ROWS, PB = \(panels.map(String.init) ?? "PANELS"), MBLOCKS = (PANELS + PB - 1) / PB, JB = \(jb), JBLOCKS = (FLAT + JB - 1) / JB };
             static const cnnc_conv_geometry full = {KG, P, Q, R, S, 1, 1, (R - 1) * DH - PT, (S - 1) * DW - PL, DH, DW, H, W};
             """)
-            w.line("#pragma omp parallel for collapse(2) schedule(static)")
-            w.block("for (int t = 0; t < G * MBLOCKS; t++)") { w in
-                w.block("for (int jb = 0; jb < JBLOCKS; jb++)") { w in
-                    w.line("const int g = t / MBLOCKS, panel = (t % MBLOCKS) * PB, c0 = panel * CNNC_PACK_ROWS;")
-                    w.line("const int mb = CG - c0 < PB * CNNC_PACK_ROWS ? CG - c0 : PB * CNNC_PACK_ROWS;")
-                    w.line("const int j0 = jb * JB, nj = FLAT - j0 < JB ? FLAT - j0 : JB;")
-                    w.line("float *dst = d_in + (size_t)(g * CG + c0) * HW;")
-                    w.line("const cnnc_epilogue e = {NULL, \(k.assigns() ? "NULL, 0" : "dst, (size_t)C * HW"), CNNC_ACT_NONE, 0.0f, 0.0f, 0.0f};")
-                    w.line("cnnc_conv_direct(&full, mb, packed_t + ((size_t)g * PANELS + panel) * KRS * CNNC_PACK_ROWS, n, d_out + (size_t)g * KG * P * Q, (size_t)K * P * Q, dst, (size_t)C * HW, j0, nj, &e);")
+            w.block("if (n >= 4)") { w in
+                w.comment("""
+                    a batch: one task per (block of SB samples, block of JB positions), every group and
+                    panel in turn, so the samples' d out stays in cache while the packed filters stream
+                    past it (the forward's batch tasks); SB samples' d out fit 256 KiB (\(samplesPerTask) here),
+                    at least 8 sample blocks. ResNet-20's 16-channel layer at batch 64, 2 threads:
+                    the tasks of every sample in turn took longer than its forward
+                    """)
+                w.line("int sb = n / 8;")
+                w.line("sb = sb < 1 ? 1 : sb > \(samplesPerTask) ? \(samplesPerTask) : sb;")
+                w.line("const int sblocks = (n + sb - 1) / sb;")
+                w.line("#pragma omp parallel for collapse(2) schedule(static)")
+                w.block("for (int s = 0; s < sblocks; s++)") { w in
+                    w.block("for (int jb = 0; jb < JBLOCKS; jb++)") { w in
+                        w.line("const int b = s * sb, nbs = n - b < sb ? n - b : sb;")
+                        w.block("for (int t = 0; t < G * MBLOCKS; t++)") { w in task(&w, oneSample: true) }
+                    }
+                }
+            }
+            w.block("else") { w in
+                w.comment("one task per (group and block of panels, block of JB positions), every sample in turn")
+                w.line("#pragma omp parallel for collapse(2) schedule(static)")
+                w.block("for (int t = 0; t < G * MBLOCKS; t++)") { w in
+                    w.block("for (int jb = 0; jb < JBLOCKS; jb++)") { w in task(&w, oneSample: false) }
                 }
             }
         }

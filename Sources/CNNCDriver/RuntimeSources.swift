@@ -542,6 +542,17 @@ static inline int cnnc_team_size(int most) {
 #endif
 }
 
+/* How many blocks to cut each of `tasks` tasks into (at most `most`) so that the next
+ * parallel region's threads get equal shares: team / gcd(tasks, team), for kernels whose bits do
+ * not depend on the cut (1 without OpenMP). */
+static inline int cnnc_blocks_for_team(int tasks, int most) {
+    int a = cnnc_team_size(1 << 20), b = tasks > 0 ? tasks : 1;
+    const int team = a;
+    while (b != 0) { const int r = a % b; a = b; b = r; }
+    const int blocks = team / a;
+    return blocks < most ? blocks : most > 0 ? most : 1;
+}
+
 /* The number of threads in the calling thread's team (1 without OpenMP). */
 static inline int cnnc_team_threads(void) {
 #ifdef _OPENMP
@@ -2383,48 +2394,67 @@ void cnnc_conv_weight_grad_direct(const cnnc_conv_geometry *g, int m, const floa
 /* ---------------------------------------------------------------------------------------
  * Weight gradient with the filters in the lanes
  *
- * Where the output is much narrower than the input (LeNet's c2: 10 of every 14 positions of
- * the direct kernel's numbering are outputs) and no tap of any output leaves the image (no
- * padding), the product runs over the output's own positions instead: each sample's d out is
- * transposed to rows of WGF_ROWS filters per position (the transpose in 8 x 8 blocks), and for
- * a channel and a group of WGF_TAPS taps, acc[tap][filter] += x at the tap (one broadcast) *
- * the position's row of d out, position by position. No masks and no junk positions. Each
- * weight is one chain over samples, then positions in order, in its own lane: the caller may
- * split filters, channels and taps between threads and gets the same bits.
+ * The product runs over the output's own positions: each sample's d out is transposed to rows
+ * of WGF_ROWS filters per position (the transpose in 8 x 8 blocks), and for a group of
+ * WGF_PAIRS (channel, tap) pairs, acc[pair][filter] += x at the pair's channel and tap (one
+ * broadcast) * the position's row of d out, position by position. No masks and none of the
+ * direct kernel's non-output positions (LeNet's c2: 4 of every 14). Where a tap can leave the
+ * image (padding), each sample's channels are first copied into a zero-bordered buffer, so
+ * that every read is inside it: the zeros add nothing. The pairs run over channels and taps
+ * together (a 3x3 layer's 9 taps of 2 channels make 3 full groups), and each weight is one
+ * chain over samples, then positions in order, in its own lane: the caller may split filters,
+ * channels and taps between threads and gets the same bits.
  * ------------------------------------------------------------------------------------- */
 
-#define WGF_ROWS 16  /* filters per call: two 8-lane vectors */
-#define WGF_TAPS 6   /* taps per group: 12 accumulators */
-#define WGF_CHUNK 128 /* positions transposed at a time (8 KiB) */
+#define WGF_ROWS 16          /* filters per call: two 8-lane vectors */
+#define WGF_PAIRS 6          /* (channel, tap) pairs per group: 12 accumulators */
+#define WGF_CHUNK 128        /* positions transposed at a time (8 KiB) */
+#define WGF_PAD_FLOATS 16384 /* one sample's zero-bordered channels (64 KiB of stack) */
+
+/* The padded planes' height and width (>= the image's), or 0 where the geometry is not
+ * computable: reads reach rows -pad_top .. (P-1)*SH + (R-1)*DH - pad_top. */
+static int wgf_padded(const cnnc_conv_geometry *g, long long *hp, long long *wp) {
+    if (g->pad_top < 0 || g->pad_left < 0 || g->stride_h <= 0 || g->stride_w <= 0 || g->dilation_h <= 0 ||
+        g->dilation_w <= 0 || g->kernel_h <= 0 || g->kernel_w <= 0 || g->out_h <= 0 || g->out_w <= 0 ||
+        g->channels <= 0 || g->height <= 0 || g->width <= 0 || g->kernel_h * g->kernel_w > CNNC_CONV_DIRECT_MAX_TAPS ||
+        g->pad_top > INT_MAX / 4 || g->pad_left > INT_MAX / 4 || g->height > INT_MAX / 4 || g->width > INT_MAX / 4 ||
+        g->out_h > INT_MAX / 4 || g->out_w > INT_MAX / 4)
+        return 0;
+    const long long reach_h = (long long)(g->out_h - 1) * g->stride_h + (long long)(g->kernel_h - 1) * g->dilation_h + 1;
+    const long long reach_w = (long long)(g->out_w - 1) * g->stride_w + (long long)(g->kernel_w - 1) * g->dilation_w + 1;
+    const long long h = (long long)g->height + g->pad_top, w = (long long)g->width + g->pad_left;
+    *hp = reach_h > h ? reach_h : h;
+    *wp = reach_w > w ? reach_w : w;
+    return *hp <= INT_MAX / 2 && *wp <= INT_MAX / 2 && *hp * *wp <= INT_MAX / 2;
+}
+
+static int wgf_needs_padding(const cnnc_conv_geometry *g, long long hp, long long wp) {
+    return g->pad_top != 0 || g->pad_left != 0 || hp != g->height || wp != g->width;
+}
 
 int cnnc_conv_weight_grad_filters_fits(const cnnc_conv_geometry *g) {
-    if (g->pad_top != 0 || g->pad_left != 0 || g->stride_h <= 0 || g->stride_w <= 0 || g->dilation_h <= 0 ||
-        g->dilation_w <= 0 || g->kernel_h <= 0 || g->kernel_w <= 0 || g->out_h <= 0 || g->out_w <= 0 ||
-        g->channels <= 0 || g->kernel_h * g->kernel_w > CNNC_CONV_DIRECT_MAX_TAPS)
-        return 0;
-    const long long last_h = (long long)(g->out_h - 1) * g->stride_h + (long long)(g->kernel_h - 1) * g->dilation_h;
-    const long long last_w = (long long)(g->out_w - 1) * g->stride_w + (long long)(g->kernel_w - 1) * g->dilation_w;
-    return last_h < g->height && last_w < g->width && (long long)g->height * g->width <= INT_MAX / 2 &&
-           (long long)g->out_h * g->out_w <= INT_MAX / 2;
+    long long hp, wp;
+    if (!wgf_padded(g, &hp, &wp)) return 0;
+    return !wgf_needs_padding(g, hp, wp) || hp * wp <= WGF_PAD_FLOATS;
 }
 
 #if defined(__AVX2__) && defined(__FMA__)
 
-/* part[t][f] += sum over the len positions j of x[xo[j] + toff[t]] * dyt[j][f], t < 6, f < 16 */
-static void wgf_tile(int len, const float *x, const int *xo, const int *toff, const float *dyt, float *restrict part) {
-#define DECLARE(t) __m256 a##t##0 = _mm256_load_ps(part + (t) * 16), a##t##1 = _mm256_load_ps(part + (t) * 16 + 8);
+/* part[u][f] += sum over the len positions j of x[xo[j] + off[u]] * dyt[j][f], u < 6, f < 16 */
+static void wgf_tile(int len, const float *x, const ptrdiff_t *xo, const ptrdiff_t *off, const float *dyt, float *restrict part) {
+#define DECLARE(u) __m256 a##u##0 = _mm256_load_ps(part + (u) * 16), a##u##1 = _mm256_load_ps(part + (u) * 16 + 8);
     DECLARE(0) DECLARE(1) DECLARE(2) DECLARE(3) DECLARE(4) DECLARE(5)
 #undef DECLARE
-    const int o0 = toff[0], o1 = toff[1], o2 = toff[2], o3 = toff[3], o4 = toff[4], o5 = toff[5];
+    const float *x0 = x + off[0], *x1 = x + off[1], *x2 = x + off[2], *x3 = x + off[3], *x4 = x + off[4], *x5 = x + off[5];
     for (int j = 0; j < len; j++) {
-        const float *xp = x + xo[j];
+        const ptrdiff_t o = xo[j];
         const __m256 d0 = _mm256_load_ps(dyt + (size_t)j * 16), d1 = _mm256_load_ps(dyt + (size_t)j * 16 + 8);
-#define STEP(t) { const __m256 v = _mm256_broadcast_ss(xp + o##t); a##t##0 = _mm256_fmadd_ps(v, d0, a##t##0); \
-                  a##t##1 = _mm256_fmadd_ps(v, d1, a##t##1); }
+#define STEP(u) { const __m256 v = _mm256_broadcast_ss(x##u + o); a##u##0 = _mm256_fmadd_ps(v, d0, a##u##0); \
+                  a##u##1 = _mm256_fmadd_ps(v, d1, a##u##1); }
         STEP(0) STEP(1) STEP(2) STEP(3) STEP(4) STEP(5)
 #undef STEP
     }
-#define STORE(t) _mm256_store_ps(part + (t) * 16, a##t##0); _mm256_store_ps(part + (t) * 16 + 8, a##t##1);
+#define STORE(u) _mm256_store_ps(part + (u) * 16, a##u##0); _mm256_store_ps(part + (u) * 16 + 8, a##u##1);
     STORE(0) STORE(1) STORE(2) STORE(3) STORE(4) STORE(5)
 #undef STORE
 }
@@ -2460,11 +2490,11 @@ static void wgf_transpose(const float *rows, size_t stride, int m, int len, floa
 
 #else
 
-static void wgf_tile(int len, const float *x, const int *xo, const int *toff, const float *dyt, float *restrict part) {
+static void wgf_tile(int len, const float *x, const ptrdiff_t *xo, const ptrdiff_t *off, const float *dyt, float *restrict part) {
     for (int j = 0; j < len; j++)
-        for (int t = 0; t < WGF_TAPS; t++) {
-            const float v = x[xo[j] + toff[t]];
-            for (int f = 0; f < WGF_ROWS; f++) part[t * 16 + f] += v * dyt[(size_t)j * 16 + f];
+        for (int u = 0; u < WGF_PAIRS; u++) {
+            const float v = x[off[u] + xo[j]];
+            for (int f = 0; f < WGF_ROWS; f++) part[u * 16 + f] += v * dyt[(size_t)j * 16 + f];
         }
 }
 
@@ -2478,45 +2508,66 @@ static void wgf_transpose(const float *rows, size_t stride, int m, int len, floa
 void cnnc_conv_weight_grad_filters(const cnnc_conv_geometry *g, int m, int tap0, int tap1, const float *d_out,
                                    size_t d_out_stride, int n, const float *image, size_t image_stride,
                                    float *d_weight, int ldw) {
+    enum { MAX_PAIRS = WG_PART_FLOATS / WGF_ROWS };
     _Alignas(64) float part[WG_PART_FLOATS];
     _Alignas(64) float dyt[WGF_CHUNK * WGF_ROWS];
-    int xo[WGF_CHUNK], toff[CNNC_CONV_DIRECT_MAX_TAPS + WGF_TAPS];
-    const int W = g->width, P = g->out_h, Q = g->out_w, S = g->kernel_w, taps = g->kernel_h * S;
-    const int channels = g->channels, pq = P * Q;
-    const size_t plane = (size_t)g->height * W;
-    if (m <= 0 || n <= 0 || tap0 < 0 || tap1 > taps || tap0 >= tap1 || !cnnc_conv_weight_grad_filters_fits(g)) return;
-    const int nt = tap1 - tap0, groups = (nt + WGF_TAPS - 1) / WGF_TAPS;
-    /* the group's taps past the last read offset 0 (inside the image); their sums are dropped */
-    for (int u = 0; u < groups * WGF_TAPS; u++) {
-        const int t = tap0 + u;
-        toff[u] = u < nt ? (t / S) * g->dilation_h * W + (t % S) * g->dilation_w : 0;
-    }
-    const int per_channel = groups * WGF_TAPS * WGF_ROWS;
-    const int cb = WG_PART_FLOATS / per_channel; /* >= 1: taps <= 49 make at most 9 groups */
+    _Alignas(64) float padded[WGF_PAD_FLOATS];
+    ptrdiff_t xo[WGF_CHUNK];
+    ptrdiff_t off[MAX_PAIRS + WGF_PAIRS];
+    long long hp_, wp_;
+    const int taps = g->kernel_h * g->kernel_w;
+    if (m <= 0 || n <= 0 || tap0 < 0 || tap1 > taps || tap0 >= tap1 || !cnnc_conv_weight_grad_filters_fits(g) ||
+        !wgf_padded(g, &hp_, &wp_))
+        return;
+    const int H = g->height, W = g->width, P = g->out_h, Q = g->out_w, S = g->kernel_w, PT = g->pad_top, PL = g->pad_left;
+    const int channels = g->channels, pq = P * Q, nt = tap1 - tap0;
+    const int pad = wgf_needs_padding(g, hp_, wp_);
+    const int XW = pad ? (int)wp_ : W;                     /* the width reads see */
+    const size_t xplane = pad ? (size_t)hp_ * (size_t)wp_ : (size_t)H * W;
+    /* channels a block: their pairs' sums fit `part`, their padded planes `padded` */
+    int cb = MAX_PAIRS / nt;
+    if (pad && (size_t)cb * xplane > WGF_PAD_FLOATS) cb = (int)(WGF_PAD_FLOATS / xplane);
     for (int i0 = 0; i0 < m; i0 += WGF_ROWS) {
         const int mr = m - i0 < WGF_ROWS ? m - i0 : WGF_ROWS;
         for (int c0 = 0; c0 < channels; c0 += cb) {
             const int nc = channels - c0 < cb ? channels - c0 : cb;
-            memset(part, 0, sizeof(float) * (size_t)nc * per_channel);
-            for (int b = 0; b < n; b++)
+            const int pairs = nc * nt, groups = (pairs + WGF_PAIRS - 1) / WGF_PAIRS;
+            /* pair u: channel u / nt, tap tap0 + u % nt; the last group's spare pairs read
+             * offset 0 (inside) and their sums are dropped */
+            for (int u = 0; u < groups * WGF_PAIRS; u++) {
+                const int c = u / nt, t = tap0 + u % nt;
+                off[u] = u < pairs ? (ptrdiff_t)c * (ptrdiff_t)xplane + (ptrdiff_t)(t / S) * g->dilation_h * XW +
+                                         (ptrdiff_t)(t % S) * g->dilation_w
+                                   : 0;
+            }
+            memset(part, 0, sizeof(float) * (size_t)groups * WGF_PAIRS * WGF_ROWS);
+            if (pad) memset(padded, 0, sizeof(float) * (size_t)nc * xplane);
+            for (int b = 0; b < n; b++) {
+                const float *x = image + (size_t)b * image_stride + (size_t)c0 * H * W;
+                if (pad) { /* the interior; the border stays zero from the memset above */
+                    for (int c = 0; c < nc; c++)
+                        for (int h = 0; h < H; h++) {
+                            float *restrict to = padded + (size_t)c * xplane + (size_t)(h + PT) * XW + PL;
+                            const float *from = x + ((size_t)c * H + h) * W;
+                            for (int w = 0; w < W; w++) to[w] = from[w];
+                        }
+                    x = padded;
+                }
                 for (int j0 = 0; j0 < pq; j0 += WGF_CHUNK) {
                     const int len = pq - j0 < WGF_CHUNK ? pq - j0 : WGF_CHUNK;
                     wgf_transpose(d_out + (size_t)b * d_out_stride + (size_t)i0 * pq + j0, (size_t)pq, mr, len, dyt);
                     for (int l = 0; l < len; l++) {
                         const int p = (j0 + l) / Q, q = (j0 + l) % Q;
-                        xo[l] = p * g->stride_h * W + q * g->stride_w;
+                        xo[l] = (ptrdiff_t)p * g->stride_h * XW + (ptrdiff_t)q * g->stride_w;
                     }
-                    for (int c = 0; c < nc; c++) {
-                        const float *x = image + (size_t)b * image_stride + (size_t)(c0 + c) * plane;
-                        for (int k = 0; k < groups; k++)
-                            wgf_tile(len, x, xo, toff + k * WGF_TAPS, dyt, part + ((size_t)c * groups + k) * WGF_TAPS * WGF_ROWS);
-                    }
+                    for (int k = 0; k < groups; k++)
+                        wgf_tile(len, x, xo, off + (size_t)k * WGF_PAIRS, dyt, part + (size_t)k * WGF_PAIRS * WGF_ROWS);
                 }
+            }
             for (int i = 0; i < mr; i++)
-                for (int c = 0; c < nc; c++)
-                    for (int u = 0; u < nt; u++)
-                        d_weight[(size_t)(i0 + i) * ldw + (size_t)(c0 + c) * taps + tap0 + u] +=
-                            part[((size_t)c * groups + u / WGF_TAPS) * WGF_TAPS * WGF_ROWS + (size_t)(u % WGF_TAPS) * WGF_ROWS + i];
+                for (int u = 0; u < pairs; u++)
+                    d_weight[(size_t)(i0 + i) * ldw + (size_t)(c0 + u / nt) * taps + tap0 + u % nt] +=
+                        part[(size_t)u * WGF_ROWS + i];
         }
     }
 }
@@ -2558,7 +2609,8 @@ void cnnc_conv_reference(const cnnc_conv_geometry *g, int m, const float *weight
 #undef WG_SPREAD_FLOATS
 #undef WG_L1_FLOATS
 #undef WGF_ROWS
-#undef WGF_TAPS
+#undef WGF_PAIRS
+#undef WGF_PAD_FLOATS
 #undef WGF_CHUNK
 
 /* ---- dataset.c ---- */

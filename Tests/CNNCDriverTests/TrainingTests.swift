@@ -67,6 +67,35 @@ final class TrainingTests: XCTestCase {
         XCTAssertTrue(report.contains("threads 1 vs 2: bitwise equal PASS"), report)
     }
 
+    /// The weight gradient with the filters in the lanes over zero-bordered planes: padding,
+    /// strides, a 1x1 stride-2 layer, 8 filters (half of the lanes) and 20 (two blocks), against
+    /// the interpreter and 1 vs 2 threads.
+    func testFiltersWeightGradientWithPaddingAndStrides() throws {
+        let dir = try temporaryDirectory()
+        let path = "\(dir)/filters.net"
+        try """
+        network filters
+        input image shape=3x13x11
+        conv a filters=8 size=3 pad=1
+        relu
+        conv b filters=20 size=3 stride=2 pad=1
+        relu
+        conv c filters=12 size=1 stride=2
+        relu
+        dense logits units=3
+        """.write(toFile: path, atomically: true, encoding: .utf8)
+        let emitted = try runCNNC([path, "-o", "\(dir)/out/filters.c", "--train", "--batch", "3"])
+        XCTAssertEqual(emitted.status, 0, emitted.stdout + emitted.stderr)
+        let code = try String(contentsOfFile: "\(dir)/out/filters.c", encoding: .utf8)
+        XCTAssertEqual(code.components(separatedBy: "cnnc_conv_weight_grad_filters(").count - 1, 3, "weight gradients by filters")
+        var o = TrainCheckOptions()
+        o.batch = 3
+        o.steps = 2
+        let (report, passed) = try TrainChecker.check(try ModelLoader.load(path), options: o)
+        XCTAssertTrue(passed, report)
+        XCTAssertTrue(report.contains("threads 1 vs 2: bitwise equal PASS"), report)
+    }
+
     func testFrozenLayersAndSanitizers() throws {
         try checkTrain("lenet", frozen: ["c1", "f1"], sanitize: true)
         try checkTrain("resnet20", batch: 2, steps: 2, frozen: ["conv1", "bn1"])
