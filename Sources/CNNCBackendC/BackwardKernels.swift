@@ -406,11 +406,13 @@ enum ConvBackward {
     /// outputs fill the direct kernel's positions (P x W of which P x Q are outputs, stride 1):
     /// the direct kernel runs at about half the filters kernel's rate per useful lane (ResNet's
     /// 16-channel 3x3 layer at batch 64, 1 thread, Zen 3: 11.2 ms direct, 5.4 ms filters; LeNet's
-    /// c2: 1.35 -> 0.54 ms). Where the direct kernel does not apply (strides, small planes) it
-    /// replaces the GEMM.
+    /// c2: 1.35 -> 0.54 ms). Where the direct kernel does not apply it replaces the GEMM
+    /// (ResNet-20's stride-2 layers: backward 13-15 -> 8 ms), except on planes of fewer than 64
+    /// outputs, where its calls cover 4-16 positions a sample and the GEMM's columns run over
+    /// the whole batch (VGG-11's 4x4 and 2x2 layers were no faster with it at 2 threads).
     static func weightUsesFilters(x: Shape, y: Shape, _ a: ConvAttributes) -> Bool {
         let kg = a.filters / a.groups
-        guard groupsSuitProduct(x: x, a), kg >= 8, filtersFit(x: x, y: y, a) else { return false }
+        guard groupsSuitProduct(x: x, a), kg >= 8, y.h * y.w >= 64, filtersFit(x: x, y: y, a) else { return false }
         guard weightUsesDirect(x: x, y: y, a) else { return true }
         return 2 * kg * x.w >= (kg + 15) / 16 * 16 * y.w
     }

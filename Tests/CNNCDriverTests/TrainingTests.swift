@@ -68,14 +68,14 @@ final class TrainingTests: XCTestCase {
     }
 
     /// The weight gradient with the filters in the lanes over zero-bordered planes: padding,
-    /// strides, a 1x1 stride-2 layer, 8 filters (half of the lanes) and 20 (two blocks), against
-    /// the interpreter and 1 vs 2 threads.
+    /// strides, a 1x1 stride-2 layer, 8 filters (half of the lanes) and 20 (two blocks), every
+    /// output plane at least 64 positions, against the interpreter and 1 vs 2 threads.
     func testFiltersWeightGradientWithPaddingAndStrides() throws {
         let dir = try temporaryDirectory()
         let path = "\(dir)/filters.net"
         try """
         network filters
-        input image shape=3x13x11
+        input image shape=3x33x31
         conv a filters=8 size=3 pad=1
         relu
         conv b filters=20 size=3 stride=2 pad=1
