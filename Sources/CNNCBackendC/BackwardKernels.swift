@@ -647,32 +647,14 @@ enum ConvBackward {
             enum { PANELS = (CG + CNNC_PACK_ROWS - 1) / CNNC_PACK_ROWS, PB = \(panels.map(String.init) ?? "PANELS"), MBLOCKS = (PANELS + PB - 1) / PB, JB = \(jb), JBLOCKS = (FLAT + JB - 1) / JB };
             static const cnnc_conv_geometry full = {KG, P, Q, R, S, 1, 1, (R - 1) * DH - PT, (S - 1) * DW - PL, DH, DW, H, W};
             """)
-            w.block("if (n >= 4)") { w in
-                w.comment("""
-                    a batch: one task per (block of SB samples, block of JB positions), every group and
-                    panel in turn, so the samples' d out stays in cache while the packed filters stream
-                    past it (the forward's batch tasks); SB samples' d out fit 256 KiB (\(samplesPerTask) here),
-                    at least 8 sample blocks. ResNet-20's 16-channel layer at batch 64, 2 threads:
-                    the tasks of every sample in turn took longer than its forward
-                    """)
-                w.line("int sb = n / 8;")
-                w.line("sb = sb < 1 ? 1 : sb > \(samplesPerTask) ? \(samplesPerTask) : sb;")
-                w.line("const int sblocks = (n + sb - 1) / sb;")
-                w.line("#pragma omp parallel for collapse(2) schedule(static)")
-                w.block("for (int s = 0; s < sblocks; s++)") { w in
-                    w.block("for (int jb = 0; jb < JBLOCKS; jb++)") { w in
-                        w.line("const int b = s * sb, nbs = n - b < sb ? n - b : sb;")
-                        w.block("for (int t = 0; t < G * MBLOCKS; t++)") { w in task(&w, oneSample: true) }
-                    }
-                }
-            }
-            w.block("else") { w in
-                w.comment("one task per (group and block of panels, block of JB positions), every sample in turn")
-                w.line("#pragma omp parallel for collapse(2) schedule(static)")
-                w.block("for (int t = 0; t < G * MBLOCKS; t++)") { w in
-                    w.block("for (int jb = 0; jb < JBLOCKS; jb++)") { w in task(&w, oneSample: false) }
-                }
-            }
+            ConvKernel.batchTasks(&w, samplesPerTask: samplesPerTask, batch: """
+                a batch: one task per (block of SB samples, block of JB positions), every group and
+                panel in turn, so the samples' d out stays in cache while the packed filters stream
+                past it (the forward's batch tasks); SB samples' d out fit 256 KiB (\(samplesPerTask) here),
+                at least 8 sample blocks. ResNet-20's 16-channel layer at batch 64, 2 threads:
+                the tasks of every sample in turn took longer than its forward
+                """, everySample: "one task per (group and block of panels, block of JB positions), every sample in turn",
+                task: task)
         }
     }
 

@@ -287,12 +287,25 @@ public enum ConvKernel {
         // samples per task in the batch order: as many as keep their inputs within 256 KiB
         let sampleFloats = max(1, (phased ? a.implicitPhaseFloats(channels: x.c, height: x.h, width: x.w) : x.c * x.h * x.w))
         let samplesPerTask = max(1, 65536 / sampleFloats)
+        batchTasks(&w, samplesPerTask: samplesPerTask, batch: """
+            a batch: one task per (block of SB samples, block of JB positions j = p*\(W) + q), every group and
+            panel in turn, so the samples' input block stays in cache while the packed weights stream past it;
+            SB samples' inputs fit 256 KiB (\(samplesPerTask) here), and there are at least 8 sample blocks
+            """, everySample: """
+            one task per (group and \(note), block of JB positions j = p*\(W) + q), every sample in turn
+            so the task's packed weights stay in cache; each output one FMA chain over C*R*S\(phased ? " (phase by phase)" : "")
+            """, task: task)
+    }
+
+    /// The tasks of the implicit kernel, forward or input gradient: for a batch (n >= 4), per
+    /// (block of SB samples, block of JB positions) with every group and panel inside
+    /// (`task(w, true)`: samples b to b + nbs), at most `samplesPerTask` samples and at least 8
+    /// blocks; for fewer samples, per (group and block of panels, block of JB positions) over
+    /// every sample (`task(w, false)`). Needs G, MBLOCKS and JBLOCKS.
+    static func batchTasks(_ w: inout CWriter, samplesPerTask: Int, batch: String, everySample: String,
+                           task: (inout CWriter, Bool) -> Void) {
         w.block("if (n >= 4)") { w in
-            w.comment("""
-                a batch: one task per (block of SB samples, block of JB positions j = p*\(W) + q), every group and
-                panel in turn, so the samples' input block stays in cache while the packed weights stream past it;
-                SB samples' inputs fit 256 KiB (\(samplesPerTask) here), and there are at least 8 sample blocks
-                """)
+            w.comment(batch)
             w.line("int sb = n / 8;")
             w.line("sb = sb < 1 ? 1 : sb > \(samplesPerTask) ? \(samplesPerTask) : sb;")
             w.line("const int sblocks = (n + sb - 1) / sb;")
@@ -300,18 +313,15 @@ public enum ConvKernel {
             w.block("for (int s = 0; s < sblocks; s++)") { w in
                 w.block("for (int jb = 0; jb < JBLOCKS; jb++)") { w in
                     w.line("const int b = s * sb, nbs = n - b < sb ? n - b : sb;")
-                    w.block("for (int t = 0; t < G * MBLOCKS; t++)") { w in task(&w, oneSample: true) }
+                    w.block("for (int t = 0; t < G * MBLOCKS; t++)") { w in task(&w, true) }
                 }
             }
         }
         w.block("else") { w in
-            w.comment("""
-                one task per (group and \(note), block of JB positions j = p*\(W) + q), every sample in turn
-                so the task's packed weights stay in cache; each output one FMA chain over C*R*S\(phased ? " (phase by phase)" : "")
-                """)
+            w.comment(everySample)
             w.line("#pragma omp parallel for collapse(2) schedule(static)")
             w.block("for (int t = 0; t < G * MBLOCKS; t++)") { w in
-                w.block("for (int jb = 0; jb < JBLOCKS; jb++)") { w in task(&w, oneSample: false) }
+                w.block("for (int jb = 0; jb < JBLOCKS; jb++)") { w in task(&w, false) }
             }
         }
     }
