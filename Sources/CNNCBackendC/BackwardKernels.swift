@@ -439,7 +439,8 @@ enum ConvBackward {
     }
 
     /// d weight through `cnnc_conv_weight_grad_filters`: one task per (group, block of 16
-    /// filters, block of input channels: at least 8 tasks where the channels allow).
+    /// filters, block of input channels), the channels cut at run time only as far as the
+    /// team needs for equal shares (`cnnc_blocks_for_team`).
     static func weightFilters(_ k: BackwardContext, _ a: ConvAttributes, _ w: inout CWriter) {
         w.comment("""
         d weight[k][c][r][s] += sum over samples and positions of d out[k] * in[c] at tap (r, s),
