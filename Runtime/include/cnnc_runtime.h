@@ -570,6 +570,11 @@ size_t cnnc_winograd_f4_packed_floats(int k, int c);
  * cnnc_conv_pack_weights packs a [k][c] weight, at dst + e * cnnc_conv_packed_floats(1, k, c). */
 void cnnc_winograd_f4_pack_weights(float *dst, const float *weights, int k, int c);
 
+/* The same for the input gradient of that convolution, the full convolution of d out (k
+ * channels) into d in (c channels): the filters transposed and turned by 180 degrees, U of
+ * g'[c][k][r][s] = weights[k][c][2 - r][2 - s]: cnnc_winograd_f4_packed_floats(c, k) floats. */
+void cnnc_winograd_f4_pack_weights_transposed(float *dst, const float *weights, int k, int c);
+
 /* V and M of a block of nt tiles, k output and c input channels: 36 * (c + k) * nt floats. */
 size_t cnnc_winograd_f4_workspace_floats(int k, int c, int nt);
 

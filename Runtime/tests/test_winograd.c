@@ -10,7 +10,8 @@
  * to 4 parts of the channels and output channels (as threads share a block), and never
  * write past the output or into the gaps between its samples.
  * A second sweep puts NaN into the input, the bias or the residual: every output the reference
- * makes NaN is NaN. Built plain, with -march=native (AVX-512 row chunks or AVX2 gathers) and under
+ * makes NaN is NaN. A third runs the input gradient of a layer (transposed, turned filters; added
+ * into d in through a residual at d in itself) against a double reference. Built plain, with -march=native (AVX-512 row chunks or AVX2 gathers) and under
  * ASan/UBSan; `-mavx2 -mfma` by hand tests the AVX2 path on an AVX-512 machine.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -172,12 +173,67 @@ static void sweep_case(cnnc_rng *rng, int with_nan) {
     free(weights); free(bias); free(image); free(residual); free(packed); free(expect); free(got); free(again);
 }
 
+/* The input gradient of a 3x3 stride-1 convolution (C -> K channels, padding PT, PL of 0 to 2,
+ * any bottom and right) as the trainer runs it: the full convolution of d out (K channels of
+ * P x Q) into d in (C x H x W) with cnnc_winograd_f4_pack_weights_transposed's filters and
+ * geometry {K, P, Q, 3, 3, 1, 1, 2 - PT, 2 - PL, 1, 1, H, W}, written whole or added into d in
+ * through the residual at d in itself; against the double sum over (k, r, s) of
+ * d out[k][h + PT - r][w + PL - s] * w[k][c][r][s]. */
+static void input_gradient_case(cnnc_rng *rng) {
+    const int C = uniform_int(rng, 1, 40), K = uniform_int(rng, 1, 40), n = uniform_int(rng, 1, 3);
+    const int PT = uniform_int(rng, 0, 2), PL = uniform_int(rng, 0, 2);
+    const int P = uniform_int(rng, 1, 19), Q = uniform_int(rng, 1, 30);
+    const int H = P + 2 - PT - uniform_int(rng, 0, 2 - PT > 0 ? 2 - PT : 0), W = Q + 2 - PL - uniform_int(rng, 0, 2 - PL > 0 ? 2 - PL : 0);
+    if (H < 1 || W < 1) return;
+    const size_t din = (size_t)C * H * W, dout = (size_t)K * P * Q;
+    float *weights = random_floats(rng, (size_t)K * C * 9);
+    float *dy = random_floats(rng, (size_t)n * dout);
+    float *before = random_floats(rng, (size_t)n * din);
+    float *got = malloc(sizeof(float) * (size_t)n * din);
+    float *packed = malloc(sizeof(float) * cnnc_winograd_f4_packed_floats(C, K));
+    cnnc_winograd_f4_pack_weights_transposed(packed, weights, K, C);
+    const cnnc_conv_geometry full = {K, P, Q, 3, 3, 1, 1, 2 - PT, 2 - PL, 1, 1, H, W};
+    const int accumulate = uniform_int(rng, 0, 1);
+    memcpy(got, before, sizeof(float) * (size_t)n * din);
+    cnnc_epilogue e = {0};
+    if (accumulate) { e.residual = got; e.residual_stride = din; }
+    winograd(&full, C, packed, n, dy, dout, got, din, &e, uniform_int(rng, 1, 37), uniform_int(rng, 1, 3));
+    int close = 1;
+    for (int b = 0; b < n; b++)
+        for (int c = 0; c < C; c++)
+            for (int h = 0; h < H; h++)
+                for (int w = 0; w < W; w++) {
+                    double sum = 0.0, mag = 0.0;
+                    for (int k = 0; k < K; k++)
+                        for (int r = 0; r < 3; r++)
+                            for (int s = 0; s < 3; s++) {
+                                const int p = h + PT - r, q = w + PL - s;
+                                if (p < 0 || p >= P || q < 0 || q >= Q) continue;
+                                const double t = (double)dy[(size_t)b * dout + ((size_t)k * P + p) * Q + q] *
+                                                 weights[(((size_t)k * C + c) * 3 + r) * 3 + s];
+                                sum += t;
+                                mag += fabs(t);
+                            }
+                    const size_t at = (size_t)b * din + ((size_t)c * H + h) * W + w;
+                    if (accumulate) { sum += before[at]; mag += fabs(before[at]); }
+                    if (fabs(got[at] - sum) > 2e-5 * mag + 1e-6) {
+                        if (close)
+                            printf("  input gradient case %d: n=%d C=%d K=%d P=%d Q=%d H=%d W=%d pad %d,%d acc %d: (%d,%d,%d,%d) %.9g vs %.9g\n",
+                                   g_case, n, C, K, P, Q, H, W, PT, PL, accumulate, b, c, h, w, got[at], sum);
+                        close = 0;
+                    }
+                }
+    CHECK(close);
+    free(weights); free(dy); free(before); free(got); free(packed);
+}
+
 int main(void) {
     cnnc_rng rng;
     rng.seed = 20261206;
     rng.counter = 0;
     for (g_case = 0; g_case < 300; g_case++) sweep_case(&rng, 0);
     for (g_case = 0; g_case < 100; g_case++) sweep_case(&rng, 1);
+    for (g_case = 0; g_case < 100; g_case++) input_gradient_case(&rng);
     printf("test_winograd: %d passed, %d failed (seed %llu, micro-kernel rows %d)\n", g_passed, g_failed,
            (unsigned long long)rng.seed, CNNC_PACK_ROWS);
     return g_failed == 0 ? 0 : 1;

@@ -90,7 +90,7 @@ enum InspectionEmitter {
     /// `grad` and `weight` give the C expressions of a value, its gradient buffer and a
     /// parameter, as the training emitter lays them out.
     static func source(_ spec: TrainingSpec, _ o: COptions, plan: GradientPlan, zeroAt: [Int: [String]],
-                       packedTransposed: [String: Int], act: (String) -> String, backwardAct: (String) -> String,
+                       backwardExtras: (String) -> [String], act: (String) -> String, backwardAct: (String) -> String,
                        grad: (String) -> String, weight: (String) -> String, zero: (String) -> String, _ w: inout CWriter) {
         let p = o.prefix, P = CEmitter.macroName(p)
         let tg = spec.graph
@@ -101,8 +101,9 @@ enum InspectionEmitter {
         // Backward kernels: every input gradient on the path, no parameter gradient.
         var kernels: [String: BackwardContext] = [:]
         for name in plan.inputBackwardOrder {
-            guard let k = plan.inspectionBackward(tg.nodes[index[name]!], tg, index: index,
+            guard var k = plan.inspectionBackward(tg.nodes[index[name]!], tg, index: index,
                                                   function: "inspect_node_\(name)_backward") else { continue }
+            k.maxBatch = o.maxBatch
             BackwardKernels.emit(k, into: &w)
             kernels[name] = k
         }
@@ -201,7 +202,7 @@ enum InspectionEmitter {
                 case .conv, .dense, .activation, .prelu, .add, .binary, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn,
                      .concat, .shuffle, .slice, .pad, .upsample, .convTranspose, .softmax, .logSoftmax:
                     guard let k = kernels[name] else { continue }
-                    let extra = packedTransposed[name].map { ["t->state + \($0)"] } ?? []
+                    let extra = backwardExtras(name)
                     w.line(TrainingEmitter.backwardCall(k, grad: grad, act: backwardAct, weight: weight, parameterGradient: { _ in "" }, extra: extra))
                 }
             }

@@ -137,13 +137,29 @@ struct TrainingLayout {
     /// Trainable, unfrozen parameters in table order.
     var updated: [ParameterSpec] = []
     /// Per convolution, where the state holds its weights packed for the forward's kernel (those
-    /// whose forward algorithm is `implicit`) and transposed and flipped for the input gradient
+    /// whose forward algorithm is `implicit`: packed panels; `winograd4x4`: U = G g G^T, 36
+    /// sets of panels) and transposed and flipped for the input gradient
     /// (`ConvBackward.inputUsesImplicit`): repacked by `pack_parameters` whenever the
     /// parameters changed.
     var packedWeight: [String: Int] = [:]
     var packedTransposed: [String: Int] = [:]
+    /// What `pack_parameters` writes for a convolution.
+    enum Packing { case forward, winograd, transposed, winogradTransposed }
     /// What `pack_parameters` packs, in graph order.
-    var packings: [(node: String, weight: String, groups: Int, kg: Int, cg: Int, taps: Int, transposed: Bool)] = []
+    var packings: [(node: String, weight: String, groups: Int, kg: Int, cg: Int, taps: Int, kind: Packing)] = []
+    /// F(4x4)'s workspaces (`WinogradKernel.workspaceFloats` for the largest batch), one region
+    /// at the arena's end that every Winograd layer uses in turn while it runs; 0: none.
+    var winogradScratch = 0
+    var winogradScratchFloats = 0
+    /// The convolutions whose input gradient runs on Winograd (`ConvBackward.inputUsesWinograd`).
+    var winogradInput: Set<String> = []
+
+    /// What a convolution's backward takes after its other arguments: its transposed weights
+    /// (packed, or U), then Winograd's workspaces.
+    func convolutionExtras(_ node: String) -> [String] {
+        (packedTransposed[node].map { ["t->state + \($0)"] } ?? [])
+            + (winogradInput.contains(node) ? ["t->arena + \(winogradScratch)"] : [])
+    }
 
     /// The value a flatten is a view of (through flattens of flattens), or the value itself.
     static func viewRoot(_ name: String, _ graph: Graph, _ index: [String: Int]) -> String {
@@ -272,13 +288,30 @@ struct TrainingLayout {
             if a.algorithm == .implicit {
                 packedWeight[node.name] = stateFloats
                 stateFloats += alignUp(DerivedTensor.packedCount(groups: a.groups, kg: kg, crs: cg * taps))
-                packings.append((node.name, weight, a.groups, kg, cg, taps, false))
+                packings.append((node.name, weight, a.groups, kg, cg, taps, .forward))
+            } else if a.algorithm == .winograd4x4 {
+                packedWeight[node.name] = stateFloats
+                stateFloats += alignUp(36 * DerivedTensor.packedCount(groups: 1, kg: a.filters, crs: x.c))
+                packings.append((node.name, weight, a.groups, kg, cg, taps, .winograd))
+                winogradScratchFloats = max(winogradScratchFloats, WinogradKernel.workspaceFloats(
+                    channels: x.c, filters: a.filters, output: node.shape, maxBatch: maxBatch))
             }
-            if ConvBackward.inputTakesPackedTransposed(x: x, y: node.shape, a) {
+            if ConvBackward.inputUsesWinograd(x: x, y: node.shape, a) {
+                packedTransposed[node.name] = stateFloats
+                stateFloats += alignUp(ConvBackward.winogradTransposedFloats(x: x, a))
+                packings.append((node.name, weight, a.groups, kg, cg, taps, .winogradTransposed))
+                winogradInput.insert(node.name)
+                winogradScratchFloats = max(winogradScratchFloats, WinogradKernel.workspaceFloats(
+                    channels: a.filters, filters: x.c, output: x, maxBatch: maxBatch))
+            } else if ConvBackward.inputTakesPackedTransposed(x: x, y: node.shape, a) {
                 packedTransposed[node.name] = stateFloats
                 stateFloats += alignUp(DerivedTensor.packedCount(groups: a.groups, kg: cg, crs: kg * taps))
-                packings.append((node.name, weight, a.groups, kg, cg, taps, true))
+                packings.append((node.name, weight, a.groups, kg, cg, taps, .transposed))
             }
+        }
+        if winogradScratchFloats > 0 {
+            winogradScratch = arenaFloats
+            arenaFloats += alignUp(winogradScratchFloats)
         }
     }
 }
@@ -292,7 +325,7 @@ enum TrainingEmitter {
         w.comment("""
         the trainer's arena: \(layout.keptActivationFloats * 4) bytes of activations a backward reads, then one region for
         the forward-only activations (\(layout.plannedTransientFloats * 4) bytes planned for \(layout.naiveTransientFloats * 4)) and,
-        after the forward, the gradients (\(layout.plannedGradientFloats * 4) bytes planned for \(layout.naiveGradientFloats * 4))
+        after the forward, the gradients (\(layout.plannedGradientFloats * 4) bytes planned for \(layout.naiveGradientFloats * 4))\(layout.winogradScratchFloats > 0 ? ";\nlast, the workspaces of the Winograd layers (\(layout.winogradScratchFloats * 4) bytes)" : "")
         """)
         w.line("#define \(P)_TRAIN_ARENA_BYTES \(max(layout.arenaFloats, alignFloats) * 4)")
         w.line("#define \(P)_TRAIN_STATE_BYTES \(max(layout.stateFloats, alignFloats) * 4)")
@@ -375,13 +408,18 @@ enum TrainingEmitter {
                 forward.append((node, k.function))
             case .conv, .dense, .activation, .prelu, .add, .binary, .maxPool, .avgPool, .globalAvgPool, .globalMaxPool, .lrn,
                  .concat, .shuffle, .slice, .pad, .upsample, .convTranspose, .softmax, .logSoftmax:
-                // an implicit convolution reads the trainer's packed copy of its weights
-                let packed = layout.packedWeight[node.name] != nil
-                let k = KernelContext(node: node, inputShapes: shapes,
+                // an implicit convolution reads the trainer's packed copy of its weights, a
+                // Winograd one the trainer's U (as `weight`) and its workspaces at the arena's end
+                var winograd = false
+                if case .conv(let a) = node.op { winograd = a.algorithm == .winograd4x4 }
+                let packed = layout.packedWeight[node.name] != nil && !winograd
+                var k = KernelContext(node: node, inputShapes: shapes,
                                       arguments: params.map {
                                           KernelArgument(name: packed && $0.role == "weight" ? "packed" : $0.role, tensor: $0.name)
                                       },
                                       function: functions.unique("train_node_\(node.name)"))
+                k.hasScratch = winograd
+                k.maxBatch = o.maxBatch
                 KernelEmitter.emit(k, into: &w)
                 forward.append((node, k.function))
             }
@@ -397,6 +435,7 @@ enum TrainingEmitter {
             if case .flatten = node.op { continue }
             backward[name] = plan.trainingBackward(node, tg, index: index, frozen: spec.frozen,
                                                    function: functions.unique("train_node_\(node.name)_backward"))
+            backward[name]?.maxBatch = o.maxBatch
         }
         var writers: [String: Int] = [:]
         for k in backward.values {
@@ -481,10 +520,12 @@ enum TrainingEmitter {
                     w.line("else memcpy(\(act(node.name)), \(act(node.inputs[0])), sizeof(float) * (size_t)n * \(node.shape.count));")
                 case .input, .flatten, .conv, .dense, .activation, .prelu, .add, .binary, .maxPool, .avgPool, .globalAvgPool,
                      .globalMaxPool, .lrn, .concat, .shuffle, .slice, .pad, .upsample, .convTranspose, .softmax, .logSoftmax:
-                    let args = [act(node.name)] + node.inputs.map(act) + params.map {
+                    var args = [act(node.name)] + node.inputs.map(act) + params.map {
                         if $0.role == "weight", let off = layout.packedWeight[node.name] { return "t->state + \(off)" }
                         return weight($0.name)
-                    } + ["n"]
+                    }
+                    if case .conv(let a) = node.op, a.algorithm == .winograd4x4 { args.append("t->arena + \(layout.winogradScratch)") }
+                    args.append("n")
                     w.line(timed("forward", node.name, "\(function)(\(args.joined(separator: ", ")));"))
                 }
             }
@@ -597,7 +638,7 @@ enum TrainingEmitter {
                 var extra: [String] = []
                 if case .batchNorm = node.op { extra += ["t->state + \(layout.saved[node.name]!)", "sync", "bn_samples"] }
                 if case .dropout = node.op { extra += ["t->seed", "t->step"] }
-                if let off = layout.packedTransposed[node.name] { extra.append("t->state + \(off)") }
+                extra += layout.convolutionExtras(node.name)
                 w.line(timed("backward", node.name, backwardCall(backward[node.name]!, grad: grad, act: backwardAct, weight: weight,
                                     parameterGradient: { "t->state + \(layout.parameterGradient[$0]!)" }, extra: extra)))
             }
@@ -647,7 +688,7 @@ enum TrainingEmitter {
         }
         w.line()
 
-        InspectionEmitter.source(spec, o, plan: plan, zeroAt: layout.zeroAt, packedTransposed: layout.packedTransposed,
+        InspectionEmitter.source(spec, o, plan: plan, zeroAt: layout.zeroAt, backwardExtras: layout.convolutionExtras,
                                  act: act, backwardAct: backwardAct, grad: grad, weight: weight, zero: zero, &w)
 
         // Trainer set-up and accessors.
@@ -722,10 +763,15 @@ enum TrainingEmitter {
             w.block("for (int i = 0; i < \(layout.packings.count); i++)") { w in
                 w.block("switch (i)") { w in
                     for (i, pk) in layout.packings.enumerated() {
-                        if pk.transposed {
+                        switch pk.kind {
+                        case .transposed:
                             w.line("case \(i): cnnc_conv_pack_weights_transposed(t->state + \(layout.packedTransposed[pk.node]!), \(weight(pk.weight)), \(pk.groups), \(pk.kg), \(pk.cg), \(pk.taps)); break; /* \(pk.node), transposed */")
-                        } else {
+                        case .forward:
                             w.line("case \(i): cnnc_conv_pack_weights(t->state + \(layout.packedWeight[pk.node]!), \(weight(pk.weight)), \(pk.groups), \(pk.kg), \(pk.cg * pk.taps)); break; /* \(pk.node) */")
+                        case .winogradTransposed:
+                            w.line("case \(i): cnnc_winograd_f4_pack_weights_transposed(t->state + \(layout.packedTransposed[pk.node]!), \(weight(pk.weight)), \(pk.kg), \(pk.cg)); break; /* \(pk.node), U of the filters transposed and turned */")
+                        case .winograd:
+                            w.line("case \(i): cnnc_winograd_f4_pack_weights(t->state + \(layout.packedWeight[pk.node]!), \(weight(pk.weight)), \(pk.kg), \(pk.cg)); break; /* \(pk.node), U = G g G^T of F(4x4) */")
                         }
                     }
                     w.line("default: break;")

@@ -147,21 +147,33 @@ enum WinogradKernel {
                 }
             }
         }
+        schedule(channels: "C", filters: "K", geometry: "geometry", input: "in", inputStride: "IS", weight: "weight",
+                 output: "out", outputStride: "OS", epilogue: "&e", rest: lib.rest ? rest : nil, &w)
+    }
+
+    /// The blocks of F(4x4) over a batch (`emitLibrary`'s comment): the forward's, and the
+    /// input gradient's (`ConvBackward.inputWinograd`: the full convolution of d out, whose
+    /// channels are the forward's filters). Needs, in scope, `total` tiles, `blocks` of `NT`,
+    /// `threads`, `WS` floats per workspace, `SLICES` workspaces in `scratch`, `PANELS` of
+    /// output channels; `channels` and `filters` name the input and output channel counts.
+    static func schedule(channels c: String, filters k: String, geometry: String, input: String, inputStride: String,
+                         weight: String, output: String, outputStride: String, epilogue: String,
+                         rest: ((inout CWriter, String, String) -> Void)?, _ w: inout CWriter) {
         w.block("if (blocks < threads)") { w in
             w.comment("fewer blocks than threads: the team shares each block, in the first workspace")
             w.line("#pragma omp parallel num_threads(threads)")
             w.block("") { w in
                 w.line("const int T = cnnc_team_threads(), j = cnnc_thread_index();")
-                w.line("const int c0 = C * j / T, c1 = C * (j + 1) / T, k0 = PANELS * j / T * CNNC_PACK_ROWS;")
-                w.line("const int k1 = PANELS * (j + 1) / T * CNNC_PACK_ROWS < K ? PANELS * (j + 1) / T * CNNC_PACK_ROWS : K;")
-                w.line("float *restrict v = scratch, *restrict m = scratch + (size_t)36 * C * NT;")
+                w.line("const int c0 = \(c) * j / T, c1 = \(c) * (j + 1) / T, k0 = PANELS * j / T * CNNC_PACK_ROWS;")
+                w.line("const int k1 = PANELS * (j + 1) / T * CNNC_PACK_ROWS < \(k) ? PANELS * (j + 1) / T * CNNC_PACK_ROWS : \(k);")
+                w.line("float *restrict v = scratch, *restrict m = scratch + (size_t)36 * \(c) * NT;")
                 w.block("for (int blk = 0; blk < blocks; blk++)") { w in
                     w.line("const int t0 = blk * NT, nt = total - t0 < NT ? total - t0 : NT;")
-                    w.line("cnnc_winograd_f4_input(&geometry, in, IS, t0, nt, c0, c1, v);")
+                    w.line("cnnc_winograd_f4_input(&\(geometry), \(input), \(inputStride), t0, nt, c0, c1, v);")
                     w.line("#pragma omp barrier")
-                    w.line("cnnc_winograd_f4_multiply(K, C, weight, v, m, nt, k0, k1);")
-                    w.line("cnnc_winograd_f4_output(&geometry, K, m, t0, nt, out, OS, &e, k0, k1);")
-                    rest(&w, k0: "k0", k1: "k1")
+                    w.line("cnnc_winograd_f4_multiply(\(k), \(c), \(weight), v, m, nt, k0, k1);")
+                    w.line("cnnc_winograd_f4_output(&\(geometry), \(k), m, t0, nt, \(output), \(outputStride), \(epilogue), k0, k1);")
+                    rest?(&w, "k0", "k1")
                     w.line("#pragma omp barrier")
                 }
             }
@@ -170,14 +182,14 @@ enum WinogradKernel {
         w.comment("each thread takes whole blocks, in its own workspace")
         w.line("#pragma omp parallel num_threads(cnnc_team_size(SLICES))")
         w.block("") { w in
-            w.line("float *restrict v = scratch + (size_t)cnnc_thread_index() * WS, *restrict m = v + (size_t)36 * C * NT;")
+            w.line("float *restrict v = scratch + (size_t)cnnc_thread_index() * WS, *restrict m = v + (size_t)36 * \(c) * NT;")
             w.line("#pragma omp for schedule(static)")
             w.block("for (int blk = 0; blk < blocks; blk++)") { w in
                 w.line("const int t0 = blk * NT, nt = total - t0 < NT ? total - t0 : NT;")
-                w.line("cnnc_winograd_f4_input(&geometry, in, IS, t0, nt, 0, C, v);")
-                w.line("cnnc_winograd_f4_multiply(K, C, weight, v, m, nt, 0, K);")
-                w.line("cnnc_winograd_f4_output(&geometry, K, m, t0, nt, out, OS, &e, 0, K);")
-                rest(&w, k0: "0", k1: "K")
+                w.line("cnnc_winograd_f4_input(&\(geometry), \(input), \(inputStride), t0, nt, 0, \(c), v);")
+                w.line("cnnc_winograd_f4_multiply(\(k), \(c), \(weight), v, m, nt, 0, \(k));")
+                w.line("cnnc_winograd_f4_output(&\(geometry), \(k), m, t0, nt, \(output), \(outputStride), \(epilogue), 0, \(k));")
+                rest?(&w, "0", "\(k)")
             }
         }
     }

@@ -47,10 +47,13 @@
 //      its vector lanes (P*W positions in tiles of 32 or 16; a 2x2 plane fills a quarter) or
 //      the batch is too small to do better (fewer than 16 positions over the batch);
 //   4. else gemm: its columns run over the whole batch.
-// Training builds pack their weights once per step (the trainer's state holds the packed
-// copy) but never transform them: the same rule without step 2 (depthwise reads the raw
-// weights, so its training forward runs the same kernel; its backward has its own).
-// Refuses: an algorithm the user pinned (kept as written).
+// Training builds pack or transform their weights once per step (the trainer's state holds
+// the packed panels, or F(4x4)'s U = G g G^T): the same rule, with F(4x4) only (F(2x2) is
+// generated C on another layout of U) and from 64 channels (winogradMinTrainingChannels), for
+// the forward and the input gradient (the full convolution of d out, ConvBackward.inputWinograd);
+// the weight gradient reads x and d out and does not depend on the choice (depthwise reads the raw weights, so its training
+// forward runs the same kernel; its backward has its own).
+// Refuses: an algorithm the user pinned (kept as written; in training a pinned F(2x2) runs as F(4x4)).
 
 import CNNCIR
 
@@ -68,6 +71,12 @@ public struct SelectConvAlgorithm: Pass {
     public static let winogradMaxChannelSum = 1024
     public static let winogradMinTiles = 16
     public static let winogradMinTileUse = 0.25
+    /// Training's forward and input gradient on F(4x4) only where both channel counts reach
+    /// this. ResNet-20 at batch 64, 1 thread, Zen 3 (AVX2), forward + backward ms, implicit ->
+    /// F(4x4): 64 -> 64 at 8x8 3.8 + 7.4 -> 2.5 + 6.4 (the backward's share is the input
+    /// gradient's); 32 -> 32 at 16x16 4.8 + 8.2 -> 4.7 + 8.3-8.8 (a block's V and M, 36 x 64 x 32
+    /// floats, no longer fit the L2 beside the packed U).
+    public static let winogradMinTrainingChannels = 64
 
     /// The estimated relative error of F(m x m, 3x3) over `channels` input channels.
     public static func estimatedError(tile: Int, channels: Int) -> Double {
@@ -77,8 +86,16 @@ public struct SelectConvAlgorithm: Pass {
     public func run(_ graph: inout Graph, options: PassOptions, remarks: inout [Remark]) {
         let index = graph.indexByName()
         for i in graph.nodes.indices {
-            guard case .conv(var a) = graph.nodes[i].op, a.algorithm == .auto else { continue }
+            guard case .conv(var a) = graph.nodes[i].op else { continue }
             let node = graph.nodes[i]
+            if options.mode == .training && a.algorithm == .winograd2x2 {
+                // the trainer transforms filters for F(4x4) only (F(2x2)'s U has another layout)
+                a.algorithm = .winograd4x4
+                graph.nodes[i].op = .conv(a)
+                remarks.append(Remark(pass: name, node: node.name, message: "winograd4x4: training runs F(4x4) where F(2x2) was pinned"))
+                continue
+            }
+            guard a.algorithm == .auto else { continue }
             let x = graph.nodes[index[node.inputs[0]]!].shape
             let (chosen, why) = choose(a, input: x, output: node.shape, options: options)
             a.algorithm = chosen
@@ -107,14 +124,14 @@ public struct SelectConvAlgorithm: Pass {
         // 4x4 output tiles of a sample, and over the batch the code is built for
         let sampleTiles = ((y.h + 3) / 4) * ((y.w + 3) / 4), batchTiles = options.batch * sampleTiles
         var notWinograd: String
-        if options.mode == .training {
-            notWinograd = "training does not transform filters"
-        } else if !options.winograd {
+        if !options.winograd {
             notWinograd = "Winograd is off"
         } else if a.kernel != Pair(3) || a.stride != Pair(1) || a.dilation != Pair(1) || a.groups != 1 {
             notWinograd = "not a 3x3 stride-1 dense convolution"
         } else if min(x.c, a.filters) < options.winogradMinChannels {
             notWinograd = "\(x.c) -> \(a.filters) channels, below --winograd-min-channels \(options.winogradMinChannels)"
+        } else if options.mode == .training && min(x.c, a.filters) < Self.winogradMinTrainingChannels {
+            notWinograd = "\(x.c) -> \(a.filters) channels: training's F(4x4) pays from \(Self.winogradMinTrainingChannels) channels"
         } else if x.c + a.filters > Self.winogradMaxChannelSum {
             notWinograd = "\(x.c) + \(a.filters) channels: Winograd loses to the implicit GEMM above \(Self.winogradMaxChannelSum) (not measured beyond)"
         } else if batchTiles < Self.winogradMinTiles {
@@ -123,6 +140,8 @@ public struct SelectConvAlgorithm: Pass {
             notWinograd = "a \(y.h)x\(y.w) output fills under \(Int(Self.winogradMinTileUse * 100))% of its 4x4 tiles"
         } else if Self.estimatedError(tile: 4, channels: x.c) <= options.winogradErrorBudget {
             return (.winograd4x4, "3x3 stride 1, \(x.c) -> \(a.filters) channels, \(batchTiles) tiles of 4x4 over the batch, error estimate within budget")
+        } else if options.mode == .training {
+            notWinograd = "F(4x4)'s error estimate is over the budget (training runs F(4x4) only)"
         } else if Self.estimatedError(tile: 2, channels: x.c) <= options.winogradErrorBudget {
             return (.winograd2x2, "3x3 stride 1, \(x.c) -> \(a.filters) channels, F(4x4) over the error budget")
         } else {

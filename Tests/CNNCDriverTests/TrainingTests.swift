@@ -96,6 +96,44 @@ final class TrainingTests: XCTestCase {
         XCTAssertTrue(report.contains("threads 1 vs 2: bitwise equal PASS"), report)
     }
 
+    /// 3x3 stride-1 layers of 64 channels run forward and input gradient on Winograd F(4x4)
+    /// in training: U and the transposed, turned U packed by the trainer each step; input
+    /// gradients written whole (c, d, e: one writer) and added into one with two writers (b's
+    /// input r is also the residual's); padding 0, 1 and 2 (the full convolution's 2, 1, 0);
+    /// against the interpreter, 1 vs 2 threads bitwise.
+    func testWinogradForwardAndInputGradient() throws {
+        let dir = try temporaryDirectory()
+        let path = "\(dir)/winograd.net"
+        try """
+        network winograd
+        input image shape=3x13x11
+        conv a filters=64 size=3 pad=1
+        relu r
+        conv b filters=64 size=3 pad=1
+        relu
+        conv c filters=64 size=3 pad=1
+        add s from=c,r
+        conv d filters=64 size=3 pad=2
+        relu
+        conv e filters=64 size=3
+        relu
+        dense logits units=3
+        """.write(toFile: path, atomically: true, encoding: .utf8)
+        let emitted = try runCNNC([path, "-o", "\(dir)/out/winograd.c", "--train", "--batch", "3"])
+        XCTAssertEqual(emitted.status, 0, emitted.stdout + emitted.stderr)
+        let code = try String(contentsOfFile: "\(dir)/out/winograd.c", encoding: .utf8)
+        // b, c, d and e (a reads the 3-channel image) in the trainer's pack_parameters
+        XCTAssertEqual(code.components(separatedBy: "U = G g G^T of F(4x4) */").count - 1, 4, "forward U")
+        XCTAssertEqual(code.components(separatedBy: "U of the filters transposed and turned */").count - 1, 4, "input gradient U")
+        XCTAssertTrue(code.contains("const cnnc_epilogue e = {NULL, d_in, (size_t)C * H * W, CNNC_ACT_NONE"), "an input gradient added into d in")
+        var o = TrainCheckOptions()
+        o.batch = 3
+        o.steps = 2
+        let (report, passed) = try TrainChecker.check(try ModelLoader.load(path), options: o)
+        XCTAssertTrue(passed, report)
+        XCTAssertTrue(report.contains("threads 1 vs 2: bitwise equal PASS"), report)
+    }
+
     func testFrozenLayersAndSanitizers() throws {
         try checkTrain("lenet", frozen: ["c1", "f1"], sanitize: true)
         try checkTrain("resnet20", batch: 2, steps: 2, frozen: ["conv1", "bn1"])
