@@ -575,6 +575,10 @@ void cnnc_winograd_f4_pack_weights(float *dst, const float *weights, int k, int 
  * g'[c][k][r][s] = weights[k][c][2 - r][2 - s]: cnnc_winograd_f4_packed_floats(c, k) floats. */
 void cnnc_winograd_f4_pack_weights_transposed(float *dst, const float *weights, int k, int c);
 
+/* Panels [p0, p1) of CNNC_PACK_ROWS rows of either (transposed: of the input gradient's U,
+ * whose rows are the c input channels), so that threads can share one transform. */
+void cnnc_winograd_f4_pack_panels(float *dst, const float *weights, int k, int c, int transposed, int p0, int p1);
+
 /* V and M of a block of nt tiles, k output and c input channels: 36 * (c + k) * nt floats. */
 size_t cnnc_winograd_f4_workspace_floats(int k, int c, int nt);
 

@@ -192,6 +192,23 @@ static void input_gradient_case(cnnc_rng *rng) {
     float *got = malloc(sizeof(float) * (size_t)n * din);
     float *packed = malloc(sizeof(float) * cnnc_winograd_f4_packed_floats(C, K));
     cnnc_winograd_f4_pack_weights_transposed(packed, weights, K, C);
+    {
+        /* the same bits in pieces of panels, as threads share the transform */
+        const size_t floats = cnnc_winograd_f4_packed_floats(C, K);
+        float *pieces = malloc(sizeof(float) * floats);
+        const int panels = (C + CNNC_PACK_ROWS - 1) / CNNC_PACK_ROWS, cut = uniform_int(rng, 0, panels);
+        cnnc_winograd_f4_pack_panels(pieces, weights, K, C, 1, cut, panels + 5);
+        cnnc_winograd_f4_pack_panels(pieces, weights, K, C, 1, -1, cut);
+        CHECK(memcmp(pieces, packed, sizeof(float) * floats) == 0);
+        float *forward = malloc(sizeof(float) * cnnc_winograd_f4_packed_floats(K, C));
+        float *forward_pieces = malloc(sizeof(float) * cnnc_winograd_f4_packed_floats(K, C));
+        const int kpanels = (K + CNNC_PACK_ROWS - 1) / CNNC_PACK_ROWS, kcut = uniform_int(rng, 0, kpanels);
+        cnnc_winograd_f4_pack_weights(forward, weights, K, C);
+        cnnc_winograd_f4_pack_panels(forward_pieces, weights, K, C, 0, 0, kcut);
+        cnnc_winograd_f4_pack_panels(forward_pieces, weights, K, C, 0, kcut, kpanels);
+        CHECK(memcmp(forward, forward_pieces, sizeof(float) * cnnc_winograd_f4_packed_floats(K, C)) == 0);
+        free(pieces); free(forward); free(forward_pieces);
+    }
     const cnnc_conv_geometry full = {K, P, Q, 3, 3, 1, 1, 2 - PT, 2 - PL, 1, 1, H, W};
     const int accumulate = uniform_int(rng, 0, 1);
     memcpy(got, before, sizeof(float) * (size_t)n * din);

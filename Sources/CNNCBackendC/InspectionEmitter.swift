@@ -90,7 +90,7 @@ enum InspectionEmitter {
     /// `grad` and `weight` give the C expressions of a value, its gradient buffer and a
     /// parameter, as the training emitter lays them out.
     static func source(_ spec: TrainingSpec, _ o: COptions, plan: GradientPlan, zeroAt: [Int: [String]],
-                       backwardExtras: (String) -> [String], act: (String) -> String, backwardAct: (String) -> String,
+                       backwardExtras: (String) -> [String], backwardPrelude: (String) -> String?, act: (String) -> String, backwardAct: (String) -> String,
                        grad: (String) -> String, weight: (String) -> String, zero: (String) -> String, _ w: inout CWriter) {
         let p = o.prefix, P = CEmitter.macroName(p)
         let tg = spec.graph
@@ -203,6 +203,7 @@ enum InspectionEmitter {
                      .concat, .shuffle, .slice, .pad, .upsample, .convTranspose, .softmax, .logSoftmax:
                     guard let k = kernels[name] else { continue }
                     let extra = backwardExtras(name)
+                    if let prelude = backwardPrelude(name) { w.line(prelude) }
                     w.line(TrainingEmitter.backwardCall(k, grad: grad, act: backwardAct, weight: weight, parameterGradient: { _ in "" }, extra: extra))
                 }
             }

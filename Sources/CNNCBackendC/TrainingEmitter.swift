@@ -137,28 +137,40 @@ struct TrainingLayout {
     /// Trainable, unfrozen parameters in table order.
     var updated: [ParameterSpec] = []
     /// Per convolution, where the state holds its weights packed for the forward's kernel (those
-    /// whose forward algorithm is `implicit`: packed panels; `winograd4x4`: U = G g G^T, 36
-    /// sets of panels) and transposed and flipped for the input gradient
+    /// whose forward algorithm is `implicit`) and transposed and flipped for the input gradient
     /// (`ConvBackward.inputUsesImplicit`): repacked by `pack_parameters` whenever the
     /// parameters changed.
     var packedWeight: [String: Int] = [:]
     var packedTransposed: [String: Int] = [:]
-    /// What `pack_parameters` writes for a convolution.
-    enum Packing { case forward, winograd, transposed, winogradTransposed }
     /// What `pack_parameters` packs, in graph order.
-    var packings: [(node: String, weight: String, groups: Int, kg: Int, cg: Int, taps: Int, kind: Packing)] = []
-    /// F(4x4)'s workspaces (`WinogradKernel.workspaceFloats` for the largest batch), one region
-    /// at the arena's end that every Winograd layer uses in turn while it runs; 0: none.
+    var packings: [(node: String, weight: String, groups: Int, kg: Int, cg: Int, taps: Int, transposed: Bool)] = []
+    /// Winograd F(4x4) (forward: `winograd4x4`; input gradient: `ConvBackward.inputUsesWinograd`)
+    /// runs on two regions at the arena's end that each such kernel uses in turn: U, transformed
+    /// by the caller just before the kernel (`winograd_transform`, its panels shared by the
+    /// team), and the workspaces (`WinogradKernel.workspaceFloats` for the largest batch). U is
+    /// not kept: it is 4x the filters, twice (forward and input gradient), and held for every
+    /// layer it put VGG-11-BN's trainer at 543 MB against PyTorch's 326; the transforms cost
+    /// the same either way, once per step, as the parameters change every step.
+    var winogradU = 0
+    var winogradUFloats = 0
     var winogradScratch = 0
     var winogradScratchFloats = 0
-    /// The convolutions whose input gradient runs on Winograd (`ConvBackward.inputUsesWinograd`).
-    var winogradInput: Set<String> = []
+    /// Per convolution on Winograd: its filter tensor, filters K and channels C.
+    var winogradForward: [String: (weight: String, k: Int, c: Int)] = [:]
+    var winogradInput: [String: (weight: String, k: Int, c: Int)] = [:]
 
     /// What a convolution's backward takes after its other arguments: its transposed weights
     /// (packed, or U), then Winograd's workspaces.
     func convolutionExtras(_ node: String) -> [String] {
-        (packedTransposed[node].map { ["t->state + \($0)"] } ?? [])
-            + (winogradInput.contains(node) ? ["t->arena + \(winogradScratch)"] : [])
+        if winogradInput[node] != nil { return ["t->arena + \(winogradU)", "t->arena + \(winogradScratch)"] }
+        return packedTransposed[node].map { ["t->state + \($0)"] } ?? []
+    }
+
+    /// The statement that transforms a Winograd layer's filters into U before its kernel runs
+    /// (`transposed`: its input gradient's), or nil where the layer has none.
+    func winogradTransform(_ node: String, transposed: Bool, weight: (String) -> String) -> String? {
+        guard let l = transposed ? winogradInput[node] : winogradForward[node] else { return nil }
+        return "winograd_transform(t->arena + \(winogradU), \(weight(l.weight)), \(l.k), \(l.c), \(transposed ? 1 : 0));"
     }
 
     /// The value a flatten is a view of (through flattens of flattens), or the value itself.
@@ -288,28 +300,27 @@ struct TrainingLayout {
             if a.algorithm == .implicit {
                 packedWeight[node.name] = stateFloats
                 stateFloats += alignUp(DerivedTensor.packedCount(groups: a.groups, kg: kg, crs: cg * taps))
-                packings.append((node.name, weight, a.groups, kg, cg, taps, .forward))
+                packings.append((node.name, weight, a.groups, kg, cg, taps, false))
             } else if a.algorithm == .winograd4x4 {
-                packedWeight[node.name] = stateFloats
-                stateFloats += alignUp(36 * DerivedTensor.packedCount(groups: 1, kg: a.filters, crs: x.c))
-                packings.append((node.name, weight, a.groups, kg, cg, taps, .winograd))
+                winogradForward[node.name] = (weight, a.filters, x.c)
+                winogradUFloats = max(winogradUFloats, 36 * DerivedTensor.packedCount(groups: 1, kg: a.filters, crs: x.c))
                 winogradScratchFloats = max(winogradScratchFloats, WinogradKernel.workspaceFloats(
                     channels: x.c, filters: a.filters, output: node.shape, maxBatch: maxBatch))
             }
             if ConvBackward.inputUsesWinograd(x: x, y: node.shape, a) {
-                packedTransposed[node.name] = stateFloats
-                stateFloats += alignUp(ConvBackward.winogradTransposedFloats(x: x, a))
-                packings.append((node.name, weight, a.groups, kg, cg, taps, .winogradTransposed))
-                winogradInput.insert(node.name)
+                winogradInput[node.name] = (weight, a.filters, x.c)
+                winogradUFloats = max(winogradUFloats, ConvBackward.winogradTransposedFloats(x: x, a))
                 winogradScratchFloats = max(winogradScratchFloats, WinogradKernel.workspaceFloats(
                     channels: a.filters, filters: x.c, output: x, maxBatch: maxBatch))
             } else if ConvBackward.inputTakesPackedTransposed(x: x, y: node.shape, a) {
                 packedTransposed[node.name] = stateFloats
                 stateFloats += alignUp(DerivedTensor.packedCount(groups: a.groups, kg: cg, crs: kg * taps))
-                packings.append((node.name, weight, a.groups, kg, cg, taps, .transposed))
+                packings.append((node.name, weight, a.groups, kg, cg, taps, true))
             }
         }
-        if winogradScratchFloats > 0 {
+        if winogradUFloats > 0 {
+            winogradU = arenaFloats
+            arenaFloats += alignUp(winogradUFloats)
             winogradScratch = arenaFloats
             arenaFloats += alignUp(winogradScratchFloats)
         }
@@ -325,7 +336,7 @@ enum TrainingEmitter {
         w.comment("""
         the trainer's arena: \(layout.keptActivationFloats * 4) bytes of activations a backward reads, then one region for
         the forward-only activations (\(layout.plannedTransientFloats * 4) bytes planned for \(layout.naiveTransientFloats * 4)) and,
-        after the forward, the gradients (\(layout.plannedGradientFloats * 4) bytes planned for \(layout.naiveGradientFloats * 4))\(layout.winogradScratchFloats > 0 ? ";\nlast, the workspaces of the Winograd layers (\(layout.winogradScratchFloats * 4) bytes)" : "")
+        after the forward, the gradients (\(layout.plannedGradientFloats * 4) bytes planned for \(layout.naiveGradientFloats * 4))\(layout.winogradUFloats > 0 ? ";\nlast, Winograd's transformed filters and workspaces (\(layout.winogradUFloats * 4) and \(layout.winogradScratchFloats * 4) bytes)" : "")
         """)
         w.line("#define \(P)_TRAIN_ARENA_BYTES \(max(layout.arenaFloats, alignFloats) * 4)")
         w.line("#define \(P)_TRAIN_STATE_BYTES \(max(layout.stateFloats, alignFloats) * 4)")
@@ -491,6 +502,19 @@ enum TrainingEmitter {
             w.line()
         }
         emitPackParameters(p, layout, weight: weight, &w)
+        if layout.winogradUFloats > 0 {
+            w.comment("""
+            U = G g G^T of a layer's k x c filters for Winograd F(4x4), or with `transposed` its input
+            gradient's (the filters transposed and turned), just before the kernel that reads it; the
+            team shares the panels
+            """)
+            w.block("static void winograd_transform(float *restrict u, const float *restrict weight, int k, int c, int transposed)") { w in
+                w.line("const int panels = ((transposed ? c : k) + CNNC_PACK_ROWS - 1) / CNNC_PACK_ROWS;")
+                w.line("#pragma omp parallel for schedule(static)")
+                w.line("for (int p = 0; p < panels; p++) cnnc_winograd_f4_pack_panels(u, weight, k, c, transposed, p, p + 1);")
+            }
+            w.line()
+        }
         w.comment("sync, samples: batch norm's statistics in training (NULL and n, or synchronized across processes)")
         w.block("static void train_forward(\(p)_context *ctx, \(p)_trainer *t, const float *const *inputs, int n, const cnnc_allreduce *sync, int64_t samples, int training, int last)") { w in
             w.line("(void)training; (void)sync; (void)samples; /* read only by batch norm and dropout */")
@@ -520,13 +544,15 @@ enum TrainingEmitter {
                     w.line("else memcpy(\(act(node.name)), \(act(node.inputs[0])), sizeof(float) * (size_t)n * \(node.shape.count));")
                 case .input, .flatten, .conv, .dense, .activation, .prelu, .add, .binary, .maxPool, .avgPool, .globalAvgPool,
                      .globalMaxPool, .lrn, .concat, .shuffle, .slice, .pad, .upsample, .convTranspose, .softmax, .logSoftmax:
+                    let transform = layout.winogradTransform(node.name, transposed: false, weight: weight)
                     var args = [act(node.name)] + node.inputs.map(act) + params.map {
                         if $0.role == "weight", let off = layout.packedWeight[node.name] { return "t->state + \(off)" }
+                        if $0.role == "weight", transform != nil { return "t->arena + \(layout.winogradU)" }
                         return weight($0.name)
                     }
-                    if case .conv(let a) = node.op, a.algorithm == .winograd4x4 { args.append("t->arena + \(layout.winogradScratch)") }
+                    if transform != nil { args.append("t->arena + \(layout.winogradScratch)") }
                     args.append("n")
-                    w.line(timed("forward", node.name, "\(function)(\(args.joined(separator: ", ")));"))
+                    w.line(timed("forward", node.name, (transform.map { $0 + " " } ?? "") + "\(function)(\(args.joined(separator: ", ")));"))
                 }
             }
         }
@@ -639,7 +665,8 @@ enum TrainingEmitter {
                 if case .batchNorm = node.op { extra += ["t->state + \(layout.saved[node.name]!)", "sync", "bn_samples"] }
                 if case .dropout = node.op { extra += ["t->seed", "t->step"] }
                 extra += layout.convolutionExtras(node.name)
-                w.line(timed("backward", node.name, backwardCall(backward[node.name]!, grad: grad, act: backwardAct, weight: weight,
+                let transform = layout.winogradTransform(node.name, transposed: true, weight: weight).map { $0 + " " } ?? ""
+                w.line(timed("backward", node.name, transform + backwardCall(backward[node.name]!, grad: grad, act: backwardAct, weight: weight,
                                     parameterGradient: { "t->state + \(layout.parameterGradient[$0]!)" }, extra: extra)))
             }
             if layout.gradientFloats > 0 {
@@ -689,6 +716,7 @@ enum TrainingEmitter {
         w.line()
 
         InspectionEmitter.source(spec, o, plan: plan, zeroAt: layout.zeroAt, backwardExtras: layout.convolutionExtras,
+                                 backwardPrelude: { layout.winogradTransform($0, transposed: true, weight: weight) },
                                  act: act, backwardAct: backwardAct, grad: grad, weight: weight, zero: zero, &w)
 
         // Trainer set-up and accessors.
@@ -763,15 +791,10 @@ enum TrainingEmitter {
             w.block("for (int i = 0; i < \(layout.packings.count); i++)") { w in
                 w.block("switch (i)") { w in
                     for (i, pk) in layout.packings.enumerated() {
-                        switch pk.kind {
-                        case .transposed:
+                        if pk.transposed {
                             w.line("case \(i): cnnc_conv_pack_weights_transposed(t->state + \(layout.packedTransposed[pk.node]!), \(weight(pk.weight)), \(pk.groups), \(pk.kg), \(pk.cg), \(pk.taps)); break; /* \(pk.node), transposed */")
-                        case .forward:
+                        } else {
                             w.line("case \(i): cnnc_conv_pack_weights(t->state + \(layout.packedWeight[pk.node]!), \(weight(pk.weight)), \(pk.groups), \(pk.kg), \(pk.cg * pk.taps)); break; /* \(pk.node) */")
-                        case .winogradTransposed:
-                            w.line("case \(i): cnnc_winograd_f4_pack_weights_transposed(t->state + \(layout.packedTransposed[pk.node]!), \(weight(pk.weight)), \(pk.kg), \(pk.cg)); break; /* \(pk.node), U of the filters transposed and turned */")
-                        case .winograd:
-                            w.line("case \(i): cnnc_winograd_f4_pack_weights(t->state + \(layout.packedWeight[pk.node]!), \(weight(pk.weight)), \(pk.kg), \(pk.cg)); break; /* \(pk.node), U = G g G^T of F(4x4) */")
                         }
                     }
                     w.line("default: break;")

@@ -583,6 +583,10 @@ void cnnc_winograd_f4_pack_weights(float *dst, const float *weights, int k, int 
  * g'[c][k][r][s] = weights[k][c][2 - r][2 - s]: cnnc_winograd_f4_packed_floats(c, k) floats. */
 void cnnc_winograd_f4_pack_weights_transposed(float *dst, const float *weights, int k, int c);
 
+/* Panels [p0, p1) of CNNC_PACK_ROWS rows of either (transposed: of the input gradient's U,
+ * whose rows are the c input channels), so that threads can share one transform. */
+void cnnc_winograd_f4_pack_panels(float *dst, const float *weights, int k, int c, int transposed, int p0, int p1);
+
 /* V and M of a block of nt tiles, k output and c input channels: 36 * (c + k) * nt floats. */
 size_t cnnc_winograd_f4_workspace_floats(int k, int c, int nt);
 
@@ -7726,14 +7730,14 @@ size_t cnnc_winograd_f4_packed_floats(int k, int c) {
  * The trainer packs every step: 512 x 512 filters took 48 ms filter by filter (the 36
  * positions' writes 1 MB apart, every cache line written CNNC_PACK_ROWS times), 12 ms by
  * panels, 1 thread, Zen 3; the same bits. */
-static void wino_pack(float *dst, const float *weights, int rows, int cols, int transposed) {
+static void wino_pack(float *dst, const float *weights, int rows, int cols, int transposed, int p0, int p1) {
     static const double G[6][3] = {{1.0 / 4, 0, 0},           {-1.0 / 6, -1.0 / 6, -1.0 / 6},
                                    {-1.0 / 6, 1.0 / 6, -1.0 / 6}, {1.0 / 24, 1.0 / 12, 1.0 / 6},
                                    {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
     enum { PR = CNNC_PACK_ROWS };
     const size_t set = cnnc_conv_packed_floats(1, rows, cols);
     if (set == 0) return;
-    for (int k0 = 0; k0 < rows; k0 += PR) {
+    for (int k0 = p0 * PR; k0 < rows && k0 < p1 * PR; k0 += PR) {
         const int nr = rows - k0 < PR ? rows - k0 : PR;
         float *panel = dst + (size_t)(k0 / PR) * cols * PR;
         for (int cc = 0; cc < cols; cc++) {
@@ -7760,11 +7764,19 @@ static void wino_pack(float *dst, const float *weights, int rows, int cols, int 
 }
 
 void cnnc_winograd_f4_pack_weights(float *dst, const float *weights, int k, int c) {
-    wino_pack(dst, weights, k, c, 0);
+    wino_pack(dst, weights, k, c, 0, 0, INT_MAX / CNNC_PACK_ROWS);
 }
 
 void cnnc_winograd_f4_pack_weights_transposed(float *dst, const float *weights, int k, int c) {
-    wino_pack(dst, weights, c, k, 1);
+    wino_pack(dst, weights, c, k, 1, 0, INT_MAX / CNNC_PACK_ROWS);
+}
+
+void cnnc_winograd_f4_pack_panels(float *dst, const float *weights, int k, int c, int transposed, int p0, int p1) {
+    const int rows = transposed ? c : k, panels = rows > 0 ? (rows - 1) / CNNC_PACK_ROWS + 1 : 0;
+    if (p0 < 0) p0 = 0;
+    if (p1 > panels) p1 = panels;
+    if (transposed) wino_pack(dst, weights, c, k, 1, p0, p1);
+    else wino_pack(dst, weights, k, c, 0, p0, p1);
 }
 
 size_t cnnc_winograd_f4_workspace_floats(int k, int c, int nt) {

@@ -97,7 +97,7 @@ final class TrainingTests: XCTestCase {
     }
 
     /// 3x3 stride-1 layers of 64 channels run forward and input gradient on Winograd F(4x4)
-    /// in training: U and the transposed, turned U packed by the trainer each step; input
+    /// in training: U and the transposed, turned U transformed just before their kernels; input
     /// gradients written whole (c, d, e: one writer) and added into one with two writers (b's
     /// input r is also the residual's); padding 0, 1 and 2 (the full convolution's 2, 1, 0);
     /// against the interpreter, 1 vs 2 threads bitwise.
@@ -122,9 +122,11 @@ final class TrainingTests: XCTestCase {
         let emitted = try runCNNC([path, "-o", "\(dir)/out/winograd.c", "--train", "--batch", "3"])
         XCTAssertEqual(emitted.status, 0, emitted.stdout + emitted.stderr)
         let code = try String(contentsOfFile: "\(dir)/out/winograd.c", encoding: .utf8)
-        // b, c, d and e (a reads the 3-channel image) in the trainer's pack_parameters
-        XCTAssertEqual(code.components(separatedBy: "U = G g G^T of F(4x4) */").count - 1, 4, "forward U")
-        XCTAssertEqual(code.components(separatedBy: "U of the filters transposed and turned */").count - 1, 4, "input gradient U")
+        // b, c, d and e (a reads the 3-channel image): U before each forward, the turned U before
+        // each input gradient (the training step's and input_grad's)
+        let transforms = code.components(separatedBy: "\n").filter { $0.contains("winograd_transform(t->arena + ") }
+        XCTAssertEqual(transforms.filter { $0.contains(", 64, 64, 0);") }.count, 4, "forward U")
+        XCTAssertEqual(transforms.filter { $0.contains(", 64, 64, 1);") }.count, 8, "input gradient U")
         XCTAssertTrue(code.contains("const cnnc_epilogue e = {NULL, d_in, (size_t)C * H * W, CNNC_ACT_NONE"), "an input gradient added into d in")
         var o = TrainCheckOptions()
         o.batch = 3
