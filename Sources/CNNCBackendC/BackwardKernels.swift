@@ -571,7 +571,8 @@ enum ConvBackward {
     /// could read them too (a packed variant of `cnnc_sgemm_conv_input_grad`, since removed),
     /// but that copy put VGG-11-BN's trainer at 311 MB against PyTorch's 293 (its 2x2 layers'
     /// filters twice more, 38 MB with the forward's packed copy) for 2% of a step: it packs them
-    /// per task instead.
+    /// per task instead. The Winograd input gradient reads `packed_t` too: U of those filters,
+    /// which the caller transforms just before the call (`TrainingLayout.winogradTransform`).
     static func inputTakesPackedTransposed(x: Shape, y: Shape, _ a: ConvAttributes) -> Bool {
         inputUsesWinograd(x: x, y: y, a) || inputUsesImplicit(x: x, y: y, a) || inputPaddedFloats(x: x, y: y, a) != nil
     }

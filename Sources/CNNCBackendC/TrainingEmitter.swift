@@ -421,8 +421,7 @@ enum TrainingEmitter {
                  .concat, .shuffle, .slice, .pad, .upsample, .convTranspose, .softmax, .logSoftmax:
                 // an implicit convolution reads the trainer's packed copy of its weights, a
                 // Winograd one the trainer's U (as `weight`) and its workspaces at the arena's end
-                var winograd = false
-                if case .conv(let a) = node.op { winograd = a.algorithm == .winograd4x4 }
+                let winograd = layout.winogradForward[node.name] != nil
                 let packed = layout.packedWeight[node.name] != nil && !winograd
                 var k = KernelContext(node: node, inputShapes: shapes,
                                       arguments: params.map {

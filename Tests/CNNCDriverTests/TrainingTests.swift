@@ -23,6 +23,29 @@ final class TrainingTests: XCTestCase {
         XCTAssertTrue(report.contains("threads 1 vs 2: bitwise equal PASS"), report, file: file, line: line)
     }
 
+    /// Writes `net` (a .net network named `name`) to a temporary directory and compiles it with
+    /// `--train --batch 3`; the network's path and the generated C.
+    func compileTraining(_ name: String, _ net: String, file: StaticString = #filePath, line: UInt = #line) throws
+        -> (path: String, code: String) {
+        let dir = try temporaryDirectory()
+        let path = "\(dir)/\(name).net"
+        try net.write(toFile: path, atomically: true, encoding: .utf8)
+        let emitted = try runCNNC([path, "-o", "\(dir)/out/\(name).c", "--train", "--batch", "3"])
+        XCTAssertEqual(emitted.status, 0, emitted.stdout + emitted.stderr, file: file, line: line)
+        return (path, try String(contentsOfFile: "\(dir)/out/\(name).c", encoding: .utf8))
+    }
+
+    /// `check --train` of the network at `path`, batch 3, two steps: against the interpreter,
+    /// 1 vs 2 threads bitwise.
+    func checkTrainNet(_ path: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        var o = TrainCheckOptions()
+        o.batch = 3
+        o.steps = 2
+        let (report, passed) = try TrainChecker.check(try ModelLoader.load(path), options: o)
+        XCTAssertTrue(passed, report, file: file, line: line)
+        XCTAssertTrue(report.contains("threads 1 vs 2: bitwise equal PASS"), report, file: file, line: line)
+    }
+
     func testTrainStepMatchesInterpreterOnEveryExample() throws {
         // DenseNet (40 layers of batch norm at batch 3) is chaotic past one step: a ReLU input
         // within float32 rounding of zero flips and moves a weight gradient by |dy * x| (check
@@ -38,9 +61,7 @@ final class TrainingTests: XCTestCase {
     /// kernel's reach) take the input gradient on the implicit kernel over a zero-padded copy
     /// of d out, against the interpreter and 1 vs 2 threads.
     func testPaddedImplicitInputGradient() throws {
-        let dir = try temporaryDirectory()
-        let path = "\(dir)/padded.net"
-        try """
+        let (path, code) = try compileTraining("padded", """
         network padded
         input image shape=4x16x15
         conv a filters=6 size=3
@@ -50,30 +71,20 @@ final class TrainingTests: XCTestCase {
         conv c filters=5 size=5 pad=1
         relu
         dense logits units=3
-        """.write(toFile: path, atomically: true, encoding: .utf8)
-        let emitted = try runCNNC([path, "-o", "\(dir)/out/padded.c", "--train", "--batch", "3"])
-        XCTAssertEqual(emitted.status, 0, emitted.stdout + emitted.stderr)
-        let code = try String(contentsOfFile: "\(dir)/out/padded.c", encoding: .utf8)
+        """)
         // b (6 x 14x13 -> 16 x 10x9, dilated) and c (16 x 10x9 -> 5 x 8x7, pad 1) in the
         // training step, and a, b and c where the input gradients for saliency run
         XCTAssertEqual(code.components(separatedBy: "float padded[KG * HP * WB];").count - 1, 5, "padded input gradients")
         // b's weight gradient with the filters in the lanes (16 filters, 9 of 13 columns outputs)
         XCTAssertEqual(code.components(separatedBy: "cnnc_conv_weight_grad_filters(").count - 1, 1, "weight gradient by filters")
-        var o = TrainCheckOptions()
-        o.batch = 3
-        o.steps = 2
-        let (report, passed) = try TrainChecker.check(try ModelLoader.load(path), options: o)
-        XCTAssertTrue(passed, report)
-        XCTAssertTrue(report.contains("threads 1 vs 2: bitwise equal PASS"), report)
+        try checkTrainNet(path)
     }
 
     /// The weight gradient with the filters in the lanes over zero-bordered planes: padding,
     /// strides, a 1x1 stride-2 layer, 8 filters (half of the lanes) and 20 (two blocks), every
     /// output plane at least 64 positions, against the interpreter and 1 vs 2 threads.
     func testFiltersWeightGradientWithPaddingAndStrides() throws {
-        let dir = try temporaryDirectory()
-        let path = "\(dir)/filters.net"
-        try """
+        let (path, code) = try compileTraining("filters", """
         network filters
         input image shape=3x33x31
         conv a filters=8 size=3 pad=1
@@ -83,17 +94,9 @@ final class TrainingTests: XCTestCase {
         conv c filters=12 size=1 stride=2
         relu
         dense logits units=3
-        """.write(toFile: path, atomically: true, encoding: .utf8)
-        let emitted = try runCNNC([path, "-o", "\(dir)/out/filters.c", "--train", "--batch", "3"])
-        XCTAssertEqual(emitted.status, 0, emitted.stdout + emitted.stderr)
-        let code = try String(contentsOfFile: "\(dir)/out/filters.c", encoding: .utf8)
+        """)
         XCTAssertEqual(code.components(separatedBy: "cnnc_conv_weight_grad_filters(").count - 1, 3, "weight gradients by filters")
-        var o = TrainCheckOptions()
-        o.batch = 3
-        o.steps = 2
-        let (report, passed) = try TrainChecker.check(try ModelLoader.load(path), options: o)
-        XCTAssertTrue(passed, report)
-        XCTAssertTrue(report.contains("threads 1 vs 2: bitwise equal PASS"), report)
+        try checkTrainNet(path)
     }
 
     /// 3x3 stride-1 layers of 64 channels run forward and input gradient on Winograd F(4x4)
@@ -102,9 +105,7 @@ final class TrainingTests: XCTestCase {
     /// input r is also the residual's); padding 0, 1 and 2 (the full convolution's 2, 1, 0);
     /// against the interpreter, 1 vs 2 threads bitwise.
     func testWinogradForwardAndInputGradient() throws {
-        let dir = try temporaryDirectory()
-        let path = "\(dir)/winograd.net"
-        try """
+        let (path, code) = try compileTraining("winograd", """
         network winograd
         input image shape=3x13x11
         conv a filters=64 size=3 pad=1
@@ -118,22 +119,14 @@ final class TrainingTests: XCTestCase {
         conv e filters=64 size=3
         relu
         dense logits units=3
-        """.write(toFile: path, atomically: true, encoding: .utf8)
-        let emitted = try runCNNC([path, "-o", "\(dir)/out/winograd.c", "--train", "--batch", "3"])
-        XCTAssertEqual(emitted.status, 0, emitted.stdout + emitted.stderr)
-        let code = try String(contentsOfFile: "\(dir)/out/winograd.c", encoding: .utf8)
+        """)
         // b, c, d and e (a reads the 3-channel image): U before each forward, the turned U before
         // each input gradient (the training step's and input_grad's)
         let transforms = code.components(separatedBy: "\n").filter { $0.contains("winograd_transform(t->arena + ") }
         XCTAssertEqual(transforms.filter { $0.contains(", 64, 64, 0);") }.count, 4, "forward U")
         XCTAssertEqual(transforms.filter { $0.contains(", 64, 64, 1);") }.count, 8, "input gradient U")
         XCTAssertTrue(code.contains("const cnnc_epilogue e = {NULL, d_in, (size_t)C * H * W, CNNC_ACT_NONE"), "an input gradient added into d in")
-        var o = TrainCheckOptions()
-        o.batch = 3
-        o.steps = 2
-        let (report, passed) = try TrainChecker.check(try ModelLoader.load(path), options: o)
-        XCTAssertTrue(passed, report)
-        XCTAssertTrue(report.contains("threads 1 vs 2: bitwise equal PASS"), report)
+        try checkTrainNet(path)
     }
 
     func testFrozenLayersAndSanitizers() throws {
