@@ -208,7 +208,7 @@ public enum TrainChecker {
         let (_, allStates, cLosses) = runs[0]
         let inspection = allStates[0], states = Array(allStates.dropFirst())
         passed = try compareInspection(graph, logits: logitsName, classes: classes, inspection: inspection, x: x,
-                                       inputName: input.name, options: options, report: &report) && passed
+                                       inputName: input.name, options: options, training: training, report: &report) && passed
         var parameters = try options.weights.map { try Checker.loadParameters($0, graph: graph) } ?? Weights.seeded(graph, seed: options.seed)
         var velocity: [String: Tensor] = [:]
         var losses: [Double] = []
@@ -236,7 +236,8 @@ public enum TrainChecker {
                 if !line.passed {
                     if spread == nil {
                         spread = try sensitivity(graph, parameters: parameters, x: x, inputName: input.name, labels: labels,
-                                                 step: step, options: options, velocity: velocity, reference: r)
+                                                 step: step, options: options, velocity: velocity, reference: r,
+                                                 training: training)
                     }
                     if let s = spread?[key], s > 0 {
                         // The interpreter itself moves by s here under float32-sized changes of
@@ -293,18 +294,22 @@ public enum TrainChecker {
     /// The forward taps of every layer and the input gradient of weighted scores (inference
     /// mode, before any step) against the interpreter.
     static func compareInspection(_ graph: Graph, logits: String, classes: Int, inspection: [String: FloatArray], x: Tensor,
-                                  inputName: String, options: TrainCheckOptions, report: inout String) throws -> Bool {
+                                  inputName: String, options: TrainCheckOptions, training: Graph,
+                                  report: inout String) throws -> Bool {
         let parameters = try options.weights.map { try Checker.loadParameters($0, graph: graph) } ?? Weights.seeded(graph, seed: options.seed)
-        let interpreter: Interpreter
         let values: [String: Tensor]
-        let expectedGrad: Tensor
-        do {
-            interpreter = try Interpreter(graph: graph, parameters: parameters)
-            values = try interpreter.run([inputName: x])
-            let n = x.shape[0]
-            let weights = Tensor(shape: [n, classes], data: (0..<(n * classes)).map(TrainHarness.inspectionWeight))
-            expectedGrad = try interpreter.inputGradient(inputs: [inputName: x], output: logits, outputWeights: weights)[inputName]!
-        } catch { throw DriverError("error: \(error)") }
+        let n = x.shape[0]
+        let scoreWeights = Tensor(shape: [n, classes], data: (0..<(n * classes)).map(TrainHarness.inspectionWeight))
+        func inputGradient(_ parameters: [String: Tensor]) throws -> Tensor {
+            do {
+                return try Interpreter(graph: graph, parameters: parameters)
+                    .inputGradient(inputs: [inputName: x], output: logits, outputWeights: scoreWeights)[inputName]!
+            } catch { throw DriverError("error: \(error)") }
+        }
+        do { values = try Interpreter(graph: graph, parameters: parameters).run([inputName: x]) } catch {
+            throw DriverError("error: \(error)")
+        }
+        let expectedGrad = try inputGradient(parameters)
         var ok = true, compared = 0
         var worstTap: (text: String, passed: Bool, maxAbs: Double)?
         for node in graph.nodes {
@@ -326,8 +331,21 @@ public enum TrainChecker {
             ok = ok && line.passed
         }
         if let grad = inspection["input_grad"] {
-            let line = Checker.compare(name: "input_grad d(weighted scores)/d \(inputName)", actual: grad, expected: expectedGrad,
-                                       tolerance: options.tolerance)
+            let name = "input_grad d(weighted scores)/d \(inputName)"
+            var line = Checker.compare(name: name, actual: grad, expected: expectedGrad, tolerance: options.tolerance)
+            if !line.passed {
+                // As for the step's gradients: a ReLU or max-pool decision within rounding of a
+                // tie may flip in C; widen by how far the interpreter itself moves.
+                var spread = 0.0
+                for trial in 1...2 {
+                    let moved = try inputGradient(perturbed(parameters, trial: trial, step: -1, scale: perturbation(training)))
+                    spread = max(spread, zip(moved.data, expectedGrad.data).map { abs($0 - $1) }.max() ?? 0)
+                }
+                var widened = options.tolerance
+                widened.name += "+sensitivity \(Checker.short(Self.sensitivityFactor * spread))"
+                widened.absolute += Self.sensitivityFactor * spread / max(1, expectedGrad.data.map { abs($0) }.max() ?? 0)
+                line = Checker.compare(name: name, actual: grad, expected: expectedGrad, tolerance: widened)
+            }
             report += line.text + "\n"
             ok = ok && line.passed
         } else {
@@ -341,33 +359,54 @@ public enum TrainChecker {
     /// errors of a different order.
     static let sensitivityFactor = 2.0
 
+    /// How far `sensitivity` moves each weight, relative: 2^-20 (float32 rounding compounded
+    /// over a few dozen layers, as C's activations carry it), or where a layer of the training
+    /// graph runs Winograd, that algorithm's error budget (`PassOptions.winogradErrorBudget`,
+    /// 1e-4): such a layer's output may differ from the exact convolution by as much, and a
+    /// ReLU or max-pool decision that close to a tie may flip. (VGG-11-BN at batch 16, its 2x2
+    /// layers on F(4x4): C's last convolution's gradient differed from the interpreter's by
+    /// 0.013 where the interpreter itself moved 0.014 under this perturbation and 1.5e-6 under
+    /// 2^-20; at batch 32 the same build passes under 2^-20.)
+    public static func perturbation(_ training: Graph) -> Double {
+        let winograd = training.nodes.contains { node in
+            guard case .conv(let a) = node.op else { return false }
+            return a.algorithm == .winograd4x4 || a.algorithm == .winograd2x2
+        }
+        return winograd ? PassOptions().winogradErrorBudget : 0x1p-20
+    }
+
+    /// Every weight multiplied by (1 + e), e uniform in [-scale, scale], seeded by the trial and step.
+    static func perturbed(_ parameters: [String: Tensor], trial: Int, step: Int, scale: Double) -> [String: Tensor] {
+        var result = parameters
+        for (name, t) in parameters {
+            let data = t.data.enumerated().map { i, v in
+                v * (1 + (SeededInit.uniform(seed: UInt64(trial) &* 7919 &+ UInt64(bitPattern: Int64(step)), name: name, index: i) * 2 - 1) * scale)
+            }
+            result[name] = Tensor(shape: t.shape, data: data)
+        }
+        return result
+    }
+
     /// The largest change, per compared tensor (`<p>.grad`, `<p>.momentum`, `<p>`), of the
     /// interpreter's step when every weight is multiplied by (1 + e), e uniform in
-    /// [-2^-20, 2^-20] (float32 rounding compounded over a few dozen layers, as C's activations
-    /// carry it), over two seeded perturbations. For most networks this
+    /// [-`perturbation`, `perturbation`], over two seeded perturbations. For most networks this
     /// is far below the tolerance and is never asked for; for deep batch-normalized ones at
     /// tiny batches (DenseNet) a ReLU or max-pool decision within rounding of a tie flips and
     /// moves a weight gradient by |dy * x|, as it may between float32 C and Double.
     static func sensitivity(_ graph: Graph, parameters: [String: Tensor], x: Tensor, inputName: String, labels: [Int],
                             step: Int, options: TrainCheckOptions, velocity: [String: Tensor],
-                            reference: TrainingStepResult) throws -> [String: Double] {
+                            reference: TrainingStepResult, training: Graph) throws -> [String: Double] {
         var spread: [String: Double] = [:]
         func note(_ key: String, _ a: Tensor?, _ b: Tensor?) {
             guard let a, let b, a.data.count == b.data.count else { return }
             let d = zip(a.data, b.data).map { abs($0 - $1) }.max() ?? 0
             spread[key] = max(spread[key] ?? 0, d)
         }
+        let scale = perturbation(training)
         for trial in 1...2 {
-            var perturbed = parameters
-            for (name, t) in parameters {
-                let data = t.data.enumerated().map { i, v in
-                    v * (1 + (SeededInit.uniform(seed: UInt64(trial) &* 7919 &+ UInt64(step), name: name, index: i) * 2 - 1) * 0x1p-20)
-                }
-                perturbed[name] = Tensor(shape: t.shape, data: data)
-            }
             let r: TrainingStepResult
             do {
-                r = try Interpreter(graph: graph, parameters: perturbed).trainingStep(
+                r = try Interpreter(graph: graph, parameters: perturbed(parameters, trial: trial, step: step, scale: scale)).trainingStep(
                     inputs: [inputName: x], labels: labels, step: step, seed: options.seed, sgd: options.sgd,
                     velocity: velocity, frozen: options.frozen)
             } catch { throw DriverError("error: \(error)") }

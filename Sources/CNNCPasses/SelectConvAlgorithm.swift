@@ -49,8 +49,7 @@
 //   4. else gemm: its columns run over the whole batch.
 // Training builds pack or transform their weights once per step (the trainer's state holds
 // the packed panels, or F(4x4)'s U = G g G^T): the same rule, with F(4x4) only (F(2x2) is
-// generated C on another layout of U), from 64 channels (winogradMinTrainingChannels) and on
-// planes of 64 outputs or more (winogradMinTrainingPlane), for
+// generated C on another layout of U) and from 64 channels (winogradMinTrainingChannels), for
 // the forward and the input gradient (the full convolution of d out, ConvBackward.inputWinograd);
 // the weight gradient reads x and d out and does not depend on the choice (depthwise reads the raw weights, so its training
 // forward runs the same kernel; its backward has its own).
@@ -78,11 +77,6 @@ public struct SelectConvAlgorithm: Pass {
     /// gradient's); 32 -> 32 at 16x16 4.8 + 8.2 -> 4.7 + 8.3-8.8 (a block's V and M, 36 x 64 x 32
     /// floats, no longer fit the L2 beside the packed U).
     public static let winogradMinTrainingChannels = 64
-    /// Training's F(4x4) only on output planes of at least this many positions (8x8): with
-    /// VGG-11-BN's 4x4 and 2x2 layers (512 channels, one tile a sample) on it too, `check
-    /// --train --batch 16 --steps 1` found its first layers' weight gradients 2-3% off the
-    /// interpreter's (the forward within 4e-5; without those layers it passes). Not explained yet.
-    public static let winogradMinTrainingPlane = 64
 
     /// The estimated relative error of F(m x m, 3x3) over `channels` input channels.
     public static func estimatedError(tile: Int, channels: Int) -> Double {
@@ -138,8 +132,6 @@ public struct SelectConvAlgorithm: Pass {
             notWinograd = "\(x.c) -> \(a.filters) channels, below --winograd-min-channels \(options.winogradMinChannels)"
         } else if options.mode == .training && min(x.c, a.filters) < Self.winogradMinTrainingChannels {
             notWinograd = "\(x.c) -> \(a.filters) channels: training's F(4x4) pays from \(Self.winogradMinTrainingChannels) channels"
-        } else if options.mode == .training && y.h * y.w < Self.winogradMinTrainingPlane {
-            notWinograd = "a \(y.h)x\(y.w) output: training runs F(4x4) on planes of \(Self.winogradMinTrainingPlane) outputs or more"
         } else if x.c + a.filters > Self.winogradMaxChannelSum {
             notWinograd = "\(x.c) + \(a.filters) channels: Winograd loses to the implicit GEMM above \(Self.winogradMaxChannelSum) (not measured beyond)"
         } else if batchTiles < Self.winogradMinTiles {

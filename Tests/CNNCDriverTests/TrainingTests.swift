@@ -127,6 +127,11 @@ final class TrainingTests: XCTestCase {
         XCTAssertEqual(transforms.filter { $0.contains(", 64, 64, 1);") }.count, 8, "input gradient U")
         XCTAssertTrue(code.contains("const cnnc_epilogue e = {NULL, d_in, (size_t)C * H * W, CNNC_ACT_NONE"), "an input gradient added into d in")
         try checkTrainNet(path)
+        // check --train measures the interpreter's sensitivity with weights moved by Winograd's
+        // error budget where a layer runs it, by float32 rounding where none does.
+        let model = try ModelLoader.load(path)
+        XCTAssertEqual(TrainChecker.perturbation(try TrainChecker.trainingGraph(model.graph, batch: 3)), 1e-4)
+        XCTAssertEqual(TrainChecker.perturbation(try TrainChecker.trainingGraph(try ModelLoader.load(examplePath("lenet")).graph)), 0x1p-20)
     }
 
     func testFrozenLayersAndSanitizers() throws {

@@ -280,8 +280,8 @@ final class OtherPassTests: XCTestCase {
         strict.options.winogradErrorBudget = 1e-9
         strict.options.winogradMinChannels = 1
         XCTAssertEqual(algorithms(try strict.run(g).graph)["big"], .implicit)
-        // Training packs its weights per step but never transforms them: no Winograd, the rest
-        // of the rule unchanged.
+        // Training: 8 channels are below its Winograd threshold (64); the rest of the rule
+        // unchanged.
         let training = try PassManager(passes: [SelectConvAlgorithm()], mode: .training).run(g).graph
         XCTAssertEqual(algorithms(training)["big"], .implicit)
         XCTAssertEqual(algorithms(training)["strided"], .gemm, "training runs strided layers on the GEMM")
@@ -324,6 +324,17 @@ final class OtherPassTests: XCTestCase {
         XCTAssertEqual(large["wide"], .implicit)
         XCTAssertEqual(algorithms(try batched.run(net("input x shape=64x2x2\nconv two filters=64 size=3 pad=1\n")).graph)["two"], .winograd4x4)
         XCTAssertNotEqual(algorithms(try batched.run(net("input x shape=64x1x1\nconv dot filters=64 size=3 pad=1\n")).graph)["dot"], .winograd4x4)
+        // Training takes the same rule on small planes (VGG-11-BN's 4x4 and 2x2 layers at batch
+        // 16 and more), from 64 channels.
+        var training = PassManager(passes: [SelectConvAlgorithm()], mode: .training)
+        training.options.batch = 16
+        let small = algorithms(try training.run(net("""
+            input x shape=512x2x2
+            conv two filters=512 size=3 pad=1
+            conv narrow filters=32 size=3 pad=1
+            """)).graph)
+        XCTAssertEqual(small["two"], .winograd4x4)
+        XCTAssertNotEqual(small["narrow"], .winograd4x4, "training's Winograd from 64 channels")
     }
 
     func testDepthwiseAlgorithmIsCheckedByShapeInference() {
