@@ -57,41 +57,58 @@ size_t cnnc_winograd_f4_packed_floats(int k, int c) {
 
 /* U = G g G^T of a `rows` x `cols` set of 3x3 filters into cnnc_conv_pack_weights' panels; filter
  * (row, col) is weights[row][col] as stored, or with `transposed`, weights[col][row] (a
- * [cols][rows][3][3] tensor) turned by 180 degrees: the input gradient's filters. A panel's
- * CNNC_PACK_ROWS filters of one column at a time, in double, in the lanes: each of the 36
- * stores is the panel's contiguous run, and each position's panel is written front to back.
- * The trainer packs every step: 512 x 512 filters took 48 ms filter by filter (the 36
- * positions' writes 1 MB apart, every cache line written CNNC_PACK_ROWS times), 12 ms by
- * panels, 1 thread, Zen 3; the same bits. */
+ * [cols][rows][3][3] tensor) turned by 180 degrees: the input gradient's filters. In double, a
+ * panel's CNNC_PACK_ROWS filters of two columns in the lanes (whole vectors of doubles), for
+ * WINO_PACK_COLS columns into a buffer whose 36 positions are then copied out, each one
+ * contiguous run. The trainer packs every step: 512 x 512 filters took 48 ms filter by filter
+ * (the 36 positions' writes 1 MB apart, every cache line written CNNC_PACK_ROWS times), then
+ * 12 ms by panels one column at a time (6 lanes: AVX2 vectors of 4 doubles and a remainder,
+ * a branch per tap read); two columns at a time with the taps read through per-lane pointers,
+ * in the same run of the host, 20-21 -> 12.6-13.8 ms (transposed 22-24 -> 15.5-17), 1 thread,
+ * Zen 3, -O3; the same bits (checksums of U equal, odd sizes too). */
+#define WINO_PACK_COLS 16
 static void wino_pack(float *dst, const float *weights, int rows, int cols, int transposed, int p0, int p1) {
     static const double G[6][3] = {{1.0 / 4, 0, 0},           {-1.0 / 6, -1.0 / 6, -1.0 / 6},
                                    {-1.0 / 6, 1.0 / 6, -1.0 / 6}, {1.0 / 24, 1.0 / 12, 1.0 / 6},
                                    {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
-    enum { PR = CNNC_PACK_ROWS };
+    enum { PR = CNNC_PACK_ROWS, CB = WINO_PACK_COLS };
     const size_t set = cnnc_conv_packed_floats(1, rows, cols);
     if (set == 0) return;
     for (int k0 = p0 * PR; k0 < rows && k0 < p1 * PR; k0 += PR) {
         const int nr = rows - k0 < PR ? rows - k0 : PR;
         float *panel = dst + (size_t)(k0 / PR) * cols * PR;
-        for (int cc = 0; cc < cols; cc++) {
-            double f[9][PR], r[6][3][PR];
-            for (int l = 0; l < PR; l++) {
-                const int kk = k0 + (l < nr ? l : 0);
-                for (int i = 0; i < 9; i++)
-                    f[i][l] = l >= nr ? 0.0
-                              : transposed ? weights[((size_t)cc * rows + kk) * 9 + 8 - i]
-                                           : weights[((size_t)kk * cols + cc) * 9 + i];
-            }
-            for (int i = 0; i < 6; i++)
-                for (int j = 0; j < 3; j++)
-                    for (int l = 0; l < PR; l++)
-                        r[i][j][l] = G[i][0] * f[j][l] + G[i][1] * f[3 + j][l] + G[i][2] * f[6 + j][l];
-            for (int i = 0; i < 6; i++)
-                for (int j = 0; j < 6; j++) {
-                    float *out = panel + (size_t)(i * 6 + j) * set + (size_t)cc * PR;
-                    for (int l = 0; l < PR; l++)
-                        out[l] = (float)(r[i][0][l] * G[j][0] + r[i][1][l] * G[j][1] + r[i][2][l] * G[j][2]);
+        for (int c0 = 0; c0 < cols; c0 += CB) {
+            const int nc = cols - c0 < CB ? cols - c0 : CB;
+            _Alignas(64) float block[WINO_E][(CB + 1) * PR];
+            /* two columns at a time: 2 * PR lanes (whole vectors of doubles for PR = 4, 6, 8) */
+            for (int cb = 0; cb < nc; cb += 2) {
+                enum { L = 2 * PR };
+                double f[9][L], r[6][3][L];
+                /* lane l: filter (k0 + l % PR, c0 + cb + l / PR), tap i at src[l][i * step] */
+                static const float zeros[9];
+                const float *src[L];
+                const ptrdiff_t step = transposed ? -1 : 1;
+                for (int l = 0; l < L; l++) {
+                    const int cc = c0 + cb + l / PR, kk = k0 + l % PR;
+                    src[l] = l % PR >= nr || cb + l / PR >= nc ? zeros + (transposed ? 8 : 0)
+                             : transposed ? weights + ((size_t)cc * rows + kk) * 9 + 8
+                                          : weights + ((size_t)kk * cols + cc) * 9;
                 }
+                for (int i = 0; i < 9; i++)
+                    for (int l = 0; l < L; l++) f[i][l] = src[l][i * step];
+                for (int i = 0; i < 6; i++)
+                    for (int j = 0; j < 3; j++)
+                        for (int l = 0; l < L; l++)
+                            r[i][j][l] = G[i][0] * f[j][l] + G[i][1] * f[3 + j][l] + G[i][2] * f[6 + j][l];
+                for (int i = 0; i < 6; i++)
+                    for (int j = 0; j < 6; j++) {
+                        float *out = block[i * 6 + j] + cb * PR;
+                        for (int l = 0; l < L; l++)
+                            out[l] = (float)(r[i][0][l] * G[j][0] + r[i][1][l] * G[j][1] + r[i][2][l] * G[j][2]);
+                    }
+            }
+            for (int e = 0; e < WINO_E; e++)
+                memcpy(panel + (size_t)e * set + (size_t)c0 * PR, block[e], sizeof(float) * (size_t)nc * PR);
         }
     }
 }
