@@ -7733,7 +7733,7 @@ size_t cnnc_winograd_f4_packed_floats(int k, int c) {
  * a branch per tap read); two columns at a time with the taps read through per-lane pointers,
  * in the same run of the host, 20-21 -> 12.6-13.8 ms (transposed 22-24 -> 15.5-17), 1 thread,
  * Zen 3, -O3; the same bits (checksums of U equal, odd sizes too). */
-#define WINO_PACK_COLS 16
+#define WINO_PACK_COLS 16 /* even: the columns go two at a time */
 static void wino_pack(float *dst, const float *weights, int rows, int cols, int transposed, int p0, int p1) {
     static const double G[6][3] = {{1.0 / 4, 0, 0},           {-1.0 / 6, -1.0 / 6, -1.0 / 6},
                                    {-1.0 / 6, 1.0 / 6, -1.0 / 6}, {1.0 / 24, 1.0 / 12, 1.0 / 6},
@@ -7746,7 +7746,7 @@ static void wino_pack(float *dst, const float *weights, int rows, int cols, int 
         float *panel = dst + (size_t)(k0 / PR) * cols * PR;
         for (int c0 = 0; c0 < cols; c0 += CB) {
             const int nc = cols - c0 < CB ? cols - c0 : CB;
-            _Alignas(64) float block[WINO_E][(CB + 1) * PR];
+            _Alignas(64) float block[WINO_E][CB * PR];
             /* two columns at a time: 2 * PR lanes (whole vectors of doubles for PR = 4, 6, 8) */
             for (int cb = 0; cb < nc; cb += 2) {
                 enum { L = 2 * PR };

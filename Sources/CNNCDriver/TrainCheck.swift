@@ -208,7 +208,7 @@ public enum TrainChecker {
         let (_, allStates, cLosses) = runs[0]
         let inspection = allStates[0], states = Array(allStates.dropFirst())
         passed = try compareInspection(graph, logits: logitsName, classes: classes, inspection: inspection, x: x,
-                                       inputName: input.name, options: options, training: training, report: &report) && passed
+                                       inputName: input.name, options: options, perturbation: perturbation(training), report: &report) && passed
         var parameters = try options.weights.map { try Checker.loadParameters($0, graph: graph) } ?? Weights.seeded(graph, seed: options.seed)
         var velocity: [String: Tensor] = [:]
         var losses: [Double] = []
@@ -237,16 +237,14 @@ public enum TrainChecker {
                     if spread == nil {
                         spread = try sensitivity(graph, parameters: parameters, x: x, inputName: input.name, labels: labels,
                                                  step: step, options: options, velocity: velocity, reference: r,
-                                                 training: training)
+                                                 scale: perturbation(training))
                     }
                     if let s = spread?[key], s > 0 {
-                        // The interpreter itself moves by s here under float32-sized changes of
-                        // its weights (ReLU/max-pool decisions near ties flip): C may differ by
-                        // as much for the same reason, not for a bug.
-                        var widened = options.tolerance
-                        widened.name += "+sensitivity \(Checker.short(Self.sensitivityFactor * s))"
-                        widened.absolute += Self.sensitivityFactor * s / max(1, expected.data.map { abs($0) }.max() ?? 0)
-                        line = Checker.compare(name: "step \(step + 1) " + label, actual: actual, expected: expected, tolerance: widened)
+                        // The interpreter itself moves by s here when its weights move by C's
+                        // own error (`perturbation`; ReLU/max-pool decisions near ties flip): C
+                        // may differ by as much for the same reason, not for a bug.
+                        line = Checker.compare(name: "step \(step + 1) " + label, actual: actual, expected: expected,
+                                               tolerance: widened(options.tolerance, spread: s, expected: expected))
                         if line.passed { widenedCount += 1 }
                     }
                 }
@@ -294,7 +292,7 @@ public enum TrainChecker {
     /// The forward taps of every layer and the input gradient of weighted scores (inference
     /// mode, before any step) against the interpreter.
     static func compareInspection(_ graph: Graph, logits: String, classes: Int, inspection: [String: FloatArray], x: Tensor,
-                                  inputName: String, options: TrainCheckOptions, training: Graph,
+                                  inputName: String, options: TrainCheckOptions, perturbation scale: Double,
                                   report: inout String) throws -> Bool {
         let parameters = try options.weights.map { try Checker.loadParameters($0, graph: graph) } ?? Weights.seeded(graph, seed: options.seed)
         let values: [String: Tensor]
@@ -338,13 +336,11 @@ public enum TrainChecker {
                 // tie may flip in C; widen by how far the interpreter itself moves.
                 var spread = 0.0
                 for trial in 1...2 {
-                    let moved = try inputGradient(perturbed(parameters, trial: trial, step: -1, scale: perturbation(training)))
+                    let moved = try inputGradient(perturbed(parameters, trial: trial, step: -1, scale: scale))
                     spread = max(spread, zip(moved.data, expectedGrad.data).map { abs($0 - $1) }.max() ?? 0)
                 }
-                var widened = options.tolerance
-                widened.name += "+sensitivity \(Checker.short(Self.sensitivityFactor * spread))"
-                widened.absolute += Self.sensitivityFactor * spread / max(1, expectedGrad.data.map { abs($0) }.max() ?? 0)
-                line = Checker.compare(name: name, actual: grad, expected: expectedGrad, tolerance: widened)
+                line = Checker.compare(name: name, actual: grad, expected: expectedGrad,
+                                       tolerance: widened(options.tolerance, spread: spread, expected: expectedGrad))
             }
             report += line.text + "\n"
             ok = ok && line.passed
@@ -358,6 +354,15 @@ public enum TrainChecker {
     /// as one perturbation does, so twice the largest change seen leaves room without hiding
     /// errors of a different order.
     static let sensitivityFactor = 2.0
+
+    /// `tolerance` widened by `sensitivityFactor` times the interpreter's own `spread` on
+    /// `expected`, absolute on the output's scale (as `Tolerance` reads it).
+    static func widened(_ tolerance: Tolerance, spread: Double, expected: Tensor) -> Tolerance {
+        var t = tolerance
+        t.name += "+sensitivity \(Checker.short(sensitivityFactor * spread))"
+        t.absolute += sensitivityFactor * spread / max(1, expected.data.map { abs($0) }.max() ?? 0)
+        return t
+    }
 
     /// How far `sensitivity` moves each weight, relative: 2^-20 (float32 rounding compounded
     /// over a few dozen layers, as C's activations carry it), or where a layer of the training
@@ -389,20 +394,19 @@ public enum TrainChecker {
 
     /// The largest change, per compared tensor (`<p>.grad`, `<p>.momentum`, `<p>`), of the
     /// interpreter's step when every weight is multiplied by (1 + e), e uniform in
-    /// [-`perturbation`, `perturbation`], over two seeded perturbations. For most networks this
+    /// [-scale, scale] (`perturbation`), over two seeded perturbations. For most networks this
     /// is far below the tolerance and is never asked for; for deep batch-normalized ones at
     /// tiny batches (DenseNet) a ReLU or max-pool decision within rounding of a tie flips and
     /// moves a weight gradient by |dy * x|, as it may between float32 C and Double.
     static func sensitivity(_ graph: Graph, parameters: [String: Tensor], x: Tensor, inputName: String, labels: [Int],
                             step: Int, options: TrainCheckOptions, velocity: [String: Tensor],
-                            reference: TrainingStepResult, training: Graph) throws -> [String: Double] {
+                            reference: TrainingStepResult, scale: Double) throws -> [String: Double] {
         var spread: [String: Double] = [:]
         func note(_ key: String, _ a: Tensor?, _ b: Tensor?) {
             guard let a, let b, a.data.count == b.data.count else { return }
             let d = zip(a.data, b.data).map { abs($0 - $1) }.max() ?? 0
             spread[key] = max(spread[key] ?? 0, d)
         }
-        let scale = perturbation(training)
         for trial in 1...2 {
             let r: TrainingStepResult
             do {
